@@ -1,0 +1,12 @@
+/*
+ * libdbmgmt — embeddable database management: migrate on boot, pooled
+ * connections, backup scheduling and index advice for SQLite, PostgreSQL
+ * and MySQL/MariaDB. This umbrella header includes the whole public API.
+ */
+#ifndef DBMGMT_H
+#define DBMGMT_H
+
+#include "dbmgmt/common.h"
+#include "dbmgmt/conn.h"
+
+#endif /* DBMGMT_H */

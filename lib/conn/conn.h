@@ -1,0 +1,31 @@
+/* Internal view of connections, shared with pool/migrate/backup/advise. */
+#ifndef DM_CONN_CONN_H
+#define DM_CONN_CONN_H
+
+#include "dbmgmt/conn.h"
+#include "drivers/driver.h"
+
+struct dbmgmt_conn {
+    const dm_driver *drv;
+    dm_dconn *dc;
+    dm_dsn *dsn;
+    dm_error err;
+};
+
+struct dbmgmt_stmt {
+    dbmgmt_conn *conn;
+    dm_dstmt *ds;
+    dbmgmt_result *active; /* the result of the current execution, if any */
+};
+
+struct dbmgmt_result {
+    dbmgmt_conn *conn;
+    dbmgmt_stmt *stmt;
+    int owns_stmt; /* made by dbmgmt_conn_query: freed with the result */
+    int on_row;    /* a row is current */
+};
+
+/* Record a failure on the connection (and the thread). Returns code. */
+#define dm_conn_fail(conn, ...) dm_error_set(&(conn)->err, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,430 @@
+/*
+ * The SQLite driver: foreign keys on, extended result codes, a busy
+ * timeout, and SQLSTATE-like codes mapped from SQLite's result codes
+ * (docs/errors.md).
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "driver.h"
+
+#define SQLITE_DEFAULT_BUSY_TIMEOUT_MS 5000
+
+struct dm_dconn {
+    sqlite3 *db;
+};
+
+struct dm_dstmt {
+    dm_dconn *conn;
+    sqlite3_stmt *stmt;
+    int pending_row;  /* execute stepped onto a row that next() has not returned */
+    int done;         /* stepping reached SQLITE_DONE */
+    int64_t affected; /* rows changed by this execution */
+    int64_t total_changes_before;
+};
+
+typedef struct code_info {
+    int code;
+    const char *name;
+    const char *sqlstate;
+} code_info;
+
+/* Extended codes first (looked up exactly), then primary codes. The
+ * SQLSTATEs follow PostgreSQL's classes so callers can test one code for
+ * every engine: 23505 unique violation, 23503 foreign key, and so on. */
+static const code_info sqlite_codes[] = {
+    {SQLITE_CONSTRAINT_UNIQUE, "SQLITE_CONSTRAINT_UNIQUE", "23505"},
+    {SQLITE_CONSTRAINT_PRIMARYKEY, "SQLITE_CONSTRAINT_PRIMARYKEY", "23505"},
+    {SQLITE_CONSTRAINT_NOTNULL, "SQLITE_CONSTRAINT_NOTNULL", "23502"},
+    {SQLITE_CONSTRAINT_FOREIGNKEY, "SQLITE_CONSTRAINT_FOREIGNKEY", "23503"},
+    {SQLITE_CONSTRAINT_CHECK, "SQLITE_CONSTRAINT_CHECK", "23514"},
+    {SQLITE_CONSTRAINT_TRIGGER, "SQLITE_CONSTRAINT_TRIGGER", "23000"},
+    {SQLITE_BUSY_SNAPSHOT, "SQLITE_BUSY_SNAPSHOT", "40001"},
+    {SQLITE_READONLY_DBMOVED, "SQLITE_READONLY_DBMOVED", "25006"},
+    {SQLITE_CANTOPEN_ISDIR, "SQLITE_CANTOPEN_ISDIR", "08001"},
+    {SQLITE_ERROR, "SQLITE_ERROR", "42000"},
+    {SQLITE_INTERNAL, "SQLITE_INTERNAL", "XX000"},
+    {SQLITE_PERM, "SQLITE_PERM", "42501"},
+    {SQLITE_ABORT, "SQLITE_ABORT", "40000"},
+    {SQLITE_BUSY, "SQLITE_BUSY", "55P03"},
+    {SQLITE_LOCKED, "SQLITE_LOCKED", "55P03"},
+    {SQLITE_NOMEM, "SQLITE_NOMEM", "53200"},
+    {SQLITE_READONLY, "SQLITE_READONLY", "25006"},
+    {SQLITE_INTERRUPT, "SQLITE_INTERRUPT", "57014"},
+    {SQLITE_IOERR, "SQLITE_IOERR", "58030"},
+    {SQLITE_CORRUPT, "SQLITE_CORRUPT", "XX001"},
+    {SQLITE_NOTFOUND, "SQLITE_NOTFOUND", "HY000"},
+    {SQLITE_FULL, "SQLITE_FULL", "53100"},
+    {SQLITE_CANTOPEN, "SQLITE_CANTOPEN", "08001"},
+    {SQLITE_PROTOCOL, "SQLITE_PROTOCOL", "08P01"},
+    {SQLITE_SCHEMA, "SQLITE_SCHEMA", "HY000"},
+    {SQLITE_TOOBIG, "SQLITE_TOOBIG", "54000"},
+    {SQLITE_CONSTRAINT, "SQLITE_CONSTRAINT", "23000"},
+    {SQLITE_MISMATCH, "SQLITE_MISMATCH", "42804"},
+    {SQLITE_MISUSE, "SQLITE_MISUSE", "HY010"},
+    {SQLITE_RANGE, "SQLITE_RANGE", "22023"},
+    {SQLITE_NOTADB, "SQLITE_NOTADB", "XX001"},
+};
+
+static const code_info *sqlite_code_info(int code)
+{
+    size_t n = sizeof sqlite_codes / sizeof sqlite_codes[0];
+    for (size_t i = 0; i < n; i++)
+        if (sqlite_codes[i].code == code)
+            return &sqlite_codes[i];
+    for (size_t i = 0; i < n; i++)
+        if (sqlite_codes[i].code == (code & 0xff))
+            return &sqlite_codes[i];
+    return NULL;
+}
+
+static int status_for_sqlite(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_NOMEM: return DBMGMT_ERR_NOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return DBMGMT_ERR_BUSY;
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOTADB: return DBMGMT_ERR_CONNECT;
+    case SQLITE_IOERR:
+    case SQLITE_FULL: return DBMGMT_ERR_IO;
+    case SQLITE_MISUSE:
+    case SQLITE_RANGE: return DBMGMT_ERR_INVALID;
+    default: return DBMGMT_ERR_SQL;
+    }
+}
+
+/* Record the connection's last SQLite error, prefixed by context. */
+static int sqlite_fail(sqlite3 *db, int code, dm_error *err, const char *context)
+{
+    const code_info *info = sqlite_code_info(code);
+    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(code);
+    return dm_error_set_sql(err, status_for_sqlite(code), info ? info->sqlstate : "HY000",
+                            "%s%sSQLite: %s (%s, SQLSTATE %s)", context ? context : "",
+                            context ? ": " : "", msg, info ? info->name : "SQLITE_UNKNOWN",
+                            info ? info->sqlstate : "HY000");
+}
+
+static int open_flags_for_mode(const char *mode)
+{
+    int base = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    if (!mode || strcmp(mode, "rwc") == 0)
+        return base | SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (strcmp(mode, "ro") == 0)
+        return base | SQLITE_OPEN_READONLY;
+    if (strcmp(mode, "rw") == 0)
+        return base | SQLITE_OPEN_READWRITE;
+    return base | SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MEMORY;
+}
+
+static int sqlite_connect(const dm_dsn *dsn, dm_dconn **out, dm_error *err)
+{
+    const char *mode = dm_dsn_param_get(dsn, "mode");
+    const char *busy = dm_dsn_param_get(dsn, "busy_timeout");
+    int busy_ms = busy ? atoi(busy) : SQLITE_DEFAULT_BUSY_TIMEOUT_MS;
+    dm_dconn *c = dm_calloc(1, sizeof *c);
+    if (!c)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory opening a SQLite connection");
+    int rc = sqlite3_open_v2(dsn->database, &c->db, open_flags_for_mode(mode), NULL);
+    if (rc != SQLITE_OK) {
+        const code_info *info = sqlite_code_info(rc);
+        dm_error_set_sql(err, rc == SQLITE_NOMEM ? DBMGMT_ERR_NOMEM : DBMGMT_ERR_CONNECT,
+                         info ? info->sqlstate : "08001",
+                         "cannot open SQLite database '%s' (mode=%s): %s (%s)", dsn->database,
+                         mode ? mode : "rwc", c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc),
+                         info ? info->name : "SQLITE_CANTOPEN");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, busy_ms);
+    rc = sqlite3_exec(c->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite_fail(c->db, rc, err, "enabling foreign keys");
+        goto fail;
+    }
+    *out = c;
+    return DBMGMT_OK;
+fail:
+    sqlite3_close_v2(c->db);
+    dm_free(c);
+    return err ? err->code : DBMGMT_ERR_CONNECT;
+}
+
+static void sqlite_close(dm_dconn *c)
+{
+    if (!c)
+        return;
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close_v2(c->db);
+    dm_free(c);
+}
+
+/* 1-based line of byte offset `at` in sql. */
+static int line_of_offset(const char *sql, size_t at)
+{
+    int line = 1;
+    for (size_t i = 0; i < at && sql[i]; i++)
+        line += sql[i] == '\n';
+    return line;
+}
+
+/* Runs every statement of a script, as SQLite itself splits it. */
+static int sqlite_exec(dm_dconn *c, const char *sql, dm_error *err)
+{
+    const char *tail = sql;
+    int number = 0;
+    while (*tail) {
+        sqlite3_stmt *stmt = NULL;
+        const char *start = tail;
+        int rc = sqlite3_prepare_v2(c->db, start, -1, &stmt, &tail);
+        if (rc == SQLITE_OK && !stmt) /* only white space or comments left */
+            break;
+        number++;
+        if (rc == SQLITE_OK) {
+            while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+                ;
+            if (rc == SQLITE_DONE)
+                rc = SQLITE_OK;
+        }
+        if (rc != SQLITE_OK) {
+            while (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n')
+                start++;
+            char context[96];
+            snprintf(context, sizeof context, "statement %d (line %d)", number,
+                     line_of_offset(sql, (size_t)(start - sql)));
+            sqlite_fail(c->db, rc, err, context);
+            sqlite3_finalize(stmt);
+            return err->code;
+        }
+        sqlite3_finalize(stmt);
+    }
+    return DBMGMT_OK;
+}
+
+static int sqlite_prepare(dm_dconn *c, const char *sql, dm_dstmt **out, dm_error *err)
+{
+    dm_dstmt *s = dm_calloc(1, sizeof *s);
+    if (!s)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory preparing a statement");
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &s->stmt, &tail);
+    if (rc != SQLITE_OK) {
+        sqlite_fail(c->db, rc, err, NULL);
+        dm_free(s);
+        return err->code;
+    }
+    if (!s->stmt) {
+        dm_free(s);
+        return dm_error_set(err, DBMGMT_ERR_INVALID, "the SQL text holds no statement");
+    }
+    while (tail && (*tail == ' ' || *tail == '\t' || *tail == '\r' || *tail == '\n' ||
+                    *tail == ';'))
+        tail++;
+    if (tail && *tail) {
+        sqlite3_finalize(s->stmt);
+        dm_free(s);
+        return dm_error_set(err, DBMGMT_ERR_INVALID,
+                            "a prepared statement must hold one statement; text follows the "
+                            "first one (use dbmgmt_conn_exec for scripts)");
+    }
+    s->conn = c;
+    *out = s;
+    return DBMGMT_OK;
+}
+
+static int32_t sqlite_param_count(const dm_dstmt *s)
+{
+    return sqlite3_bind_parameter_count(s->stmt);
+}
+
+static int sqlite_bind(dm_dstmt *s, int32_t index, const dm_value *v, dm_error *err)
+{
+    int rc;
+    switch (v->type) {
+    case DM_VALUE_NULL: rc = sqlite3_bind_null(s->stmt, index); break;
+    case DM_VALUE_INT64: rc = sqlite3_bind_int64(s->stmt, index, v->i); break;
+    case DM_VALUE_DOUBLE: rc = sqlite3_bind_double(s->stmt, index, v->d); break;
+    case DM_VALUE_TEXT:
+        rc = sqlite3_bind_text64(s->stmt, index, v->bytes, v->len, SQLITE_TRANSIENT, SQLITE_UTF8);
+        break;
+    default:
+        rc = sqlite3_bind_blob64(s->stmt, index, v->len ? v->bytes : "", v->len,
+                                 SQLITE_TRANSIENT);
+        break;
+    }
+    return rc == SQLITE_OK ? DBMGMT_OK : sqlite_fail(s->conn->db, rc, err, "binding a parameter");
+}
+
+static int sqlite_step(dm_dstmt *s, dm_error *err)
+{
+    int rc = sqlite3_step(s->stmt);
+    if (rc == SQLITE_ROW)
+        return 1;
+    s->done = 1;
+    if (rc == SQLITE_DONE) {
+        int64_t delta = sqlite3_total_changes64(s->conn->db) - s->total_changes_before;
+        s->affected = delta ? sqlite3_changes64(s->conn->db) : 0;
+        return 0;
+    }
+    return sqlite_fail(s->conn->db, rc, err, NULL);
+}
+
+static int sqlite_execute(dm_dstmt *s, dm_error *err)
+{
+    sqlite3_reset(s->stmt);
+    s->done = 0;
+    s->pending_row = 0;
+    s->affected = 0;
+    s->total_changes_before = sqlite3_total_changes64(s->conn->db);
+    int rc = sqlite_step(s, err);
+    if (rc < 0) {
+        sqlite3_reset(s->stmt);
+        return rc;
+    }
+    s->pending_row = rc == 1;
+    return DBMGMT_OK;
+}
+
+static int sqlite_next(dm_dstmt *s, dm_error *err)
+{
+    if (s->pending_row) {
+        s->pending_row = 0;
+        return 1;
+    }
+    if (s->done)
+        return 0;
+    return sqlite_step(s, err);
+}
+
+static int32_t sqlite_column_count(const dm_dstmt *s)
+{
+    return sqlite3_column_count(s->stmt);
+}
+
+static const char *sqlite_column_name(const dm_dstmt *s, int32_t col)
+{
+    return sqlite3_column_name(s->stmt, col);
+}
+
+static int sqlite_column_is_null(dm_dstmt *s, int32_t col)
+{
+    return sqlite3_column_type(s->stmt, col) == SQLITE_NULL;
+}
+
+static const char *sqlite_column_text(dm_dstmt *s, int32_t col)
+{
+    return (const char *)sqlite3_column_text(s->stmt, col);
+}
+
+static const void *sqlite_column_blob(dm_dstmt *s, int32_t col, size_t *len)
+{
+    if (sqlite3_column_type(s->stmt, col) == SQLITE_NULL) {
+        *len = 0;
+        return NULL;
+    }
+    const void *p = sqlite3_column_blob(s->stmt, col);
+    *len = (size_t)sqlite3_column_bytes(s->stmt, col);
+    return p ? p : "";
+}
+
+static int64_t sqlite_column_int64(dm_dstmt *s, int32_t col)
+{
+    return sqlite3_column_int64(s->stmt, col);
+}
+
+static double sqlite_column_double(dm_dstmt *s, int32_t col)
+{
+    return sqlite3_column_double(s->stmt, col);
+}
+
+static int64_t sqlite_affected_rows(const dm_dstmt *s)
+{
+    return s->affected;
+}
+
+static void sqlite_reset(dm_dstmt *s)
+{
+    sqlite3_reset(s->stmt);
+    s->pending_row = 0;
+    s->done = 0;
+}
+
+static void sqlite_finalize(dm_dstmt *s)
+{
+    if (!s)
+        return;
+    sqlite3_finalize(s->stmt);
+    dm_free(s);
+}
+
+static int sqlite_begin(dm_dconn *c, dm_error *err)
+{
+    int rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? DBMGMT_OK : sqlite_fail(c->db, rc, err, "BEGIN");
+}
+
+static int sqlite_commit(dm_dconn *c, dm_error *err)
+{
+    int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? DBMGMT_OK : sqlite_fail(c->db, rc, err, "COMMIT");
+}
+
+static int sqlite_rollback(dm_dconn *c, dm_error *err)
+{
+    int rc = sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? DBMGMT_OK : sqlite_fail(c->db, rc, err, "ROLLBACK");
+}
+
+static int sqlite_in_transaction(const dm_dconn *c)
+{
+    return !sqlite3_get_autocommit(c->db);
+}
+
+static int sqlite_ping(dm_dconn *c, dm_error *err)
+{
+    int rc = sqlite3_exec(c->db, "SELECT 1", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return DBMGMT_OK;
+    sqlite_fail(c->db, rc, err, "ping");
+    err->code = DBMGMT_ERR_CLOSED;
+    return DBMGMT_ERR_CLOSED;
+}
+
+static void *sqlite_native(dm_dconn *c)
+{
+    return c->db;
+}
+
+const dm_driver dm_sqlite_driver = {
+    .engine = DBMGMT_ENGINE_SQLITE,
+    .name = "sqlite",
+    .ddl_transactional = 1,
+    .connect = sqlite_connect,
+    .close = sqlite_close,
+    .exec = sqlite_exec,
+    .prepare = sqlite_prepare,
+    .param_count = sqlite_param_count,
+    .bind = sqlite_bind,
+    .execute = sqlite_execute,
+    .next = sqlite_next,
+    .column_count = sqlite_column_count,
+    .column_name = sqlite_column_name,
+    .column_is_null = sqlite_column_is_null,
+    .column_text = sqlite_column_text,
+    .column_blob = sqlite_column_blob,
+    .column_int64 = sqlite_column_int64,
+    .column_double = sqlite_column_double,
+    .affected_rows = sqlite_affected_rows,
+    .reset = sqlite_reset,
+    .finalize = sqlite_finalize,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .in_transaction = sqlite_in_transaction,
+    .ping = sqlite_ping,
+    .native = sqlite_native,
+};

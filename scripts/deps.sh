@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the Debian packages libdbmgmt needs, only those missing.
+#   scripts/deps.sh build     compiler, meson, SQLite
+#   scripts/deps.sh test      the above plus cmocka and abigail-tools
+set -euo pipefail
+want=(gcc g++ meson ninja-build pkg-config libsqlite3-dev sqlite3 python3 binutils)
+if [ "${1:-build}" = test ]; then
+    want+=(libcmocka-dev abigail-tools)
+fi
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -q >&2
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
