@@ -8,5 +8,7 @@
 
 #include "dbmgmt/common.h"
 #include "dbmgmt/conn.h"
+#include "dbmgmt/migrate.h"
+#include "dbmgmt/sql.h"
 
 #endif /* DBMGMT_H */

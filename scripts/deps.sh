@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages libdbmgmt needs, only those missing.
-#   scripts/deps.sh build     compiler, meson, SQLite
+#   scripts/deps.sh build     compiler, meson, SQLite, libpq, MariaDB Connector/C
 #   scripts/deps.sh test      the above plus cmocka and abigail-tools
+# (tests/servers.sh installs the PostgreSQL and MariaDB servers themselves.)
 set -euo pipefail
-want=(gcc g++ meson ninja-build pkg-config libsqlite3-dev sqlite3 python3 binutils)
+want=(gcc g++ meson ninja-build pkg-config libsqlite3-dev sqlite3 python3 binutils
+      libpq-dev libmariadb-dev)
 if [ "${1:-build}" = test ]; then
     want+=(libcmocka-dev abigail-tools)
 fi

@@ -115,6 +115,32 @@ DBMGMT_API int dbmgmt_conn_in_transaction(const dbmgmt_conn *conn);
  * DBMGMT_ERR_CLOSED. */
 DBMGMT_API int dbmgmt_conn_ping(dbmgmt_conn *conn);
 
+/*
+ * A named lock between sessions, held until dbmgmt_conn_unlock() or until the
+ * connection closes (also when the process dies): PostgreSQL advisory lock
+ * on a 64-bit key derived from the name, MySQL/MariaDB GET_LOCK(name), and on
+ * SQLite the database's write lock (BEGIN IMMEDIATE; the name is not used
+ * and the lock is a transaction that unlock commits). Waits up to timeout_ms
+ * (0: try once) and then returns DBMGMT_ERR_TIMEOUT.
+ */
+DBMGMT_API int dbmgmt_conn_lock(dbmgmt_conn *conn, const char *name, int32_t timeout_ms);
+/* Release a lock taken with dbmgmt_conn_lock; DBMGMT_ERR_NOTFOUND if it is
+ * not held by this connection. */
+DBMGMT_API int dbmgmt_conn_unlock(dbmgmt_conn *conn, const char *name);
+
+/* 1 if DDL statements take part in transactions on this engine (PostgreSQL,
+ * SQLite), 0 if they commit implicitly (MySQL/MariaDB). */
+DBMGMT_API int dbmgmt_conn_ddl_transactional(const dbmgmt_conn *conn);
+
+/*
+ * The schema of the current database / schema as JSON (docs/schema-json.md):
+ * tables with columns, indexes with their key columns in order, foreign
+ * keys, row estimates and index usage counters where the engine keeps them,
+ * in a canonical order so the same schema reads the same on every engine.
+ * *out is the caller's, freed with dbmgmt_free().
+ */
+DBMGMT_API int dbmgmt_conn_schema_json(dbmgmt_conn *conn, char **out);
+
 /* The engine's own handle: sqlite3 *, PGconn * or MYSQL *. Owned by the
  * connection; do not close it. NULL for NULL. */
 DBMGMT_API void *dbmgmt_conn_native(dbmgmt_conn *conn);

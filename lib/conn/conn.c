@@ -5,6 +5,18 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "sql/split.h"
+
+/* A failure's message must not carry the DSN's password even when the
+ * engine quotes it back: scrub it on the connection and the thread. */
+static int conn_failed(dbmgmt_conn *conn, int rc)
+{
+    if (rc < 0 && conn->dsn->password && strstr(conn->err.msg, conn->dsn->password)) {
+        dm_redact_secret(conn->err.msg, sizeof conn->err.msg, conn->dsn->password);
+        dm_error_copy(NULL, &conn->err);
+    }
+    return rc;
+}
 
 #define CHECK_ARG(cond, fn, what)                                                                 \
     do {                                                                                          \
@@ -34,6 +46,7 @@ DBMGMT_API int dbmgmt_conn_open(dbmgmt_conn **out, const char *dsn)
     conn->dsn = parsed;
     rc = drv->connect(parsed, &conn->dc, &conn->err);
     if (rc != DBMGMT_OK) {
+        conn_failed(conn, rc);
         dm_error_copy(NULL, &conn->err);
         dm_dsn_free(parsed);
         dm_free(conn);
@@ -62,12 +75,60 @@ DBMGMT_API dbmgmt_engine dbmgmt_conn_engine(const dbmgmt_conn *conn)
     return conn ? conn->drv->engine : DBMGMT_ENGINE_NONE;
 }
 
+/* Run one statement of a split script; a failure names its number and line. */
+static int exec_statement(dbmgmt_conn *conn, const dm_sql_stmt *st, size_t number)
+{
+    char *owned = NULL;
+    const char *sql = st->text;
+    if (st->command_len < st->len) { /* COPY ... FROM stdin: the command alone */
+        owned = dm_strndup(st->text, st->command_len);
+        if (!owned)
+            return dm_conn_fail(conn, DBMGMT_ERR_NOMEM, "out of memory running a script");
+        sql = owned;
+    }
+    int rc = conn->drv->exec(conn->dc, sql, &conn->err);
+    dm_free(owned);
+    if (rc != DBMGMT_OK) {
+        dm_error failed = conn->err;
+        dm_error_set_sql(&conn->err, failed.code, failed.sqlstate, "statement %zu (line %d): %s",
+                         number, (int)st->line, failed.msg);
+    }
+    return rc;
+}
+
 DBMGMT_API int dbmgmt_conn_exec(dbmgmt_conn *conn, const char *sql_script)
 {
     CHECK_ARG(conn, "dbmgmt_conn_exec", "conn is NULL");
     CHECK_ARG(sql_script, "dbmgmt_conn_exec", "sql_script is NULL");
     dm_error_reset(&conn->err);
-    return conn->drv->exec(conn->dc, sql_script, &conn->err);
+    if (conn->drv->exec_takes_scripts)
+        return conn_failed(conn, conn->drv->exec(conn->dc, sql_script, &conn->err));
+    dbmgmt_statements *list = NULL;
+    int rc = dm_sql_split(conn->drv->engine, sql_script, strlen(sql_script), NULL, &list,
+                          &conn->err);
+    if (rc != DBMGMT_OK)
+        return conn_failed(conn, rc);
+    size_t count = dbmgmt_statements_count(list);
+    for (size_t i = 0; i < count && rc == DBMGMT_OK; i++)
+        rc = exec_statement(conn, dm_sql_statement_at(list, i), i + 1);
+    dbmgmt_statements_free(list);
+    return conn_failed(conn, rc);
+}
+
+static int conn_prepare(dbmgmt_conn *conn, dbmgmt_stmt **out, const char *sql, int one_shot)
+{
+    dm_error_reset(&conn->err);
+    dbmgmt_stmt *stmt = dm_calloc(1, sizeof *stmt);
+    if (!stmt)
+        return dm_conn_fail(conn, DBMGMT_ERR_NOMEM, "out of memory preparing a statement");
+    int rc = conn->drv->prepare(conn->dc, sql, one_shot, &stmt->ds, &conn->err);
+    if (rc != DBMGMT_OK) {
+        dm_free(stmt);
+        return conn_failed(conn, rc);
+    }
+    stmt->conn = conn;
+    *out = stmt;
+    return DBMGMT_OK;
 }
 
 DBMGMT_API int dbmgmt_conn_prepare(dbmgmt_conn *conn, dbmgmt_stmt **out, const char *sql)
@@ -76,18 +137,7 @@ DBMGMT_API int dbmgmt_conn_prepare(dbmgmt_conn *conn, dbmgmt_stmt **out, const c
     *out = NULL;
     CHECK_ARG(conn, "dbmgmt_conn_prepare", "conn is NULL");
     CHECK_ARG(sql, "dbmgmt_conn_prepare", "sql is NULL");
-    dm_error_reset(&conn->err);
-    dbmgmt_stmt *stmt = dm_calloc(1, sizeof *stmt);
-    if (!stmt)
-        return dm_conn_fail(conn, DBMGMT_ERR_NOMEM, "out of memory preparing a statement");
-    int rc = conn->drv->prepare(conn->dc, sql, &stmt->ds, &conn->err);
-    if (rc != DBMGMT_OK) {
-        dm_free(stmt);
-        return rc;
-    }
-    stmt->conn = conn;
-    *out = stmt;
-    return DBMGMT_OK;
+    return conn_prepare(conn, out, sql, 0);
 }
 
 DBMGMT_API int32_t dbmgmt_stmt_param_count(const dbmgmt_stmt *stmt)
@@ -110,7 +160,7 @@ static int stmt_bind(dbmgmt_stmt *stmt, const char *fn, int32_t index, const dm_
         return dm_conn_fail(conn, DBMGMT_ERR_BUSY,
                             "%s: the statement's result is still open; free it before binding",
                             fn);
-    return conn->drv->bind(stmt->ds, index, v, &conn->err);
+    return conn_failed(conn, conn->drv->bind(stmt->ds, index, v, &conn->err));
 }
 
 DBMGMT_API int dbmgmt_stmt_bind_null(dbmgmt_stmt *stmt, int32_t index)
@@ -161,13 +211,13 @@ static int stmt_run(dbmgmt_stmt *stmt, dbmgmt_result **out, int owns_stmt)
     int rc = conn->drv->execute(stmt->ds, &conn->err);
     if (rc != DBMGMT_OK) {
         dm_free(result);
-        return rc;
+        return conn_failed(conn, rc);
     }
     if (!out) {
         while ((rc = conn->drv->next(stmt->ds, &conn->err)) == 1)
             ;
         conn->drv->reset(stmt->ds);
-        return rc < 0 ? rc : DBMGMT_OK;
+        return rc < 0 ? conn_failed(conn, rc) : DBMGMT_OK;
     }
     result->conn = conn;
     result->stmt = stmt;
@@ -209,7 +259,7 @@ DBMGMT_API int dbmgmt_conn_query(dbmgmt_conn *conn, dbmgmt_result **out, const c
     CHECK_ARG(sql, "dbmgmt_conn_query", "sql is NULL");
     CHECK_ARG(nparams == 0 || params, "dbmgmt_conn_query", "params is NULL but nparams is not 0");
     dbmgmt_stmt *stmt = NULL;
-    int rc = dbmgmt_conn_prepare(conn, &stmt, sql);
+    int rc = conn_prepare(conn, &stmt, sql, 1);
     if (rc != DBMGMT_OK)
         return rc;
     int32_t count = conn->drv->param_count(stmt->ds);
@@ -242,7 +292,7 @@ DBMGMT_API int dbmgmt_result_next(dbmgmt_result *result)
                             "dbmgmt_result_next: the statement of this result was freed");
     int rc = result->conn->drv->next(result->stmt->ds, &result->conn->err);
     result->on_row = rc == 1;
-    return rc;
+    return rc < 0 ? conn_failed(result->conn, rc) : rc;
 }
 
 /* The driver statement when col names a column of a current row, else NULL. */
@@ -332,21 +382,21 @@ DBMGMT_API int dbmgmt_conn_begin(dbmgmt_conn *conn)
     if (conn->drv->in_transaction(conn->dc))
         return dm_conn_fail(conn, DBMGMT_ERR_BUSY,
                             "dbmgmt_conn_begin: a transaction is already open on this connection");
-    return conn->drv->begin(conn->dc, &conn->err);
+    return conn_failed(conn, conn->drv->begin(conn->dc, &conn->err));
 }
 
 DBMGMT_API int dbmgmt_conn_commit(dbmgmt_conn *conn)
 {
     CHECK_ARG(conn, "dbmgmt_conn_commit", "conn is NULL");
     dm_error_reset(&conn->err);
-    return conn->drv->commit(conn->dc, &conn->err);
+    return conn_failed(conn, conn->drv->commit(conn->dc, &conn->err));
 }
 
 DBMGMT_API int dbmgmt_conn_rollback(dbmgmt_conn *conn)
 {
     CHECK_ARG(conn, "dbmgmt_conn_rollback", "conn is NULL");
     dm_error_reset(&conn->err);
-    return conn->drv->rollback(conn->dc, &conn->err);
+    return conn_failed(conn, conn->drv->rollback(conn->dc, &conn->err));
 }
 
 DBMGMT_API int dbmgmt_conn_in_transaction(const dbmgmt_conn *conn)
@@ -359,7 +409,7 @@ DBMGMT_API int dbmgmt_conn_ping(dbmgmt_conn *conn)
 {
     CHECK_ARG(conn, "dbmgmt_conn_ping", "conn is NULL");
     dm_error_reset(&conn->err);
-    return conn->drv->ping(conn->dc, &conn->err);
+    return conn_failed(conn, conn->drv->ping(conn->dc, &conn->err));
 }
 
 DBMGMT_API void *dbmgmt_conn_native(dbmgmt_conn *conn)
@@ -375,4 +425,48 @@ DBMGMT_API const char *dbmgmt_conn_errmsg(const dbmgmt_conn *conn)
 DBMGMT_API const char *dbmgmt_conn_sqlstate(const dbmgmt_conn *conn)
 {
     return conn ? conn->err.sqlstate : "";
+}
+
+DBMGMT_API int dbmgmt_conn_lock(dbmgmt_conn *conn, const char *name, int32_t timeout_ms)
+{
+    CHECK_ARG(conn, "dbmgmt_conn_lock", "conn is NULL");
+    CHECK_ARG(name && *name, "dbmgmt_conn_lock", "name is NULL or empty");
+    dm_error_reset(&conn->err);
+    return conn_failed(conn, conn->drv->lock(conn->dc, name, timeout_ms, &conn->err));
+}
+
+DBMGMT_API int dbmgmt_conn_unlock(dbmgmt_conn *conn, const char *name)
+{
+    CHECK_ARG(conn, "dbmgmt_conn_unlock", "conn is NULL");
+    CHECK_ARG(name && *name, "dbmgmt_conn_unlock", "name is NULL or empty");
+    dm_error_reset(&conn->err);
+    return conn_failed(conn, conn->drv->unlock(conn->dc, name, &conn->err));
+}
+
+DBMGMT_API int dbmgmt_conn_ddl_transactional(const dbmgmt_conn *conn)
+{
+    CHECK_ARG(conn, "dbmgmt_conn_ddl_transactional", "conn is NULL");
+    return conn->drv->ddl_transactional;
+}
+
+DBMGMT_API int dbmgmt_conn_schema_json(dbmgmt_conn *conn, char **out)
+{
+    CHECK_ARG(out, "dbmgmt_conn_schema_json", "out is NULL");
+    *out = NULL;
+    CHECK_ARG(conn, "dbmgmt_conn_schema_json", "conn is NULL");
+    dm_error_reset(&conn->err);
+    dm_catalog cat = {0};
+    int rc = conn->drv->catalog(conn->dc, &cat, &conn->err);
+    if (rc == DBMGMT_OK && cat.failed)
+        rc = dm_conn_fail(conn, DBMGMT_ERR_NOMEM, "out of memory reading the catalog");
+    if (rc == DBMGMT_OK) {
+        dm_buf b = DM_BUF_INIT;
+        dm_catalog_sort(&cat);
+        dm_catalog_to_json(&cat, &b);
+        *out = dm_buf_detach(&b);
+        if (!*out)
+            rc = dm_conn_fail(conn, DBMGMT_ERR_NOMEM, "out of memory rendering the catalog");
+    }
+    dm_catalog_clear(&cat);
+    return conn_failed(conn, rc);
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/dsn.h"
 #include "core/error.h"
 
@@ -37,11 +38,91 @@ typedef struct dm_value {
     size_t len;
 } dm_value;
 
+/*
+ * The catalog: a logical description of the schema that every engine fills
+ * the same way (DESIGN §3), for the advisor, the linter and the conformance
+ * suite. Names are as the engine stores them (unquoted). Built with the
+ * dm_catalog_* functions in catalog.c, which own all the memory.
+ */
+typedef struct dm_cat_column {
+    char *name;
+    char *type;      /* the engine's own type name, lower case */
+    int nullable;
+    int pk_position; /* 0: not in the primary key; else 1-based position */
+} dm_cat_column;
+
+typedef struct dm_cat_table {
+    char *name;
+    dm_cat_column *columns; /* in ordinal order */
+    size_t ncolumns;
+    int64_t row_estimate;   /* -1 when the engine has no estimate */
+} dm_cat_table;
+
+typedef struct dm_cat_index {
+    char *name;
+    char *table;
+    char **columns; /* key columns in order; "(expression)" for an expression */
+    size_t ncolumns;
+    int unique;
+    int primary;
+    int partial;
+    int expression;
+    int64_t scans;  /* usage counter; -1 when the engine keeps none */
+} dm_cat_index;
+
+typedef struct dm_cat_fk {
+    char *name;
+    char *table;
+    char *ref_table;
+    char **columns;
+    char **ref_columns;
+    size_t ncolumns;
+} dm_cat_fk;
+
+typedef struct dm_catalog {
+    dm_cat_table *tables;
+    size_t ntables;
+    dm_cat_index *indexes;
+    size_t nindexes;
+    dm_cat_fk *fks;
+    size_t nfks;
+    int failed; /* an allocation failed while building */
+} dm_catalog;
+
+/* Builders: each returns the new element, or NULL (and sets failed) when
+ * memory runs out; later calls on a failed catalog do nothing. */
+dm_cat_table *dm_catalog_add_table(dm_catalog *cat, const char *name, int64_t row_estimate);
+dm_cat_table *dm_catalog_find_table(dm_catalog *cat, const char *name);
+void dm_catalog_add_column(dm_catalog *cat, dm_cat_table *t, const char *name, const char *type,
+                           int nullable, int pk_position);
+dm_cat_index *dm_catalog_add_index(dm_catalog *cat, const char *name, const char *table,
+                                   int unique, int primary, int partial, int64_t scans);
+/* column NULL marks an expression key part. */
+void dm_catalog_index_add_column(dm_catalog *cat, dm_cat_index *ix, const char *column);
+dm_cat_fk *dm_catalog_add_fk(dm_catalog *cat, const char *name, const char *table,
+                             const char *ref_table);
+void dm_catalog_fk_add_column(dm_catalog *cat, dm_cat_fk *fk, const char *column,
+                              const char *ref_column);
+/* Sort into the canonical order (tables by name; indexes and foreign keys
+ * by table, then columns) so equal schemas render equally. */
+void dm_catalog_sort(dm_catalog *cat);
+/* Render as JSON (docs/schema-json.md) into out. */
+void dm_catalog_to_json(const dm_catalog *cat, dm_buf *out);
+/* Free the contents (not cat itself). */
+void dm_catalog_clear(dm_catalog *cat);
+
 typedef struct dm_driver {
     dbmgmt_engine engine;
     const char *name;
     /* Whether DDL statements take part in transactions (PostgreSQL, SQLite). */
     int ddl_transactional;
+    /* Whether exec() runs whole scripts itself (SQLite); otherwise the
+     * connection layer splits scripts with the SQL lexer. */
+    int exec_takes_scripts;
+    /* Whether lock() is a transaction on the same connection (SQLite's
+     * write lock) rather than a session lock that can be held on a
+     * connection of its own (PostgreSQL, MySQL). */
+    int lock_is_transaction;
 
     int (*connect)(const dm_dsn *dsn, dm_dconn **out, dm_error *err);
     void (*close)(dm_dconn *c);
@@ -49,7 +130,9 @@ typedef struct dm_driver {
      * engines one statement (the connection layer splits scripts for them). */
     int (*exec)(dm_dconn *c, const char *sql, dm_error *err);
 
-    int (*prepare)(dm_dconn *c, const char *sql, dm_dstmt **out, dm_error *err);
+    /* one_shot: the statement will run once (dbmgmt_conn_query); a driver
+     * may then skip a server-side prepare round trip. */
+    int (*prepare)(dm_dconn *c, const char *sql, int one_shot, dm_dstmt **out, dm_error *err);
     int32_t (*param_count)(const dm_dstmt *s);
     int (*bind)(dm_dstmt *s, int32_t index, const dm_value *v, dm_error *err);
     int (*execute)(dm_dstmt *s, dm_error *err);
@@ -71,7 +154,24 @@ typedef struct dm_driver {
     int (*in_transaction)(const dm_dconn *c); /* no round trip */
     int (*ping)(dm_dconn *c, dm_error *err);
     void *(*native)(dm_dconn *c);
+
+    /* A named lock between sessions, held until unlock or disconnect:
+     * PostgreSQL advisory lock, MySQL GET_LOCK, SQLite the database write
+     * lock (BEGIN IMMEDIATE; the name is not used). DBMGMT_ERR_TIMEOUT when
+     * it is not free within timeout_ms. */
+    int (*lock)(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err);
+    int (*unlock)(dm_dconn *c, const char *name, dm_error *err);
+    /* Fill cat with the tables, indexes and foreign keys of the current
+     * schema / database, leaving out the engine's own tables. */
+    int (*catalog)(dm_dconn *c, dm_catalog *cat, dm_error *err);
+    /* 1 if a table of that name exists in the current schema, 0 if not. */
+    int (*table_exists)(dm_dconn *c, const char *name, dm_error *err);
+    /* Append name quoted as an identifier ("x" or `x`). */
+    void (*quote_ident)(dm_buf *out, const char *name);
 } dm_driver;
+
+/* "name" with embedded quotes doubled (SQL standard; SQLite, PostgreSQL). */
+void dm_quote_ident_standard(dm_buf *out, const char *name);
 
 /* The driver for an engine, or NULL (with err set to DBMGMT_ERR_UNSUPPORTED
  * naming the build option) when this build has none. */

@@ -15,6 +15,8 @@
 
 struct dm_dconn {
     sqlite3 *db;
+    int busy_timeout_ms; /* the connection's own, restored after a lock wait */
+    int holds_lock;      /* lock() opened the write transaction */
 };
 
 struct dm_dstmt {
@@ -140,6 +142,7 @@ static int sqlite_connect(const dm_dsn *dsn, dm_dconn **out, dm_error *err)
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, busy_ms);
+    c->busy_timeout_ms = busy_ms;
     rc = sqlite3_exec(c->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         sqlite_fail(c->db, rc, err, "enabling foreign keys");
@@ -205,8 +208,10 @@ static int sqlite_exec(dm_dconn *c, const char *sql, dm_error *err)
     return DBMGMT_OK;
 }
 
-static int sqlite_prepare(dm_dconn *c, const char *sql, dm_dstmt **out, dm_error *err)
+static int sqlite_prepare(dm_dconn *c, const char *sql, int one_shot, dm_dstmt **out,
+                          dm_error *err)
 {
+    (void)one_shot; /* SQLite prepares locally either way */
     dm_dstmt *s = dm_calloc(1, sizeof *s);
     if (!s)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory preparing a statement");
@@ -399,10 +404,239 @@ static void *sqlite_native(dm_dconn *c)
     return c->db;
 }
 
+/* The lock is the database's write lock: BEGIN IMMEDIATE, waiting up to
+ * timeout_ms for other writers, held until unlock (COMMIT). */
+static int sqlite_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err)
+{
+    (void)name;
+    if (!sqlite3_get_autocommit(c->db))
+        return dm_error_set(err, DBMGMT_ERR_BUSY,
+                            "cannot take the SQLite write lock inside an open transaction");
+    sqlite3_busy_timeout(c->db, timeout_ms < 0 ? 0 : timeout_ms);
+    int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    sqlite3_busy_timeout(c->db, c->busy_timeout_ms);
+    if ((rc & 0xff) == SQLITE_BUSY)
+        return dm_error_set_sql(err, DBMGMT_ERR_TIMEOUT, "55P03",
+                                "the SQLite database is locked by another writer; waited %d ms",
+                                (int)timeout_ms);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(c->db, rc, err, "BEGIN IMMEDIATE");
+    c->holds_lock = 1;
+    return DBMGMT_OK;
+}
+
+static int sqlite_unlock(dm_dconn *c, const char *name, dm_error *err)
+{
+    (void)name;
+    if (!c->holds_lock || sqlite3_get_autocommit(c->db)) {
+        c->holds_lock = 0;
+        return dm_error_set(err, DBMGMT_ERR_NOTFOUND, "the SQLite write lock is not held");
+    }
+    c->holds_lock = 0;
+    int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? DBMGMT_OK : sqlite_fail(c->db, rc, err, "COMMIT (unlock)");
+}
+
+/* Prepare sql and bind text parameter 1 (if arg). */
+static int catalog_prepare(dm_dconn *c, const char *sql, const char *arg, sqlite3_stmt **out,
+                           dm_error *err)
+{
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, out, NULL);
+    if (rc == SQLITE_OK && arg)
+        rc = sqlite3_bind_text(*out, 1, arg, -1, SQLITE_TRANSIENT);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(*out);
+        *out = NULL;
+        return sqlite_fail(c->db, rc, err, "reading the catalog");
+    }
+    return DBMGMT_OK;
+}
+
+static const char *column_str(sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    return s ? (const char *)s : "";
+}
+
+/* Row count from sqlite_stat1 (the first number of any row of the table),
+ * or -1 when ANALYZE has not run. */
+static int64_t sqlite_row_estimate(dm_dconn *c, const char *table)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t rows = -1;
+    if (sqlite3_prepare_v2(c->db, "SELECT CAST(stat AS INTEGER) FROM sqlite_stat1 WHERE tbl = ?1 "
+                                  "ORDER BY idx IS NOT NULL LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st); /* no sqlite_stat1 table */
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rows = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rows;
+}
+
+static int catalog_columns(dm_dconn *c, dm_catalog *cat, dm_cat_table *t, dm_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = catalog_prepare(c, "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1) "
+                                "ORDER BY cid", t->name, &st, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        dm_catalog_add_column(cat, t, column_str(st, 0), column_str(st, 1),
+                              !sqlite3_column_int(st, 2), sqlite3_column_int(st, 3));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DBMGMT_OK : sqlite_fail(c->db, rc, err, "reading columns");
+}
+
+static int catalog_index_columns(dm_dconn *c, dm_catalog *cat, dm_cat_index *ix, dm_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = catalog_prepare(c, "SELECT name FROM pragma_index_xinfo(?1) WHERE key = 1 ORDER BY seqno",
+                             ix->name, &st, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        dm_catalog_index_add_column(cat, ix, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DBMGMT_OK : sqlite_fail(c->db, rc, err, "reading index columns");
+}
+
+/* A rowid table's INTEGER PRIMARY KEY is the rowid itself: it has no index
+ * of its own and table_info says notnull = 0, though it can never be NULL.
+ * Describe it as the NOT NULL primary index it is, as other engines do. */
+static void catalog_rowid_primary(dm_catalog *cat, dm_cat_table *t)
+{
+    int pk_columns = 0;
+    for (size_t i = 0; i < t->ncolumns; i++)
+        pk_columns += t->columns[i].pk_position > 0;
+    if (pk_columns == 0)
+        return;
+    char name[300];
+    snprintf(name, sizeof name, "%s_rowid_pk", t->name);
+    dm_cat_index *ix = dm_catalog_add_index(cat, name, t->name, 1, 1, 0, -1);
+    for (int pos = 1; pos <= pk_columns; pos++)
+        for (size_t i = 0; i < t->ncolumns; i++)
+            if (t->columns[i].pk_position == pos) {
+                t->columns[i].nullable = 0;
+                dm_catalog_index_add_column(cat, ix, t->columns[i].name);
+            }
+}
+
+static int catalog_indexes(dm_dconn *c, dm_catalog *cat, dm_cat_table *t, dm_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = catalog_prepare(c, "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1) "
+                                "ORDER BY name", t->name, &st, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    int has_pk_index = 0;
+    char *table = t->name; /* t may move when the catalog grows: keep the name */
+    while (rc == DBMGMT_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int primary = strcmp(column_str(st, 2), "pk") == 0;
+        has_pk_index |= primary;
+        dm_cat_index *ix = dm_catalog_add_index(cat, column_str(st, 0), table,
+                                                sqlite3_column_int(st, 1), primary,
+                                                sqlite3_column_int(st, 3), -1);
+        rc = ix ? catalog_index_columns(c, cat, ix, err) : DBMGMT_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != DBMGMT_OK)
+        return rc < 0 ? rc : sqlite_fail(c->db, rc, err, "reading indexes");
+    if (!has_pk_index)
+        catalog_rowid_primary(cat, dm_catalog_find_table(cat, table));
+    return DBMGMT_OK;
+}
+
+/* Columns of the parent's primary key, for a foreign key that names none. */
+static const char *parent_pk_column(dm_catalog *cat, const char *parent, int seq)
+{
+    dm_cat_table *p = dm_catalog_find_table(cat, parent);
+    for (size_t i = 0; p && i < p->ncolumns; i++)
+        if (p->columns[i].pk_position == seq + 1)
+            return p->columns[i].name;
+    return "";
+}
+
+static int catalog_fks(dm_dconn *c, dm_catalog *cat, const char *table, dm_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = catalog_prepare(c, "SELECT id, seq, \"table\", \"from\", \"to\" FROM "
+                                "pragma_foreign_key_list(?1) ORDER BY id, seq", table, &st, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    dm_cat_fk *fk = NULL;
+    int current_id = -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int id = sqlite3_column_int(st, 0);
+        if (id != current_id) {
+            char name[300];
+            snprintf(name, sizeof name, "fk_%s_%d", table, id);
+            fk = dm_catalog_add_fk(cat, name, table, column_str(st, 2));
+            current_id = id;
+        }
+        const char *to = sqlite3_column_type(st, 4) == SQLITE_NULL
+                             ? parent_pk_column(cat, column_str(st, 2), sqlite3_column_int(st, 1))
+                             : column_str(st, 4);
+        dm_catalog_fk_add_column(cat, fk, column_str(st, 3), to);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DBMGMT_OK : sqlite_fail(c->db, rc, err, "reading foreign keys");
+}
+
+static int sqlite_table_exists(dm_dconn *c, const char *name, dm_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = catalog_prepare(c, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                             name, &st, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : sqlite_fail(c->db, rc, err, "looking up a table");
+}
+
+static int sqlite_catalog(dm_dconn *c, dm_catalog *cat, dm_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = catalog_prepare(c, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT "
+                                "LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name", NULL, &st, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = column_str(st, 0);
+        dm_catalog_add_table(cat, name, sqlite_row_estimate(c, name));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return sqlite_fail(c->db, rc, err, "listing tables");
+    size_t ntables = cat->ntables;
+    for (size_t i = 0; i < ntables && !cat->failed; i++) {
+        rc = catalog_columns(c, cat, &cat->tables[i], err);
+        if (rc == DBMGMT_OK)
+            rc = catalog_indexes(c, cat, &cat->tables[i], err);
+        if (rc != DBMGMT_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < ntables && !cat->failed; i++) {
+        rc = catalog_fks(c, cat, cat->tables[i].name, err);
+        if (rc != DBMGMT_OK)
+            return rc;
+    }
+    if (cat->failed)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading the catalog");
+    return DBMGMT_OK;
+}
+
 const dm_driver dm_sqlite_driver = {
     .engine = DBMGMT_ENGINE_SQLITE,
     .name = "sqlite",
     .ddl_transactional = 1,
+    .exec_takes_scripts = 1,
+    .lock_is_transaction = 1,
     .connect = sqlite_connect,
     .close = sqlite_close,
     .exec = sqlite_exec,
@@ -427,4 +661,9 @@ const dm_driver dm_sqlite_driver = {
     .in_transaction = sqlite_in_transaction,
     .ping = sqlite_ping,
     .native = sqlite_native,
+    .lock = sqlite_lock,
+    .unlock = sqlite_unlock,
+    .catalog = sqlite_catalog,
+    .table_exists = sqlite_table_exists,
+    .quote_ident = dm_quote_ident_standard,
 };

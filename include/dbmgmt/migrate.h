@@ -1,0 +1,198 @@
+/*
+ * libdbmgmt — schema migrations: migrate on boot, plan, apply, revert.
+ *
+ * A migrator reads versions from a folder (every layout of docs/migrations.md:
+ * dbmate-style native files, _rollback.sql companions, golang-migrate
+ * .up/.down pairs, Flyway V/U files, goose annotations) or from a table
+ * compiled into the program (dbmgmt_migration_def), never both silently
+ * mixed. It keeps a history table (dbmgmt_schema_history by default), holds
+ * the engine's lock for the whole run so many processes can start at once,
+ * and refuses — without changing anything — when the database and the
+ * source disagree (an edited or missing migration, out-of-order versions, a
+ * dirty database, a non-empty database without history, another
+ * environment, a down migration in production).
+ *
+ * Threads: a migrator belongs to one thread at a time, like its connection.
+ */
+#ifndef DBMGMT_MIGRATE_H
+#define DBMGMT_MIGRATE_H
+
+#include "common.h"
+#include "conn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Embedded migrations (firmware) ------------------------------------ */
+
+/* The layout version of dbmgmt_migration_def; a table made by another
+ * layout is refused, not misread. */
+#define DBMGMT_MIGRATION_DEF_VERSION 1
+
+/* The migration runs outside a transaction (CREATE INDEX CONCURRENTLY ...). */
+#define DBMGMT_MIGRATION_NO_TRANSACTION 0x1u
+
+/*
+ * One compiled-in migration. A table of these ends with an entry whose
+ * struct_version is 0. `dbmgmt embed DIR -o FILE.c` writes such a table with
+ * the checksum computed at build time; the library recomputes and compares
+ * it, so a table edited by hand is caught.
+ */
+typedef struct dbmgmt_migration_def {
+    uint32_t struct_version; /* DBMGMT_MIGRATION_DEF_VERSION; 0 ends the table */
+    uint32_t flags;          /* DBMGMT_MIGRATION_NO_TRANSACTION */
+    const char *version;     /* "20260130191544", "003", "1.2.3" */
+    const char *name;        /* description, "add_user_roles" */
+    const char *up_sql;      /* the up section; required */
+    const char *down_sql;    /* the down section, or NULL */
+    const char *checksum;    /* SHA-256 hex of the normalised up section, or NULL */
+    const char *source;      /* the file it came from, for messages, or NULL */
+} dbmgmt_migration_def;
+
+/* ---- The migrator -------------------------------------------------------- */
+
+typedef struct dbmgmt_migrator dbmgmt_migrator;
+typedef struct dbmgmt_plan dbmgmt_plan;
+
+/* Make a migrator over an open connection (which it borrows: close the
+ * migrator first). The lock session, where the engine needs one, is opened
+ * from the same DSN when a plan is applied. */
+DBMGMT_API int dbmgmt_migrator_new(dbmgmt_migrator **out, dbmgmt_conn *conn);
+/* Free the migrator; accepts NULL. */
+DBMGMT_API void dbmgmt_migrator_free(dbmgmt_migrator *m);
+
+/* Load every migration file of a folder (NULL: "migrations"). Errors name
+ * the file: DBMGMT_ERR_PARSE for a bad name, a duplicate version, a missing
+ * up section, mixed layouts, a non-.sql file that looks like a migration;
+ * DBMGMT_ERR_IO when the folder cannot be read. Nothing is loaded on error. */
+DBMGMT_API int dbmgmt_migrator_add_dir(dbmgmt_migrator *m, const char *dir);
+/* Register a compiled-in table (not copied: it must outlive the migrator).
+ * Adding a folder and a table to one migrator is DBMGMT_ERR_INVALID. */
+DBMGMT_API int dbmgmt_migrator_add_table(dbmgmt_migrator *m, const dbmgmt_migration_def *defs);
+
+/* Name of the history table (default "dbmgmt_schema_history"); always quoted
+ * as an identifier. Letters, digits and _ only, at most 63 bytes. */
+DBMGMT_API int dbmgmt_migrator_set_table_name(dbmgmt_migrator *m, const char *name);
+/* The environment this migrator runs for ("development", "production", ...).
+ * The first run stamps it on the database; a database stamped with another
+ * environment refuses. "production" is forward-only. NULL: not checked. */
+DBMGMT_API int dbmgmt_migrator_set_environment(dbmgmt_migrator *m, const char *environment);
+/* How long apply waits for another process's lock (default 60000 ms). */
+DBMGMT_API int dbmgmt_migrator_set_lock_timeout_ms(dbmgmt_migrator *m, int32_t timeout_ms);
+
+/* Progress: called before (done = 0) and after (done = 1) each step, with
+ * the time it took in ms after. A non-zero return before a step stops the
+ * run there (DBMGMT_ERR_POLICY, nothing of that step done). */
+typedef int (*dbmgmt_progress_fn)(void *userdata, const char *version, const char *name,
+                                  int32_t direction, int32_t done, int64_t elapsed_ms);
+DBMGMT_API int dbmgmt_migrator_set_progress(dbmgmt_migrator *m, dbmgmt_progress_fn fn,
+                                            void *userdata);
+
+/* What a plan may do that it otherwise refuses (OR-ed). */
+#define DBMGMT_ALLOW_OUT_OF_ORDER 0x1u      /* pending versions older than the newest applied */
+#define DBMGMT_ALLOW_MISSING_APPLIED 0x2u   /* applied versions absent from the source */
+#define DBMGMT_ALLOW_DOWN_IN_PRODUCTION 0x4u
+#define DBMGMT_ALLOW_LINT_ERRORS 0x8u       /* error-severity lint findings in production */
+DBMGMT_API int dbmgmt_migrator_allow(dbmgmt_migrator *m, uint32_t allow_flags);
+
+/* ---- Plans ---------------------------------------------------------------- */
+
+#define DBMGMT_UP 1
+#define DBMGMT_DOWN (-1)
+
+/*
+ * Compute, without changing anything, what bringing the database to target
+ * would do: target NULL means the newest version (up); an older version
+ * than the current one plans a down to it. *out is a plan even when it is
+ * refused: dbmgmt_plan_status() says whether it may be applied and
+ * dbmgmt_plan_problem_*() list every reason. The call itself fails only when
+ * the plan could not be computed (connection, history unreadable).
+ */
+DBMGMT_API int dbmgmt_migrator_plan(dbmgmt_migrator *m, const char *target_or_null,
+                                    dbmgmt_plan **out);
+/* Plan to revert applied versions newer than target (down). */
+DBMGMT_API int dbmgmt_migrator_plan_down(dbmgmt_migrator *m, const char *target,
+                                         dbmgmt_plan **out);
+DBMGMT_API void dbmgmt_plan_free(dbmgmt_plan *plan);
+
+/* DBMGMT_OK when the plan may be applied, else the status of its first
+ * problem (DBMGMT_ERR_CHECKSUM, _DIRTY, _POLICY, _NOTFOUND). */
+DBMGMT_API int dbmgmt_plan_status(const dbmgmt_plan *plan);
+DBMGMT_API size_t dbmgmt_plan_problem_count(const dbmgmt_plan *plan);
+/* The i-th reason the plan refuses, as a sentence naming the version and
+ * file; NULL when i is out of range. Owned by the plan. */
+DBMGMT_API const char *dbmgmt_plan_problem_at(const dbmgmt_plan *plan, size_t i);
+DBMGMT_API int dbmgmt_plan_problem_status(const dbmgmt_plan *plan, size_t i);
+
+/* The steps, in the order they would run. Strings are owned by the plan. */
+DBMGMT_API size_t dbmgmt_plan_count(const dbmgmt_plan *plan);
+DBMGMT_API const char *dbmgmt_plan_step_version(const dbmgmt_plan *plan, size_t i);
+DBMGMT_API const char *dbmgmt_plan_step_name(const dbmgmt_plan *plan, size_t i);
+DBMGMT_API const char *dbmgmt_plan_step_source(const dbmgmt_plan *plan, size_t i);
+/* DBMGMT_UP or DBMGMT_DOWN; 0 for a bad index. */
+DBMGMT_API int32_t dbmgmt_plan_step_direction(const dbmgmt_plan *plan, size_t i);
+/* 1 if the step runs in one transaction with its history row. */
+DBMGMT_API int32_t dbmgmt_plan_step_transactional(const dbmgmt_plan *plan, size_t i);
+DBMGMT_API int32_t dbmgmt_plan_step_statement_count(const dbmgmt_plan *plan, size_t i);
+/* The whole plan as JSON (docs/migrations.md): steps, problems, status. The
+ * caller frees it with dbmgmt_free(). */
+DBMGMT_API char *dbmgmt_plan_to_json(const dbmgmt_plan *plan);
+
+/*
+ * Run exactly this plan. Under the engine's lock it is computed again and
+ * must still match (another process may have done the work meanwhile: then
+ * only what is left is run; a plan that has become refused is refused).
+ * Returns DBMGMT_OK, the plan's refusal status, or the status of the failed
+ * step (the message names FILE:LINE and the server's message).
+ */
+DBMGMT_API int dbmgmt_migrator_apply(dbmgmt_migrator *m, const dbmgmt_plan *plan);
+/* plan(NULL) + apply. */
+DBMGMT_API int dbmgmt_migrator_up(dbmgmt_migrator *m);
+/* Revert applied versions newer than target. */
+DBMGMT_API int dbmgmt_migrator_down(dbmgmt_migrator *m, const char *target);
+
+/* Adopt an existing database: record versions up to and including version
+ * as applied without running them (the database must have no history). */
+DBMGMT_API int dbmgmt_migrator_baseline(dbmgmt_migrator *m, const char *version);
+/* After an operator has undone a failed migration's partial work by hand:
+ * forget the failed (dirty) history row, so the migration is pending again. */
+DBMGMT_API int dbmgmt_migrator_repair(dbmgmt_migrator *m);
+/* After an operator has fixed the cause: continue the failed (dirty)
+ * migration from the statement that failed, and mark it applied. */
+DBMGMT_API int dbmgmt_migrator_resume(dbmgmt_migrator *m);
+/* Check the source against the history (checksums, missing, order, dirty)
+ * without planning a change: DBMGMT_OK or the first problem's status. */
+DBMGMT_API int dbmgmt_migrator_validate(dbmgmt_migrator *m);
+
+/* Every known version with its state (applied, pending, dirty, missing from
+ * the source) as JSON; *out is freed with dbmgmt_free(). */
+DBMGMT_API int dbmgmt_migrator_status_json(dbmgmt_migrator *m, char **out);
+
+/* The last failure on this migrator; "" if none. Owned by the migrator. */
+DBMGMT_API const char *dbmgmt_migrator_errmsg(const dbmgmt_migrator *m);
+
+/*
+ * The one call a service makes at start-up: connect to dsn (NULL:
+ * DATABASE_URL), take the migrations from dir (NULL and defs NULL:
+ * "migrations") or from the compiled-in defs, check the environment, and
+ * apply what is pending under the lock. Returns DBMGMT_OK when the schema is
+ * current; on a refusal or failure nothing half-applied is left and
+ * dbmgmt_errmsg() says why.
+ */
+DBMGMT_API int dbmgmt_migrate_on_boot(const char *dsn, const char *dir_or_null,
+                                      const dbmgmt_migration_def *defs_or_null,
+                                      const char *environment);
+
+/*
+ * Render the migrations of a folder as C source defining
+ * `const dbmgmt_migration_def <symbol>[]` (checksums computed now), for
+ * firmware that carries its schema in the binary. *out is freed with
+ * dbmgmt_free().
+ */
+DBMGMT_API int dbmgmt_migrations_embed_c(const char *dir, const char *symbol, char **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DBMGMT_MIGRATE_H */

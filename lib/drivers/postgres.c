@@ -1,0 +1,682 @@
+/*
+ * The PostgreSQL driver over libpq. `?` placeholders are rewritten to $n by
+ * the SQL lexer; one-off queries run with PQexecParams (one round trip),
+ * prepared statements are named server-side statements. Server notices go
+ * to the logger, never to stderr.
+ */
+#include <libpq-fe.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/sha256.h"
+#include "driver.h"
+#include "sql/split.h"
+
+#define PG_DEFAULT_CONNECT_TIMEOUT "10"
+#define PG_BOOL_OID 16
+#define PG_BYTEA_OID 17
+
+struct dm_dconn {
+    PGconn *pg;
+    unsigned next_statement_id;
+};
+
+struct dm_dstmt {
+    dm_dconn *conn;
+    char *sql;         /* with $n placeholders */
+    int32_t nparams;
+    char name[32];     /* server-side name; "" for a one-shot statement */
+    char **values;     /* bind values (owned copies; NULL = SQL NULL) */
+    int *lengths;
+    int *formats;      /* 1 = binary (blobs), 0 = text */
+    PGresult *res;
+    int row;           /* current row, -1 before the first */
+    int64_t affected;
+    unsigned char *blob; /* bytea of the current cell, decoded on demand */
+    size_t blob_len;
+    int blob_row, blob_col;
+};
+
+/* A connection is broken when libpq says so or the server ended the
+ * session (class 08, admin shutdown / terminate 57P01..57P03). */
+static int pg_is_broken(PGconn *pg, const char *sqlstate)
+{
+    if (PQstatus(pg) == CONNECTION_BAD)
+        return 1;
+    return sqlstate && (strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
+                        strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0);
+}
+
+/* libpq messages end with a newline and may span lines: keep one line. */
+static void one_line(char *s, size_t cap, const char *from)
+{
+    snprintf(s, cap, "%s", from ? from : "");
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        s[--n] = '\0';
+    for (char *p = s; *p; p++)
+        if (*p == '\n' || *p == '\t')
+            *p = ' ';
+}
+
+static int pg_fail(dm_dconn *c, PGresult *res, dm_error *err, const char *context)
+{
+    const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    char primary[600], detail[300];
+    one_line(primary, sizeof primary,
+             res && PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                 ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                 : PQerrorMessage(c->pg));
+    one_line(detail, sizeof detail, res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL);
+    int broken = pg_is_broken(c->pg, sqlstate);
+    if (!sqlstate || !*sqlstate)
+        sqlstate = broken ? "08006" : "XX000";
+    return dm_error_set_sql(err, broken ? DBMGMT_ERR_CLOSED : DBMGMT_ERR_SQL, sqlstate,
+                            "%s%sPostgreSQL: %s (SQLSTATE %s)%s%s%s", context ? context : "",
+                            context ? ": " : "", primary, sqlstate, detail[0] ? ": " : "",
+                            detail, broken ? " [connection lost]" : "");
+}
+
+/* Route server notices (WARNING, NOTICE) to the host's logger. */
+static void pg_notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    if (dm_log_enabled(DBMGMT_LOG_INFO)) {
+        char line[1024];
+        one_line(line, sizeof line, message);
+        dm_log(strncmp(line, "WARNING", 7) == 0 ? DBMGMT_LOG_WARN : DBMGMT_LOG_INFO,
+               "PostgreSQL: %s", line);
+    }
+}
+
+static int pg_connect(const dm_dsn *dsn, dm_dconn **out, dm_error *err)
+{
+    dm_dconn *c = dm_calloc(1, sizeof *c);
+    if (!c)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory opening a PostgreSQL connection");
+    /* The DSN is handed to libpq whole (it knows its own URIs and keyword
+     * strings); our defaults come after it only where it has none. */
+    const char *keys[4] = {"dbname", "fallback_application_name", NULL, NULL};
+    const char *values[4] = {dsn->raw, "libdbmgmt", NULL, NULL};
+    if (!strstr(dsn->raw, "connect_timeout")) {
+        keys[2] = "connect_timeout";
+        values[2] = PG_DEFAULT_CONNECT_TIMEOUT;
+    }
+    c->pg = PQconnectdbParams(keys, values, 1);
+    if (!c->pg) {
+        dm_free(c);
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory opening a PostgreSQL connection");
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        char msg[700];
+        char *shown = dm_dsn_render_redacted(dsn);
+        one_line(msg, sizeof msg, PQerrorMessage(c->pg));
+        dm_error_set_sql(err, DBMGMT_ERR_CONNECT, strstr(msg, "password authentication") ? "28P01" : "08001",
+                         "cannot connect to PostgreSQL (%s): %s", shown ? shown : "postgres", msg);
+        dm_free(shown);
+        PQfinish(c->pg);
+        dm_free(c);
+        return DBMGMT_ERR_CONNECT;
+    }
+    PQsetNoticeProcessor(c->pg, pg_notice_to_log, NULL);
+    *out = c;
+    return DBMGMT_OK;
+}
+
+static void pg_close(dm_dconn *c)
+{
+    if (!c)
+        return;
+    PQfinish(c->pg); /* the server rolls back an open transaction */
+    dm_free(c);
+}
+
+/* Run a statement without parameters; OK for commands and row results. */
+static int pg_simple(dm_dconn *c, const char *sql, dm_error *err, const char *context)
+{
+    PGresult *res = PQexec(c->pg, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = DBMGMT_OK;
+    if (st == PGRES_COPY_IN) { /* COPY FROM STDIN needs its data: end it */
+        PQputCopyEnd(c->pg, "COPY FROM STDIN data must be sent with the statement");
+        PQclear(res);
+        res = PQgetResult(c->pg);
+        st = PQresultStatus(res);
+    }
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+        rc = pg_fail(c, res, err, context);
+    PQclear(res);
+    while ((res = PQgetResult(c->pg)) != NULL) /* drain, so the connection is ready */
+        PQclear(res);
+    return rc;
+}
+
+static int pg_exec(dm_dconn *c, const char *sql, dm_error *err)
+{
+    return pg_simple(c, sql, err, NULL);
+}
+
+static void pg_clear_result(dm_dstmt *s)
+{
+    PQclear(s->res);
+    s->res = NULL;
+    s->row = -1;
+    if (s->blob)
+        PQfreemem(s->blob);
+    s->blob = NULL;
+}
+
+static int pg_prepare(dm_dconn *c, const char *sql, int one_shot, dm_dstmt **out, dm_error *err)
+{
+    dm_dstmt *s = dm_calloc(1, sizeof *s);
+    if (!s)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory preparing a statement");
+    s->conn = c;
+    s->row = -1;
+    int rc = dm_sql_rewrite_placeholders(sql, strlen(sql), &s->sql, &s->nparams, err);
+    if (rc != DBMGMT_OK)
+        goto fail;
+    size_t n = (size_t)s->nparams;
+    if (n) {
+        s->values = dm_calloc(n, sizeof *s->values);
+        s->lengths = dm_calloc(n, sizeof *s->lengths);
+        s->formats = dm_calloc(n, sizeof *s->formats);
+        if (!s->values || !s->lengths || !s->formats) {
+            rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory preparing a statement");
+            goto fail;
+        }
+    }
+    if (!one_shot) {
+        snprintf(s->name, sizeof s->name, "dbmgmt_s%u", ++c->next_statement_id);
+        PGresult *res = PQprepare(c->pg, s->name, s->sql, 0, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            rc = pg_fail(c, res, err, NULL);
+            PQclear(res);
+            s->name[0] = '\0';
+            goto fail;
+        }
+        PQclear(res);
+    }
+    *out = s;
+    return DBMGMT_OK;
+fail:
+    dm_free(s->values);
+    dm_free(s->lengths);
+    dm_free(s->formats);
+    dm_free(s->sql);
+    dm_free(s);
+    return rc;
+}
+
+static int32_t pg_param_count(const dm_dstmt *s)
+{
+    return s->nparams;
+}
+
+/* Text form of a double that PostgreSQL parses back exactly. */
+static void format_double(char *out, size_t cap, double d)
+{
+    if (isnan(d))
+        snprintf(out, cap, "NaN");
+    else if (isinf(d))
+        snprintf(out, cap, d > 0 ? "Infinity" : "-Infinity");
+    else
+        snprintf(out, cap, "%.17g", d);
+}
+
+static int pg_bind(dm_dstmt *s, int32_t index, const dm_value *v, dm_error *err)
+{
+    size_t i = (size_t)index - 1;
+    char number[40];
+    const void *bytes = NULL;
+    size_t len = 0;
+    switch (v->type) {
+    case DM_VALUE_NULL: break;
+    case DM_VALUE_INT64:
+        snprintf(number, sizeof number, "%lld", (long long)v->i);
+        bytes = number;
+        len = strlen(number);
+        break;
+    case DM_VALUE_DOUBLE:
+        format_double(number, sizeof number, v->d);
+        bytes = number;
+        len = strlen(number);
+        break;
+    default:
+        bytes = v->bytes ? v->bytes : "";
+        len = v->len;
+    }
+    if (len > 0x7fffffff)
+        return dm_error_set(err, DBMGMT_ERR_INVALID, "parameter %d is larger than 2 GiB",
+                            (int)index);
+    char *copy = NULL;
+    if (v->type != DM_VALUE_NULL) {
+        copy = dm_strndup(bytes, len);
+        if (!copy)
+            return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory binding parameter %d",
+                                (int)index);
+    }
+    dm_free(s->values[i]);
+    s->values[i] = copy;
+    s->lengths[i] = (int)len;
+    s->formats[i] = v->type == DM_VALUE_BLOB;
+    return DBMGMT_OK;
+}
+
+static int pg_execute(dm_dstmt *s, dm_error *err)
+{
+    pg_clear_result(s);
+    s->affected = 0;
+    const char *const *values = (const char *const *)s->values;
+    PGresult *res = s->name[0]
+                        ? PQexecPrepared(s->conn->pg, s->name, s->nparams, values, s->lengths,
+                                         s->formats, 0)
+                        : PQexecParams(s->conn->pg, s->sql, s->nparams, NULL, values, s->lengths,
+                                       s->formats, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        int rc = pg_fail(s->conn, res, err, NULL);
+        PQclear(res);
+        return rc;
+    }
+    s->res = res;
+    const char *tuples = PQcmdTuples(res);
+    s->affected = (st == PGRES_COMMAND_OK && tuples && *tuples) ? strtoll(tuples, NULL, 10) : 0;
+    return DBMGMT_OK;
+}
+
+static int pg_next(dm_dstmt *s, dm_error *err)
+{
+    (void)err;
+    if (!s->res || s->row + 1 >= PQntuples(s->res)) {
+        if (s->res)
+            s->row = PQntuples(s->res);
+        return 0;
+    }
+    s->row++;
+    return 1;
+}
+
+static int32_t pg_column_count(const dm_dstmt *s)
+{
+    return s->res ? PQnfields(s->res) : 0;
+}
+
+static const char *pg_column_name(const dm_dstmt *s, int32_t col)
+{
+    return s->res ? PQfname(s->res, col) : NULL;
+}
+
+static int pg_column_is_null(dm_dstmt *s, int32_t col)
+{
+    return PQgetisnull(s->res, s->row, col);
+}
+
+static const char *pg_column_text(dm_dstmt *s, int32_t col)
+{
+    return PQgetvalue(s->res, s->row, col);
+}
+
+static const void *pg_column_blob(dm_dstmt *s, int32_t col, size_t *len)
+{
+    if (PQgetisnull(s->res, s->row, col)) {
+        *len = 0;
+        return NULL;
+    }
+    if (PQftype(s->res, col) != PG_BYTEA_OID) {
+        *len = (size_t)PQgetlength(s->res, s->row, col);
+        return PQgetvalue(s->res, s->row, col);
+    }
+    if (!s->blob || s->blob_row != s->row || s->blob_col != col) {
+        if (s->blob)
+            PQfreemem(s->blob);
+        s->blob = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, col),
+                                  &s->blob_len);
+        s->blob_row = s->row;
+        s->blob_col = col;
+        if (!s->blob) {
+            *len = 0;
+            return NULL;
+        }
+    }
+    *len = s->blob_len;
+    return s->blob;
+}
+
+static int64_t pg_column_int64(dm_dstmt *s, int32_t col)
+{
+    const char *v = PQgetvalue(s->res, s->row, col);
+    if (PQftype(s->res, col) == PG_BOOL_OID)
+        return v[0] == 't';
+    return strtoll(v, NULL, 10);
+}
+
+static double pg_column_double(dm_dstmt *s, int32_t col)
+{
+    return strtod(PQgetvalue(s->res, s->row, col), NULL);
+}
+
+static int64_t pg_affected_rows(const dm_dstmt *s)
+{
+    return s->affected;
+}
+
+static void pg_reset(dm_dstmt *s)
+{
+    pg_clear_result(s);
+}
+
+static void pg_finalize(dm_dstmt *s)
+{
+    if (!s)
+        return;
+    pg_clear_result(s);
+    if (s->name[0] && PQstatus(s->conn->pg) == CONNECTION_OK) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", s->name);
+        PQclear(PQexec(s->conn->pg, sql));
+    }
+    for (int32_t i = 0; i < s->nparams; i++)
+        dm_free(s->values[i]);
+    dm_free(s->values);
+    dm_free(s->lengths);
+    dm_free(s->formats);
+    dm_free(s->sql);
+    dm_free(s);
+}
+
+static int pg_begin(dm_dconn *c, dm_error *err)
+{
+    return pg_simple(c, "BEGIN", err, "BEGIN");
+}
+
+static int pg_commit(dm_dconn *c, dm_error *err)
+{
+    return pg_simple(c, "COMMIT", err, "COMMIT");
+}
+
+static int pg_rollback(dm_dconn *c, dm_error *err)
+{
+    return pg_simple(c, "ROLLBACK", err, "ROLLBACK");
+}
+
+static int pg_in_transaction(const dm_dconn *c)
+{
+    PGTransactionStatusType st = PQtransactionStatus(c->pg);
+    return st == PQTRANS_INTRANS || st == PQTRANS_INERROR || st == PQTRANS_ACTIVE;
+}
+
+/* An empty query: a round trip that succeeds even inside a failed
+ * transaction, so only a dead connection fails it. */
+static int pg_ping(dm_dconn *c, dm_error *err)
+{
+    PGresult *res = PQexec(c->pg, "");
+    int ok = PQresultStatus(res) == PGRES_EMPTY_QUERY;
+    if (!ok)
+        pg_fail(c, res, err, "ping");
+    PQclear(res);
+    if (ok)
+        return DBMGMT_OK;
+    err->code = DBMGMT_ERR_CLOSED;
+    return DBMGMT_ERR_CLOSED;
+}
+
+static void *pg_native(dm_dconn *c)
+{
+    return c->pg;
+}
+
+/* The advisory-lock key for a name: the first 8 bytes of its SHA-256. */
+static long long pg_lock_key(const char *name)
+{
+    dm_sha256 ctx;
+    uint8_t digest[32];
+    dm_sha256_init(&ctx);
+    dm_sha256_update(&ctx, name, strlen(name));
+    dm_sha256_final(&ctx, digest);
+    uint64_t key = 0;
+    for (int i = 0; i < 8; i++)
+        key = key << 8 | digest[i];
+    return (long long)key;
+}
+
+/* SELECT fn($1::bigint) with the name's key: 1 true, 0 false, <0 error. */
+static int pg_lock_call(dm_dconn *c, const char *fn, const char *name, dm_error *err)
+{
+    char sql[80], key[32];
+    snprintf(sql, sizeof sql, "SELECT %s($1::bigint)", fn);
+    snprintf(key, sizeof key, "%lld", pg_lock_key(name));
+    const char *params[] = {key};
+    PGresult *res = PQexecParams(c->pg, sql, 1, NULL, params, NULL, NULL, 0);
+    int rc;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        rc = pg_fail(c, res, err, fn);
+    else
+        rc = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return rc;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* pg_try_advisory_lock polled on this session (never pg_advisory_lock, which
+ * would sit inside the server where a concurrent CREATE INDEX CONCURRENTLY
+ * could wait on it). */
+static int pg_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err)
+{
+    int64_t deadline = monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t pause = 5;
+    for (;;) {
+        int rc = pg_lock_call(c, "pg_try_advisory_lock", name, err);
+        if (rc != 0)
+            return rc < 0 ? rc : DBMGMT_OK;
+        int64_t left = deadline - monotonic_ms();
+        if (left <= 0)
+            return dm_error_set_sql(err, DBMGMT_ERR_TIMEOUT, "55P03",
+                                    "lock '%s' is held by another session; waited %d ms", name,
+                                    (int)(timeout_ms > 0 ? timeout_ms : 0));
+        sleep_ms(pause < left ? pause : left);
+        pause = pause * 2 > 50 ? 50 : pause * 2;
+    }
+}
+
+static int pg_unlock(dm_dconn *c, const char *name, dm_error *err)
+{
+    int rc = pg_lock_call(c, "pg_advisory_unlock", name, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return dm_error_set(err, DBMGMT_ERR_NOTFOUND,
+                            "lock '%s' is not held by this session", name);
+    return DBMGMT_OK;
+}
+
+/* Run a catalog query; *out is the rows. */
+static int catalog_query(dm_dconn *c, const char *sql, PGresult **out, dm_error *err)
+{
+    PGresult *res = PQexec(c->pg, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        int rc = pg_fail(c, res, err, "reading the catalog");
+        PQclear(res);
+        return rc;
+    }
+    *out = res;
+    return DBMGMT_OK;
+}
+
+static const char *const pg_tables_sql =
+    "SELECT c.relname, CASE WHEN c.reltuples < 0 THEN -1 ELSE c.reltuples::bigint END "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY c.relname";
+
+static const char *const pg_columns_sql =
+    "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, "
+    "COALESCE((SELECT k.ord FROM pg_index i "
+    "          CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+    "          WHERE i.indrelid = c.oid AND i.indisprimary AND k.attnum = a.attnum), 0) "
+    "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND a.attnum > 0 "
+    "AND NOT a.attisdropped ORDER BY c.relname, a.attnum";
+
+static const char *const pg_indexes_sql =
+    "SELECT ic.relname, t.relname, ix.indisunique, ix.indisprimary, ix.indpred IS NOT NULL, "
+    "COALESCE(st.idx_scan, -1), a.attname "
+    "FROM pg_index ix JOIN pg_class ic ON ic.oid = ix.indexrelid "
+    "JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+    "LEFT JOIN pg_stat_user_indexes st ON st.indexrelid = ix.indexrelid "
+    "CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+    "LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum AND k.attnum > 0 "
+    "WHERE n.nspname = current_schema() AND t.relkind IN ('r', 'p') AND k.ord <= ix.indnkeyatts "
+    "ORDER BY t.relname, ic.relname, k.ord";
+
+static const char *const pg_fks_sql =
+    "SELECT con.conname, t.relname, rt.relname, a.attname, ra.attname "
+    "FROM pg_constraint con JOIN pg_class t ON t.oid = con.conrelid "
+    "JOIN pg_class rt ON rt.oid = con.confrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+    "CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(attnum, refnum, ord) "
+    "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+    "JOIN pg_attribute ra ON ra.attrelid = rt.oid AND ra.attnum = k.refnum "
+    "WHERE con.contype = 'f' AND n.nspname = current_schema() "
+    "ORDER BY t.relname, con.conname, k.ord";
+
+static int catalog_tables_and_columns(dm_dconn *c, dm_catalog *cat, dm_error *err)
+{
+    PGresult *res = NULL;
+    int rc = catalog_query(c, pg_tables_sql, &res, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++)
+        dm_catalog_add_table(cat, PQgetvalue(res, i, 0), strtoll(PQgetvalue(res, i, 1), NULL, 10));
+    PQclear(res);
+    rc = catalog_query(c, pg_columns_sql, &res, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++)
+        dm_catalog_add_column(cat, dm_catalog_find_table(cat, PQgetvalue(res, i, 0)),
+                              PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                              PQgetvalue(res, i, 3)[0] == 't', atoi(PQgetvalue(res, i, 4)));
+    PQclear(res);
+    return DBMGMT_OK;
+}
+
+static int catalog_indexes(dm_dconn *c, dm_catalog *cat, dm_error *err)
+{
+    PGresult *res = NULL;
+    int rc = catalog_query(c, pg_indexes_sql, &res, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    dm_cat_index *ix = NULL;
+    const char *current = NULL;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        if (!current || strcmp(current, name) != 0) {
+            ix = dm_catalog_add_index(cat, name, PQgetvalue(res, i, 1),
+                                      PQgetvalue(res, i, 2)[0] == 't', PQgetvalue(res, i, 3)[0] == 't',
+                                      PQgetvalue(res, i, 4)[0] == 't',
+                                      strtoll(PQgetvalue(res, i, 5), NULL, 10));
+            current = name;
+        }
+        dm_catalog_index_add_column(cat, ix, PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6));
+    }
+    PQclear(res);
+    return DBMGMT_OK;
+}
+
+static int catalog_fks(dm_dconn *c, dm_catalog *cat, dm_error *err)
+{
+    PGresult *res = NULL;
+    int rc = catalog_query(c, pg_fks_sql, &res, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    dm_cat_fk *fk = NULL;
+    const char *current_name = NULL, *current_table = NULL;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0), *table = PQgetvalue(res, i, 1);
+        if (!current_name || strcmp(current_name, name) || strcmp(current_table, table)) {
+            fk = dm_catalog_add_fk(cat, name, table, PQgetvalue(res, i, 2));
+            current_name = name;
+            current_table = table;
+        }
+        dm_catalog_fk_add_column(cat, fk, PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+    }
+    PQclear(res);
+    return DBMGMT_OK;
+}
+
+static int pg_table_exists(dm_dconn *c, const char *name, dm_error *err)
+{
+    const char *params[] = {name};
+    PGresult *res = PQexecParams(c->pg,
+                                 "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                                 "c.relnamespace WHERE n.nspname = current_schema() AND "
+                                 "c.relname = $1 AND c.relkind IN ('r', 'p')",
+                                 1, NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) > 0
+                                                    : pg_fail(c, res, err, "looking up a table");
+    PQclear(res);
+    return rc;
+}
+
+static int pg_catalog(dm_dconn *c, dm_catalog *cat, dm_error *err)
+{
+    int rc = catalog_tables_and_columns(c, cat, err);
+    if (rc == DBMGMT_OK)
+        rc = catalog_indexes(c, cat, err);
+    if (rc == DBMGMT_OK)
+        rc = catalog_fks(c, cat, err);
+    if (rc == DBMGMT_OK && cat->failed)
+        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading the catalog");
+    return rc;
+}
+
+const dm_driver dm_postgres_driver = {
+    .engine = DBMGMT_ENGINE_POSTGRES,
+    .name = "postgres",
+    .ddl_transactional = 1,
+    .connect = pg_connect,
+    .close = pg_close,
+    .exec = pg_exec,
+    .prepare = pg_prepare,
+    .param_count = pg_param_count,
+    .bind = pg_bind,
+    .execute = pg_execute,
+    .next = pg_next,
+    .column_count = pg_column_count,
+    .column_name = pg_column_name,
+    .column_is_null = pg_column_is_null,
+    .column_text = pg_column_text,
+    .column_blob = pg_column_blob,
+    .column_int64 = pg_column_int64,
+    .column_double = pg_column_double,
+    .affected_rows = pg_affected_rows,
+    .reset = pg_reset,
+    .finalize = pg_finalize,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .in_transaction = pg_in_transaction,
+    .ping = pg_ping,
+    .native = pg_native,
+    .lock = pg_lock,
+    .unlock = pg_unlock,
+    .catalog = pg_catalog,
+    .table_exists = pg_table_exists,
+    .quote_ident = dm_quote_ident_standard,
+};

@@ -1,0 +1,376 @@
+/*
+ * Applying plans under the engine's lock (DESIGN §5.3):
+ * - PostgreSQL, MySQL: the lock is a session lock held on a connection of its
+ *   own that never opens a transaction, for the whole run;
+ * - SQLite: the lock is the write transaction itself, taken per step, with
+ *   the history read again inside it.
+ * Under the lock the plan is computed again, so a process that waited finds
+ * the work done. A transactional step commits with its history row; a
+ * non-transactional one writes its row first (success = 0) and counts the
+ * statements it has applied, so a failure or a crash leaves a dirty mark
+ * naming the statement.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "migrator.h"
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int from_conn(dbmgmt_migrator *m, dbmgmt_conn *c, int rc)
+{
+    if (rc < 0)
+        dm_error_copy(&m->err, &c->err);
+    return rc;
+}
+
+static const dm_section *step_section(const dm_plan_step *st)
+{
+    return st->direction == DBMGMT_UP ? &st->mig->up : &st->mig->down;
+}
+
+/* The progress hook before a step: non-zero cancels. */
+static int progress_before(dbmgmt_migrator *m, const dm_plan_step *st)
+{
+    if (m->progress &&
+        m->progress(m->progress_userdata, st->mig->version, st->mig->name, st->direction, 0, 0))
+        return dm_migrator_fail(m, DBMGMT_ERR_POLICY,
+                                "stopped by the progress callback before migration %s",
+                                st->mig->version);
+    return DBMGMT_OK;
+}
+
+static void progress_after(dbmgmt_migrator *m, const dm_plan_step *st, int64_t elapsed)
+{
+    if (m->progress)
+        m->progress(m->progress_userdata, st->mig->version, st->mig->name, st->direction, 1,
+                    elapsed);
+    dm_log(DBMGMT_LOG_INFO, "migration %s %s (%s) %s in %lld ms", st->mig->version,
+           st->mig->name, step_section(st)->file, st->direction == DBMGMT_UP ? "applied" : "reverted",
+           (long long)elapsed);
+}
+
+/* Run statements [from, count) of a section; on failure the migrator's
+ * error names the migration, FILE:LINE and the server's message, and
+ * *failed_at is the index of the failing statement. */
+static int run_statements(dbmgmt_migrator *m, const dm_plan_step *st,
+                          const dm_mig_statements *list, size_t from, int dirty_protocol,
+                          size_t *failed_at)
+{
+    const dm_section *s = step_section(st);
+    for (size_t i = from; i < list->count; i++) {
+        int rc = dbmgmt_conn_exec(m->conn, list->items[i].sql);
+        if (rc == DBMGMT_OK && dirty_protocol && st->direction == DBMGMT_UP)
+            rc = dm_history_mark(m, st->mig->version, 0, (int32_t)(i + 1), NULL, 0, NULL);
+        if (rc != DBMGMT_OK) {
+            *failed_at = i;
+            char server[DM_ERRMSG_MAX];
+            snprintf(server, sizeof server, "%s", dbmgmt_conn_errmsg(m->conn));
+            return dm_error_set_sql(&m->err, rc, dbmgmt_conn_sqlstate(m->conn),
+                                    "migration %s (%s) failed at statement %zu of %zu, %s:%d: %s",
+                                    st->mig->version, st->direction == DBMGMT_UP ? "up" : "down",
+                                    i + 1, list->count, s->file, (int)list->items[i].line, server);
+        }
+    }
+    return DBMGMT_OK;
+}
+
+/* A step in one transaction with its history row. in_transaction: the
+ * caller's lock transaction is already open (SQLite). */
+static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, int64_t rank,
+                                  int in_transaction)
+{
+    dm_mig_statements list;
+    int rc = dm_section_statements(step_section(st), m->conn->drv->engine, &list, &m->err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    int64_t start = now_ms();
+    if (!in_transaction)
+        rc = from_conn(m, m->conn, dbmgmt_conn_begin(m->conn));
+    size_t failed_at = 0;
+    if (rc == DBMGMT_OK)
+        rc = run_statements(m, st, &list, 0, 0, &failed_at);
+    if (rc == DBMGMT_OK)
+        rc = st->direction == DBMGMT_UP
+                 ? dm_history_insert(m, rank, st->mig, 1, (int32_t)list.count, now_ms() - start)
+                 : dm_history_delete(m, st->mig->version);
+    if (!in_transaction) {
+        if (rc == DBMGMT_OK)
+            rc = from_conn(m, m->conn, dbmgmt_conn_commit(m->conn));
+        else
+            dbmgmt_conn_rollback(m->conn);
+    }
+    dm_mig_statements_free(&list);
+    if (rc == DBMGMT_OK)
+        progress_after(m, st, now_ms() - start);
+    return rc;
+}
+
+/* A step outside a transaction: the history row is written first and
+ * counts the statements done, so a failure leaves a dirty mark. */
+static int run_dirty_protocol_step(dbmgmt_migrator *m, const dm_plan_step *st, int64_t rank,
+                                   size_t from, int row_exists)
+{
+    dm_mig_statements list;
+    int rc = dm_section_statements(step_section(st), m->conn->drv->engine, &list, &m->err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    int64_t start = now_ms();
+    if (st->direction == DBMGMT_UP && !row_exists)
+        rc = dm_history_insert(m, rank, st->mig, 0, 0, 0);
+    size_t failed_at = 0;
+    if (rc == DBMGMT_OK)
+        rc = run_statements(m, st, &list, from, 1, &failed_at);
+    if (rc != DBMGMT_OK && failed_at < list.count) {
+        dm_error failure = m->err;
+        char note[DM_ERRMSG_MAX];
+        snprintf(note, sizeof note, "statement %zu, %s:%d: %s", failed_at + 1,
+                 step_section(st)->file, (int)list.items[failed_at].line,
+                 dbmgmt_conn_errmsg(m->conn));
+        if (st->direction == DBMGMT_UP)
+            dm_history_mark(m, st->mig->version, 0, (int32_t)failed_at, note, 0, NULL);
+        else
+            dm_history_mark(m, st->mig->version, 0, 0, note, 0, NULL);
+        dm_error_set_sql(&m->err, failure.code, failure.sqlstate,
+                         "%s; the database is now marked dirty", failure.msg);
+    } else if (rc == DBMGMT_OK) {
+        rc = st->direction == DBMGMT_UP
+                 ? dm_history_mark(m, st->mig->version, 1, (int32_t)list.count, NULL,
+                                   now_ms() - start, st->mig->checksum)
+                 : dm_history_delete(m, st->mig->version);
+    }
+    dm_mig_statements_free(&list);
+    if (rc == DBMGMT_OK)
+        progress_after(m, st, now_ms() - start);
+    return rc;
+}
+
+/* Stamp the environment on a database that has none. */
+static int stamp_environment(dbmgmt_migrator *m, const dm_history *h)
+{
+    if (!m->environment || h->environment)
+        return DBMGMT_OK;
+    return dm_history_insert_raw(m, 0, DM_ENV_ROW_VERSION, m->environment, "(environment)", "");
+}
+
+/* Is version one of the steps the caller asked for? */
+static int plan_has_step(const dbmgmt_plan *plan, const dm_plan_step *st)
+{
+    for (size_t i = 0; i < plan->count; i++)
+        if (plan->steps[i].mig == st->mig && plan->steps[i].direction == st->direction)
+            return 1;
+    return 0;
+}
+
+static int refuse_with_plan(dbmgmt_migrator *m, const dbmgmt_plan *p)
+{
+    return dm_error_set(&m->err, p->problems[0].status, "%s", p->problems[0].message);
+}
+
+/* Read the history and plan again, under the lock. */
+static int replan_locked(dbmgmt_migrator *m, const dbmgmt_plan *asked, dm_history *h,
+                         dbmgmt_plan **fresh)
+{
+    int rc = dm_history_ensure_table(m);
+    if (rc == DBMGMT_OK)
+        rc = dm_history_read(m, h);
+    if (rc == DBMGMT_OK)
+        rc = stamp_environment(m, h);
+    if (rc == DBMGMT_OK)
+        rc = dm_plan_compute(m, h, asked->direction, asked->target, fresh);
+    if (rc == DBMGMT_OK && (*fresh)->nproblems)
+        rc = refuse_with_plan(m, *fresh);
+    return rc;
+}
+
+/* PostgreSQL, MySQL: one session lock on a connection of its own. */
+static int apply_with_session_lock(dbmgmt_migrator *m, const dbmgmt_plan *asked)
+{
+    char lock_name[96];
+    snprintf(lock_name, sizeof lock_name, "dbmgmt:%s", m->table);
+    dbmgmt_conn *lock_conn = NULL;
+    int rc = dbmgmt_conn_open(&lock_conn, m->conn->dsn->raw);
+    if (rc != DBMGMT_OK)
+        return dm_error_set(&m->err, rc, "opening the lock session: %s", dbmgmt_errmsg());
+    rc = dbmgmt_conn_lock(lock_conn, lock_name, m->lock_timeout_ms);
+    if (rc != DBMGMT_OK) {
+        from_conn(m, lock_conn, rc);
+        dbmgmt_conn_close(lock_conn);
+        return rc;
+    }
+    dm_history h;
+    dbmgmt_plan *fresh = NULL;
+    rc = replan_locked(m, asked, &h, &fresh);
+    int64_t rank = h.max_rank;
+    for (size_t i = 0; rc == DBMGMT_OK && i < fresh->count; i++) {
+        const dm_plan_step *st = &fresh->steps[i];
+        if (!plan_has_step(asked, st))
+            continue;
+        rc = progress_before(m, st);
+        if (rc == DBMGMT_OK)
+            rc = st->transactional ? run_transactional_step(m, st, ++rank, 0)
+                                   : run_dirty_protocol_step(m, st, ++rank, 0, 0);
+    }
+    dbmgmt_plan_free(fresh);
+    dm_history_clear(&h);
+    dbmgmt_conn_unlock(lock_conn, lock_name);
+    dbmgmt_conn_close(lock_conn); /* closing would release it anyway */
+    return rc;
+}
+
+/* SQLite: per step, take the write lock, read the history inside it, run
+ * the next step that is still pending, commit. */
+static int apply_with_transaction_lock(dbmgmt_migrator *m, const dbmgmt_plan *asked)
+{
+    for (;;) {
+        int rc = from_conn(m, m->conn, dbmgmt_conn_lock(m->conn, "dbmgmt", m->lock_timeout_ms));
+        if (rc != DBMGMT_OK)
+            return rc;
+        dm_history h;
+        dbmgmt_plan *fresh = NULL;
+        rc = replan_locked(m, asked, &h, &fresh);
+        const dm_plan_step *next = NULL;
+        for (size_t i = 0; rc == DBMGMT_OK && i < fresh->count && !next; i++)
+            if (plan_has_step(asked, &fresh->steps[i]))
+                next = &fresh->steps[i];
+        if (rc == DBMGMT_OK && next)
+            rc = progress_before(m, next);
+        if (rc == DBMGMT_OK && next && next->transactional) {
+            rc = run_transactional_step(m, next, h.max_rank + 1, 1);
+        } else if (rc == DBMGMT_OK && next) { /* outside a transaction: release first */
+            rc = from_conn(m, m->conn, dbmgmt_conn_unlock(m->conn, "dbmgmt"));
+            if (rc == DBMGMT_OK)
+                rc = run_dirty_protocol_step(m, next, h.max_rank + 1, 0, 0);
+        }
+        if (dbmgmt_conn_in_transaction(m->conn) == 1) {
+            if (rc == DBMGMT_OK)
+                rc = from_conn(m, m->conn, dbmgmt_conn_unlock(m->conn, "dbmgmt"));
+            else
+                dbmgmt_conn_rollback(m->conn);
+        }
+        dbmgmt_plan_free(fresh);
+        dm_history_clear(&h);
+        if (rc != DBMGMT_OK || !next)
+            return rc;
+    }
+}
+
+int dm_apply(dbmgmt_migrator *m, const dbmgmt_plan *plan)
+{
+    if (plan->nproblems)
+        return refuse_with_plan(m, plan);
+    if (plan->count == 0)
+        return DBMGMT_OK;
+    if (m->conn->drv->lock_is_transaction)
+        return apply_with_transaction_lock(m, plan);
+    return apply_with_session_lock(m, plan);
+}
+
+/* ---- operator actions: resume, repair, baseline ------------------------------ */
+
+typedef int (*locked_action)(dbmgmt_migrator *m, dm_history *h, const void *arg);
+
+/* Run an action with the lock held and the history read inside it. */
+static int with_lock(dbmgmt_migrator *m, locked_action action, const void *arg)
+{
+    char lock_name[96];
+    snprintf(lock_name, sizeof lock_name, "dbmgmt:%s", m->table);
+    dbmgmt_conn *lock_conn = m->conn;
+    int own_session = !m->conn->drv->lock_is_transaction;
+    int rc = DBMGMT_OK;
+    if (own_session) {
+        lock_conn = NULL;
+        rc = dbmgmt_conn_open(&lock_conn, m->conn->dsn->raw);
+        if (rc != DBMGMT_OK)
+            return dm_error_set(&m->err, rc, "opening the lock session: %s", dbmgmt_errmsg());
+    }
+    rc = from_conn(m, lock_conn, dbmgmt_conn_lock(lock_conn, lock_name, m->lock_timeout_ms));
+    if (rc == DBMGMT_OK) {
+        dm_history h;
+        rc = dm_history_ensure_table(m);
+        if (rc == DBMGMT_OK)
+            rc = dm_history_read(m, &h);
+        if (rc == DBMGMT_OK) {
+            rc = action(m, &h, arg);
+            dm_history_clear(&h);
+        }
+        if (own_session || dbmgmt_conn_in_transaction(m->conn) == 1) {
+            if (rc == DBMGMT_OK || own_session)
+                dbmgmt_conn_unlock(lock_conn, lock_name);
+            else
+                dbmgmt_conn_rollback(m->conn);
+        }
+    }
+    if (own_session)
+        dbmgmt_conn_close(lock_conn);
+    return rc;
+}
+
+static int resume_locked(dbmgmt_migrator *m, dm_history *h, const void *arg)
+{
+    (void)arg;
+    if (!h->dirty)
+        return dm_migrator_fail(m, DBMGMT_ERR_NOTFOUND, "nothing to resume: the database is not dirty");
+    const dm_migration *mig = dm_source_find(&m->source, h->dirty->version);
+    if (!mig)
+        return dm_migrator_fail(m, DBMGMT_ERR_NOTFOUND,
+                                "cannot resume migration %s: it is missing from the source",
+                                h->dirty->version);
+    dm_plan_step st = {mig, DBMGMT_UP, 0, 0};
+    int in_tx = dbmgmt_conn_in_transaction(m->conn) == 1;
+    if (in_tx) /* SQLite: statements run outside the lock transaction */
+        dbmgmt_conn_unlock(m->conn, "dbmgmt:resume");
+    /* continues from the failed statement; on success the row records the
+     * checksum of the file as it is now (the fix may have been in the file) */
+    return run_dirty_protocol_step(m, &st, h->dirty->rank, (size_t)h->dirty->statements_applied, 1);
+}
+
+int dm_resume(dbmgmt_migrator *m)
+{
+    return with_lock(m, resume_locked, NULL);
+}
+
+static int repair_locked(dbmgmt_migrator *m, dm_history *h, const void *arg)
+{
+    (void)arg;
+    if (!h->dirty)
+        return DBMGMT_OK;
+    dm_log(DBMGMT_LOG_WARN, "repair: forgetting failed migration %s", h->dirty->version);
+    return dm_history_delete(m, h->dirty->version);
+}
+
+int dm_repair(dbmgmt_migrator *m)
+{
+    return with_lock(m, repair_locked, NULL);
+}
+
+static int baseline_locked(dbmgmt_migrator *m, dm_history *h, const void *arg)
+{
+    const char *version = arg;
+    if (h->count)
+        return dm_migrator_fail(m, DBMGMT_ERR_POLICY,
+                                "baseline adopts a database without migration history, and this "
+                                "one has %zu history rows", h->count);
+    int rc = stamp_environment(m, h);
+    if (rc == DBMGMT_OK)
+        rc = dm_history_insert_raw(m, h->max_rank + 1, version, "<< baseline >>", "(baseline)",
+                                   DM_BASELINE_CHECKSUM);
+    return rc;
+}
+
+int dm_baseline(dbmgmt_migrator *m, const char *version)
+{
+    if (!dm_version_valid(version))
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID,
+                                "baseline version '%s' is not a version (digits, or 1.2.3)",
+                                version);
+    return with_lock(m, baseline_locked, version);
+}

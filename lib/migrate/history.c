@@ -1,0 +1,273 @@
+/* The history table: one row per applied version, plus the environment row. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "migrator.h"
+
+void dm_history_table_sql(dbmgmt_migrator *m, dm_buf *out)
+{
+    m->conn->drv->quote_ident(out, m->table);
+}
+
+/* Build "PREFIX <table> SUFFIX" and hand it to fn. */
+static char *history_sql(dbmgmt_migrator *m, const char *prefix, const char *suffix)
+{
+    dm_buf b = DM_BUF_INIT;
+    dm_buf_puts(&b, prefix);
+    dm_history_table_sql(m, &b);
+    dm_buf_puts(&b, suffix);
+    return dm_buf_detach(&b);
+}
+
+/* Copy the connection's error to the migrator; returns its code. */
+static int from_conn(dbmgmt_migrator *m, int rc)
+{
+    if (rc < 0)
+        dm_error_copy(&m->err, &m->conn->err);
+    return rc;
+}
+
+static int history_exec(dbmgmt_migrator *m, const char *prefix, const char *suffix,
+                        size_t nparams, const char *const *params)
+{
+    char *sql = history_sql(m, prefix, suffix);
+    if (!sql)
+        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+    dbmgmt_result *r = NULL;
+    int rc = dbmgmt_conn_query(m->conn, &r, sql, nparams, params);
+    dbmgmt_result_free(r);
+    dm_free(sql);
+    return from_conn(m, rc);
+}
+
+int dm_history_ensure_table(dbmgmt_migrator *m)
+{
+    int exists = m->conn->drv->table_exists(m->conn->dc, m->table, &m->conn->err);
+    if (exists < 0)
+        return from_conn(m, exists);
+    if (exists)
+        return DBMGMT_OK;
+    /* Types that mean the same on every engine; the driver quotes the name. */
+    char *sql = history_sql(m, "CREATE TABLE IF NOT EXISTS ",
+                            " (installed_rank INTEGER NOT NULL PRIMARY KEY,"
+                            " version VARCHAR(64) NOT NULL UNIQUE,"
+                            " description VARCHAR(255) NOT NULL,"
+                            " script VARCHAR(1000) NOT NULL,"
+                            " checksum VARCHAR(64) NOT NULL,"
+                            " installed_by VARCHAR(100) NOT NULL,"
+                            " installed_on VARCHAR(32) NOT NULL,"
+                            " execution_ms BIGINT NOT NULL,"
+                            " success SMALLINT NOT NULL,"
+                            " statements_applied INTEGER NOT NULL,"
+                            " error_message TEXT)");
+    if (!sql)
+        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+    int rc = dbmgmt_conn_exec(m->conn, sql);
+    dm_free(sql);
+    return from_conn(m, rc);
+}
+
+static char *copy_text(dbmgmt_result *r, int32_t col, int *failed)
+{
+    const char *t = dbmgmt_result_text(r, col);
+    if (!t)
+        return NULL;
+    char *c = dm_strdup(t);
+    if (!c)
+        *failed = 1;
+    return c;
+}
+
+static void row_free(dm_history_row *row)
+{
+    dm_free(row->version);
+    dm_free(row->description);
+    dm_free(row->script);
+    dm_free(row->checksum);
+    dm_free(row->error);
+}
+
+void dm_history_clear(dm_history *h)
+{
+    for (size_t i = 0; i < h->count; i++)
+        row_free(&h->rows[i]);
+    dm_free(h->rows);
+    dm_free(h->environment);
+    memset(h, 0, sizeof *h);
+}
+
+static int compare_rows(const void *a, const void *b)
+{
+    return dm_version_compare(((const dm_history_row *)a)->version,
+                              ((const dm_history_row *)b)->version);
+}
+
+/* Point at the dirty row, the baseline and the newest applied version. */
+static void history_index(dm_history *h)
+{
+    for (size_t i = 0; i < h->count; i++) {
+        const dm_history_row *row = &h->rows[i];
+        if (!row->success && !h->dirty)
+            h->dirty = row;
+        if (row->checksum && strcmp(row->checksum, DM_BASELINE_CHECKSUM) == 0)
+            h->baseline = row->version;
+        if (row->success)
+            h->newest = row->version;
+    }
+}
+
+/* Take one result row into h (the environment row becomes h->environment). */
+static int history_take_row(dm_history *h, dbmgmt_result *r, size_t *cap)
+{
+    int failed = 0;
+    const char *version = dbmgmt_result_text(r, 1);
+    int64_t rank = dbmgmt_result_int64(r, 0);
+    if (rank > h->max_rank)
+        h->max_rank = rank;
+    if (version && strcmp(version, DM_ENV_ROW_VERSION) == 0) {
+        dm_free(h->environment);
+        h->environment = copy_text(r, 2, &failed);
+        return failed ? DBMGMT_ERR_NOMEM : DBMGMT_OK;
+    }
+    if (h->count == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        dm_history_row *grown = dm_realloc(h->rows, *cap * sizeof *grown);
+        if (!grown)
+            return DBMGMT_ERR_NOMEM;
+        h->rows = grown;
+    }
+    dm_history_row *row = &h->rows[h->count++];
+    memset(row, 0, sizeof *row);
+    row->rank = rank;
+    row->version = copy_text(r, 1, &failed);
+    row->description = copy_text(r, 2, &failed);
+    row->script = copy_text(r, 3, &failed);
+    row->checksum = copy_text(r, 4, &failed);
+    row->success = dbmgmt_result_int64(r, 5) != 0;
+    row->statements_applied = (int32_t)dbmgmt_result_int64(r, 6);
+    row->error = copy_text(r, 7, &failed);
+    if (!row->version)
+        failed = 1;
+    return failed ? DBMGMT_ERR_NOMEM : DBMGMT_OK;
+}
+
+int dm_history_read(dbmgmt_migrator *m, dm_history *h)
+{
+    memset(h, 0, sizeof *h);
+    int exists = m->conn->drv->table_exists(m->conn->dc, m->table, &m->conn->err);
+    if (exists <= 0)
+        return exists < 0 ? from_conn(m, exists) : DBMGMT_OK;
+    h->table_exists = 1;
+    char *sql = history_sql(m, "SELECT installed_rank, version, description, script, checksum, "
+                               "success, statements_applied, error_message FROM ", "");
+    if (!sql)
+        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+    dbmgmt_result *r = NULL;
+    int rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
+    dm_free(sql);
+    size_t cap = 0;
+    while (rc == DBMGMT_OK && (rc = dbmgmt_result_next(r)) == 1)
+        rc = history_take_row(h, r, &cap);
+    dbmgmt_result_free(r);
+    if (rc == DBMGMT_ERR_NOMEM)
+        dm_migrator_fail(m, rc, "out of memory reading the history table");
+    else if (rc < 0)
+        from_conn(m, rc);
+    if (rc < 0) {
+        dm_history_clear(h);
+        return rc;
+    }
+    if (h->count)
+        qsort(h->rows, h->count, sizeof *h->rows, compare_rows);
+    history_index(h);
+    return DBMGMT_OK;
+}
+
+const dm_history_row *dm_history_find(const dm_history *h, const char *version)
+{
+    size_t lo = 0, hi = h->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = dm_version_compare(h->rows[mid].version, version);
+        if (c == 0)
+            return &h->rows[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void utc_now(char out[32])
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *installed_by(void)
+{
+    const char *user = getenv("USER");
+    return user && *user ? user : "unknown";
+}
+
+int dm_history_insert_raw(dbmgmt_migrator *m, int64_t rank, const char *version,
+                          const char *description, const char *script, const char *checksum)
+{
+    char rank_s[24], now[32];
+    snprintf(rank_s, sizeof rank_s, "%lld", (long long)rank);
+    utc_now(now);
+    const char *params[] = {rank_s, version, description, script, checksum, installed_by(), now};
+    return history_exec(m, "INSERT INTO ",
+                        " (installed_rank, version, description, script, checksum, installed_by,"
+                        " installed_on, execution_ms, success, statements_applied)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, 0, 1, 0)", 7, params);
+}
+
+int dm_history_insert(dbmgmt_migrator *m, int64_t rank, const dm_migration *mig, int success,
+                      int32_t statements_applied, int64_t execution_ms)
+{
+    char rank_s[24], ms[24], ok[4], applied[16], now[32];
+    snprintf(rank_s, sizeof rank_s, "%lld", (long long)rank);
+    snprintf(ms, sizeof ms, "%lld", (long long)execution_ms);
+    snprintf(ok, sizeof ok, "%d", success ? 1 : 0);
+    snprintf(applied, sizeof applied, "%d", (int)statements_applied);
+    utc_now(now);
+    const char *params[] = {rank_s, mig->version, mig->name, mig->up.file ? mig->up.file : "",
+                            mig->checksum, installed_by(), now, ms, ok, applied};
+    return history_exec(m, "INSERT INTO ",
+                        " (installed_rank, version, description, script, checksum, installed_by,"
+                        " installed_on, execution_ms, success, statements_applied)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", 10, params);
+}
+
+int dm_history_mark(dbmgmt_migrator *m, const char *version, int success,
+                    int32_t statements_applied, const char *error, int64_t execution_ms,
+                    const char *checksum)
+{
+    char ms[24], ok[4], applied[16];
+    snprintf(ms, sizeof ms, "%lld", (long long)execution_ms);
+    snprintf(ok, sizeof ok, "%d", success ? 1 : 0);
+    snprintf(applied, sizeof applied, "%d", (int)statements_applied);
+    if (checksum) {
+        const char *params[] = {ok, applied, error, ms, checksum, version};
+        return history_exec(m, "UPDATE ",
+                            " SET success = ?, statements_applied = ?, error_message = ?,"
+                            " execution_ms = ?, checksum = ? WHERE version = ?", 6, params);
+    }
+    const char *params[] = {ok, applied, error, ms, version};
+    return history_exec(m, "UPDATE ",
+                        " SET success = ?, statements_applied = ?, error_message = ?,"
+                        " execution_ms = ? WHERE version = ?", 5, params);
+}
+
+int dm_history_delete(dbmgmt_migrator *m, const char *version)
+{
+    const char *params[] = {version};
+    return history_exec(m, "DELETE FROM ", " WHERE version = ?", 1, params);
+}

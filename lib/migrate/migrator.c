@@ -1,0 +1,424 @@
+/* The public migrator API: configuration, plan/apply, operator actions,
+ * status, the boot call and the C rendering for firmware. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/json.h"
+#include "migrator.h"
+
+#define DEFAULT_LOCK_TIMEOUT_MS 60000
+
+#define CHECK_M(m, fn)                                                                            \
+    do {                                                                                          \
+        if (!(m))                                                                                 \
+            return dm_error_invalid(fn, "migrator is NULL");                                      \
+        dm_error_reset(&(m)->err);                                                                \
+    } while (0)
+
+DBMGMT_API int dbmgmt_migrator_new(dbmgmt_migrator **out, dbmgmt_conn *conn)
+{
+    if (!out)
+        return dm_error_invalid("dbmgmt_migrator_new", "out is NULL");
+    *out = NULL;
+    if (!conn)
+        return dm_error_invalid("dbmgmt_migrator_new", "conn is NULL");
+    dbmgmt_migrator *m = dm_calloc(1, sizeof *m);
+    if (!m)
+        return dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory creating a migrator");
+    m->conn = conn;
+    snprintf(m->table, sizeof m->table, "%s", DM_HISTORY_DEFAULT);
+    m->lock_timeout_ms = DEFAULT_LOCK_TIMEOUT_MS;
+    *out = m;
+    return DBMGMT_OK;
+}
+
+DBMGMT_API void dbmgmt_migrator_free(dbmgmt_migrator *m)
+{
+    if (!m)
+        return;
+    dm_source_clear(&m->source);
+    dm_free(m->environment);
+    dm_free(m);
+}
+
+DBMGMT_API int dbmgmt_migrator_add_dir(dbmgmt_migrator *m, const char *dir)
+{
+    CHECK_M(m, "dbmgmt_migrator_add_dir");
+    if (m->source.from_table)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID,
+                                "this migrator already has a compiled-in table; one migrator "
+                                "takes migrations from a folder or from a table, not both");
+    return dm_source_add_dir(&m->source, dir ? dir : "migrations", &m->err);
+}
+
+DBMGMT_API int dbmgmt_migrator_add_table(dbmgmt_migrator *m, const dbmgmt_migration_def *defs)
+{
+    CHECK_M(m, "dbmgmt_migrator_add_table");
+    if (!defs)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID, "dbmgmt_migrator_add_table: defs is NULL");
+    if (m->source.from_dir)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID,
+                                "this migrator already has a migrations folder; one migrator "
+                                "takes migrations from a folder or from a table, not both");
+    return dm_source_add_table(&m->source, defs, &m->err);
+}
+
+DBMGMT_API int dbmgmt_migrator_set_table_name(dbmgmt_migrator *m, const char *name)
+{
+    CHECK_M(m, "dbmgmt_migrator_set_table_name");
+    size_t len = name ? strlen(name) : 0;
+    int ok = len > 0 && len < sizeof m->table && (isalpha((unsigned char)name[0]) || name[0] == '_');
+    for (size_t i = 0; ok && i < len; i++)
+        ok = isalnum((unsigned char)name[i]) || name[i] == '_';
+    if (!ok)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID,
+                                "history table name '%s' must be 1-63 letters, digits or _, "
+                                "starting with a letter or _", name ? name : "(null)");
+    memcpy(m->table, name, len + 1);
+    return DBMGMT_OK;
+}
+
+DBMGMT_API int dbmgmt_migrator_set_environment(dbmgmt_migrator *m, const char *environment)
+{
+    CHECK_M(m, "dbmgmt_migrator_set_environment");
+    char *copy = NULL;
+    if (environment && !(copy = dm_strdup(environment)))
+        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+    dm_free(m->environment);
+    m->environment = copy;
+    return DBMGMT_OK;
+}
+
+DBMGMT_API int dbmgmt_migrator_set_lock_timeout_ms(dbmgmt_migrator *m, int32_t timeout_ms)
+{
+    CHECK_M(m, "dbmgmt_migrator_set_lock_timeout_ms");
+    if (timeout_ms < 0)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID, "lock timeout must be >= 0 ms, not %d",
+                                (int)timeout_ms);
+    m->lock_timeout_ms = timeout_ms;
+    return DBMGMT_OK;
+}
+
+DBMGMT_API int dbmgmt_migrator_set_progress(dbmgmt_migrator *m, dbmgmt_progress_fn fn,
+                                            void *userdata)
+{
+    CHECK_M(m, "dbmgmt_migrator_set_progress");
+    m->progress = fn;
+    m->progress_userdata = userdata;
+    return DBMGMT_OK;
+}
+
+DBMGMT_API int dbmgmt_migrator_allow(dbmgmt_migrator *m, uint32_t allow_flags)
+{
+    CHECK_M(m, "dbmgmt_migrator_allow");
+    if (allow_flags & ~(uint32_t)0xf)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID, "unknown allow flags 0x%x",
+                                (unsigned)allow_flags);
+    m->allow = allow_flags;
+    return DBMGMT_OK;
+}
+
+static int plan_with_history(dbmgmt_migrator *m, int32_t direction, const char *target,
+                             dbmgmt_plan **out)
+{
+    dm_history h;
+    int rc = dm_history_read(m, &h);
+    if (rc != DBMGMT_OK)
+        return rc;
+    rc = dm_plan_compute(m, &h, direction, target, out);
+    dm_history_clear(&h);
+    return rc;
+}
+
+DBMGMT_API int dbmgmt_migrator_plan(dbmgmt_migrator *m, const char *target_or_null,
+                                    dbmgmt_plan **out)
+{
+    if (out)
+        *out = NULL;
+    CHECK_M(m, "dbmgmt_migrator_plan");
+    if (!out)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID, "dbmgmt_migrator_plan: out is NULL");
+    if (!target_or_null)
+        return plan_with_history(m, DBMGMT_UP, NULL, out);
+    /* a target older than the newest applied version plans a down */
+    dm_history h;
+    int rc = dm_history_read(m, &h);
+    if (rc != DBMGMT_OK)
+        return rc;
+    int32_t direction = h.newest && dm_version_compare(target_or_null, h.newest) < 0 ? DBMGMT_DOWN
+                                                                                      : DBMGMT_UP;
+    rc = dm_plan_compute(m, &h, direction, target_or_null, out);
+    dm_history_clear(&h);
+    return rc;
+}
+
+DBMGMT_API int dbmgmt_migrator_plan_down(dbmgmt_migrator *m, const char *target,
+                                         dbmgmt_plan **out)
+{
+    if (out)
+        *out = NULL;
+    CHECK_M(m, "dbmgmt_migrator_plan_down");
+    if (!out || !target)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID,
+                                "dbmgmt_migrator_plan_down: out and target are required");
+    return plan_with_history(m, DBMGMT_DOWN, target, out);
+}
+
+DBMGMT_API int dbmgmt_migrator_apply(dbmgmt_migrator *m, const dbmgmt_plan *plan)
+{
+    CHECK_M(m, "dbmgmt_migrator_apply");
+    if (!plan)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID, "dbmgmt_migrator_apply: plan is NULL");
+    int rc = dm_apply(m, plan);
+    if (rc < 0)
+        dm_error_copy(NULL, &m->err);
+    return rc;
+}
+
+static int plan_and_apply(dbmgmt_migrator *m, int32_t direction, const char *target)
+{
+    dbmgmt_plan *plan = NULL;
+    int rc = plan_with_history(m, direction, target, &plan);
+    if (rc == DBMGMT_OK)
+        rc = dm_apply(m, plan);
+    dbmgmt_plan_free(plan);
+    if (rc < 0)
+        dm_error_copy(NULL, &m->err);
+    return rc;
+}
+
+DBMGMT_API int dbmgmt_migrator_up(dbmgmt_migrator *m)
+{
+    CHECK_M(m, "dbmgmt_migrator_up");
+    return plan_and_apply(m, DBMGMT_UP, NULL);
+}
+
+DBMGMT_API int dbmgmt_migrator_down(dbmgmt_migrator *m, const char *target)
+{
+    CHECK_M(m, "dbmgmt_migrator_down");
+    if (!target)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID,
+                                "dbmgmt_migrator_down: a target version is required (\"0\" "
+                                "reverts everything)");
+    return plan_and_apply(m, DBMGMT_DOWN, target);
+}
+
+DBMGMT_API int dbmgmt_migrator_baseline(dbmgmt_migrator *m, const char *version)
+{
+    CHECK_M(m, "dbmgmt_migrator_baseline");
+    if (!version)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID, "dbmgmt_migrator_baseline: version is NULL");
+    return dm_baseline(m, version);
+}
+
+DBMGMT_API int dbmgmt_migrator_repair(dbmgmt_migrator *m)
+{
+    CHECK_M(m, "dbmgmt_migrator_repair");
+    return dm_repair(m);
+}
+
+DBMGMT_API int dbmgmt_migrator_resume(dbmgmt_migrator *m)
+{
+    CHECK_M(m, "dbmgmt_migrator_resume");
+    return dm_resume(m);
+}
+
+DBMGMT_API int dbmgmt_migrator_validate(dbmgmt_migrator *m)
+{
+    CHECK_M(m, "dbmgmt_migrator_validate");
+    dbmgmt_plan *plan = NULL;
+    int rc = plan_with_history(m, DBMGMT_UP, NULL, &plan);
+    if (rc == DBMGMT_OK && plan->nproblems)
+        rc = dm_error_set(&m->err, plan->problems[0].status, "%s", plan->problems[0].message);
+    dbmgmt_plan_free(plan);
+    return rc;
+}
+
+DBMGMT_API const char *dbmgmt_migrator_errmsg(const dbmgmt_migrator *m)
+{
+    return m ? m->err.msg : "dbmgmt_migrator_errmsg: migrator is NULL";
+}
+
+/* ---- status ------------------------------------------------------------------ */
+
+static const char *version_state(const dm_history *h, const dm_migration *mig)
+{
+    const dm_history_row *row = dm_history_find(h, mig->version);
+    if (row)
+        return !row->success ? "dirty"
+               : (row->checksum && strcmp(row->checksum, mig->checksum) != 0 &&
+                  strcmp(row->checksum, DM_BASELINE_CHECKSUM) != 0)
+                   ? "edited"
+                   : "applied";
+    if (h->baseline && dm_version_compare(mig->version, h->baseline) <= 0)
+        return "below-baseline";
+    return "pending";
+}
+
+static void status_entry(dm_json *j, const char *version, const char *name, const char *file,
+                         const char *state)
+{
+    dm_json_object_begin(j);
+    dm_json_key(j, "version");
+    dm_json_string(j, version);
+    dm_json_key(j, "name");
+    dm_json_string(j, name);
+    dm_json_key(j, "source");
+    dm_json_string(j, file);
+    dm_json_key(j, "state");
+    dm_json_string(j, state);
+    dm_json_object_end(j);
+}
+
+DBMGMT_API int dbmgmt_migrator_status_json(dbmgmt_migrator *m, char **out)
+{
+    CHECK_M(m, "dbmgmt_migrator_status_json");
+    if (!out)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID, "dbmgmt_migrator_status_json: out is NULL");
+    *out = NULL;
+    dm_history h;
+    int rc = dm_history_read(m, &h);
+    if (rc != DBMGMT_OK)
+        return rc;
+    dm_buf b = DM_BUF_INIT;
+    dm_json j;
+    dm_json_init(&j, &b);
+    dm_json_object_begin(&j);
+    dm_json_key(&j, "environment");
+    dm_json_string(&j, h.environment);
+    dm_json_key(&j, "current");
+    dm_json_string(&j, h.newest);
+    dm_json_key(&j, "dirty");
+    dm_json_bool(&j, h.dirty != NULL);
+    dm_json_key(&j, "migrations");
+    dm_json_array_begin(&j);
+    for (size_t i = 0; i < m->source.count; i++) {
+        const dm_migration *mig = &m->source.items[i];
+        status_entry(&j, mig->version, mig->name, mig->up.file, version_state(&h, mig));
+    }
+    for (size_t i = 0; i < h.count; i++) /* applied but absent from the source */
+        if (!dm_source_find(&m->source, h.rows[i].version))
+            status_entry(&j, h.rows[i].version, h.rows[i].description, h.rows[i].script,
+                         h.rows[i].checksum && strcmp(h.rows[i].checksum, DM_BASELINE_CHECKSUM) == 0
+                             ? "baseline"
+                             : "missing");
+    dm_json_array_end(&j);
+    dm_json_object_end(&j);
+    dm_history_clear(&h);
+    *out = dm_buf_detach(&b);
+    return *out ? DBMGMT_OK : dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+}
+
+/* ---- migrate on boot ------------------------------------------------------------ */
+
+DBMGMT_API int dbmgmt_migrate_on_boot(const char *dsn, const char *dir_or_null,
+                                      const dbmgmt_migration_def *defs_or_null,
+                                      const char *environment)
+{
+    dbmgmt_conn *conn = NULL;
+    dbmgmt_migrator *m = NULL;
+    int rc = dbmgmt_conn_open(&conn, dsn);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_new(&m, conn);
+    if (rc == DBMGMT_OK && environment)
+        rc = dbmgmt_migrator_set_environment(m, environment);
+    if (rc == DBMGMT_OK && dir_or_null && defs_or_null)
+        rc = dm_error_set(NULL, DBMGMT_ERR_INVALID,
+                          "dbmgmt_migrate_on_boot: give a folder or a compiled-in table, not both");
+    if (rc == DBMGMT_OK)
+        rc = defs_or_null ? dbmgmt_migrator_add_table(m, defs_or_null)
+                          : dbmgmt_migrator_add_dir(m, dir_or_null);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_up(m);
+    if (rc < 0 && m)
+        dm_error_copy(NULL, &m->err);
+    dbmgmt_migrator_free(m);
+    dbmgmt_conn_close(conn);
+    return rc;
+}
+
+/* ---- C rendering of a folder (dbmgmt embed) -------------------------------------- */
+
+/* A C string literal, split at newlines for readability. */
+static void c_string(dm_buf *b, const char *s, size_t len)
+{
+    dm_buf_puts(b, "\"");
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '\\': dm_buf_puts(b, "\\\\"); break;
+        case '"': dm_buf_puts(b, "\\\""); break;
+        case '\n': dm_buf_puts(b, i + 1 < len ? "\\n\"\n        \"" : "\\n"); break;
+        case '\r': dm_buf_puts(b, "\\r"); break;
+        case '\t': dm_buf_puts(b, "\\t"); break;
+        case '?': dm_buf_puts(b, "\\?"); break; /* no trigraphs */
+        default:
+            if (c < 0x20 || c == 0x7f)
+                dm_buf_printf(b, "\\%03o", c);
+            else
+                dm_buf_putc(b, (char)c);
+        }
+    }
+    dm_buf_puts(b, "\"");
+}
+
+static int valid_c_identifier(const char *s)
+{
+    if (!s || !(isalpha((unsigned char)*s) || *s == '_'))
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_')
+            return 0;
+    return 1;
+}
+
+static void embed_entry(dm_buf *b, const dm_migration *mig)
+{
+    dm_buf_printf(b, "    {DBMGMT_MIGRATION_DEF_VERSION, %s,\n     ",
+                  mig->no_transaction ? "DBMGMT_MIGRATION_NO_TRANSACTION" : "0");
+    c_string(b, mig->version, strlen(mig->version));
+    dm_buf_puts(b, ", ");
+    c_string(b, mig->name, strlen(mig->name));
+    dm_buf_puts(b, ",\n     /* up */\n        ");
+    c_string(b, mig->up.sql, mig->up.len);
+    dm_buf_puts(b, ",\n     /* down */\n        ");
+    if (mig->down.sql)
+        c_string(b, mig->down.sql, mig->down.len);
+    else
+        dm_buf_puts(b, "NULL");
+    dm_buf_puts(b, ",\n     ");
+    c_string(b, mig->checksum, 64);
+    dm_buf_puts(b, ", ");
+    c_string(b, mig->up.file, strlen(mig->up.file));
+    dm_buf_puts(b, "},\n");
+}
+
+DBMGMT_API int dbmgmt_migrations_embed_c(const char *dir, const char *symbol, char **out)
+{
+    if (!out)
+        return dm_error_invalid("dbmgmt_migrations_embed_c", "out is NULL");
+    *out = NULL;
+    if (!dir || !valid_c_identifier(symbol))
+        return dm_error_invalid("dbmgmt_migrations_embed_c",
+                                "dir is NULL or symbol is not a C identifier");
+    dm_source src;
+    memset(&src, 0, sizeof src);
+    int rc = dm_source_add_dir(&src, dir, NULL);
+    if (rc != DBMGMT_OK)
+        return rc;
+    dm_buf b = DM_BUF_INIT;
+    dm_buf_printf(&b, "/* Generated by `dbmgmt embed` from %s: do not edit (the checksums would\n"
+                      " * no longer match). %zu migration%s. */\n#include <dbmgmt.h>\n\n"
+                      "const dbmgmt_migration_def %s[] = {\n",
+                  dir, src.count, src.count == 1 ? "" : "s", symbol);
+    for (size_t i = 0; i < src.count; i++) {
+        /* the table's SQL is normalised (LF line ends, no BOM) like its checksum */
+        embed_entry(&b, &src.items[i]);
+    }
+    dm_buf_puts(&b, "    {0, 0, NULL, NULL, NULL, NULL, NULL, NULL}\n};\n");
+    dm_source_clear(&src);
+    *out = dm_buf_detach(&b);
+    return *out ? DBMGMT_OK : dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory");
+}

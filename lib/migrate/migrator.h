@@ -1,0 +1,101 @@
+/* Internal view of migrators, plans and the history table (DESIGN §5.3-5.4). */
+#ifndef DM_MIGRATE_MIGRATOR_H
+#define DM_MIGRATE_MIGRATOR_H
+
+#include "conn/conn.h"
+#include "core/buf.h"
+#include "source.h"
+
+#define DM_HISTORY_DEFAULT "dbmgmt_schema_history"
+#define DM_ENV_ROW_VERSION "@environment"     /* metadata row: the environment stamp */
+#define DM_BASELINE_CHECKSUM "baseline"       /* a baseline row has this checksum */
+
+/* One row of the history table. */
+typedef struct dm_history_row {
+    int64_t rank;
+    char *version;
+    char *description;
+    char *script;
+    char *checksum;
+    int success;
+    int32_t statements_applied;
+    char *error;
+} dm_history_row;
+
+typedef struct dm_history {
+    int table_exists;
+    dm_history_row *rows;       /* ordered by version (the environment row left out) */
+    size_t count;
+    char *environment;          /* the stamp, or NULL */
+    int64_t max_rank;
+    const dm_history_row *dirty;    /* the failed row, if any */
+    const char *baseline;           /* the baseline version, if any */
+    const char *newest;             /* the newest applied version, if any */
+} dm_history;
+
+typedef struct dm_plan_step {
+    const dm_migration *mig;
+    int32_t direction;
+    int transactional;
+    int32_t statement_count;
+} dm_plan_step;
+
+typedef struct dm_plan_problem {
+    int status;
+    char *message;
+} dm_plan_problem;
+
+struct dbmgmt_plan {
+    dm_plan_step *steps;
+    size_t count;
+    dm_plan_problem *problems;
+    size_t nproblems;
+    int32_t direction;          /* DBMGMT_UP or DBMGMT_DOWN */
+    char *target;               /* as asked (NULL: newest) */
+    char *current;              /* the newest applied version when planned */
+};
+
+struct dbmgmt_migrator {
+    dbmgmt_conn *conn;
+    dm_source source;
+    char table[64];
+    char *environment;
+    int32_t lock_timeout_ms;
+    uint32_t allow;
+    dbmgmt_progress_fn progress;
+    void *progress_userdata;
+    dm_error err;
+};
+
+/* history.c */
+int dm_history_ensure_table(dbmgmt_migrator *m);
+int dm_history_read(dbmgmt_migrator *m, dm_history *h);
+void dm_history_clear(dm_history *h);
+const dm_history_row *dm_history_find(const dm_history *h, const char *version);
+int dm_history_insert(dbmgmt_migrator *m, int64_t rank, const dm_migration *mig, int success,
+                      int32_t statements_applied, int64_t execution_ms);
+int dm_history_insert_raw(dbmgmt_migrator *m, int64_t rank, const char *version,
+                          const char *description, const char *script, const char *checksum);
+int dm_history_mark(dbmgmt_migrator *m, const char *version, int success,
+                    int32_t statements_applied, const char *error, int64_t execution_ms,
+                    const char *checksum);
+int dm_history_delete(dbmgmt_migrator *m, const char *version);
+/* Append the quoted history table name. */
+void dm_history_table_sql(dbmgmt_migrator *m, dm_buf *out);
+
+/* plan.c */
+int dm_plan_compute(dbmgmt_migrator *m, const dm_history *h, int32_t direction,
+                    const char *target, dbmgmt_plan **out);
+/* Whether the database holds tables other than the history table. */
+int dm_database_has_tables(dbmgmt_migrator *m, int *has_tables);
+
+/* apply.c */
+int dm_apply(dbmgmt_migrator *m, const dbmgmt_plan *plan);
+int dm_resume(dbmgmt_migrator *m);
+int dm_repair(dbmgmt_migrator *m);
+int dm_baseline(dbmgmt_migrator *m, const char *version);
+
+/* Record a failure on the migrator (and the thread). */
+#define dm_migrator_fail(m, ...) dm_error_set(&(m)->err, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,912 @@
+/* Reading migrations from folders (every layout) and compiled-in tables. */
+#include "source.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/sha256.h"
+#include "sql/split.h"
+
+static const char *const layout_names[] = {
+    "none", "native (-- migrate:up/down)", "plain up file (+ _rollback.sql)",
+    "golang-migrate (.up.sql/.down.sql)", "Flyway (V__/U__)", "goose (-- +goose Up/Down)",
+    "embedded table"};
+
+/* ---- versions ------------------------------------------------------------ */
+
+int dm_version_valid(const char *v)
+{
+    if (!v || !isdigit((unsigned char)*v))
+        return 0;
+    for (const char *p = v; *p; p++) {
+        if (*p == '.') {
+            if (!isdigit((unsigned char)p[1]))
+                return 0;
+        } else if (!isdigit((unsigned char)*p)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Compare one numeric part [a, a+alen) with [b, b+blen) by value. */
+static int compare_number(const char *a, size_t alen, const char *b, size_t blen)
+{
+    while (alen > 1 && *a == '0')
+        a++, alen--;
+    while (blen > 1 && *b == '0')
+        b++, blen--;
+    if (alen != blen)
+        return alen < blen ? -1 : 1;
+    int c = memcmp(a, b, alen);
+    return (c > 0) - (c < 0);
+}
+
+int dm_version_compare(const char *a, const char *b)
+{
+    for (;;) {
+        size_t alen = strcspn(a, "."), blen = strcspn(b, ".");
+        int c = compare_number(a, alen, b, blen);
+        if (c)
+            return c;
+        a += alen;
+        b += blen;
+        if (!*a || !*b) { /* "1.0" == "1": missing parts count as zero */
+            const char *rest = *a ? a : b;
+            int sign = *a ? 1 : -1;
+            for (; *rest; rest++)
+                if (*rest != '.' && *rest != '0')
+                    return sign;
+            return 0;
+        }
+        a++;
+        b++;
+    }
+}
+
+/* ---- checksums ------------------------------------------------------------- */
+
+void dm_checksum_normalised(const char *text, size_t len, char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    dm_sha256 ctx;
+    dm_sha256_init(&ctx);
+    size_t i = 0;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        i = 3;
+    size_t run = i;
+    for (; i < len; i++) {
+        if (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') {
+            dm_sha256_update(&ctx, text + run, i - run);
+            run = i + 1; /* drop the CR, keep the LF */
+        }
+    }
+    dm_sha256_update(&ctx, text + run, len - run);
+    uint8_t digest[32];
+    dm_sha256_final(&ctx, digest);
+    for (int k = 0; k < 32; k++) {
+        hex[2 * k] = digits[digest[k] >> 4];
+        hex[2 * k + 1] = digits[digest[k] & 15];
+    }
+    hex[64] = '\0';
+}
+
+/* ---- file names -------------------------------------------------------------- */
+
+typedef enum name_kind {
+    NAME_IGNORED,       /* not a migration (README.md, .gitkeep) */
+    NAME_BAD,           /* looks like a migration but does not parse */
+    NAME_VERSIONED,     /* VERSION_desc.sql: native, goose or plain by content */
+    NAME_ROLLBACK,      /* VERSION_desc_rollback.sql */
+    NAME_GOLANG_UP,     /* VERSION_desc.up.sql */
+    NAME_GOLANG_DOWN,   /* VERSION_desc.down.sql */
+    NAME_FLYWAY_UP,     /* V1_2__desc.sql */
+    NAME_FLYWAY_UNDO    /* U1_2__desc.sql */
+} name_kind;
+
+typedef struct parsed_name {
+    name_kind kind;
+    char version[64];
+    char description[256];
+    const char *why; /* for NAME_BAD */
+} parsed_name;
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static int looks_like_migration(const char *name)
+{
+    return isdigit((unsigned char)name[0]) ||
+           ((name[0] == 'V' || name[0] == 'U') && isdigit((unsigned char)name[1]));
+}
+
+/* Copy [s, s+len) into out (cap bytes); 0 if it does not fit. */
+static int copy_part(char *out, size_t cap, const char *s, size_t len)
+{
+    if (len + 1 > cap)
+        return 0;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return 1;
+}
+
+static void parse_flyway_name(const char *name, parsed_name *p)
+{
+    const char *sep = strstr(name, "__");
+    p->kind = NAME_BAD;
+    if (!sep || !ends_with(name, ".sql")) {
+        p->why = "a Flyway file is named V<version>__<description>.sql";
+        return;
+    }
+    if (!copy_part(p->version, sizeof p->version, name + 1, (size_t)(sep - name - 1))) {
+        p->why = "the version is too long";
+        return;
+    }
+    for (char *c = p->version; *c; c++)
+        if (*c == '_')
+            *c = '.'; /* Flyway writes 1.2 as 1_2 */
+    size_t dlen = strlen(sep + 2) - 4;
+    if (!dm_version_valid(p->version) || dlen == 0 ||
+        !copy_part(p->description, sizeof p->description, sep + 2, dlen)) {
+        p->why = "a Flyway file is named V<version>__<description>.sql";
+        return;
+    }
+    p->kind = name[0] == 'V' ? NAME_FLYWAY_UP : NAME_FLYWAY_UNDO;
+}
+
+/* VERSION_rest: version = digits and dots up to the first '_'. */
+static void parse_versioned_name(const char *name, parsed_name *p)
+{
+    p->kind = NAME_BAD;
+    p->why = "a migration file is named <version>_<description>.sql (version: digits or 1.2.3)";
+    size_t vlen = strspn(name, "0123456789.");
+    if (name[vlen] != '_' || !copy_part(p->version, sizeof p->version, name, vlen) ||
+        !dm_version_valid(p->version))
+        return;
+    const char *rest = name + vlen + 1;
+    static const struct { const char *suffix; name_kind kind; } suffixes[] = {
+        {".up.sql", NAME_GOLANG_UP},
+        {".down.sql", NAME_GOLANG_DOWN},
+        {"_rollback.sql", NAME_ROLLBACK},
+        {".sql", NAME_VERSIONED},
+    };
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        if (!ends_with(rest, suffixes[i].suffix))
+            continue;
+        size_t dlen = strlen(rest) - strlen(suffixes[i].suffix);
+        if (dlen == 0 || !copy_part(p->description, sizeof p->description, rest, dlen)) {
+            p->why = "the description after the version is empty or too long";
+            return;
+        }
+        p->kind = suffixes[i].kind;
+        return;
+    }
+    p->why = "a file that looks like a migration must end in .sql";
+}
+
+static parsed_name parse_name(const char *name)
+{
+    parsed_name p;
+    memset(&p, 0, sizeof p);
+    if (name[0] == '.' || !looks_like_migration(name)) {
+        p.kind = ends_with(name, ".sql") ? NAME_BAD : NAME_IGNORED;
+        p.why = "a migration file is named <version>_<description>.sql, "
+                "V<version>__<description>.sql or <version>_<description>.up.sql";
+        return p;
+    }
+    if ((name[0] == 'V' || name[0] == 'U') && isdigit((unsigned char)name[1]))
+        parse_flyway_name(name, &p);
+    else
+        parse_versioned_name(name, &p);
+    return p;
+}
+
+/* ---- file contents ----------------------------------------------------------- */
+
+typedef struct file_text {
+    char *path;
+    char *text;
+    size_t len;
+} file_text;
+
+static int read_file(const char *path, file_text *f, dm_error *err)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return dm_error_set(err, DBMGMT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    dm_buf b = DM_BUF_INIT;
+    char chunk[16384];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+        dm_buf_append(&b, chunk, n);
+    int read_error = ferror(fp);
+    fclose(fp);
+    if (read_error) {
+        dm_buf_free(&b);
+        return dm_error_set(err, DBMGMT_ERR_IO, "%s: read error", path);
+    }
+    f->len = b.len;
+    f->text = dm_buf_detach(&b);
+    f->path = dm_strdup(path);
+    if (!f->text || !f->path) {
+        dm_free(f->text);
+        dm_free(f->path);
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "%s: out of memory", path);
+    }
+    return DBMGMT_OK;
+}
+
+/* A marker line: `-- migrate:up ...` or `-- +goose Up`. */
+typedef struct marker {
+    size_t line_start, next_line; /* offsets of the marker line and the line after it */
+    int32_t line;                 /* its line number */
+    const char *args;             /* text after the keyword, up to the line end */
+    size_t args_len;
+} marker;
+
+/* Find the first line that starts with prefix (after optional spaces),
+ * from offset `from`; returns 1 and fills m if found. */
+static int find_marker(const file_text *f, size_t from, const char *prefix, marker *m)
+{
+    size_t plen = strlen(prefix);
+    int32_t line = 1;
+    for (size_t i = 0; i < from && i < f->len; i++)
+        line += f->text[i] == '\n';
+    size_t pos = from;
+    while (pos < f->len) {
+        size_t eol = pos;
+        while (eol < f->len && f->text[eol] != '\n')
+            eol++;
+        size_t p = pos;
+        while (p < eol && (f->text[p] == ' ' || f->text[p] == '\t'))
+            p++;
+        if (eol - p >= plen && strncasecmp(f->text + p, prefix, plen) == 0 &&
+            (eol - p == plen || isspace((unsigned char)f->text[p + plen]))) {
+            m->line_start = pos;
+            m->next_line = eol < f->len ? eol + 1 : eol;
+            m->line = line;
+            m->args = f->text + p + plen;
+            m->args_len = eol - p - plen;
+            while (m->args_len && isspace((unsigned char)m->args[m->args_len - 1]))
+                m->args_len--;
+            return 1;
+        }
+        pos = eol + 1;
+        line++;
+    }
+    return 0;
+}
+
+static int32_t line_of(const file_text *f, size_t offset)
+{
+    int32_t line = 1;
+    for (size_t i = 0; i < offset && i < f->len; i++)
+        line += f->text[i] == '\n';
+    return line;
+}
+
+static int set_section(dm_section *s, const file_text *f, size_t start, size_t end, dm_error *err)
+{
+    if (start == 0 && end - start >= 3 && memcmp(f->text, "\xEF\xBB\xBF", 3) == 0)
+        start = 3; /* a BOM is not SQL */
+    s->sql = dm_strndup(f->text + start, end - start);
+    s->len = end - start;
+    s->file = dm_strdup(f->path);
+    s->line = line_of(f, start);
+    if (!s->sql || !s->file)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "%s: out of memory", f->path);
+    return DBMGMT_OK;
+}
+
+/* Options on a `-- migrate:up` line: only transaction:true|false. */
+static int parse_native_options(const file_text *f, const marker *m, int *no_transaction,
+                                dm_error *err)
+{
+    const char *p = m->args, *end = m->args + m->args_len;
+    while (p < end) {
+        while (p < end && isspace((unsigned char)*p))
+            p++;
+        const char *w = p;
+        while (p < end && !isspace((unsigned char)*p))
+            p++;
+        size_t wlen = (size_t)(p - w);
+        if (wlen == 0)
+            break;
+        if (wlen == 17 && strncmp(w, "transaction:false", 17) == 0)
+            *no_transaction = 1;
+        else if (!(wlen == 16 && strncmp(w, "transaction:true", 16) == 0))
+            return dm_error_set(err, DBMGMT_ERR_PARSE,
+                                "%s:%d: unknown option '%.*s' on the marker line (known: "
+                                "transaction:false)", f->path, (int)m->line, (int)wlen, w);
+    }
+    return DBMGMT_OK;
+}
+
+/* -- migrate:up [options] ... -- migrate:down [options] ... */
+static int parse_native(dm_migration *mig, const file_text *f, dm_error *err)
+{
+    marker up, down;
+    if (!find_marker(f, 0, "-- migrate:up", &up))
+        return dm_error_set(err, DBMGMT_ERR_PARSE,
+                            "%s: no '-- migrate:up' section (a native migration needs one)",
+                            f->path);
+    int has_down = find_marker(f, 0, "-- migrate:down", &down);
+    if (has_down && down.line_start < up.line_start)
+        return dm_error_set(err, DBMGMT_ERR_PARSE,
+                            "%s:%d: '-- migrate:down' comes before '-- migrate:up'", f->path,
+                            (int)down.line);
+    int rc = parse_native_options(f, &up, &mig->no_transaction, err);
+    if (rc == DBMGMT_OK && has_down) {
+        int down_no_tx = 0;
+        rc = parse_native_options(f, &down, &down_no_tx, err);
+    }
+    if (rc == DBMGMT_OK)
+        rc = set_section(&mig->up, f, up.next_line, has_down ? down.line_start : f->len, err);
+    if (rc == DBMGMT_OK && has_down)
+        rc = set_section(&mig->down, f, down.next_line, f->len, err);
+    mig->layout = DM_LAYOUT_NATIVE;
+    return rc;
+}
+
+/* -- +goose Up / -- +goose Down, NO TRANSACTION, StatementBegin/End. */
+static int parse_goose(dm_migration *mig, const file_text *f, dm_error *err)
+{
+    marker up, down, flag;
+    if (!find_marker(f, 0, "-- +goose Up", &up))
+        return dm_error_set(err, DBMGMT_ERR_PARSE, "%s: no '-- +goose Up' section", f->path);
+    int has_down = find_marker(f, 0, "-- +goose Down", &down);
+    if (has_down && down.line_start < up.line_start)
+        return dm_error_set(err, DBMGMT_ERR_PARSE,
+                            "%s:%d: '-- +goose Down' comes before '-- +goose Up'", f->path,
+                            (int)down.line);
+    mig->no_transaction = find_marker(f, 0, "-- +goose NO TRANSACTION", &flag);
+    int explicit_blocks = find_marker(f, 0, "-- +goose StatementBegin", &flag);
+    int rc = set_section(&mig->up, f, up.next_line, has_down ? down.line_start : f->len, err);
+    if (rc == DBMGMT_OK && has_down)
+        rc = set_section(&mig->down, f, down.next_line, f->len, err);
+    mig->up.explicit_statements = mig->down.explicit_statements = explicit_blocks;
+    mig->layout = DM_LAYOUT_GOOSE;
+    return rc;
+}
+
+/* A whole file is one section (plain, golang-migrate, Flyway, rollback). */
+static int whole_file_section(dm_section *s, const file_text *f, dm_error *err)
+{
+    return set_section(s, f, 0, f->len, err);
+}
+
+/* Decide the layout of a VERSION_desc.sql file from its content. */
+static int parse_versioned_file(dm_migration *mig, const file_text *f, dm_error *err)
+{
+    marker m;
+    if (find_marker(f, 0, "-- migrate:up", &m) || find_marker(f, 0, "-- migrate:down", &m))
+        return parse_native(mig, f, err);
+    if (find_marker(f, 0, "-- +goose", &m))
+        return parse_goose(mig, f, err);
+    mig->layout = DM_LAYOUT_COMPANION;
+    return whole_file_section(&mig->up, f, err);
+}
+
+/* ---- loading a folder ------------------------------------------------------- */
+
+typedef struct dir_entry {
+    char *file;     /* name within the folder */
+    parsed_name name;
+} dir_entry;
+
+static int compare_entries(const void *a, const void *b)
+{
+    return strcmp(((const dir_entry *)a)->file, ((const dir_entry *)b)->file);
+}
+
+static void free_entries(dir_entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dm_free(e[i].file);
+    dm_free(e);
+}
+
+/* The regular files of dir whose names matter, sorted. */
+static int list_dir(const char *dir, dir_entry **out, size_t *count, dm_error *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return dm_error_set(err, DBMGMT_ERR_IO, "%s: cannot open the migrations folder: %s", dir,
+                            strerror(errno));
+    dir_entry *list = NULL;
+    size_t n = 0, cap = 0;
+    int rc = DBMGMT_OK;
+    struct dirent *de;
+    while (rc == DBMGMT_OK && (de = readdir(d)) != NULL) {
+        parsed_name pn = parse_name(de->d_name);
+        if (pn.kind == NAME_IGNORED)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            dir_entry *grown = dm_realloc(list, cap * sizeof *grown);
+            if (!grown) {
+                rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory listing %s", dir);
+                break;
+            }
+            list = grown;
+        }
+        list[n].file = dm_strdup(de->d_name);
+        list[n].name = pn;
+        if (!list[n].file)
+            rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory listing %s", dir);
+        else
+            n++;
+    }
+    closedir(d);
+    if (rc != DBMGMT_OK) {
+        free_entries(list, n);
+        return rc;
+    }
+    if (n)
+        qsort(list, n, sizeof *list, compare_entries);
+    *out = list;
+    *count = n;
+    return DBMGMT_OK;
+}
+
+static void migration_free(dm_migration *m)
+{
+    dm_free(m->version);
+    dm_free(m->name);
+    dm_free(m->up.sql);
+    dm_free(m->up.file);
+    dm_free(m->down.sql);
+    dm_free(m->down.file);
+}
+
+static char *path_join(const char *dir, const char *file)
+{
+    size_t dl = strlen(dir), fl = strlen(file);
+    char *p = dm_malloc(dl + fl + 2);
+    if (p) {
+        memcpy(p, dir, dl);
+        p[dl] = '/';
+        memcpy(p + dl + 1, file, fl + 1);
+    }
+    return p;
+}
+
+/* A growing list of migrations being loaded. */
+typedef struct loading {
+    dm_migration *items;
+    size_t count, cap;
+    const char *layout_file[DM_LAYOUT_EMBEDDED + 1]; /* first file seen of each layout */
+} loading;
+
+static dm_migration *loading_find(loading *l, const char *version)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (dm_version_compare(l->items[i].version, version) == 0)
+            return &l->items[i];
+    return NULL;
+}
+
+static dm_migration *loading_add(loading *l, const char *version, const char *description,
+                                 dm_error *err)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        dm_migration *grown = dm_realloc(l->items, cap * sizeof *grown);
+        if (!grown) {
+            dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading migrations");
+            return NULL;
+        }
+        l->items = grown;
+        l->cap = cap;
+    }
+    dm_migration *m = &l->items[l->count];
+    memset(m, 0, sizeof *m);
+    m->version = dm_strdup(version);
+    m->name = dm_strdup(description);
+    if (!m->version || !m->name) {
+        migration_free(m);
+        dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading migrations");
+        return NULL;
+    }
+    l->count++;
+    return m;
+}
+
+static int up_kind(name_kind k)
+{
+    return k == NAME_VERSIONED || k == NAME_GOLANG_UP || k == NAME_FLYWAY_UP;
+}
+
+/* Load the up-side file of one version. */
+static int load_up_file(loading *l, const char *dir, const dir_entry *e, dm_error *err)
+{
+    char *path = path_join(dir, e->file);
+    if (!path)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading %s", dir);
+    dm_migration *dup = loading_find(l, e->name.version);
+    if (dup) {
+        int rc = dm_error_set(err, DBMGMT_ERR_PARSE,
+                              "%s: version %s is already used by %s", path, e->name.version,
+                              dup->up.file);
+        dm_free(path);
+        return rc;
+    }
+    file_text f = {0};
+    int rc = read_file(path, &f, err);
+    dm_free(path);
+    if (rc != DBMGMT_OK)
+        return rc;
+    dm_migration *m = loading_add(l, e->name.version, e->name.description, err);
+    if (!m)
+        rc = err->code;
+    else if (e->name.kind == NAME_VERSIONED)
+        rc = parse_versioned_file(m, &f, err);
+    else {
+        m->layout = e->name.kind == NAME_GOLANG_UP ? DM_LAYOUT_GOLANG : DM_LAYOUT_FLYWAY;
+        rc = whole_file_section(&m->up, &f, err);
+    }
+    dm_free(f.text);
+    dm_free(f.path);
+    return rc;
+}
+
+static dm_layout down_layout(name_kind k)
+{
+    return k == NAME_ROLLBACK ? DM_LAYOUT_COMPANION
+           : k == NAME_GOLANG_DOWN ? DM_LAYOUT_GOLANG
+                                   : DM_LAYOUT_FLYWAY;
+}
+
+/* Attach a down-side file (rollback, .down.sql, U__) to its version. */
+static int load_down_file(loading *l, const char *dir, const dir_entry *e, dm_error *err)
+{
+    char *path = path_join(dir, e->file);
+    if (!path)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading %s", dir);
+    dm_migration *m = loading_find(l, e->name.version);
+    int rc = DBMGMT_OK;
+    if (!m)
+        rc = dm_error_set(err, DBMGMT_ERR_PARSE,
+                          "%s: a down migration for version %s, which has no up file", path,
+                          e->name.version);
+    else if (m->layout != down_layout(e->name.kind))
+        rc = dm_error_set(err, DBMGMT_ERR_PARSE,
+                          "%s: mixed layouts: this is %s but %s is %s", path,
+                          layout_names[down_layout(e->name.kind)], m->up.file,
+                          layout_names[m->layout]);
+    else if (m->down.sql)
+        rc = dm_error_set(err, DBMGMT_ERR_PARSE, "%s: version %s already has a down section in %s",
+                          path, e->name.version, m->down.file);
+    if (rc == DBMGMT_OK) {
+        file_text f = {0};
+        rc = read_file(path, &f, err);
+        if (rc == DBMGMT_OK)
+            rc = whole_file_section(&m->down, &f, err);
+        dm_free(f.text);
+        dm_free(f.path);
+    }
+    dm_free(path);
+    return rc;
+}
+
+/* Every file of one folder must follow one layout. */
+static int check_one_layout(loading *l, dm_error *err)
+{
+    const dm_migration *first = NULL;
+    for (size_t i = 0; i < l->count; i++) {
+        const dm_migration *m = &l->items[i];
+        if (!first) {
+            first = m;
+        } else if (m->layout != first->layout) {
+            return dm_error_set(err, DBMGMT_ERR_PARSE,
+                                "mixed layouts in one folder: %s is %s but %s is %s", m->up.file,
+                                layout_names[m->layout], first->up.file,
+                                layout_names[first->layout]);
+        }
+    }
+    return DBMGMT_OK;
+}
+
+static int compare_migrations(const void *a, const void *b)
+{
+    return dm_version_compare(((const dm_migration *)a)->version,
+                              ((const dm_migration *)b)->version);
+}
+
+/* Merge the loaded migrations into src, checking versions across sources. */
+static int source_merge(dm_source *src, loading *l, dm_error *err)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        const dm_migration *dup = dm_source_find(src, l->items[i].version);
+        if (dup)
+            return dm_error_set(err, DBMGMT_ERR_PARSE, "%s: version %s is already used by %s",
+                                l->items[i].up.file ? l->items[i].up.file : "(table)",
+                                l->items[i].version, dup->up.file ? dup->up.file : "(table)");
+    }
+    dm_migration *grown = dm_realloc(src->items, (src->count + l->count) * sizeof *grown);
+    if (!grown && src->count + l->count)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading migrations");
+    src->items = grown;
+    memcpy(src->items + src->count, l->items, l->count * sizeof *l->items);
+    src->count += l->count;
+    if (src->count)
+        qsort(src->items, src->count, sizeof *src->items, compare_migrations);
+    dm_free(l->items);
+    l->items = NULL;
+    l->count = 0;
+    return DBMGMT_OK;
+}
+
+static void loading_free(loading *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        migration_free(&l->items[i]);
+    dm_free(l->items);
+}
+
+int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err)
+{
+    dir_entry *entries = NULL;
+    size_t n = 0;
+    int rc = list_dir(dir, &entries, &n, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    loading l;
+    memset(&l, 0, sizeof l);
+    for (size_t i = 0; i < n && rc == DBMGMT_OK; i++) /* bad names first: a clear error */
+        if (entries[i].name.kind == NAME_BAD)
+            rc = dm_error_set(err, DBMGMT_ERR_PARSE, "%s/%s: not a valid migration file name: %s",
+                              dir, entries[i].file, entries[i].name.why);
+    for (size_t i = 0; i < n && rc == DBMGMT_OK; i++)
+        if (up_kind(entries[i].name.kind))
+            rc = load_up_file(&l, dir, &entries[i], err);
+    for (size_t i = 0; i < n && rc == DBMGMT_OK; i++)
+        if (!up_kind(entries[i].name.kind) && entries[i].name.kind != NAME_BAD)
+            rc = load_down_file(&l, dir, &entries[i], err);
+    if (rc == DBMGMT_OK)
+        rc = check_one_layout(&l, err);
+    for (size_t i = 0; i < l.count && rc == DBMGMT_OK; i++)
+        dm_checksum_normalised(l.items[i].up.sql, l.items[i].up.len, l.items[i].checksum);
+    if (rc == DBMGMT_OK)
+        rc = source_merge(src, &l, err);
+    if (rc == DBMGMT_OK)
+        src->from_dir = 1;
+    loading_free(&l);
+    free_entries(entries, n);
+    return rc;
+}
+
+/* ---- compiled-in tables ------------------------------------------------------ */
+
+static int table_entry_add(loading *l, const dbmgmt_migration_def *d, size_t index, dm_error *err)
+{
+    if (!d->version || !dm_version_valid(d->version) || !d->name || !d->up_sql)
+        return dm_error_set(err, DBMGMT_ERR_INVALID,
+                            "embedded migration #%zu (%s): version (digits or 1.2.3), name and "
+                            "up_sql are required", index, d->version ? d->version : "no version");
+    if (loading_find(l, d->version))
+        return dm_error_set(err, DBMGMT_ERR_PARSE, "embedded migration #%zu: version %s is used twice",
+                            index, d->version);
+    dm_migration *m = loading_add(l, d->version, d->name, err);
+    if (!m)
+        return err->code;
+    m->layout = DM_LAYOUT_EMBEDDED;
+    m->no_transaction = (d->flags & DBMGMT_MIGRATION_NO_TRANSACTION) != 0;
+    const char *file = d->source ? d->source : "(embedded)";
+    m->up.sql = dm_strdup(d->up_sql);
+    m->up.len = strlen(d->up_sql);
+    m->up.file = dm_strdup(file);
+    m->up.line = 1;
+    if (d->down_sql) {
+        m->down.sql = dm_strdup(d->down_sql);
+        m->down.len = strlen(d->down_sql);
+        m->down.file = dm_strdup(file);
+        m->down.line = 1;
+    }
+    if (!m->up.sql || !m->up.file || (d->down_sql && (!m->down.sql || !m->down.file)))
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading embedded migrations");
+    dm_checksum_normalised(m->up.sql, m->up.len, m->checksum);
+    if (d->checksum && strcmp(d->checksum, m->checksum) != 0)
+        return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
+                            "embedded migration %s (%s): its up_sql does not match the checksum "
+                            "recorded when the table was generated (%s, now %s)", d->version,
+                            file, d->checksum, m->checksum);
+    return DBMGMT_OK;
+}
+
+int dm_source_add_table(dm_source *src, const dbmgmt_migration_def *defs, dm_error *err)
+{
+    loading l;
+    memset(&l, 0, sizeof l);
+    int rc = DBMGMT_OK;
+    size_t i = 0;
+    for (; defs[i].struct_version != 0 && rc == DBMGMT_OK; i++) {
+        if (defs[i].struct_version != DBMGMT_MIGRATION_DEF_VERSION)
+            rc = dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                              "embedded migration #%zu has layout version %u; this libdbmgmt "
+                              "reads version %u (regenerate the table with dbmgmt embed)", i,
+                              (unsigned)defs[i].struct_version, DBMGMT_MIGRATION_DEF_VERSION);
+        else
+            rc = table_entry_add(&l, &defs[i], i, err);
+    }
+    if (rc == DBMGMT_OK)
+        rc = source_merge(src, &l, err);
+    if (rc == DBMGMT_OK)
+        src->from_table = 1;
+    loading_free(&l);
+    return rc;
+}
+
+void dm_source_clear(dm_source *src)
+{
+    for (size_t i = 0; i < src->count; i++)
+        migration_free(&src->items[i]);
+    dm_free(src->items);
+    memset(src, 0, sizeof *src);
+}
+
+const dm_migration *dm_source_find(const dm_source *src, const char *version)
+{
+    size_t lo = 0, hi = src->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = dm_version_compare(src->items[mid].version, version);
+        if (c == 0)
+            return &src->items[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* ---- statements ---------------------------------------------------------------- */
+
+typedef struct statement_store {
+    dbmgmt_statements *split; /* from the lexer */
+    char **blocks;            /* goose StatementBegin/End blocks */
+    size_t nblocks;
+} statement_store;
+
+static void store_free(statement_store *st)
+{
+    if (!st)
+        return;
+    dbmgmt_statements_free(st->split);
+    for (size_t i = 0; i < st->nblocks; i++)
+        dm_free(st->blocks[i]);
+    dm_free(st->blocks);
+    dm_free(st);
+}
+
+void dm_mig_statements_free(dm_mig_statements *list)
+{
+    store_free(list->owner);
+    dm_free(list->items);
+    memset(list, 0, sizeof *list);
+}
+
+static int statements_push(dm_mig_statements *out, size_t *cap, const char *sql, int32_t line)
+{
+    if (out->count == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        dm_mig_statement *grown = dm_realloc(out->items, *cap * sizeof *grown);
+        if (!grown)
+            return DBMGMT_ERR_NOMEM;
+        out->items = grown;
+    }
+    out->items[out->count].sql = sql;
+    out->items[out->count].line = line;
+    out->count++;
+    return DBMGMT_OK;
+}
+
+/* Split with the dialect's lexer; lines are made relative to the file. */
+static int split_section(const dm_section *s, dbmgmt_engine dialect, dm_mig_statements *out,
+                         statement_store *store, size_t *cap, dm_error *err)
+{
+    int rc = dm_sql_split(dialect, s->sql, s->len, NULL, &store->split, err);
+    if (rc == DBMGMT_ERR_PARSE) { /* "LINE:COLUMN: message" -> "FILE:LINE:COLUMN: message" */
+        dm_error inner = *err;
+        long line = strtol(inner.msg, NULL, 10);
+        const char *rest = strchr(inner.msg, ':');
+        return dm_error_set(err, DBMGMT_ERR_PARSE, "%s:%ld%s", s->file, line + s->line - 1,
+                            rest ? rest : inner.msg);
+    }
+    if (rc != DBMGMT_OK)
+        return rc;
+    size_t n = dbmgmt_statements_count(store->split);
+    for (size_t i = 0; i < n; i++) {
+        const dm_sql_stmt *st = dm_sql_statement_at(store->split, i);
+        if (statements_push(out, cap, st->text, st->line + s->line - 1) != DBMGMT_OK)
+            return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);
+    }
+    return DBMGMT_OK;
+}
+
+/* goose: text between StatementBegin and StatementEnd is one statement;
+ * the rest is split as usual (here: each piece outside blocks is split by
+ * the lexer too, by running the section through it piece by piece). */
+static int goose_blocks(const dm_section *s, dbmgmt_engine dialect, dm_mig_statements *out,
+                        statement_store *store, size_t *cap, dm_error *err)
+{
+    file_text f = {s->file, s->sql, s->len};
+    size_t pos = 0;
+    marker begin, end;
+    dm_buf outside = DM_BUF_INIT; /* non-block text, with blanked blocks to keep lines */
+    while (find_marker(&f, pos, "-- +goose StatementBegin", &begin)) {
+        if (!find_marker(&f, begin.next_line, "-- +goose StatementEnd", &end)) {
+            dm_buf_free(&outside);
+            return dm_error_set(err, DBMGMT_ERR_PARSE,
+                                "%s:%d: '-- +goose StatementBegin' without StatementEnd", s->file,
+                                (int)(begin.line + s->line - 1));
+        }
+        dm_buf_append(&outside, s->sql + pos, begin.line_start - pos);
+        for (size_t i = begin.line_start; i < end.next_line; i++) /* keep line numbers */
+            if (s->sql[i] == '\n')
+                dm_buf_putc(&outside, '\n');
+        char **grown = dm_realloc(store->blocks, (store->nblocks + 1) * sizeof *grown);
+        char *block = grown ? dm_strndup(s->sql + begin.next_line, end.line_start - begin.next_line)
+                            : NULL;
+        if (grown)
+            store->blocks = grown;
+        if (!block || statements_push(out, cap, block, begin.line + 1 + s->line - 1) != DBMGMT_OK) {
+            dm_free(block);
+            dm_buf_free(&outside);
+            return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);
+        }
+        store->blocks[store->nblocks++] = block;
+        pos = end.next_line;
+    }
+    dm_buf_append(&outside, s->sql + pos, s->len - pos);
+    if (dm_buf_failed(&outside))
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);
+    dm_section rest = *s;
+    rest.sql = outside.data ? outside.data : (char *)"";
+    rest.len = outside.len;
+    size_t blocks_end = out->count;
+    int rc = split_section(&rest, dialect, out, store, cap, err);
+    /* split statements reference the lexer's own copies, so outside can go */
+    dm_buf_free(&outside);
+    if (rc != DBMGMT_OK)
+        return rc;
+    /* order by line: blocks and split statements interleave as in the file */
+    for (size_t i = 1; i < out->count; i++) {
+        dm_mig_statement key = out->items[i];
+        size_t j = i;
+        while (j > 0 && out->items[j - 1].line > key.line) {
+            out->items[j] = out->items[j - 1];
+            j--;
+        }
+        out->items[j] = key;
+    }
+    (void)blocks_end;
+    return DBMGMT_OK;
+}
+
+int dm_section_statements(const dm_section *s, dbmgmt_engine dialect, dm_mig_statements *out,
+                          dm_error *err)
+{
+    memset(out, 0, sizeof *out);
+    statement_store *store = dm_calloc(1, sizeof *store);
+    if (!store)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);
+    out->owner = store;
+    size_t cap = 0;
+    int rc = s->explicit_statements ? goose_blocks(s, dialect, out, store, &cap, err)
+                                    : split_section(s, dialect, out, store, &cap, err);
+    if (rc != DBMGMT_OK)
+        dm_mig_statements_free(out);
+    return rc;
+}

@@ -1,0 +1,86 @@
+/*
+ * Migration sources: the versions a migrator knows, read from a folder in
+ * any of the supported layouts or from a compiled-in table (DESIGN §5.1-5.2).
+ */
+#ifndef DM_MIGRATE_SOURCE_H
+#define DM_MIGRATE_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "dbmgmt/migrate.h"
+
+typedef enum dm_layout {
+    DM_LAYOUT_NONE = 0,
+    DM_LAYOUT_NATIVE,    /* -- migrate:up / -- migrate:down (dbmate) */
+    DM_LAYOUT_COMPANION, /* plain up file (+ _rollback.sql) */
+    DM_LAYOUT_GOLANG,    /* .up.sql / .down.sql (golang-migrate) */
+    DM_LAYOUT_FLYWAY,    /* V__ / U__ (Flyway) */
+    DM_LAYOUT_GOOSE,     /* -- +goose Up / Down (goose) */
+    DM_LAYOUT_EMBEDDED   /* a compiled-in table */
+} dm_layout;
+
+/* One direction of a migration. */
+typedef struct dm_section {
+    char *sql;        /* the section's text (NULL: no such section) */
+    size_t len;
+    char *file;       /* the file it is in (messages) */
+    int32_t line;     /* line of the file where the section's text starts */
+    int explicit_statements; /* goose StatementBegin/End: keep those blocks whole */
+} dm_section;
+
+typedef struct dm_migration {
+    char *version;
+    char *name;
+    dm_layout layout;
+    int no_transaction;   /* transaction:false / NO TRANSACTION */
+    dm_section up;
+    dm_section down;
+    char checksum[65];    /* SHA-256 hex of the normalised up section */
+} dm_migration;
+
+typedef struct dm_source {
+    dm_migration *items;  /* sorted by version */
+    size_t count;
+    int from_table;       /* loaded from a compiled-in table */
+    int from_dir;
+} dm_source;
+
+/* Compare versions numerically: digit strings by value, dotted ones part
+ * by part ("1.10" > "1.9", "007" == "7"). */
+int dm_version_compare(const char *a, const char *b);
+/* 1 if v is a valid version (digits, optionally dot-separated). */
+int dm_version_valid(const char *v);
+
+/* Load a folder into src (which must be empty of folder migrations). On
+ * error nothing is added and err names the file. */
+int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err);
+/* Add a compiled-in table (copies what it needs). */
+int dm_source_add_table(dm_source *src, const dbmgmt_migration_def *defs, dm_error *err);
+void dm_source_clear(dm_source *src);
+/* Binary search by version; NULL when absent. */
+const dm_migration *dm_source_find(const dm_source *src, const char *version);
+
+/* SHA-256 hex of text after BOM removal and CRLF -> LF. */
+void dm_checksum_normalised(const char *text, size_t len, char hex[65]);
+
+/* One statement of a section, ready to run. */
+typedef struct dm_mig_statement {
+    const char *sql;  /* NUL-terminated (owned by the list) */
+    int32_t line;     /* line in the section's file */
+} dm_mig_statement;
+
+typedef struct dm_mig_statements {
+    dm_mig_statement *items;
+    size_t count;
+    void *owner;      /* the storage behind items */
+} dm_mig_statements;
+
+/* Split a section into statements for an engine's dialect (goose
+ * StatementBegin/End blocks stay whole). Errors say FILE:LINE:COLUMN. */
+int dm_section_statements(const dm_section *s, dbmgmt_engine dialect, dm_mig_statements *out,
+                          dm_error *err);
+void dm_mig_statements_free(dm_mig_statements *list);
+
+#endif

@@ -1,0 +1,928 @@
+/*
+ * Statement splitter.
+ *
+ * Most statements are scanned by a fast path that only stops at bytes that
+ * can open a string, identifier or comment, or end the statement (a
+ * 256-entry class table); words are never looked at. Statements that can
+ * hold ';' inside BEGIN ... END bodies (triggers, routines) and PostgreSQL
+ * COPY statements are recognised from their first words and scanned token by
+ * token with the lexer instead. Both paths use the same quoting rules
+ * (lexer.c), so they agree on where strings and comments end.
+ */
+#include "sql/split.h"
+
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/json.h"
+#include "sql/lexer.h"
+
+struct dbmgmt_statements {
+    dm_sql_stmt *items;
+    size_t count;
+    char *texts; /* every statement's text, each followed by a NUL */
+};
+
+typedef enum scan_mode {
+    MODE_FAST,   /* ordinary statement */
+    MODE_BODY,   /* may contain BEGIN ... END (or CASE ... END) holding ';' */
+    MODE_COPY    /* PostgreSQL COPY: may be followed by a data block */
+} scan_mode;
+
+typedef struct splitter {
+    dbmgmt_engine dialect;
+    const char *s;
+    size_t n;
+    unsigned char stop[256]; /* fast path: nonzero for bytes that need a look */
+    char delim[DM_SQL_DELIMITER_MAX + 1];
+    size_t delim_len;
+    dm_sql_lex_error error;
+    dm_sql_stmt *items;
+    size_t count, cap;
+    size_t lc_pos;        /* line counting has reached this offset */
+    int32_t lc_line;      /* line at lc_pos */
+    size_t lc_line_start; /* offset where that line starts */
+} splitter;
+
+/* Where one statement's text ends and scanning resumes. */
+typedef struct stmt_bounds {
+    size_t text_end;
+    size_t next;
+    size_t command_end; /* COPY: end of the command before its data */
+    size_t data_start, data_end;
+} stmt_bounds;
+
+static int delimiter_is_default(const splitter *sp)
+{
+    return sp->delim_len == 1 && sp->delim[0] == ';';
+}
+
+static void stop_table_build(splitter *sp)
+{
+    static const char common[] = "'\"-/";
+    memset(sp->stop, 0, sizeof sp->stop);
+    for (const char *c = common; *c; c++)
+        sp->stop[(unsigned char)*c] = 1;
+    switch (sp->dialect) {
+    case DBMGMT_ENGINE_SQLITE:
+        sp->stop['['] = sp->stop['`'] = 1;
+        break;
+    case DBMGMT_ENGINE_POSTGRES:
+        sp->stop['$'] = 1;
+        break;
+    default: /* MySQL; '*' ends an executable comment */
+        sp->stop['`'] = sp->stop['#'] = sp->stop['*'] = 1;
+        break;
+    }
+    sp->stop[(unsigned char)sp->delim[0]] = 1;
+}
+
+/* --- line and column --------------------------------------------------------- */
+
+/* Number of LF bytes in p[0 .. n), eight bytes at a time. */
+static size_t count_newlines(const unsigned char *p, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    const uint64_t low = 0x7f7f7f7f7f7f7f7fu, nl = ones * '\n';
+    size_t count = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        uint64_t x = v ^ nl;
+        uint64_t zero = ~(((x & low) + low) | x) & high; /* 0x80 where the byte was LF */
+        count += (size_t)(((zero >> 7) * ones) >> 56);
+    }
+    for (; i < n; i++)
+        count += p[i] == '\n';
+    return count;
+}
+
+/* Line and column of off; offsets asked for never decrease. */
+static void splitter_locate(splitter *sp, size_t off, int32_t *line, int32_t *col)
+{
+    const unsigned char *u = (const unsigned char *)sp->s;
+    size_t nl = count_newlines(u + sp->lc_pos, off - sp->lc_pos);
+    if (nl) {
+        const unsigned char *last = memrchr(u + sp->lc_pos, '\n', off - sp->lc_pos);
+        sp->lc_line += (int32_t)nl;
+        sp->lc_line_start = (size_t)(last - u) + 1;
+    }
+    sp->lc_pos = off;
+    int32_t c = 1;
+    for (size_t i = sp->lc_line_start; i < off; i++)
+        c += (u[i] & 0xC0) != 0x80;
+    *line = sp->lc_line;
+    *col = c;
+}
+
+/* --- output ------------------------------------------------------------------ */
+
+static int splitter_push(splitter *sp, size_t start, const stmt_bounds *b, dm_error *err)
+{
+    if (sp->count == sp->cap) {
+        size_t cap = sp->cap ? sp->cap * 2 : 16;
+        dm_sql_stmt *items =
+            cap < SIZE_MAX / sizeof *items ? dm_realloc(sp->items, cap * sizeof *items) : NULL;
+        if (!items)
+            return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting SQL");
+        sp->items = items;
+        sp->cap = cap;
+    }
+    dm_sql_stmt *st = &sp->items[sp->count++];
+    memset(st, 0, sizeof *st);
+    st->offset = start;
+    st->len = b->text_end - start;
+    st->command_len = (b->command_end ? b->command_end : b->text_end) - start;
+    if (b->data_end) {
+        st->data_offset = b->data_start - start;
+        st->data_len = b->data_end - b->data_start;
+    }
+    memcpy(st->delimiter, sp->delim, sp->delim_len + 1);
+    splitter_locate(sp, start, &st->line, &st->column);
+    return DBMGMT_OK;
+}
+
+/* --- gaps between statements ------------------------------------------------- */
+
+static int is_bom(const char *s, size_t n, size_t i)
+{
+    return n - i >= 3 && (unsigned char)s[i] == 0xEF && (unsigned char)s[i + 1] == 0xBB &&
+           (unsigned char)s[i + 2] == 0xBF;
+}
+
+/* Skips whitespace, comments and byte-order marks; returns the first byte of
+ * the next statement (or n), or DM_SQL_UNTERMINATED with sp->error set. */
+static size_t skip_gap(splitter *sp, size_t i)
+{
+    const char *s = sp->s;
+    size_t n = sp->n;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (dm_sql_is_space(c)) {
+            i++;
+        } else if (c == 0xEF && is_bom(s, n, i)) {
+            i += 3;
+        } else if ((c == '-' && dm_sql_is_dash_comment(sp->dialect, s, n, i)) ||
+                   (c == '#' && sp->dialect == DBMGMT_ENGINE_MYSQL)) {
+            i = dm_sql_skip_line_comment(s, n, i);
+        } else if (c == '/' && i + 1 < n && s[i + 1] == '*' &&
+                   !(sp->dialect == DBMGMT_ENGINE_MYSQL && dm_sql_exec_comment_len(s, n, i))) {
+            size_t end =
+                dm_sql_skip_block_comment(s, n, i, sp->dialect == DBMGMT_ENGINE_POSTGRES);
+            if (end == DM_SQL_UNTERMINATED) {
+                sp->error.kind = DM_SQL_LEX_UNTERMINATED_COMMENT;
+                sp->error.offset = i;
+                return DM_SQL_UNTERMINATED;
+            }
+            i = end;
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+/* --- the fast path ------------------------------------------------------------ */
+
+/* Trailing-comment bookkeeping: the text ends at the last token, not at a
+ * comment before the terminator. */
+typedef struct comment_trail {
+    size_t start;       /* the statement's first byte */
+    size_t end;         /* end of the last comment skipped (SIZE_MAX: none) */
+    size_t content_end; /* where the text before that comment ended */
+} comment_trail;
+
+static size_t trim_text_end(const char *s, const comment_trail *t, size_t end)
+{
+    /* a line comment's own trailing blanks must not be trimmed past its end */
+    while (end > t->start && end != t->end && dm_sql_is_space((unsigned char)s[end - 1]))
+        end--;
+    return end == t->end ? t->content_end : end;
+}
+
+static void trail_comment(const char *s, comment_trail *t, size_t comment_start,
+                          size_t comment_end)
+{
+    t->content_end = trim_text_end(s, t, comment_start);
+    t->end = comment_end;
+}
+
+static size_t skip_plain(const unsigned char *u, size_t i, size_t n, const unsigned char *stop)
+{
+    while (n - i >= 8) {
+        if (stop[u[i]]) return i;
+        if (stop[u[i + 1]]) return i + 1;
+        if (stop[u[i + 2]]) return i + 2;
+        if (stop[u[i + 3]]) return i + 3;
+        if (stop[u[i + 4]]) return i + 4;
+        if (stop[u[i + 5]]) return i + 5;
+        if (stop[u[i + 6]]) return i + 6;
+        if (stop[u[i + 7]]) return i + 7;
+        i += 8;
+    }
+    while (i < n && !stop[u[i]])
+        i++;
+    return i;
+}
+
+/* PostgreSQL E'..': the quote at q follows an E that starts a token (floor
+ * is the end of the last token the fast path stepped over). */
+static int pg_escape_string_at(const char *s, size_t floor, size_t q)
+{
+    if (q < floor + 1 || (s[q - 1] != 'E' && s[q - 1] != 'e'))
+        return 0;
+    return q - 1 == floor || !dm_sql_is_ident_char((unsigned char)s[q - 2]);
+}
+
+static size_t fail_at(splitter *sp, dm_sql_lex_error_kind kind, size_t offset, size_t detail_len)
+{
+    sp->error.kind = kind;
+    sp->error.offset = offset;
+    sp->error.detail_len = detail_len;
+    return DM_SQL_UNTERMINATED;
+}
+
+/* A quote, backtick or bracket at i: index after it, or DM_SQL_UNTERMINATED. */
+static size_t fast_quoted(splitter *sp, size_t i, size_t floor)
+{
+    const char *s = sp->s;
+    char c = s[i];
+    int mysql = sp->dialect == DBMGMT_ENGINE_MYSQL;
+    size_t end;
+    int ident = 0;
+    if (c == '\'') {
+        int backslash = mysql || (sp->dialect == DBMGMT_ENGINE_POSTGRES &&
+                                  pg_escape_string_at(s, floor, i));
+        end = dm_sql_skip_quoted(s, sp->n, i, c, backslash);
+    } else if (c == '"') {
+        ident = !mysql;
+        end = dm_sql_skip_quoted(s, sp->n, i, c, mysql);
+    } else if (c == '`') {
+        ident = 1;
+        end = dm_sql_skip_quoted(s, sp->n, i, c, 0);
+    } else {
+        ident = 1;
+        end = dm_sql_skip_bracket(s, sp->n, i);
+    }
+    if (end == DM_SQL_UNTERMINATED)
+        return fail_at(sp,
+                       ident ? DM_SQL_LEX_UNTERMINATED_IDENT : DM_SQL_LEX_UNTERMINATED_STRING,
+                       i, 0);
+    return end;
+}
+
+/* A '$' at i (PostgreSQL): index to continue from; *token says whether it
+ * was a token (dollar quote, $N, lone $) rather than part of a word. */
+static size_t fast_dollar(splitter *sp, size_t i, size_t floor, int *token)
+{
+    const char *s = sp->s;
+    size_t n = sp->n;
+    *token = 0;
+    if (i > floor && dm_sql_is_ident_char((unsigned char)s[i - 1]))
+        return i + 1; /* foo$bar: '$' continues a word */
+    *token = 1;
+    size_t tag = dm_sql_dollar_tag_len(s, n, i);
+    if (tag) {
+        size_t end = dm_sql_skip_dollar(s, n, i, tag);
+        return end == DM_SQL_UNTERMINATED ? fail_at(sp, DM_SQL_LEX_UNTERMINATED_DOLLAR, i, tag)
+                                          : end;
+    }
+    i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    return i;
+}
+
+/* Scans an ordinary statement starting at start. */
+static int scan_fast(splitter *sp, size_t start, stmt_bounds *b)
+{
+    const char *s = sp->s;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = sp->n, i = start, floor = start, exec_offset = 0;
+    int mysql = sp->dialect == DBMGMT_ENGINE_MYSQL, in_exec = 0;
+    int default_delim = delimiter_is_default(sp);
+    comment_trail trail = {start, SIZE_MAX, start};
+    for (;;) {
+        i = skip_plain(u, i, n, sp->stop);
+        if (i >= n)
+            break;
+        unsigned char c = u[i];
+        if (c == (unsigned char)sp->delim[0] && !in_exec && n - i >= sp->delim_len &&
+            (default_delim || memcmp(s + i, sp->delim, sp->delim_len) == 0)) {
+            b->text_end = trim_text_end(s, &trail, i);
+            b->next = i + sp->delim_len;
+            return DBMGMT_OK;
+        }
+        size_t end = i + 1;
+        int token = 1;
+        switch (c) {
+        case '\'': case '"':
+            end = fast_quoted(sp, i, floor);
+            break;
+        /* a MySQL DELIMITER may start with any byte: check the dialect */
+        case '`':
+            if (sp->dialect != DBMGMT_ENGINE_POSTGRES)
+                end = fast_quoted(sp, i, floor);
+            break;
+        case '[':
+            if (sp->dialect == DBMGMT_ENGINE_SQLITE)
+                end = fast_quoted(sp, i, floor);
+            break;
+        case '$':
+            if (sp->dialect == DBMGMT_ENGINE_POSTGRES)
+                end = fast_dollar(sp, i, floor, &token);
+            break;
+        case '-': case '#':
+            if (c == '#' || dm_sql_is_dash_comment(sp->dialect, s, n, i)) {
+                end = dm_sql_skip_line_comment(s, n, i);
+                trail_comment(s, &trail, i, end);
+            }
+            break;
+        case '/':
+            if (i + 1 < n && s[i + 1] == '*') {
+                size_t exec = mysql && !in_exec ? dm_sql_exec_comment_len(s, n, i) : 0;
+                if (exec) {
+                    in_exec = 1;
+                    exec_offset = i;
+                    end = i + exec;
+                    break;
+                }
+                end = dm_sql_skip_block_comment(s, n, i, sp->dialect == DBMGMT_ENGINE_POSTGRES);
+                if (end == DM_SQL_UNTERMINATED)
+                    return fail_at(sp, DM_SQL_LEX_UNTERMINATED_COMMENT, i, 0), DBMGMT_ERR_PARSE;
+                trail_comment(s, &trail, i, end);
+            }
+            break;
+        case '*':
+            if (in_exec && i + 1 < n && s[i + 1] == '/') {
+                in_exec = 0;
+                end = i + 2;
+            }
+            break;
+        default:
+            break;
+        }
+        if (end == DM_SQL_UNTERMINATED)
+            return DBMGMT_ERR_PARSE;
+        i = end;
+        if (token)
+            floor = i;
+    }
+    if (in_exec)
+        return fail_at(sp, DM_SQL_LEX_UNTERMINATED_COMMENT, exec_offset, 0), DBMGMT_ERR_PARSE;
+    b->text_end = trim_text_end(s, &trail, n);
+    b->next = n;
+    return DBMGMT_OK;
+}
+
+/* --- words the token-by-token path cares about -------------------------------- */
+
+typedef enum word_id {
+    W_NONE, W_BEGIN, W_END, W_CASE, W_IF, W_LOOP, W_WHILE, W_REPEAT, W_THEN, W_ELSE, W_DO,
+    W_ROW, W_ATOMIC, W_FROM, W_STDIN, W_CREATE, W_ALTER, W_COPY, W_TRIGGER, W_PROCEDURE,
+    W_FUNCTION, W_EVENT, W_TABLE, W_VIEW, W_INDEX, W_AS, W_NOT
+} word_id;
+
+static word_id token_word(const char *s, const dm_sql_token *tok)
+{
+    static const struct {
+        const char *name;
+        size_t len;
+    } words[] = {
+        {"", 0}, {"BEGIN", 5}, {"END", 3}, {"CASE", 4}, {"IF", 2}, {"LOOP", 4}, {"WHILE", 5},
+        {"REPEAT", 6}, {"THEN", 4}, {"ELSE", 4}, {"DO", 2}, {"ROW", 3}, {"ATOMIC", 6},
+        {"FROM", 4}, {"STDIN", 5}, {"CREATE", 6}, {"ALTER", 5}, {"COPY", 4}, {"TRIGGER", 7},
+        {"PROCEDURE", 9}, {"FUNCTION", 8}, {"EVENT", 5}, {"TABLE", 5}, {"VIEW", 4},
+        {"INDEX", 5}, {"AS", 2}, {"NOT", 3},
+    };
+    char upper[9];
+    if ((tok->kind != DM_SQL_TOK_KEYWORD && tok->kind != DM_SQL_TOK_IDENT) || tok->len > 9 ||
+        tok->len < 2 || (tok->flags & DM_SQL_TOKF_QUOTED))
+        return W_NONE;
+    for (size_t i = 0; i < tok->len; i++) {
+        char c = s[tok->offset + i];
+        upper[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+    }
+    for (size_t k = 1; k < sizeof words / sizeof words[0]; k++)
+        if (words[k].len == tok->len && words[k].name[0] == upper[0] &&
+            memcmp(words[k].name, upper, tok->len) == 0)
+            return (word_id)k;
+    return W_NONE;
+}
+
+static int token_is_op(const char *s, const dm_sql_token *tok, char c)
+{
+    return tok->kind == DM_SQL_TOK_OPERATOR && tok->len == 1 && s[tok->offset] == c;
+}
+
+/* --- classifying a statement by its first words ------------------------------- */
+
+static int is_routine_word(dbmgmt_engine d, word_id w)
+{
+    switch (d) {
+    case DBMGMT_ENGINE_SQLITE: return w == W_TRIGGER;
+    case DBMGMT_ENGINE_POSTGRES: return w == W_FUNCTION || w == W_PROCEDURE;
+    default: return w == W_TRIGGER || w == W_PROCEDURE || w == W_FUNCTION || w == W_EVENT;
+    }
+}
+
+/* CREATE [OR REPLACE] [TEMP] [DEFINER=...] TRIGGER|FUNCTION|... : body mode. */
+static scan_mode classify_create(const splitter *sp, dm_sql_lexer *lx)
+{
+    dm_sql_token tok;
+    for (int k = 0; k < 24 && dm_sql_lexer_next(lx, &tok) == 1; k++) {
+        word_id w = token_word(sp->s, &tok);
+        if (is_routine_word(sp->dialect, w))
+            return MODE_BODY;
+        if (w == W_TABLE || w == W_VIEW || w == W_INDEX || w == W_AS || w == W_TRIGGER ||
+            tok.kind == DM_SQL_TOK_SEMICOLON || token_is_op(sp->s, &tok, '('))
+            break;
+    }
+    return MODE_FAST;
+}
+
+static scan_mode classify(const splitter *sp, size_t start)
+{
+    dm_sql_lexer lx;
+    dm_sql_token tok;
+    dm_sql_lexer_init(&lx, sp->dialect, sp->s, sp->n, start);
+    lx.plain_words = 1;
+    if (dm_sql_lexer_next(&lx, &tok) != 1)
+        return MODE_FAST;
+    word_id first = token_word(sp->s, &tok);
+    if (first == W_CREATE || (first == W_ALTER && sp->dialect == DBMGMT_ENGINE_MYSQL))
+        return classify_create(sp, &lx);
+    if (first == W_COPY && sp->dialect == DBMGMT_ENGINE_POSTGRES)
+        return MODE_COPY;
+    if (first == W_BEGIN && sp->dialect == DBMGMT_ENGINE_MYSQL) {
+        /* MariaDB anonymous block: BEGIN NOT ATOMIC ... END */
+        if (dm_sql_lexer_next(&lx, &tok) == 1 && token_word(sp->s, &tok) == W_NOT &&
+            dm_sql_lexer_next(&lx, &tok) == 1 && token_word(sp->s, &tok) == W_ATOMIC)
+            return MODE_BODY;
+    }
+    return MODE_FAST;
+}
+
+/* --- BEGIN ... END tracking ------------------------------------------------------ */
+
+#define BLOCK_STACK 64
+
+typedef struct block_tracker {
+    dbmgmt_engine dialect;
+    size_t depth;
+    unsigned char stack[BLOCK_STACK]; /* word_id of each open block */
+    size_t outer_offset;              /* where the outermost open block opened */
+    word_id outer_word;
+    word_id prev_word;
+    size_t prev_offset;
+    int prev_semicolon, prev_colon, prev_dot;
+    int pending_end; /* MySQL: END seen, waiting to know if END IF/LOOP/... */
+} block_tracker;
+
+static void block_push(block_tracker *bt, word_id w, size_t offset)
+{
+    if (bt->depth == 0) {
+        bt->outer_offset = offset;
+        bt->outer_word = w;
+    }
+    if (bt->depth < BLOCK_STACK)
+        bt->stack[bt->depth] = (unsigned char)w;
+    bt->depth++;
+}
+
+static word_id block_top(const block_tracker *bt)
+{
+    if (bt->depth == 0)
+        return W_NONE;
+    return bt->depth <= BLOCK_STACK ? (word_id)bt->stack[bt->depth - 1] : W_BEGIN;
+}
+
+static void block_pop(block_tracker *bt)
+{
+    if (bt->depth > 0)
+        bt->depth--;
+}
+
+/* MySQL: IF/LOOP/WHILE/REPEAT open a block only where a statement starts
+ * (after ';', BEGIN, THEN, ELSE, DO, FOR EACH ROW, LOOP, REPEAT or a label),
+ * so the IF() function and IF [NOT] EXISTS are not mistaken for blocks. */
+static int mysql_at_statement_start(const block_tracker *bt)
+{
+    switch (bt->prev_word) {
+    case W_BEGIN: case W_THEN: case W_ELSE: case W_DO: case W_ROW: case W_LOOP: case W_REPEAT:
+        return 1;
+    default:
+        return bt->prev_semicolon || bt->prev_colon;
+    }
+}
+
+/* Returns 1 when the token was consumed as the second word of END IF etc. */
+static int mysql_resolve_end(block_tracker *bt, word_id w)
+{
+    bt->pending_end = 0;
+    if (w == W_IF || w == W_LOOP || w == W_WHILE || w == W_REPEAT || w == W_CASE) {
+        if (block_top(bt) == w)
+            block_pop(bt);
+        return 1;
+    }
+    block_pop(bt);
+    return 0;
+}
+
+static void mysql_track(block_tracker *bt, word_id w, size_t offset)
+{
+    switch (w) {
+    case W_BEGIN: case W_CASE:
+        block_push(bt, w, offset);
+        break;
+    case W_IF: case W_LOOP: case W_WHILE: case W_REPEAT:
+        if (mysql_at_statement_start(bt))
+            block_push(bt, w, offset);
+        break;
+    case W_END:
+        bt->pending_end = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+static void block_feed(block_tracker *bt, const char *s, const dm_sql_token *tok)
+{
+    word_id w = bt->prev_dot ? W_NONE : token_word(s, tok);
+    int consumed = 0;
+    if (bt->pending_end)
+        consumed = mysql_resolve_end(bt, w);
+    if (!consumed) {
+        if (bt->dialect == DBMGMT_ENGINE_MYSQL) {
+            mysql_track(bt, w, tok->offset);
+        } else if (w == W_CASE || (bt->dialect == DBMGMT_ENGINE_SQLITE && w == W_BEGIN)) {
+            block_push(bt, w, tok->offset);
+        } else if (w == W_ATOMIC && bt->prev_word == W_BEGIN) { /* PostgreSQL BEGIN ATOMIC */
+            block_push(bt, W_BEGIN, bt->prev_offset);
+        } else if (w == W_END) {
+            block_pop(bt);
+        }
+    }
+    bt->prev_word = consumed ? W_END : w;
+    bt->prev_offset = tok->offset;
+    bt->prev_semicolon = tok->kind == DM_SQL_TOK_SEMICOLON;
+    bt->prev_colon = token_is_op(s, tok, ':');
+    bt->prev_dot = token_is_op(s, tok, '.');
+}
+
+static const char *block_word_name(word_id w)
+{
+    switch (w) {
+    case W_CASE: return "CASE";
+    case W_IF: return "IF";
+    case W_LOOP: return "LOOP";
+    case W_WHILE: return "WHILE";
+    case W_REPEAT: return "REPEAT";
+    default: return "BEGIN";
+    }
+}
+
+/* --- COPY ... FROM stdin data ---------------------------------------------------- */
+
+/* 1 if a line starting at i is exactly "\." (with LF, CRLF or the end after it). */
+static int is_copy_end_line(const char *s, size_t n, size_t i)
+{
+    if (n - i < 2 || s[i] != '\\' || s[i + 1] != '.')
+        return 0;
+    i += 2;
+    if (i < n && s[i] == '\r')
+        i++;
+    return i == n || s[i] == '\n';
+}
+
+/* The data follows the line of the COPY's ';' and ends with a line "\.". */
+static int scan_copy_data(splitter *sp, size_t start, size_t semicolon, stmt_bounds *b)
+{
+    const char *s = sp->s;
+    size_t n = sp->n;
+    const char *nl = memchr(s + semicolon, '\n', n - semicolon);
+    size_t line = nl ? (size_t)(nl - s) + 1 : n;
+    b->data_start = line;
+    while (line < n) {
+        if (is_copy_end_line(s, n, line)) {
+            b->data_end = line;
+            b->text_end = line + 2;
+            b->next = line + 2;
+            return DBMGMT_OK;
+        }
+        nl = memchr(s + line, '\n', n - line);
+        if (!nl)
+            break;
+        line = (size_t)(nl - s) + 1;
+    }
+    fail_at(sp, DM_SQL_LEX_UNTERMINATED_COPY, start, 0);
+    return DBMGMT_ERR_PARSE;
+}
+
+/* --- the token-by-token path ---------------------------------------------------- */
+
+static int scan_tokens(splitter *sp, size_t start, scan_mode mode, stmt_bounds *b)
+{
+    dm_sql_lexer lx;
+    dm_sql_token tok;
+    block_tracker bt;
+    int rc, copy_stdin = 0;
+    word_id prev = W_NONE;
+    memset(&bt, 0, sizeof bt);
+    bt.dialect = sp->dialect;
+    dm_sql_lexer_init(&lx, sp->dialect, sp->s, sp->n, start);
+    lx.plain_words = 1;
+    while ((rc = dm_sql_lexer_next(&lx, &tok)) == 1) {
+        if (mode == MODE_BODY)
+            block_feed(&bt, sp->s, &tok);
+        if (tok.kind == DM_SQL_TOK_SEMICOLON && !(tok.flags & DM_SQL_TOKF_EXEC_COMMENT) &&
+            bt.depth == 0) {
+            b->text_end = lx.content_end_before;
+            b->next = tok.offset + 1;
+            if (!copy_stdin)
+                return DBMGMT_OK;
+            b->command_end = b->text_end;
+            return scan_copy_data(sp, start, tok.offset, b);
+        }
+        word_id w = token_word(sp->s, &tok);
+        if (mode == MODE_COPY && prev == W_FROM && w == W_STDIN)
+            copy_stdin = 1;
+        prev = w;
+    }
+    if (rc < 0) {
+        sp->error = lx.error;
+        return rc;
+    }
+    if (bt.pending_end)
+        mysql_resolve_end(&bt, W_NONE);
+    if (bt.depth > 0) {
+        fail_at(sp, DM_SQL_LEX_UNTERMINATED_BLOCK, bt.outer_offset, 0);
+        sp->error.detail = block_word_name(bt.outer_word);
+        return DBMGMT_ERR_PARSE;
+    }
+    b->text_end = lx.content_end;
+    b->next = sp->n;
+    return DBMGMT_OK;
+}
+
+/* --- MySQL DELIMITER directive ----------------------------------------------------- */
+
+static int is_delimiter_directive(const splitter *sp, size_t i)
+{
+    static const char word[] = "DELIMITER";
+    if (sp->dialect != DBMGMT_ENGINE_MYSQL || sp->n - i < 9)
+        return 0;
+    for (size_t k = 0; k < 9; k++) {
+        char c = sp->s[i + k];
+        if ((c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c) != word[k])
+            return 0;
+    }
+    return i + 9 == sp->n || dm_sql_is_space((unsigned char)sp->s[i + 9]);
+}
+
+/* "DELIMITER xyz" up to the end of the line: sets the delimiter; returns the
+ * index after the line, or DM_SQL_UNTERMINATED with sp->error set. */
+static size_t apply_delimiter_directive(splitter *sp, size_t i)
+{
+    const char *s = sp->s;
+    size_t n = sp->n, j = i + 9;
+    while (j < n && (s[j] == ' ' || s[j] == '\t'))
+        j++;
+    size_t d = j;
+    while (j < n && (unsigned char)s[j] > 0x20 && s[j] != 0x7f) /* no blanks or controls */
+        j++;
+    const char *problem = NULL;
+    if (j == d)
+        problem = "DELIMITER must be followed by a delimiter string";
+    else if (j - d > DM_SQL_DELIMITER_MAX)
+        problem = "DELIMITER string is longer than 15 bytes";
+    else if (memchr(s + d, '\\', j - d))
+        problem = "DELIMITER string cannot contain a backslash";
+    if (problem) {
+        fail_at(sp, DM_SQL_LEX_BAD_DELIMITER, i, 0);
+        sp->error.detail = problem;
+        return DM_SQL_UNTERMINATED;
+    }
+    memcpy(sp->delim, s + d, j - d);
+    sp->delim[j - d] = '\0';
+    sp->delim_len = j - d;
+    stop_table_build(sp);
+    const char *nl = memchr(s + j, '\n', n - j);
+    return nl ? (size_t)(nl - s) + 1 : n;
+}
+
+/* --- driver ---------------------------------------------------------------------- */
+
+static int split_statement(splitter *sp, size_t start, size_t *next, dm_error *err)
+{
+    stmt_bounds b;
+    memset(&b, 0, sizeof b);
+    scan_mode mode = delimiter_is_default(sp) ? classify(sp, start) : MODE_FAST;
+    int rc = mode == MODE_FAST ? scan_fast(sp, start, &b) : scan_tokens(sp, start, mode, &b);
+    if (rc != DBMGMT_OK)
+        return dm_sql_error_set(err, sp->s, sp->n, &sp->error);
+    *next = b.next;
+    if (b.text_end <= start) /* only an empty executable comment, say */
+        return DBMGMT_OK;
+    return splitter_push(sp, start, &b, err);
+}
+
+static int split_all(splitter *sp, dm_error *err)
+{
+    size_t i = 0;
+    for (;;) {
+        i = skip_gap(sp, i);
+        if (i == DM_SQL_UNTERMINATED)
+            return dm_sql_error_set(err, sp->s, sp->n, &sp->error);
+        if (i >= sp->n)
+            return DBMGMT_OK;
+        if (is_delimiter_directive(sp, i)) {
+            i = apply_delimiter_directive(sp, i);
+            if (i == DM_SQL_UNTERMINATED)
+                return dm_sql_error_set(err, sp->s, sp->n, &sp->error);
+            continue;
+        }
+        int rc = split_statement(sp, i, &i, err);
+        if (rc != DBMGMT_OK)
+            return rc;
+    }
+}
+
+/* Copies every statement's text, NUL-terminated, into one allocation. */
+static int list_from_splitter(splitter *sp, dbmgmt_statements **out, dm_error *err)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < sp->count; k++)
+        total += sp->items[k].len + 1;
+    dbmgmt_statements *list = dm_calloc(1, sizeof *list);
+    char *texts = total ? dm_malloc(total) : NULL;
+    if (!list || (total && !texts)) {
+        dm_free(list);
+        dm_free(texts);
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting SQL");
+    }
+    char *p = texts;
+    for (size_t k = 0; k < sp->count; k++) {
+        dm_sql_stmt *st = &sp->items[k];
+        memcpy(p, sp->s + st->offset, st->len);
+        p[st->len] = '\0';
+        st->text = p;
+        p += st->len + 1;
+    }
+    list->items = sp->items;
+    list->count = sp->count;
+    list->texts = texts;
+    sp->items = NULL;
+    *out = list;
+    return DBMGMT_OK;
+}
+
+int dm_sql_split(dbmgmt_engine dialect, const char *src, size_t len,
+                 const char *initial_delimiter, dbmgmt_statements **out, dm_error *err)
+{
+    splitter sp;
+    int rc;
+    if (!out)
+        return dm_error_invalid("dm_sql_split", "out is NULL");
+    *out = NULL;
+    if (!src && len)
+        return dm_error_invalid("dm_sql_split", "sql is NULL");
+    if (!dm_sql_dialect_valid(dialect))
+        return dm_error_invalid("dm_sql_split", "unknown SQL dialect");
+    if (initial_delimiter && (!*initial_delimiter ||
+                              strlen(initial_delimiter) > DM_SQL_DELIMITER_MAX))
+        return dm_error_invalid("dm_sql_split", "bad initial delimiter");
+    memset(&sp, 0, sizeof sp);
+    sp.dialect = dialect;
+    sp.s = src ? src : "";
+    sp.n = len;
+    strcpy(sp.delim, initial_delimiter && dialect == DBMGMT_ENGINE_MYSQL ? initial_delimiter : ";");
+    sp.delim_len = strlen(sp.delim);
+    sp.lc_line = 1;
+    if (is_bom(sp.s, len, 0))
+        sp.lc_pos = sp.lc_line_start = 3;
+    stop_table_build(&sp);
+    rc = split_all(&sp, err);
+    if (rc == DBMGMT_OK)
+        rc = list_from_splitter(&sp, out, err);
+    dm_free(sp.items);
+    return rc;
+}
+
+const dm_sql_stmt *dm_sql_statement_at(const dbmgmt_statements *list, size_t i)
+{
+    return list && i < list->count ? &list->items[i] : NULL;
+}
+
+/* --- public API -------------------------------------------------------------------- */
+
+DBMGMT_API int dbmgmt_split(dbmgmt_engine dialect, const char *sql, size_t len,
+                            dbmgmt_statements **out)
+{
+    if (!out)
+        return dm_error_invalid("dbmgmt_split", "out is NULL");
+    *out = NULL;
+    if (!sql && len)
+        return dm_error_invalid("dbmgmt_split", "sql is NULL");
+    if (!dm_sql_dialect_valid(dialect))
+        return dm_error_invalid("dbmgmt_split", "unknown SQL dialect");
+    return dm_sql_split(dialect, sql, len, NULL, out, NULL);
+}
+
+DBMGMT_API size_t dbmgmt_statements_count(const dbmgmt_statements *list)
+{
+    return list ? list->count : 0;
+}
+
+DBMGMT_API const char *dbmgmt_statements_sql(const dbmgmt_statements *list, size_t i,
+                                             size_t *len)
+{
+    const dm_sql_stmt *st = dm_sql_statement_at(list, i);
+    if (len)
+        *len = st ? st->len : 0;
+    return st ? st->text : NULL;
+}
+
+DBMGMT_API int32_t dbmgmt_statements_line(const dbmgmt_statements *list, size_t i)
+{
+    const dm_sql_stmt *st = dm_sql_statement_at(list, i);
+    return st ? st->line : 0;
+}
+
+DBMGMT_API int32_t dbmgmt_statements_column(const dbmgmt_statements *list, size_t i)
+{
+    const dm_sql_stmt *st = dm_sql_statement_at(list, i);
+    return st ? st->column : 0;
+}
+
+DBMGMT_API size_t dbmgmt_statements_offset(const dbmgmt_statements *list, size_t i)
+{
+    const dm_sql_stmt *st = dm_sql_statement_at(list, i);
+    return st ? st->offset : 0;
+}
+
+static void statement_json(dm_json *j, const dm_sql_stmt *st, size_t i)
+{
+    dm_json_object_begin(j);
+    dm_json_key(j, "index");
+    dm_json_int(j, (int64_t)i);
+    dm_json_key(j, "line");
+    dm_json_int(j, st->line);
+    dm_json_key(j, "column");
+    dm_json_int(j, st->column);
+    dm_json_key(j, "offset");
+    dm_json_int(j, (int64_t)st->offset);
+    dm_json_key(j, "sql");
+    dm_json_string_len(j, st->text, st->len);
+    dm_json_object_end(j);
+}
+
+static char *json_detach(dm_buf *buf, dm_json *j, const char *fn)
+{
+    if (dm_json_failed(j) || dm_buf_failed(buf)) {
+        dm_buf_free(buf);
+        dm_error_set(NULL, DBMGMT_ERR_NOMEM, "%s: out of memory", fn);
+        return NULL;
+    }
+    return dm_buf_detach(buf);
+}
+
+DBMGMT_API char *dbmgmt_statement_to_json(const dbmgmt_statements *list, size_t i)
+{
+    const dm_sql_stmt *st = dm_sql_statement_at(list, i);
+    if (!st) {
+        dm_error_invalid("dbmgmt_statement_to_json", list ? "index out of range" : "list is NULL");
+        return NULL;
+    }
+    dm_buf buf = DM_BUF_INIT;
+    dm_json j;
+    dm_json_init(&j, &buf);
+    statement_json(&j, st, i);
+    return json_detach(&buf, &j, "dbmgmt_statement_to_json");
+}
+
+DBMGMT_API char *dbmgmt_statements_to_json(const dbmgmt_statements *list)
+{
+    if (!list) {
+        dm_error_invalid("dbmgmt_statements_to_json", "list is NULL");
+        return NULL;
+    }
+    dm_buf buf = DM_BUF_INIT;
+    dm_json j;
+    dm_json_init(&j, &buf);
+    dm_json_array_begin(&j);
+    for (size_t i = 0; i < list->count; i++)
+        statement_json(&j, &list->items[i], i);
+    dm_json_array_end(&j);
+    return json_detach(&buf, &j, "dbmgmt_statements_to_json");
+}
+
+DBMGMT_API void dbmgmt_statements_free(dbmgmt_statements *list)
+{
+    if (!list)
+        return;
+    dm_free(list->items);
+    dm_free(list->texts);
+    dm_free(list);
+}

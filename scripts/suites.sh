@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Build and run the suite in a normal and a sanitizer build. Called by
+# scripts/test.sh with the servers' DSNs in the environment.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+options=(-Dtests=enabled)
+if [ "${CI:-}" = true ]; then
+    options+=(--werror -Dpostgres=enabled -Dmysql=enabled)
+fi
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+
+run_suite() { # NAME BUILD_DIR MESON_OPTIONS...
+    local name=$1 dir=$2
+    shift 2
+    echo "=== $name build ($dir)"
+    rm -rf "$dir"
+    meson setup "$dir" "$top" "${options[@]}" "$@" >"$dir.setup.log" 2>&1 ||
+        { cat "$dir.setup.log"; return 1; }
+    ninja -C "$dir"
+    meson test -C "$dir" --print-errorlogs --num-processes 2
+}
+
+run_suite normal "$top/build-test"
+run_suite sanitize "$top/build-test-asan" -Db_sanitize=address,undefined -Db_lundef=false
+
+# The embedded configuration: SQLite only. Proves it builds on its own and
+# that a DSN for an engine left out names the option that enables it.
+echo "=== sqlite-only build ($top/build-test-sqlite-only)"
+rm -rf "$top/build-test-sqlite-only"
+meson setup "$top/build-test-sqlite-only" "$top" -Dtests=enabled -Dpostgres=disabled \
+    -Dmysql=disabled $([ "${CI:-}" = true ] && echo --werror) >/dev/null
+ninja -C "$top/build-test-sqlite-only"
+meson test -C "$top/build-test-sqlite-only" --print-errorlogs --suite sqlite --suite unit
+echo "=== all suites passed"

@@ -1,0 +1,2 @@
+CREATE TABLE t (a INTEGER PRIMARY KEY, [b c] TEXT, `d` BLOB DEFAULT X'00');
+INSERT INTO t VALUES (1, 'it''s; here', x'ff');

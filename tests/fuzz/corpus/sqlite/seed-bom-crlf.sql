@@ -1,0 +1,4 @@
+﻿SELECT 1;
+SELECT "a;b";;
+-- only comment
+SELECT 2

@@ -1,0 +1,39 @@
+/*
+ * The dbmgmt command-line tool: a thin client of the public API.
+ * Each command lives in its own cmd_*.c file and is listed in main.c's
+ * command table.
+ */
+#ifndef DBMGMT_CLI_H
+#define DBMGMT_CLI_H
+
+#include <stddef.h>
+
+#include <dbmgmt.h>
+
+/* Exit statuses shared by every command. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAILURE 1 /* the work failed (parse error, database error, ...) */
+#define CLI_EXIT_USAGE 2   /* bad command line */
+
+typedef struct cli_command {
+    const char *name;
+    const char *synopsis; /* arguments, shown in usage */
+    const char *summary;  /* one line, shown in usage */
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} cli_command;
+
+/* Prints the usage text to stderr and returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...);
+
+/* Parses "sqlite", "postgres" (or "postgresql", "pg"), "mysql" (or "mariadb");
+ * DBMGMT_ENGINE_NONE for anything else. */
+dbmgmt_engine cli_parse_engine(const char *name);
+
+/* Reads a whole file ("-" or NULL: stdin) into a malloc'd buffer. Returns 0,
+ * or -1 with a message already printed to stderr. */
+int cli_read_file(const char *path, char **data, size_t *len);
+
+/* Commands. */
+int cmd_split(int argc, char **argv);
+
+#endif
