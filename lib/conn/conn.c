@@ -96,6 +96,12 @@ static int exec_statement(dbmgmt_conn *conn, const dm_sql_stmt *st, size_t numbe
     return rc;
 }
 
+int dm_conn_exec_statement(dbmgmt_conn *conn, const char *sql)
+{
+    dm_error_reset(&conn->err);
+    return conn_failed(conn, conn->drv->exec(conn->dc, sql, &conn->err));
+}
+
 DBMGMT_API int dbmgmt_conn_exec(dbmgmt_conn *conn, const char *sql_script)
 {
     CHECK_ARG(conn, "dbmgmt_conn_exec", "conn is NULL");

@@ -25,6 +25,10 @@ struct dbmgmt_result {
     int on_row;    /* a row is current */
 };
 
+/* Run one statement already split by the caller (no second split, no
+ * "statement N" prefix on errors). */
+int dm_conn_exec_statement(dbmgmt_conn *conn, const char *sql);
+
 /* Record a failure on the connection (and the thread). Returns code. */
 #define dm_conn_fail(conn, ...) dm_error_set(&(conn)->err, __VA_ARGS__)
 

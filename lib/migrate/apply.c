@@ -67,7 +67,7 @@ static int run_statements(dbmgmt_migrator *m, const dm_plan_step *st,
 {
     const dm_section *s = step_section(st);
     for (size_t i = from; i < list->count; i++) {
-        int rc = dbmgmt_conn_exec(m->conn, list->items[i].sql);
+        int rc = dm_conn_exec_statement(m->conn, list->items[i].sql);
         if (rc == DBMGMT_OK && dirty_protocol && st->direction == DBMGMT_UP)
             rc = dm_history_mark(m, st->mig->version, 0, (int32_t)(i + 1), NULL, 0, NULL);
         if (rc != DBMGMT_OK) {
@@ -265,9 +265,10 @@ static int apply_with_transaction_lock(dbmgmt_migrator *m, const dbmgmt_plan *as
 
 int dm_apply(dbmgmt_migrator *m, const dbmgmt_plan *plan)
 {
-    if (plan->nproblems)
-        return refuse_with_plan(m, plan);
-    if (plan->count == 0)
+    /* A plan made without the lock may be refused for a passing reason:
+     * another process's migration in progress looks dirty from outside.
+     * Only the plan made again under the lock decides. */
+    if (plan->count == 0 && plan->nproblems == 0)
         return DBMGMT_OK;
     if (m->conn->drv->lock_is_transaction)
         return apply_with_transaction_lock(m, plan);

@@ -207,8 +207,9 @@ static void trail_comment(const char *s, comment_trail *t, size_t comment_start,
     t->end = comment_end;
 }
 
-static size_t skip_plain(const unsigned char *u, size_t i, size_t n, const unsigned char *stop)
+static size_t skip_plain(const splitter *sp, const unsigned char *u, size_t i, size_t n)
 {
+    const unsigned char *stop = sp->stop;
     while (n - i >= 8) {
         if (stop[u[i]]) return i;
         if (stop[u[i + 1]]) return i + 1;
@@ -234,12 +235,21 @@ static int pg_escape_string_at(const char *s, size_t floor, size_t q)
     return q - 1 == floor || !dm_sql_is_ident_char((unsigned char)s[q - 2]);
 }
 
+/* Records what is unterminated and where it opened; returns DM_SQL_UNTERMINATED
+ * (for the functions that return an index). */
 static size_t fail_at(splitter *sp, dm_sql_lex_error_kind kind, size_t offset, size_t detail_len)
 {
     sp->error.kind = kind;
     sp->error.offset = offset;
     sp->error.detail_len = detail_len;
     return DM_SQL_UNTERMINATED;
+}
+
+/* The same, for the functions that return a status. */
+static int parse_fail(splitter *sp, dm_sql_lex_error_kind kind, size_t offset)
+{
+    fail_at(sp, kind, offset, 0);
+    return DBMGMT_ERR_PARSE;
 }
 
 /* A quote, backtick or bracket at i: index after it, or DM_SQL_UNTERMINATED. */
@@ -303,7 +313,7 @@ static int scan_fast(splitter *sp, size_t start, stmt_bounds *b)
     int default_delim = delimiter_is_default(sp);
     comment_trail trail = {start, SIZE_MAX, start};
     for (;;) {
-        i = skip_plain(u, i, n, sp->stop);
+        i = skip_plain(sp, u, i, n);
         if (i >= n)
             break;
         unsigned char c = u[i];
@@ -349,7 +359,7 @@ static int scan_fast(splitter *sp, size_t start, stmt_bounds *b)
                 }
                 end = dm_sql_skip_block_comment(s, n, i, sp->dialect == DBMGMT_ENGINE_POSTGRES);
                 if (end == DM_SQL_UNTERMINATED)
-                    return fail_at(sp, DM_SQL_LEX_UNTERMINATED_COMMENT, i, 0), DBMGMT_ERR_PARSE;
+                    return parse_fail(sp, DM_SQL_LEX_UNTERMINATED_COMMENT, i);
                 trail_comment(s, &trail, i, end);
             }
             break;
@@ -369,7 +379,7 @@ static int scan_fast(splitter *sp, size_t start, stmt_bounds *b)
             floor = i;
     }
     if (in_exec)
-        return fail_at(sp, DM_SQL_LEX_UNTERMINATED_COMMENT, exec_offset, 0), DBMGMT_ERR_PARSE;
+        return parse_fail(sp, DM_SQL_LEX_UNTERMINATED_COMMENT, exec_offset);
     b->text_end = trim_text_end(s, &trail, n);
     b->next = n;
     return DBMGMT_OK;
@@ -441,10 +451,26 @@ static scan_mode classify_create(const splitter *sp, dm_sql_lexer *lx)
     return MODE_FAST;
 }
 
+/* Only statements starting with CREATE, COPY, ALTER or BEGIN (or, in MySQL,
+ * an executable comment) can need more than the fast path. */
+static int may_need_tokens(const splitter *sp, unsigned char first)
+{
+    switch (first | 0x20) { /* ASCII lower case */
+    case 'c':
+        return 1;
+    case 'a': case 'b':
+        return sp->dialect == DBMGMT_ENGINE_MYSQL;
+    default:
+        return first == '/' && sp->dialect == DBMGMT_ENGINE_MYSQL;
+    }
+}
+
 static scan_mode classify(const splitter *sp, size_t start)
 {
     dm_sql_lexer lx;
     dm_sql_token tok;
+    if (!may_need_tokens(sp, (unsigned char)sp->s[start]))
+        return MODE_FAST;
     dm_sql_lexer_init(&lx, sp->dialect, sp->s, sp->n, start);
     lx.plain_words = 1;
     if (dm_sql_lexer_next(&lx, &tok) != 1)
@@ -616,8 +642,7 @@ static int scan_copy_data(splitter *sp, size_t start, size_t semicolon, stmt_bou
             break;
         line = (size_t)(nl - s) + 1;
     }
-    fail_at(sp, DM_SQL_LEX_UNTERMINATED_COPY, start, 0);
-    return DBMGMT_ERR_PARSE;
+    return parse_fail(sp, DM_SQL_LEX_UNTERMINATED_COPY, start);
 }
 
 /* --- the token-by-token path ---------------------------------------------------- */
@@ -657,7 +682,7 @@ static int scan_tokens(splitter *sp, size_t start, scan_mode mode, stmt_bounds *
     if (bt.pending_end)
         mysql_resolve_end(&bt, W_NONE);
     if (bt.depth > 0) {
-        fail_at(sp, DM_SQL_LEX_UNTERMINATED_BLOCK, bt.outer_offset, 0);
+        parse_fail(sp, DM_SQL_LEX_UNTERMINATED_BLOCK, bt.outer_offset);
         sp->error.detail = block_word_name(bt.outer_word);
         return DBMGMT_ERR_PARSE;
     }
@@ -678,7 +703,9 @@ static int is_delimiter_directive(const splitter *sp, size_t i)
         if ((c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c) != word[k])
             return 0;
     }
-    return i + 9 == sp->n || dm_sql_is_space((unsigned char)sp->s[i + 9]);
+    /* a blank must follow: "DELIMITER;" or a bare DELIMITER at the very end
+     * is an ordinary (if odd) statement */
+    return i + 9 < sp->n && dm_sql_is_space((unsigned char)sp->s[i + 9]);
 }
 
 /* "DELIMITER xyz" up to the end of the line: sets the delimiter; returns the

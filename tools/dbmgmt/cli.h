@@ -7,6 +7,7 @@
 #define DBMGMT_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <dbmgmt.h>
 
@@ -22,6 +23,23 @@ typedef struct cli_command {
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
 } cli_command;
 
+/* Options given before the command (dbmgmt [--url DSN] [--dir DIR] ... COMMAND). */
+typedef struct cli_options {
+    const char *url;         /* NULL: DATABASE_URL */
+    const char *dir;         /* NULL: ./migrations */
+    const char *env;         /* environment name, or NULL */
+    const char *table;       /* history table, or NULL for the default */
+    int json;                /* --json: machine-readable output */
+    int32_t lock_timeout_ms; /* -1: the library's default */
+    uint32_t allow;          /* DBMGMT_ALLOW_* */
+} cli_options;
+
+extern cli_options cli_globals;
+
+/* s as a JSON string literal (with quotes). The result lives until the
+ * fourth next call. */
+const char *cli_json_quote(const char *s);
+
 /* Prints the usage text to stderr and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...);
 
@@ -35,5 +53,15 @@ int cli_read_file(const char *path, char **data, size_t *len);
 
 /* Commands. */
 int cmd_split(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_baseline(int argc, char **argv);
+int cmd_repair(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_new(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 #endif

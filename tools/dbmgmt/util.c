@@ -61,3 +61,36 @@ fail:
         fclose(f);
     return -1;
 }
+
+cli_options cli_globals = {NULL, NULL, NULL, NULL, 0, -1, 0};
+
+const char *cli_json_quote(const char *s)
+{
+    static char *ring[4];
+    static unsigned next;
+    char **slot = &ring[next++ % 4];
+    size_t len = s ? strlen(s) : 0;
+    free(*slot);
+    *slot = malloc(len * 6 + 5);
+    if (!*slot)
+        return "null";
+    if (!s) {
+        strcpy(*slot, "null");
+        return *slot;
+    }
+    char *o = *slot;
+    *o++ = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            *o++ = '\\';
+            *o++ = (char)*p;
+        } else if (*p < 0x20) {
+            o += sprintf(o, "\\u%04x", *p);
+        } else {
+            *o++ = (char)*p;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    return *slot;
+}

@@ -1,0 +1,528 @@
+/*
+ * The migration conformance suite: one program, run once per engine DSN
+ * (DBMGMT_TEST_DSN). Each test gets a scratch database of its own (a new
+ * SQLite file, or CREATE DATABASE on the server) so "the database must be
+ * empty" means what it says.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "dbmgmt.h"
+
+static const char *base_dsn;
+static dbmgmt_engine engine;
+static int scratch_counter;
+
+typedef struct scratch {
+    char dir[256];        /* migrations folder */
+    char dsn[1024];       /* the scratch database */
+    char dbname[64];      /* server databases: its name */
+    dbmgmt_conn *conn;
+    dbmgmt_migrator *m;
+} scratch;
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void remove_file(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unlink(path);
+}
+
+static void exec_on(const char *dsn, const char *sql)
+{
+    dbmgmt_conn *c = NULL;
+    if (dbmgmt_conn_open(&c, dsn) != DBMGMT_OK)
+        fail_msg("open %s: %s", dsn, dbmgmt_errmsg());
+    if (dbmgmt_conn_exec(c, sql) != DBMGMT_OK)
+        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
+    dbmgmt_conn_close(c);
+}
+
+/* The base DSN with its database replaced by name. */
+static void dsn_with_database(char *out, size_t cap, const char *name)
+{
+    const char *auth = strstr(base_dsn, "://") + 3;
+    const char *slash = strchr(auth, '/');
+    const char *query = strchr(auth, '?');
+    size_t head = slash ? (size_t)(slash - base_dsn) : query ? (size_t)(query - base_dsn) : strlen(base_dsn);
+    snprintf(out, cap, "%.*s/%s%s", (int)head, base_dsn, name, query ? query : "");
+}
+
+static int scratch_setup(void **state)
+{
+    scratch *s = calloc(1, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "/tmp/dbmgmt-mig-XXXXXX");
+    if (!mkdtemp(s->dir))
+        return -1;
+    snprintf(s->dbname, sizeof s->dbname, "dbmgmt_mig_%d_%d", (int)getpid(), ++scratch_counter);
+    if (engine == DBMGMT_ENGINE_SQLITE) {
+        snprintf(s->dsn, sizeof s->dsn, "sqlite://%s/db.sqlite", s->dir);
+    } else {
+        char sql[128];
+        snprintf(sql, sizeof sql, "CREATE DATABASE %s", s->dbname);
+        exec_on(base_dsn, sql);
+        dsn_with_database(s->dsn, sizeof s->dsn, s->dbname);
+    }
+    char mdir[300];
+    snprintf(mdir, sizeof mdir, "%s/migrations", s->dir);
+    mkdir(mdir, 0700);
+    strcat(s->dir, "/migrations");
+    if (dbmgmt_conn_open(&s->conn, s->dsn) != DBMGMT_OK)
+        return -1;
+    if (dbmgmt_migrator_new(&s->m, s->conn) != DBMGMT_OK)
+        return -1;
+    *state = s;
+    return 0;
+}
+
+static int scratch_teardown(void **state)
+{
+    scratch *s = *state;
+    dbmgmt_migrator_free(s->m);
+    dbmgmt_conn_close(s->conn);
+    if (engine != DBMGMT_ENGINE_SQLITE) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DROP DATABASE %s", s->dbname);
+        exec_on(base_dsn, sql);
+    }
+    char cmd[400];
+    s->dir[strlen(s->dir) - strlen("/migrations")] = '\0';
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+    int rc = system(cmd);
+    free(s);
+    return rc == 0 ? 0 : -1;
+}
+
+/* A fresh migrator over the same connection, reading the folder again. */
+static dbmgmt_migrator *reload(scratch *s)
+{
+    dbmgmt_migrator_free(s->m);
+    assert_int_equal(dbmgmt_migrator_new(&s->m, s->conn), DBMGMT_OK);
+    int rc = dbmgmt_migrator_add_dir(s->m, s->dir);
+    if (rc != DBMGMT_OK)
+        fail_msg("add_dir: %s", dbmgmt_migrator_errmsg(s->m));
+    return s->m;
+}
+
+static int64_t count_rows(scratch *s, const char *sql)
+{
+    dbmgmt_result *r = NULL;
+    if (dbmgmt_conn_query(s->conn, &r, sql, 0, NULL) != DBMGMT_OK)
+        return -1;
+    int64_t v = dbmgmt_result_next(r) == 1 ? dbmgmt_result_int64(r, 0) : -1;
+    dbmgmt_result_free(r);
+    return v;
+}
+
+static int table_exists(scratch *s, const char *table)
+{
+    char *json = NULL;
+    assert_int_equal(dbmgmt_conn_schema_json(s->conn, &json), DBMGMT_OK);
+    char needle[128];
+    snprintf(needle, sizeof needle, "{\"name\":\"%s\",", table);
+    int found = strstr(json, needle) != NULL;
+    dbmgmt_free(json);
+    return found;
+}
+
+static int64_t applied_count(scratch *s)
+{
+    return count_rows(s, "SELECT COUNT(*) FROM dbmgmt_schema_history WHERE success = 1 AND installed_rank > 0");
+}
+
+static void up_ok(scratch *s)
+{
+    int rc = dbmgmt_migrator_up(s->m);
+    if (rc != DBMGMT_OK)
+        fail_msg("up: %s: %s", dbmgmt_status_name(rc), dbmgmt_migrator_errmsg(s->m));
+}
+
+/* ---- every layout ---------------------------------------------------------- */
+
+#define T1_UP "CREATE TABLE mt_one (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(50));\n" \
+              "INSERT INTO mt_one (id, name) VALUES (1, 'a; b');\n"
+#define T1_DOWN "DROP TABLE mt_one;\n"
+#define T2_UP "CREATE TABLE mt_two (id INTEGER NOT NULL PRIMARY KEY);\n"
+#define T2_DOWN "DROP TABLE mt_two;\n"
+
+static void write_layout(const char *dir, int layout)
+{
+    switch (layout) {
+    case 0: /* native */
+        write_file(dir, "20260101000000_one.sql", "-- migrate:up\n" T1_UP "\n-- migrate:down\n" T1_DOWN);
+        write_file(dir, "20260102000000_two.sql", "-- migrate:up\n" T2_UP "-- migrate:down\n" T2_DOWN);
+        break;
+    case 1: /* companion */
+        write_file(dir, "20260101000000_one.sql", T1_UP);
+        write_file(dir, "20260101000000_one_rollback.sql", T1_DOWN);
+        write_file(dir, "20260102000000_two.sql", T2_UP);
+        write_file(dir, "20260102000000_two_rollback.sql", T2_DOWN);
+        break;
+    case 2: /* golang-migrate */
+        write_file(dir, "000001_one.up.sql", T1_UP);
+        write_file(dir, "000001_one.down.sql", T1_DOWN);
+        write_file(dir, "000002_two.up.sql", T2_UP);
+        write_file(dir, "000002_two.down.sql", T2_DOWN);
+        break;
+    case 3: /* Flyway */
+        write_file(dir, "V1__one.sql", T1_UP);
+        write_file(dir, "U1__one.sql", T1_DOWN);
+        write_file(dir, "V1_1__two.sql", T2_UP);
+        write_file(dir, "U1_1__two.sql", T2_DOWN);
+        break;
+    default: /* goose */
+        write_file(dir, "20260101000000_one.sql", "-- +goose Up\n" T1_UP "-- +goose Down\n" T1_DOWN);
+        write_file(dir, "20260102000000_two.sql",
+                   "-- +goose Up\n-- +goose StatementBegin\n" T2_UP "-- +goose StatementEnd\n"
+                   "-- +goose Down\n" T2_DOWN);
+    }
+}
+
+static void test_migrate_each_layout_applies_and_reverts(void **state)
+{
+    static const char *const first[] = {"20260101000000", "20260101000000", "000001", "1", "20260101000000"};
+    for (int layout = 0; layout < 5; layout++) {
+        scratch *s = *state;
+        if (layout > 0) { /* a fresh scratch database per layout */
+            scratch_teardown(state);
+            assert_int_equal(scratch_setup(state), 0);
+            s = *state;
+        }
+        write_layout(s->dir, layout);
+        reload(s);
+        up_ok(s);
+        assert_true(table_exists(s, "mt_one"));
+        assert_true(table_exists(s, "mt_two"));
+        assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM mt_one"), 1);
+        assert_int_equal(applied_count(s), 2);
+        int rc = dbmgmt_migrator_down(s->m, first[layout]);
+        if (rc != DBMGMT_OK)
+            fail_msg("layout %d down: %s", layout, dbmgmt_migrator_errmsg(s->m));
+        assert_false(table_exists(s, "mt_two"));
+        assert_true(table_exists(s, "mt_one"));
+        assert_int_equal(dbmgmt_migrator_down(s->m, "0"), DBMGMT_OK);
+        assert_false(table_exists(s, "mt_one"));
+        assert_int_equal(applied_count(s), 0);
+    }
+}
+
+/* ---- refusals ---------------------------------------------------------------- */
+
+static void test_migrate_refuses_edited_migration_but_not_line_endings_or_bom(void **state)
+{
+    scratch *s = *state;
+    write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id INTEGER);\n");
+    reload(s);
+    up_ok(s);
+    /* CRLF and a BOM are not edits */
+    write_file(s->dir, "001_one.sql", "\xEF\xBB\xBF" "CREATE TABLE mt_a (id INTEGER);\r\n");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_validate(s->m), DBMGMT_OK);
+    /* a real edit is */
+    write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id BIGINT);\n");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_CHECKSUM);
+    const char *msg = dbmgmt_migrator_errmsg(s->m);
+    assert_non_null(strstr(msg, "migration 001"));
+    assert_non_null(strstr(msg, "001_one.sql"));
+    assert_non_null(strstr(msg, "was edited after it was applied"));
+    assert_string_equal(dbmgmt_errmsg(), msg);
+}
+
+static void test_migrate_refuses_missing_and_out_of_order_unless_allowed(void **state)
+{
+    scratch *s = *state;
+    write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id INTEGER);\n");
+    write_file(s->dir, "003_three.sql", "CREATE TABLE mt_c (id INTEGER);\n");
+    reload(s);
+    up_ok(s);
+    write_file(s->dir, "002_two.sql", "CREATE TABLE mt_b (id INTEGER);\n");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_POLICY);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "out of order"));
+    assert_false(table_exists(s, "mt_b"));
+    dbmgmt_migrator_allow(s->m, DBMGMT_ALLOW_OUT_OF_ORDER);
+    up_ok(s);
+    assert_true(table_exists(s, "mt_b"));
+
+    remove_file(s->dir, "003_three.sql");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_validate(s->m), DBMGMT_ERR_NOTFOUND);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "version 003"));
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "missing from the source"));
+    dbmgmt_migrator_allow(s->m, DBMGMT_ALLOW_MISSING_APPLIED);
+    assert_int_equal(dbmgmt_migrator_validate(s->m), DBMGMT_OK);
+}
+
+static void test_migrate_refuses_nonempty_database_until_baseline(void **state)
+{
+    scratch *s = *state;
+    assert_int_equal(dbmgmt_conn_exec(s->conn, "CREATE TABLE mt_legacy (id INTEGER)"), DBMGMT_OK);
+    write_file(s->dir, "001_legacy.sql", "CREATE TABLE mt_legacy (id INTEGER);\n");
+    write_file(s->dir, "002_next.sql", "CREATE TABLE mt_next (id INTEGER);\n");
+    reload(s);
+    dbmgmt_plan *p = NULL;
+    assert_int_equal(dbmgmt_migrator_plan(s->m, NULL, &p), DBMGMT_OK);
+    assert_int_equal(dbmgmt_plan_status(p), DBMGMT_ERR_POLICY);
+    assert_non_null(strstr(dbmgmt_plan_problem_at(p, 0), "not empty but has no migration history"));
+    assert_int_equal(dbmgmt_migrator_apply(s->m, p), DBMGMT_ERR_POLICY);
+    dbmgmt_plan_free(p);
+    assert_false(table_exists(s, "mt_next"));
+    assert_int_equal(dbmgmt_migrator_baseline(s->m, "001"), DBMGMT_OK);
+    up_ok(s);
+    assert_true(table_exists(s, "mt_next"));
+    /* a second baseline is refused */
+    assert_int_equal(dbmgmt_migrator_baseline(s->m, "002"), DBMGMT_ERR_POLICY);
+}
+
+static void test_migrate_refuses_other_environment_and_down_in_production(void **state)
+{
+    scratch *s = *state;
+    write_file(s->dir, "001_one.sql", "-- migrate:up\nCREATE TABLE mt_a (id INTEGER);\n-- migrate:down\nDROP TABLE mt_a;\n");
+    write_file(s->dir, "002_two.sql", "-- migrate:up\nCREATE TABLE mt_b (id INTEGER);\n-- migrate:down\nDROP TABLE mt_b;\n");
+    reload(s);
+    dbmgmt_migrator_set_environment(s->m, "production");
+    up_ok(s);
+    assert_int_equal(dbmgmt_migrator_down(s->m, "001"), DBMGMT_ERR_POLICY);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "forward-only"));
+    assert_true(table_exists(s, "mt_b"));
+    reload(s);
+    dbmgmt_migrator_set_environment(s->m, "staging");
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_POLICY);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "belongs to environment 'production'"));
+    reload(s);
+    dbmgmt_migrator_set_environment(s->m, "production");
+    dbmgmt_migrator_allow(s->m, DBMGMT_ALLOW_DOWN_IN_PRODUCTION);
+    assert_int_equal(dbmgmt_migrator_down(s->m, "001"), DBMGMT_OK);
+    assert_false(table_exists(s, "mt_b"));
+}
+
+/* ---- failures -------------------------------------------------------------------- */
+
+static void test_migrate_failed_transactional_migration_leaves_no_trace(void **state)
+{
+    scratch *s = *state;
+    if (!dbmgmt_conn_ddl_transactional(s->conn))
+        skip(); /* MySQL: see the dirty-mark test */
+    write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id INTEGER NOT NULL PRIMARY KEY);\n");
+    write_file(s->dir, "002_two.sql",
+               "CREATE TABLE mt_b (id INTEGER);\n"
+               "INSERT INTO mt_a (id) VALUES (1);\n"
+               "\n"
+               "INSERT INTO mt_a (id) VALUES (1);\n");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_SQL);
+    const char *msg = dbmgmt_migrator_errmsg(s->m);
+    if (!strstr(msg, "002_two.sql:4:"))
+        fail_msg("the error does not say FILE:LINE: %s", msg);
+    assert_true(strstr(msg, "UNIQUE") || strstr(msg, "duplicate key"));
+    /* schema and history exactly as before the failed migration */
+    assert_true(table_exists(s, "mt_a"));
+    assert_false(table_exists(s, "mt_b"));
+    assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM mt_a"), 0);
+    assert_int_equal(applied_count(s), 1);
+    assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM dbmgmt_schema_history WHERE success = 0"), 0);
+    /* fixed, it applies */
+    write_file(s->dir, "002_two.sql", "CREATE TABLE mt_b (id INTEGER);\n");
+    reload(s);
+    up_ok(s);
+    assert_true(table_exists(s, "mt_b"));
+}
+
+static void test_migrate_dirty_mark_names_statement_and_resume_continues(void **state)
+{
+    scratch *s = *state;
+    /* On MySQL every migration runs this way; elsewhere transaction:false does. */
+    write_file(s->dir, "001_five.sql",
+               "-- migrate:up transaction:false\n"
+               "CREATE TABLE mt_s1 (id INTEGER);\n"
+               "CREATE TABLE mt_s2 (id INTEGER);\n"
+               "INSERT INTO mt_blocker (id) VALUES (1);\n"
+               "CREATE TABLE mt_s4 (id INTEGER);\n"
+               "CREATE TABLE mt_s5 (id INTEGER);\n"
+               "-- migrate:down\n"
+               "DROP TABLE mt_s5;\n");
+    reload(s);
+    int rc = dbmgmt_migrator_up(s->m);
+    assert_int_equal(rc, DBMGMT_ERR_SQL);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "failed at statement 3 of 5"));
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "001_five.sql:4:"));
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "marked dirty"));
+    assert_true(table_exists(s, "mt_s2"));
+    assert_false(table_exists(s, "mt_s4"));
+    /* up refuses, naming the statement */
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_DIRTY);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "failed at statement 3"));
+    /* the cause is fixed by an operator; resume runs statements 3-5 only */
+    assert_int_equal(dbmgmt_conn_exec(s->conn, "CREATE TABLE mt_blocker (id INTEGER)"), DBMGMT_OK);
+    rc = dbmgmt_migrator_resume(s->m);
+    if (rc != DBMGMT_OK)
+        fail_msg("resume: %s", dbmgmt_migrator_errmsg(s->m));
+    assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM mt_blocker"), 1);
+    assert_true(table_exists(s, "mt_s5"));
+    assert_int_equal(applied_count(s), 1);
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_validate(s->m), DBMGMT_OK);
+    up_ok(s);
+}
+
+static void test_migrate_repair_forgets_failed_migration(void **state)
+{
+    scratch *s = *state;
+    write_file(s->dir, "001_bad.sql",
+               "-- migrate:up transaction:false\nCREATE TABLE mt_r1 (id INTEGER);\nSELEC broken;\n");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_SQL);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_DIRTY);
+    /* the operator undoes the partial work and repairs */
+    assert_int_equal(dbmgmt_conn_exec(s->conn, "DROP TABLE mt_r1"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_repair(s->m), DBMGMT_OK);
+    write_file(s->dir, "001_bad.sql", "-- migrate:up transaction:false\nCREATE TABLE mt_r1 (id INTEGER);\n");
+    reload(s);
+    up_ok(s);
+    assert_true(table_exists(s, "mt_r1"));
+}
+
+/* ---- embedded tables, plans, progress ------------------------------------------- */
+
+static const dbmgmt_migration_def embedded[] = {
+    {DBMGMT_MIGRATION_DEF_VERSION, 0, "1", "create", "CREATE TABLE mt_e (id INTEGER);", "DROP TABLE mt_e;", NULL, "firmware"},
+    {DBMGMT_MIGRATION_DEF_VERSION, 0, "2", "index", "CREATE INDEX mt_e_id ON mt_e (id);", NULL, NULL, "firmware"},
+    {0, 0, NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+static void test_migrate_on_boot_with_embedded_table_is_idempotent(void **state)
+{
+    scratch *s = *state;
+    for (int run = 0; run < 2; run++) {
+        int rc = dbmgmt_migrate_on_boot(s->dsn, NULL, embedded, "device");
+        if (rc != DBMGMT_OK)
+            fail_msg("boot %d: %s", run, dbmgmt_errmsg());
+    }
+    assert_true(table_exists(s, "mt_e"));
+    assert_int_equal(applied_count(s), 2);
+    /* a table whose checksum does not match its SQL is refused */
+    static const dbmgmt_migration_def tampered[] = {
+        {DBMGMT_MIGRATION_DEF_VERSION, 0, "1", "create", "CREATE TABLE mt_e (id INTEGER);", NULL,
+         "0000000000000000000000000000000000000000000000000000000000000000", "firmware"},
+        {0, 0, NULL, NULL, NULL, NULL, NULL, NULL},
+    };
+    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, NULL, tampered, "device"), DBMGMT_ERR_CHECKSUM);
+    /* another layout version is refused, not misread */
+    static const dbmgmt_migration_def future[] = {
+        {99, 0, "1", "x", "SELECT 1;", NULL, NULL, NULL},
+        {0, 0, NULL, NULL, NULL, NULL, NULL, NULL},
+    };
+    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, NULL, future, "device"), DBMGMT_ERR_UNSUPPORTED);
+    assert_int_equal(dbmgmt_migrator_add_dir(s->m, s->dir), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_add_table(s->m, embedded), DBMGMT_ERR_INVALID);
+}
+
+typedef struct progress_log {
+    int before, after;
+    int cancel_at;
+} progress_log;
+
+static int count_progress(void *userdata, const char *version, const char *name, int32_t direction,
+                          int32_t done, int64_t elapsed_ms)
+{
+    progress_log *log = userdata;
+    (void)version, (void)name, (void)direction, (void)elapsed_ms;
+    if (done)
+        log->after++;
+    else if (++log->before == log->cancel_at)
+        return 1;
+    return 0;
+}
+
+static void test_migrate_plan_lists_steps_and_progress_can_stop(void **state)
+{
+    scratch *s = *state;
+    write_file(s->dir, "001_a.sql", "CREATE TABLE mt_p1 (id INTEGER);\nCREATE TABLE mt_p2 (id INTEGER);\n");
+    write_file(s->dir, "002_b.sql", "-- migrate:up transaction:false\nCREATE TABLE mt_p3 (id INTEGER);\n");
+    write_file(s->dir, "003_c.sql", "CREATE TABLE mt_p4 (id INTEGER);\n");
+    assert_int_equal(dbmgmt_migrator_add_dir(s->m, s->dir), DBMGMT_ERR_PARSE); /* mixed layouts */
+    write_file(s->dir, "001_a.sql", "-- migrate:up\nCREATE TABLE mt_p1 (id INTEGER);\nCREATE TABLE mt_p2 (id INTEGER);\n");
+    write_file(s->dir, "003_c.sql", "-- migrate:up\nCREATE TABLE mt_p4 (id INTEGER);\n");
+    reload(s);
+    dbmgmt_plan *p = NULL;
+    assert_int_equal(dbmgmt_migrator_plan(s->m, "002", &p), DBMGMT_OK);
+    assert_int_equal(dbmgmt_plan_status(p), DBMGMT_OK);
+    assert_int_equal(dbmgmt_plan_count(p), 2);
+    assert_string_equal(dbmgmt_plan_step_version(p, 0), "001");
+    assert_int_equal(dbmgmt_plan_step_statement_count(p, 0), 2);
+    assert_int_equal(dbmgmt_plan_step_direction(p, 1), DBMGMT_UP);
+    assert_int_equal(dbmgmt_plan_step_transactional(p, 1), 0);
+    assert_int_equal(dbmgmt_plan_step_transactional(p, 0), dbmgmt_conn_ddl_transactional(s->conn));
+    char *json = dbmgmt_plan_to_json(p);
+    assert_non_null(strstr(json, "\"status\":\"DBMGMT_OK\""));
+    assert_non_null(strstr(json, "\"version\":\"002\""));
+    dbmgmt_free(json);
+    progress_log log = {0, 0, 2};
+    dbmgmt_migrator_set_progress(s->m, count_progress, &log);
+    assert_int_equal(dbmgmt_migrator_apply(s->m, p), DBMGMT_ERR_POLICY); /* stopped before 002 */
+    dbmgmt_plan_free(p);
+    assert_int_equal(log.after, 1);
+    assert_true(table_exists(s, "mt_p2"));
+    assert_false(table_exists(s, "mt_p3"));
+    log.cancel_at = 0;
+    up_ok(s);
+    assert_true(table_exists(s, "mt_p4"));
+    char *status = NULL;
+    assert_int_equal(dbmgmt_migrator_status_json(s->m, &status), DBMGMT_OK);
+    assert_non_null(strstr(status, "\"current\":\"003\""));
+    dbmgmt_free(status);
+    /* a target older than the current version plans a down */
+    assert_int_equal(dbmgmt_migrator_plan(s->m, "001", &p), DBMGMT_OK);
+    assert_int_equal(dbmgmt_plan_status(p), DBMGMT_ERR_NOTFOUND); /* 003 has no down section */
+    dbmgmt_plan_free(p);
+}
+
+int main(void)
+{
+    base_dsn = getenv("DBMGMT_TEST_DSN");
+    if (!base_dsn || !*base_dsn) {
+        fprintf(stderr, "DBMGMT_TEST_DSN is not set\n");
+        return 1;
+    }
+    dbmgmt_conn *probe = NULL;
+    if (dbmgmt_conn_open(&probe, base_dsn) != DBMGMT_OK) {
+        fprintf(stderr, "cannot open DBMGMT_TEST_DSN: %s\n", dbmgmt_errmsg());
+        return 1;
+    }
+    engine = dbmgmt_conn_engine(probe);
+    dbmgmt_conn_close(probe);
+#define T(name) cmocka_unit_test_setup_teardown(name, scratch_setup, scratch_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_migrate_each_layout_applies_and_reverts),
+        T(test_migrate_refuses_edited_migration_but_not_line_endings_or_bom),
+        T(test_migrate_refuses_missing_and_out_of_order_unless_allowed),
+        T(test_migrate_refuses_nonempty_database_until_baseline),
+        T(test_migrate_refuses_other_environment_and_down_in_production),
+        T(test_migrate_failed_transactional_migration_leaves_no_trace),
+        T(test_migrate_dirty_mark_names_statement_and_resume_continues),
+        T(test_migrate_repair_forgets_failed_migration),
+        T(test_migrate_on_boot_with_embedded_table_is_idempotent),
+        T(test_migrate_plan_lists_steps_and_progress_can_stop),
+    };
+    return cmocka_run_group_tests_name("conformance/migrate", tests, NULL, NULL);
+}

@@ -1,0 +1,403 @@
+/*
+ * dbmgmt status | plan | up | down | validate | baseline | repair | resume |
+ * new | embed — migrations from the command line, over the public API.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* Exit status of `plan --exit-code` when something is pending. */
+#define CLI_EXIT_PENDING 3
+
+typedef struct session {
+    dbmgmt_conn *conn;
+    dbmgmt_migrator *m;
+} session;
+
+static int fail_status(int rc, const char *msg)
+{
+    if (cli_globals.json)
+        printf("{\"status\":\"%s\",\"message\":%s}\n", dbmgmt_status_name(rc), cli_json_quote(msg));
+    else
+        fprintf(stderr, "dbmgmt: %s\n", msg);
+    return CLI_EXIT_FAILURE;
+}
+
+/* Connect and load the migrations folder. */
+static int session_open(session *s)
+{
+    memset(s, 0, sizeof *s);
+    int rc = dbmgmt_conn_open(&s->conn, cli_globals.url);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_new(&s->m, s->conn);
+    if (rc == DBMGMT_OK && cli_globals.env)
+        rc = dbmgmt_migrator_set_environment(s->m, cli_globals.env);
+    if (rc == DBMGMT_OK && cli_globals.table)
+        rc = dbmgmt_migrator_set_table_name(s->m, cli_globals.table);
+    if (rc == DBMGMT_OK && cli_globals.lock_timeout_ms >= 0)
+        rc = dbmgmt_migrator_set_lock_timeout_ms(s->m, cli_globals.lock_timeout_ms);
+    if (rc == DBMGMT_OK && cli_globals.allow)
+        rc = dbmgmt_migrator_allow(s->m, cli_globals.allow);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_add_dir(s->m, cli_globals.dir);
+    if (rc != DBMGMT_OK) {
+        fail_status(rc, dbmgmt_errmsg());
+        dbmgmt_migrator_free(s->m);
+        dbmgmt_conn_close(s->conn);
+        return -1;
+    }
+    return 0;
+}
+
+static void session_close(session *s)
+{
+    dbmgmt_migrator_free(s->m);
+    dbmgmt_conn_close(s->conn);
+}
+
+static int migrator_result(session *s, int rc, const char *done_message)
+{
+    if (rc != DBMGMT_OK)
+        return fail_status(rc, dbmgmt_migrator_errmsg(s->m));
+    if (cli_globals.json)
+        printf("{\"status\":\"DBMGMT_OK\",\"message\":%s}\n", cli_json_quote(done_message));
+    else
+        printf("%s\n", done_message);
+    return CLI_EXIT_OK;
+}
+
+/* ---- plan / up / down ------------------------------------------------------- */
+
+static void print_plan(const dbmgmt_plan *p)
+{
+    size_t n = dbmgmt_plan_count(p);
+    if (n == 0 && dbmgmt_plan_problem_count(p) == 0)
+        printf("nothing to do: the database is current\n");
+    for (size_t i = 0; i < n; i++)
+        printf("%-4s %s %s (%s, %d statement%s%s)\n",
+               dbmgmt_plan_step_direction(p, i) == DBMGMT_UP ? "up" : "down",
+               dbmgmt_plan_step_version(p, i), dbmgmt_plan_step_name(p, i),
+               dbmgmt_plan_step_source(p, i), (int)dbmgmt_plan_step_statement_count(p, i),
+               dbmgmt_plan_step_statement_count(p, i) == 1 ? "" : "s",
+               dbmgmt_plan_step_transactional(p, i) ? ", in a transaction" : ", no transaction");
+    for (size_t i = 0; i < dbmgmt_plan_problem_count(p); i++)
+        fprintf(stderr, "refused: %s\n", dbmgmt_plan_problem_at(p, i));
+}
+
+static int progress_print(void *userdata, const char *version, const char *name,
+                          int32_t direction, int32_t done, int64_t elapsed_ms)
+{
+    (void)userdata;
+    if (cli_globals.json)
+        return 0;
+    if (!done) {
+        printf("%s %s %s ... ", direction == DBMGMT_UP ? "applying" : "reverting", version, name);
+        fflush(stdout);
+    } else {
+        printf("done in %lld ms\n", (long long)elapsed_ms);
+    }
+    return 0;
+}
+
+static int run_plan(session *s, dbmgmt_plan *p, int apply, int exit_code_if_pending)
+{
+    int refused = dbmgmt_plan_status(p);
+    int rc = DBMGMT_OK;
+    if (apply) { /* apply decides under the lock, even on a plan refused without it */
+        dbmgmt_migrator_set_progress(s->m, progress_print, NULL);
+        rc = dbmgmt_migrator_apply(s->m, p);
+        refused = DBMGMT_OK;
+    }
+    if (cli_globals.json) {
+        char *json = dbmgmt_plan_to_json(p);
+        if (apply)
+            printf("{\"applied\":%s,\"status\":\"%s\",\"message\":%s,\"plan\":%s}\n",
+                   rc == DBMGMT_OK && refused == DBMGMT_OK ? "true" : "false",
+                   dbmgmt_status_name(refused ? refused : rc),
+                   cli_json_quote(rc ? dbmgmt_migrator_errmsg(s->m) : ""), json ? json : "null");
+        else
+            printf("%s\n", json ? json : "null");
+        dbmgmt_free(json);
+    } else if (!apply) {
+        print_plan(p);
+    }
+    if (rc != DBMGMT_OK && !cli_globals.json) {
+        printf("failed\n");
+        fprintf(stderr, "dbmgmt: %s\n", dbmgmt_migrator_errmsg(s->m));
+    }
+    if (refused || rc)
+        return CLI_EXIT_FAILURE;
+    if (apply && !cli_globals.json && dbmgmt_plan_count(p) == 0)
+        printf("nothing to do: the database is current\n");
+    if (exit_code_if_pending && dbmgmt_plan_count(p) > 0)
+        return CLI_EXIT_PENDING;
+    return CLI_EXIT_OK;
+}
+
+/* Options of plan/up/down: [--to V] [TARGET] [--exit-code]. */
+typedef struct plan_args {
+    const char *target;
+    int exit_code;
+} plan_args;
+
+static int parse_plan_args(int argc, char **argv, plan_args *a, int allow_exit_code)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            a->target = argv[++i];
+        else if (allow_exit_code && strcmp(argv[i], "--exit-code") == 0)
+            a->exit_code = 1;
+        else if (argv[i][0] != '-' && !a->target)
+            a->target = argv[i];
+        else
+            return cli_usage_error("%s: unexpected argument '%s'", argv[0], argv[i]);
+    }
+    return 0;
+}
+
+int cmd_plan(int argc, char **argv)
+{
+    plan_args a;
+    if (parse_plan_args(argc, argv, &a, 1))
+        return CLI_EXIT_USAGE;
+    session s;
+    if (session_open(&s))
+        return CLI_EXIT_FAILURE;
+    dbmgmt_plan *p = NULL;
+    int rc = dbmgmt_migrator_plan(s.m, a.target, &p);
+    int status = rc ? fail_status(rc, dbmgmt_migrator_errmsg(s.m)) : run_plan(&s, p, 0, a.exit_code);
+    dbmgmt_plan_free(p);
+    session_close(&s);
+    return status;
+}
+
+int cmd_up(int argc, char **argv)
+{
+    plan_args a;
+    if (parse_plan_args(argc, argv, &a, 0))
+        return CLI_EXIT_USAGE;
+    session s;
+    if (session_open(&s))
+        return CLI_EXIT_FAILURE;
+    dbmgmt_plan *p = NULL;
+    int rc = dbmgmt_migrator_plan(s.m, a.target, &p);
+    if (rc == DBMGMT_OK && dbmgmt_plan_count(p) && dbmgmt_plan_step_direction(p, 0) == DBMGMT_DOWN) {
+        dbmgmt_plan_free(p);
+        p = NULL;
+        session_close(&s);
+        return cli_usage_error("up: %s is older than the current version; use down --to", a.target);
+    }
+    int status = rc ? fail_status(rc, dbmgmt_migrator_errmsg(s.m)) : run_plan(&s, p, 1, 0);
+    dbmgmt_plan_free(p);
+    session_close(&s);
+    return status;
+}
+
+int cmd_down(int argc, char **argv)
+{
+    plan_args a;
+    if (parse_plan_args(argc, argv, &a, 0))
+        return CLI_EXIT_USAGE;
+    if (!a.target)
+        return cli_usage_error("down: --to VERSION is required (0 reverts everything)");
+    session s;
+    if (session_open(&s))
+        return CLI_EXIT_FAILURE;
+    dbmgmt_plan *p = NULL;
+    int rc = dbmgmt_migrator_plan_down(s.m, a.target, &p);
+    int status = rc ? fail_status(rc, dbmgmt_migrator_errmsg(s.m)) : run_plan(&s, p, 1, 0);
+    dbmgmt_plan_free(p);
+    session_close(&s);
+    return status;
+}
+
+/* ---- status, validate, baseline, repair, resume -------------------------------- */
+
+/* Print status JSON as a table (without a JSON parser: the fields we wrote). */
+static void print_status_table(const char *json)
+{
+    const char *p = json;
+    while ((p = strstr(p, "{\"version\":\"")) != NULL) {
+        char version[64] = "", name[256] = "", state[32] = "";
+        sscanf(p, "{\"version\":\"%63[^\"]\",\"name\":\"%255[^\"]\"", version, name);
+        const char *st = strstr(p, "\"state\":\"");
+        if (st)
+            sscanf(st, "\"state\":\"%31[^\"]\"", state);
+        printf("%-16s %-14s %s\n", version, state, name);
+        p++;
+    }
+}
+
+int cmd_status(int argc, char **argv)
+{
+    if (argc > 1)
+        return cli_usage_error("status takes no arguments");
+    (void)argv;
+    session s;
+    if (session_open(&s))
+        return CLI_EXIT_FAILURE;
+    char *json = NULL;
+    int rc = dbmgmt_migrator_status_json(s.m, &json);
+    int status = CLI_EXIT_OK;
+    if (rc != DBMGMT_OK) {
+        status = fail_status(rc, dbmgmt_migrator_errmsg(s.m));
+    } else if (cli_globals.json) {
+        printf("%s\n", json);
+    } else {
+        printf("%-16s %-14s %s\n", "VERSION", "STATE", "NAME");
+        print_status_table(json);
+    }
+    dbmgmt_free(json);
+    session_close(&s);
+    return status;
+}
+
+int cmd_validate(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1)
+        return cli_usage_error("validate takes no arguments");
+    session s;
+    if (session_open(&s))
+        return CLI_EXIT_FAILURE;
+    int status = migrator_result(&s, dbmgmt_migrator_validate(s.m),
+                                 "valid: every applied migration matches its source");
+    session_close(&s);
+    return status;
+}
+
+int cmd_baseline(int argc, char **argv)
+{
+    if (argc != 2)
+        return cli_usage_error("baseline VERSION: the version the existing schema matches");
+    session s;
+    if (session_open(&s))
+        return CLI_EXIT_FAILURE;
+    char done[128];
+    snprintf(done, sizeof done, "baselined at version %s", argv[1]);
+    int status = migrator_result(&s, dbmgmt_migrator_baseline(s.m, argv[1]), done);
+    session_close(&s);
+    return status;
+}
+
+int cmd_repair(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1)
+        return cli_usage_error("repair takes no arguments");
+    session s;
+    if (session_open(&s))
+        return CLI_EXIT_FAILURE;
+    int status = migrator_result(&s, dbmgmt_migrator_repair(s.m),
+                                 "repaired: no failed migration is recorded any more");
+    session_close(&s);
+    return status;
+}
+
+int cmd_resume(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1)
+        return cli_usage_error("resume takes no arguments");
+    session s;
+    if (session_open(&s))
+        return CLI_EXIT_FAILURE;
+    dbmgmt_migrator_set_progress(s.m, progress_print, NULL);
+    int status = migrator_result(&s, dbmgmt_migrator_resume(s.m),
+                                 "resumed: the failed migration is now applied");
+    session_close(&s);
+    return status;
+}
+
+/* ---- new, embed ----------------------------------------------------------------- */
+
+int cmd_new(int argc, char **argv)
+{
+    if (argc != 2)
+        return cli_usage_error("new NAME: a description such as add_user_roles");
+    char name[200];
+    size_t n = 0;
+    for (const char *p = argv[1]; *p && n + 1 < sizeof name; p++)
+        name[n++] = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '_';
+    name[n] = '\0';
+    if (n == 0)
+        return cli_usage_error("new: the name is empty");
+    const char *dir = cli_globals.dir ? cli_globals.dir : "migrations";
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "dbmgmt: cannot create %s: %s\n", dir, strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
+    char stamp[32], path[1024];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
+    snprintf(path, sizeof path, "%s/%s_%s.sql", dir, stamp, name);
+    FILE *f = fopen(path, "wx");
+    if (!f) {
+        fprintf(stderr, "dbmgmt: cannot create %s: %s\n", path, strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
+    fprintf(f, "-- migrate:up\n\n\n-- migrate:down\n\n");
+    fclose(f);
+    if (cli_globals.json)
+        printf("{\"status\":\"DBMGMT_OK\",\"file\":%s}\n", cli_json_quote(path));
+    else
+        printf("%s\n", path);
+    return CLI_EXIT_OK;
+}
+
+/* Write data to path through a temporary file and a rename. */
+static int write_atomically(const char *path, const char *data)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f || fputs(data, f) == EOF || fclose(f) != 0) {
+        fprintf(stderr, "dbmgmt: cannot write %s: %s\n", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "dbmgmt: cannot rename %s to %s: %s\n", tmp, path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_embed(int argc, char **argv)
+{
+    const char *dir = NULL, *out = NULL, *symbol = "dbmgmt_migrations";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (strcmp(argv[i], "--symbol") == 0 && i + 1 < argc)
+            symbol = argv[++i];
+        else if (argv[i][0] != '-' && !dir)
+            dir = argv[i];
+        else
+            return cli_usage_error("embed: unexpected argument '%s'", argv[i]);
+    }
+    if (!dir || !out)
+        return cli_usage_error("embed DIR -o FILE.c [--symbol NAME]");
+    char *c = NULL;
+    int rc = dbmgmt_migrations_embed_c(dir, symbol, &c);
+    if (rc != DBMGMT_OK)
+        return fail_status(rc, dbmgmt_errmsg());
+    int failed = write_atomically(out, c);
+    dbmgmt_free(c);
+    if (failed)
+        return CLI_EXIT_FAILURE;
+    if (cli_globals.json)
+        printf("{\"status\":\"DBMGMT_OK\",\"file\":%s}\n", cli_json_quote(out));
+    return CLI_EXIT_OK;
+}
