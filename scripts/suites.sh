@@ -25,6 +25,16 @@ run_suite() { # NAME BUILD_DIR MESON_OPTIONS...
 run_suite normal "$top/build-test"
 run_suite sanitize "$top/build-test-asan" -Db_sanitize=address,undefined -Db_lundef=false
 
+# ThreadSanitizer over the pool suite only (the module with threads of its
+# own): only its two programs are built, to keep CI short.
+echo "=== tsan build, pool suite ($top/build-test-tsan)"
+rm -rf "$top/build-test-tsan"
+meson setup "$top/build-test-tsan" "$top" "${options[@]}" -Db_sanitize=thread -Db_lundef=false \
+    >"$top/build-test-tsan.setup.log" 2>&1 || { cat "$top/build-test-tsan.setup.log"; exit 1; }
+ninja -C "$top/build-test-tsan" tests/pool/test-conformance-pool examples/pool_worker
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+    meson test -C "$top/build-test-tsan" --no-rebuild --print-errorlogs --suite pool
+
 # The embedded configuration: SQLite only. Proves it builds on its own and
 # that a DSN for an engine left out names the option that enables it.
 echo "=== sqlite-only build ($top/build-test-sqlite-only)"

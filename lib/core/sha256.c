@@ -1,7 +1,14 @@
 /* SHA-256 as specified in FIPS 180-4. */
 #include "sha256.h"
 
+#include <stdatomic.h>
 #include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define DM_SHA256_X86 1
+#endif
 
 static const uint32_t round_constants[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
@@ -56,6 +63,76 @@ static void sha256_compress(uint32_t state[8], const uint8_t block[64])
     state[7] += h;
 }
 
+#ifdef DM_SHA256_X86
+/* x86 SHA extensions: 16 groups of 4 rounds, the message schedule computed
+ * 4 words at a time (W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16]). */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void sha256_compress_shani(uint32_t state[8], const uint8_t *data, size_t blocks)
+{
+    const __m128i byte_swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&state[0]);    /* DCBA */
+    __m128i state1 = _mm_loadu_si128((const __m128i *)&state[4]); /* HGFE */
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);                            /* CDAB */
+    state1 = _mm_shuffle_epi32(state1, 0x1B);                      /* EFGH */
+    __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);              /* ABEF */
+    state1 = _mm_blend_epi16(state1, tmp, 0xF0);                   /* CDGH */
+    for (; blocks; blocks--, data += 64) {
+        __m128i abef = state0, cdgh = state1;
+        __m128i w[4];
+        for (int i = 0; i < 4; i++)
+            w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16 * i)), byte_swap);
+        for (int g = 0; g < 16; g++) {
+            __m128i wk = _mm_add_epi32(w[g & 3],
+                                       _mm_loadu_si128((const __m128i *)&round_constants[4 * g]));
+            state1 = _mm_sha256rnds2_epu32(state1, state0, wk);
+            state0 = _mm_sha256rnds2_epu32(state0, state1, _mm_shuffle_epi32(wk, 0x0E));
+            if (g < 12) { /* W[4g+16 .. 4g+19] replaces W[4g .. 4g+3] */
+                __m128i next = _mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]);
+                next = _mm_add_epi32(next, _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4));
+                w[g & 3] = _mm_sha256msg2_epu32(next, w[(g + 3) & 3]);
+            }
+        }
+        state0 = _mm_add_epi32(state0, abef);
+        state1 = _mm_add_epi32(state1, cdgh);
+    }
+    tmp = _mm_shuffle_epi32(state0, 0x1B);        /* FEBA */
+    state1 = _mm_shuffle_epi32(state1, 0xB1);     /* DCHG */
+    state0 = _mm_blend_epi16(tmp, state1, 0xF0);  /* DCBA */
+    state1 = _mm_alignr_epi8(state1, tmp, 8);     /* ABEF -> HGFE order for storing */
+    _mm_storeu_si128((__m128i *)&state[0], state0);
+    _mm_storeu_si128((__m128i *)&state[4], state1);
+}
+
+/* 1 when the CPU has the SHA extensions (and SSE4.1, SSSE3). Cached: the
+ * answer never changes, so a race only computes it twice. */
+static int cpu_has_sha(void)
+{
+    static atomic_int known = -1;
+    int v = atomic_load_explicit(&known, memory_order_relaxed);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        int sse = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_1) && (c & bit_SSSE3);
+        int sha = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+        v = sse && sha;
+        atomic_store_explicit(&known, v, memory_order_relaxed);
+    }
+    return v;
+}
+#endif
+
+/* Compress whole 64-byte blocks, with the SHA extensions when present. */
+static void sha256_blocks(uint32_t state[8], const uint8_t *data, size_t blocks)
+{
+#ifdef DM_SHA256_X86
+    if (cpu_has_sha()) {
+        sha256_compress_shani(state, data, blocks);
+        return;
+    }
+#endif
+    for (; blocks; blocks--, data += 64)
+        sha256_compress(state, data);
+}
+
 void dm_sha256_init(dm_sha256 *ctx)
 {
     static const uint32_t initial[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -79,11 +156,13 @@ void dm_sha256_update(dm_sha256 *ctx, const void *data, size_t len)
         len -= take;
         if (ctx->block_len < 64)
             return;
-        sha256_compress(ctx->state, ctx->block);
+        sha256_blocks(ctx->state, ctx->block, 1);
         ctx->block_len = 0;
     }
-    for (; len >= 64; p += 64, len -= 64)
-        sha256_compress(ctx->state, p);
+    size_t blocks = len / 64;
+    sha256_blocks(ctx->state, p, blocks);
+    p += blocks * 64;
+    len -= blocks * 64;
     memcpy(ctx->block, p, len);
     ctx->block_len = len;
 }
@@ -117,4 +196,31 @@ void dm_sha256_hex(const void *data, size_t len, char hex[65])
         hex[2 * i + 1] = digits[digest[i] & 15];
     }
     hex[64] = '\0';
+}
+
+void dm_sha256_portable(const void *data, size_t len, uint8_t digest[32])
+{
+    static const uint32_t initial[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    uint32_t state[8];
+    memcpy(state, initial, sizeof initial);
+    const uint8_t *p = data;
+    size_t left = len;
+    for (; left >= 64; p += 64, left -= 64)
+        sha256_compress(state, p);
+    uint8_t tail[128] = {0};
+    memcpy(tail, p, left);
+    tail[left] = 0x80;
+    size_t tail_len = left < 56 ? 64 : 128;
+    uint64_t bits = (uint64_t)len * 8;
+    for (int i = 0; i < 8; i++)
+        tail[tail_len - 1 - (size_t)i] = (uint8_t)(bits >> (8 * i));
+    for (size_t off = 0; off < tail_len; off += 64)
+        sha256_compress(state, tail + off);
+    for (int i = 0; i < 8; i++) {
+        digest[4 * i] = (uint8_t)(state[i] >> 24);
+        digest[4 * i + 1] = (uint8_t)(state[i] >> 16);
+        digest[4 * i + 2] = (uint8_t)(state[i] >> 8);
+        digest[4 * i + 3] = (uint8_t)state[i];
+    }
 }

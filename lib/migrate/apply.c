@@ -161,11 +161,21 @@ static int stamp_environment(dbmgmt_migrator *m, const dm_history *h)
     return dm_history_insert_raw(m, 0, DM_ENV_ROW_VERSION, m->environment, "(environment)", "");
 }
 
-/* Is version one of the steps the caller asked for? */
-static int plan_has_step(const dbmgmt_plan *plan, const dm_plan_step *st)
+/* What a run is asked to do: a direction and target, and optionally the
+ * plan the caller made before the lock (only its steps may run). */
+typedef struct run_request {
+    int32_t direction;
+    const char *target;
+    const dbmgmt_plan *asked; /* NULL: whatever the plan made under the lock holds */
+} run_request;
+
+/* Is the step one the caller asked for? */
+static int plan_has_step(const run_request *req, const dm_plan_step *st)
 {
-    for (size_t i = 0; i < plan->count; i++)
-        if (plan->steps[i].mig == st->mig && plan->steps[i].direction == st->direction)
+    if (!req->asked)
+        return 1;
+    for (size_t i = 0; i < req->asked->count; i++)
+        if (req->asked->steps[i].mig == st->mig && req->asked->steps[i].direction == st->direction)
             return 1;
     return 0;
 }
@@ -175,24 +185,25 @@ static int refuse_with_plan(dbmgmt_migrator *m, const dbmgmt_plan *p)
     return dm_error_set(&m->err, p->problems[0].status, "%s", p->problems[0].message);
 }
 
-/* Read the history and plan again, under the lock. */
-static int replan_locked(dbmgmt_migrator *m, const dbmgmt_plan *asked, dm_history *h,
+/* Read the history and plan again, under the lock. Nothing is written
+ * unless the plan may run: a refused database keeps no history table. */
+static int replan_locked(dbmgmt_migrator *m, const run_request *req, dm_history *h,
                          dbmgmt_plan **fresh)
 {
-    int rc = dm_history_ensure_table(m);
+    int rc = dm_history_read(m, h);
     if (rc == DBMGMT_OK)
-        rc = dm_history_read(m, h);
-    if (rc == DBMGMT_OK)
-        rc = stamp_environment(m, h);
-    if (rc == DBMGMT_OK)
-        rc = dm_plan_compute(m, h, asked->direction, asked->target, fresh);
+        rc = dm_plan_compute(m, h, req->direction, req->target, 0, fresh);
     if (rc == DBMGMT_OK && (*fresh)->nproblems)
-        rc = refuse_with_plan(m, *fresh);
+        return refuse_with_plan(m, *fresh);
+    if (rc == DBMGMT_OK && (*fresh)->count > 0 && !h->table_exists)
+        rc = dm_history_ensure_table(m);
+    if (rc == DBMGMT_OK && (*fresh)->count > 0)
+        rc = stamp_environment(m, h);
     return rc;
 }
 
 /* PostgreSQL, MySQL: one session lock on a connection of its own. */
-static int apply_with_session_lock(dbmgmt_migrator *m, const dbmgmt_plan *asked)
+static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
 {
     char lock_name[96];
     snprintf(lock_name, sizeof lock_name, "dbmgmt:%s", m->table);
@@ -208,11 +219,11 @@ static int apply_with_session_lock(dbmgmt_migrator *m, const dbmgmt_plan *asked)
     }
     dm_history h;
     dbmgmt_plan *fresh = NULL;
-    rc = replan_locked(m, asked, &h, &fresh);
+    rc = replan_locked(m, req, &h, &fresh);
     int64_t rank = h.max_rank;
     for (size_t i = 0; rc == DBMGMT_OK && i < fresh->count; i++) {
         const dm_plan_step *st = &fresh->steps[i];
-        if (!plan_has_step(asked, st))
+        if (!plan_has_step(req, st))
             continue;
         rc = progress_before(m, st);
         if (rc == DBMGMT_OK)
@@ -226,29 +237,75 @@ static int apply_with_session_lock(dbmgmt_migrator *m, const dbmgmt_plan *asked)
     return rc;
 }
 
-/* SQLite: per step, take the write lock, read the history inside it, run
- * the next step that is still pending, commit. */
-static int apply_with_transaction_lock(dbmgmt_migrator *m, const dbmgmt_plan *asked)
+/* SQLite's state between steps: the history and plan read under the lock,
+ * and what the history must look like if nobody else touched it since. */
+typedef struct step_loop {
+    dm_history h;
+    dbmgmt_plan *fresh;
+    size_t next;           /* index in fresh of the next step to consider */
+    int64_t rows, max_rank; /* the expected fingerprint */
+    int valid;
+} step_loop;
+
+static void step_loop_reset(step_loop *l)
 {
-    for (;;) {
-        int rc = from_conn(m, m->conn, dbmgmt_conn_lock(m->conn, "dbmgmt", m->lock_timeout_ms));
+    dbmgmt_plan_free(l->fresh);
+    dm_history_clear(&l->h);
+    memset(l, 0, sizeof *l);
+}
+
+/* Under the lock: reuse the plan if the history is as we left it, else read
+ * it and plan again. */
+static int step_loop_refresh(dbmgmt_migrator *m, const run_request *req, step_loop *l)
+{
+    int64_t rows = 0, max_rank = 0;
+    if (l->valid) {
+        int rc = dm_history_fingerprint(m, &rows, &max_rank);
         if (rc != DBMGMT_OK)
             return rc;
-        dm_history h;
-        dbmgmt_plan *fresh = NULL;
-        rc = replan_locked(m, asked, &h, &fresh);
-        const dm_plan_step *next = NULL;
-        for (size_t i = 0; rc == DBMGMT_OK && i < fresh->count && !next; i++)
-            if (plan_has_step(asked, &fresh->steps[i]))
-                next = &fresh->steps[i];
+        if (rows == l->rows && max_rank == l->max_rank)
+            return DBMGMT_OK;
+        step_loop_reset(l);
+    }
+    int rc = replan_locked(m, req, &l->h, &l->fresh);
+    if (rc == DBMGMT_OK && l->fresh->count > 0)
+        rc = dm_history_fingerprint(m, &l->rows, &l->max_rank);
+    l->valid = rc == DBMGMT_OK && l->fresh->count > 0;
+    return rc;
+}
+
+/* The next step of the fresh plan that the caller asked for, or NULL. */
+static const dm_plan_step *step_loop_next(const run_request *req, step_loop *l)
+{
+    for (; l->next < l->fresh->count; l->next++)
+        if (plan_has_step(req, &l->fresh->steps[l->next]))
+            return &l->fresh->steps[l->next];
+    return NULL;
+}
+
+/* SQLite: per step, take the write lock, check the history is still as
+ * planned (reading it again only if another process changed it), run the
+ * next step, commit. */
+static int apply_with_transaction_lock(dbmgmt_migrator *m, const run_request *req)
+{
+    step_loop l;
+    memset(&l, 0, sizeof l);
+    int rc = DBMGMT_OK;
+    for (;;) {
+        rc = from_conn(m, m->conn, dbmgmt_conn_lock(m->conn, "dbmgmt", m->lock_timeout_ms));
+        if (rc != DBMGMT_OK)
+            break;
+        rc = step_loop_refresh(m, req, &l);
+        const dm_plan_step *next = rc == DBMGMT_OK ? step_loop_next(req, &l) : NULL;
         if (rc == DBMGMT_OK && next)
             rc = progress_before(m, next);
+        int64_t rank = l.max_rank + 1;
         if (rc == DBMGMT_OK && next && next->transactional) {
-            rc = run_transactional_step(m, next, h.max_rank + 1, 1);
+            rc = run_transactional_step(m, next, rank, 1);
         } else if (rc == DBMGMT_OK && next) { /* outside a transaction: release first */
             rc = from_conn(m, m->conn, dbmgmt_conn_unlock(m->conn, "dbmgmt"));
             if (rc == DBMGMT_OK)
-                rc = run_dirty_protocol_step(m, next, h.max_rank + 1, 0, 0);
+                rc = run_dirty_protocol_step(m, next, rank, 0, 0);
         }
         if (dbmgmt_conn_in_transaction(m->conn) == 1) {
             if (rc == DBMGMT_OK)
@@ -256,11 +313,25 @@ static int apply_with_transaction_lock(dbmgmt_migrator *m, const dbmgmt_plan *as
             else
                 dbmgmt_conn_rollback(m->conn);
         }
-        dbmgmt_plan_free(fresh);
-        dm_history_clear(&h);
         if (rc != DBMGMT_OK || !next)
-            return rc;
+            break;
+        /* our own change to the history, so the next round can reuse the plan */
+        l.rows += next->direction == DBMGMT_UP ? 1 : -1;
+        if (next->direction == DBMGMT_UP)
+            l.max_rank = rank;
+        l.next++;
+        if (!step_loop_next(req, &l))
+            break; /* everything asked for is done */
     }
+    step_loop_reset(&l);
+    return rc;
+}
+
+static int run_under_lock(dbmgmt_migrator *m, const run_request *req)
+{
+    if (m->conn->drv->lock_is_transaction)
+        return apply_with_transaction_lock(m, req);
+    return apply_with_session_lock(m, req);
 }
 
 int dm_apply(dbmgmt_migrator *m, const dbmgmt_plan *plan)
@@ -270,9 +341,14 @@ int dm_apply(dbmgmt_migrator *m, const dbmgmt_plan *plan)
      * Only the plan made again under the lock decides. */
     if (plan->count == 0 && plan->nproblems == 0)
         return DBMGMT_OK;
-    if (m->conn->drv->lock_is_transaction)
-        return apply_with_transaction_lock(m, plan);
-    return apply_with_session_lock(m, plan);
+    run_request req = {plan->direction, plan->target, plan};
+    return run_under_lock(m, &req);
+}
+
+int dm_run(dbmgmt_migrator *m, int32_t direction, const char *target)
+{
+    run_request req = {direction, target, NULL};
+    return run_under_lock(m, &req);
 }
 
 /* ---- operator actions: resume, repair, baseline ------------------------------ */

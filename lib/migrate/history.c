@@ -162,7 +162,7 @@ int dm_history_read(dbmgmt_migrator *m, dm_history *h)
         return exists < 0 ? from_conn(m, exists) : DBMGMT_OK;
     h->table_exists = 1;
     char *sql = history_sql(m, "SELECT installed_rank, version, description, script, checksum, "
-                               "success, statements_applied, error_message FROM ", "");
+                               "success, statements_applied, error_message FROM ", " ORDER BY installed_rank");
     if (!sql)
         return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
     dbmgmt_result *r = NULL;
@@ -180,7 +180,12 @@ int dm_history_read(dbmgmt_migrator *m, dm_history *h)
         dm_history_clear(h);
         return rc;
     }
-    if (h->count)
+    /* rows come in rank order, which is version order unless migrations
+     * ran out of order: sort only then */
+    int sorted = 1;
+    for (size_t i = 1; i < h->count && sorted; i++)
+        sorted = dm_version_compare(h->rows[i - 1].version, h->rows[i].version) < 0;
+    if (!sorted)
         qsort(h->rows, h->count, sizeof *h->rows, compare_rows);
     history_index(h);
     return DBMGMT_OK;
@@ -270,4 +275,23 @@ int dm_history_delete(dbmgmt_migrator *m, const char *version)
 {
     const char *params[] = {version};
     return history_exec(m, "DELETE FROM ", " WHERE version = ?", 1, params);
+}
+
+int dm_history_fingerprint(dbmgmt_migrator *m, int64_t *count, int64_t *max_rank)
+{
+    char *sql = history_sql(m, "SELECT COUNT(*), COALESCE(MAX(installed_rank), 0) FROM ", "");
+    if (!sql)
+        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+    dbmgmt_result *r = NULL;
+    int rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
+    dm_free(sql);
+    if (rc == DBMGMT_OK && (rc = dbmgmt_result_next(r)) == 1) {
+        *count = dbmgmt_result_int64(r, 0);
+        *max_rank = dbmgmt_result_int64(r, 1);
+        rc = DBMGMT_OK;
+    } else if (rc == 0) {
+        rc = dm_migrator_fail(m, DBMGMT_ERR_INTERNAL, "the history fingerprint returned no row");
+    }
+    dbmgmt_result_free(r);
+    return from_conn(m, rc);
 }

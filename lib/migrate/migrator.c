@@ -127,7 +127,7 @@ static int plan_with_history(dbmgmt_migrator *m, int32_t direction, const char *
     int rc = dm_history_read(m, &h);
     if (rc != DBMGMT_OK)
         return rc;
-    rc = dm_plan_compute(m, &h, direction, target, out);
+    rc = dm_plan_compute(m, &h, direction, target, 1, out);
     dm_history_clear(&h);
     return rc;
 }
@@ -149,7 +149,7 @@ DBMGMT_API int dbmgmt_migrator_plan(dbmgmt_migrator *m, const char *target_or_nu
         return rc;
     int32_t direction = h.newest && dm_version_compare(target_or_null, h.newest) < 0 ? DBMGMT_DOWN
                                                                                       : DBMGMT_UP;
-    rc = dm_plan_compute(m, &h, direction, target_or_null, out);
+    rc = dm_plan_compute(m, &h, direction, target_or_null, 1, out);
     dm_history_clear(&h);
     return rc;
 }
@@ -177,8 +177,17 @@ DBMGMT_API int dbmgmt_migrator_apply(dbmgmt_migrator *m, const dbmgmt_plan *plan
     return rc;
 }
 
+/* Where the lock is cheap (SQLite) the plan is made under it only, so the
+ * history is read once; elsewhere a plan made first saves taking a lock
+ * session when there is nothing to do (every boot of every replica). */
 static int plan_and_apply(dbmgmt_migrator *m, int32_t direction, const char *target)
 {
+    if (m->conn->drv->lock_is_transaction) {
+        int rc = dm_run(m, direction, target);
+        if (rc < 0)
+            dm_error_copy(NULL, &m->err);
+        return rc;
+    }
     dbmgmt_plan *plan = NULL;
     int rc = plan_with_history(m, direction, target, &plan);
     if (rc == DBMGMT_OK)

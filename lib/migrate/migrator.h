@@ -80,17 +80,24 @@ int dm_history_mark(dbmgmt_migrator *m, const char *version, int success,
                     int32_t statements_applied, const char *error, int64_t execution_ms,
                     const char *checksum);
 int dm_history_delete(dbmgmt_migrator *m, const char *version);
+/* Row count and highest rank: a cheap way to see whether another process
+ * changed the history since it was read. */
+int dm_history_fingerprint(dbmgmt_migrator *m, int64_t *count, int64_t *max_rank);
 /* Append the quoted history table name. */
 void dm_history_table_sql(dbmgmt_migrator *m, dm_buf *out);
 
 /* plan.c */
+/* count_statements: split every step to count its statements (plans shown
+ * to people); plans made under the lock to be run skip it. */
 int dm_plan_compute(dbmgmt_migrator *m, const dm_history *h, int32_t direction,
-                    const char *target, dbmgmt_plan **out);
+                    const char *target, int count_statements, dbmgmt_plan **out);
 /* Whether the database holds tables other than the history table. */
 int dm_database_has_tables(dbmgmt_migrator *m, int *has_tables);
 
 /* apply.c */
 int dm_apply(dbmgmt_migrator *m, const dbmgmt_plan *plan);
+/* Plan under the lock and run it all (no plan made beforehand). */
+int dm_run(dbmgmt_migrator *m, int32_t direction, const char *target);
 int dm_resume(dbmgmt_migrator *m);
 int dm_repair(dbmgmt_migrator *m);
 int dm_baseline(dbmgmt_migrator *m, const char *version);

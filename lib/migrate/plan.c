@@ -204,7 +204,7 @@ static int count_statements(dbmgmt_migrator *m, dbmgmt_plan *p)
 }
 
 int dm_plan_compute(dbmgmt_migrator *m, const dm_history *h, int32_t direction,
-                    const char *target, dbmgmt_plan **out)
+                    const char *target, int count, dbmgmt_plan **out)
 {
     *out = NULL;
     dbmgmt_plan *p = dm_calloc(1, sizeof *p);
@@ -222,7 +222,7 @@ int dm_plan_compute(dbmgmt_migrator *m, const dm_history *h, int32_t direction,
         rc = check_history(m, h, p);
     if (rc == DBMGMT_OK)
         rc = direction == DBMGMT_UP ? plan_up(m, h, target, p) : plan_down(m, h, target, p);
-    if (rc == DBMGMT_OK)
+    if (rc == DBMGMT_OK && count)
         rc = count_statements(m, p);
     if (rc != DBMGMT_OK) {
         if (rc == DBMGMT_ERR_NOMEM)

@@ -51,13 +51,16 @@ static int compare_number(const char *a, size_t alen, const char *b, size_t blen
 
 int dm_version_compare(const char *a, const char *b)
 {
+    size_t alen = strlen(a), blen = strlen(b);
+    if (!memchr(a, '.', alen) && !memchr(b, '.', blen)) /* the common case: plain digits */
+        return compare_number(a, alen, b, blen);
     for (;;) {
-        size_t alen = strcspn(a, "."), blen = strcspn(b, ".");
-        int c = compare_number(a, alen, b, blen);
+        size_t apart = strcspn(a, "."), bpart = strcspn(b, ".");
+        int c = compare_number(a, apart, b, bpart);
         if (c)
             return c;
-        a += alen;
-        b += blen;
+        a += apart;
+        b += bpart;
         if (!*a || !*b) { /* "1.0" == "1": missing parts count as zero */
             const char *rest = *a ? a : b;
             int sign = *a ? 1 : -1;
@@ -488,12 +491,42 @@ typedef struct loading {
     const char *layout_file[DM_LAYOUT_EMBEDDED + 1]; /* first file seen of each layout */
 } loading;
 
+/* Binary search; the items must be sorted (loading_sort_and_check). */
 static dm_migration *loading_find(loading *l, const char *version)
 {
-    for (size_t i = 0; i < l->count; i++)
-        if (dm_version_compare(l->items[i].version, version) == 0)
-            return &l->items[i];
+    size_t lo = 0, hi = l->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = dm_version_compare(l->items[mid].version, version);
+        if (c == 0)
+            return &l->items[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
+}
+
+static int compare_migrations(const void *a, const void *b);
+
+/* Sort by version and report the first version used twice, naming both
+ * files (the one later in file-name order first). */
+static int loading_sort_and_check(loading *l, dm_error *err)
+{
+    if (l->count)
+        qsort(l->items, l->count, sizeof *l->items, compare_migrations);
+    for (size_t i = 1; i < l->count; i++) {
+        const dm_migration *a = &l->items[i - 1], *b = &l->items[i];
+        if (dm_version_compare(a->version, b->version) == 0) {
+            const char *af = a->up.file ? a->up.file : "(table)";
+            const char *bf = b->up.file ? b->up.file : "(table)";
+            int a_first = strcmp(af, bf) < 0;
+            return dm_error_set(err, DBMGMT_ERR_PARSE, "%s: version %s is already used by %s",
+                                a_first ? bf : af, b->version, a_first ? af : bf);
+        }
+    }
+    return DBMGMT_OK;
 }
 
 static dm_migration *loading_add(loading *l, const char *version, const char *description,
@@ -533,14 +566,6 @@ static int load_up_file(loading *l, const char *dir, const dir_entry *e, dm_erro
     char *path = path_join(dir, e->file);
     if (!path)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading %s", dir);
-    dm_migration *dup = loading_find(l, e->name.version);
-    if (dup) {
-        int rc = dm_error_set(err, DBMGMT_ERR_PARSE,
-                              "%s: version %s is already used by %s", path, e->name.version,
-                              dup->up.file);
-        dm_free(path);
-        return rc;
-    }
     file_text f = {0};
     int rc = read_file(path, &f, err);
     dm_free(path);
@@ -670,6 +695,8 @@ int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err)
     for (size_t i = 0; i < n && rc == DBMGMT_OK; i++)
         if (up_kind(entries[i].name.kind))
             rc = load_up_file(&l, dir, &entries[i], err);
+    if (rc == DBMGMT_OK)
+        rc = loading_sort_and_check(&l, err);
     for (size_t i = 0; i < n && rc == DBMGMT_OK; i++)
         if (!up_kind(entries[i].name.kind) && entries[i].name.kind != NAME_BAD)
             rc = load_down_file(&l, dir, &entries[i], err);
@@ -694,9 +721,6 @@ static int table_entry_add(loading *l, const dbmgmt_migration_def *d, size_t ind
         return dm_error_set(err, DBMGMT_ERR_INVALID,
                             "embedded migration #%zu (%s): version (digits or 1.2.3), name and "
                             "up_sql are required", index, d->version ? d->version : "no version");
-    if (loading_find(l, d->version))
-        return dm_error_set(err, DBMGMT_ERR_PARSE, "embedded migration #%zu: version %s is used twice",
-                            index, d->version);
     dm_migration *m = loading_add(l, d->version, d->name, err);
     if (!m)
         return err->code;
@@ -739,6 +763,8 @@ int dm_source_add_table(dm_source *src, const dbmgmt_migration_def *defs, dm_err
         else
             rc = table_entry_add(&l, &defs[i], i, err);
     }
+    if (rc == DBMGMT_OK)
+        rc = loading_sort_and_check(&l, err);
     if (rc == DBMGMT_OK)
         rc = source_merge(src, &l, err);
     if (rc == DBMGMT_OK)

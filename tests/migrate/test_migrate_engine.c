@@ -285,7 +285,9 @@ static void test_migrate_refuses_nonempty_database_until_baseline(void **state)
     assert_non_null(strstr(dbmgmt_plan_problem_at(p, 0), "not empty but has no migration history"));
     assert_int_equal(dbmgmt_migrator_apply(s->m, p), DBMGMT_ERR_POLICY);
     dbmgmt_plan_free(p);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_POLICY);
     assert_false(table_exists(s, "mt_next"));
+    assert_false(table_exists(s, "dbmgmt_schema_history")); /* a refusal writes nothing */
     assert_int_equal(dbmgmt_migrator_baseline(s->m, "001"), DBMGMT_OK);
     up_ok(s);
     assert_true(table_exists(s, "mt_next"));

@@ -1,0 +1,287 @@
+/*
+ * Migration benchmarks (issue 5), each against a reference measured in the
+ * same run:
+ *  (a) 500 generated migrations applied to a fresh SQLite file, against the
+ *      sqlite3 shell running the same SQL with one transaction per migration;
+ *  (b) start-up when all 500 are applied: a whole `dbmgmt up` process and
+ *      dbmgmt_migrate_on_boot in-process (medians);
+ *  (c) 10,000 migrations: plan time, and applying one new migration on top
+ *      of 10,000 against on top of 10.
+ *
+ *   bench_migrate DBMGMT_EXE [SQLITE3_SHELL]
+ * Prints figures and ratios; it is not a pass/fail test.
+ */
+#include <dbmgmt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, compare_doubles);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_migrate: %s: %s\n", what, dbmgmt_errmsg());
+    exit(1);
+}
+
+/* The up section of generated migration i. */
+static void migration_sql(char *out, size_t cap, int i)
+{
+    snprintf(out, cap,
+             "CREATE TABLE bench_%05d (id INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, "
+             "created_at INTEGER);\n"
+             "CREATE INDEX bench_%05d_name ON bench_%05d (name);\n"
+             "INSERT INTO bench_%05d (id, name, created_at) VALUES (1, 'first', 0), (2, 'second', 1);\n",
+             i, i, i, i);
+}
+
+/* Write migrations [from, to) as native files in dir. light: each one
+ * adds a row instead of a table, so the schema stays small and what grows
+ * is the history alone (migration 0 creates the table). */
+static void write_migrations_kind(const char *dir, int from, int to, int light)
+{
+    mkdir(dir, 0700);
+    char path[512], sql[1024];
+    for (int i = from; i < to; i++) {
+        snprintf(path, sizeof path, "%s/%05d_%s_%05d.sql", dir, i + 1, light ? "log" : "create_bench", i);
+        FILE *f = fopen(path, "w");
+        if (!f)
+            die(path);
+        if (light && i > 0)
+            fprintf(f, "-- migrate:up\nINSERT INTO bench_log (migration) VALUES (%d);\n"
+                       "-- migrate:down\nDELETE FROM bench_log WHERE migration = %d;\n", i, i);
+        else if (light)
+            fprintf(f, "-- migrate:up\nCREATE TABLE bench_log (migration INTEGER NOT NULL);\n"
+                       "-- migrate:down\nDROP TABLE bench_log;\n");
+        else {
+            migration_sql(sql, sizeof sql, i);
+            fprintf(f, "-- migrate:up\n%s-- migrate:down\nDROP TABLE bench_%05d;\n", sql, i);
+        }
+        fclose(f);
+    }
+}
+
+static void write_migrations(const char *dir, int from, int to)
+{
+    write_migrations_kind(dir, from, to, 0);
+}
+
+static void run(const char *cmd)
+{
+    if (system(cmd) != 0) {
+        fprintf(stderr, "bench_migrate: failed: %s\n", cmd);
+        exit(1);
+    }
+}
+
+static void bench_fresh_apply(const char *work, const char *shell)
+{
+    char dir[400], dsn[500], script[400], cmd[1200];
+    snprintf(dir, sizeof dir, "%s/m500", work);
+    write_migrations(dir, 0, 500);
+    /* the reference: the same SQL, one transaction per migration */
+    snprintf(script, sizeof script, "%s/m500.sql", work);
+    FILE *f = fopen(script, "w");
+    char sql[1024];
+    for (int i = 0; i < 500; i++) {
+        migration_sql(sql, sizeof sql, i);
+        fprintf(f, "BEGIN;\n%sCOMMIT;\n", sql);
+    }
+    fclose(f);
+    double ours[3], ref[3];
+    for (int round = 0; round < 3; round++) {
+        snprintf(cmd, sizeof cmd, "rm -f %s/a.db %s/ref.db", work, work);
+        run(cmd);
+        snprintf(dsn, sizeof dsn, "sqlite://%s/a.db", work);
+        double t0 = now_ms();
+        if (dbmgmt_migrate_on_boot(dsn, dir, NULL, NULL) != DBMGMT_OK)
+            die("migrate 500");
+        ours[round] = now_ms() - t0;
+        snprintf(cmd, sizeof cmd, "%s %s/ref.db < %s", shell, work, script);
+        t0 = now_ms();
+        run(cmd);
+        ref[round] = now_ms() - t0;
+    }
+    double o = median(ours, 3), r = median(ref, 3);
+    printf("(a) 500 migrations, fresh SQLite file: libdbmgmt %.1f ms, sqlite3 shell %.1f ms, "
+           "ratio %.2fx (target <= 1.10x)\n", o, r, o / r);
+}
+
+static void bench_startup(const char *work, const char *dbmgmt_exe)
+{
+    char dir[400], dsn[500], cmd[1200];
+    snprintf(dir, sizeof dir, "%s/m500", work);
+    snprintf(dsn, sizeof dsn, "sqlite://%s/a.db", work);
+    enum { RUNS = 41 };
+    double proc[RUNS], inproc[RUNS];
+    snprintf(cmd, sizeof cmd, "%s --url '%s' --dir '%s' up > /dev/null", dbmgmt_exe, dsn, dir);
+    for (int i = 0; i < RUNS; i++) {
+        double t0 = now_ms();
+        run(cmd);
+        proc[i] = now_ms() - t0;
+    }
+    for (int i = 0; i < RUNS; i++) {
+        double t0 = now_ms();
+        if (dbmgmt_migrate_on_boot(dsn, dir, NULL, NULL) != DBMGMT_OK)
+            die("boot");
+        inproc[i] = now_ms() - t0;
+    }
+    /* the floor of a process: the same binary doing nothing useful */
+    double floor_proc[RUNS];
+    snprintf(cmd, sizeof cmd, "%s --version > /dev/null", dbmgmt_exe);
+    for (int i = 0; i < RUNS; i++) {
+        double t0 = now_ms();
+        run(cmd);
+        floor_proc[i] = now_ms() - t0;
+    }
+    /* the floor of reading this database at all: SQLite parses its schema
+     * (500 tables, 500 indexes) on the first statement */
+    double shell_read[RUNS], raw_read[RUNS];
+    snprintf(cmd, sizeof cmd, "sqlite3 %s/a.db 'SELECT COUNT(*) FROM dbmgmt_schema_history' > /dev/null", work);
+    for (int i = 0; i < RUNS; i++) {
+        double t0 = now_ms();
+        run(cmd);
+        shell_read[i] = now_ms() - t0;
+    }
+    for (int i = 0; i < RUNS; i++) {
+        double t0 = now_ms();
+        dbmgmt_conn *c;
+        dbmgmt_result *r;
+        if (dbmgmt_conn_open(&c, dsn) || dbmgmt_conn_query(c, &r, "SELECT version, checksum FROM dbmgmt_schema_history", 0, NULL))
+            die("read");
+        while (dbmgmt_result_next(r) == 1)
+            ;
+        dbmgmt_result_free(r);
+        dbmgmt_conn_close(c);
+        raw_read[i] = now_ms() - t0;
+    }
+    printf("(b) start-up with 500 applied: `dbmgmt up` process %.2f ms median (target <= 5 ms; "
+           "floors: `dbmgmt --version` %.2f ms, the sqlite3 shell reading the history %.2f ms), "
+           "dbmgmt_migrate_on_boot in-process %.3f ms median (target <= 1 ms; floor: open + read "
+           "the history %.3f ms)\n",
+           median(proc, RUNS), median(floor_proc, RUNS), median(shell_read, RUNS), median(inproc, RUNS),
+           median(raw_read, RUNS));
+}
+
+/* Apply migrations [0, n) to a database at path (built on a RAM disk when
+ * one is given, then copied next to the others). */
+static void build_applied(const char *dir, const char *db_path, int n)
+{
+    char dsn[600];
+    write_migrations_kind(dir, 0, n, 1);
+    snprintf(dsn, sizeof dsn, "sqlite://%s", db_path);
+    if (dbmgmt_migrate_on_boot(dsn, dir, NULL, NULL) != DBMGMT_OK)
+        die("building the applied database");
+}
+
+/* Time applying one more migration (index n) on top of n applied. */
+static double time_one_more(const char *work, const char *dir, const char *db, int n)
+{
+    char cmd[1500], copy[500], dsn[600];
+    snprintf(copy, sizeof copy, "%s/one-more.db", work);
+    snprintf(cmd, sizeof cmd, "cp %s %s", db, copy);
+    double times[5];
+    for (int round = 0; round < 5; round++) {
+        run(cmd);
+        write_migrations_kind(dir, n, n + 1, 1);
+        snprintf(dsn, sizeof dsn, "sqlite://%s", copy);
+        dbmgmt_conn *c;
+        dbmgmt_migrator *m;
+        if (dbmgmt_conn_open(&c, dsn) || dbmgmt_migrator_new(&m, c) || dbmgmt_migrator_add_dir(m, dir))
+            die("open");
+        double t0 = now_ms();
+        if (dbmgmt_migrator_up(m) != DBMGMT_OK)
+            die("one more");
+        times[round] = now_ms() - t0;
+        dbmgmt_migrator_free(m);
+        dbmgmt_conn_close(c);
+        char path[600];
+        snprintf(path, sizeof path, "%s/%05d_log_%05d.sql", dir, n + 1, n);
+        unlink(path);
+    }
+    return median(times, 5);
+}
+
+static void bench_ten_thousand(const char *work, const char *ram)
+{
+    char dir10k[400], dir10[400], db10k[400], db10[400], dsn[600], cmd[1400];
+    snprintf(dir10k, sizeof dir10k, "%s/m10000", work);
+    snprintf(dir10, sizeof dir10, "%s/m10", work);
+    snprintf(db10k, sizeof db10k, "%s/bench-10k.db", ram);
+    snprintf(db10, sizeof db10, "%s/b10.db", work);
+    double t0 = now_ms();
+    build_applied(dir10k, db10k, 10000);
+    double built = now_ms() - t0;
+    build_applied(dir10, db10, 10);
+    char disk10k[400];
+    snprintf(disk10k, sizeof disk10k, "%s/b10k.db", work);
+    snprintf(cmd, sizeof cmd, "cp %s %s && rm -f %s", db10k, disk10k, db10k);
+    run(cmd);
+
+    snprintf(dsn, sizeof dsn, "sqlite://%s", disk10k);
+    dbmgmt_conn *c;
+    dbmgmt_migrator *m;
+    if (dbmgmt_conn_open(&c, dsn) || dbmgmt_migrator_new(&m, c))
+        die("open 10k");
+    t0 = now_ms();
+    if (dbmgmt_migrator_add_dir(m, dir10k))
+        die("load 10k");
+    double load = now_ms() - t0;
+    double plans[9];
+    for (int i = 0; i < 9; i++) {
+        dbmgmt_plan *p = NULL;
+        t0 = now_ms();
+        if (dbmgmt_migrator_plan(m, NULL, &p) != DBMGMT_OK || dbmgmt_plan_status(p) != DBMGMT_OK)
+            die("plan 10k");
+        plans[i] = now_ms() - t0;
+        dbmgmt_plan_free(p);
+    }
+    dbmgmt_migrator_free(m);
+    dbmgmt_conn_close(c);
+    double on10k = time_one_more(work, dir10k, disk10k, 10000);
+    double on10 = time_one_more(work, dir10, db10, 10);
+    printf("(c) 10,000 migrations, each adding a row (first apply %.0f ms on a RAM disk): loading the folder %.1f ms, "
+           "plan %.2f ms median (target <= 50 ms); one new migration on top of 10,000: %.2f ms, "
+           "on top of 10: %.2f ms, ratio %.2fx (target <= 2x)\n",
+           built, load, median(plans, 9), on10k, on10, on10k / on10);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_migrate DBMGMT_EXE [SQLITE3_SHELL]\n");
+        return 2;
+    }
+    const char *shell = argc > 2 ? argv[2] : "sqlite3";
+    char work[] = "/var/tmp/dbmgmt-bench-XXXXXX";
+    if (!mkdtemp(work))
+        return 1;
+    const char *ram = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : work;
+    bench_fresh_apply(work, shell);
+    bench_startup(work, argv[1]);
+    bench_ten_thousand(work, ram);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", work);
+    run(cmd);
+    return 0;
+}
