@@ -70,31 +70,10 @@ int dm_history_ensure_table(dbmgmt_migrator *m)
     return from_conn(m, rc);
 }
 
-static char *copy_text(dbmgmt_result *r, int32_t col, int *failed)
-{
-    const char *t = dbmgmt_result_text(r, col);
-    if (!t)
-        return NULL;
-    char *c = dm_strdup(t);
-    if (!c)
-        *failed = 1;
-    return c;
-}
-
-static void row_free(dm_history_row *row)
-{
-    dm_free(row->version);
-    dm_free(row->description);
-    dm_free(row->script);
-    dm_free(row->checksum);
-    dm_free(row->error);
-}
-
 void dm_history_clear(dm_history *h)
 {
-    for (size_t i = 0; i < h->count; i++)
-        row_free(&h->rows[i]);
     dm_free(h->rows);
+    dm_free(h->arena);
     dm_free(h->environment);
     memset(h, 0, sizeof *h);
 }
@@ -119,39 +98,67 @@ static void history_index(dm_history *h)
     }
 }
 
+/* The text columns of a row, as offsets into the arena being built (the
+ * arena moves while it grows: pointers are set once it is complete). */
+enum { COL_VERSION, COL_DESCRIPTION, COL_SCRIPT, COL_CHECKSUM, COL_ERROR, TEXT_COLUMNS };
+static const int32_t text_column_index[TEXT_COLUMNS] = {1, 2, 3, 4, 7};
+#define NO_TEXT SIZE_MAX
+
+typedef struct row_texts {
+    size_t offset[TEXT_COLUMNS];
+} row_texts;
+
 /* Take one result row into h (the environment row becomes h->environment). */
-static int history_take_row(dm_history *h, dbmgmt_result *r, size_t *cap)
+static int history_take_row(dm_history *h, dbmgmt_result *r, size_t *cap, dm_buf *arena,
+                            row_texts **texts)
 {
-    int failed = 0;
     const char *version = dbmgmt_result_text(r, 1);
     int64_t rank = dbmgmt_result_int64(r, 0);
     if (rank > h->max_rank)
         h->max_rank = rank;
-    if (version && strcmp(version, DM_ENV_ROW_VERSION) == 0) {
+    if (!version)
+        return DBMGMT_ERR_INTERNAL;
+    if (strcmp(version, DM_ENV_ROW_VERSION) == 0) {
         dm_free(h->environment);
-        h->environment = copy_text(r, 2, &failed);
-        return failed ? DBMGMT_ERR_NOMEM : DBMGMT_OK;
+        h->environment = dm_strdup(dbmgmt_result_text(r, 2) ? dbmgmt_result_text(r, 2) : "");
+        return h->environment ? DBMGMT_OK : DBMGMT_ERR_NOMEM;
     }
     if (h->count == *cap) {
         *cap = *cap ? *cap * 2 : 64;
         dm_history_row *grown = dm_realloc(h->rows, *cap * sizeof *grown);
-        if (!grown)
+        row_texts *grown_texts = grown ? dm_realloc(*texts, *cap * sizeof *grown_texts) : NULL;
+        if (grown)
+            h->rows = grown;
+        if (!grown || !grown_texts)
             return DBMGMT_ERR_NOMEM;
-        h->rows = grown;
+        *texts = grown_texts;
     }
-    dm_history_row *row = &h->rows[h->count++];
+    dm_history_row *row = &h->rows[h->count];
+    row_texts *t = &(*texts)[h->count];
     memset(row, 0, sizeof *row);
     row->rank = rank;
-    row->version = copy_text(r, 1, &failed);
-    row->description = copy_text(r, 2, &failed);
-    row->script = copy_text(r, 3, &failed);
-    row->checksum = copy_text(r, 4, &failed);
     row->success = dbmgmt_result_int64(r, 5) != 0;
     row->statements_applied = (int32_t)dbmgmt_result_int64(r, 6);
-    row->error = copy_text(r, 7, &failed);
-    if (!row->version)
-        failed = 1;
-    return failed ? DBMGMT_ERR_NOMEM : DBMGMT_OK;
+    for (int k = 0; k < TEXT_COLUMNS; k++) {
+        const char *v = dbmgmt_result_text(r, text_column_index[k]);
+        t->offset[k] = v ? arena->len : NO_TEXT;
+        if (v)
+            dm_buf_append(arena, v, strlen(v) + 1);
+    }
+    h->count++;
+    return dm_buf_failed(arena) ? DBMGMT_ERR_NOMEM : DBMGMT_OK;
+}
+
+/* The arena is complete: turn offsets into pointers. */
+static void history_fix_pointers(dm_history *h, const row_texts *texts)
+{
+    for (size_t i = 0; i < h->count; i++) {
+        char **field[TEXT_COLUMNS] = {&h->rows[i].version, &h->rows[i].description,
+                                      &h->rows[i].script, &h->rows[i].checksum,
+                                      &h->rows[i].error};
+        for (int k = 0; k < TEXT_COLUMNS; k++)
+            *field[k] = texts[i].offset[k] == NO_TEXT ? NULL : h->arena + texts[i].offset[k];
+    }
 }
 
 int dm_history_read(dbmgmt_migrator *m, dm_history *h)
@@ -169,13 +176,25 @@ int dm_history_read(dbmgmt_migrator *m, dm_history *h)
     int rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
     dm_free(sql);
     size_t cap = 0;
+    dm_buf arena = DM_BUF_INIT;
+    row_texts *texts = NULL;
     while (rc == DBMGMT_OK && (rc = dbmgmt_result_next(r)) == 1)
-        rc = history_take_row(h, r, &cap);
+        rc = history_take_row(h, r, &cap, &arena, &texts);
     dbmgmt_result_free(r);
-    if (rc == DBMGMT_ERR_NOMEM)
-        dm_migrator_fail(m, rc, "out of memory reading the history table");
+    if (rc == DBMGMT_ERR_NOMEM || rc == DBMGMT_ERR_INTERNAL)
+        dm_migrator_fail(m, rc, "%s reading the history table",
+                         rc == DBMGMT_ERR_NOMEM ? "out of memory" : "a row without a version");
     else if (rc < 0)
         from_conn(m, rc);
+    if (rc >= 0) {
+        h->arena = dm_buf_detach(&arena);
+        if (!h->arena)
+            rc = dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory reading the history table");
+    }
+    if (rc >= 0)
+        history_fix_pointers(h, texts);
+    dm_buf_free(&arena);
+    dm_free(texts);
     if (rc < 0) {
         dm_history_clear(h);
         return rc;

@@ -24,6 +24,7 @@ typedef struct dm_history_row {
 
 typedef struct dm_history {
     int table_exists;
+    char *arena;                /* every row's strings, in one allocation */
     dm_history_row *rows;       /* ordered by version (the environment row left out) */
     size_t count;
     char *environment;          /* the stamp, or NULL */

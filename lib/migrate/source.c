@@ -3,11 +3,14 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -217,35 +220,47 @@ static parsed_name parse_name(const char *name)
 /* ---- file contents ----------------------------------------------------------- */
 
 typedef struct file_text {
-    char *path;
+    const char *path; /* borrowed from the caller */
     char *text;
     size_t len;
 } file_text;
 
 static int read_file(const char *path, file_text *f, dm_error *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return dm_error_set(err, DBMGMT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
     dm_buf b = DM_BUF_INIT;
-    char chunk[16384];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        dm_buf_append(&b, chunk, n);
-    int read_error = ferror(fp);
-    fclose(fp);
-    if (read_error) {
+    int rc = DBMGMT_OK;
+    if (fstat(fd, &st) == 0 && st.st_size > 0)
+        rc = dm_buf_reserve(&b, (size_t)st.st_size);
+    for (;;) { /* read to the end (the size is only a hint) */
+        if (rc == DBMGMT_OK && b.cap - b.len < 4096)
+            rc = dm_buf_reserve(&b, 16384);
+        if (rc != DBMGMT_OK)
+            break;
+        ssize_t n = read(fd, b.data + b.len, b.cap - b.len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = dm_error_set(err, DBMGMT_ERR_IO, "%s: read error: %s", path, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        b.len += (size_t)n;
+    }
+    close(fd);
+    if (rc != DBMGMT_OK) {
         dm_buf_free(&b);
-        return dm_error_set(err, DBMGMT_ERR_IO, "%s: read error", path);
+        return rc == DBMGMT_ERR_NOMEM ? dm_error_set(err, rc, "%s: out of memory", path) : rc;
     }
     f->len = b.len;
     f->text = dm_buf_detach(&b);
-    f->path = dm_strdup(path);
-    if (!f->text || !f->path) {
-        dm_free(f->text);
-        dm_free(f->path);
+    f->path = path;
+    if (!f->text)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "%s: out of memory", path);
-    }
     return DBMGMT_OK;
 }
 
@@ -407,9 +422,33 @@ typedef struct dir_entry {
     parsed_name name;
 } dir_entry;
 
-static int compare_entries(const void *a, const void *b)
+static int compare_entry_pointers(const void *a, const void *b)
 {
-    return strcmp(((const dir_entry *)a)->file, ((const dir_entry *)b)->file);
+    return strcmp((*(const dir_entry *const *)a)->file, (*(const dir_entry *const *)b)->file);
+}
+
+/* Sort entries by file name. readdir's order is the folder's hash order, so
+ * a sort is needed; it moves pointers, not the (large) entries. */
+static int sort_entries(dir_entry *list, size_t n)
+{
+    if (n < 2)
+        return DBMGMT_OK;
+    dir_entry **order = dm_malloc(n * sizeof *order);
+    dir_entry *sorted = dm_malloc(n * sizeof *sorted);
+    if (!order || !sorted) {
+        dm_free(order);
+        dm_free(sorted);
+        return DBMGMT_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = &list[i];
+    qsort(order, n, sizeof *order, compare_entry_pointers);
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = *order[i];
+    memcpy(list, sorted, n * sizeof *list);
+    dm_free(order);
+    dm_free(sorted);
+    return DBMGMT_OK;
 }
 
 static void free_entries(dir_entry *e, size_t n)
@@ -455,8 +494,10 @@ static int list_dir(const char *dir, dir_entry **out, size_t *count, dm_error *e
         free_entries(list, n);
         return rc;
     }
-    if (n)
-        qsort(list, n, sizeof *list, compare_entries);
+    if (sort_entries(list, n) != DBMGMT_OK) {
+        free_entries(list, n);
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory listing %s", dir);
+    }
     *out = list;
     *count = n;
     return DBMGMT_OK;
@@ -472,16 +513,11 @@ static void migration_free(dm_migration *m)
     dm_free(m->down.file);
 }
 
-static char *path_join(const char *dir, const char *file)
+/* dir/file into out (PATH_MAX bytes); 0 if it does not fit. */
+static int path_join(char *out, const char *dir, const char *file)
 {
-    size_t dl = strlen(dir), fl = strlen(file);
-    char *p = dm_malloc(dl + fl + 2);
-    if (p) {
-        memcpy(p, dir, dl);
-        p[dl] = '/';
-        memcpy(p + dl + 1, file, fl + 1);
-    }
-    return p;
+    int n = snprintf(out, PATH_MAX, "%s/%s", dir, file);
+    return n > 0 && n < PATH_MAX;
 }
 
 /* A growing list of migrations being loaded. */
@@ -514,7 +550,10 @@ static int compare_migrations(const void *a, const void *b);
  * files (the one later in file-name order first). */
 static int loading_sort_and_check(loading *l, dm_error *err)
 {
-    if (l->count)
+    int sorted = 1; /* files come in name order: usually version order too */
+    for (size_t i = 1; i < l->count && sorted; i++)
+        sorted = dm_version_compare(l->items[i - 1].version, l->items[i].version) <= 0;
+    if (!sorted)
         qsort(l->items, l->count, sizeof *l->items, compare_migrations);
     for (size_t i = 1; i < l->count; i++) {
         const dm_migration *a = &l->items[i - 1], *b = &l->items[i];
@@ -563,12 +602,11 @@ static int up_kind(name_kind k)
 /* Load the up-side file of one version. */
 static int load_up_file(loading *l, const char *dir, const dir_entry *e, dm_error *err)
 {
-    char *path = path_join(dir, e->file);
-    if (!path)
-        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading %s", dir);
+    char path[PATH_MAX];
+    if (!path_join(path, dir, e->file))
+        return dm_error_set(err, DBMGMT_ERR_IO, "%s/%s: the path is too long", dir, e->file);
     file_text f = {0};
     int rc = read_file(path, &f, err);
-    dm_free(path);
     if (rc != DBMGMT_OK)
         return rc;
     dm_migration *m = loading_add(l, e->name.version, e->name.description, err);
@@ -581,7 +619,6 @@ static int load_up_file(loading *l, const char *dir, const dir_entry *e, dm_erro
         rc = whole_file_section(&m->up, &f, err);
     }
     dm_free(f.text);
-    dm_free(f.path);
     return rc;
 }
 
@@ -595,9 +632,9 @@ static dm_layout down_layout(name_kind k)
 /* Attach a down-side file (rollback, .down.sql, U__) to its version. */
 static int load_down_file(loading *l, const char *dir, const dir_entry *e, dm_error *err)
 {
-    char *path = path_join(dir, e->file);
-    if (!path)
-        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading %s", dir);
+    char path[PATH_MAX];
+    if (!path_join(path, dir, e->file))
+        return dm_error_set(err, DBMGMT_ERR_IO, "%s/%s: the path is too long", dir, e->file);
     dm_migration *m = loading_find(l, e->name.version);
     int rc = DBMGMT_OK;
     if (!m)
@@ -618,9 +655,7 @@ static int load_down_file(loading *l, const char *dir, const dir_entry *e, dm_er
         if (rc == DBMGMT_OK)
             rc = whole_file_section(&m->down, &f, err);
         dm_free(f.text);
-        dm_free(f.path);
     }
-    dm_free(path);
     return rc;
 }
 
@@ -663,8 +698,9 @@ static int source_merge(dm_source *src, loading *l, dm_error *err)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading migrations");
     src->items = grown;
     memcpy(src->items + src->count, l->items, l->count * sizeof *l->items);
+    int was_empty = src->count == 0;
     src->count += l->count;
-    if (src->count)
+    if (!was_empty) /* l is sorted already; only a second source needs a sort */
         qsort(src->items, src->count, sizeof *src->items, compare_migrations);
     dm_free(l->items);
     l->items = NULL;
