@@ -9,6 +9,7 @@
 #include "dbmgmt/common.h"
 #include "dbmgmt/conn.h"
 #include "dbmgmt/migrate.h"
+#include "dbmgmt/pool.h"
 #include "dbmgmt/sql.h"
 
 #endif /* DBMGMT_H */

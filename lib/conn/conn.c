@@ -11,6 +11,8 @@
  * engine quotes it back: scrub it on the connection and the thread. */
 static int conn_failed(dbmgmt_conn *conn, int rc)
 {
+    if (rc == DBMGMT_ERR_CLOSED)
+        conn->broken = 1; /* drivers report a lost session this way; the pool discards it */
     if (rc < 0 && conn->dsn->password && strstr(conn->err.msg, conn->dsn->password)) {
         dm_redact_secret(conn->err.msg, sizeof conn->err.msg, conn->dsn->password);
         dm_error_copy(NULL, &conn->err);
@@ -65,6 +67,10 @@ DBMGMT_API void dbmgmt_conn_close(dbmgmt_conn *conn)
 {
     if (!conn)
         return;
+    if (conn->pool_return) { /* a pooled connection goes back to its pool */
+        conn->pool_return(conn);
+        return;
+    }
     conn->drv->close(conn->dc);
     dm_dsn_free(conn->dsn);
     dm_free(conn);

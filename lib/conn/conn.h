@@ -10,6 +10,12 @@ struct dbmgmt_conn {
     dm_dconn *dc;
     dm_dsn *dsn;
     dm_error err;
+    int broken; /* a call returned DBMGMT_ERR_CLOSED: the session is gone for good */
+    /* Pooled connections (lib/pool): the pool's entry for this connection,
+     * and what dbmgmt_conn_close() does instead of closing it (returns it to
+     * the pool). Both NULL for a connection that is not pooled. */
+    void *pool_slot;
+    void (*pool_return)(dbmgmt_conn *conn);
 };
 
 struct dbmgmt_stmt {

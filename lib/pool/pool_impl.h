@@ -1,0 +1,189 @@
+/*
+ * Internal view of the pool (DESIGN §6, docs/pool.md), shared by its files:
+ * pool.c (open, acquire, release, close), maintain.c (retire, reap, refill,
+ * leaks, the background thread), config.c, stats.c.
+ *
+ * Locking: one mutex per pool guards every field below that is not marked
+ * otherwise. It is never held while connecting, closing, pinging, rolling
+ * back or calling the host's event callback.
+ */
+#ifndef DM_POOL_POOL_IMPL_H
+#define DM_POOL_POOL_IMPL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "conn/conn.h"
+#include "dbmgmt/pool.h"
+
+#define DM_POOL_MAX_REPLICAS 16
+#define DM_POOL_MAX_SIZE 10000
+#define DM_POOL_WAIT_BUCKETS 160
+#define DM_POOL_ERR_MAX 512
+
+struct dbmgmt_pool_config {
+    int32_t min_idle;
+    int32_t max_size;
+    int32_t acquire_timeout_ms;
+    int32_t idle_timeout_ms;
+    int32_t max_lifetime_ms;
+    int32_t validation_interval_ms;
+    int32_t leak_threshold_ms;
+    int32_t background_thread;
+    char *init_sql;
+    char *replicas[DM_POOL_MAX_REPLICAS];
+    int32_t nreplicas;
+    dbmgmt_pool_event_fn event_fn;
+    void *event_userdata;
+};
+
+/* Copy src into dst (strings duplicated); DBMGMT_ERR_NOMEM on failure, with
+ * dst left empty. dm_pool_config_clear frees the strings. */
+int dm_pool_config_copy(dbmgmt_pool_config *dst, const dbmgmt_pool_config *src);
+void dm_pool_config_clear(dbmgmt_pool_config *cfg);
+void dm_pool_config_defaults(dbmgmt_pool_config *cfg);
+
+typedef enum pool_slot_state {
+    SLOT_FREE = 0, /* no connection */
+    SLOT_OPENING,  /* a thread is connecting for it, outside the lock */
+    SLOT_IDLE,     /* in the idle list */
+    SLOT_BORROWED, /* with a borrower (or being validated for one) */
+    SLOT_CLOSING   /* taken out to be closed, outside the lock */
+} pool_slot_state;
+
+typedef struct pool_group pool_group;
+
+typedef struct pool_slot {
+    dbmgmt_conn *conn;
+    pool_group *group;
+    struct pool_slot *idle_newer, *idle_older; /* idle list links */
+    pool_slot_state state;
+    uint32_t id;            /* "connection N" in messages, unique per pool */
+    int leak_reported;
+    int64_t created_us;
+    int64_t retire_at_us;   /* INT64_MAX: no lifetime */
+    int64_t last_used_us;   /* when it last became idle */
+    int64_t borrowed_us;
+} pool_slot;
+
+/* A thread waiting in acquire: queued FIFO on its group, woken on its own
+ * condition variable, handed a connection directly by release. */
+typedef struct pool_waiter {
+    pthread_cond_t cond;
+    struct pool_waiter *next, *prev;
+    pool_slot *handed;
+    int closed; /* the pool is closing */
+} pool_waiter;
+
+/* One server: the primary (index 0) or a read replica. */
+struct pool_group {
+    struct dbmgmt_pool *pool;
+    int index;
+    char *dsn;   /* as given (holds the password: never shown) */
+    char *shown; /* redacted, for messages */
+    pool_slot *slots; /* max_size of them */
+    pool_slot *idle_newest, *idle_oldest;
+    pool_waiter *wait_head, *wait_tail;
+    int32_t idle, active, opening, closing, waiting;
+    /* backoff while the server is down */
+    int down;
+    int32_t failures;
+    int64_t next_connect_us;
+    int64_t suspect_before_us; /* idle connections older than this are pinged */
+    char last_error[DM_POOL_ERR_MAX];
+    int64_t created, destroyed;
+    int64_t connect_avg_us; /* moving average of a successful connect */
+};
+
+struct dbmgmt_pool {
+    pthread_mutex_t lock;
+    pthread_condattr_t condattr; /* CLOCK_MONOTONIC */
+    pthread_cond_t drain_cond;   /* close waits here for borrowers */
+    pthread_cond_t bg_cond;      /* the background thread sleeps here */
+    pthread_t bg_thread;
+    int bg_running;
+    unsigned fork_generation;    /* read without the lock: set once at open */
+    dbmgmt_pool_config cfg;
+    pool_group groups[1 + DM_POOL_MAX_REPLICAS];
+    int ngroups;
+    uint32_t next_id;
+    uint32_t read_cursor;
+    uint64_t rng;
+    int closing;
+    int abandoned; /* close returned with borrowers out: the last one frees */
+    int32_t inside; /* threads inside acquire / maintain */
+    /* metrics */
+    int64_t opened_us;
+    int64_t acquires, timeouts, validation_failures, leaks;
+    int64_t wait_hist[DM_POOL_WAIT_BUCKETS];
+    int64_t busy_area_us; /* sum of active x time */
+    int64_t busy_changed_us;
+};
+
+/* CLOCK_MONOTONIC in µs; the coarse one (same clock, jiffy resolution, no
+ * TSC read) serves the acquire/release hot path. */
+int64_t dm_pool_now_us(void);
+int64_t dm_pool_now_coarse_us(void);
+/* The process's fork generation; differs from pool->fork_generation in a
+ * child process. */
+unsigned dm_pool_fork_generation(void);
+/* DBMGMT_ERR_INVALID (recorded) when called in a child after fork(). */
+int dm_pool_check_fork(const dbmgmt_pool *pool, const char *fn);
+uint64_t dm_pool_random(dbmgmt_pool *pool);
+
+/* Locked helpers (pool.c). */
+int32_t dm_pool_group_total(const pool_group *g);
+void dm_pool_busy_update(dbmgmt_pool *pool, int64_t now);
+/* Give a connection that just became available to the first waiter, or put
+ * it on the idle list. */
+void dm_pool_slot_available(pool_group *g, pool_slot *s, int64_t now);
+/* Unlink an idle slot from the idle list. */
+void dm_pool_idle_unlink(pool_group *g, pool_slot *s);
+/* Wake the first waiter of the group so it can open a connection. */
+void dm_pool_wake_head(pool_group *g);
+/* 1 if a new connection may be opened for the group now. */
+int dm_pool_can_open(const pool_group *g, int64_t now);
+/* Reserve a free slot for opening (SLOT_OPENING), or NULL. */
+pool_slot *dm_pool_slot_reserve(pool_group *g);
+/* After a slot's connection was closed outside the lock: free the slot. */
+void dm_pool_slot_released(pool_group *g, pool_slot *s);
+
+/* Locked: 1 when close() gave up waiting and nothing refers to the pool
+ * any more, so the caller frees it (dm_pool_free) after unlocking. */
+int dm_pool_unused_after_close(const dbmgmt_pool *pool);
+void dm_pool_free(dbmgmt_pool *pool);
+
+/* Unlocked: open a connection for a reserved slot (connect + init SQL).
+ * On failure err holds the message. */
+int dm_pool_slot_connect(pool_group *g, pool_slot *s, char *err, size_t errcap);
+/* Locked: the outcome of dm_pool_slot_connect. On success the slot is
+ * ready (its state is left to the caller); on failure it is freed and the
+ * group backs off. *was_down tells whether this success is a recovery. */
+void dm_pool_connect_done(pool_group *g, pool_slot *s, int rc, const char *err, int64_t now,
+                          int *was_down);
+/* Open one connection for g with the lock held on entry and exit (released
+ * while connecting; events reported then). On success the slot is returned
+ * for the caller to borrow or make available; NULL when it failed, no slot
+ * was free, or the pool began closing meanwhile. */
+pool_slot *dm_pool_group_open_locked(dbmgmt_pool *pool, pool_group *g);
+/* Unlocked: close a slot's connection (not through the pool hook). */
+void dm_pool_conn_destroy(dbmgmt_conn *conn);
+
+/* Call the host's callback, if any (never with the lock held). */
+void dm_pool_emit(const dbmgmt_pool *pool, int32_t event, const char *fmt, ...) DM_PRINTF(3, 4);
+
+/* maintain.c */
+int32_t dm_pool_maintain_round(dbmgmt_pool *pool);
+int dm_pool_start_background(dbmgmt_pool *pool);
+void dm_pool_stop_background(dbmgmt_pool *pool);
+/* Open connections until the group has min_idle idle ones (or cannot).
+ * With punctual set, open at most one, and none when a retirement is due
+ * before a connect would finish: retirements keep their schedule even when
+ * connecting is slower than their spacing. */
+void dm_pool_refill(dbmgmt_pool *pool, pool_group *g, int punctual);
+
+/* stats.c */
+int64_t dm_pool_wait_percentile(const dbmgmt_pool *pool, int permille);
+void dm_pool_wait_record(dbmgmt_pool *pool, int64_t wait_us);
+
+#endif

@@ -1,0 +1,997 @@
+/*
+ * The pool conformance suite (DESIGN §6, issue 6): one program, run once per
+ * engine DSN (DBMGMT_TEST_DSN). Fault tests need a server of their own:
+ * DBMGMT_TEST_ADMIN_DSN (to kill sessions and count them) and
+ * DBMGMT_TEST_SERVERS_SCRIPT + DBMGMT_TEST_SERVERS_DIR (tests/servers.sh,
+ * to stop and restart the server). On SQLite those tests are skipped (there
+ * is no server); elsewhere a missing prerequisite skips them, or fails them
+ * with CI=true.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dbmgmt.h"
+
+static const char *test_dsn;
+static const char *admin_dsn;
+static FILE *evidence;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static int in_ci(void)
+{
+    const char *ci = getenv("CI");
+    return ci && (!strcmp(ci, "true") || !strcmp(ci, "1"));
+}
+
+static dbmgmt_engine engine_of_dsn(void)
+{
+    if (!strncmp(test_dsn, "postgres", 8))
+        return DBMGMT_ENGINE_POSTGRES;
+    if (!strncmp(test_dsn, "mysql", 5))
+        return DBMGMT_ENGINE_MYSQL;
+    return DBMGMT_ENGINE_SQLITE;
+}
+
+static void log_to_evidence(void *userdata, dbmgmt_log_level level, const char *message)
+{
+    (void)userdata;
+    if (evidence)
+        fprintf(evidence, "log %d: %s\n", (int)level, message);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+#define MAX_EVENTS 512
+typedef struct event_log {
+    pthread_mutex_t lock;
+    int count;
+    int32_t type[MAX_EVENTS];
+    int64_t at_us[MAX_EVENTS];
+    char msg[MAX_EVENTS][256];
+} event_log;
+
+static void record_event(void *userdata, int32_t event, const char *message)
+{
+    event_log *log = userdata;
+    pthread_mutex_lock(&log->lock);
+    if (log->count < MAX_EVENTS) {
+        log->type[log->count] = event;
+        log->at_us[log->count] = now_us();
+        snprintf(log->msg[log->count], sizeof log->msg[0], "%s", message);
+        log->count++;
+    }
+    pthread_mutex_unlock(&log->lock);
+    if (evidence)
+        fprintf(evidence, "event %d: %s\n", (int)event, message);
+}
+
+static int count_events(event_log *log, int32_t type)
+{
+    int n = 0;
+    pthread_mutex_lock(&log->lock);
+    for (int i = 0; i < log->count; i++)
+        n += log->type[i] == type;
+    pthread_mutex_unlock(&log->lock);
+    return n;
+}
+
+static event_log *event_log_new(void)
+{
+    event_log *log = calloc(1, sizeof *log);
+    assert_non_null(log);
+    pthread_mutex_init(&log->lock, NULL);
+    return log;
+}
+
+static void event_log_free(event_log *log)
+{
+    pthread_mutex_destroy(&log->lock);
+    free(log);
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static dbmgmt_pool_config *config(int32_t min_idle, int32_t max_size)
+{
+    dbmgmt_pool_config *cfg = NULL;
+    assert_int_equal(dbmgmt_pool_config_new(&cfg), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_max_size(cfg, max_size), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_min_idle(cfg, min_idle), DBMGMT_OK);
+    return cfg;
+}
+
+static dbmgmt_pool *open_pool(dbmgmt_pool_config *cfg)
+{
+    dbmgmt_pool *pool = NULL;
+    int rc = dbmgmt_pool_open(&pool, test_dsn, cfg);
+    if (rc != DBMGMT_OK)
+        fail_msg("dbmgmt_pool_open: %s: %s", dbmgmt_status_name(rc), dbmgmt_errmsg());
+    dbmgmt_pool_config_free(cfg);
+    return pool;
+}
+
+static dbmgmt_conn *acquire_ok(dbmgmt_pool *pool)
+{
+    dbmgmt_conn *c = NULL;
+    int rc = dbmgmt_pool_acquire(pool, &c, -1);
+    if (rc != DBMGMT_OK)
+        fail_msg("dbmgmt_pool_acquire: %s: %s", dbmgmt_status_name(rc), dbmgmt_errmsg());
+    return c;
+}
+
+static void exec_ok(dbmgmt_conn *c, const char *sql)
+{
+    int rc = dbmgmt_conn_exec(c, sql);
+    if (rc != DBMGMT_OK)
+        fail_msg("exec '%s': %s: %s", sql, dbmgmt_status_name(rc), dbmgmt_conn_errmsg(c));
+}
+
+static int64_t query_int(dbmgmt_conn *c, const char *sql)
+{
+    dbmgmt_result *r = NULL;
+    if (dbmgmt_conn_query(c, &r, sql, 0, NULL) != DBMGMT_OK)
+        fail_msg("query '%s': %s", sql, dbmgmt_conn_errmsg(c));
+    assert_int_equal(dbmgmt_result_next(r), 1);
+    int64_t v = dbmgmt_result_int64(r, 0);
+    dbmgmt_result_free(r);
+    return v;
+}
+
+static void close_ok(dbmgmt_pool *pool)
+{
+    int rc = dbmgmt_pool_close(pool, 5000);
+    if (rc != DBMGMT_OK)
+        fail_msg("dbmgmt_pool_close: %s: %s", dbmgmt_status_name(rc), dbmgmt_errmsg());
+}
+
+static const char *session_id_sql(void)
+{
+    switch (engine_of_dsn()) {
+    case DBMGMT_ENGINE_POSTGRES: return "SELECT pg_backend_pid()";
+    case DBMGMT_ENGINE_MYSQL: return "SELECT CONNECTION_ID()";
+    default: return "SELECT 1";
+    }
+}
+
+/* The server-side fault tests need an admin DSN: skip without (fail in CI). */
+static void require_admin(void)
+{
+    if (engine_of_dsn() == DBMGMT_ENGINE_SQLITE)
+        skip();
+    if (!admin_dsn || !*admin_dsn) {
+        if (in_ci())
+            fail_msg("CI=true and DBMGMT_TEST_ADMIN_DSN is not set");
+        skip();
+    }
+}
+
+static dbmgmt_conn *admin_conn(void)
+{
+    dbmgmt_conn *c = NULL;
+    if (dbmgmt_conn_open(&c, admin_dsn) != DBMGMT_OK)
+        fail_msg("admin connection: %s", dbmgmt_errmsg());
+    return c;
+}
+
+/* The user name of the test DSN (scheme://USER:pass@...). */
+static void dsn_user(char *out, size_t cap)
+{
+    const char *p = strstr(test_dsn, "://");
+    assert_non_null(p);
+    p += 3;
+    size_t n = strcspn(p, ":@/");
+    snprintf(out, cap, "%.*s", (int)n, p);
+}
+
+/* Sessions the server has for the test user right now. */
+static int64_t server_session_count(dbmgmt_conn *admin)
+{
+    char user[64], sql[256];
+    dsn_user(user, sizeof user);
+    if (engine_of_dsn() == DBMGMT_ENGINE_POSTGRES)
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE usename = '%s' "
+                 "AND backend_type = 'client backend'", user);
+    else
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                 "WHERE USER = '%s'", user);
+    return query_int(admin, sql);
+}
+
+static void kill_session(dbmgmt_conn *admin, int64_t id)
+{
+    char sql[128];
+    if (engine_of_dsn() == DBMGMT_ENGINE_POSTGRES)
+        snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)id);
+    else
+        snprintf(sql, sizeof sql, "KILL %lld", (long long)id);
+    exec_ok(admin, sql);
+}
+
+/* ---- size limit, fairness, timeout ------------------------------------- */
+
+typedef struct hammer_ctx {
+    dbmgmt_pool *pool;
+    atomic_int borrowed;
+    atomic_int most_borrowed;
+    atomic_int failures;
+    int iterations;
+} hammer_ctx;
+
+static void *hammer_thread(void *arg)
+{
+    hammer_ctx *ctx = arg;
+    for (int i = 0; i < ctx->iterations; i++) {
+        dbmgmt_conn *c = NULL;
+        if (dbmgmt_pool_acquire(ctx->pool, &c, 30000) != DBMGMT_OK) {
+            atomic_fetch_add(&ctx->failures, 1);
+            continue;
+        }
+        int now = atomic_fetch_add(&ctx->borrowed, 1) + 1;
+        int most = atomic_load(&ctx->most_borrowed);
+        while (now > most && !atomic_compare_exchange_weak(&ctx->most_borrowed, &most, now))
+            ;
+        if (i % 4 == 0) {
+            dbmgmt_result *r = NULL;
+            if (dbmgmt_conn_query(c, &r, "SELECT 1", 0, NULL) == DBMGMT_OK)
+                dbmgmt_result_free(r);
+            else
+                atomic_fetch_add(&ctx->failures, 1);
+        }
+        if (i % 16 == 0) /* hold it a while, so that borrowers overlap */
+            sleep_ms(1);
+        atomic_fetch_sub(&ctx->borrowed, 1);
+        dbmgmt_pool_release(ctx->pool, c);
+    }
+    return NULL;
+}
+
+static void test_pool_never_exceeds_max_size_with_32_threads(void **state)
+{
+    (void)state;
+    hammer_ctx ctx = {.pool = open_pool(config(2, 4)), .iterations = 400};
+    pthread_t threads[32];
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, hammer_thread, &ctx), 0);
+    int64_t most_total = 0;
+    for (int i = 0; i < 50; i++) { /* sample the pool's own counts meanwhile */
+        int64_t total = dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_TOTAL);
+        if (total > most_total)
+            most_total = total;
+        sleep_ms(2);
+    }
+    for (int i = 0; i < 32; i++)
+        pthread_join(threads[i], NULL);
+    assert_int_equal(atomic_load(&ctx.failures), 0);
+    assert_true(atomic_load(&ctx.most_borrowed) <= 4);
+    assert_true(atomic_load(&ctx.most_borrowed) >= 2); /* it was really hammered */
+    assert_true(most_total <= 4);
+    assert_true(dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_CREATED) <= 4);
+    assert_int_equal(dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_ACQUIRES), 32 * 400);
+    assert_int_equal(dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_ACTIVE), 0);
+    assert_int_equal(dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_MAX), 4);
+    close_ok(ctx.pool);
+}
+
+typedef struct fifo_ctx {
+    dbmgmt_pool *pool;
+    pthread_mutex_t lock;
+    int order[16];
+    int served;
+} fifo_ctx;
+
+typedef struct fifo_arg {
+    fifo_ctx *ctx;
+    int index;
+} fifo_arg;
+
+static void *fifo_thread(void *arg)
+{
+    fifo_arg *a = arg;
+    dbmgmt_conn *c = NULL;
+    if (dbmgmt_pool_acquire(a->ctx->pool, &c, 20000) != DBMGMT_OK)
+        return NULL;
+    pthread_mutex_lock(&a->ctx->lock);
+    a->ctx->order[a->ctx->served++] = a->index;
+    pthread_mutex_unlock(&a->ctx->lock);
+    sleep_ms(2);
+    dbmgmt_pool_release(a->ctx->pool, c);
+    return NULL;
+}
+
+static void test_pool_serves_waiters_in_arrival_order(void **state)
+{
+    (void)state;
+    enum { N = 10 };
+    fifo_ctx ctx = {.pool = open_pool(config(1, 1))};
+    pthread_mutex_init(&ctx.lock, NULL);
+    dbmgmt_conn *held = acquire_ok(ctx.pool);
+    pthread_t threads[N];
+    fifo_arg args[N];
+    for (int i = 0; i < N; i++) { /* one at a time: each is queued before the next starts */
+        args[i] = (fifo_arg){&ctx, i};
+        assert_int_equal(pthread_create(&threads[i], NULL, fifo_thread, &args[i]), 0);
+        int64_t until = now_ms() + 5000;
+        while (dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_WAITING) < i + 1 && now_ms() < until)
+            sleep_ms(1);
+        assert_int_equal(dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_WAITING), i + 1);
+    }
+    assert_int_equal(dbmgmt_pool_release(ctx.pool, held), DBMGMT_OK);
+    for (int i = 0; i < N; i++)
+        pthread_join(threads[i], NULL);
+    assert_int_equal(ctx.served, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(ctx.order[i], i);
+    assert_int_equal(dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_TOTAL), 1);
+    pthread_mutex_destroy(&ctx.lock);
+    close_ok(ctx.pool);
+}
+
+static void check_timeout_window(dbmgmt_pool *pool, int32_t timeout_arg, int64_t expect_ms)
+{
+    dbmgmt_conn *c = (dbmgmt_conn *)&c; /* must be reset to NULL */
+    int64_t t0 = now_us();
+    int rc = dbmgmt_pool_acquire(pool, &c, timeout_arg);
+    int64_t took_ms = (now_us() - t0) / 1000;
+    assert_int_equal(rc, DBMGMT_ERR_TIMEOUT);
+    assert_null(c);
+    if (took_ms < expect_ms || took_ms > expect_ms + 50)
+        fail_msg("acquire with timeout %lld ms failed after %lld ms", (long long)expect_ms,
+                 (long long)took_ms);
+    const char *msg = dbmgmt_errmsg();
+    if (!strstr(msg, "total 2") || !strstr(msg, "active 2") || !strstr(msg, "idle 0") ||
+        !strstr(msg, "waiting 0") || !strstr(msg, "max 2") || !strstr(msg, "timed out"))
+        fail_msg("timeout message lacks the pool's counts: %s", msg);
+}
+
+static void test_pool_acquire_times_out_between_T_and_T_plus_50ms_with_stats(void **state)
+{
+    (void)state;
+    dbmgmt_pool_config *cfg = config(2, 2);
+    assert_int_equal(dbmgmt_pool_config_set_acquire_timeout_ms(cfg, 150), DBMGMT_OK);
+    dbmgmt_pool *pool = open_pool(cfg);
+    dbmgmt_conn *a = acquire_ok(pool), *b = acquire_ok(pool);
+    check_timeout_window(pool, 200, 200);
+    check_timeout_window(pool, -1, 150); /* negative: the configured default */
+    check_timeout_window(pool, 0, 0);    /* zero: do not wait */
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_TIMEOUTS), 3);
+    dbmgmt_pool_release(pool, a);
+    dbmgmt_pool_release(pool, b);
+    close_ok(pool);
+}
+
+/* ---- reset and init SQL ------------------------------------------------ */
+
+static void test_pool_rolls_back_a_transaction_left_open_on_release(void **state)
+{
+    (void)state;
+    dbmgmt_pool *pool = open_pool(config(1, 1));
+    dbmgmt_conn *c = acquire_ok(pool);
+    exec_ok(c, "DROP TABLE IF EXISTS pt_tx");
+    exec_ok(c, "CREATE TABLE pt_tx (id INTEGER PRIMARY KEY)");
+    assert_int_equal(dbmgmt_conn_begin(c), DBMGMT_OK);
+    exec_ok(c, "INSERT INTO pt_tx (id) VALUES (1)");
+    assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_OK); /* no commit */
+
+    dbmgmt_conn *again = acquire_ok(pool); /* max_size 1: the same session */
+    assert_ptr_equal(again, c);
+    assert_int_equal(dbmgmt_conn_in_transaction(again), 0);
+    assert_int_equal(query_int(again, "SELECT COUNT(*) FROM pt_tx"), 0);
+    /* dbmgmt_conn_close on a pooled connection returns it, with the same reset */
+    assert_int_equal(dbmgmt_conn_begin(again), DBMGMT_OK);
+    exec_ok(again, "INSERT INTO pt_tx (id) VALUES (2)");
+    dbmgmt_conn_close(again);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_IDLE), 1);
+    c = acquire_ok(pool);
+    assert_int_equal(dbmgmt_conn_in_transaction(c), 0);
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM pt_tx"), 0);
+    exec_ok(c, "DROP TABLE pt_tx");
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_CREATED), 1);
+    assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_OK);
+    /* a second release of the same connection is misuse, not a crash */
+    assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_ERR_INVALID);
+    close_ok(pool);
+}
+
+static void test_pool_runs_init_sql_once_per_new_connection(void **state)
+{
+    (void)state;
+    dbmgmt_conn *setup = NULL;
+    assert_int_equal(dbmgmt_conn_open(&setup, test_dsn), DBMGMT_OK);
+    exec_ok(setup, "DROP TABLE IF EXISTS pt_init");
+    exec_ok(setup, "CREATE TABLE pt_init (n INTEGER)");
+    dbmgmt_pool_config *cfg = config(3, 3);
+    assert_int_equal(dbmgmt_pool_config_set_init_sql(cfg, "INSERT INTO pt_init (n) VALUES (1)"),
+                     DBMGMT_OK);
+    dbmgmt_pool *pool = open_pool(cfg);
+    for (int i = 0; i < 50; i++) {
+        dbmgmt_conn *a = acquire_ok(pool), *b = acquire_ok(pool);
+        dbmgmt_pool_release(pool, b);
+        dbmgmt_pool_release(pool, a);
+    }
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_CREATED), 3);
+    assert_int_equal(query_int(setup, "SELECT COUNT(*) FROM pt_init"), 3);
+    close_ok(pool);
+    exec_ok(setup, "DROP TABLE pt_init");
+    dbmgmt_conn_close(setup);
+}
+
+/* ---- idle timeout and lifetime, with the thread and with maintain ------- */
+
+/* Run maintenance the way a host without threads would, for ms. */
+static void maintain_for(dbmgmt_pool *pool, int64_t ms)
+{
+    int64_t until = now_ms() + ms;
+    while (now_ms() < until) {
+        int32_t next = dbmgmt_pool_maintain(pool);
+        assert_true(next >= 0);
+        sleep_ms(next < 2 ? next : 2);
+    }
+}
+
+static void idle_timeout_case(int background)
+{
+    event_log *log = event_log_new();
+    dbmgmt_pool_config *cfg = config(1, 4);
+    assert_int_equal(dbmgmt_pool_config_set_idle_timeout_ms(cfg, 200), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_background_thread(cfg, background), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_event_callback(cfg, record_event, log), DBMGMT_OK);
+    dbmgmt_pool *pool = open_pool(cfg);
+    dbmgmt_conn *c[4];
+    for (int i = 0; i < 4; i++)
+        c[i] = acquire_ok(pool);
+    for (int i = 0; i < 4; i++)
+        dbmgmt_pool_release(pool, c[i]);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_IDLE), 4);
+    if (background)
+        sleep_ms(100);
+    else
+        maintain_for(pool, 100);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_IDLE), 4); /* not before the timeout */
+    if (background)
+        sleep_ms(400);
+    else
+        maintain_for(pool, 400);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_TOTAL), 1); /* min_idle stays */
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_DESTROYED), 3);
+    assert_int_equal(count_events(log, DBMGMT_POOL_EVENT_IDLE_CLOSED), 3);
+    close_ok(pool);
+    event_log_free(log);
+}
+
+static void test_pool_closes_idle_above_min_idle_after_idle_timeout_thread(void **state)
+{
+    (void)state;
+    idle_timeout_case(1);
+}
+
+static void test_pool_closes_idle_above_min_idle_after_idle_timeout_maintain(void **state)
+{
+    (void)state;
+    idle_timeout_case(0);
+}
+
+enum { LIFETIME_MS = 3000, LIFETIME_CONNS = 20 };
+
+static void lifetime_case(int background)
+{
+    event_log *log = event_log_new();
+    dbmgmt_pool_config *cfg = config(LIFETIME_CONNS, LIFETIME_CONNS);
+    assert_int_equal(dbmgmt_pool_config_set_max_lifetime_ms(cfg, LIFETIME_MS), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_background_thread(cfg, background), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_event_callback(cfg, record_event, log), DBMGMT_OK);
+    int64_t opened = now_us();
+    dbmgmt_pool *pool = open_pool(cfg);
+    int64_t filled = now_us();
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_TOTAL), LIFETIME_CONNS);
+    int64_t until = now_ms() + LIFETIME_MS + 500;
+    while (now_ms() < until && count_events(log, DBMGMT_POOL_EVENT_RETIRED) < LIFETIME_CONNS) {
+        if (background)
+            sleep_ms(20);
+        else
+            maintain_for(pool, 20);
+    }
+    /* the first generation (connections 1..20) each retired exactly once */
+    int64_t at[LIFETIME_CONNS];
+    int n = 0;
+    pthread_mutex_lock(&log->lock);
+    for (int i = 0; i < log->count; i++) {
+        unsigned id = 0;
+        if (log->type[i] == DBMGMT_POOL_EVENT_RETIRED &&
+            sscanf(log->msg[i], "connection %u", &id) == 1 && id >= 1 && id <= LIFETIME_CONNS &&
+            n < LIFETIME_CONNS)
+            at[n++] = log->at_us[i];
+    }
+    pthread_mutex_unlock(&log->lock);
+    assert_int_equal(n, LIFETIME_CONNS);
+    int64_t one_percent = LIFETIME_MS * 10; /* µs */
+    for (int i = 0; i < n; i++) {
+        /* never past the lifetime (plus scheduling slack), never before half of it */
+        assert_true(at[i] - opened >= LIFETIME_MS * 500);
+        if (at[i] - filled > LIFETIME_MS * 1000 + 100000)
+            fail_msg("connection retired %lld ms after open, lifetime %d ms",
+                     (long long)((at[i] - filled) / 1000), LIFETIME_MS);
+        for (int k = 0; k < n; k++) { /* no two in the same 1 % of the lifetime */
+            int64_t gap = at[i] > at[k] ? at[i] - at[k] : at[k] - at[i];
+            if (k != i && gap < one_percent)
+                fail_msg("two connections retired %lld µs apart (1 %% of the lifetime is %lld µs)",
+                         (long long)gap, (long long)one_percent);
+        }
+    }
+    /* and the pool refilled to min_idle by itself */
+    int64_t refill_until = now_ms() + 10000;
+    while (dbmgmt_pool_metric(pool, DBMGMT_POOL_TOTAL) < LIFETIME_CONNS && now_ms() < refill_until) {
+        if (background)
+            sleep_ms(10);
+        else
+            maintain_for(pool, 10);
+    }
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_TOTAL), LIFETIME_CONNS);
+    close_ok(pool);
+    event_log_free(log);
+}
+
+static void test_pool_retires_at_max_lifetime_staggered_thread(void **state)
+{
+    (void)state;
+    lifetime_case(1);
+}
+
+static void test_pool_retires_at_max_lifetime_staggered_maintain(void **state)
+{
+    (void)state;
+    lifetime_case(0);
+}
+
+/* ---- leaks and drain --------------------------------------------------- */
+
+static void leak_case(int background)
+{
+    event_log *log = event_log_new();
+    dbmgmt_pool_config *cfg = config(1, 2);
+    assert_int_equal(dbmgmt_pool_config_set_leak_threshold_ms(cfg, 150), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_background_thread(cfg, background), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_event_callback(cfg, record_event, log), DBMGMT_OK);
+    dbmgmt_pool *pool = open_pool(cfg);
+    dbmgmt_conn *quick = acquire_ok(pool);
+    dbmgmt_pool_release(pool, quick);
+    dbmgmt_conn *held = acquire_ok(pool);
+    if (background)
+        sleep_ms(100);
+    else
+        maintain_for(pool, 100);
+    assert_int_equal(count_events(log, DBMGMT_POOL_EVENT_LEAK), 0);
+    if (background)
+        sleep_ms(250);
+    else
+        maintain_for(pool, 250);
+    assert_int_equal(count_events(log, DBMGMT_POOL_EVENT_LEAK), 1); /* once, not every round */
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_LEAKS), 1);
+    assert_int_equal(count_events(log, DBMGMT_POOL_EVENT_LEAK_RETURNED), 0);
+    pthread_mutex_lock(&log->lock);
+    for (int i = 0; i < log->count; i++)
+        if (log->type[i] == DBMGMT_POOL_EVENT_LEAK)
+            assert_non_null(strstr(log->msg[i], "leak threshold 150 ms"));
+    pthread_mutex_unlock(&log->lock);
+    dbmgmt_pool_release(pool, held);
+    assert_int_equal(count_events(log, DBMGMT_POOL_EVENT_LEAK_RETURNED), 1);
+    close_ok(pool);
+    event_log_free(log);
+}
+
+static void test_pool_reports_a_leak_and_its_return_thread(void **state)
+{
+    (void)state;
+    leak_case(1);
+}
+
+static void test_pool_reports_a_leak_and_its_return_maintain(void **state)
+{
+    (void)state;
+    leak_case(0);
+}
+
+typedef struct late_release {
+    dbmgmt_pool *pool;
+    dbmgmt_conn *conn;
+    int64_t after_ms;
+} late_release;
+
+static void *release_later(void *arg)
+{
+    late_release *lr = arg;
+    sleep_ms(lr->after_ms);
+    dbmgmt_pool_release(lr->pool, lr->conn);
+    return NULL;
+}
+
+static void *acquire_expecting_closed(void *arg)
+{
+    dbmgmt_pool *pool = arg;
+    dbmgmt_conn *c = NULL;
+    intptr_t rc = dbmgmt_pool_acquire(pool, &c, 10000);
+    return (void *)rc;
+}
+
+static void test_pool_close_waits_for_borrowed_up_to_the_drain_timeout(void **state)
+{
+    (void)state;
+    /* comes back in time: close waits for it and returns OK */
+    dbmgmt_pool *pool = open_pool(config(1, 1));
+    late_release lr = {pool, acquire_ok(pool), 200};
+    pthread_t releaser, waiter;
+    assert_int_equal(pthread_create(&waiter, NULL, acquire_expecting_closed, pool), 0);
+    while (dbmgmt_pool_metric(pool, DBMGMT_POOL_WAITING) < 1)
+        sleep_ms(1);
+    assert_int_equal(pthread_create(&releaser, NULL, release_later, &lr), 0);
+    int64_t t0 = now_ms();
+    assert_int_equal(dbmgmt_pool_close(pool, 5000), DBMGMT_OK);
+    int64_t took = now_ms() - t0;
+    void *waiter_rc;
+    pthread_join(waiter, &waiter_rc);
+    pthread_join(releaser, NULL);
+    assert_int_equal((intptr_t)waiter_rc, DBMGMT_ERR_CLOSED); /* woken, not left hanging */
+    assert_true(took >= 150 && took < 2000);
+
+    /* does not come back in time: close gives up at the drain timeout; the
+     * connection stays usable and the last release frees the pool */
+    pool = open_pool(config(1, 1));
+    dbmgmt_conn *c = acquire_ok(pool);
+    t0 = now_ms();
+    assert_int_equal(dbmgmt_pool_close(pool, 100), DBMGMT_ERR_TIMEOUT);
+    took = now_ms() - t0;
+    assert_true(took >= 100 && took < 1000);
+    assert_non_null(strstr(dbmgmt_errmsg(), "still borrowed"));
+    assert_int_equal(query_int(c, "SELECT 1"), 1);
+    assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_OK);
+}
+
+/* ---- fork, replicas, stats, config validation -------------------------- */
+
+static void test_pool_refuses_use_in_a_child_after_fork(void **state)
+{
+    (void)state;
+    dbmgmt_pool *pool = open_pool(config(1, 2));
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dbmgmt_conn *c = NULL;
+        int rc = dbmgmt_pool_acquire(pool, &c, 0);
+        int ok = rc == DBMGMT_ERR_INVALID && c == NULL && strstr(dbmgmt_errmsg(), "fork()") &&
+                 dbmgmt_pool_metric(pool, DBMGMT_POOL_TOTAL) == -1 &&
+                 dbmgmt_pool_close(pool, 0) == DBMGMT_OK;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    dbmgmt_conn *c = acquire_ok(pool); /* the parent's pool is untouched */
+    assert_int_equal(query_int(c, "SELECT 1"), 1);
+    dbmgmt_pool_release(pool, c);
+    close_ok(pool);
+}
+
+static void test_pool_acquire_read_uses_a_replica(void **state)
+{
+    (void)state;
+    dbmgmt_pool_config *cfg = config(1, 2);
+    assert_int_equal(dbmgmt_pool_config_add_replica(cfg, test_dsn), DBMGMT_OK);
+    dbmgmt_pool *pool = open_pool(cfg);
+    dbmgmt_conn *w = acquire_ok(pool), *r = NULL;
+    assert_int_equal(dbmgmt_pool_acquire_read(pool, &r, -1), DBMGMT_OK);
+    assert_ptr_not_equal(r, w);
+    assert_int_equal(query_int(r, "SELECT 1"), 1);
+    assert_non_null(dbmgmt_conn_native(r));
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_MAX), 4);
+    char *json = dbmgmt_pool_stats_json(pool);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"role\":\"replica\""));
+    assert_non_null(strstr(json, "\"active\":2"));
+    dbmgmt_free(json);
+    dbmgmt_pool_release(pool, r);
+    dbmgmt_pool_release(pool, w);
+    close_ok(pool);
+}
+
+static void test_pool_rejects_bad_arguments_and_config(void **state)
+{
+    (void)state;
+    dbmgmt_pool_config *cfg = NULL;
+    assert_int_equal(dbmgmt_pool_config_new(NULL), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_pool_config_new(&cfg), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_max_size(cfg, 0), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_pool_config_set_min_idle(cfg, -1), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_pool_config_set_acquire_timeout_ms(cfg, -5), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_pool_config_set_max_lifetime_ms(cfg, 10), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_pool_config_set_background_thread(cfg, 2), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_pool_config_set_max_size(NULL, 3), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_pool_config_set_max_size(cfg, 2), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_min_idle(cfg, 3), DBMGMT_OK);
+    dbmgmt_pool *pool = (dbmgmt_pool *)&cfg;
+    assert_int_equal(dbmgmt_pool_open(&pool, test_dsn, cfg), DBMGMT_ERR_INVALID);
+    assert_null(pool);
+    assert_non_null(strstr(dbmgmt_errmsg(), "min_idle"));
+    dbmgmt_pool_config_free(cfg);
+    assert_int_equal(dbmgmt_pool_open(&pool, "nosuch://x", NULL), DBMGMT_ERR_PARSE);
+    assert_int_equal(dbmgmt_pool_open(NULL, test_dsn, NULL), DBMGMT_ERR_INVALID);
+    dbmgmt_conn *c = NULL;
+    assert_int_equal(dbmgmt_pool_acquire(NULL, &c, 0), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_pool_metric(NULL, DBMGMT_POOL_TOTAL), -1);
+    assert_int_equal(dbmgmt_pool_maintain(NULL), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_pool_close(NULL, 0), DBMGMT_OK);
+    /* defaults: the seeds' and HikariCP's */
+    pool = open_pool(NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_MAX), 2 * cores + 1);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_TOTAL), 2);
+    assert_int_equal(dbmgmt_pool_metric(pool, 99), -1);
+    char *json = dbmgmt_pool_stats_json(pool);
+    assert_non_null(strstr(json, "\"acquire_timeout_ms\":5000"));
+    assert_non_null(strstr(json, "\"idle_timeout_ms\":30000"));
+    assert_non_null(strstr(json, "\"max_lifetime_ms\":1800000"));
+    assert_non_null(strstr(json, "\"validation_interval_ms\":500"));
+    dbmgmt_free(json);
+    dbmgmt_conn *own = NULL;
+    assert_int_equal(dbmgmt_conn_open(&own, test_dsn), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_release(pool, own), DBMGMT_ERR_INVALID); /* not pooled */
+    dbmgmt_conn_close(own);
+    close_ok(pool);
+}
+
+/* ---- faults on a real server ------------------------------------------- */
+
+static void test_pool_discards_a_connection_killed_server_side(void **state)
+{
+    (void)state;
+    require_admin();
+    event_log *log = event_log_new();
+    dbmgmt_pool_config *cfg = config(1, 1);
+    assert_int_equal(dbmgmt_pool_config_set_validation_interval_ms(cfg, 50), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_event_callback(cfg, record_event, log), DBMGMT_OK);
+    dbmgmt_pool *pool = open_pool(cfg);
+    dbmgmt_conn *admin = admin_conn();
+
+    /* killed while idle: found dead at the next validation, replaced */
+    dbmgmt_conn *c = acquire_ok(pool);
+    int64_t first = query_int(c, session_id_sql());
+    dbmgmt_pool_release(pool, c);
+    kill_session(admin, first);
+    sleep_ms(200);
+    c = acquire_ok(pool);
+    int64_t second = query_int(c, session_id_sql());
+    assert_int_not_equal(first, second);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_VALIDATION_FAILURES), 1);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_DESTROYED), 1);
+
+    /* killed while borrowed: the borrower sees DBMGMT_ERR_CLOSED; on release
+     * it is discarded, never put back on the idle list */
+    kill_session(admin, second);
+    sleep_ms(100);
+    dbmgmt_result *r = NULL;
+    assert_int_equal(dbmgmt_conn_query(c, &r, "SELECT 1", 0, NULL), DBMGMT_ERR_CLOSED);
+    dbmgmt_pool_release(pool, c);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_IDLE), 0);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_DESTROYED), 2);
+    assert_true(count_events(log, DBMGMT_POOL_EVENT_BROKEN) >= 2);
+    c = acquire_ok(pool);
+    int64_t third = query_int(c, session_id_sql());
+    assert_int_not_equal(third, second);
+    dbmgmt_pool_release(pool, c);
+    dbmgmt_conn_close(admin);
+    close_ok(pool);
+    event_log_free(log);
+}
+
+typedef struct load_ctx {
+    dbmgmt_pool *pool;
+    atomic_int stop;
+    pthread_mutex_t lock;
+    int64_t last_failure_us, first_failure_us;
+    int64_t failures, successes;
+    char last_msg[512];
+} load_ctx;
+
+static void *load_thread(void *arg)
+{
+    load_ctx *ctx = arg;
+    while (!atomic_load(&ctx->stop)) {
+        dbmgmt_conn *c = NULL;
+        int rc = dbmgmt_pool_acquire(ctx->pool, &c, -1);
+        dbmgmt_result *r = NULL;
+        if (rc == DBMGMT_OK) {
+            rc = dbmgmt_conn_query(c, &r, "SELECT 1", 0, NULL);
+            if (rc == DBMGMT_OK)
+                rc = dbmgmt_result_next(r) == 1 ? DBMGMT_OK : DBMGMT_ERR_SQL;
+            dbmgmt_result_free(r);
+        }
+        const char *msg = rc == DBMGMT_OK ? "" : c ? dbmgmt_conn_errmsg(c) : dbmgmt_errmsg();
+        pthread_mutex_lock(&ctx->lock);
+        if (rc == DBMGMT_OK) {
+            ctx->successes++;
+        } else {
+            ctx->failures++;
+            ctx->last_failure_us = now_us();
+            if (!ctx->first_failure_us)
+                ctx->first_failure_us = ctx->last_failure_us;
+            snprintf(ctx->last_msg, sizeof ctx->last_msg, "%s", msg);
+        }
+        pthread_mutex_unlock(&ctx->lock);
+        if (c)
+            dbmgmt_pool_release(ctx->pool, c);
+        sleep_ms(2);
+    }
+    return NULL;
+}
+
+static int run_servers_script(const char *command)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "bash '%s' %s >/dev/null 2>&1", getenv("DBMGMT_TEST_SERVERS_SCRIPT"),
+             command);
+    return system(cmd);
+}
+
+static void test_pool_survives_a_server_restart_under_load(void **state)
+{
+    (void)state;
+    require_admin();
+    if (!getenv("DBMGMT_TEST_SERVERS_SCRIPT") || !getenv("DBMGMT_TEST_SERVERS_DIR")) {
+        if (in_ci())
+            fail_msg("CI=true and the servers script / DBMGMT_TEST_SERVERS_DIR is missing");
+        skip();
+    }
+    const char *prefix = engine_of_dsn() == DBMGMT_ENGINE_POSTGRES ? "pg" : "mysql";
+    char stop_cmd[32], start_cmd[32];
+    snprintf(stop_cmd, sizeof stop_cmd, "%s-stop", prefix);
+    snprintf(start_cmd, sizeof start_cmd, "%s-start", prefix);
+
+    event_log *log = event_log_new();
+    dbmgmt_pool_config *cfg = config(2, 4);
+    assert_int_equal(dbmgmt_pool_config_set_acquire_timeout_ms(cfg, 300), DBMGMT_OK);
+    assert_int_equal(dbmgmt_pool_config_set_event_callback(cfg, record_event, log), DBMGMT_OK);
+    load_ctx ctx = {.pool = open_pool(cfg)};
+    pthread_mutex_init(&ctx.lock, NULL);
+    pthread_t threads[6];
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, load_thread, &ctx), 0);
+    sleep_ms(500);
+    pthread_mutex_lock(&ctx.lock);
+    assert_int_equal(ctx.failures, 0); /* nothing fails while the server is up */
+    assert_true(ctx.successes > 0);
+    pthread_mutex_unlock(&ctx.lock);
+
+    int64_t stop_at = now_us();
+    assert_int_equal(run_servers_script(stop_cmd), 0);
+    sleep_ms(1500);
+    int64_t start_begin = now_us();
+    assert_int_equal(run_servers_script(start_cmd), 0);
+    int64_t back_at = now_us();
+    /* recovery without any host action: wait for a clean second */
+    int64_t recovered_at = 0, deadline = now_us() + 15000000;
+    while (now_us() < deadline) {
+        sleep_ms(100);
+        pthread_mutex_lock(&ctx.lock);
+        int64_t last = ctx.last_failure_us;
+        pthread_mutex_unlock(&ctx.lock);
+        if (now_us() - last > 1000000 && now_us() - back_at > 1000000) {
+            recovered_at = last;
+            break;
+        }
+    }
+    atomic_store(&ctx.stop, 1);
+    for (int i = 0; i < 6; i++)
+        pthread_join(threads[i], NULL);
+    printf("restart: %lld failures, %lld successes, down for %lld ms, last failure %lld ms "
+           "after the server was back\n", (long long)ctx.failures, (long long)ctx.successes,
+           (long long)((back_at - stop_at) / 1000),
+           (long long)((ctx.last_failure_us - back_at) / 1000));
+    if (evidence)
+        fprintf(evidence, "restart: %lld failures, %lld successes, down for %lld ms, last "
+                "failure %lld ms after the server was back; last message: %s\n",
+                (long long)ctx.failures, (long long)ctx.successes,
+                (long long)((back_at - stop_at) / 1000),
+                (long long)((ctx.last_failure_us - back_at) / 1000), ctx.last_msg);
+    assert_true(recovered_at != 0);
+    assert_true(ctx.failures > 0);                /* the outage was seen */
+    assert_true(ctx.first_failure_us >= stop_at); /* requests fail only while it is down ... */
+    /* ... or until the pool's backoff (at most 2.5 s) lets it probe again */
+    if (ctx.last_failure_us > back_at + 3000000)
+        fail_msg("requests still failed %lld ms after the server was back",
+                 (long long)((ctx.last_failure_us - back_at) / 1000));
+    (void)start_begin;
+    assert_true(count_events(log, DBMGMT_POOL_EVENT_CONNECT_FAILED) >= 1);
+    assert_true(count_events(log, DBMGMT_POOL_EVENT_RECOVERED) >= 1);
+
+    /* nothing leaked: the server's own count equals the pool's total */
+    dbmgmt_conn *admin = admin_conn();
+    int64_t server = -1, pool_total = -1, until = now_ms() + 5000;
+    do {
+        sleep_ms(50);
+        server = server_session_count(admin);
+        pool_total = dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_TOTAL);
+    } while (server != pool_total && now_ms() < until);
+    assert_int_equal(server, pool_total);
+    assert_true(pool_total >= 2);
+    dbmgmt_conn_close(admin);
+    close_ok(ctx.pool);
+    pthread_mutex_destroy(&ctx.lock);
+    event_log_free(log);
+}
+
+static int record_last_error(void **state)
+{
+    (void)state;
+    if (evidence)
+        fprintf(evidence, "error: %s\n", dbmgmt_errmsg());
+    return 0;
+}
+
+int main(void)
+{
+    test_dsn = getenv("DBMGMT_TEST_DSN");
+    if (!test_dsn || !*test_dsn) {
+        printf("DBMGMT_TEST_DSN is not set\n");
+        return 77;
+    }
+    admin_dsn = getenv("DBMGMT_TEST_ADMIN_DSN");
+    const char *log_path = getenv("DBMGMT_TEST_LOG");
+    if (log_path && *log_path)
+        evidence = fopen(log_path, "a");
+    dbmgmt_set_logger(log_to_evidence, NULL, DBMGMT_LOG_DEBUG);
+#define T(f) cmocka_unit_test_teardown(f, record_last_error)
+    const struct CMUnitTest tests[] = {
+        T(test_pool_rejects_bad_arguments_and_config),
+        T(test_pool_never_exceeds_max_size_with_32_threads),
+        T(test_pool_serves_waiters_in_arrival_order),
+        T(test_pool_acquire_times_out_between_T_and_T_plus_50ms_with_stats),
+        T(test_pool_rolls_back_a_transaction_left_open_on_release),
+        T(test_pool_runs_init_sql_once_per_new_connection),
+        T(test_pool_closes_idle_above_min_idle_after_idle_timeout_thread),
+        T(test_pool_closes_idle_above_min_idle_after_idle_timeout_maintain),
+        T(test_pool_retires_at_max_lifetime_staggered_thread),
+        T(test_pool_retires_at_max_lifetime_staggered_maintain),
+        T(test_pool_reports_a_leak_and_its_return_thread),
+        T(test_pool_reports_a_leak_and_its_return_maintain),
+        T(test_pool_close_waits_for_borrowed_up_to_the_drain_timeout),
+        T(test_pool_refuses_use_in_a_child_after_fork),
+        T(test_pool_acquire_read_uses_a_replica),
+        T(test_pool_discards_a_connection_killed_server_side),
+        T(test_pool_survives_a_server_restart_under_load),
+    };
+    int failed = cmocka_run_group_tests_name("pool", tests, NULL, NULL);
+    if (evidence)
+        fclose(evidence);
+    return failed;
+}
