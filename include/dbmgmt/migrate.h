@@ -139,6 +139,37 @@ DBMGMT_API int32_t dbmgmt_plan_step_statement_count(const dbmgmt_plan *plan, siz
  * caller frees it with dbmgmt_free(). */
 DBMGMT_API char *dbmgmt_plan_to_json(const dbmgmt_plan *plan);
 
+/* ---- Lint findings of a plan (docs/lint.md) ------------------------------ */
+
+/* Severity of a lint finding. Error-severity findings refuse a plan in the
+ * environment "production" (DBMGMT_ERR_POLICY, one problem per finding,
+ * naming the rule and FILE:LINE) unless silenced in the file with
+ * `-- dbmgmt:allow RULE reason` or allowed with DBMGMT_ALLOW_LINT_ERRORS;
+ * elsewhere they are logged as warnings when the plan runs. */
+#define DBMGMT_LINT_INFO 0
+#define DBMGMT_LINT_WARNING 1
+#define DBMGMT_LINT_ERROR 2
+
+/* Every plan carries the lint findings of its steps (each step's up or down
+ * section, linted for the connection's engine), ordered by step and line.
+ * The accessors below read the k-th finding; strings are owned by the plan
+ * and live until it is freed. Out of range (or a NULL plan): NULL, -1, or
+ * SIZE_MAX for the step. Any thread may read a plan no one is freeing. */
+DBMGMT_API size_t dbmgmt_plan_finding_count(const dbmgmt_plan *plan);
+/* The rule's stable id ("drop-column", ...). */
+DBMGMT_API const char *dbmgmt_plan_finding_rule(const dbmgmt_plan *plan, size_t k);
+/* DBMGMT_LINT_INFO, _WARNING or _ERROR. */
+DBMGMT_API int32_t dbmgmt_plan_finding_severity(const dbmgmt_plan *plan, size_t k);
+/* Index of the step (dbmgmt_plan_step_*) the finding belongs to. */
+DBMGMT_API size_t dbmgmt_plan_finding_step(const dbmgmt_plan *plan, size_t k);
+/* The file and 1-based line of the statement (NULL file: a compiled-in table). */
+DBMGMT_API const char *dbmgmt_plan_finding_file(const dbmgmt_plan *plan, size_t k);
+DBMGMT_API int32_t dbmgmt_plan_finding_line(const dbmgmt_plan *plan, size_t k);
+/* Why it is dangerous, naming the table or column. */
+DBMGMT_API const char *dbmgmt_plan_finding_message(const dbmgmt_plan *plan, size_t k);
+/* The safe alternative (expand-contract, CONCURRENTLY, NOT VALID, ...). */
+DBMGMT_API const char *dbmgmt_plan_finding_advice(const dbmgmt_plan *plan, size_t k);
+
 /*
  * Run exactly this plan. Under the engine's lock it is computed again and
  * must still match (another process may have done the work meanwhile: then
@@ -183,6 +214,49 @@ DBMGMT_API const char *dbmgmt_migrator_errmsg(const dbmgmt_migrator *m);
 DBMGMT_API int dbmgmt_migrate_on_boot(const char *dsn, const char *dir_or_null,
                                       const dbmgmt_migration_def *defs_or_null,
                                       const char *environment);
+
+/* ---- Standalone lint (no database) ------------------------------------------ */
+
+typedef struct dbmgmt_lint_report dbmgmt_lint_report;
+
+/*
+ * Lint the up section of every migration of a folder (any layout), for the
+ * SQL dialect of engine (what the migrator would run on it: transactional
+ * on SQLite and PostgreSQL unless transaction:false). No database is
+ * opened. *out is a new report (free it with dbmgmt_lint_report_free) even
+ * when it holds error findings; the call fails only when the folder cannot
+ * be loaded or a section cannot be split: DBMGMT_ERR_IO, DBMGMT_ERR_PARSE
+ * (dbmgmt_errmsg() names FILE:LINE), DBMGMT_ERR_NOMEM, or DBMGMT_ERR_INVALID
+ * for a NULL argument or an unknown engine. Reentrant: reports made on
+ * different threads share nothing.
+ */
+DBMGMT_API int dbmgmt_lint_dir(dbmgmt_lint_report **out, dbmgmt_engine engine, const char *dir);
+/* The same for some files of migration folders: each file is loaded with
+ * the folder it is in (so companions and down files are found) and only
+ * the migrations those files belong to are linted. A file that is not a
+ * migration of its folder is DBMGMT_ERR_NOTFOUND. */
+DBMGMT_API int dbmgmt_lint_files(dbmgmt_lint_report **out, dbmgmt_engine engine,
+                                 const char *const *files, size_t nfiles);
+DBMGMT_API void dbmgmt_lint_report_free(dbmgmt_lint_report *report);
+
+/* How many migrations were linted, and how many findings there are (all,
+ * or of one severity: DBMGMT_LINT_ERROR, ...). */
+DBMGMT_API size_t dbmgmt_lint_report_migration_count(const dbmgmt_lint_report *report);
+DBMGMT_API size_t dbmgmt_lint_report_count(const dbmgmt_lint_report *report);
+DBMGMT_API size_t dbmgmt_lint_report_count_severity(const dbmgmt_lint_report *report,
+                                                     int32_t severity);
+/* The k-th finding, ordered by migration version and line; strings are
+ * owned by the report. Out of range: NULL or -1. */
+DBMGMT_API const char *dbmgmt_lint_report_rule(const dbmgmt_lint_report *report, size_t k);
+DBMGMT_API int32_t dbmgmt_lint_report_severity(const dbmgmt_lint_report *report, size_t k);
+DBMGMT_API const char *dbmgmt_lint_report_version(const dbmgmt_lint_report *report, size_t k);
+DBMGMT_API const char *dbmgmt_lint_report_file(const dbmgmt_lint_report *report, size_t k);
+DBMGMT_API int32_t dbmgmt_lint_report_line(const dbmgmt_lint_report *report, size_t k);
+DBMGMT_API const char *dbmgmt_lint_report_message(const dbmgmt_lint_report *report, size_t k);
+DBMGMT_API const char *dbmgmt_lint_report_advice(const dbmgmt_lint_report *report, size_t k);
+/* The report as JSON (docs/lint.md: keys in a fixed order); the caller
+ * frees it with dbmgmt_free(). NULL on a NULL report or out of memory. */
+DBMGMT_API char *dbmgmt_lint_report_to_json(const dbmgmt_lint_report *report);
 
 /*
  * Render the migrations of a folder as C source defining

@@ -4,6 +4,7 @@
 
 #include "conn/conn.h"
 #include "core/buf.h"
+#include "lint.h"
 #include "source.h"
 
 #define DM_HISTORY_DEFAULT "dbmgmt_schema_history"
@@ -54,6 +55,7 @@ struct dbmgmt_plan {
     int32_t direction;          /* DBMGMT_UP or DBMGMT_DOWN */
     char *target;               /* as asked (NULL: newest) */
     char *current;              /* the newest applied version when planned */
+    dm_lint_findings lint;      /* the steps' lint findings, by step and line */
 };
 
 struct dbmgmt_migrator {

@@ -2,10 +2,12 @@
  * to refuse it, computed without changing anything. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "migrator.h"
 
 static int plan_add_problem(dbmgmt_plan *p, int status, const char *fmt, ...) DM_PRINTF(3, 4);
@@ -203,6 +205,52 @@ static int count_statements(dbmgmt_migrator *m, dbmgmt_plan *p)
     return DBMGMT_OK;
 }
 
+/* Lint every step for the connection's engine. A section that cannot be
+ * split is left to count_statements (and to the run) to report. */
+static int lint_steps(dbmgmt_migrator *m, dbmgmt_plan *p)
+{
+    dm_linter lt;
+    dm_linter_init(&lt, m->conn->drv->engine);
+    int rc = DBMGMT_OK;
+    for (size_t i = 0; i < p->count && rc == DBMGMT_OK; i++) {
+        const dm_plan_step *st = &p->steps[i];
+        dm_error err;
+        rc = dm_lint_migration(&lt, st->mig, st->direction, st->transactional, i, &p->lint, &err);
+        if (rc != DBMGMT_ERR_NOMEM)
+            rc = DBMGMT_OK;
+    }
+    dm_linter_clear(&lt);
+    dm_lint_findings_sort(&p->lint);
+    return rc;
+}
+
+/* Error findings refuse a plan in production (unless allowed); elsewhere a
+ * plan about to run logs them as warnings. */
+static int lint_policy(dbmgmt_migrator *m, const dm_history *h, dbmgmt_plan *p, int about_to_run)
+{
+    const char *env = effective_environment(m, h);
+    int production = env && strcmp(env, "production") == 0;
+    int refuse = production && !(m->allow & DBMGMT_ALLOW_LINT_ERRORS);
+    int rc = DBMGMT_OK;
+    for (size_t i = 0; i < p->lint.count && rc == DBMGMT_OK; i++) {
+        const dm_lint_finding *f = &p->lint.items[i];
+        if (f->severity != DBMGMT_LINT_ERROR)
+            continue;
+        const char *id = dm_lint_rule_id(f->rule);
+        if (refuse)
+            rc = plan_add_problem(p, DBMGMT_ERR_POLICY,
+                                  "lint: %s:%d: error %s in migration %s: %s. Safe: %s. In "
+                                  "production this is refused: make the change safe, or silence "
+                                  "it in the file with `-- dbmgmt:allow %s <reason>`",
+                                  f->file ? f->file : "(table)", (int)f->line, id,
+                                  f->version, f->message, dm_lint_rule_advice(f->rule), id);
+        else if (about_to_run)
+            dm_log(DBMGMT_LOG_WARN, "lint: %s:%d: error %s in migration %s: %s",
+                   f->file ? f->file : "(table)", (int)f->line, id, f->version, f->message);
+    }
+    return rc;
+}
+
 int dm_plan_compute(dbmgmt_migrator *m, const dm_history *h, int32_t direction,
                     const char *target, int count, dbmgmt_plan **out)
 {
@@ -224,6 +272,10 @@ int dm_plan_compute(dbmgmt_migrator *m, const dm_history *h, int32_t direction,
         rc = direction == DBMGMT_UP ? plan_up(m, h, target, p) : plan_down(m, h, target, p);
     if (rc == DBMGMT_OK && count)
         rc = count_statements(m, p);
+    if (rc == DBMGMT_OK)
+        rc = lint_steps(m, p);
+    if (rc == DBMGMT_OK)
+        rc = lint_policy(m, h, p, !count);
     if (rc != DBMGMT_OK) {
         if (rc == DBMGMT_ERR_NOMEM)
             dm_migrator_fail(m, rc, "out of memory planning");
@@ -243,6 +295,7 @@ DBMGMT_API void dbmgmt_plan_free(dbmgmt_plan *plan)
     for (size_t i = 0; i < plan->nproblems; i++)
         dm_free(plan->problems[i].message);
     dm_free(plan->problems);
+    dm_lint_findings_clear(&plan->lint);
     dm_free(plan->steps);
     dm_free(plan->target);
     dm_free(plan->current);
@@ -369,9 +422,68 @@ DBMGMT_API char *dbmgmt_plan_to_json(const dbmgmt_plan *plan)
         dm_json_object_end(&j);
     }
     dm_json_array_end(&j);
+    dm_json_key(&j, "findings");
+    dm_json_array_begin(&j);
+    for (size_t i = 0; i < plan->lint.count; i++)
+        dm_lint_finding_json(&j, &plan->lint.items[i], 1);
+    dm_json_array_end(&j);
     dm_json_object_end(&j);
     char *s = dm_buf_detach(&b);
     if (!s)
         dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory rendering a plan");
     return s;
+}
+
+/* ---- lint findings ---------------------------------------------------------------- */
+
+static const dm_lint_finding *plan_finding(const dbmgmt_plan *plan, size_t k)
+{
+    return plan && k < plan->lint.count ? &plan->lint.items[k] : NULL;
+}
+
+DBMGMT_API size_t dbmgmt_plan_finding_count(const dbmgmt_plan *plan)
+{
+    return plan ? plan->lint.count : 0;
+}
+
+DBMGMT_API const char *dbmgmt_plan_finding_rule(const dbmgmt_plan *plan, size_t k)
+{
+    const dm_lint_finding *f = plan_finding(plan, k);
+    return f ? dm_lint_rule_id(f->rule) : NULL;
+}
+
+DBMGMT_API int32_t dbmgmt_plan_finding_severity(const dbmgmt_plan *plan, size_t k)
+{
+    const dm_lint_finding *f = plan_finding(plan, k);
+    return f ? f->severity : -1;
+}
+
+DBMGMT_API size_t dbmgmt_plan_finding_step(const dbmgmt_plan *plan, size_t k)
+{
+    const dm_lint_finding *f = plan_finding(plan, k);
+    return f ? f->step : SIZE_MAX;
+}
+
+DBMGMT_API const char *dbmgmt_plan_finding_file(const dbmgmt_plan *plan, size_t k)
+{
+    const dm_lint_finding *f = plan_finding(plan, k);
+    return f ? f->file : NULL;
+}
+
+DBMGMT_API int32_t dbmgmt_plan_finding_line(const dbmgmt_plan *plan, size_t k)
+{
+    const dm_lint_finding *f = plan_finding(plan, k);
+    return f ? f->line : -1;
+}
+
+DBMGMT_API const char *dbmgmt_plan_finding_message(const dbmgmt_plan *plan, size_t k)
+{
+    const dm_lint_finding *f = plan_finding(plan, k);
+    return f ? f->message : NULL;
+}
+
+DBMGMT_API const char *dbmgmt_plan_finding_advice(const dbmgmt_plan *plan, size_t k)
+{
+    const dm_lint_finding *f = plan_finding(plan, k);
+    return f ? dm_lint_rule_advice(f->rule) : NULL;
 }

@@ -499,6 +499,86 @@ static void test_migrate_plan_lists_steps_and_progress_can_stop(void **state)
     dbmgmt_plan_free(p);
 }
 
+/* ---- lint (issue 7) ---------------------------------------------------------------- */
+
+#define LINT_ONE "-- migrate:up\nCREATE TABLE mt_l (id INTEGER NOT NULL PRIMARY KEY, note VARCHAR(20));\n" \
+                 "-- migrate:down\nDROP TABLE mt_l;\n"
+#define LINT_TWO_DOWN "-- migrate:down\nALTER TABLE mt_l ADD COLUMN note VARCHAR(20);\n"
+
+static int column_exists(scratch *s, const char *sql)
+{
+    dbmgmt_result *r = NULL;
+    int rc = dbmgmt_conn_query(s->conn, &r, sql, 0, NULL);
+    dbmgmt_result_free(r);
+    return rc == DBMGMT_OK;
+}
+
+static void test_migrate_production_refuses_lint_error_until_allowed_in_file(void **state)
+{
+    scratch *s = *state;
+    write_file(s->dir, "001_one.sql", LINT_ONE);
+    reload(s);
+    dbmgmt_migrator_set_environment(s->m, "production");
+    up_ok(s);
+    write_file(s->dir, "002_two.sql",
+               "-- migrate:up\nALTER TABLE mt_l DROP COLUMN note;\n" LINT_TWO_DOWN);
+    reload(s);
+    dbmgmt_migrator_set_environment(s->m, "production");
+    dbmgmt_plan *p = NULL;
+    assert_int_equal(dbmgmt_migrator_plan(s->m, NULL, &p), DBMGMT_OK);
+    assert_int_equal(dbmgmt_plan_status(p), DBMGMT_ERR_POLICY);
+    assert_non_null(strstr(dbmgmt_plan_problem_at(p, 0), "drop-column"));
+    assert_non_null(strstr(dbmgmt_plan_problem_at(p, 0), "002_two.sql:2"));
+    size_t k = 0, n = dbmgmt_plan_finding_count(p);
+    while (k < n && strcmp(dbmgmt_plan_finding_rule(p, k), "drop-column") != 0)
+        k++;
+    assert_true(k < n);
+    assert_int_equal(dbmgmt_plan_finding_severity(p, k), DBMGMT_LINT_ERROR);
+    assert_int_equal(dbmgmt_plan_finding_step(p, k), 0);
+    assert_int_equal(dbmgmt_plan_finding_line(p, k), 2);
+    assert_non_null(strstr(dbmgmt_plan_finding_file(p, k), "002_two.sql"));
+    assert_non_null(strstr(dbmgmt_plan_finding_advice(p, k), "expand-contract"));
+    char *json = dbmgmt_plan_to_json(p);
+    assert_non_null(strstr(json, "\"findings\":[{\"rule\":"));
+    assert_non_null(strstr(json, "\"rule\":\"drop-column\",\"severity\":\"error\",\"step\":0"));
+    dbmgmt_free(json);
+    assert_int_equal(dbmgmt_migrator_apply(s->m, p), DBMGMT_ERR_POLICY);
+    dbmgmt_plan_free(p);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_POLICY);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "drop-column"));
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "002_two.sql:2"));
+    assert_true(column_exists(s, "SELECT note FROM mt_l"));
+    /* the same migration, with the finding allowed in the file, applies */
+    write_file(s->dir, "002_two.sql",
+               "-- migrate:up\n-- dbmgmt:allow drop-column nothing reads note since release 3\n"
+               "ALTER TABLE mt_l DROP COLUMN note;\n" LINT_TWO_DOWN);
+    reload(s);
+    dbmgmt_migrator_set_environment(s->m, "production");
+    up_ok(s);
+    assert_false(column_exists(s, "SELECT note FROM mt_l"));
+    assert_int_equal(applied_count(s), 2);
+}
+
+static void test_migrate_lint_errors_only_warn_outside_production_or_when_allowed(void **state)
+{
+    scratch *s = *state;
+    write_file(s->dir, "001_one.sql", LINT_ONE);
+    write_file(s->dir, "002_two.sql",
+               "-- migrate:up\nALTER TABLE mt_l DROP COLUMN note;\n" LINT_TWO_DOWN);
+    reload(s);
+    dbmgmt_migrator_set_environment(s->m, "production");
+    dbmgmt_migrator_allow(s->m, DBMGMT_ALLOW_LINT_ERRORS);
+    dbmgmt_plan *p = NULL;
+    assert_int_equal(dbmgmt_migrator_plan(s->m, NULL, &p), DBMGMT_OK);
+    assert_int_equal(dbmgmt_plan_status(p), DBMGMT_OK);
+    assert_true(dbmgmt_plan_finding_count(p) > 0);
+    dbmgmt_plan_free(p);
+    reload(s);
+    dbmgmt_migrator_set_environment(s->m, "development");
+    up_ok(s);
+    assert_false(column_exists(s, "SELECT note FROM mt_l"));
+}
+
 int main(void)
 {
     base_dsn = getenv("DBMGMT_TEST_DSN");
@@ -525,6 +605,8 @@ int main(void)
         T(test_migrate_repair_forgets_failed_migration),
         T(test_migrate_on_boot_with_embedded_table_is_idempotent),
         T(test_migrate_plan_lists_steps_and_progress_can_stop),
+        T(test_migrate_production_refuses_lint_error_until_allowed_in_file),
+        T(test_migrate_lint_errors_only_warn_outside_production_or_when_allowed),
     };
     return cmocka_run_group_tests_name("conformance/migrate", tests, NULL, NULL);
 }

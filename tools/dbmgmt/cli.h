@@ -63,5 +63,6 @@ int cmd_repair(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_new(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_lint(int argc, char **argv);
 
 #endif

@@ -87,6 +87,14 @@ static void print_plan(const dbmgmt_plan *p)
                dbmgmt_plan_step_source(p, i), (int)dbmgmt_plan_step_statement_count(p, i),
                dbmgmt_plan_step_statement_count(p, i) == 1 ? "" : "s",
                dbmgmt_plan_step_transactional(p, i) ? ", in a transaction" : ", no transaction");
+    static const char *const severity[] = {"info", "warning", "error"};
+    for (size_t k = 0; k < dbmgmt_plan_finding_count(p); k++) {
+        int32_t sv = dbmgmt_plan_finding_severity(p, k);
+        printf("  %s:%d: %s %s: %s\n      safe: %s\n", dbmgmt_plan_finding_file(p, k),
+               (int)dbmgmt_plan_finding_line(p, k), sv >= 0 && sv <= 2 ? severity[sv] : "?",
+               dbmgmt_plan_finding_rule(p, k), dbmgmt_plan_finding_message(p, k),
+               dbmgmt_plan_finding_advice(p, k));
+    }
     for (size_t i = 0; i < dbmgmt_plan_problem_count(p); i++)
         fprintf(stderr, "refused: %s\n", dbmgmt_plan_problem_at(p, i));
 }
@@ -260,61 +268,70 @@ int cmd_status(int argc, char **argv)
     return status;
 }
 
-int cmd_validate(int argc, char **argv)
-{
-    (void)argv;
-    if (argc > 1)
-        return cli_usage_error("validate takes no arguments");
-    session s;
-    if (session_open(&s))
-        return CLI_EXIT_FAILURE;
-    int status = migrator_result(&s, dbmgmt_migrator_validate(s.m),
-                                 "valid: every applied migration matches its source");
-    session_close(&s);
-    return status;
-}
+/* An operator action: open, act on the migrator, report. */
+typedef int (*migrator_action)(dbmgmt_migrator *m, const char *arg);
 
-int cmd_baseline(int argc, char **argv)
+static int run_action(int argc, char **argv, int want_arg, const char *usage,
+                      migrator_action act, const char *done)
 {
-    if (argc != 2)
-        return cli_usage_error("baseline VERSION: the version the existing schema matches");
-    session s;
-    if (session_open(&s))
-        return CLI_EXIT_FAILURE;
-    char done[128];
-    snprintf(done, sizeof done, "baselined at version %s", argv[1]);
-    int status = migrator_result(&s, dbmgmt_migrator_baseline(s.m, argv[1]), done);
-    session_close(&s);
-    return status;
-}
-
-int cmd_repair(int argc, char **argv)
-{
-    (void)argv;
-    if (argc > 1)
-        return cli_usage_error("repair takes no arguments");
-    session s;
-    if (session_open(&s))
-        return CLI_EXIT_FAILURE;
-    int status = migrator_result(&s, dbmgmt_migrator_repair(s.m),
-                                 "repaired: no failed migration is recorded any more");
-    session_close(&s);
-    return status;
-}
-
-int cmd_resume(int argc, char **argv)
-{
-    (void)argv;
-    if (argc > 1)
-        return cli_usage_error("resume takes no arguments");
+    if (argc != 1 + want_arg)
+        return cli_usage_error("%s", usage);
     session s;
     if (session_open(&s))
         return CLI_EXIT_FAILURE;
     dbmgmt_migrator_set_progress(s.m, progress_print, NULL);
-    int status = migrator_result(&s, dbmgmt_migrator_resume(s.m),
-                                 "resumed: the failed migration is now applied");
+    char message[256];
+    snprintf(message, sizeof message, "%s%s", done, want_arg ? argv[1] : "");
+    int status = migrator_result(&s, act(s.m, want_arg ? argv[1] : NULL), message);
     session_close(&s);
     return status;
+}
+
+static int act_validate(dbmgmt_migrator *m, const char *arg)
+{
+    (void)arg;
+    return dbmgmt_migrator_validate(m);
+}
+
+static int act_baseline(dbmgmt_migrator *m, const char *version)
+{
+    return dbmgmt_migrator_baseline(m, version);
+}
+
+static int act_repair(dbmgmt_migrator *m, const char *arg)
+{
+    (void)arg;
+    return dbmgmt_migrator_repair(m);
+}
+
+static int act_resume(dbmgmt_migrator *m, const char *arg)
+{
+    (void)arg;
+    return dbmgmt_migrator_resume(m);
+}
+
+int cmd_validate(int argc, char **argv)
+{
+    return run_action(argc, argv, 0, "validate takes no arguments", act_validate,
+                      "valid: every applied migration matches its source");
+}
+
+int cmd_baseline(int argc, char **argv)
+{
+    return run_action(argc, argv, 1, "baseline VERSION: the version the existing schema matches",
+                      act_baseline, "baselined at version ");
+}
+
+int cmd_repair(int argc, char **argv)
+{
+    return run_action(argc, argv, 0, "repair takes no arguments", act_repair,
+                      "repaired: no failed migration is recorded any more");
+}
+
+int cmd_resume(int argc, char **argv)
+{
+    return run_action(argc, argv, 0, "resume takes no arguments", act_resume,
+                      "resumed: the failed migration is now applied");
 }
 
 /* ---- new, embed ----------------------------------------------------------------- */

@@ -20,6 +20,7 @@ static const cli_command commands[] = {
     {"new", "NAME", "write migrations/<timestamp>_NAME.sql", cmd_new},
     {"embed", "DIR -o FILE.c [--symbol NAME]",
      "compile a migrations folder into a C table for firmware", cmd_embed},
+    {"lint", "[--dir DIR | FILES...] [--engine sqlite|postgres|mysql] [--json]", "check migrations for changes that break running services (docs/lint.md); exit 1 on errors", cmd_lint},
     {"split", "--engine sqlite|postgres|mysql [FILE|-]",
      "split an SQL script into statements, one JSON object per line", cmd_split},
 };
@@ -37,6 +38,7 @@ static void print_usage(FILE *f)
                "  --table NAME         history table (default: dbmgmt_schema_history)\n"
                "  --lock-timeout MS    how long to wait for another migrator (default 60000)\n"
                "  --allow-out-of-order --allow-missing --allow-down-in-production\n"
+               "  --allow-lint-errors  run error-severity lint findings in production\n"
                "  --json               machine-readable output\n\ncommands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         fprintf(f, "  %s %s\n      %s\n", commands[i].name, commands[i].synopsis,
@@ -71,6 +73,8 @@ static int parse_global_options(int argc, char **argv)
             cli_globals.allow |= DBMGMT_ALLOW_MISSING_APPLIED;
         } else if (strcmp(o, "--allow-down-in-production") == 0) {
             cli_globals.allow |= DBMGMT_ALLOW_DOWN_IN_PRODUCTION;
+        } else if (strcmp(o, "--allow-lint-errors") == 0) {
+            cli_globals.allow |= DBMGMT_ALLOW_LINT_ERRORS;
         } else if (strcmp(o, "--version") == 0 || strcmp(o, "--help") == 0) {
             break; /* handled as commands */
         } else if (!value) {

@@ -1,0 +1,122 @@
+/*
+ * Migration lint (DESIGN §5.5, docs/lint.md): rules over the token stream of
+ * the SQL lexer, run on each migration section of a plan or a folder.
+ *
+ * A rule never looks at raw text: each statement of a section (from
+ * dm_section_statements) is lexed, so a keyword inside a string, a comment
+ * or a quoted identifier never matches. Suppressions are comments
+ * (`-- dbmgmt:allow RULE reason`), found in the gaps between the section's
+ * tokens.
+ *
+ * Reentrant; no global state. A dm_linter holds reusable buffers, so linting
+ * many migrations allocates per finding and per migration, never per token.
+ */
+#ifndef DM_MIGRATE_LINT_H
+#define DM_MIGRATE_LINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/json.h"
+#include "dbmgmt/migrate.h"
+#include "source.h"
+#include "sql/lexer.h"
+
+/* The rules, in the order of docs/lint.md. Ids are stable. */
+typedef enum dm_lint_rule {
+    DM_LINT_DROP_COLUMN = 0,
+    DM_LINT_DROP_TABLE,
+    DM_LINT_RENAME_COLUMN,
+    DM_LINT_RENAME_TABLE,
+    DM_LINT_CHANGE_COLUMN_TYPE,
+    DM_LINT_ADD_NOT_NULL_COLUMN,
+    DM_LINT_SET_NOT_NULL,
+    DM_LINT_UNBOUNDED_UPDATE,
+    DM_LINT_INDEX_NOT_CONCURRENT,
+    DM_LINT_DROP_INDEX_NOT_CONCURRENT,
+    DM_LINT_CONCURRENT_IN_TRANSACTION,
+    DM_LINT_CONSTRAINT_NOT_VALID,
+    DM_LINT_VOLATILE_DEFAULT,
+    DM_LINT_MYSQL_TABLE_COPY,
+    DM_LINT_TRUNCATE_CASCADE,
+    DM_LINT_LOCK_TIMEOUT_MISSING,
+    DM_LINT_UNCOMMITTED_TRANSACTION,
+    DM_LINT_TRANSACTION_NESTING,
+    DM_LINT_MIXED_SCHEMA_AND_DATA,
+    DM_LINT_MISSING_DOWN,
+    DM_LINT_NON_IDEMPOTENT_DDL,
+    DM_LINT_ALLOW_WITHOUT_REASON,
+    DM_LINT_UNUSED_ALLOW,
+    DM_LINT_RULE_COUNT
+} dm_lint_rule;
+
+typedef struct dm_lint_finding {
+    dm_lint_rule rule;
+    int32_t severity;    /* DBMGMT_LINT_INFO / _WARNING / _ERROR */
+    size_t step;         /* index of the plan step or migration it belongs to */
+    const char *version; /* borrowed from the migration */
+    const char *file;    /* borrowed from the section */
+    int32_t line;
+    char *message;       /* owned: why it is dangerous, naming the table/column */
+    size_t seq;          /* order of discovery (stable sort) */
+    long stmt;           /* statement index in its section; -1: the whole migration */
+    int suppressed;      /* matched by an allow comment (removed before returning) */
+} dm_lint_finding;
+
+typedef struct dm_lint_findings {
+    dm_lint_finding *items;
+    size_t count, cap;
+} dm_lint_findings;
+
+/* Name the linter tracks (a table, column or index), pointing into the
+ * statement text it came from, which outlives the section's lint. */
+typedef struct dm_lint_name {
+    const char *s;
+    size_t len;
+    const char *table; /* columns: the table they belong to */
+    size_t table_len;
+} dm_lint_name;
+
+typedef struct dm_lint_names {
+    dm_lint_name *items;
+    size_t count, cap;
+} dm_lint_names;
+
+/* Reusable state: one per thread of linting. */
+typedef struct dm_linter {
+    dbmgmt_engine dialect;
+    dm_sql_token *toks; /* the current statement's tokens (reused) */
+    size_t ntoks, toks_cap;
+    dm_lint_names tables, columns, indexes; /* created in the current migration */
+    void *allows;       /* the current section's allow comments (reused) */
+    size_t nallows, allows_cap;
+    size_t seq;
+} dm_linter;
+
+void dm_linter_init(dm_linter *lt, dbmgmt_engine dialect);
+void dm_linter_clear(dm_linter *lt);
+
+/*
+ * Lint one migration in one direction (DBMGMT_UP: its up section; DBMGMT_DOWN:
+ * its down section, where what the up section creates counts as new).
+ * transactional: the migrator runs the section in one transaction. Findings
+ * are appended to out with the given step index. Returns DBMGMT_OK,
+ * DBMGMT_ERR_NOMEM, or DBMGMT_ERR_PARSE when the section cannot be split
+ * (err says FILE:LINE; nothing is appended).
+ */
+int dm_lint_migration(dm_linter *lt, const dm_migration *mig, int32_t direction,
+                      int transactional, size_t step, dm_lint_findings *out, dm_error *err);
+
+/* Sort by step, line, then discovery order. */
+void dm_lint_findings_sort(dm_lint_findings *f);
+void dm_lint_findings_clear(dm_lint_findings *f);
+
+const char *dm_lint_rule_id(dm_lint_rule rule);
+/* The safe alternative, one or two sentences. */
+const char *dm_lint_rule_advice(dm_lint_rule rule);
+const char *dm_lint_severity_name(int32_t severity);
+/* One finding as a JSON object (docs/lint.md); with_step adds "step". */
+void dm_lint_finding_json(dm_json *j, const dm_lint_finding *f, int with_step);
+
+#endif

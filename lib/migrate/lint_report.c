@@ -1,0 +1,314 @@
+/* Standalone lint of migration folders and files (dbmgmt lint), and the
+ * JSON form of findings shared with plans. */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/json.h"
+#include "migrate/lint.h"
+
+struct dbmgmt_lint_report {
+    dbmgmt_engine engine;
+    dm_source *sources; /* one per folder */
+    size_t nsources;
+    size_t migrations;
+    dm_lint_findings findings;
+};
+
+void dm_lint_finding_json(dm_json *j, const dm_lint_finding *f, int with_step)
+{
+    dm_json_object_begin(j);
+    dm_json_key(j, "rule");
+    dm_json_string(j, dm_lint_rule_id(f->rule));
+    dm_json_key(j, "severity");
+    dm_json_string(j, dm_lint_severity_name(f->severity));
+    if (with_step) {
+        dm_json_key(j, "step");
+        dm_json_int(j, (int64_t)f->step);
+    }
+    dm_json_key(j, "version");
+    dm_json_string(j, f->version);
+    dm_json_key(j, "file");
+    dm_json_string(j, f->file);
+    dm_json_key(j, "line");
+    dm_json_int(j, f->line);
+    dm_json_key(j, "message");
+    dm_json_string(j, f->message);
+    dm_json_key(j, "advice");
+    dm_json_string(j, dm_lint_rule_advice(f->rule));
+    dm_json_object_end(j);
+}
+
+static int lint_migration_up(dm_linter *lt, dbmgmt_lint_report *r, const dm_migration *mig)
+{
+    dm_error err;
+    int transactional = r->engine != DBMGMT_ENGINE_MYSQL && !mig->no_transaction;
+    int rc = dm_lint_migration(lt, mig, DBMGMT_UP, transactional, r->migrations, &r->findings,
+                               &err);
+    if (rc != DBMGMT_OK)
+        return dm_error_copy(NULL, &err);
+    r->migrations++;
+    return DBMGMT_OK;
+}
+
+static int report_new(dbmgmt_lint_report **out, dbmgmt_engine engine, const char *fn)
+{
+    if (!out)
+        return dm_error_invalid(fn, "out is NULL");
+    *out = NULL;
+    if (!dm_sql_dialect_valid(engine))
+        return dm_error_invalid(fn, "unknown engine");
+    dbmgmt_lint_report *r = dm_calloc(1, sizeof *r);
+    if (!r)
+        return dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory linting");
+    r->engine = engine;
+    *out = r;
+    return DBMGMT_OK;
+}
+
+/* Load a folder as one more source of the report. */
+static dm_source *report_add_source(dbmgmt_lint_report *r, const char *dir, int *rc)
+{
+    dm_source *grown = dm_realloc(r->sources, (r->nsources + 1) * sizeof *grown);
+    if (!grown) {
+        *rc = dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory linting %s", dir);
+        return NULL;
+    }
+    r->sources = grown;
+    dm_source *src = &r->sources[r->nsources];
+    memset(src, 0, sizeof *src);
+    dm_error err;
+    *rc = dm_source_add_dir(src, dir, &err);
+    if (*rc != DBMGMT_OK) {
+        dm_error_copy(NULL, &err);
+        dm_source_clear(src);
+        return NULL;
+    }
+    r->nsources++;
+    return src;
+}
+
+DBMGMT_API int dbmgmt_lint_dir(dbmgmt_lint_report **out, dbmgmt_engine engine, const char *dir)
+{
+    if (!dir)
+        return dm_error_invalid("dbmgmt_lint_dir", "dir is NULL");
+    int rc = report_new(out, engine, "dbmgmt_lint_dir");
+    if (rc != DBMGMT_OK)
+        return rc;
+    dbmgmt_lint_report *r = *out;
+    dm_source *src = report_add_source(r, dir, &rc);
+    dm_linter lt;
+    dm_linter_init(&lt, engine);
+    for (size_t i = 0; src && i < src->count && rc == DBMGMT_OK; i++)
+        rc = lint_migration_up(&lt, r, &src->items[i]);
+    dm_linter_clear(&lt);
+    if (rc != DBMGMT_OK) {
+        dbmgmt_lint_report_free(r);
+        *out = NULL;
+        return rc;
+    }
+    dm_lint_findings_sort(&r->findings);
+    return DBMGMT_OK;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static int same_base(const char *a, const char *b)
+{
+    return a && b && strcmp(base_name(a), base_name(b)) == 0;
+}
+
+/* The folder of file, as a new string ("." for a bare name). */
+static char *dir_of(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    if (!slash)
+        return dm_strdup(".");
+    if (slash == file)
+        return dm_strdup("/");
+    return dm_strndup(file, (size_t)(slash - file));
+}
+
+/* The source already loaded for dir (by position: dirs[i] is sources[i]). */
+static dm_source *source_for(dbmgmt_lint_report *r, char **dirs, const char *dir, int *rc)
+{
+    for (size_t i = 0; i < r->nsources; i++)
+        if (strcmp(dirs[i], dir) == 0)
+            return &r->sources[i];
+    return report_add_source(r, dir, rc);
+}
+
+static const dm_migration *migration_of_file(const dm_source *src, const char *file)
+{
+    for (size_t i = 0; i < src->count; i++)
+        if (same_base(src->items[i].up.file, file) || same_base(src->items[i].down.file, file))
+            return &src->items[i];
+    return NULL;
+}
+
+DBMGMT_API int dbmgmt_lint_files(dbmgmt_lint_report **out, dbmgmt_engine engine,
+                                 const char *const *files, size_t nfiles)
+{
+    if (!files && nfiles)
+        return dm_error_invalid("dbmgmt_lint_files", "files is NULL");
+    int rc = report_new(out, engine, "dbmgmt_lint_files");
+    if (rc != DBMGMT_OK)
+        return rc;
+    dbmgmt_lint_report *r = *out;
+    char **dirs = nfiles ? dm_calloc(nfiles, sizeof *dirs) : NULL;
+    const dm_migration **done = nfiles ? dm_calloc(nfiles, sizeof *done) : NULL;
+    if (nfiles && (!dirs || !done))
+        rc = dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory linting");
+    dm_linter lt;
+    dm_linter_init(&lt, engine);
+    for (size_t i = 0; i < nfiles && rc == DBMGMT_OK; i++) {
+        if (!files[i]) {
+            rc = dm_error_invalid("dbmgmt_lint_files", "a file name is NULL");
+            break;
+        }
+        char *dir = dir_of(files[i]);
+        size_t before = r->nsources;
+        dm_source *src = dir ? source_for(r, dirs, dir, &rc) : NULL;
+        if (!dir)
+            rc = dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory linting");
+        if (r->nsources > before)
+            dirs[before] = dir;
+        else
+            dm_free(dir);
+        const dm_migration *mig = src ? migration_of_file(src, files[i]) : NULL;
+        if (src && !mig)
+            rc = dm_error_set(NULL, DBMGMT_ERR_NOTFOUND,
+                              "%s: not a migration file of its folder (see docs/migrations.md "
+                              "for the file names)", files[i]);
+        int seen = 0;
+        for (size_t k = 0; k < i && mig; k++)
+            seen |= done[k] == mig;
+        if (mig && !seen) {
+            done[i] = mig;
+            rc = lint_migration_up(&lt, r, mig);
+        }
+    }
+    dm_linter_clear(&lt);
+    for (size_t i = 0; i < r->nsources; i++)
+        dm_free(dirs[i]);
+    dm_free(dirs);
+    dm_free(done);
+    if (rc != DBMGMT_OK) {
+        dbmgmt_lint_report_free(r);
+        *out = NULL;
+        return rc;
+    }
+    dm_lint_findings_sort(&r->findings);
+    return DBMGMT_OK;
+}
+
+DBMGMT_API void dbmgmt_lint_report_free(dbmgmt_lint_report *r)
+{
+    if (!r)
+        return;
+    dm_lint_findings_clear(&r->findings);
+    for (size_t i = 0; i < r->nsources; i++)
+        dm_source_clear(&r->sources[i]);
+    dm_free(r->sources);
+    dm_free(r);
+}
+
+DBMGMT_API size_t dbmgmt_lint_report_migration_count(const dbmgmt_lint_report *r)
+{
+    return r ? r->migrations : 0;
+}
+
+DBMGMT_API size_t dbmgmt_lint_report_count(const dbmgmt_lint_report *r)
+{
+    return r ? r->findings.count : 0;
+}
+
+DBMGMT_API size_t dbmgmt_lint_report_count_severity(const dbmgmt_lint_report *r, int32_t severity)
+{
+    size_t n = 0;
+    for (size_t i = 0; r && i < r->findings.count; i++)
+        n += r->findings.items[i].severity == severity;
+    return n;
+}
+
+static const dm_lint_finding *finding_at(const dbmgmt_lint_report *r, size_t k)
+{
+    return r && k < r->findings.count ? &r->findings.items[k] : NULL;
+}
+
+DBMGMT_API const char *dbmgmt_lint_report_rule(const dbmgmt_lint_report *r, size_t k)
+{
+    const dm_lint_finding *f = finding_at(r, k);
+    return f ? dm_lint_rule_id(f->rule) : NULL;
+}
+
+DBMGMT_API int32_t dbmgmt_lint_report_severity(const dbmgmt_lint_report *r, size_t k)
+{
+    const dm_lint_finding *f = finding_at(r, k);
+    return f ? f->severity : -1;
+}
+
+DBMGMT_API const char *dbmgmt_lint_report_version(const dbmgmt_lint_report *r, size_t k)
+{
+    const dm_lint_finding *f = finding_at(r, k);
+    return f ? f->version : NULL;
+}
+
+DBMGMT_API const char *dbmgmt_lint_report_file(const dbmgmt_lint_report *r, size_t k)
+{
+    const dm_lint_finding *f = finding_at(r, k);
+    return f ? f->file : NULL;
+}
+
+DBMGMT_API int32_t dbmgmt_lint_report_line(const dbmgmt_lint_report *r, size_t k)
+{
+    const dm_lint_finding *f = finding_at(r, k);
+    return f ? f->line : -1;
+}
+
+DBMGMT_API const char *dbmgmt_lint_report_message(const dbmgmt_lint_report *r, size_t k)
+{
+    const dm_lint_finding *f = finding_at(r, k);
+    return f ? f->message : NULL;
+}
+
+DBMGMT_API const char *dbmgmt_lint_report_advice(const dbmgmt_lint_report *r, size_t k)
+{
+    const dm_lint_finding *f = finding_at(r, k);
+    return f ? dm_lint_rule_advice(f->rule) : NULL;
+}
+
+DBMGMT_API char *dbmgmt_lint_report_to_json(const dbmgmt_lint_report *r)
+{
+    if (!r) {
+        dm_error_invalid("dbmgmt_lint_report_to_json", "report is NULL");
+        return NULL;
+    }
+    dm_buf b = DM_BUF_INIT;
+    dm_json j;
+    dm_json_init(&j, &b);
+    dm_json_object_begin(&j);
+    dm_json_key(&j, "engine");
+    dm_json_string(&j, dbmgmt_engine_name(r->engine));
+    dm_json_key(&j, "migrations");
+    dm_json_int(&j, (int64_t)r->migrations);
+    dm_json_key(&j, "errors");
+    dm_json_int(&j, (int64_t)dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_ERROR));
+    dm_json_key(&j, "warnings");
+    dm_json_int(&j, (int64_t)dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_WARNING));
+    dm_json_key(&j, "infos");
+    dm_json_int(&j, (int64_t)dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_INFO));
+    dm_json_key(&j, "findings");
+    dm_json_array_begin(&j);
+    for (size_t i = 0; i < r->findings.count; i++)
+        dm_lint_finding_json(&j, &r->findings.items[i], 0);
+    dm_json_array_end(&j);
+    dm_json_object_end(&j);
+    char *s = dm_buf_detach(&b);
+    if (!s)
+        dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory rendering a lint report");
+    return s;
+}

@@ -1,0 +1,34 @@
+#!/bin/sh
+# dbmgmt lint: exact JSON (stable keys and order), human output, exit statuses.
+set -u
+dbmgmt=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+mkdir "$work/m"
+printf -- '-- migrate:up\nCREATE TABLE IF NOT EXISTS users (id INT, email TEXT);\n-- migrate:down\nDROP TABLE IF EXISTS users;\n' >"$work/m/001_init.sql"
+printf -- "-- migrate:up\nSELECT 'DROP TABLE users';\nALTER TABLE users DROP COLUMN email;\n-- migrate:down\nALTER TABLE users ADD COLUMN email TEXT;\n" >"$work/m/002_drop.sql"
+cd "$work"
+out=$("$dbmgmt" lint --dir m --engine sqlite --json); rc=$?
+[ $rc -eq 1 ] || fail "exit $rc with an error finding (want 1)"
+want='{"engine":"sqlite","migrations":2,"errors":1,"warnings":0,"infos":0,"findings":[{"rule":"drop-column","severity":"error","version":"002","file":"m/002_drop.sql","line":3,"message":"DROP COLUMN email of users: code of the previous release, still running during the deploy, reads or writes the column and fails as soon as it is gone","advice":"expand-contract: release code that no longer reads or writes the column, then drop it in a later migration"}]}'
+[ "$out" = "$want" ] || fail "JSON differs:
+got:  $out
+want: $want"
+human=$("$dbmgmt" lint m/002_drop.sql --engine sqlite)
+echo "$human" | grep -q '^m/002_drop.sql:3: error drop-column: DROP COLUMN email of users: .*\. Safe: expand-contract' || fail "human output: $human"
+echo "$human" | grep -q '^1 migration linted: 1 error, 0 warnings, 0 info$' || fail "summary: $human"
+# allowed in the file: exit 0
+printf -- "-- migrate:up\n-- dbmgmt:allow drop-column unused since v2\nALTER TABLE users DROP COLUMN email;\n-- migrate:down\nALTER TABLE users ADD COLUMN email TEXT;\n" >"m/002_drop.sql"
+"$dbmgmt" lint --dir m >/dev/null || fail "exit $? with the finding allowed (want 0)"
+# the engine follows --url's scheme: a PostgreSQL-only rule appears
+printf -- "-- migrate:up\nCREATE INDEX IF NOT EXISTS users_email ON users (email);\n-- migrate:down\nDROP INDEX IF EXISTS users_email;\n" >"m/003_index.sql"
+"$dbmgmt" --url postgres://nobody@127.0.0.1:1/x lint --dir m --json | grep -q '"engine":"postgres".*"rule":"index-not-concurrent"' || fail "engine from --url"
+"$dbmgmt" lint --dir m --engine sqlite >/dev/null || fail "sqlite has no index-not-concurrent"
+# usage errors: 2; load errors: 1
+"$dbmgmt" lint --engine oracle >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown engine is not exit 2"
+"$dbmgmt" lint --dir m m/001_init.sql >/dev/null 2>&1; [ $? -eq 2 ] || fail "--dir with FILES is not exit 2"
+"$dbmgmt" lint --dir nowhere >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing folder is not exit 1"
+echo "ok" >"m/notes.txt"
+"$dbmgmt" lint m/notes.txt >/dev/null 2>&1; [ $? -eq 1 ] || fail "a non-migration file is not exit 1"
+echo "1 passed, 0 failed"

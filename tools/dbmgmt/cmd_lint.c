@@ -1,0 +1,121 @@
+/* dbmgmt lint: the migration linter, without a database (docs/lint.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* --engine, else the scheme of --url / DATABASE_URL, else SQLite. */
+static dbmgmt_engine default_engine(void)
+{
+    const char *url = cli_globals.url ? cli_globals.url : getenv("DATABASE_URL");
+    if (!url || !*url)
+        return DBMGMT_ENGINE_SQLITE;
+    char scheme[16];
+    size_t n = strcspn(url, ":");
+    if (n == 0 || n >= sizeof scheme)
+        return DBMGMT_ENGINE_SQLITE;
+    memcpy(scheme, url, n);
+    scheme[n] = '\0';
+    dbmgmt_engine e = cli_parse_engine(scheme);
+    return e == DBMGMT_ENGINE_NONE ? DBMGMT_ENGINE_SQLITE : e;
+}
+
+static const char *severity_word(int32_t s)
+{
+    return s == DBMGMT_LINT_ERROR ? "error" : s == DBMGMT_LINT_WARNING ? "warning" : "info";
+}
+
+/* FILE:LINE: severity rule-id: why. Safe: alternative — grouped by file. */
+static void print_human(const dbmgmt_lint_report *r)
+{
+    size_t n = dbmgmt_lint_report_count(r);
+    const char *last = NULL;
+    for (size_t k = 0; k < n; k++) {
+        const char *file = dbmgmt_lint_report_file(r, k);
+        if (!file)
+            file = "(table)";
+        if (last && strcmp(last, file) != 0)
+            putchar('\n');
+        last = file;
+        printf("%s:%d: %s %s: %s. Safe: %s.\n", file, (int)dbmgmt_lint_report_line(r, k),
+               severity_word(dbmgmt_lint_report_severity(r, k)), dbmgmt_lint_report_rule(r, k),
+               dbmgmt_lint_report_message(r, k), dbmgmt_lint_report_advice(r, k));
+    }
+    if (n)
+        putchar('\n');
+    size_t errors = dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_ERROR);
+    size_t warnings = dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_WARNING);
+    size_t infos = dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_INFO);
+    printf("%zu migration%s linted: %zu error%s, %zu warning%s, %zu info\n",
+           dbmgmt_lint_report_migration_count(r),
+           dbmgmt_lint_report_migration_count(r) == 1 ? "" : "s", errors,
+           errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s", infos);
+}
+
+int cmd_lint(int argc, char **argv)
+{
+    const char *dir = NULL;
+    dbmgmt_engine engine = DBMGMT_ENGINE_NONE;
+    int json = cli_globals.json;
+    const char **files = calloc((size_t)argc + 1, sizeof *files);
+    size_t nfiles = 0;
+    if (!files) {
+        fprintf(stderr, "dbmgmt lint: out of memory\n");
+        return CLI_EXIT_FAILURE;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--dir") == 0 || strcmp(a, "--engine") == 0) {
+            if (i + 1 >= argc) {
+                free(files);
+                return cli_usage_error("lint: %s needs a value", a);
+            }
+            if (strcmp(a, "--dir") == 0) {
+                dir = argv[++i];
+            } else if ((engine = cli_parse_engine(argv[++i])) == DBMGMT_ENGINE_NONE) {
+                free(files);
+                return cli_usage_error("lint: unknown engine '%s' (sqlite, postgres, mysql)",
+                                       argv[i]);
+            }
+        } else if (strncmp(a, "--", 2) == 0 && a[2]) {
+            free(files);
+            return cli_usage_error("lint: unknown option '%s'", a);
+        } else {
+            files[nfiles++] = a;
+        }
+    }
+    if (dir && nfiles) {
+        free(files);
+        return cli_usage_error("lint: give --dir DIR or FILES, not both");
+    }
+    if (engine == DBMGMT_ENGINE_NONE)
+        engine = default_engine();
+    dbmgmt_lint_report *r = NULL;
+    int rc = nfiles ? dbmgmt_lint_files(&r, engine, files, nfiles)
+                    : dbmgmt_lint_dir(&r, engine,
+                                      dir ? dir : cli_globals.dir ? cli_globals.dir : "migrations");
+    free(files);
+    if (rc != DBMGMT_OK) {
+        if (json)
+            printf("{\"status\":%s,\"error\":%s}\n", cli_json_quote(dbmgmt_status_name(rc)),
+                   cli_json_quote(dbmgmt_errmsg()));
+        else
+            fprintf(stderr, "dbmgmt lint: %s\n", dbmgmt_errmsg());
+        return CLI_EXIT_FAILURE;
+    }
+    if (json) {
+        char *s = dbmgmt_lint_report_to_json(r);
+        if (s)
+            puts(s);
+        dbmgmt_free(s);
+    } else {
+        print_human(r);
+    }
+    int status = dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_ERROR) ? CLI_EXIT_FAILURE
+                                                                          : CLI_EXIT_OK;
+    dbmgmt_lint_report_free(r);
+    return status;
+}
