@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/sha256.h"
 #include "driver.h"
 
@@ -928,19 +929,6 @@ static void lock_key(const char *name, char out[MY_LOCK_NAME_MAX + 1])
     snprintf(out, MY_LOCK_NAME_MAX + 1, "dbmgmt_%.40s", hex);
 }
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* GET_LOCK(name, 0) polled, so the wait has millisecond resolution and the
  * session never sits blocked inside the server. */
 static int my_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err)
@@ -949,7 +937,7 @@ static int my_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *
     lock_key(name, key);
     dm_dstmt *s = NULL;
     int rc = int_query_open(c, "SELECT GET_LOCK(?, 0)", key, &s, err);
-    int64_t start = monotonic_ms(), pause = MY_LOCK_FIRST_SLEEP_MS;
+    int64_t start = dm_monotonic_ms(), pause = MY_LOCK_FIRST_SLEEP_MS;
     int64_t limit = timeout_ms < 0 ? 0 : timeout_ms;
     while (rc == DBMGMT_OK) {
         int64_t got = 0;
@@ -963,14 +951,14 @@ static int my_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *
         }
         if (got == 1)
             break;
-        int64_t waited = monotonic_ms() - start;
+        int64_t waited = dm_monotonic_ms() - start;
         if (waited >= limit) {
             rc = dm_error_set_sql(err, DBMGMT_ERR_TIMEOUT, "55P03",
                                   "lock '%s' is held by another session; waited %lld ms", name,
                                   (long long)waited);
             break;
         }
-        sleep_ms(pause < limit - waited ? pause : limit - waited);
+        dm_sleep_ms(pause < limit - waited ? pause : limit - waited);
         pause = pause * 2 > MY_LOCK_MAX_SLEEP_MS ? MY_LOCK_MAX_SLEEP_MS : pause * 2;
     }
     my_finalize(s);

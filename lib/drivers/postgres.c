@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "driver.h"
@@ -462,36 +463,23 @@ static int pg_lock_call(dm_dconn *c, const char *fn, const char *name, dm_error 
     return rc;
 }
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* pg_try_advisory_lock polled on this session (never pg_advisory_lock, which
  * would sit inside the server where a concurrent CREATE INDEX CONCURRENTLY
  * could wait on it). */
 static int pg_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err)
 {
-    int64_t deadline = monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = dm_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     int64_t pause = 5;
     for (;;) {
         int rc = pg_lock_call(c, "pg_try_advisory_lock", name, err);
         if (rc != 0)
             return rc < 0 ? rc : DBMGMT_OK;
-        int64_t left = deadline - monotonic_ms();
+        int64_t left = deadline - dm_monotonic_ms();
         if (left <= 0)
             return dm_error_set_sql(err, DBMGMT_ERR_TIMEOUT, "55P03",
                                     "lock '%s' is held by another session; waited %d ms", name,
                                     (int)(timeout_ms > 0 ? timeout_ms : 0));
-        sleep_ms(pause < left ? pause : left);
+        dm_sleep_ms(pause < left ? pause : left);
         pause = pause * 2 > 50 ? 50 : pause * 2;
     }
 }

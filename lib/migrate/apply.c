@@ -15,15 +15,9 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "migrator.h"
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int from_conn(dbmgmt_migrator *m, dbmgmt_conn *c, int rc)
 {
@@ -92,7 +86,7 @@ static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, in
     int rc = dm_section_statements(step_section(st), m->conn->drv->engine, &list, &m->err);
     if (rc != DBMGMT_OK)
         return rc;
-    int64_t start = now_ms();
+    int64_t start = dm_monotonic_ms();
     if (!in_transaction)
         rc = from_conn(m, m->conn, dbmgmt_conn_begin(m->conn));
     size_t failed_at = 0;
@@ -100,7 +94,7 @@ static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, in
         rc = run_statements(m, st, &list, 0, 0, &failed_at);
     if (rc == DBMGMT_OK)
         rc = st->direction == DBMGMT_UP
-                 ? dm_history_insert(m, rank, st->mig, 1, (int32_t)list.count, now_ms() - start)
+                 ? dm_history_insert(m, rank, st->mig, 1, (int32_t)list.count, dm_monotonic_ms() - start)
                  : dm_history_delete(m, st->mig->version);
     if (!in_transaction) {
         if (rc == DBMGMT_OK)
@@ -110,7 +104,7 @@ static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, in
     }
     dm_mig_statements_free(&list);
     if (rc == DBMGMT_OK)
-        progress_after(m, st, now_ms() - start);
+        progress_after(m, st, dm_monotonic_ms() - start);
     return rc;
 }
 
@@ -123,7 +117,7 @@ static int run_dirty_protocol_step(dbmgmt_migrator *m, const dm_plan_step *st, i
     int rc = dm_section_statements(step_section(st), m->conn->drv->engine, &list, &m->err);
     if (rc != DBMGMT_OK)
         return rc;
-    int64_t start = now_ms();
+    int64_t start = dm_monotonic_ms();
     if (st->direction == DBMGMT_UP && !row_exists)
         rc = dm_history_insert(m, rank, st->mig, 0, 0, 0);
     size_t failed_at = 0;
@@ -144,12 +138,12 @@ static int run_dirty_protocol_step(dbmgmt_migrator *m, const dm_plan_step *st, i
     } else if (rc == DBMGMT_OK) {
         rc = st->direction == DBMGMT_UP
                  ? dm_history_mark(m, st->mig->version, 1, (int32_t)list.count, NULL,
-                                   now_ms() - start, st->mig->checksum)
+                                   dm_monotonic_ms() - start, st->mig->checksum)
                  : dm_history_delete(m, st->mig->version);
     }
     dm_mig_statements_free(&list);
     if (rc == DBMGMT_OK)
-        progress_after(m, st, now_ms() - start);
+        progress_after(m, st, dm_monotonic_ms() - start);
     return rc;
 }
 

@@ -693,8 +693,10 @@ static int source_merge(dm_source *src, loading *l, dm_error *err)
                                 l->items[i].up.file ? l->items[i].up.file : "(table)",
                                 l->items[i].version, dup->up.file ? dup->up.file : "(table)");
     }
+    if (l->count == 0)
+        return DBMGMT_OK; /* an empty folder adds nothing */
     dm_migration *grown = dm_realloc(src->items, (src->count + l->count) * sizeof *grown);
-    if (!grown && src->count + l->count)
+    if (!grown)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading migrations");
     src->items = grown;
     memcpy(src->items + src->count, l->items, l->count * sizeof *l->items);
