@@ -218,8 +218,18 @@ void dm_linter_init(dm_linter *lt, dbmgmt_engine dialect)
     lt->dialect = dialect;
 }
 
+void dm_linter_follow_plan(dm_linter *lt, int (*live_table_exists)(void *ctx, const char *name),
+                           void *ctx)
+{
+    lt->live_table_exists = live_table_exists;
+    lt->live_ctx = ctx;
+}
+
 void dm_linter_clear(dm_linter *lt)
 {
+    for (size_t i = 0; i < lt->nplan_tables; i++)
+        dm_free(lt->plan_tables[i]);
+    dm_free(lt->plan_tables);
     dm_free(lt->toks);
     dm_free(lt->tables.items);
     dm_free(lt->columns.items);
@@ -372,9 +382,20 @@ static void track(section_ctx *c, dm_lint_names *n, lname name, lname table)
         c->rc = DBMGMT_ERR_NOMEM;
 }
 
+/* Created by an earlier step of the plan being followed (and not in the
+ * live database). */
+static int table_new_in_plan(const dm_linter *lt, lname t)
+{
+    for (size_t i = 0; i < lt->nplan_tables; i++)
+        if (same_name(lt->plan_tables[i], strlen(lt->plan_tables[i]), t.s, t.len))
+            return 1;
+    return 0;
+}
+
 static int table_is_new(const section_ctx *c, lname t)
 {
-    return t.len && names_has(&c->lt->tables, t.s, t.len, NULL, 0);
+    return t.len && (names_has(&c->lt->tables, t.s, t.len, NULL, 0) ||
+                     table_new_in_plan(c->lt, t));
 }
 
 static int in_transaction(const section_ctx *c)
@@ -1293,6 +1314,34 @@ static int collect_created_by_up(dm_linter *lt, const dm_migration *mig, dm_mig_
     return c.rc;
 }
 
+/* After an up step of a followed plan: the tables it created that the live
+ * database does not have are new for the steps after it. */
+static int remember_plan_tables(dm_linter *lt)
+{
+    for (size_t i = 0; i < lt->tables.count; i++) {
+        const dm_lint_name *t = &lt->tables.items[i];
+        char *name = dm_strndup(t->s, t->len);
+        if (!name)
+            return DBMGMT_ERR_NOMEM;
+        if (lt->live_table_exists(lt->live_ctx, name) != 0) { /* exists, or unknown */
+            dm_free(name);
+            continue;
+        }
+        if (lt->nplan_tables == lt->plan_tables_cap) {
+            size_t cap = lt->plan_tables_cap ? lt->plan_tables_cap * 2 : 16;
+            char **grown = dm_realloc(lt->plan_tables, cap * sizeof *grown);
+            if (!grown) {
+                dm_free(name);
+                return DBMGMT_ERR_NOMEM;
+            }
+            lt->plan_tables = grown;
+            lt->plan_tables_cap = cap;
+        }
+        lt->plan_tables[lt->nplan_tables++] = name;
+    }
+    return DBMGMT_OK;
+}
+
 int dm_lint_migration(dm_linter *lt, const dm_migration *mig, int32_t direction, int transactional,
                       size_t step, dm_lint_findings *out, dm_error *err)
 {
@@ -1328,6 +1377,8 @@ int dm_lint_migration(dm_linter *lt, const dm_migration *mig, int32_t direction,
             apply_allows(&c, first);
         rc = c.rc;
     }
+    if (rc == DBMGMT_OK && direction == DBMGMT_UP && lt->live_table_exists)
+        rc = remember_plan_tables(lt);
     if (rc == DBMGMT_ERR_NOMEM)
         dm_error_set(err, rc, "out of memory linting %s", sec->file ? sec->file : mig->version);
     dm_free(spans);

@@ -92,9 +92,22 @@ typedef struct dm_linter {
     void *allows;       /* the current section's allow comments (reused) */
     size_t nallows, allows_cap;
     size_t seq;
+    /* Following a plan: tables an earlier up step of the same plan creates
+     * and the live database does not have yet, so they are new (empty) when
+     * later steps run. Owned copies. */
+    char **plan_tables;
+    size_t nplan_tables, plan_tables_cap;
+    /* Whether a table exists in the live database: 1, 0, or < 0 (unknown:
+     * treated as existing). NULL: no live connection (lint files alone). */
+    int (*live_table_exists)(void *ctx, const char *name);
+    void *live_ctx;
 } dm_linter;
 
 void dm_linter_init(dm_linter *lt, dbmgmt_engine dialect);
+/* Follow a plan's schema: after each up step, the tables it creates that the
+ * live database lacks count as new for the later steps. */
+void dm_linter_follow_plan(dm_linter *lt, int (*live_table_exists)(void *ctx, const char *name),
+                           void *ctx);
 void dm_linter_clear(dm_linter *lt);
 
 /*

@@ -207,10 +207,19 @@ static int count_statements(dbmgmt_migrator *m, dbmgmt_plan *p)
 
 /* Lint every step for the connection's engine. A section that cannot be
  * split is left to count_statements (and to the run) to report. */
+/* For the linter: does the table exist in the database the plan is for? */
+static int live_table_exists(void *ctx, const char *name)
+{
+    dbmgmt_migrator *m = ctx;
+    dm_error ignored;
+    return m->conn->drv->table_exists(m->conn->dc, name, &ignored);
+}
+
 static int lint_steps(dbmgmt_migrator *m, dbmgmt_plan *p)
 {
     dm_linter lt;
     dm_linter_init(&lt, m->conn->drv->engine);
+    dm_linter_follow_plan(&lt, live_table_exists, m);
     int rc = DBMGMT_OK;
     for (size_t i = 0; i < p->count && rc == DBMGMT_OK; i++) {
         const dm_plan_step *st = &p->steps[i];

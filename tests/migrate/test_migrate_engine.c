@@ -579,6 +579,44 @@ static void test_migrate_lint_errors_only_warn_outside_production_or_when_allowe
     assert_false(column_exists(s, "SELECT note FROM mt_l"));
 }
 
+/* Count the plan's findings of one rule. */
+static size_t findings_of(const dbmgmt_plan *p, const char *rule)
+{
+    size_t found = 0;
+    for (size_t k = 0; k < dbmgmt_plan_finding_count(p); k++)
+        found += strcmp(dbmgmt_plan_finding_rule(p, k), rule) == 0;
+    return found;
+}
+
+static void test_migrate_lint_follows_the_schema_through_the_plan(void **state)
+{
+    scratch *s = *state;
+    /* 002 adds a NOT NULL column without a default to a table that 001, in
+     * the same plan, creates: the table is new and empty when 002 runs. */
+    write_file(s->dir, "001_create.sql",
+               "-- migrate:up\nCREATE TABLE mt_plan (id INTEGER NOT NULL PRIMARY KEY);\n"
+               "-- migrate:down\nDROP TABLE mt_plan;\n");
+    write_file(s->dir, "002_column.sql",
+               "-- migrate:up\nALTER TABLE mt_plan ADD COLUMN code INTEGER NOT NULL;\n"
+               "-- migrate:down\nALTER TABLE mt_plan DROP COLUMN code;\n");
+    reload(s);
+    dbmgmt_migrator_set_environment(s->m, "production");
+    dbmgmt_plan *p = NULL;
+    assert_int_equal(dbmgmt_migrator_plan(s->m, NULL, &p), DBMGMT_OK);
+    assert_int_equal(dbmgmt_plan_count(p), 2);
+    assert_int_equal(findings_of(p, "add-not-null-column"), 0);
+    assert_int_equal(dbmgmt_plan_status(p), DBMGMT_OK);
+    dbmgmt_plan_free(p);
+    /* once 001 is applied on its own, the table exists: 002 is dangerous */
+    assert_int_equal(dbmgmt_migrator_plan(s->m, "001", &p), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_apply(s->m, p), DBMGMT_OK);
+    dbmgmt_plan_free(p);
+    assert_int_equal(dbmgmt_migrator_plan(s->m, NULL, &p), DBMGMT_OK);
+    assert_int_equal(findings_of(p, "add-not-null-column"), 1);
+    assert_int_equal(dbmgmt_plan_status(p), DBMGMT_ERR_POLICY);
+    dbmgmt_plan_free(p);
+}
+
 int main(void)
 {
     base_dsn = getenv("DBMGMT_TEST_DSN");
@@ -607,6 +645,7 @@ int main(void)
         T(test_migrate_plan_lists_steps_and_progress_can_stop),
         T(test_migrate_production_refuses_lint_error_until_allowed_in_file),
         T(test_migrate_lint_errors_only_warn_outside_production_or_when_allowed),
+        T(test_migrate_lint_follows_the_schema_through_the_plan),
     };
     return cmocka_run_group_tests_name("conformance/migrate", tests, NULL, NULL);
 }
