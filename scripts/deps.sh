@@ -8,6 +8,9 @@ want=(gcc g++ meson ninja-build pkg-config libsqlite3-dev sqlite3 python3 binuti
       libpq-dev libmariadb-dev)
 if [ "${1:-build}" = test ]; then
     want+=(libcmocka-dev abigail-tools)
+    # the Python binding's tests (bindings/python): Debian's pytest, and what an
+    # offline `pip install --no-build-isolation bindings/python` builds with
+    want+=(python3-pytest python3-setuptools python3-pip python3-venv)
 fi
 missing=()
 for p in "${want[@]}"; do

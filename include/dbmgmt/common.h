@@ -64,6 +64,12 @@ DBMGMT_API const char *dbmgmt_status_name(int status);
 DBMGMT_API const char *dbmgmt_errmsg(void);
 /* The status of the last failure on this thread (DBMGMT_OK if none). */
 DBMGMT_API int dbmgmt_errcode(void);
+/* The SQLSTATE (5 characters, "" if none) of the last failure on this
+ * thread: the server's code when a statement failed, whatever object it was
+ * run on (a pooled connection, the migrator's step, dbmgmt_migrate_on_boot).
+ * Same lifetime as dbmgmt_errmsg(). Never NULL. Added for bindings, which
+ * read a failure's detail right after the call, on the same thread. */
+DBMGMT_API const char *dbmgmt_sqlstate(void);
 /* Forget the last failure on this thread. */
 DBMGMT_API void dbmgmt_error_clear(void);
 

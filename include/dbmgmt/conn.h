@@ -99,6 +99,29 @@ DBMGMT_API double dbmgmt_result_double(dbmgmt_result *result, int32_t col);
  * SQL NULL. A zero-length non-NULL value returns a non-NULL pointer. Same
  * lifetime as dbmgmt_result_text(). */
 DBMGMT_API const void *dbmgmt_result_blob(dbmgmt_result *result, int32_t col, size_t *len);
+/*
+ * The type of column col's value in the current row, so that a binding can
+ * hand back its own language's int, float, str, bytes or None without
+ * guessing from text:
+ *   SQLite: the value's storage class;
+ *   PostgreSQL: from the column's type: int2/int4/int8/oid and bool (0/1)
+ *   INT64, float4/float8 DOUBLE, bytea BLOB, anything else TEXT (numeric
+ *   too: its exact decimal digits);
+ *   MySQL/MariaDB: integer types (not BIGINT UNSIGNED) INT64, FLOAT/DOUBLE
+ *   DOUBLE, binary strings and BLOBs BLOB, anything else TEXT (DECIMAL too).
+ * DBMGMT_TYPE_NULL for an SQL NULL. A negative status
+ * (DBMGMT_ERR_INVALID) for a NULL result, a bad index or no current row.
+ * Read the value with the matching accessor: dbmgmt_result_int64(),
+ * _double(), _text() or _blob().
+ */
+typedef enum dbmgmt_value_type {
+    DBMGMT_TYPE_NULL = 0,
+    DBMGMT_TYPE_INT64 = 1,
+    DBMGMT_TYPE_DOUBLE = 2,
+    DBMGMT_TYPE_TEXT = 3,
+    DBMGMT_TYPE_BLOB = 4
+} dbmgmt_value_type;
+DBMGMT_API int32_t dbmgmt_result_column_type(dbmgmt_result *result, int32_t col);
 /* Rows changed by an INSERT, UPDATE or DELETE; 0 for others. */
 DBMGMT_API int64_t dbmgmt_result_affected_rows(const dbmgmt_result *result);
 /* Free a result; accepts NULL. */

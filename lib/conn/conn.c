@@ -366,6 +366,28 @@ DBMGMT_API const void *dbmgmt_result_blob(dbmgmt_result *result, int32_t col, si
     return ds ? result->conn->drv->column_blob(ds, col, len) : NULL;
 }
 
+DBMGMT_API int32_t dbmgmt_result_column_type(dbmgmt_result *result, int32_t col)
+{
+    dm_dstmt *ds = result_row_column(result, col);
+    if (!ds)
+        return dm_error_invalid("dbmgmt_result_column_type",
+                                "result is NULL, the column index is out of range or no row is current");
+    if (result->conn->drv->column_is_null(ds, col))
+        return DBMGMT_TYPE_NULL;
+    switch (result->conn->drv->column_type(ds, col)) {
+    case DM_VALUE_INT64:
+        return DBMGMT_TYPE_INT64;
+    case DM_VALUE_DOUBLE:
+        return DBMGMT_TYPE_DOUBLE;
+    case DM_VALUE_BLOB:
+        return DBMGMT_TYPE_BLOB;
+    case DM_VALUE_NULL: /* drivers never say so for a non-NULL value */
+    case DM_VALUE_TEXT:
+        break;
+    }
+    return DBMGMT_TYPE_TEXT;
+}
+
 DBMGMT_API int64_t dbmgmt_result_affected_rows(const dbmgmt_result *result)
 {
     if (!result || !result->stmt)

@@ -77,6 +77,11 @@ DBMGMT_API int dbmgmt_errcode(void)
     return thread_error.code;
 }
 
+DBMGMT_API const char *dbmgmt_sqlstate(void)
+{
+    return thread_error.sqlstate;
+}
+
 DBMGMT_API void dbmgmt_error_clear(void)
 {
     dm_error_reset(&thread_error);

@@ -144,6 +144,8 @@ typedef struct dm_driver {
     const void *(*column_blob)(dm_dstmt *s, int32_t col, size_t *len);
     int64_t (*column_int64)(dm_dstmt *s, int32_t col);
     double (*column_double)(dm_dstmt *s, int32_t col);
+    /* The type of a non-NULL value of the current row (never DM_VALUE_NULL). */
+    dm_value_type (*column_type)(dm_dstmt *s, int32_t col);
     int64_t (*affected_rows)(const dm_dstmt *s);
     void (*reset)(dm_dstmt *s); /* end the current execution, keep binds */
     void (*finalize)(dm_dstmt *s);

@@ -837,6 +837,39 @@ static int64_t my_column_int64(dm_dstmt *s, int32_t col)
     return (int64_t)v;
 }
 
+/* Binary strings and BLOBs carry the binary character set (63). */
+#define MY_BINARY_CHARSET 63
+
+static dm_value_type my_column_type(dm_dstmt *s, int32_t col)
+{
+    if (!current_column(s, col) || !s->meta)
+        return DM_VALUE_TEXT;
+    const MYSQL_FIELD *f = &mysql_fetch_fields(s->meta)[col];
+    switch (f->type) {
+    case MYSQL_TYPE_TINY:
+    case MYSQL_TYPE_SHORT:
+    case MYSQL_TYPE_LONG:
+    case MYSQL_TYPE_INT24:
+    case MYSQL_TYPE_YEAR:
+        return DM_VALUE_INT64;
+    case MYSQL_TYPE_LONGLONG: /* BIGINT UNSIGNED may not fit: its digits */
+        return (f->flags & UNSIGNED_FLAG) ? DM_VALUE_TEXT : DM_VALUE_INT64;
+    case MYSQL_TYPE_FLOAT:
+    case MYSQL_TYPE_DOUBLE:
+        return DM_VALUE_DOUBLE;
+    case MYSQL_TYPE_TINY_BLOB:
+    case MYSQL_TYPE_MEDIUM_BLOB:
+    case MYSQL_TYPE_LONG_BLOB:
+    case MYSQL_TYPE_BLOB:
+    case MYSQL_TYPE_STRING:
+    case MYSQL_TYPE_VAR_STRING:
+    case MYSQL_TYPE_VARCHAR:
+        return f->charsetnr == MY_BINARY_CHARSET ? DM_VALUE_BLOB : DM_VALUE_TEXT;
+    default:
+        return DM_VALUE_TEXT;
+    }
+}
+
 static int64_t my_affected_rows(const dm_dstmt *s)
 {
     return s->affected;
@@ -1266,6 +1299,7 @@ const dm_driver dm_mysql_driver = {
     .column_blob = my_column_blob,
     .column_int64 = my_column_int64,
     .column_double = my_column_double,
+    .column_type = my_column_type,
     .affected_rows = my_affected_rows,
     .reset = my_reset,
     .finalize = my_finalize,

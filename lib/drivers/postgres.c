@@ -21,6 +21,12 @@
 #define PG_DEFAULT_CONNECT_TIMEOUT "10"
 #define PG_BOOL_OID 16
 #define PG_BYTEA_OID 17
+#define PG_INT8_OID 20
+#define PG_INT2_OID 21
+#define PG_INT4_OID 23
+#define PG_OID_OID 26
+#define PG_FLOAT4_OID 700
+#define PG_FLOAT8_OID 701
 
 struct dm_dconn {
     PGconn *pg;
@@ -362,6 +368,25 @@ static double pg_column_double(dm_dstmt *s, int32_t col)
     return strtod(PQgetvalue(s->res, s->row, col), NULL);
 }
 
+static dm_value_type pg_column_type(dm_dstmt *s, int32_t col)
+{
+    switch (PQftype(s->res, col)) {
+    case PG_BOOL_OID:
+    case PG_INT8_OID:
+    case PG_INT2_OID:
+    case PG_INT4_OID:
+    case PG_OID_OID:
+        return DM_VALUE_INT64;
+    case PG_FLOAT4_OID:
+    case PG_FLOAT8_OID:
+        return DM_VALUE_DOUBLE;
+    case PG_BYTEA_OID:
+        return DM_VALUE_BLOB;
+    default:
+        return DM_VALUE_TEXT;
+    }
+}
+
 static int64_t pg_affected_rows(const dm_dstmt *s)
 {
     return s->affected;
@@ -653,6 +678,7 @@ const dm_driver dm_postgres_driver = {
     .column_blob = pg_column_blob,
     .column_int64 = pg_column_int64,
     .column_double = pg_column_double,
+    .column_type = pg_column_type,
     .affected_rows = pg_affected_rows,
     .reset = pg_reset,
     .finalize = pg_finalize,

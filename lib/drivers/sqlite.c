@@ -346,6 +346,20 @@ static double sqlite_column_double(dm_dstmt *s, int32_t col)
     return sqlite3_column_double(s->stmt, col);
 }
 
+static dm_value_type sqlite_column_type(dm_dstmt *s, int32_t col)
+{
+    switch (sqlite3_column_type(s->stmt, col)) {
+    case SQLITE_INTEGER:
+        return DM_VALUE_INT64;
+    case SQLITE_FLOAT:
+        return DM_VALUE_DOUBLE;
+    case SQLITE_BLOB:
+        return DM_VALUE_BLOB;
+    default:
+        return DM_VALUE_TEXT;
+    }
+}
+
 static int64_t sqlite_affected_rows(const dm_dstmt *s)
 {
     return s->affected;
@@ -652,6 +666,7 @@ const dm_driver dm_sqlite_driver = {
     .column_blob = sqlite_column_blob,
     .column_int64 = sqlite_column_int64,
     .column_double = sqlite_column_double,
+    .column_type = sqlite_column_type,
     .affected_rows = sqlite_affected_rows,
     .reset = sqlite_reset,
     .finalize = sqlite_finalize,
