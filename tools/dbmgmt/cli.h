@@ -64,5 +64,18 @@ int cmd_resume(int argc, char **argv);
 int cmd_new(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
+int cmd_schedule(int argc, char **argv);  /* issue 8 */
+int cmd_retention(int argc, char **argv); /* issue 8 */
+
+/* RFC 3339 times for the backup commands (cmd_schedule.c). */
+#define CLI_RFC3339_MAX 40
+/* "2024-01-02T03:04:05[.frac](Z|±HH:MM)" -> Unix seconds and the fraction in
+ * nanoseconds; 0, or -1 when malformed. */
+int cli_parse_rfc3339(const char *s, int64_t *unix_s, int32_t *nanos);
+/* "Z" or "±HH:MM" -> seconds east of UTC; 0 or -1. */
+int cli_parse_utc_offset(const char *s, int32_t *offset_s);
+/* unix_s shown in the fixed offset ("...Z" when 0). */
+void cli_format_rfc3339(int64_t unix_s, int32_t offset_s, char out[CLI_RFC3339_MAX]);
+int cmd_backup(int argc, char **argv);
 
 #endif

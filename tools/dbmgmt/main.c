@@ -21,8 +21,17 @@ static const cli_command commands[] = {
     {"embed", "DIR -o FILE.c [--symbol NAME]",
      "compile a migrations folder into a C table for firmware", cmd_embed},
     {"lint", "[--dir DIR | FILES...] [--engine sqlite|postgres|mysql] [--json]", "check migrations for changes that break running services (docs/lint.md); exit 1 on errors", cmd_lint},
+    {"backup", "--backup-dir DIR run | list [--json] | verify ID | restore ID --to DSN | "
+               "prune [--dry-run] --keep-daily N ...",
+     "take, list, verify, restore-drill and prune backups (docs/backup.md)", cmd_backup},
     {"split", "--engine sqlite|postgres|mysql [FILE|-]",
      "split an SQL script into statements, one JSON object per line", cmd_split},
+    {"schedule", "next EXPR [--from RFC3339] [--count N] [--utc-offset +HH:MM]",
+     "the next fire times of a cron expression, one RFC 3339 time per line", cmd_schedule},
+    {"retention", "[--keep-last|-hourly|-daily|-weekly|-monthly|-yearly N] "
+                  "[--keep-within[-hourly|-daily|-weekly|-monthly|-yearly] 1y2m3d4h] [--json]",
+     "which snapshot times (RFC 3339 on stdin) restic's forget rules keep, and why "
+     "(docs/backup-schedules.md)", cmd_retention},
 };
 
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])

@@ -1,0 +1,152 @@
+/*
+ * Private to lib/backup: the scheduler object, its catalog (catalog.db in
+ * the backup folder) and the engines (engine_sqlite.c, engine_dump.c).
+ */
+#ifndef DM_BACKUP_BACKUP_IMPL_H
+#define DM_BACKUP_BACKUP_IMPL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "core/dsn.h"
+#include "core/error.h"
+#include "dbmgmt/backup.h"
+
+/* Suffix of a file being written; the pid that writes it follows, so a
+ * later scheduler removes only the leftovers of processes that are gone. */
+#define DM_BACKUP_PARTIAL ".partial-"
+
+typedef struct dm_bk_schedule {
+    char *name;
+    char *kind;
+    dbmgmt_schedule *cron;
+} dm_bk_schedule;
+
+typedef struct dm_bk_hook {
+    dbmgmt_backup_hook_fn fn;
+    void *userdata;
+} dm_bk_hook;
+
+/* Row counts per table. */
+typedef struct dm_bk_counts {
+    char **tables;
+    int64_t *rows;
+    size_t n;
+    size_t cap;
+} dm_bk_counts;
+
+/* One catalog row. */
+typedef struct dm_bk_entry {
+    char *id;
+    char *schedule; /* NULL for manual backups */
+    char *kind;
+    char *engine;
+    char *file;     /* name inside the backup folder */
+    int64_t time;   /* logical time: the tick's now (scheduled) or the wall clock */
+    int64_t started_ms, finished_ms; /* wall clock, Unix ms */
+    int64_t size;
+    char sha256[65];
+    int64_t verified_at; /* -1: never */
+    int verify_ok;       /* 1 ok, 0 failed, -1 never verified */
+    char *verify_result;
+    int64_t restored_at; /* -1: never */
+    int64_t restore_ms;
+    char *restore_result;
+} dm_bk_entry;
+
+struct dbmgmt_backup {
+    pthread_mutex_t mu; /* recursive: hooks may call back into the object */
+    dm_error err;
+    dm_dsn *dsn;
+    char *dir;
+    sqlite3 *cat;
+    dm_bk_schedule *schedules;
+    size_t nschedules;
+    dbmgmt_retention *retention; /* owned copy, or NULL */
+    dm_bk_hook hooks[6];        /* indexed by dbmgmt_hook */
+    int64_t rpo_bound_s;
+    int rpo_alerted;            /* the bound was passed and alerted; reset when back under */
+    int32_t utc_offset_s;
+    int64_t last_tick_now;      /* the newest now given to tick (simulated clocks) */
+    int64_t first_tick_now;
+    int tick_housekeeping_done; /* verify + prune ran once in this process */     /* the first (RPO with no verified backup yet) */
+    /* metrics, kept in step with the catalog */
+    int64_t failures;
+    int64_t last_restore_ms;
+    /* background thread */
+    pthread_t thread;
+    pthread_cond_t wake;
+    int thread_running;
+    int stop_requested;
+};
+
+/* ---- counts ---- */
+int dm_bk_counts_add(dm_bk_counts *c, const char *table, int64_t rows);
+void dm_bk_counts_clear(dm_bk_counts *c);
+/* The row count of table, or -1 when it is not listed. */
+int64_t dm_bk_counts_get(const dm_bk_counts *c, const char *table);
+/* Compare expected (recorded at backup time) with actual (restored); on a
+ * difference fill err with the first table that differs. */
+int dm_bk_counts_compare(const dm_bk_counts *expected, const dm_bk_counts *actual, dm_error *err);
+
+/* ---- catalog.c ---- */
+int dm_bkcat_open(sqlite3 **out, const char *dir, dm_error *err);
+void dm_bkcat_close(sqlite3 *db);
+/* Insert a finished backup and, when schedule is set, its schedule's last
+ * run, in one transaction. */
+int dm_bkcat_insert(sqlite3 *db, const dm_bk_entry *e, const dm_bk_counts *counts,
+                      dm_error *err);
+int dm_bkcat_set_last_run(sqlite3 *db, const char *schedule, int64_t when, dm_error *err);
+/* 1 and *when when the schedule ran before, 0 when never. */
+int dm_bkcat_last_run(sqlite3 *db, const char *schedule, int64_t *when, dm_error *err);
+int dm_bkcat_get(sqlite3 *db, const char *id, dm_bk_entry *e, dm_bk_counts *counts,
+                   dm_error *err);
+/* All entries ordered by time, then id. */
+int dm_bkcat_all(sqlite3 *db, dm_bk_entry **out, size_t *n, dm_error *err);
+int dm_bkcat_id_exists(sqlite3 *db, const char *id, dm_error *err);
+int dm_bkcat_record_verify(sqlite3 *db, const char *id, int64_t at, int ok,
+                             const char *result, dm_error *err);
+int dm_bkcat_record_restore(sqlite3 *db, const char *id, int64_t at, int64_t ms,
+                              const char *result, dm_error *err);
+int dm_bkcat_delete(sqlite3 *db, const char *id, dm_error *err);
+/* The restore duration of the newest drill, or -1. */
+int64_t dm_bkcat_last_restore_ms(sqlite3 *db);
+void dm_bk_entry_clear(dm_bk_entry *e);
+void dm_bk_entries_free(dm_bk_entry *v, size_t n);
+
+/* ---- files ---- */
+/* fsync a file by path, and a folder (so a rename is durable). */
+int dm_bk_fsync_path(const char *path, dm_error *err);
+int dm_bk_fsync_dir(const char *dir, dm_error *err);
+/* Size and SHA-256 hex of a file. */
+int dm_bk_hash_file(const char *path, int64_t *size, char hex[65], dm_error *err);
+/* Copy a file to dst_path (created 0600 or truncated), fsync-ed. */
+int dm_bk_copy_file(const char *src_path, const char *dst_path, dm_error *err);
+/* "dir/name", caller frees. */
+char *dm_bk_path(const char *dir, const char *name);
+
+/* ---- engine_sqlite.c ---- */
+/* Online backup of the database at src_path into dst_path (a new file). */
+int dm_sqlite_backup(const char *src_path, const char *dst_path, dm_error *err);
+/* PRAGMA integrity_check on the file (opened read-only). */
+int dm_sqlite_check(const char *path, dm_error *err);
+/* Row counts of every table of the file. */
+int dm_sqlite_count(const char *path, dm_bk_counts *counts, dm_error *err);
+/* Copy the file to dst_path (replacing it), fsync-ed. */
+int dm_sqlite_copy_file(const char *src_path, const char *dst_path, dm_error *err);
+
+/* ---- engine_dump.c (PostgreSQL and MySQL/MariaDB through their tools) ---- */
+/* Dump the database of dsn into dst_path; counts the tables' rows in the
+ * dump's snapshot (PostgreSQL) or in a snapshot taken just before it (MySQL). */
+int dm_dump_backup(const dm_dsn *dsn, const char *dst_path, dm_bk_counts *counts,
+                   dm_error *err);
+/* The engine's own check of a dump file (pg_restore --list; the MySQL dump's
+ * completion trailer). */
+int dm_dump_check(dbmgmt_engine engine, const char *path, dm_error *err);
+/* Restore a dump file into the database of target. */
+int dm_dump_restore(const dm_dsn *target, const char *path, dm_error *err);
+/* Row counts of the tables of the database at dsn (one snapshot). */
+int dm_dump_count(const char *dsn, dm_bk_counts *counts, dm_error *err);
+
+#endif

@@ -1,0 +1,233 @@
+/* Files and row counts for lib/backup. */
+#include "backup_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/sha256.h"
+
+#define IO_CHUNK ((size_t)1 << 20)
+
+int dm_bk_counts_add(dm_bk_counts *c, const char *table, int64_t rows)
+{
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 8;
+        char **t = dm_realloc(c->tables, ncap * sizeof *t);
+        if (!t)
+            return DBMGMT_ERR_NOMEM;
+        c->tables = t;
+        int64_t *r = dm_realloc(c->rows, ncap * sizeof *r);
+        if (!r)
+            return DBMGMT_ERR_NOMEM;
+        c->rows = r;
+        c->cap = ncap;
+    }
+    char *name = dm_strdup(table ? table : "");
+    if (!name)
+        return DBMGMT_ERR_NOMEM;
+    c->tables[c->n] = name;
+    c->rows[c->n] = rows;
+    c->n++;
+    return DBMGMT_OK;
+}
+
+void dm_bk_counts_clear(dm_bk_counts *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        dm_free(c->tables[i]);
+    dm_free(c->tables);
+    dm_free(c->rows);
+    memset(c, 0, sizeof *c);
+}
+
+int64_t dm_bk_counts_get(const dm_bk_counts *c, const char *table)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->tables[i], table) == 0)
+            return c->rows[i];
+    return -1;
+}
+
+int dm_bk_counts_compare(const dm_bk_counts *expected, const dm_bk_counts *actual, dm_error *err)
+{
+    for (size_t i = 0; i < expected->n; i++) {
+        int64_t got = dm_bk_counts_get(actual, expected->tables[i]);
+        if (got < 0)
+            return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
+                                "table '%s' is missing after the restore", expected->tables[i]);
+        if (got != expected->rows[i])
+            return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
+                                "table '%s' has %" PRId64 " rows after the restore, %" PRId64
+                                " at backup time",
+                                expected->tables[i], got, expected->rows[i]);
+    }
+    return DBMGMT_OK;
+}
+
+char *dm_bk_path(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = dm_malloc(a + b + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+int dm_bk_fsync_path(const char *path, dm_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    if (rc != 0)
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot fsync '%s': %s", path, strerror(saved));
+    return DBMGMT_OK;
+}
+
+int dm_bk_fsync_dir(const char *dir, dm_error *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot open '%s': %s", dir, strerror(errno));
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    /* Some file systems refuse fsync on a folder; the rename is then as
+     * durable as they make it. */
+    if (rc != 0 && saved != EINVAL && saved != EBADF)
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot fsync '%s': %s", dir, strerror(saved));
+    return DBMGMT_OK;
+}
+
+int dm_bk_hash_file(const char *path, int64_t *size, char hex[65], dm_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dm_error_set(err, errno == ENOENT ? DBMGMT_ERR_NOTFOUND : DBMGMT_ERR_IO,
+                            "cannot open '%s': %s", path, strerror(errno));
+    unsigned char *chunk = dm_malloc(IO_CHUNK);
+    if (!chunk) {
+        close(fd);
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory hashing '%s'", path);
+    }
+    dm_sha256 ctx;
+    dm_sha256_init(&ctx);
+    int64_t total = 0;
+    int status = DBMGMT_OK;
+    for (;;) {
+        ssize_t n = read(fd, chunk, IO_CHUNK);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            status = dm_error_set(err, DBMGMT_ERR_IO, "cannot read '%s': %s", path,
+                                  strerror(errno));
+            break;
+        }
+        dm_sha256_update(&ctx, chunk, (size_t)n);
+        total += n;
+    }
+    close(fd);
+    dm_free(chunk);
+    if (status != DBMGMT_OK)
+        return status;
+    uint8_t digest[32];
+    dm_sha256_final(&ctx, digest);
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest[i] & 15];
+    }
+    hex[64] = '\0';
+    *size = total;
+    return DBMGMT_OK;
+}
+
+static int copy_with_read_write(int in, int out)
+{
+    char *chunk = dm_malloc(IO_CHUNK);
+    if (!chunk) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(in, chunk, IO_CHUNK);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -1;
+            break;
+        }
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(out, chunk + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                rc = -1;
+                break;
+            }
+            done += w;
+        }
+        if (rc)
+            break;
+    }
+    dm_free(chunk);
+    return rc;
+}
+
+/* copy_file_range (reflinks or in-kernel copy), else read/write. */
+static int copy_fds(int in, int out)
+{
+    for (;;) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
+        if (n == 0)
+            return 0;
+        if (n > 0)
+            continue;
+        if (errno == EINTR)
+            continue;
+        if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)
+            return copy_with_read_write(in, out);
+        return -1;
+    }
+}
+
+int dm_bk_copy_file(const char *src_path, const char *dst_path, dm_error *err)
+{
+    int in = open(src_path, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot open '%s': %s", src_path,
+                            strerror(errno));
+    int out = open(dst_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) {
+        close(in);
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dst_path,
+                            strerror(errno));
+    }
+    int status = DBMGMT_OK;
+    if (copy_fds(in, out) != 0)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot copy '%s' to '%s': %s", src_path,
+                              dst_path, strerror(errno));
+    if (status == DBMGMT_OK && fsync(out) != 0)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot fsync '%s': %s", dst_path,
+                              strerror(errno));
+    close(in);
+    if (close(out) != 0 && status == DBMGMT_OK)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", dst_path,
+                              strerror(errno));
+    return status;
+}

@@ -1,0 +1,647 @@
+/*
+ * PostgreSQL and MySQL/MariaDB backups through the engines' own tools:
+ * pg_dump -Fc / pg_restore, and mysqldump --single-transaction / mysql.
+ *
+ * Passwords never reach a child's argv: PostgreSQL tools get the whole
+ * connection (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGSSLMODE, ...) through an
+ * explicit environment, MySQL tools through a 0600 --defaults-extra-file
+ * that is removed when the child exits. Children get only that environment
+ * (nothing of the host's PG* or MYSQL_* can redirect them), die with the
+ * thread that started them (PR_SET_PDEATHSIG), and their stderr becomes the
+ * error message, with the password masked.
+ *
+ * Row counts: PostgreSQL counts in a REPEATABLE READ transaction whose
+ * snapshot pg_dump then uses (--snapshot), so they are exactly the dump's.
+ * mysqldump takes its own snapshot, so MySQL counts come from a consistent
+ * snapshot taken just before it starts: exact unless a write commits in
+ * between.
+ */
+#include "backup_impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conn/conn.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+
+#define STDERR_KEEP 1536
+#define MAX_ENV 24
+#define MAX_ARGS 24
+#define PG_LIB_DIR "/usr/lib/postgresql"
+
+/* ---- child processes ------------------------------------------------------- */
+
+typedef struct child_env {
+    char *vars[MAX_ENV + 1];
+    size_t n;
+    int failed;
+} child_env;
+
+static void env_add(child_env *e, const char *key, const char *value)
+{
+    if (!value || e->failed)
+        return;
+    if (e->n == MAX_ENV) {
+        e->failed = 1;
+        return;
+    }
+    dm_buf b = DM_BUF_INIT;
+    dm_buf_printf(&b, "%s=%s", key, value);
+    char *s = dm_buf_detach(&b);
+    if (!s) {
+        e->failed = 1;
+        return;
+    }
+    e->vars[e->n++] = s;
+    e->vars[e->n] = NULL;
+}
+
+static void env_clear(child_env *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        /* The PostgreSQL password is in here: wipe it before freeing. */
+        memset(e->vars[i], 0, strlen(e->vars[i]));
+        dm_free(e->vars[i]);
+    }
+    memset(e, 0, sizeof *e);
+}
+
+static void env_base(child_env *e)
+{
+    const char *path = getenv("PATH");
+    env_add(e, "PATH", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+    env_add(e, "HOME", getenv("HOME"));
+    env_add(e, "TMPDIR", getenv("TMPDIR"));
+    env_add(e, "LC_ALL", "C"); /* tools' messages in English, as ours */
+}
+
+/* The first executable named name on PATH; caller frees. */
+static char *find_in_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        const char *end = strchr(path, ':');
+        size_t len = end ? (size_t)(end - path) : strlen(path);
+        if (len > 0) {
+            char *dir = dm_strndup(path, len);
+            char *full = dir ? dm_bk_path(dir, name) : NULL;
+            dm_free(dir);
+            if (full && access(full, X_OK) == 0)
+                return full;
+            dm_free(full);
+        }
+        path += len + (end ? 1 : 0);
+    }
+    return NULL;
+}
+
+typedef struct child_io {
+    int in_fd;  /* -1: /dev/null */
+    int out_fd; /* -1: /dev/null */
+} child_io;
+
+/* In the child between fork and exec: async-signal-safe calls only. */
+static void child_exec(const char *exe, char *const argv[], char *const envp[], int in_fd,
+                       int out_fd, int err_fd, int null_fd)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (dup2(in_fd >= 0 ? in_fd : null_fd, 0) < 0 || dup2(out_fd >= 0 ? out_fd : null_fd, 1) < 0 ||
+        dup2(err_fd, 2) < 0)
+        _exit(127);
+    execve(exe, argv, envp);
+    _exit(127);
+}
+
+/* Read the child's stderr to its end, keeping the start of it. */
+static void drain_stderr(int fd, dm_buf *out)
+{
+    char chunk[512];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (out->len < STDERR_KEEP)
+            dm_buf_append(out, chunk,
+                          (size_t)n < STDERR_KEEP - out->len ? (size_t)n : STDERR_KEEP - out->len);
+    }
+}
+
+/* Run exe with argv and envp; 0 when it exits with status 0. On failure
+ * err names the tool and carries its stderr (password masked). */
+static int run_tool(const char *exe, char *const argv[], char *const envp[], child_io io,
+                    const char *password, dm_error *err)
+{
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot run %s: pipe: %s", argv[0],
+                            strerror(errno));
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    pid_t pid = null_fd < 0 ? -1 : fork();
+    if (pid == 0)
+        child_exec(exe, argv, envp, io.in_fd, io.out_fd, pipefd[1], null_fd);
+    int fork_errno = errno;
+    close(pipefd[1]);
+    if (null_fd >= 0)
+        close(null_fd);
+    if (pid < 0) {
+        close(pipefd[0]);
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot run %s: %s", argv[0],
+                            strerror(fork_errno));
+    }
+    dm_buf errout = DM_BUF_INIT;
+    drain_stderr(pipefd[0], &errout);
+    close(pipefd[0]);
+    int wstatus = 0;
+    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    int status = DBMGMT_OK;
+    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+        char msg[STDERR_KEEP + 1];
+        snprintf(msg, sizeof msg, "%s", errout.data ? errout.data : "");
+        size_t len = strlen(msg);
+        while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+            msg[--len] = '\0';
+        for (char *p = msg; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        if (password && *password)
+            dm_redact_secret(msg, sizeof msg, password);
+        if (WIFEXITED(wstatus))
+            status = dm_error_set(err, DBMGMT_ERR_IO, "%s failed (exit %d)%s%s", argv[0],
+                                  WEXITSTATUS(wstatus), *msg ? ": " : "", msg);
+        else
+            status = dm_error_set(err, DBMGMT_ERR_IO, "%s killed by signal %d%s%s", argv[0],
+                                  WTERMSIG(wstatus), *msg ? ": " : "", msg);
+    }
+    dm_buf_free(&errout);
+    return status;
+}
+
+/* ---- PostgreSQL ------------------------------------------------------------- */
+
+static void pg_env(child_env *e, const dm_dsn *dsn)
+{
+    static const char *const params[][2] = {
+        {"sslmode", "PGSSLMODE"},         {"sslrootcert", "PGSSLROOTCERT"},
+        {"sslcert", "PGSSLCERT"},         {"sslkey", "PGSSLKEY"},
+        {"sslcrl", "PGSSLCRL"},           {"connect_timeout", "PGCONNECT_TIMEOUT"},
+        {"application_name", "PGAPPNAME"}, {"target_session_attrs", "PGTARGETSESSIONATTRS"},
+        {"options", "PGOPTIONS"},
+    };
+    env_base(e);
+    env_add(e, "PGHOST", dsn->host);
+    if (dsn->port > 0) {
+        char port[16];
+        snprintf(port, sizeof port, "%d", dsn->port);
+        env_add(e, "PGPORT", port);
+    }
+    env_add(e, "PGUSER", dsn->user);
+    env_add(e, "PGDATABASE", dsn->database);
+    env_add(e, "PGPASSWORD", dsn->password);
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+        env_add(e, params[i][1], dm_dsn_param_get(dsn, params[i][0]));
+    if (!dm_dsn_param_get(dsn, "connect_timeout"))
+        env_add(e, "PGCONNECT_TIMEOUT", "30");
+}
+
+/* The newest /usr/lib/postgresql/N/bin/tool with N >= major (Debian keeps
+ * one folder per version; pg_dump refuses servers newer than itself), else
+ * the tool on PATH. */
+static char *pg_tool(const char *tool, int major)
+{
+    char *best = NULL;
+    int best_version = 0;
+    DIR *d = opendir(PG_LIB_DIR);
+    struct dirent *ent;
+    while (d && (ent = readdir(d)) != NULL) {
+        int v = atoi(ent->d_name);
+        if (v <= 0 || v < major || (best && v <= best_version))
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s/bin/%s", PG_LIB_DIR, ent->d_name, tool);
+        if (access(path, X_OK) == 0) {
+            dm_free(best);
+            best = dm_strdup(path);
+            best_version = v;
+        }
+    }
+    if (d)
+        closedir(d);
+    return best ? best : find_in_path(tool);
+}
+
+static int pg_server_major(dbmgmt_conn *conn)
+{
+    dbmgmt_result *r = NULL;
+    int major = 0;
+    if (dbmgmt_conn_query(conn, &r, "SHOW server_version_num", 0, NULL) == DBMGMT_OK &&
+        dbmgmt_result_next(r) == 1)
+        major = (int)(dbmgmt_result_int64(r, 0) / 10000);
+    dbmgmt_result_free(r);
+    return major;
+}
+
+/* ---- counting ----------------------------------------------------------------- */
+
+static int count_tables(dbmgmt_conn *conn, dm_bk_counts *counts, dm_error *err)
+{
+    dm_catalog cat = {0};
+    int rc = conn->drv->catalog(conn->dc, &cat, err);
+    if (rc == DBMGMT_OK && cat.failed)
+        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading the catalog");
+    for (size_t i = 0; rc == DBMGMT_OK && i < cat.ntables; i++) {
+        dm_buf sql = DM_BUF_INIT;
+        dm_buf_puts(&sql, "SELECT COUNT(*) FROM ");
+        conn->drv->quote_ident(&sql, cat.tables[i].name);
+        dbmgmt_result *r = NULL;
+        if (dm_buf_failed(&sql))
+            rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory counting rows");
+        else if ((rc = dbmgmt_conn_query(conn, &r, sql.data, 0, NULL)) != DBMGMT_OK)
+            dm_error_copy(err, &conn->err);
+        else if (dbmgmt_result_next(r) != 1)
+            rc = dm_error_copy(err, &conn->err);
+        else if (dm_bk_counts_add(counts, cat.tables[i].name, dbmgmt_result_int64(r, 0)) !=
+                 DBMGMT_OK)
+            rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory counting rows");
+        dbmgmt_result_free(r);
+        dm_buf_free(&sql);
+    }
+    dm_catalog_clear(&cat);
+    return rc;
+}
+
+static int conn_step(dbmgmt_conn *conn, const char *sql, dm_error *err)
+{
+    int rc = dbmgmt_conn_exec(conn, sql);
+    return rc == DBMGMT_OK ? rc : dm_error_copy(err, &conn->err);
+}
+
+static const char *snapshot_begin_sql(dbmgmt_engine engine)
+{
+    return engine == DBMGMT_ENGINE_POSTGRES
+               ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+               : "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
+}
+
+static int open_conn(const char *dsn, dbmgmt_conn **out, dm_error *err)
+{
+    int rc = dbmgmt_conn_open(out, dsn);
+    if (rc != DBMGMT_OK)
+        return dm_error_set(err, rc, "%s", dbmgmt_errmsg());
+    return DBMGMT_OK;
+}
+
+int dm_dump_count(const char *dsn, dm_bk_counts *counts, dm_error *err)
+{
+    dbmgmt_conn *conn = NULL;
+    int rc = open_conn(dsn, &conn, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    if (dbmgmt_conn_engine(conn) == DBMGMT_ENGINE_MYSQL)
+        rc = conn_step(conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", err);
+    if (rc == DBMGMT_OK)
+        rc = conn_step(conn, snapshot_begin_sql(dbmgmt_conn_engine(conn)), err);
+    if (rc == DBMGMT_OK)
+        rc = count_tables(conn, counts, err);
+    dbmgmt_conn_close(conn); /* rolls the read-only transaction back */
+    return rc;
+}
+
+/* ---- PostgreSQL dump ---------------------------------------------------------- */
+
+static int pg_export_snapshot(dbmgmt_conn *conn, char *snap, size_t cap, dm_error *err)
+{
+    dbmgmt_result *r = NULL;
+    int rc = conn_step(conn, snapshot_begin_sql(DBMGMT_ENGINE_POSTGRES), err);
+    if (rc == DBMGMT_OK && dbmgmt_conn_query(conn, &r, "SELECT pg_export_snapshot()", 0, NULL) !=
+                               DBMGMT_OK)
+        rc = dm_error_copy(err, &conn->err);
+    if (rc == DBMGMT_OK && dbmgmt_result_next(r) != 1)
+        rc = dm_error_set(err, DBMGMT_ERR_SQL, "pg_export_snapshot() returned no row");
+    if (rc == DBMGMT_OK)
+        snprintf(snap, cap, "%s", dbmgmt_result_text(r, 0) ? dbmgmt_result_text(r, 0) : "");
+    dbmgmt_result_free(r);
+    return rc;
+}
+
+static int pg_dump_file(const dm_dsn *dsn, int major, const char *snap, const char *dst_path,
+                        dm_error *err)
+{
+    char *exe = pg_tool("pg_dump", major);
+    if (!exe)
+        return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                            "pg_dump not found (install postgresql-client)");
+    child_env env = {0};
+    pg_env(&env, dsn);
+    dm_buf snap_arg = DM_BUF_INIT, file_arg = DM_BUF_INIT;
+    dm_buf_printf(&snap_arg, "--snapshot=%s", snap);
+    dm_buf_printf(&file_arg, "--file=%s", dst_path);
+    int rc;
+    if (env.failed || dm_buf_failed(&snap_arg) || dm_buf_failed(&file_arg)) {
+        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory starting pg_dump");
+    } else {
+        char *argv[] = {"pg_dump", "--format=custom", "--no-password", snap_arg.data,
+                        file_arg.data, NULL};
+        rc = run_tool(exe, argv, env.vars, (child_io){-1, -1}, dsn->password, err);
+    }
+    dm_buf_free(&snap_arg);
+    dm_buf_free(&file_arg);
+    env_clear(&env);
+    dm_free(exe);
+    return rc;
+}
+
+static int pg_backup(dbmgmt_conn *conn, const dm_dsn *dsn, const char *dst_path,
+                     dm_bk_counts *counts, dm_error *err)
+{
+    char snap[128];
+    int major = pg_server_major(conn);
+    int rc = pg_export_snapshot(conn, snap, sizeof snap, err);
+    if (rc == DBMGMT_OK)
+        rc = count_tables(conn, counts, err);
+    if (rc == DBMGMT_OK)
+        rc = pg_dump_file(dsn, major, snap, dst_path, err);
+    dbmgmt_conn_rollback(conn); /* the snapshot's transaction: read only */
+    return rc;
+}
+
+/* ---- MySQL ------------------------------------------------------------------- */
+
+static void option_value(dm_buf *b, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    dm_buf_printf(b, "%s=\"", key);
+    for (const char *p = value; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            dm_buf_putc(b, '\\');
+        if (*p == '\n')
+            dm_buf_puts(b, "\\n");
+        else
+            dm_buf_putc(b, *p);
+    }
+    dm_buf_puts(b, "\"\n");
+}
+
+static void mysql_ssl_options(dm_buf *b, const dm_dsn *dsn)
+{
+    const char *mode = dm_dsn_param_get(dsn, "ssl-mode");
+    if (!mode)
+        mode = dm_dsn_param_get(dsn, "ssl_mode");
+    option_value(b, "ssl-ca", dm_dsn_param_get(dsn, "ssl-ca"));
+    option_value(b, "ssl-cert", dm_dsn_param_get(dsn, "ssl-cert"));
+    option_value(b, "ssl-key", dm_dsn_param_get(dsn, "ssl-key"));
+    if (!mode)
+        return;
+    if (!strcasecmp(mode, "DISABLED"))
+        dm_buf_puts(b, "skip-ssl\n");
+    else if (!strcasecmp(mode, "VERIFY_CA") || !strcasecmp(mode, "VERIFY_IDENTITY"))
+        dm_buf_puts(b, "ssl\nssl-verify-server-cert\n");
+    else if (!strcasecmp(mode, "REQUIRED"))
+        dm_buf_puts(b, "ssl\n");
+}
+
+/* A 0600 options file with the connection (password included) for
+ * --defaults-extra-file; *path is the caller's to unlink and free. */
+static int mysql_options_file(const dm_dsn *dsn, char **path, dm_error *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    dm_buf name = DM_BUF_INIT, text = DM_BUF_INIT;
+    dm_buf_printf(&name, "%s/dbmgmt-mysql-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    dm_buf_puts(&text, "[client]\n");
+    option_value(&text, "user", dsn->user);
+    option_value(&text, "password", dsn->password);
+    option_value(&text, "host", dsn->host);
+    if (dsn->port > 0)
+        dm_buf_printf(&text, "port=%d\n", dsn->port);
+    mysql_ssl_options(&text, dsn);
+    int rc = DBMGMT_OK;
+    int fd = -1;
+    if (dm_buf_failed(&name) || dm_buf_failed(&text))
+        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory writing a MySQL options file");
+    else if ((fd = mkostemp(name.data, O_CLOEXEC)) < 0) /* mode 0600 */
+        rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot create a MySQL options file in %s: %s",
+                          tmp && *tmp ? tmp : "/tmp", strerror(errno));
+    else if (write(fd, text.data, text.len) != (ssize_t)text.len)
+        rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write a MySQL options file: %s",
+                          strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (text.data)
+        memset(text.data, 0, text.len);
+    dm_buf_free(&text);
+    if (rc != DBMGMT_OK) {
+        if (fd >= 0)
+            unlink(name.data);
+        dm_buf_free(&name);
+        return rc;
+    }
+    *path = dm_buf_detach(&name);
+    return DBMGMT_OK;
+}
+
+static char *mysql_tool(const char *mysql_name, const char *mariadb_name)
+{
+    char *exe = find_in_path(mysql_name);
+    return exe ? exe : find_in_path(mariadb_name);
+}
+
+/* Run a MySQL client tool with the connection in an options file. */
+static int mysql_run(const dm_dsn *dsn, const char *exe, const char *const *args, child_io io,
+                     dm_error *err)
+{
+    char *options = NULL;
+    int rc = mysql_options_file(dsn, &options, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    dm_buf defaults = DM_BUF_INIT;
+    dm_buf_printf(&defaults, "--defaults-extra-file=%s", options);
+    char *argv[MAX_ARGS + 1];
+    size_t n = 0;
+    const char *base = strrchr(exe, '/');
+    argv[n++] = (char *)(base ? base + 1 : exe);
+    argv[n++] = defaults.data; /* must come first */
+    for (size_t i = 0; args[i] && n < MAX_ARGS; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    child_env env = {0};
+    env_base(&env);
+    if (env.failed || dm_buf_failed(&defaults))
+        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory starting %s", argv[0]);
+    else
+        rc = run_tool(exe, argv, env.vars, io, dsn->password, err);
+    env_clear(&env);
+    unlink(options);
+    dm_free(options);
+    dm_buf_free(&defaults);
+    return rc;
+}
+
+static int mysql_backup(dbmgmt_conn *conn, const dm_dsn *dsn, const char *dst_path,
+                        dm_bk_counts *counts, dm_error *err)
+{
+    char *exe = mysql_tool("mysqldump", "mariadb-dump");
+    if (!exe)
+        return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                            "mysqldump not found (install mariadb-client or mysql-client)");
+    int rc = conn_step(conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", err);
+    if (rc == DBMGMT_OK)
+        rc = conn_step(conn, snapshot_begin_sql(DBMGMT_ENGINE_MYSQL), err);
+    if (rc == DBMGMT_OK)
+        rc = count_tables(conn, counts, err);
+    dbmgmt_conn_rollback(conn);
+    int out = -1;
+    if (rc == DBMGMT_OK && (out = open(dst_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                                       0600)) < 0)
+        rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dst_path,
+                          strerror(errno));
+    if (rc == DBMGMT_OK) {
+        const char *args[] = {"--single-transaction", "--routines", "--triggers",
+                              "--hex-blob", "--no-tablespaces",
+                              "--default-character-set=utf8mb4", dsn->database, NULL};
+        rc = mysql_run(dsn, exe, args, (child_io){-1, out}, err);
+    }
+    if (out >= 0 && close(out) != 0 && rc == DBMGMT_OK)
+        rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", dst_path,
+                          strerror(errno));
+    dm_free(exe);
+    return rc;
+}
+
+/* ---- entry points ---------------------------------------------------------------- */
+
+int dm_dump_backup(const dm_dsn *dsn, const char *dst_path, dm_bk_counts *counts,
+                   dm_error *err)
+{
+    if (dsn->keyword_form || !dsn->database)
+        return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                            "backups need a URL DSN naming the database "
+                            "(postgres://user@host/db, mysql://user@host/db)");
+    dbmgmt_conn *conn = NULL;
+    int rc = open_conn(dsn->raw, &conn, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    if (dsn->engine == DBMGMT_ENGINE_POSTGRES)
+        rc = pg_backup(conn, dsn, dst_path, counts, err);
+    else
+        rc = mysql_backup(conn, dsn, dst_path, counts, err);
+    dbmgmt_conn_close(conn);
+    return rc;
+}
+
+static int mysql_check(const char *path, dm_error *err)
+{
+    static const char trailer[] = "-- Dump completed";
+    char tail[256];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t from = end > (off_t)sizeof tail - 1 ? end - (off_t)sizeof tail + 1 : 0;
+    ssize_t n = pread(fd, tail, sizeof tail - 1, from);
+    close(fd);
+    tail[n > 0 ? n : 0] = '\0';
+    if (n <= 0 || !strstr(tail, trailer))
+        return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
+                            "'%s' is not a complete mysqldump file (no '%s' trailer)", path,
+                            trailer);
+    return DBMGMT_OK;
+}
+
+int dm_dump_check(dbmgmt_engine engine, const char *path, dm_error *err)
+{
+    if (engine == DBMGMT_ENGINE_MYSQL)
+        return mysql_check(path, err);
+    char *exe = pg_tool("pg_restore", 0);
+    if (!exe)
+        return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                            "pg_restore not found (install postgresql-client)");
+    child_env env = {0};
+    env_base(&env);
+    char *argv[] = {"pg_restore", "--list", (char *)path, NULL};
+    int rc = env.failed ? dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory")
+                        : run_tool(exe, argv, env.vars, (child_io){-1, -1}, NULL, err);
+    if (rc != DBMGMT_OK)
+        rc = dm_error_set(err, DBMGMT_ERR_CHECKSUM, "'%s' is not a readable pg_dump archive: %s",
+                          path, err->msg);
+    env_clear(&env);
+    dm_free(exe);
+    return rc;
+}
+
+static int pg_restore_file(const dm_dsn *target, int major, const char *path, dm_error *err)
+{
+    char *exe = pg_tool("pg_restore", major);
+    if (!exe)
+        return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                            "pg_restore not found (install postgresql-client)");
+    child_env env = {0};
+    pg_env(&env, target);
+    dm_buf dbname = DM_BUF_INIT;
+    dm_buf_puts(&dbname, "--dbname=dbname='");
+    for (const char *p = target->database; *p; p++) {
+        if (*p == '\'' || *p == '\\')
+            dm_buf_putc(&dbname, '\\');
+        dm_buf_putc(&dbname, *p);
+    }
+    dm_buf_putc(&dbname, '\'');
+    int rc;
+    if (env.failed || dm_buf_failed(&dbname)) {
+        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory starting pg_restore");
+    } else {
+        char *argv[] = {"pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
+                        "--single-transaction", "--no-password", dbname.data, (char *)path,
+                        NULL};
+        rc = run_tool(exe, argv, env.vars, (child_io){-1, -1}, target->password, err);
+    }
+    dm_buf_free(&dbname);
+    env_clear(&env);
+    dm_free(exe);
+    return rc;
+}
+
+int dm_dump_restore(const dm_dsn *target, const char *path, dm_error *err)
+{
+    if (target->keyword_form || !target->database)
+        return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                            "restores need a URL DSN naming the target database");
+    if (target->engine == DBMGMT_ENGINE_POSTGRES) {
+        dbmgmt_conn *conn = NULL;
+        int rc = open_conn(target->raw, &conn, err);
+        if (rc != DBMGMT_OK)
+            return rc;
+        int major = pg_server_major(conn);
+        dbmgmt_conn_close(conn);
+        return pg_restore_file(target, major, path, err);
+    }
+    char *exe = mysql_tool("mysql", "mariadb");
+    if (!exe)
+        return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                            "the mysql client was not found (install mariadb-client)");
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    int rc;
+    if (in < 0) {
+        rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    } else {
+        const char *args[] = {"--batch", "--default-character-set=utf8mb4", target->database,
+                              NULL};
+        rc = mysql_run(target, exe, args, (child_io){in, -1}, err);
+        close(in);
+    }
+    dm_free(exe);
+    return rc;
+}

@@ -1,0 +1,334 @@
+/*
+ * The SQLite engine: the online backup API in steps. A step holds the
+ * source's read lock only while it copies STEP_PAGES pages, so writers keep
+ * going between steps; but a write from another connection restarts the
+ * copy, so under a busy writer a stepped backup could run forever. After
+ * MAX_RESTARTS restarts (or STEP_PHASE_MS) the rest is copied in one step,
+ * which holds the read lock for one pass over the file (in WAL mode writers
+ * do not wait for it at all; in rollback mode they wait up to their busy
+ * timeout for one pass, about a second per GB from the page cache).
+ *
+ * A database in rollback-journal mode (SQLite's default) takes a shorter
+ * path with the same guarantee: under one read transaction (the SHARED lock,
+ * which no writer can get past to change the file) its pages are read
+ * through the connection's own VFS file in 4 MiB chunks and written out.
+ * That is what a single step does, without the per-page pager work, so the
+ * lock is held for less time (the copy runs at cp's speed: docs/backup.md).
+ * It reads through SQLite's file, not a second descriptor of ours, because
+ * closing any descriptor of a file drops every POSIX lock the process holds
+ * on it — the host's own connections' included. WAL databases use the
+ * backup API: there the newest pages may still be in the -wal file.
+ */
+#include "backup_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "drivers/driver.h"
+
+#define STEP_PAGES 4096         /* 16 MiB of 4 KiB pages per step */
+#define MAX_RESTARTS 3
+#define STEP_PHASE_MS 30000
+#define LOCK_WAIT_MS 60000      /* give up when the source stays locked this long */
+#define BUSY_SLEEP_MS 5
+#define SOURCE_MMAP_BYTES "2147418112" /* SQLite's default mmap ceiling */
+#define RAW_CHUNK ((size_t)4 << 20)
+
+static int sqlite_backup_api(const char *src_path, const char *dst_path, dm_error *err);
+
+static int sqlite_err(sqlite3 *db, dm_error *err, int code, const char *what, const char *path)
+{
+    return dm_error_set(err, code, "SQLite backup: %s '%s': %s", what, path,
+                        db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static int open_db(const char *path, int flags, sqlite3 **out, dm_error *err)
+{
+    *out = NULL;
+    int rc = sqlite3_open_v2(path, out, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite_err(*out, err, DBMGMT_ERR_CONNECT, "cannot open", path);
+        sqlite3_close_v2(*out);
+        *out = NULL;
+        return err->code;
+    }
+    return DBMGMT_OK;
+}
+
+static int is_busy(int rc)
+{
+    rc &= 0xff;
+    return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+}
+
+/* Copy the rest in one step, waiting while a writer holds the lock. */
+static int backup_single_step(sqlite3_backup *bk, int64_t deadline_ms)
+{
+    int rc;
+    while (is_busy(rc = sqlite3_backup_step(bk, -1)) && dm_monotonic_ms() < deadline_ms)
+        dm_sleep_ms(BUSY_SLEEP_MS);
+    return rc;
+}
+
+/* The stepped copy, falling back to one step under a busy writer.
+ * Returns SQLITE_DONE or the failing code. */
+static int backup_copy(sqlite3_backup *bk)
+{
+    int64_t start = dm_monotonic_ms();
+    int64_t lock_deadline = start + LOCK_WAIT_MS;
+    int restarts = 0;
+    int last_remaining = -1;
+    for (;;) {
+        int rc = sqlite3_backup_step(bk, STEP_PAGES);
+        if (rc == SQLITE_DONE)
+            return rc;
+        if (is_busy(rc)) {
+            if (dm_monotonic_ms() >= lock_deadline)
+                return rc;
+            dm_sleep_ms(BUSY_SLEEP_MS);
+            continue;
+        }
+        if (rc != SQLITE_OK)
+            return rc;
+        int remaining = sqlite3_backup_remaining(bk);
+        if (last_remaining >= 0 && remaining >= last_remaining)
+            restarts++; /* the source changed under us: the copy started over */
+        last_remaining = remaining;
+        if (restarts >= MAX_RESTARTS || dm_monotonic_ms() - start > STEP_PHASE_MS)
+            return backup_single_step(bk, dm_monotonic_ms() + LOCK_WAIT_MS);
+    }
+}
+
+static int64_t pragma_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int is_wal(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int wal = 1; /* when in doubt, the backup API */
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const char *mode = (const char *)sqlite3_column_text(st, 0);
+        wal = !mode || strcmp(mode, "wal") == 0;
+    }
+    sqlite3_finalize(st);
+    return wal;
+}
+
+static int write_all(int fd, const unsigned char *p, int n)
+{
+    for (int done = 0; done < n;) {
+        ssize_t w = write(fd, p + done, (size_t)(n - done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return SQLITE_IOERR_WRITE;
+        done += (int)w;
+    }
+    return SQLITE_OK;
+}
+
+/* Write the first size bytes of the source's file (through its VFS) to fd:
+ * straight from SQLite's memory map where it has one (one copy, in the
+ * kernel), else read into buf. */
+static int raw_copy_range(sqlite3_file *fp, int fd, unsigned char *buf, int64_t size)
+{
+    int can_fetch = fp->pMethods->iVersion >= 3 && fp->pMethods->xFetch;
+    for (int64_t off = 0; off < size;) {
+        int n = (int)(size - off < (int64_t)RAW_CHUNK ? size - off : (int64_t)RAW_CHUNK);
+        void *mapped = NULL;
+        int rc = SQLITE_OK;
+        if (can_fetch && fp->pMethods->xFetch(fp, off, n, &mapped) == SQLITE_OK && mapped) {
+            rc = write_all(fd, mapped, n);
+            fp->pMethods->xUnfetch(fp, off, mapped);
+        } else {
+            rc = fp->pMethods->xRead(fp, buf, n, off);
+            if (rc == SQLITE_OK)
+                rc = write_all(fd, buf, n);
+        }
+        if (rc != SQLITE_OK)
+            return rc;
+        off += n;
+    }
+    return SQLITE_OK;
+}
+
+/* The rollback-journal path: one read transaction, the file copied whole. */
+static int backup_raw(sqlite3 *src, const char *src_path, const char *dst_path, dm_error *err)
+{
+    sqlite3_busy_timeout(src, LOCK_WAIT_MS);
+    int rc = sqlite3_exec(src, "BEGIN", NULL, NULL, NULL);
+    /* The first read takes the SHARED lock (and rolls back a hot journal). */
+    int64_t pages = rc == SQLITE_OK ? pragma_int(src, "PRAGMA page_count") : -1;
+    int64_t page_size = pragma_int(src, "PRAGMA page_size");
+    sqlite3_file *fp = NULL;
+    if (pages < 0 || page_size <= 0 ||
+        sqlite3_file_control(src, "main", SQLITE_FCNTL_FILE_POINTER, &fp) != SQLITE_OK || !fp ||
+        !fp->pMethods) {
+        sqlite3_exec(src, "ROLLBACK", NULL, NULL, NULL);
+        return sqlite_err(src, err, DBMGMT_ERR_IO, "cannot read", src_path);
+    }
+    int fd = open(dst_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    unsigned char *buf = fd >= 0 ? dm_malloc(RAW_CHUNK) : NULL;
+    int status = DBMGMT_OK;
+    if (fd < 0)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dst_path,
+                              strerror(errno));
+    else if (!buf)
+        status = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory copying '%s'", src_path);
+    else if ((rc = raw_copy_range(fp, fd, buf, pages * page_size)) != SQLITE_OK)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "SQLite backup of '%s' to '%s': %s",
+                              src_path, dst_path, sqlite3_errstr(rc));
+    sqlite3_exec(src, "COMMIT", NULL, NULL, NULL);
+    dm_free(buf);
+    if (fd >= 0 && close(fd) != 0 && status == DBMGMT_OK)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", dst_path,
+                              strerror(errno));
+    return status;
+}
+
+int dm_sqlite_backup(const char *src_path, const char *dst_path, dm_error *err)
+{
+    sqlite3 *src = NULL;
+    int status = open_db(src_path, SQLITE_OPEN_READONLY, &src, err);
+    if (status != DBMGMT_OK)
+        return status;
+    sqlite3_exec(src, "PRAGMA mmap_size=" SOURCE_MMAP_BYTES, NULL, NULL, NULL);
+    if (!is_wal(src)) {
+        status = backup_raw(src, src_path, dst_path, err);
+        sqlite3_close_v2(src);
+        return status;
+    }
+    sqlite3_close_v2(src);
+    return sqlite_backup_api(src_path, dst_path, err);
+}
+
+/* The WAL path: the online backup API in steps. */
+static int sqlite_backup_api(const char *src_path, const char *dst_path, dm_error *err)
+{
+    sqlite3 *src = NULL, *dst = NULL;
+    int status = open_db(src_path, SQLITE_OPEN_READONLY, &src, err);
+    if (status != DBMGMT_OK)
+        return status;
+    /* Reads through a memory map skip a system call per page. */
+    sqlite3_exec(src, "PRAGMA mmap_size=" SOURCE_MMAP_BYTES, NULL, NULL, NULL);
+    status = open_db(dst_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &dst, err);
+    if (status != DBMGMT_OK)
+        goto out;
+    /* The destination is a new private file, fsync-ed once at the end by the
+     * caller: no journal and no syncs of its own. */
+    sqlite3_exec(dst, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF", NULL, NULL, NULL);
+    sqlite3_backup *bk = sqlite3_backup_init(dst, "main", src, "main");
+    if (!bk) {
+        status = sqlite_err(dst, err, DBMGMT_ERR_IO, "cannot start the backup of", src_path);
+        goto out;
+    }
+    int rc = backup_copy(bk);
+    sqlite3_backup_finish(bk);
+    if (rc != SQLITE_DONE) {
+        status = is_busy(rc) ? dm_error_set(err, DBMGMT_ERR_TIMEOUT,
+                                            "SQLite backup of '%s': the database stayed locked "
+                                            "for %d s", src_path, LOCK_WAIT_MS / 1000)
+                             : dm_error_set(err, DBMGMT_ERR_IO, "SQLite backup of '%s': %s",
+                                            src_path, sqlite3_errstr(rc));
+        goto out;
+    }
+    status = DBMGMT_OK;
+out:
+    if (dst && sqlite3_close(dst) != SQLITE_OK && status == DBMGMT_OK)
+        status = sqlite_err(dst, err, DBMGMT_ERR_IO, "cannot close", dst_path);
+    sqlite3_close_v2(src);
+    return status;
+}
+
+int dm_sqlite_check(const char *path, dm_error *err)
+{
+    sqlite3 *db = NULL;
+    int status = open_db(path, SQLITE_OPEN_READONLY, &db, err);
+    if (status != DBMGMT_OK)
+        return status;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check(1)", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *result = (const char *)sqlite3_column_text(st, 0);
+        if (!result || strcmp(result, "ok") != 0)
+            status = dm_error_set(err, DBMGMT_ERR_CHECKSUM,
+                                  "PRAGMA integrity_check failed on '%s': %s", path,
+                                  result ? result : "(null)");
+    } else {
+        status = dm_error_set(err, DBMGMT_ERR_CHECKSUM,
+                              "PRAGMA integrity_check failed on '%s': %s", path,
+                              sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close_v2(db);
+    return status;
+}
+
+static int count_table(sqlite3 *db, const char *table, int64_t *rows)
+{
+    dm_buf sql = DM_BUF_INIT;
+    dm_buf_puts(&sql, "SELECT COUNT(*) FROM ");
+    dm_quote_ident_standard(&sql, table);
+    if (dm_buf_failed(&sql))
+        return SQLITE_NOMEM;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql.data, -1, &st, NULL);
+    dm_buf_free(&sql);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *rows = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int dm_sqlite_count(const char *path, dm_bk_counts *counts, dm_error *err)
+{
+    sqlite3 *db = NULL;
+    int status = open_db(path, SQLITE_OPEN_READONLY, &db, err);
+    if (status != DBMGMT_OK)
+        return status;
+    /* One read transaction: every count sees the same snapshot. */
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name "
+                                "NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE "
+                                "'CREATE VIRTUAL%' ORDER BY name",
+                                -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *table = (const char *)sqlite3_column_text(st, 0);
+        int64_t rows = 0;
+        rc = count_table(db, table, &rows);
+        if (rc == SQLITE_OK && dm_bk_counts_add(counts, table, rows) != DBMGMT_OK)
+            rc = SQLITE_NOMEM;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        status = sqlite_err(db, err, rc == SQLITE_NOMEM ? DBMGMT_ERR_NOMEM : DBMGMT_ERR_SQL,
+                            "cannot count the rows of", path);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close_v2(db);
+    return status;
+}
+
+int dm_sqlite_copy_file(const char *src_path, const char *dst_path, dm_error *err)
+{
+    return dm_bk_copy_file(src_path, dst_path, err);
+}

@@ -1,0 +1,349 @@
+/*
+ * Backups of a server database (PostgreSQL: pg_dump -Fc; MySQL/MariaDB:
+ * mysqldump), run once per engine by tests/engines/run_engine.sh with
+ * DBMGMT_TEST_DSN: backup -> verify -> restore into a new database with
+ * equal row counts; a flipped byte fails verify and alerts; while the dump
+ * and restore tools run, a watcher thread reads /proc/PID/cmdline of every
+ * child of this process and finds no password there; a wrong password
+ * never shows up in the error message.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <dbmgmt.h>
+
+static const char *base_dsn;
+static dbmgmt_engine engine;
+static char password[256];
+static int scratch_counter;
+
+static void exec_on(const char *dsn, const char *sql)
+{
+    dbmgmt_conn *c = NULL;
+    if (dbmgmt_conn_open(&c, dsn) != DBMGMT_OK)
+        fail_msg("open: %s", dbmgmt_errmsg());
+    if (dbmgmt_conn_exec(c, sql) != DBMGMT_OK)
+        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
+    dbmgmt_conn_close(c);
+}
+
+static int64_t query_int(const char *dsn, const char *sql)
+{
+    dbmgmt_conn *c = NULL;
+    dbmgmt_result *r = NULL;
+    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
+    assert_int_equal(dbmgmt_conn_query(c, &r, sql, 0, NULL), DBMGMT_OK);
+    assert_int_equal(dbmgmt_result_next(r), 1);
+    int64_t v = dbmgmt_result_int64(r, 0);
+    dbmgmt_result_free(r);
+    dbmgmt_conn_close(c);
+    return v;
+}
+
+/* The base DSN with its database replaced by name. */
+static void dsn_with_database(char *out, size_t cap, const char *name)
+{
+    const char *auth = strstr(base_dsn, "://") + 3;
+    const char *slash = strchr(auth, '/');
+    const char *query = strchr(auth, '?');
+    size_t head = slash ? (size_t)(slash - base_dsn) : query ? (size_t)(query - base_dsn)
+                                                             : strlen(base_dsn);
+    snprintf(out, cap, "%.*s/%s%s", (int)head, base_dsn, name, query ? query : "");
+}
+
+/* The base DSN's password (the test servers' passwords need no decoding). */
+static void extract_password(void)
+{
+    const char *auth = strstr(base_dsn, "://") + 3;
+    const char *at = strchr(auth, '@');
+    const char *colon = strchr(auth, ':');
+    if (at && colon && colon < at)
+        snprintf(password, sizeof password, "%.*s", (int)(at - colon - 1), colon + 1);
+}
+
+typedef struct scratch {
+    char name[64];
+    char dsn[512];
+} scratch;
+
+static void scratch_create(scratch *s, const char *what)
+{
+    snprintf(s->name, sizeof s->name, "dbmgmt_bk_%s_%d_%d", what, (int)getpid(),
+             ++scratch_counter);
+    char sql[160];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", s->name);
+    exec_on(base_dsn, sql);
+    dsn_with_database(s->dsn, sizeof s->dsn, s->name);
+}
+
+static void scratch_drop(const scratch *s)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", s->name);
+    exec_on(base_dsn, sql);
+}
+
+static void fill_source(const char *dsn)
+{
+    exec_on(dsn, engine == DBMGMT_ENGINE_POSTGRES
+                     ? "CREATE TABLE items(id SERIAL PRIMARY KEY, pad TEXT NOT NULL)"
+                     : "CREATE TABLE items(id INT AUTO_INCREMENT PRIMARY KEY, pad TEXT NOT NULL)");
+    exec_on(dsn, "CREATE TABLE digits(d INT NOT NULL);"
+                 "INSERT INTO digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9);"
+                 "CREATE TABLE notes(id INT PRIMARY KEY, body TEXT);"
+                 "INSERT INTO notes VALUES (1, 'it''s'), (2, NULL), (3, 'x');"
+                 "INSERT INTO items(pad) SELECT REPEAT('x', 200) FROM digits a, digits b, "
+                 "digits c, digits d, digits e");
+}
+
+/* ---- watching our children's command lines ------------------------------------------- */
+
+typedef struct watcher {
+    volatile int stop;
+    int tools_seen;     /* dump/restore tool processes seen */
+    int leaks;          /* command lines containing the password */
+    char leaked[256];
+} watcher;
+
+static int is_tool(const char *comm)
+{
+    static const char *const tools[] = {"pg_dump", "pg_restore", "mysqldump", "mariadb-dump",
+                                        "mysql", "mariadb"};
+    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
+        if (!strcmp(comm, tools[i]))
+            return 1;
+    return 0;
+}
+
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n >= 0)
+        buf[n] = '\0';
+    return n;
+}
+
+static void inspect_process(watcher *w, const char *pid)
+{
+    char path[64], stat[512], comm[64], cmdline[8192];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    if (read_small(path, stat, sizeof stat) <= 0)
+        return;
+    const char *close_paren = strrchr(stat, ')');
+    int ppid = 0;
+    char st;
+    if (!close_paren || sscanf(close_paren + 1, " %c %d", &st, &ppid) != 2 || ppid != getpid())
+        return;
+    snprintf(path, sizeof path, "/proc/%s/comm", pid);
+    if (read_small(path, comm, sizeof comm) <= 0)
+        return;
+    comm[strcspn(comm, "\n")] = '\0';
+    if (!is_tool(comm))
+        return; /* forked but not yet exec-ed */
+    snprintf(path, sizeof path, "/proc/%s/cmdline", pid);
+    ssize_t n = read_small(path, cmdline, sizeof cmdline);
+    if (n <= 0)
+        return;
+    w->tools_seen++;
+    if (memmem(cmdline, (size_t)n, password, strlen(password))) {
+        w->leaks++;
+        for (ssize_t i = 0; i < n; i++)
+            if (!cmdline[i])
+                cmdline[i] = ' ';
+        snprintf(w->leaked, sizeof w->leaked, "%s: %.200s", comm, "(command line withheld)");
+    }
+}
+
+static void *watcher_main(void *arg)
+{
+    watcher *w = arg;
+    while (!w->stop) {
+        DIR *d = opendir("/proc");
+        struct dirent *ent;
+        while (d && (ent = readdir(d)) != NULL)
+            if (ent->d_name[0] >= '1' && ent->d_name[0] <= '9')
+                inspect_process(w, ent->d_name);
+        if (d)
+            closedir(d);
+        usleep(200);
+    }
+    return NULL;
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+typedef struct alerts {
+    int n;
+    char last[1200];
+} alerts;
+
+static int alert_hook(void *userdata, dbmgmt_hook hook, const char *id, const char *path,
+                      const char *detail)
+{
+    alerts *a = userdata;
+    (void)id, (void)path;
+    if (hook == DBMGMT_HOOK_ALERT) {
+        a->n++;
+        snprintf(a->last, sizeof a->last, "%s", detail ? detail : "");
+    }
+    return 0;
+}
+
+static void make_backup_dir(char *dir, size_t cap)
+{
+    snprintf(dir, cap, "/tmp/dbmgmt-bkeng-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_backup_verify_restore_round_trip_without_password_on_argv(void **state)
+{
+    (void)state;
+    scratch src, dst;
+    scratch_create(&src, "src");
+    fill_source(src.dsn);
+    scratch_create(&dst, "dst");
+    char dir[64];
+    make_backup_dir(dir, sizeof dir);
+    dbmgmt_backup *b = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b, src.dsn, dir), DBMGMT_OK);
+
+    watcher w = {0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, watcher_main, &w), 0);
+    char *id = NULL;
+    int rc = dbmgmt_backup_run_now(b, &id);
+    if (rc != DBMGMT_OK)
+        fail_msg("backup: %s", dbmgmt_backup_errmsg(b));
+    int dump_seen = w.tools_seen;
+    assert_int_equal(dbmgmt_backup_verify(b, id), DBMGMT_OK);
+    rc = dbmgmt_backup_restore(b, id, dst.dsn);
+    w.stop = 1;
+    pthread_join(t, NULL);
+    if (rc != DBMGMT_OK)
+        fail_msg("restore: %s", dbmgmt_backup_errmsg(b));
+    assert_true(dump_seen > 0);
+    assert_true(w.tools_seen > dump_seen);
+    if (w.leaks)
+        fail_msg("a password was on a child's command line (%s)", w.leaked);
+
+    assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM items"), 100000);
+    assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM notes"), 3);
+    assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM notes WHERE body IS NULL"), 1);
+    assert_true(dbmgmt_backup_metric(b, DBMGMT_BACKUP_LAST_RESTORE_MS) >= 0);
+    assert_true(dbmgmt_backup_metric(b, DBMGMT_BACKUP_LAST_SIZE) > 0);
+    char *json = dbmgmt_backup_list_json(b);
+    assert_non_null(strstr(json, "\"items\":100000"));
+    assert_non_null(strstr(json, "\"verified\":true"));
+    assert_null(strstr(json, password));
+    dbmgmt_free(json);
+    /* Never over the source database. */
+    assert_int_equal(dbmgmt_backup_restore(b, id, src.dsn), DBMGMT_ERR_POLICY);
+    dbmgmt_free(id);
+    dbmgmt_backup_free(b);
+    remove_dir(dir);
+    scratch_drop(&src);
+    scratch_drop(&dst);
+}
+
+static void test_flipped_byte_in_dump_fails_verify_and_alerts(void **state)
+{
+    (void)state;
+    scratch src;
+    scratch_create(&src, "flip");
+    exec_on(src.dsn, "CREATE TABLE t(id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2)");
+    char dir[64];
+    make_backup_dir(dir, sizeof dir);
+    dbmgmt_backup *b = NULL;
+    alerts a = {0};
+    assert_int_equal(dbmgmt_backup_new(&b, src.dsn, dir), DBMGMT_OK);
+    dbmgmt_backup_set_hook(b, DBMGMT_HOOK_ALERT, alert_hook, &a);
+    char *id = NULL;
+    if (dbmgmt_backup_run_now(b, &id) != DBMGMT_OK)
+        fail_msg("backup: %s", dbmgmt_backup_errmsg(b));
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s.%s", dir, id,
+             engine == DBMGMT_ENGINE_POSTGRES ? "pgdump" : "sql");
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 300, SEEK_SET);
+    int c = fgetc(fp);
+    fseek(fp, 300, SEEK_SET);
+    fputc(c ^ 0x20, fp);
+    fclose(fp);
+    assert_int_equal(dbmgmt_backup_verify(b, id), DBMGMT_ERR_CHECKSUM);
+    assert_int_equal(a.n, 1);
+    assert_non_null(strstr(a.last, id));
+    assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_FAILURES), 1);
+    dbmgmt_free(id);
+    dbmgmt_backup_free(b);
+    remove_dir(dir);
+    scratch_drop(&src);
+}
+
+static void test_wrong_password_never_in_messages(void **state)
+{
+    (void)state;
+    static const char secret[] = "Wr0ngSecretPw77";
+    char dsn[600];
+    const char *auth = strstr(base_dsn, "://") + 3;
+    const char *colon = strchr(auth, ':');
+    const char *at = strchr(auth, '@');
+    assert_true(colon && at && colon < at);
+    snprintf(dsn, sizeof dsn, "%.*s%s%s", (int)(colon + 1 - base_dsn), base_dsn, secret, at);
+    char dir[64];
+    make_backup_dir(dir, sizeof dir);
+    dbmgmt_backup *b = NULL;
+    alerts a = {0};
+    assert_int_equal(dbmgmt_backup_new(&b, dsn, dir), DBMGMT_OK);
+    dbmgmt_backup_set_hook(b, DBMGMT_HOOK_ALERT, alert_hook, &a);
+    assert_int_not_equal(dbmgmt_backup_run_now(b, NULL), DBMGMT_OK);
+    assert_null(strstr(dbmgmt_backup_errmsg(b), secret));
+    assert_null(strstr(dbmgmt_errmsg(), secret));
+    assert_int_equal(a.n, 1);
+    assert_null(strstr(a.last, secret));
+    dbmgmt_backup_free(b);
+    remove_dir(dir);
+}
+
+int main(void)
+{
+    base_dsn = getenv("DBMGMT_TEST_DSN");
+    if (!base_dsn || !strstr(base_dsn, "://")) {
+        printf("DBMGMT_TEST_DSN is not a server DSN: skipped\n");
+        return 77;
+    }
+    engine = strncmp(base_dsn, "postgres", 8) == 0 ? DBMGMT_ENGINE_POSTGRES : DBMGMT_ENGINE_MYSQL;
+    extract_password();
+    if (!*password) {
+        printf("DBMGMT_TEST_DSN has no password: the command-line check needs one\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backup_verify_restore_round_trip_without_password_on_argv),
+        cmocka_unit_test(test_flipped_byte_in_dump_fails_verify_and_alerts),
+        cmocka_unit_test(test_wrong_password_never_in_messages),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
