@@ -184,7 +184,7 @@ static int refuse_with_plan(dbmgmt_migrator *m, const dbmgmt_plan *p)
 static int replan_locked(dbmgmt_migrator *m, const run_request *req, dm_history *h,
                          dbmgmt_plan **fresh)
 {
-    int rc = dm_history_read(m, h);
+    int rc = req->direction == DBMGMT_UP ? dm_history_read_fast(m, h) : dm_history_read(m, h);
     if (rc == DBMGMT_OK)
         rc = dm_plan_compute(m, h, req->direction, req->target, 0, fresh);
     if (rc == DBMGMT_OK && (*fresh)->nproblems)
@@ -194,6 +194,28 @@ static int replan_locked(dbmgmt_migrator *m, const run_request *req, dm_history 
     if (rc == DBMGMT_OK && (*fresh)->count > 0)
         rc = stamp_environment(m, h);
     return rc;
+}
+
+/* Whether the applied set after a run can be described by the metadata row:
+ * exactly the source's versions up to newest, nothing else recorded. */
+static int meta_allowed(const dbmgmt_migrator *m, const dm_history *h)
+{
+    return !(m->allow & (DBMGMT_ALLOW_MISSING_APPLIED | DBMGMT_ALLOW_OUT_OF_ORDER)) &&
+           !h->baseline && !h->dirty;
+}
+
+/* After an up run applied steps: rows are the history's rows (rank > 0)
+ * now, newest the newest applied version. Writes the metadata row when the
+ * two agree with the source; otherwise leaves it absent (full reads). */
+static int meta_after_up_run(dbmgmt_migrator *m, const dm_history *h, const char *newest,
+                             int64_t rows, int64_t max_rank)
+{
+    if (!newest || !meta_allowed(m, h))
+        return DBMGMT_OK;
+    const dm_migration *mig = dm_source_find(&m->source, newest);
+    if (!mig || (int64_t)(mig - m->source.items) + 1 != rows)
+        return DBMGMT_OK;
+    return dm_history_meta_write(m, newest, (size_t)rows, max_rank);
 }
 
 /* PostgreSQL, MySQL: one session lock on a connection of its own. */
@@ -214,7 +236,11 @@ static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
     dm_history h;
     dbmgmt_plan *fresh = NULL;
     rc = replan_locked(m, req, &h, &fresh);
-    int64_t rank = h.max_rank;
+    int64_t rank = h.max_rank, rows = 0, max_rank = 0;
+    const char *newest = h.newest;
+    int changed = 0;
+    if (rc == DBMGMT_OK && fresh->count > 0)
+        rc = dm_history_meta_delete(m); /* a run that stops midway leaves no digest */
     for (size_t i = 0; rc == DBMGMT_OK && i < fresh->count; i++) {
         const dm_plan_step *st = &fresh->steps[i];
         if (!plan_has_step(req, st))
@@ -223,7 +249,15 @@ static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
         if (rc == DBMGMT_OK)
             rc = st->transactional ? run_transactional_step(m, st, ++rank, 0)
                                    : run_dirty_protocol_step(m, st, ++rank, 0, 0);
+        if (rc == DBMGMT_OK) {
+            changed = 1;
+            newest = st->mig->version;
+        }
     }
+    if (rc == DBMGMT_OK && changed && req->direction == DBMGMT_UP)
+        rc = dm_history_fingerprint(m, &rows, &max_rank);
+    if (rc == DBMGMT_OK && changed && req->direction == DBMGMT_UP)
+        rc = meta_after_up_run(m, &h, newest, rows, max_rank);
     dbmgmt_plan_free(fresh);
     dm_history_clear(&h);
     dbmgmt_conn_unlock(lock_conn, lock_name);
@@ -263,7 +297,13 @@ static int step_loop_refresh(dbmgmt_migrator *m, const run_request *req, step_lo
     }
     int rc = replan_locked(m, req, &l->h, &l->fresh);
     if (rc == DBMGMT_OK && l->fresh->count > 0)
+        rc = dm_history_meta_delete(m); /* in this step's transaction */
+    if (rc == DBMGMT_OK && l->fresh->count > 0 && l->h.prefix_mode) {
+        l->rows = l->h.row_count; /* counted by the read itself */
+        l->max_rank = l->h.max_rank;
+    } else if (rc == DBMGMT_OK && l->fresh->count > 0) {
         rc = dm_history_fingerprint(m, &l->rows, &l->max_rank);
+    }
     l->valid = rc == DBMGMT_OK && l->fresh->count > 0;
     return rc;
 }
@@ -277,6 +317,15 @@ static const dm_plan_step *step_loop_next(const run_request *req, step_loop *l)
     return NULL;
 }
 
+/* Whether the step at l->next is the last one asked for. */
+static int is_last_step(const run_request *req, const step_loop *l)
+{
+    for (size_t i = l->next + 1; i < l->fresh->count; i++)
+        if (plan_has_step(req, &l->fresh->steps[i]))
+            return 0;
+    return 1;
+}
+
 /* SQLite: per step, take the write lock, check the history is still as
  * planned (reading it again only if another process changed it), run the
  * next step, commit. */
@@ -285,6 +334,8 @@ static int apply_with_transaction_lock(dbmgmt_migrator *m, const run_request *re
     step_loop l;
     memset(&l, 0, sizeof l);
     int rc = DBMGMT_OK;
+    int meta_done = 0;
+    const char *last_up = NULL; /* the version of the last up step run */
     for (;;) {
         rc = from_conn(m, m->conn, dbmgmt_conn_lock(m->conn, "dbmgmt", m->lock_timeout_ms));
         if (rc != DBMGMT_OK)
@@ -296,6 +347,11 @@ static int apply_with_transaction_lock(dbmgmt_migrator *m, const run_request *re
         int64_t rank = l.max_rank + 1;
         if (rc == DBMGMT_OK && next && next->transactional) {
             rc = run_transactional_step(m, next, rank, 1);
+            if (rc == DBMGMT_OK && is_last_step(req, &l) && req->direction == DBMGMT_UP) {
+                /* the digest goes in the last step's transaction */
+                rc = meta_after_up_run(m, &l.h, next->mig->version, l.rows + 1, rank);
+                meta_done = rc == DBMGMT_OK;
+            }
         } else if (rc == DBMGMT_OK && next) { /* outside a transaction: release first */
             rc = from_conn(m, m->conn, dbmgmt_conn_unlock(m->conn, "dbmgmt"));
             if (rc == DBMGMT_OK)
@@ -313,9 +369,20 @@ static int apply_with_transaction_lock(dbmgmt_migrator *m, const run_request *re
         l.rows += next->direction == DBMGMT_UP ? 1 : -1;
         if (next->direction == DBMGMT_UP)
             l.max_rank = rank;
+        last_up = next->direction == DBMGMT_UP ? next->mig->version : NULL;
         l.next++;
         if (!step_loop_next(req, &l))
             break; /* everything asked for is done */
+    }
+    if (rc == DBMGMT_OK && last_up && !meta_done) { /* the last step ran outside a transaction */
+        rc = from_conn(m, m->conn, dbmgmt_conn_lock(m->conn, "dbmgmt", m->lock_timeout_ms));
+        if (rc == DBMGMT_OK) {
+            rc = meta_after_up_run(m, &l.h, last_up, l.rows, l.max_rank);
+            if (rc == DBMGMT_OK)
+                rc = from_conn(m, m->conn, dbmgmt_conn_unlock(m->conn, "dbmgmt"));
+            else
+                dbmgmt_conn_rollback(m->conn);
+        }
     }
     step_loop_reset(&l);
     return rc;
@@ -388,6 +455,8 @@ static int with_lock(dbmgmt_migrator *m, locked_action action, const void *arg)
 static int resume_locked(dbmgmt_migrator *m, dm_history *h, const void *arg)
 {
     (void)arg;
+    if (h->dirty && dm_history_meta_delete(m) != DBMGMT_OK)
+        return m->err.code;
     if (!h->dirty)
         return dm_migrator_fail(m, DBMGMT_ERR_NOTFOUND, "nothing to resume: the database is not dirty");
     const dm_migration *mig = dm_source_find(&m->source, h->dirty->version);
@@ -415,7 +484,8 @@ static int repair_locked(dbmgmt_migrator *m, dm_history *h, const void *arg)
     if (!h->dirty)
         return DBMGMT_OK;
     dm_log(DBMGMT_LOG_WARN, "repair: forgetting failed migration %s", h->dirty->version);
-    return dm_history_delete(m, h->dirty->version);
+    int rc = dm_history_meta_delete(m);
+    return rc == DBMGMT_OK ? dm_history_delete(m, h->dirty->version) : rc;
 }
 
 int dm_repair(dbmgmt_migrator *m)
@@ -431,6 +501,8 @@ static int baseline_locked(dbmgmt_migrator *m, dm_history *h, const void *arg)
                                 "baseline adopts a database without migration history, and this "
                                 "one has %zu history rows", h->count);
     int rc = stamp_environment(m, h);
+    if (rc == DBMGMT_OK)
+        rc = dm_history_meta_delete(m);
     if (rc == DBMGMT_OK)
         rc = dm_history_insert_raw(m, h->max_rank + 1, version, "<< baseline >>", "(baseline)",
                                    DM_BASELINE_CHECKSUM);

@@ -118,6 +118,8 @@ static int history_take_row(dm_history *h, dbmgmt_result *r, size_t *cap, dm_buf
         h->max_rank = rank;
     if (!version)
         return DBMGMT_ERR_INTERNAL;
+    if (strcmp(version, DM_APPLIED_ROW_VERSION) == 0)
+        return DBMGMT_OK; /* the digest row: only the fast read uses it */
     if (strcmp(version, DM_ENV_ROW_VERSION) == 0) {
         dm_free(h->environment);
         h->environment = dm_strdup(dbmgmt_result_text(r, 2) ? dbmgmt_result_text(r, 2) : "");
@@ -298,7 +300,8 @@ int dm_history_delete(dbmgmt_migrator *m, const char *version)
 
 int dm_history_fingerprint(dbmgmt_migrator *m, int64_t *count, int64_t *max_rank)
 {
-    char *sql = history_sql(m, "SELECT COUNT(*), COALESCE(MAX(installed_rank), 0) FROM ", "");
+    char *sql = history_sql(m, "SELECT COUNT(*), COALESCE(MAX(installed_rank), 0) FROM ",
+                            " WHERE installed_rank > 0");
     if (!sql)
         return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
     dbmgmt_result *r = NULL;
@@ -313,4 +316,130 @@ int dm_history_fingerprint(dbmgmt_migrator *m, int64_t *count, int64_t *max_rank
     }
     dbmgmt_result_free(r);
     return from_conn(m, rc);
+}
+
+int dm_history_has(const dm_history *h, const char *version)
+{
+    if (h->prefix_mode)
+        return h->newest && dm_version_compare(version, h->newest) <= 0;
+    return dm_history_find(h, version) != NULL;
+}
+
+/* The metadata rows (rank <= 0): the environment and the applied digest. */
+typedef struct history_meta {
+    int found;
+    size_t count;
+    char newest[64];
+    uint64_t digest;
+    int64_t max_rank;
+} history_meta;
+
+static int read_meta_rows(dbmgmt_migrator *m, dm_history *h, history_meta *meta)
+{
+    char *sql = history_sql(m, "SELECT version, description, script, checksum, execution_ms FROM ",
+                            " WHERE installed_rank <= 0");
+    if (!sql)
+        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+    dbmgmt_result *r = NULL;
+    int rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
+    dm_free(sql);
+    while (rc == DBMGMT_OK && (rc = dbmgmt_result_next(r)) == 1) {
+        const char *version = dbmgmt_result_text(r, 0);
+        rc = DBMGMT_OK;
+        if (version && strcmp(version, DM_ENV_ROW_VERSION) == 0) {
+            const char *env = dbmgmt_result_text(r, 1);
+            dm_free(h->environment);
+            h->environment = dm_strdup(env ? env : "");
+            if (!h->environment)
+                rc = dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+        } else if (version && strcmp(version, DM_APPLIED_ROW_VERSION) == 0) {
+            const char *count = dbmgmt_result_text(r, 1), *newest = dbmgmt_result_text(r, 2);
+            const char *digest = dbmgmt_result_text(r, 3);
+            meta->found = count && newest && digest && strlen(newest) < sizeof meta->newest;
+            if (meta->found) {
+                meta->count = (size_t)strtoull(count, NULL, 10);
+                snprintf(meta->newest, sizeof meta->newest, "%s", newest);
+                meta->digest = strtoull(digest, NULL, 16);
+                meta->max_rank = dbmgmt_result_int64(r, 4);
+            }
+        }
+    }
+    dbmgmt_result_free(r);
+    return rc < 0 ? from_conn(m, rc) : DBMGMT_OK;
+}
+
+/* The metadata row agrees with the table and with the source: then the
+ * applied set is exactly the source's versions up to meta->newest. */
+static int meta_matches(dbmgmt_migrator *m, const history_meta *meta, size_t *prefix,
+                        int64_t *row_count)
+{
+    int64_t rows = 0, max_rank = 0;
+    if (dm_history_fingerprint(m, &rows, &max_rank) != DBMGMT_OK)
+        return 0;
+    *row_count = rows;
+    if ((size_t)rows != meta->count || max_rank != meta->max_rank)
+        return 0;
+    if (meta->count == 0) {
+        *prefix = 0;
+        return meta->newest[0] == '\0';
+    }
+    const dm_migration *newest = dm_source_find(&m->source, meta->newest);
+    if (!newest || (size_t)(newest - m->source.items) + 1 != meta->count)
+        return 0;
+    uint64_t digest = 0;
+    for (size_t i = 0; i < meta->count; i++)
+        digest += m->source.items[i].row_hash;
+    *prefix = meta->count;
+    return digest == meta->digest;
+}
+
+int dm_history_read_fast(dbmgmt_migrator *m, dm_history *h)
+{
+    memset(h, 0, sizeof *h);
+    int exists = m->conn->drv->table_exists(m->conn->dc, m->table, &m->conn->err);
+    if (exists <= 0)
+        return exists < 0 ? from_conn(m, exists) : DBMGMT_OK;
+    history_meta meta;
+    memset(&meta, 0, sizeof meta);
+    int rc = read_meta_rows(m, h, &meta);
+    size_t prefix = 0;
+    int64_t row_count = 0;
+    if (rc == DBMGMT_OK && meta.found && meta_matches(m, &meta, &prefix, &row_count)) {
+        h->table_exists = 1;
+        h->row_count = row_count;
+        h->prefix_mode = 1;
+        h->prefix_count = prefix;
+        h->newest = prefix ? m->source.items[prefix - 1].version : NULL;
+        h->max_rank = meta.max_rank;
+        return DBMGMT_OK;
+    }
+    dm_history_clear(h);
+    return rc != DBMGMT_OK ? rc : dm_history_read(m, h);
+}
+
+int dm_history_meta_delete(dbmgmt_migrator *m)
+{
+    const char *params[] = {DM_APPLIED_ROW_VERSION};
+    return history_exec(m, "DELETE FROM ", " WHERE version = ?", 1, params);
+}
+
+int dm_history_meta_write(dbmgmt_migrator *m, const char *newest, size_t count, int64_t max_rank)
+{
+    uint64_t digest = 0;
+    for (size_t i = 0; i < count && i < m->source.count; i++)
+        digest += m->source.items[i].row_hash;
+    char count_s[24], digest_s[24], rank_s[24], now[32];
+    snprintf(count_s, sizeof count_s, "%zu", count);
+    snprintf(digest_s, sizeof digest_s, "%016llx", (unsigned long long)digest);
+    snprintf(rank_s, sizeof rank_s, "%lld", (long long)max_rank);
+    utc_now(now);
+    int rc = dm_history_meta_delete(m);
+    const char *params[] = {DM_APPLIED_ROW_VERSION, count_s, newest ? newest : "", digest_s,
+                            installed_by(), now, rank_s};
+    if (rc == DBMGMT_OK)
+        rc = history_exec(m, "INSERT INTO ",
+                          " (installed_rank, version, description, script, checksum, installed_by,"
+                          " installed_on, execution_ms, success, statements_applied)"
+                          " VALUES (-1, ?, ?, ?, ?, ?, ?, ?, 1, 0)", 7, params);
+    return rc;
 }

@@ -124,7 +124,7 @@ static int plan_with_history(dbmgmt_migrator *m, int32_t direction, const char *
                              dbmgmt_plan **out)
 {
     dm_history h;
-    int rc = dm_history_read(m, &h);
+    int rc = direction == DBMGMT_UP ? dm_history_read_fast(m, &h) : dm_history_read(m, &h);
     if (rc != DBMGMT_OK)
         return rc;
     rc = dm_plan_compute(m, &h, direction, target, 1, out);
@@ -237,8 +237,14 @@ DBMGMT_API int dbmgmt_migrator_resume(dbmgmt_migrator *m)
 DBMGMT_API int dbmgmt_migrator_validate(dbmgmt_migrator *m)
 {
     CHECK_M(m, "dbmgmt_migrator_validate");
+    /* an explicit validation reads every row (no digest shortcut) */
+    dm_history h;
     dbmgmt_plan *plan = NULL;
-    int rc = plan_with_history(m, DBMGMT_UP, NULL, &plan);
+    int rc = dm_history_read(m, &h);
+    if (rc == DBMGMT_OK) {
+        rc = dm_plan_compute(m, &h, DBMGMT_UP, NULL, 1, &plan);
+        dm_history_clear(&h);
+    }
     if (rc == DBMGMT_OK && plan->nproblems)
         rc = dm_error_set(&m->err, plan->problems[0].status, "%s", plan->problems[0].message);
     dbmgmt_plan_free(plan);

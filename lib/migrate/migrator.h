@@ -10,6 +10,10 @@
 #define DM_HISTORY_DEFAULT "dbmgmt_schema_history"
 #define DM_ENV_ROW_VERSION "@environment"     /* metadata row: the environment stamp */
 #define DM_BASELINE_CHECKSUM "baseline"       /* a baseline row has this checksum */
+/* Metadata row (rank -1): the applied set as a count, the newest version
+ * and a digest (sum of dm_row_hash), so a boot with nothing to do need not
+ * read every row. Written after clean runs, deleted before any change. */
+#define DM_APPLIED_ROW_VERSION "@applied"
 
 /* One row of the history table. */
 typedef struct dm_history_row {
@@ -25,6 +29,11 @@ typedef struct dm_history_row {
 
 typedef struct dm_history {
     int table_exists;
+    /* Read through the metadata row: the applied set is exactly the source's
+     * versions up to newest (prefix_count of them); rows is empty. */
+    int prefix_mode;
+    size_t prefix_count;
+    int64_t row_count;          /* prefix mode: rows with rank > 0, as counted */
     char *arena;                /* every row's strings, in one allocation */
     dm_history_row *rows;       /* ordered by version (the environment row left out) */
     size_t count;
@@ -74,6 +83,15 @@ struct dbmgmt_migrator {
 int dm_history_ensure_table(dbmgmt_migrator *m);
 int dm_history_read(dbmgmt_migrator *m, dm_history *h);
 void dm_history_clear(dm_history *h);
+/* Like dm_history_read, through the metadata row when it is present and
+ * agrees with the table and the source (else the full read). */
+int dm_history_read_fast(dbmgmt_migrator *m, dm_history *h);
+/* Whether a version is applied (or recorded as failed) in h. */
+int dm_history_has(const dm_history *h, const char *version);
+/* Write the metadata row for the applied set that is the source's versions
+ * up to newest (count of them); delete it. */
+int dm_history_meta_write(dbmgmt_migrator *m, const char *newest, size_t count, int64_t max_rank);
+int dm_history_meta_delete(dbmgmt_migrator *m);
 const dm_history_row *dm_history_find(const dm_history *h, const char *version);
 int dm_history_insert(dbmgmt_migrator *m, int64_t rank, const dm_migration *mig, int success,
                       int32_t statements_applied, int64_t execution_ms);

@@ -129,12 +129,14 @@ static int plan_up(dbmgmt_migrator *m, const dm_history *h, const char *target, 
                                   "adopt it with `dbmgmt baseline VERSION` (the version its "
                                   "schema matches) before migrating");
     }
-    for (size_t i = 0; i < m->source.count && rc == DBMGMT_OK; i++) {
+    /* read through the digest, the first prefix_count versions are applied */
+    size_t first = h->prefix_mode ? h->prefix_count : 0;
+    for (size_t i = first; i < m->source.count && rc == DBMGMT_OK; i++) {
         const dm_migration *mig = &m->source.items[i];
         if (target && dm_version_compare(mig->version, target) > 0)
             break;
         if ((h->baseline && dm_version_compare(mig->version, h->baseline) <= 0) ||
-            dm_history_find(h, mig->version))
+            dm_history_has(h, mig->version))
             continue;
         if (h->newest && dm_version_compare(mig->version, h->newest) < 0 &&
             !(m->allow & DBMGMT_ALLOW_OUT_OF_ORDER))

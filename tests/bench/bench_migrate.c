@@ -277,9 +277,13 @@ int main(int argc, char **argv)
     if (!mkdtemp(work))
         return 1;
     const char *ram = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : work;
-    bench_fresh_apply(work, shell);
-    bench_startup(work, argv[1]);
-    bench_ten_thousand(work, ram);
+    const char *only = getenv("BENCH_ONLY"); /* "a", "b" or "c": one part (b needs a) */
+    if (!only || strchr(only, 'a') || strchr(only, 'b'))
+        bench_fresh_apply(work, shell);
+    if (!only || strchr(only, 'b'))
+        bench_startup(work, argv[1]);
+    if (!only || strchr(only, 'c'))
+        bench_ten_thousand(work, ram);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", work);
     run(cmd);

@@ -617,6 +617,40 @@ static void test_migrate_lint_follows_the_schema_through_the_plan(void **state)
     dbmgmt_plan_free(p);
 }
 
+static void test_migrate_boot_trusts_the_digest_only_while_it_agrees(void **state)
+{
+    scratch *s = *state;
+    write_file(s->dir, "001_a.sql", "-- migrate:up\nCREATE TABLE mt_d1 (id INTEGER);\n");
+    write_file(s->dir, "002_b.sql", "-- migrate:up\nCREATE TABLE mt_d2 (id INTEGER);\n");
+    write_file(s->dir, "003_c.sql", "-- migrate:up\nCREATE TABLE mt_d3 (id INTEGER);\n");
+    reload(s);
+    up_ok(s);
+    /* a clean run leaves the digest row: three applied, newest 003 */
+    dbmgmt_result *r = NULL;
+    const char *applied[] = {"@applied"};
+    assert_int_equal(dbmgmt_conn_query(s->conn, &r, "SELECT description, script FROM "
+                                       "dbmgmt_schema_history WHERE version = ?", 1, applied), DBMGMT_OK);
+    assert_int_equal(dbmgmt_result_next(r), 1);
+    assert_string_equal(dbmgmt_result_text(r, 0), "3");
+    assert_string_equal(dbmgmt_result_text(r, 1), "003");
+    dbmgmt_result_free(r);
+    reload(s);
+    up_ok(s); /* nothing to do, through the digest */
+    assert_int_equal(applied_count(s), 3);
+    /* a history row deleted by hand: the digest no longer agrees, the full
+     * read sees 002 pending behind 003 */
+    assert_int_equal(dbmgmt_conn_exec(s->conn, "DELETE FROM dbmgmt_schema_history WHERE version = '002'"),
+                     DBMGMT_OK);
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_POLICY);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "out of order"));
+    /* a checksum edited by hand: validate reads every row */
+    assert_int_equal(dbmgmt_conn_exec(s->conn, "UPDATE dbmgmt_schema_history SET checksum = 'x' WHERE version = '001'"),
+                     DBMGMT_OK);
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_validate(s->m), DBMGMT_ERR_CHECKSUM);
+}
+
 int main(void)
 {
     base_dsn = getenv("DBMGMT_TEST_DSN");
@@ -646,6 +680,7 @@ int main(void)
         T(test_migrate_production_refuses_lint_error_until_allowed_in_file),
         T(test_migrate_lint_errors_only_warn_outside_production_or_when_allowed),
         T(test_migrate_lint_follows_the_schema_through_the_plan),
+        T(test_migrate_boot_trusts_the_digest_only_while_it_agrees),
     };
     return cmocka_run_group_tests_name("conformance/migrate", tests, NULL, NULL);
 }
