@@ -6,6 +6,7 @@
 #ifndef DBMGMT_H
 #define DBMGMT_H
 
+#include "dbmgmt/advise.h"
 #include "dbmgmt/backup.h"
 #include "dbmgmt/common.h"
 #include "dbmgmt/conn.h"

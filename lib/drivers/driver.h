@@ -20,6 +20,7 @@
 
 typedef struct dm_dconn dm_dconn; /* a driver's connection */
 typedef struct dm_dstmt dm_dstmt; /* a driver's prepared statement */
+typedef struct dm_whatif dm_whatif; /* a driver's what-if (hypothetical index) session */
 
 typedef enum dm_value_type {
     DM_VALUE_NULL,
@@ -123,6 +124,8 @@ typedef struct dm_driver {
      * write lock) rather than a session lock that can be held on a
      * connection of its own (PostgreSQL, MySQL). */
     int lock_is_transaction;
+    /* DROP INDEX needs "ON table" (MySQL). */
+    int drop_index_on_table;
 
     int (*connect)(const dm_dsn *dsn, dm_dconn **out, dm_error *err);
     void (*close)(dm_dconn *c);
@@ -170,6 +173,33 @@ typedef struct dm_driver {
     int (*table_exists)(dm_dconn *c, const char *name, dm_error *err);
     /* Append name quoted as an identifier ("x" or `x`). */
     void (*quote_ident)(dm_buf *out, const char *name);
+
+    /* --- Index advice (issue 9, lib/advise) ------------------------------
+     * A what-if session: hypothetical indexes the engine's planner sees.
+     * SQLite: a scratch in-memory copy of the schema with sqlite_stat1
+     * taken from the real database; PostgreSQL: HypoPG. NULL when the
+     * engine has none (MySQL/MariaDB). whatif_open fails with
+     * DBMGMT_ERR_UNSUPPORTED and a message saying why when the session
+     * cannot be had (HypoPG not installed). */
+    int (*whatif_open)(dm_dconn *c, dm_whatif **out, dm_error *err);
+    /* Create a hypothetical index from ddl (CREATE INDEX name ON ...);
+     * plan_name receives the name it has in plans. */
+    int (*whatif_index)(dm_whatif *w, const char *ddl, const char *name, dm_buf *plan_name,
+                        dm_error *err);
+    /* The plan of sql as text (one line per node) and its estimated total
+     * cost (-1 when the engine gives none). */
+    int (*whatif_explain)(dm_whatif *w, const char *sql, dm_buf *plan, double *cost,
+                          dm_error *err);
+    void (*whatif_close)(dm_whatif *w);
+    /* Distinct values of a column from the engine's statistics (no table
+     * scan): *distinct and *rows, -1 when unknown. NULL when unsupported. */
+    int (*column_distinct)(dm_dconn *c, const char *table, const char *column, double *distinct,
+                           double *rows, dm_error *err);
+    /* The workload the engine recorded (pg_stat_statements, MySQL
+     * performance_schema digests): fn(userdata, sql, calls) per statement.
+     * NULL when the engine records none. */
+    int (*workload)(dm_dconn *c, void (*fn)(void *userdata, const char *sql, double calls),
+                    void *userdata, dm_error *err);
 } dm_driver;
 
 /* "name" with embedded quotes doubled (SQL standard; SQLite, PostgreSQL). */

@@ -1281,6 +1281,7 @@ static int my_catalog(dm_dconn *c, dm_catalog *cat, dm_error *err)
 }
 
 const dm_driver dm_mysql_driver = {
+    .drop_index_on_table = 1,
     .engine = DBMGMT_ENGINE_MYSQL,
     .name = "mysql",
     .ddl_transactional = 0,

@@ -659,6 +659,154 @@ static int pg_catalog(dm_dconn *c, dm_catalog *cat, dm_error *err)
     return rc;
 }
 
+/* --- Index advice (issue 9): HypoPG what-if sessions, statistics, workload -- */
+
+struct dm_whatif {
+    dm_dconn *conn;
+};
+
+/* One-row, one-column query with text parameters; *out (PQclear) or an error. */
+static int pg_params(dm_dconn *c, const char *sql, int n, const char *const *values, PGresult **out,
+                     dm_error *err, const char *context)
+{
+    PGresult *res = PQexecParams(c->pg, sql, n, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        int rc = pg_fail(c, res, err, context);
+        PQclear(res);
+        return rc;
+    }
+    *out = res;
+    return DBMGMT_OK;
+}
+
+static int pg_whatif_open(dm_dconn *c, dm_whatif **out, dm_error *err)
+{
+    *out = NULL;
+    PGresult *res = NULL;
+    int rc = pg_params(c, "SELECT 1 FROM pg_extension WHERE extname = 'hypopg'", 0, NULL, &res,
+                       err, "looking for HypoPG");
+    if (rc != DBMGMT_OK)
+        return rc;
+    int installed = PQntuples(res) > 0;
+    PQclear(res);
+    if (!installed) {
+        dm_error tried = {0};
+        if (pg_simple(c, "CREATE EXTENSION IF NOT EXISTS hypopg", &tried, NULL) != DBMGMT_OK)
+            return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                                "HypoPG is not available in this database, so the planner was "
+                                "not asked (install postgresql-15-hypopg and run CREATE "
+                                "EXTENSION hypopg): %s",
+                                tried.msg);
+    }
+    rc = pg_simple(c, "SELECT hypopg_reset()", err, "HypoPG");
+    if (rc != DBMGMT_OK)
+        return rc;
+    dm_whatif *w = dm_calloc(1, sizeof *w);
+    if (!w)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory");
+    w->conn = c;
+    *out = w;
+    return DBMGMT_OK;
+}
+
+static int pg_whatif_index(dm_whatif *w, const char *ddl, const char *name, dm_buf *plan_name,
+                           dm_error *err)
+{
+    (void)name;
+    PGresult *res = NULL;
+    const char *values[1] = {ddl};
+    int rc = pg_params(w->conn, "SELECT indexname FROM hypopg_create_index($1)", 1, values, &res,
+                       err, "HypoPG");
+    if (rc != DBMGMT_OK)
+        return rc;
+    if (PQntuples(res) > 0)
+        dm_buf_puts(plan_name, PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return DBMGMT_OK;
+}
+
+static int pg_whatif_explain(dm_whatif *w, const char *sql, dm_buf *plan, double *cost,
+                             dm_error *err)
+{
+    *cost = -1;
+    dm_buf q = DM_BUF_INIT;
+    dm_buf_puts(&q, "EXPLAIN ");
+    dm_buf_puts(&q, sql);
+    if (dm_buf_failed(&q))
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory");
+    PGresult *res = NULL;
+    int rc = pg_params(w->conn, q.data, 0, NULL, &res, err, "EXPLAIN");
+    dm_buf_free(&q);
+    if (rc != DBMGMT_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *line = PQgetvalue(res, i, 0);
+        if (i == 0) { /* "... (cost=0.00..35.50 rows=..." : the total cost */
+            const char *dots = strstr(line, "cost=");
+            dots = dots ? strstr(dots, "..") : NULL;
+            if (dots)
+                *cost = strtod(dots + 2, NULL);
+        }
+        dm_buf_puts(plan, line);
+        dm_buf_putc(plan, '\n');
+    }
+    PQclear(res);
+    return DBMGMT_OK;
+}
+
+static void pg_whatif_close(dm_whatif *w)
+{
+    if (!w)
+        return;
+    dm_error ignored = {0};
+    (void)pg_simple(w->conn, "SELECT hypopg_reset()", &ignored, NULL);
+    dm_free(w);
+}
+
+/* pg_stats.n_distinct (negative: a fraction of the rows) and reltuples. */
+static int pg_column_distinct(dm_dconn *c, const char *table, const char *column, double *distinct,
+                              double *rows, dm_error *err)
+{
+    *distinct = *rows = -1;
+    PGresult *res = NULL;
+    const char *values[2] = {table, column};
+    int rc = pg_params(c,
+                       "SELECT s.n_distinct, c.reltuples FROM pg_stats s JOIN pg_class c ON "
+                       "c.relname = s.tablename AND c.relnamespace = to_regnamespace(s.schemaname) "
+                       "WHERE s.schemaname = current_schema() AND s.tablename = $1 "
+                       "AND s.attname = $2",
+                       2, values, &res, err, "reading column statistics");
+    if (rc != DBMGMT_OK)
+        return rc;
+    if (PQntuples(res) > 0) {
+        double nd = strtod(PQgetvalue(res, 0, 0), NULL), n = strtod(PQgetvalue(res, 0, 1), NULL);
+        if (n >= 0) {
+            *rows = n;
+            *distinct = nd < 0 ? -nd * n : nd;
+        }
+    }
+    PQclear(res);
+    return DBMGMT_OK;
+}
+
+/* pg_stat_statements of the current database (its texts use $n placeholders). */
+static int pg_workload(dm_dconn *c, void (*fn)(void *userdata, const char *sql, double calls),
+                       void *userdata, dm_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_params(c,
+                       "SELECT query, calls FROM pg_stat_statements s JOIN pg_database d ON "
+                       "d.oid = s.dbid WHERE d.datname = current_database() AND calls > 0 "
+                       "ORDER BY calls DESC LIMIT 10000",
+                       0, NULL, &res, err, "reading pg_stat_statements");
+    if (rc != DBMGMT_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++)
+        fn(userdata, PQgetvalue(res, i, 0), strtod(PQgetvalue(res, i, 1), NULL));
+    PQclear(res);
+    return DBMGMT_OK;
+}
+
 const dm_driver dm_postgres_driver = {
     .engine = DBMGMT_ENGINE_POSTGRES,
     .name = "postgres",
@@ -693,4 +841,10 @@ const dm_driver dm_postgres_driver = {
     .catalog = pg_catalog,
     .table_exists = pg_table_exists,
     .quote_ident = dm_quote_ident_standard,
+    .whatif_open = pg_whatif_open,
+    .whatif_index = pg_whatif_index,
+    .whatif_explain = pg_whatif_explain,
+    .whatif_close = pg_whatif_close,
+    .column_distinct = pg_column_distinct,
+    .workload = pg_workload,
 };

@@ -645,6 +645,163 @@ static int sqlite_catalog(dm_dconn *c, dm_catalog *cat, dm_error *err)
     return DBMGMT_OK;
 }
 
+/* --- Index advice (issue 9): what-if sessions and statistics -------------- */
+
+/* A scratch in-memory database holding a copy of the schema and of
+ * sqlite_stat1, where candidate indexes are created for real: SQLite's
+ * planner then sees them as sqlite3_expert's does. */
+struct dm_whatif {
+    sqlite3 *db;
+};
+
+/* Replay the source's tables, views and indexes in the scratch database.
+ * A statement the scratch cannot run (a virtual table whose module is not
+ * loaded there) is left out: the planner simply does not see that object. */
+static int whatif_copy_schema(sqlite3 *src, sqlite3 *dst, dm_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(src,
+                                "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL "
+                                "AND type IN ('table', 'index', 'view') "
+                                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                                "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 "
+                                "ELSE 2 END, rowid",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(src, rc, err, "reading the schema for the scratch copy");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        (void)sqlite3_exec(dst, (const char *)sqlite3_column_text(st, 0), NULL, NULL, NULL);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DBMGMT_OK
+                             : sqlite_fail(src, rc, err, "reading the schema for the scratch copy");
+}
+
+/* sqlite_stat1 of the source, so the scratch planner estimates as the real
+ * one does. No sqlite_stat1 in the source (never analysed) is not an error. */
+static int whatif_copy_stats(sqlite3 *src, sqlite3 *dst, dm_error *err)
+{
+    sqlite3_stmt *rd = NULL, *wr = NULL;
+    if (sqlite3_prepare_v2(src, "SELECT tbl, idx, stat FROM sqlite_stat1", -1, &rd, NULL) !=
+        SQLITE_OK) {
+        sqlite3_finalize(rd);
+        return DBMGMT_OK;
+    }
+    int rc = sqlite3_exec(dst, "ANALYZE sqlite_schema", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(dst, "CREATE TABLE IF NOT EXISTS sqlite_stat1(tbl, idx, stat)", NULL, NULL,
+                          NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(dst, "INSERT INTO sqlite_stat1 VALUES (?1, ?2, ?3)", -1, &wr, NULL);
+    while (rc == SQLITE_OK && sqlite3_step(rd) == SQLITE_ROW) {
+        for (int i = 0; i < 3; i++)
+            sqlite3_bind_value(wr, i + 1, sqlite3_column_value(rd, i));
+        rc = sqlite3_step(wr) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        sqlite3_reset(wr);
+    }
+    sqlite3_finalize(rd);
+    sqlite3_finalize(wr);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(dst, "ANALYZE sqlite_schema", NULL, NULL, NULL); /* reload the stats */
+    return rc == SQLITE_OK ? DBMGMT_OK : sqlite_fail(dst, rc, err, "copying sqlite_stat1");
+}
+
+static int sqlite_whatif_open(dm_dconn *c, dm_whatif **out, dm_error *err)
+{
+    *out = NULL;
+    dm_whatif *w = dm_calloc(1, sizeof *w);
+    if (!w)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory");
+    int rc = sqlite3_open_v2(":memory:", &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        rc = sqlite_fail(w->db, rc, err, "opening the scratch database");
+        goto fail;
+    }
+    rc = whatif_copy_schema(c->db, w->db, err);
+    if (rc == DBMGMT_OK)
+        rc = whatif_copy_stats(c->db, w->db, err);
+    if (rc != DBMGMT_OK)
+        goto fail;
+    *out = w;
+    return DBMGMT_OK;
+fail:
+    sqlite3_close(w->db);
+    dm_free(w);
+    return rc;
+}
+
+static int sqlite_whatif_index(dm_whatif *w, const char *ddl, const char *name, dm_buf *plan_name,
+                               dm_error *err)
+{
+    int rc = sqlite3_exec(w->db, ddl, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(w->db, rc, err, "creating a candidate index in the scratch database");
+    dm_buf_puts(plan_name, name);
+    return DBMGMT_OK;
+}
+
+static int sqlite_whatif_explain(dm_whatif *w, const char *sql, dm_buf *plan, double *cost,
+                                 dm_error *err)
+{
+    *cost = -1;
+    sqlite3_stmt *st = NULL;
+    dm_buf q = DM_BUF_INIT;
+    dm_buf_puts(&q, "EXPLAIN QUERY PLAN ");
+    dm_buf_puts(&q, sql);
+    if (dm_buf_failed(&q))
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory");
+    int rc = sqlite3_prepare_v2(w->db, q.data, -1, &st, NULL);
+    dm_buf_free(&q);
+    if (rc != SQLITE_OK) {
+        rc = sqlite_fail(w->db, rc, err, "EXPLAIN QUERY PLAN");
+        sqlite3_finalize(st);
+        return rc;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        dm_buf_puts(plan, column_str(st, 3));
+        dm_buf_putc(plan, '\n');
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DBMGMT_OK : sqlite_fail(w->db, rc, err, "EXPLAIN QUERY PLAN");
+}
+
+static void sqlite_whatif_close(dm_whatif *w)
+{
+    if (!w)
+        return;
+    sqlite3_close(w->db);
+    dm_free(w);
+}
+
+/* From sqlite_stat1: the first number is the table's rows, the second the
+ * average rows per distinct value of an index's leading column. */
+static int sqlite_column_distinct(dm_dconn *c, const char *table, const char *column,
+                                  double *distinct, double *rows, dm_error *err)
+{
+    (void)err;
+    *distinct = -1;
+    *rows = -1;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT s.stat FROM sqlite_stat1 s JOIN pragma_index_list(?1) l "
+                           "ON l.name = s.idx WHERE s.tbl = ?1 AND (SELECT name FROM "
+                           "pragma_index_info(s.idx) WHERE seqno = 0) = ?2 LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return DBMGMT_OK; /* never analysed */
+    }
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, column, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        double n = 0, per = 0;
+        if (sscanf(column_str(st, 0), "%lf %lf", &n, &per) == 2 && per > 0) {
+            *rows = n;
+            *distinct = n / per;
+        }
+    }
+    sqlite3_finalize(st);
+    return DBMGMT_OK;
+}
+
 const dm_driver dm_sqlite_driver = {
     .engine = DBMGMT_ENGINE_SQLITE,
     .name = "sqlite",
@@ -681,4 +838,9 @@ const dm_driver dm_sqlite_driver = {
     .catalog = sqlite_catalog,
     .table_exists = sqlite_table_exists,
     .quote_ident = dm_quote_ident_standard,
+    .whatif_open = sqlite_whatif_open,
+    .whatif_index = sqlite_whatif_index,
+    .whatif_explain = sqlite_whatif_explain,
+    .whatif_close = sqlite_whatif_close,
+    .column_distinct = sqlite_column_distinct,
 };

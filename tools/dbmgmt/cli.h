@@ -77,5 +77,6 @@ int cli_parse_utc_offset(const char *s, int32_t *offset_s);
 /* unix_s shown in the fixed offset ("...Z" when 0). */
 void cli_format_rfc3339(int64_t unix_s, int32_t offset_s, char out[CLI_RFC3339_MAX]);
 int cmd_backup(int argc, char **argv);
+int cmd_advise(int argc, char **argv);  /* issue 9 */
 
 #endif

@@ -24,6 +24,9 @@ static const cli_command commands[] = {
     {"backup", "--backup-dir DIR run | list [--json] | verify ID | restore ID --to DSN | "
                "prune [--dry-run] --keep-daily N ...",
      "take, list, verify, restore-drill and prune backups (docs/backup.md)", cmd_backup},
+    {"advise", "[--url DSN] [--queries FILE] [--from-stats] [--json]",
+     "index advice: missing, duplicate, redundant, unused and FK indexes (docs/advise.md)",
+     cmd_advise},
     {"split", "--engine sqlite|postgres|mysql [FILE|-]",
      "split an SQL script into statements, one JSON object per line", cmd_split},
     {"schedule", "next EXPR [--from RFC3339] [--count N] [--utc-offset +HH:MM]",

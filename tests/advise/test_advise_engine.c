@@ -1,0 +1,301 @@
+/*
+ * The index-advice conformance suite (issue 9): one program, run once per
+ * engine DSN (DBMGMT_TEST_DSN). Each test builds its schema in a scratch
+ * database of its own (a new SQLite file, or CREATE DATABASE on the server).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "dbmgmt.h"
+
+static const char *base_dsn;
+static dbmgmt_engine engine;
+static int scratch_counter;
+
+typedef struct scratch {
+    char dsn[1024];
+    char dbname[64];
+    char file[256];
+    dbmgmt_conn *conn;
+} scratch;
+
+static void exec_on(const char *dsn, const char *sql)
+{
+    dbmgmt_conn *c = NULL;
+    if (dbmgmt_conn_open(&c, dsn) != DBMGMT_OK)
+        fail_msg("open: %s", dbmgmt_errmsg());
+    if (dbmgmt_conn_exec(c, sql) != DBMGMT_OK)
+        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
+    dbmgmt_conn_close(c);
+}
+
+static void dsn_with_database(char *out, size_t cap, const char *name)
+{
+    const char *auth = strstr(base_dsn, "://") + 3;
+    const char *slash = strchr(auth, '/');
+    const char *query = strchr(auth, '?');
+    size_t head = slash ? (size_t)(slash - base_dsn) : query ? (size_t)(query - base_dsn) : strlen(base_dsn);
+    snprintf(out, cap, "%.*s/%s%s", (int)head, base_dsn, name, query ? query : "");
+}
+
+static int scratch_setup(void **state)
+{
+    scratch *s = calloc(1, sizeof *s);
+    snprintf(s->dbname, sizeof s->dbname, "dbmgmt_adv_%d_%d", (int)getpid(), ++scratch_counter);
+    if (engine == DBMGMT_ENGINE_SQLITE) {
+        snprintf(s->file, sizeof s->file, "/tmp/%s.sqlite", s->dbname);
+        unlink(s->file);
+        snprintf(s->dsn, sizeof s->dsn, "sqlite://%s", s->file);
+    } else {
+        char sql[128];
+        snprintf(sql, sizeof sql, "CREATE DATABASE %s", s->dbname);
+        exec_on(base_dsn, sql);
+        dsn_with_database(s->dsn, sizeof s->dsn, s->dbname);
+    }
+    if (dbmgmt_conn_open(&s->conn, s->dsn) != DBMGMT_OK)
+        return -1;
+    *state = s;
+    return 0;
+}
+
+static int scratch_teardown(void **state)
+{
+    scratch *s = *state;
+    dbmgmt_conn_close(s->conn);
+    if (engine == DBMGMT_ENGINE_SQLITE) {
+        unlink(s->file);
+    } else {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DROP DATABASE %s", s->dbname);
+        exec_on(base_dsn, sql);
+    }
+    free(s);
+    return 0;
+}
+
+static void exec_ok(dbmgmt_conn *c, const char *sql)
+{
+    if (dbmgmt_conn_exec(c, sql) != DBMGMT_OK)
+        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
+}
+
+static dbmgmt_advice *advise(dbmgmt_conn *c, const char *const *queries)
+{
+    dbmgmt_advisor *a = NULL;
+    assert_int_equal(dbmgmt_advisor_new(&a, c), DBMGMT_OK);
+    for (size_t i = 0; queries && queries[i]; i++)
+        assert_int_equal(dbmgmt_advisor_add_query(a, queries[i], 1), DBMGMT_OK);
+    dbmgmt_advice *adv = NULL;
+    if (dbmgmt_advisor_run(a, &adv) != DBMGMT_OK)
+        fail_msg("run: %s", dbmgmt_advisor_errmsg(a));
+    dbmgmt_advisor_free(a);
+    char *json = dbmgmt_advice_to_json(adv);
+    printf("%s\n", json);
+    dbmgmt_free(json);
+    return adv;
+}
+
+/* The finding of kind on index (or on table+columns when index is NULL), or -1. */
+static long find(const dbmgmt_advice *adv, int32_t kind, const char *table, const char *columns,
+                 const char *index)
+{
+    for (size_t i = 0; i < dbmgmt_advice_count(adv); i++)
+        if (dbmgmt_advice_kind(adv, i) == kind && strcmp(dbmgmt_advice_table(adv, i), table) == 0 &&
+            (!columns || strcmp(dbmgmt_advice_columns(adv, i), columns) == 0) &&
+            (!index || strcmp(dbmgmt_advice_index(adv, i), index) == 0))
+            return (long)i;
+    return -1;
+}
+
+static int mentions_index(const dbmgmt_advice *adv, const char *index)
+{
+    for (size_t i = 0; i < dbmgmt_advice_count(adv); i++)
+        if (dbmgmt_advice_kind(adv, i) != DBMGMT_ADVICE_MISSING &&
+            strcmp(dbmgmt_advice_index(adv, i), index) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *const trap_schema[] = {
+    "CREATE TABLE adv_parent (id INT PRIMARY KEY, code VARCHAR(20) NOT NULL)",
+    "CREATE TABLE adv_child (id INT PRIMARY KEY, parent_id INT NOT NULL, kind INT, "
+    "note VARCHAR(50), other_id INT, "
+    "CONSTRAINT fk_child_parent FOREIGN KEY (parent_id) REFERENCES adv_parent (id), "
+    "CONSTRAINT fk_child_other FOREIGN KEY (other_id) REFERENCES adv_parent (id))",
+    /* redundant: a left prefix of adv_child_kind_note */
+    "CREATE INDEX adv_child_kind ON adv_child (kind)",
+    "CREATE INDEX adv_child_kind_note ON adv_child (kind, note)",
+    /* duplicate of adv_child_kind_note */
+    "CREATE INDEX adv_child_kind_note2 ON adv_child (kind, note)",
+    /* trap: a unique index that looks redundant (prefix of adv_child_note_kind) */
+    "CREATE UNIQUE INDEX adv_child_note_u ON adv_child (note)",
+    "CREATE INDEX adv_child_note_kind ON adv_child (note, kind)",
+    /* trap: the only index the foreign key fk_child_parent has */
+    "CREATE INDEX adv_child_parent ON adv_child (parent_id)",
+    "CREATE TABLE adv_line (id INT PRIMARY KEY, parent_id INT NOT NULL, pos INT NOT NULL, "
+    "CONSTRAINT fk_line_parent FOREIGN KEY (parent_id) REFERENCES adv_parent (id))",
+    /* trap: a composite index whose prefix covers the foreign key */
+    "CREATE INDEX adv_line_parent_pos ON adv_line (parent_id, pos)",
+    NULL};
+
+static void test_schema_findings_with_traps(void **state)
+{
+    scratch *s = *state;
+    for (size_t i = 0; trap_schema[i]; i++)
+        exec_ok(s->conn, trap_schema[i]);
+    /* SQLite keeps no usage counters: the workload's plans stand in for them. */
+    const char *const queries[] = {"SELECT id FROM adv_child WHERE note = 'x' AND kind = 1",
+                                   "SELECT id FROM adv_line WHERE parent_id = 3 ORDER BY pos",
+                                   NULL};
+    dbmgmt_advice *adv = advise(s->conn, queries);
+
+    assert_true(find(adv, DBMGMT_ADVICE_DUPLICATE, "adv_child", "kind,note", "adv_child_kind_note2") >= 0);
+    long r = find(adv, DBMGMT_ADVICE_REDUNDANT, "adv_child", "kind", "adv_child_kind");
+    assert_true(r >= 0);
+    assert_non_null(strstr(dbmgmt_advice_ddl(adv, (size_t)r), "DROP INDEX adv_child_kind"));
+    /* the traps */
+    assert_false(mentions_index(adv, "adv_child_note_u"));
+    assert_false(mentions_index(adv, "adv_child_parent"));
+    assert_false(mentions_index(adv, "adv_line_parent_pos"));
+    assert_true(find(adv, DBMGMT_ADVICE_FK_UNINDEXED, "adv_line", NULL, NULL) < 0);
+    assert_true(find(adv, DBMGMT_ADVICE_FK_UNINDEXED, "adv_child", "parent_id", NULL) < 0);
+    /* InnoDB indexes every foreign key itself; the others do not */
+    if (engine == DBMGMT_ENGINE_MYSQL) {
+        assert_true(find(adv, DBMGMT_ADVICE_FK_UNINDEXED, "adv_child", "other_id", NULL) < 0);
+    } else {
+        long f = find(adv, DBMGMT_ADVICE_FK_UNINDEXED, "adv_child", "other_id", NULL);
+        assert_true(f >= 0);
+        assert_string_equal(dbmgmt_advice_ddl(adv, (size_t)f),
+                            "CREATE INDEX idx_adv_child_other_id ON adv_child (other_id)");
+    }
+    /* unused: no scans (server counters) or no plan of the workload (SQLite) */
+    assert_true(find(adv, DBMGMT_ADVICE_UNUSED, "adv_child", "kind,note", "adv_child_kind_note") >= 0);
+    dbmgmt_advice_free(adv);
+}
+
+static void test_missing_index_is_reported(void **state)
+{
+    scratch *s = *state;
+    exec_ok(s->conn, "CREATE TABLE adv_orders (id INT PRIMARY KEY, customer_id INT, "
+                     "created_at VARCHAR(30), total INT)");
+    const char *const queries[] = {
+        "SELECT id FROM adv_orders WHERE customer_id = 42 AND created_at > '2024-01-01'", NULL};
+    dbmgmt_advice *adv = advise(s->conn, queries);
+    long m = find(adv, DBMGMT_ADVICE_MISSING, "adv_orders", "customer_id,created_at", NULL);
+    assert_true(m >= 0);
+    assert_string_equal(dbmgmt_advice_ddl(adv, (size_t)m),
+                        "CREATE INDEX idx_adv_orders_customer_id_created_at ON adv_orders "
+                        "(customer_id, created_at)");
+    assert_int_equal(dbmgmt_advice_queries(adv, (size_t)m), 1);
+    if (engine == DBMGMT_ENGINE_SQLITE) {
+        assert_int_equal(dbmgmt_advice_confirmed(adv, (size_t)m), 1);
+    } else {
+        /* MySQL has no hypothetical indexes; this fresh PostgreSQL database has no HypoPG */
+        assert_int_equal(dbmgmt_advice_confirmed(adv, (size_t)m), 0);
+        assert_true(strlen(dbmgmt_advice_note(adv)) > 0);
+        if (engine == DBMGMT_ENGINE_POSTGRES)
+            assert_non_null(strstr(dbmgmt_advice_note(adv), "HypoPG"));
+        assert_non_null(strstr(dbmgmt_advice_reason(adv, (size_t)m), "Not confirmed"));
+    }
+    dbmgmt_advice_free(adv);
+}
+
+/* PostgreSQL with HypoPG (installed in the suite's own database by tests/servers.sh). */
+static void test_hypopg_confirms_with_costs(void **state)
+{
+    (void)state;
+    if (engine != DBMGMT_ENGINE_POSTGRES)
+        skip();
+    dbmgmt_conn *c = NULL;
+    assert_int_equal(dbmgmt_conn_open(&c, base_dsn), DBMGMT_OK);
+    char table[64], sql[512];
+    snprintf(table, sizeof table, "adv_hypo_%d", (int)getpid());
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
+    exec_ok(c, sql);
+    snprintf(sql, sizeof sql, "CREATE TABLE %s (id INT PRIMARY KEY, k INT, v TEXT)", table);
+    exec_ok(c, sql);
+    snprintf(sql, sizeof sql, "INSERT INTO %s SELECT g, g %% 1000, md5(g::text) FROM "
+                              "generate_series(1, 20000) g", table);
+    exec_ok(c, sql);
+    snprintf(sql, sizeof sql, "ANALYZE %s", table);
+    exec_ok(c, sql);
+    snprintf(sql, sizeof sql, "SELECT v FROM %s WHERE k = 7", table);
+    const char *const queries[] = {sql, NULL};
+    dbmgmt_advice *adv = advise(c, queries);
+    long m = find(adv, DBMGMT_ADVICE_MISSING, table, "k", NULL);
+    assert_true(m >= 0);
+    assert_int_equal(dbmgmt_advice_confirmed(adv, (size_t)m), 1);
+    double before = dbmgmt_advice_cost_before(adv, (size_t)m), after = dbmgmt_advice_cost_after(adv, (size_t)m);
+    printf("cost %.2f -> %.2f\n", before, after);
+    assert_true(before > 0 && after >= 0 && after < before);
+    assert_string_equal(dbmgmt_advice_note(adv), "");
+    dbmgmt_advice_free(adv);
+    snprintf(sql, sizeof sql, "DROP TABLE %s", table);
+    exec_ok(c, sql);
+    dbmgmt_conn_close(c);
+}
+
+static void test_argument_checks(void **state)
+{
+    scratch *s = *state;
+    dbmgmt_advisor *a = NULL;
+    assert_int_equal(dbmgmt_advisor_new(NULL, s->conn), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_advisor_new(&a, NULL), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_advisor_new(&a, s->conn), DBMGMT_OK);
+    assert_int_equal(dbmgmt_advisor_add_query(a, "SELECT 1", 0), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_advisor_add_query(a, NULL, 1), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_advisor_add_file(a, "/nonexistent/q.sql"), DBMGMT_ERR_IO);
+    assert_int_equal(dbmgmt_advisor_set_max_indexes(a, 0), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_advisor_set_min_saving(a, 2), DBMGMT_ERR_INVALID);
+    if (engine == DBMGMT_ENGINE_SQLITE)
+        assert_int_equal(dbmgmt_advisor_use_engine_stats(a), DBMGMT_ERR_UNSUPPORTED);
+    assert_null(dbmgmt_advice_table(NULL, 0));
+    assert_int_equal(dbmgmt_advice_count(NULL), 0);
+    dbmgmt_advisor_free(a);
+    dbmgmt_advisor_free(NULL);
+    dbmgmt_advice_free(NULL);
+}
+
+static void test_over_indexed_write_heavy_table(void **state)
+{
+    scratch *s = *state;
+    exec_ok(s->conn, "CREATE TABLE adv_hot (id INT PRIMARY KEY, a INT, b INT, c INT, d INT)");
+    exec_ok(s->conn, "CREATE INDEX adv_hot_a ON adv_hot (a)");
+    exec_ok(s->conn, "CREATE INDEX adv_hot_b ON adv_hot (b)");
+    exec_ok(s->conn, "CREATE INDEX adv_hot_c ON adv_hot (c)");
+    dbmgmt_advisor *a = NULL;
+    assert_int_equal(dbmgmt_advisor_new(&a, s->conn), DBMGMT_OK);
+    assert_int_equal(dbmgmt_advisor_set_max_indexes(a, 2), DBMGMT_OK);
+    assert_int_equal(dbmgmt_advisor_add_query(a, "INSERT INTO adv_hot VALUES (1, 2, 3, 4, 5)", 100), DBMGMT_OK);
+    assert_int_equal(dbmgmt_advisor_add_query(a, "SELECT * FROM adv_hot WHERE a = 1", 1), DBMGMT_OK);
+    dbmgmt_advice *adv = NULL;
+    assert_int_equal(dbmgmt_advisor_run(a, &adv), DBMGMT_OK);
+    assert_true(find(adv, DBMGMT_ADVICE_OVER_INDEXED, "adv_hot", NULL, NULL) >= 0);
+    dbmgmt_advice_free(adv);
+    dbmgmt_advisor_free(a);
+}
+
+int main(void)
+{
+    base_dsn = getenv("DBMGMT_TEST_DSN");
+    if (!base_dsn)
+        base_dsn = "sqlite::memory:";
+    engine = strncmp(base_dsn, "postgres", 8) == 0 ? DBMGMT_ENGINE_POSTGRES
+             : strncmp(base_dsn, "mysql", 5) == 0  ? DBMGMT_ENGINE_MYSQL
+                                                   : DBMGMT_ENGINE_SQLITE;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema_findings_with_traps, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_index_is_reported, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_argument_checks, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_over_indexed_write_heavy_table, scratch_setup, scratch_teardown),
+        cmocka_unit_test(test_hypopg_confirms_with_costs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
