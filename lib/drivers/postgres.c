@@ -725,18 +725,58 @@ static int pg_whatif_index(dm_whatif *w, const char *ddl, const char *name, dm_b
     return DBMGMT_OK;
 }
 
+/* EXPLAIN a statement with placeholders (`?` or $n, as applications and
+ * pg_stat_statements write them): prepared, then explained as the generic
+ * plan (plan_cache_mode = force_generic_plan) with NULL arguments, so the
+ * plan does not depend on values the advisor does not have. */
+static int pg_explain_generic(dm_dconn *c, const char *sql, int32_t nparams, PGresult **out,
+                              dm_error *err)
+{
+    dm_buf q = DM_BUF_INIT;
+    dm_buf_puts(&q, "PREPARE dbmgmt_whatif AS ");
+    dm_buf_puts(&q, sql);
+    if (dm_buf_failed(&q))
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory");
+    int rc = pg_simple(c, q.data, err, "PREPARE for EXPLAIN");
+    dm_buf_clear(&q);
+    if (rc == DBMGMT_OK)
+        rc = pg_simple(c, "SET plan_cache_mode = force_generic_plan", err, "EXPLAIN");
+    if (rc == DBMGMT_OK) {
+        dm_buf_puts(&q, "EXPLAIN EXECUTE dbmgmt_whatif(");
+        for (int32_t i = 0; i < nparams; i++)
+            dm_buf_puts(&q, i ? ", NULL" : "NULL");
+        dm_buf_putc(&q, ')');
+        rc = dm_buf_failed(&q) ? dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory")
+                               : pg_params(c, q.data, 0, NULL, out, err, "EXPLAIN");
+    }
+    dm_error ignored = {0};
+    (void)pg_simple(c, "RESET plan_cache_mode", &ignored, NULL);
+    (void)pg_simple(c, "DEALLOCATE dbmgmt_whatif", &ignored, NULL);
+    dm_buf_free(&q);
+    return rc;
+}
+
 static int pg_whatif_explain(dm_whatif *w, const char *sql, dm_buf *plan, double *cost,
                              dm_error *err)
 {
     *cost = -1;
-    dm_buf q = DM_BUF_INIT;
-    dm_buf_puts(&q, "EXPLAIN ");
-    dm_buf_puts(&q, sql);
-    if (dm_buf_failed(&q))
-        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory");
+    char *rewritten = NULL;
+    int32_t nparams = 0;
+    int rc = dm_sql_rewrite_placeholders(sql, strlen(sql), &rewritten, &nparams, err);
+    if (rc != DBMGMT_OK)
+        return rc;
     PGresult *res = NULL;
-    int rc = pg_params(w->conn, q.data, 0, NULL, &res, err, "EXPLAIN");
-    dm_buf_free(&q);
+    if (nparams > 0) {
+        rc = pg_explain_generic(w->conn, rewritten, nparams, &res, err);
+    } else {
+        dm_buf q = DM_BUF_INIT;
+        dm_buf_puts(&q, "EXPLAIN ");
+        dm_buf_puts(&q, rewritten);
+        rc = dm_buf_failed(&q) ? dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory")
+                               : pg_params(w->conn, q.data, 0, NULL, &res, err, "EXPLAIN");
+        dm_buf_free(&q);
+    }
+    dm_free(rewritten);
     if (rc != DBMGMT_OK)
         return rc;
     for (int i = 0; i < PQntuples(res); i++) {

@@ -25,6 +25,7 @@ from .migrate import (ALLOW_DOWN_IN_PRODUCTION, ALLOW_LINT_ERRORS, ALLOW_MISSING
 from .pool import Pool, PoolEvent, PoolMetric
 from .backup import Backup, BackupMetric, Hook, Keep, Retention, Schedule
 from .sql import SqlStatement, split
+from .advise import Advice, Advisor
 
 __version__ = "0.1.0"
 
@@ -36,7 +37,7 @@ __all__ = [
     "LintReport", "lint", "embed_c", "UP", "DOWN", "ALLOW_OUT_OF_ORDER",
     "ALLOW_MISSING_APPLIED", "ALLOW_DOWN_IN_PRODUCTION", "ALLOW_LINT_ERRORS",
     "split", "SqlStatement",
-    "Backup", "BackupMetric", "Hook", "Keep", "Retention", "Schedule",
+    "Backup", "BackupMetric", "Hook", "Keep", "Retention", "Schedule", "Advisor", "Advice",
     "DbmgmtError", "InvalidArgument", "OutOfMemory", "IOFailure", "ConnectFailed", "SQLError",
     "Timeout", "AcquireTimeout", "Busy", "ChecksumMismatch", "DirtyDatabase", "PolicyRefused",
     "Unsupported", "NotFound", "Closed", "InternalError", "ParseError",

@@ -229,7 +229,39 @@ BACKUP_PROTOTYPES = {
 PROTOTYPES.update(BACKUP_PROTOTYPES)
 
 # Added after the first release of the binding's C API: bound when present.
-OPTIONAL = {"dbmgmt_sqlstate", "dbmgmt_result_column_type"} | set(BACKUP_PROTOTYPES)
+# advise.h
+ADVISE_PROTOTYPES = {
+    "dbmgmt_advisor_new": (c_int, [PP, P]),
+    "dbmgmt_advisor_free": (None, [P]),
+    "dbmgmt_advisor_add_query": (c_int, [P, STR, c_double]),
+    "dbmgmt_advisor_add_file": (c_int, [P, STR]),
+    "dbmgmt_advisor_use_engine_stats": (c_int, [P]),
+    "dbmgmt_advisor_set_min_saving": (c_int, [P, c_double]),
+    "dbmgmt_advisor_set_max_indexes": (c_int, [P, c_int32]),
+    "dbmgmt_advisor_run": (c_int, [P, PP]),
+    "dbmgmt_advisor_errmsg": (STR, [P]),
+    "dbmgmt_advice_free": (None, [P]),
+    "dbmgmt_advice_count": (c_size_t, [P]),
+    "dbmgmt_advice_kind": (c_int32, [P, c_size_t]),
+    "dbmgmt_advice_kind_name": (STR, [c_int32]),
+    "dbmgmt_advice_table": (STR, [P, c_size_t]),
+    "dbmgmt_advice_columns": (STR, [P, c_size_t]),
+    "dbmgmt_advice_index": (STR, [P, c_size_t]),
+    "dbmgmt_advice_ddl": (STR, [P, c_size_t]),
+    "dbmgmt_advice_reason": (STR, [P, c_size_t]),
+    "dbmgmt_advice_confirmed": (c_int32, [P, c_size_t]),
+    "dbmgmt_advice_cost_before": (c_double, [P, c_size_t]),
+    "dbmgmt_advice_cost_after": (c_double, [P, c_size_t]),
+    "dbmgmt_advice_queries": (c_size_t, [P, c_size_t]),
+    "dbmgmt_advice_query_at": (STR, [P, c_size_t, c_size_t]),
+    "dbmgmt_advice_note": (STR, [P]),
+    "dbmgmt_advice_skipped": (c_size_t, [P]),
+    "dbmgmt_advice_to_json": (OWNED_STR, [P]),
+}
+PROTOTYPES.update(ADVISE_PROTOTYPES)
+
+OPTIONAL = ({"dbmgmt_sqlstate", "dbmgmt_result_column_type"} | set(BACKUP_PROTOTYPES) |
+            set(ADVISE_PROTOTYPES))
 
 
 class LibraryNotFound(OSError):
