@@ -1270,6 +1270,81 @@ static void my_quote_ident(dm_buf *out, const char *name)
     dm_buf_putc(out, '`');
 }
 
+/* ---- Index advice (issue 9): statistics and the recorded workload -------- */
+
+/* InnoDB's distinct-value estimate for a leading index column
+ * (information_schema.STATISTICS.CARDINALITY, refreshed by ANALYZE TABLE)
+ * and the table's row estimate; -1 when the engine has none. */
+static int my_column_distinct(dm_dconn *c, const char *table, const char *column,
+                              double *distinct, double *rows, dm_error *err)
+{
+    *distinct = *rows = -1;
+    dm_dstmt *s = NULL;
+    int rc = my_prepare(c,
+                        "SELECT s.CARDINALITY, t.TABLE_ROWS FROM information_schema.STATISTICS s "
+                        "JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.TABLE_SCHEMA AND "
+                        "t.TABLE_NAME = s.TABLE_NAME WHERE s.TABLE_SCHEMA = DATABASE() AND "
+                        "s.TABLE_NAME = ? AND s.COLUMN_NAME = ? AND s.SEQ_IN_INDEX = 1 LIMIT 1",
+                        1, &s, err);
+    dm_value t = {.type = DM_VALUE_TEXT, .bytes = table, .len = strlen(table)};
+    dm_value col = {.type = DM_VALUE_TEXT, .bytes = column, .len = strlen(column)};
+    if (rc == DBMGMT_OK)
+        rc = my_bind(s, 1, &t, err);
+    if (rc == DBMGMT_OK)
+        rc = my_bind(s, 2, &col, err);
+    if (rc == DBMGMT_OK)
+        rc = my_execute(s, err);
+    if (rc == DBMGMT_OK && (rc = my_next(s, err)) == 1) {
+        if (!my_column_is_null(s, 0))
+            *distinct = my_column_double(s, 0);
+        if (!my_column_is_null(s, 1))
+            *rows = my_column_double(s, 1);
+        rc = DBMGMT_OK;
+    }
+    my_finalize(s);
+    return rc < 0 ? rc : DBMGMT_OK;
+}
+
+/* performance_schema's statement digests for this database (normalised
+ * text, literals as ?), weighted by how often they ran. */
+static int my_workload(dm_dconn *c, void (*fn)(void *userdata, const char *sql, double calls),
+                       void *userdata, dm_error *err)
+{
+    dm_dstmt *on = NULL;
+    int64_t enabled = 0;
+    int is_null = 0;
+    int rc = my_prepare(c, "SELECT @@performance_schema", 1, &on, err);
+    if (rc == DBMGMT_OK)
+        rc = int_query_run(on, &enabled, &is_null, err);
+    my_finalize(on);
+    if (rc != DBMGMT_OK)
+        return rc;
+    if (!enabled)
+        return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                            "performance_schema is off on this server, so it records no "
+                            "statement digests: start it with performance_schema=ON, or give the "
+                            "workload with dbmgmt_advisor_add_query / add_file");
+    dm_dstmt *s = NULL;
+    rc = my_prepare(c,
+                    "SELECT DIGEST_TEXT, COUNT_STAR FROM "
+                    "performance_schema.events_statements_summary_by_digest WHERE SCHEMA_NAME = "
+                    "DATABASE() AND DIGEST_TEXT IS NOT NULL AND COUNT_STAR > 0 "
+                    "ORDER BY COUNT_STAR DESC LIMIT 10000",
+                    1, &s, err);
+    if (rc == DBMGMT_OK)
+        rc = my_execute(s, err);
+    while (rc == DBMGMT_OK && (rc = my_next(s, err)) == 1) {
+        rc = DBMGMT_OK;
+        if (!my_column_is_null(s, 0))
+            fn(userdata, my_column_text(s, 0), my_column_double(s, 1));
+    }
+    my_finalize(s);
+    if (rc < 0 && err->code == DBMGMT_ERR_SQL)
+        return dm_error_set_sql(err, DBMGMT_ERR_UNSUPPORTED, err->sqlstate,
+                                "cannot read performance_schema statement digests: %s", err->msg);
+    return rc < 0 ? rc : DBMGMT_OK;
+}
+
 static int my_catalog(dm_dconn *c, dm_catalog *cat, dm_error *err)
 {
     int rc = catalog_tables_and_columns(c, cat, err);
@@ -1314,5 +1389,7 @@ const dm_driver dm_mysql_driver = {
     .unlock = my_unlock,
     .catalog = my_catalog,
     .table_exists = my_table_exists,
+    .column_distinct = my_column_distinct,
+    .workload = my_workload,
     .quote_ident = my_quote_ident,
 };
