@@ -313,7 +313,6 @@ static int64_t retirement_time(pool_group *g, const pool_slot *self, int64_t now
 void dm_pool_connect_done(pool_group *g, pool_slot *s, int rc, const char *err, int64_t now,
                           int *was_down)
 {
-    g->opening--;
     *was_down = g->down;
     if (rc == DBMGMT_OK) {
         g->down = 0;
@@ -325,6 +324,7 @@ void dm_pool_connect_done(pool_group *g, pool_slot *s, int rc, const char *err, 
         s->retire_at_us = retirement_time(g, s, now);
         return;
     }
+    g->opening--;
     s->state = SLOT_FREE;
     s->conn = NULL;
     g->down = 1;
@@ -362,6 +362,7 @@ pool_slot *dm_pool_group_open_locked(dbmgmt_pool *pool, pool_group *g)
         g->connect_avg_us = g->connect_avg_us ? (g->connect_avg_us * 7 + took) / 8 : took;
     int32_t failures = g->failures;
     if (rc == DBMGMT_OK && pool->closing) { /* opened too late: close it again */
+        g->opening--;
         s->state = SLOT_CLOSING;
         g->closing++;
         pthread_mutex_unlock(&pool->lock);
@@ -378,7 +379,14 @@ pool_slot *dm_pool_group_open_locked(dbmgmt_pool *pool, pool_group *g)
                      "cannot connect to %s (attempt %d; backing off): %s", g->shown,
                      (int)failures, err);
     pthread_mutex_lock(&pool->lock);
-    return rc == DBMGMT_OK ? s : NULL;
+    if (rc != DBMGMT_OK)
+        return NULL;
+    /* Only now, with the caller about to borrow it or make it idle under
+     * this same lock, does the slot stop counting as opening: while the lock
+     * was dropped above it was in no other count, and a borrower that saw
+     * room for one more connection would find no free slot and spin. */
+    g->opening--;
+    return s;
 }
 
 /* ---- open -------------------------------------------------------------- */

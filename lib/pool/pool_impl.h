@@ -157,8 +157,8 @@ void dm_pool_free(dbmgmt_pool *pool);
  * On failure err holds the message. */
 int dm_pool_slot_connect(pool_group *g, pool_slot *s, char *err, size_t errcap);
 /* Locked: the outcome of dm_pool_slot_connect. On success the slot is
- * ready (its state is left to the caller); on failure it is freed and the
- * group backs off. *was_down tells whether this success is a recovery. */
+ * ready and still counted in g->opening (its state and that count are left
+ * to the caller); on failure it is freed and the group backs off. *was_down tells whether this success is a recovery. */
 void dm_pool_connect_done(pool_group *g, pool_slot *s, int rc, const char *err, int64_t now,
                           int *was_down);
 /* Open one connection for g with the lock held on entry and exit (released

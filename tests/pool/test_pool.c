@@ -956,6 +956,99 @@ static void test_pool_survives_a_server_restart_under_load(void **state)
     event_log_free(log);
 }
 
+/* A RECOVERED handler that takes its time: the connection it reports is
+ * open but not yet borrowed while it runs, and the pool lock is not held. */
+typedef struct slow_recovery {
+    event_log *log;
+    atomic_int in_handler;
+} slow_recovery;
+
+static void record_event_slowly(void *userdata, int32_t event, const char *message)
+{
+    slow_recovery *sr = userdata;
+    record_event(sr->log, event, message);
+    if (event == DBMGMT_POOL_EVENT_RECOVERED) {
+        atomic_store(&sr->in_handler, 1);
+        sleep_ms(400);
+    }
+}
+
+typedef struct acquire_job {
+    dbmgmt_pool *pool;
+    int rc;
+} acquire_job;
+
+static void *acquire_hold_release(void *arg)
+{
+    acquire_job *job = arg;
+    dbmgmt_conn *c = NULL;
+    job->rc = dbmgmt_pool_acquire(job->pool, &c, 10000);
+    if (c) {
+        sleep_ms(50);
+        dbmgmt_pool_release(job->pool, c);
+    }
+    return NULL;
+}
+
+/* Regression: with max_size 1, a borrower arriving while the connection that
+ * ends an outage is being reported (open, counted nowhere else, lock dropped)
+ * saw room for one more connection, found no free slot and spun holding the
+ * pool lock forever. It must wait for the connection instead. */
+static void test_pool_waits_while_the_recovering_connection_is_reported(void **state)
+{
+    (void)state;
+    require_admin();
+    if (!getenv("DBMGMT_TEST_SERVERS_SCRIPT") || !getenv("DBMGMT_TEST_SERVERS_DIR")) {
+        if (in_ci())
+            fail_msg("CI=true and the servers script / DBMGMT_TEST_SERVERS_DIR is missing");
+        skip();
+    }
+    const char *prefix = engine_of_dsn() == DBMGMT_ENGINE_POSTGRES ? "pg" : "mysql";
+    char stop_cmd[32], start_cmd[32];
+    snprintf(stop_cmd, sizeof stop_cmd, "%s-stop", prefix);
+    snprintf(start_cmd, sizeof start_cmd, "%s-start", prefix);
+
+    slow_recovery sr = {.log = event_log_new()};
+    dbmgmt_pool_config *cfg = config(0, 1);
+    assert_int_equal(dbmgmt_pool_config_set_event_callback(cfg, record_event_slowly, &sr),
+                     DBMGMT_OK);
+    dbmgmt_pool *pool = open_pool(cfg);
+    assert_int_equal(run_servers_script(stop_cmd), 0);
+    /* use the pool until it has seen a connect fail: the group is down */
+    int64_t until = now_ms() + 10000;
+    while (count_events(sr.log, DBMGMT_POOL_EVENT_CONNECT_FAILED) == 0 && now_ms() < until) {
+        dbmgmt_conn *c = NULL;
+        if (dbmgmt_pool_acquire(pool, &c, 200) == DBMGMT_OK) {
+            dbmgmt_result *r = NULL;
+            (void)dbmgmt_conn_query(c, &r, "SELECT 1", 0, NULL);
+            dbmgmt_result_free(r);
+            dbmgmt_pool_release(pool, c);
+        }
+        sleep_ms(20);
+    }
+    assert_true(count_events(sr.log, DBMGMT_POOL_EVENT_CONNECT_FAILED) >= 1);
+    assert_int_equal(run_servers_script(start_cmd), 0);
+
+    alarm(60); /* a hang is a failure, not a stuck suite */
+    acquire_job job = {.pool = pool, .rc = -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, acquire_hold_release, &job), 0);
+    until = now_ms() + 10000;
+    while (!atomic_load(&sr.in_handler) && now_ms() < until)
+        sleep_ms(5);
+    assert_true(atomic_load(&sr.in_handler));
+    dbmgmt_conn *c = NULL;
+    assert_int_equal(dbmgmt_pool_acquire(pool, &c, 10000), DBMGMT_OK);
+    pthread_join(t, NULL);
+    alarm(0);
+    assert_int_equal(job.rc, DBMGMT_OK);
+    assert_int_equal(query_int(c, "SELECT 1"), 1);
+    dbmgmt_pool_release(pool, c);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_TOTAL), 1);
+    close_ok(pool);
+    event_log_free(sr.log);
+}
+
 static int record_last_error(void **state)
 {
     (void)state;
@@ -995,6 +1088,7 @@ int main(void)
         T(test_pool_acquire_read_uses_a_replica),
         T(test_pool_discards_a_connection_killed_server_side),
         T(test_pool_survives_a_server_restart_under_load),
+        T(test_pool_waits_while_the_recovering_connection_is_reported),
     };
     int failed = cmocka_run_group_tests_name("pool", tests, NULL, NULL);
     if (evidence)
