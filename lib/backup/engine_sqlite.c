@@ -11,9 +11,12 @@
  * A database in rollback-journal mode (SQLite's default) takes a shorter
  * path with the same guarantee: under one read transaction (the SHARED lock,
  * which no writer can get past to change the file) its pages are read
- * through the connection's own VFS file in 4 MiB chunks and written out.
+ * with copy_file_range() from the connection's own descriptor (or, failing
+ * that, read through its VFS file in 256 KiB chunks) and written out.
  * That is what a single step does, without the per-page pager work, so the
  * lock is held for less time (the copy runs at cp's speed: docs/backup.md).
+ * Never from SQLite's memory map: write() from a fresh mapping takes a page
+ * fault per 4 KiB page, which made the copy 1.6-2.5x slower than cp.
  * It reads through SQLite's file, not a second descriptor of ours, because
  * closing any descriptor of a file drops every POSIX lock the process holds
  * on it — the host's own connections' included. WAL databases use the
@@ -25,6 +28,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -38,7 +42,7 @@
 #define LOCK_WAIT_MS 60000      /* give up when the source stays locked this long */
 #define BUSY_SLEEP_MS 5
 #define SOURCE_MMAP_BYTES "2147418112" /* SQLite's default mmap ceiling */
-#define RAW_CHUNK ((size_t)4 << 20)
+#define RAW_CHUNK ((size_t)256 << 10) /* fits in L2: read and write hit the cache */
 
 static int sqlite_backup_api(const char *src_path, const char *dst_path, dm_error *err);
 
@@ -141,24 +145,67 @@ static int write_all(int fd, const unsigned char *p, int n)
     return SQLITE_OK;
 }
 
-/* Write the first size bytes of the source's file (through its VFS) to fd:
- * straight from SQLite's memory map where it has one (one copy, in the
- * kernel), else read into buf. */
-static int raw_copy_range(sqlite3_file *fp, int fd, unsigned char *buf, int64_t size)
+/*
+ * The descriptor of the connection's own file when its VFS is SQLite's unix
+ * VFS, else -1. The unix VFS's file object begins {io methods, vfs, inode,
+ * descriptor} (so since SQLite 3.7). That is private layout, so the value is
+ * used only when the object names the connection's VFS and fstat() shows a
+ * readable descriptor of the very file at src_path. The descriptor is never
+ * closed or dup()-ed here (see the top of the file), and it stays open
+ * while the connection is: it is the connection's own.
+ */
+static int vfs_file_fd(sqlite3 *db, sqlite3_file *fp, const char *src_path)
 {
-    int can_fetch = fp->pMethods->iVersion >= 3 && fp->pMethods->xFetch;
-    for (int64_t off = 0; off < size;) {
+    struct unix_file_head {
+        const sqlite3_io_methods *methods;
+        sqlite3_vfs *vfs;
+        void *inode;
+        int fd;
+    };
+    sqlite3_vfs *vfs = NULL;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_VFS_POINTER, &vfs) != SQLITE_OK || !vfs ||
+        !vfs->zName || strncmp(vfs->zName, "unix", 4) != 0 || vfs->szOsFile < 0 ||
+        (size_t)vfs->szOsFile < sizeof(struct unix_file_head))
+        return -1;
+    const struct unix_file_head *head = (const void *)fp;
+    if (head->vfs != vfs || head->methods != fp->pMethods || head->fd < 0)
+        return -1;
+    struct stat a, b;
+    int flags = fcntl(head->fd, F_GETFL);
+    if (flags < 0 || (flags & O_ACCMODE) == O_WRONLY || fstat(head->fd, &a) != 0 ||
+        stat(src_path, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        return -1;
+    return head->fd;
+}
+
+/*
+ * Write the first size bytes of the source's file to fd. From the
+ * connection's descriptor (in_fd >= 0) with copy_file_range(): one copy,
+ * page cache to page cache, in the kernel, as cp does; with an explicit
+ * offset, so the descriptor's position is untouched. Otherwise, or where the
+ * file systems refuse it, through the VFS's xRead (plain pread()s: the
+ * connection's memory map is off) into buf, which stays in the CPU's cache.
+ */
+static int raw_copy_range(sqlite3_file *fp, int in_fd, int fd, unsigned char *buf, int64_t size)
+{
+    off_t off = 0;
+    while (in_fd >= 0 && off < size) {
+        ssize_t n = copy_file_range(in_fd, &off, fd, NULL, (size_t)(size - off), 0);
+        if (n > 0)
+            continue;
+        if (n == 0)
+            return SQLITE_IOERR_SHORT_READ; /* the file is shorter than its pages */
+        if (errno == EINTR)
+            continue;
+        if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+            return SQLITE_IOERR_WRITE;
+        break; /* not between these files: the rest through xRead */
+    }
+    while (off < size) {
         int n = (int)(size - off < (int64_t)RAW_CHUNK ? size - off : (int64_t)RAW_CHUNK);
-        void *mapped = NULL;
-        int rc = SQLITE_OK;
-        if (can_fetch && fp->pMethods->xFetch(fp, off, n, &mapped) == SQLITE_OK && mapped) {
-            rc = write_all(fd, mapped, n);
-            fp->pMethods->xUnfetch(fp, off, mapped);
-        } else {
-            rc = fp->pMethods->xRead(fp, buf, n, off);
-            if (rc == SQLITE_OK)
-                rc = write_all(fd, buf, n);
-        }
+        int rc = fp->pMethods->xRead(fp, buf, n, off);
+        if (rc == SQLITE_OK)
+            rc = write_all(fd, buf, n);
         if (rc != SQLITE_OK)
             return rc;
         off += n;
@@ -189,7 +236,8 @@ static int backup_raw(sqlite3 *src, const char *src_path, const char *dst_path, 
                               strerror(errno));
     else if (!buf)
         status = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory copying '%s'", src_path);
-    else if ((rc = raw_copy_range(fp, fd, buf, pages * page_size)) != SQLITE_OK)
+    else if ((rc = raw_copy_range(fp, vfs_file_fd(src, fp, src_path), fd, buf,
+                                 pages * page_size)) != SQLITE_OK)
         status = dm_error_set(err, DBMGMT_ERR_IO, "SQLite backup of '%s' to '%s': %s",
                               src_path, dst_path, sqlite3_errstr(rc));
     sqlite3_exec(src, "COMMIT", NULL, NULL, NULL);
@@ -206,8 +254,9 @@ int dm_sqlite_backup(const char *src_path, const char *dst_path, dm_error *err)
     int status = open_db(src_path, SQLITE_OPEN_READONLY, &src, err);
     if (status != DBMGMT_OK)
         return status;
-    sqlite3_exec(src, "PRAGMA mmap_size=" SOURCE_MMAP_BYTES, NULL, NULL, NULL);
     if (!is_wal(src)) {
+        /* No memory map here, whatever SQLite was built with: see above. */
+        sqlite3_exec(src, "PRAGMA mmap_size=0", NULL, NULL, NULL);
         status = backup_raw(src, src_path, dst_path, err);
         sqlite3_close_v2(src);
         return status;

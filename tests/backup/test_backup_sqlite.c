@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include <dbmgmt.h>
 
@@ -199,6 +200,62 @@ static void test_backup_under_busy_writer_in_rollback_mode(void **state)
     fixture *f = *state;
     /* A rollback journal lets readers in only between commits. */
     backup_under_writer(f, 1000);
+}
+
+/* ---- the rollback-journal copy, both ways ------------------------------------ */
+
+static int files_equal(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int equal = fa && fb;
+    while (equal) {
+        int x = getc(fa), y = getc(fb);
+        if (x != y)
+            equal = 0;
+        if (x == EOF || y == EOF)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return equal;
+}
+
+/* A rollback-journal database is copied whole under its read lock: with
+ * copy_file_range() from the connection's descriptor when the VFS is
+ * SQLite's unix VFS, through the VFS's xRead otherwise. Both must give the
+ * file byte for byte and a backup that verifies. */
+static void copy_is_exact(fixture *f)
+{
+    char *id = NULL;
+    assert_int_equal(dbmgmt_backup_run_now(f->b, &id), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_verify(f->b, id), DBMGMT_OK);
+    char path[256];
+    backup_file(f, id, path, sizeof path);
+    assert_true(files_equal(f->db, path));
+    dbmgmt_free(id);
+}
+
+static void test_rollback_copy_is_exact_from_the_descriptor(void **state)
+{
+    copy_is_exact(*state);
+}
+
+static void test_rollback_copy_is_exact_through_another_vfs(void **state)
+{
+    /* The unix VFS under another name: the library cannot tell it is the
+     * unix VFS, so it must not use the descriptor and reads through xRead. */
+    static sqlite3_vfs renamed;
+    sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
+    assert_non_null(unix_vfs);
+    renamed = *unix_vfs;
+    renamed.zName = "dbmgmt-test-renamed";
+    renamed.pNext = NULL;
+    assert_int_equal(sqlite3_vfs_register(&renamed, 1), SQLITE_OK);
+    copy_is_exact(*state);
+    sqlite3_vfs_unregister(&renamed);
+    assert_int_equal(sqlite3_vfs_register(unix_vfs, 1), SQLITE_OK);
 }
 
 /* ---- verify ---------------------------------------------------------------- */
@@ -486,6 +543,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backup_under_back_to_back_writer_in_wal_mode, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_backup_under_busy_writer_in_rollback_mode, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_copy_is_exact_from_the_descriptor, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_copy_is_exact_through_another_vfs, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_flipped_byte_fails_verify_and_alerts, setup,
                                         teardown),

@@ -20,7 +20,7 @@
 
 #include "backup/backup_impl.h"
 
-#define RUNS 3
+#define RUNS 5
 
 static double now_s(void)
 {
@@ -73,31 +73,50 @@ static double time_command(const char *cmd)
     return now_s() - t;
 }
 
-/* Medians of RUNS copies by cp, the sqlite3 shell and the engine. */
+static void remove_copy(const char *copy)
+{
+    unlink(copy);
+    sync(); /* no write-back of the previous copy during the next */
+}
+
+/* Medians of RUNS copies by cp, the sqlite3 shell and the engine. The order
+ * rotates from round to round, so that none of the three always runs right
+ * after the same other one (the file system's work on the previous copy's
+ * blocks, freed or written back, lands on whoever comes next). */
 static void measure(const char *db, const char *copy, double *cp, double *shell, double *ours)
 {
     double t_cp[RUNS], t_shell[RUNS], t_ours[RUNS];
     char cmd[512];
     for (int r = 0; r < RUNS; r++) {
-        unlink(copy);
-        sync(); /* no write-back of the previous copy during the next */
-        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", db, copy);
-        t_cp[r] = time_command(cmd);
-        unlink(copy);
-        sync();
-        snprintf(cmd, sizeof cmd, "sqlite3 '%s' \".backup '%s'\"", db, copy);
-        t_shell[r] = time_command(cmd);
-        unlink(copy);
-        sync();
-        dm_error err = {0};
-        double t = now_s();
-        if (dm_sqlite_backup(db, copy, &err) != DBMGMT_OK) {
-            fprintf(stderr, "backup: %s\n", err.msg);
-            exit(1);
+        for (int k = 0; k < 3; k++) {
+            remove_copy(copy);
+            switch ((r + k) % 3) {
+            case 0:
+                snprintf(cmd, sizeof cmd, "cp '%s' '%s'", db, copy);
+                t_cp[r] = time_command(cmd);
+                break;
+            case 1:
+                snprintf(cmd, sizeof cmd, "sqlite3 '%s' \".backup '%s'\"", db, copy);
+                t_shell[r] = time_command(cmd);
+                break;
+            default: {
+                dm_error err = {0};
+                double t = now_s();
+                if (dm_sqlite_backup(db, copy, &err) != DBMGMT_OK) {
+                    fprintf(stderr, "backup: %s\n", err.msg);
+                    exit(1);
+                }
+                t_ours[r] = now_s() - t;
+            }
+            }
         }
-        t_ours[r] = now_s() - t;
     }
-    unlink(copy);
+    remove_copy(copy);
+    if (getenv("BENCH_BACKUP_RUNS")) {
+        for (int r = 0; r < RUNS; r++)
+            printf("    round %d: cp %.3f s, sqlite3 %.3f s, engine %.3f s\n", r + 1, t_cp[r],
+                   t_shell[r], t_ours[r]);
+    }
     *cp = median(t_cp);
     *shell = median(t_shell);
     *ours = median(t_ours);
