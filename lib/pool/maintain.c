@@ -70,7 +70,9 @@ static void report_leaks(dbmgmt_pool *pool, pool_group *g)
     for (int32_t i = 0; i < pool->cfg.max_size; i++) {
         pool_slot *s = &g->slots[i];
         int64_t now = dm_pool_now_us();
-        if (s->state != SLOT_BORROWED || s->leak_reported || now - s->borrowed_us < threshold)
+        pool_slot_state state = s->state;
+        if ((state != SLOT_BORROWED && state != SLOT_LANE) || s->leak_reported ||
+            now - s->borrowed_us < threshold)
             continue;
         s->leak_reported = 1;
         pool->leaks++;
@@ -91,16 +93,27 @@ static int64_t next_retirement(const pool_group *g)
     int64_t at = INT64_MAX;
     for (int32_t i = 0; i < g->pool->cfg.max_size; i++) {
         const pool_slot *s = &g->slots[i];
-        if ((s->state == SLOT_IDLE || s->state == SLOT_BORROWED) && s->retire_at_us < at)
+        pool_slot_state state = s->state;
+        if ((state == SLOT_IDLE || state == SLOT_BORROWED || state == SLOT_PARKED ||
+             state == SLOT_LANE) &&
+            s->retire_at_us < at)
             at = s->retire_at_us;
     }
     return at;
 }
 
+/* Idle connections of g, in the idle list or parked in the lane (locked). */
+static int32_t idle_count(const pool_group *g)
+{
+    int32_t parked, lane_borrowed;
+    dm_pool_lane_counts(g, &parked, &lane_borrowed);
+    return g->idle + parked;
+}
+
 void dm_pool_refill(dbmgmt_pool *pool, pool_group *g, int punctual)
 {
     pthread_mutex_lock(&pool->lock);
-    for (int opened = 0; g->idle + g->opening < pool->cfg.min_idle; opened++) {
+    for (int opened = 0; idle_count(g) + g->opening < pool->cfg.min_idle; opened++) {
         int64_t now = dm_pool_now_us();
         if (!dm_pool_can_open(g, now) || (punctual && opened > 0))
             break;
@@ -130,16 +143,22 @@ static int64_t group_next_due(const pool_group *g, int64_t now)
         due = earlier(due, now + (int64_t)cfg->leak_threshold_ms * 1000);
     if (cfg->idle_timeout_ms > 0)
         due = earlier(due, now + (int64_t)cfg->idle_timeout_ms * 1000);
+    int32_t idle = idle_count(g);
     for (int32_t i = 0; i < cfg->max_size; i++) {
         const pool_slot *s = &g->slots[i];
-        if (s->state == SLOT_IDLE || s->state == SLOT_BORROWED)
+        pool_slot_state state = s->state;
+        int borrowed = state == SLOT_BORROWED || state == SLOT_LANE;
+        if (borrowed || state == SLOT_IDLE || state == SLOT_PARKED)
             due = earlier(due, s->retire_at_us);
-        if (s->state == SLOT_BORROWED && !s->leak_reported && cfg->leak_threshold_ms > 0)
+        if (borrowed && !s->leak_reported && cfg->leak_threshold_ms > 0)
             due = earlier(due, s->borrowed_us + (int64_t)cfg->leak_threshold_ms * 1000);
+        /* a parked one is moved to the idle list, and closed from there */
+        if (state == SLOT_PARKED && idle > cfg->min_idle && cfg->idle_timeout_ms > 0)
+            due = earlier(due, s->last_used_us + (int64_t)cfg->idle_timeout_ms * 1000);
     }
-    if (g->idle_oldest && g->idle > cfg->min_idle && cfg->idle_timeout_ms > 0)
+    if (g->idle_oldest && idle > cfg->min_idle && cfg->idle_timeout_ms > 0)
         due = earlier(due, g->idle_oldest->last_used_us + (int64_t)cfg->idle_timeout_ms * 1000);
-    if (g->idle + g->opening < cfg->min_idle) { /* more to refill, when there is room */
+    if (idle + g->opening < cfg->min_idle) { /* more to refill, when there is room */
         if (g->down)
             due = earlier(due, g->next_connect_us);
         else if (dm_pool_can_open(g, now))
@@ -157,6 +176,10 @@ int32_t dm_pool_maintain_round(dbmgmt_pool *pool)
     }
     pool->inside++;
     for (int i = 0; i < pool->ngroups; i++) {
+        /* Parked connections back to the idle list, where the idle timeout
+         * and the lifetime are enforced; their threads re-park them at
+         * their next release. */
+        dm_pool_lane_reclaim(&pool->groups[i]);
         close_due_idle(pool, &pool->groups[i]);
         report_leaks(pool, &pool->groups[i]);
     }

@@ -1,11 +1,12 @@
 /*
  * The pool: open, acquire, release, close (DESIGN §6, docs/pool.md).
  *
- * The hot path (an idle connection that was used recently) is one mutex
- * lock, a pop from the idle list, a clock read and counters: no
- * allocation, no round trip, no other system call. Everything slow —
- * connecting, pinging, rolling back, closing, the host's callback — runs
- * with the lock released.
+ * The hottest path — a thread borrowing again the connection it released
+ * last — takes no lock at all: see lane.c. The next hottest (an idle
+ * connection that was used recently) is one mutex lock, a pop from the idle
+ * list, a clock read and counters: no allocation, no round trip, no other
+ * system call. Everything slow — connecting, pinging, rolling back,
+ * closing, the host's callback — runs with the lock released.
  */
 #include "pool_impl.h"
 
@@ -27,6 +28,8 @@
  * tell, with one relaxed load and no system call, that it was inherited. */
 static atomic_uint fork_generation;
 static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+/* Pool serial numbers, for the lane's thread-local caches (lane.c). */
+static atomic_uint_fast64_t pool_serials;
 
 static void count_fork_in_child(void)
 {
@@ -114,7 +117,7 @@ static void cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t
 
 int32_t dm_pool_group_total(const pool_group *g)
 {
-    return g->idle + g->active + g->closing;
+    return g->idle + g->active + g->closing + g->laned;
 }
 
 void dm_pool_busy_update(dbmgmt_pool *pool, int64_t now)
@@ -153,6 +156,27 @@ void dm_pool_idle_unlink(pool_group *g, pool_slot *s)
         g->idle_oldest = s->idle_newer;
     s->idle_newer = s->idle_older = NULL;
     g->idle--;
+}
+
+void dm_pool_idle_insert_ordered(pool_group *g, pool_slot *s)
+{
+    pool_slot *newer = NULL, *older = g->idle_newest;
+    while (older && older->last_used_us > s->last_used_us) {
+        newer = older;
+        older = older->idle_older;
+    }
+    s->state = SLOT_IDLE;
+    s->idle_newer = newer;
+    s->idle_older = older;
+    if (newer)
+        newer->idle_older = s;
+    else
+        g->idle_newest = s;
+    if (older)
+        older->idle_newer = s;
+    else
+        g->idle_oldest = s;
+    g->idle++;
 }
 
 static void waiter_unlink(pool_group *g, pool_waiter *w)
@@ -431,6 +455,7 @@ static void close_all_idle_locked(dbmgmt_pool *pool)
 {
     for (int i = 0; i < pool->ngroups; i++) {
         pool_group *g = &pool->groups[i];
+        dm_pool_lane_reclaim(g);
         while (g->idle_oldest) {
             pool_slot *s = g->idle_oldest;
             dm_pool_idle_unlink(g, s);
@@ -501,6 +526,7 @@ DBMGMT_API int dbmgmt_pool_open(dbmgmt_pool **out, const char *dsn,
     if (rc != DBMGMT_OK)
         goto fail;
     pool->fork_generation = dm_pool_fork_generation();
+    pool->serial = atomic_fetch_add(&pool_serials, 1) + 1;
     pool->opened_us = pool->busy_changed_us = dm_pool_now_us();
     pool->rng = (uint64_t)pool->opened_us ^ (uint64_t)(uintptr_t)pool ^ 0x9e3779b97f4a7c15ull;
     if (!pool->rng)
@@ -626,9 +652,11 @@ static int acquire_failed(dbmgmt_pool *pool, pool_group *g, const char *fn, int3
 {
     int32_t total = 0, active = 0, idle = 0, waiting = 0;
     for (int i = 0; i < pool->ngroups; i++) {
+        int32_t parked, lane_borrowed;
+        dm_pool_lane_counts(&pool->groups[i], &parked, &lane_borrowed);
         total += dm_pool_group_total(&pool->groups[i]);
-        active += pool->groups[i].active;
-        idle += pool->groups[i].idle;
+        active += pool->groups[i].active + lane_borrowed;
+        idle += pool->groups[i].idle + parked;
         waiting += pool->groups[i].waiting;
     }
     pool->timeouts++;
@@ -660,7 +688,8 @@ static wait_outcome wait_in_queue(dbmgmt_pool *pool, pool_group *g, pool_waiter 
         if (w->closed)
             return WAIT_CLOSED;
         int64_t now = dm_pool_now_us();
-        if (g->wait_head == w && (g->idle_newest || dm_pool_can_open(g, now))) {
+        if (g->wait_head == w &&
+            (g->idle_newest || dm_pool_lane_has_parked(g) || dm_pool_can_open(g, now))) {
             waiter_unlink(g, w);
             return WAIT_TURN;
         }
@@ -678,7 +707,8 @@ static wait_outcome wait_in_queue(dbmgmt_pool *pool, pool_group *g, pool_waiter 
 /* Pass the turn on when something is still available for the next waiter. */
 static void pass_turn(pool_group *g, int64_t now)
 {
-    if (g->wait_head && (g->idle_newest || dm_pool_can_open(g, now)))
+    if (g->wait_head &&
+        (g->idle_newest || dm_pool_lane_has_parked(g) || dm_pool_can_open(g, now)))
         dm_pool_wake_head(g);
 }
 
@@ -698,6 +728,12 @@ static int pool_acquire(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t timeout_ms
     /* The hot path reads the coarse clock (a few ns, a few ms of
      * resolution: plenty for validation and lifetime decisions); a thread
      * that has to wait switches to the precise one for its deadline. */
+    pool_slot *lane_check = NULL;
+    pool_slot *fast = dm_pool_lane_take(pool, read, &lane_check);
+    if (fast) {
+        *out = fast->conn;
+        return DBMGMT_OK;
+    }
     int64_t now = dm_pool_now_coarse_us();
     int64_t slow_start = 0, deadline = 0;
     int my_turn = 0, waited = 0;
@@ -705,18 +741,32 @@ static int pool_acquire(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t timeout_ms
     int waiter_ready = 0;
 
     pthread_mutex_lock(&pool->lock);
-    pool_group *g = read && pool->ngroups > 1 ? choose_read_group(pool, now) : &pool->groups[0];
+    pool_group *g = lane_check                       ? lane_check->group
+                    : read && pool->ngroups > 1 ? choose_read_group(pool, now)
+                                                : &pool->groups[0];
     pool->inside++;
     pool_slot *got = NULL;
-    for (;;) {
+    if (lane_check) { /* our parked connection, due for a check first */
+        dm_pool_lane_unlink(g, lane_check);
+        borrow_mark(pool, g, lane_check, now);
+        borrow_check check = borrow_check_for(g, lane_check, now);
+        if (check == CHECK_NONE || borrow_checked(pool, g, lane_check, check))
+            got = lane_check;
+        else
+            now = dm_pool_now_us();
+    }
+    while (!got) {
         if (pool->closing) {
             rc = dm_error_set(NULL, DBMGMT_ERR_CLOSED, "%s: the pool is closing", fn);
             break;
         }
         if (!g->wait_head || my_turn) {
             pool_slot *s = g->idle_newest;
-            if (s) {
+            if (s)
                 dm_pool_idle_unlink(g, s);
+            else
+                s = dm_pool_lane_steal(g); /* another thread's parked one */
+            if (s) {
                 borrow_mark(pool, g, s, now);
                 borrow_check check = borrow_check_for(g, s, now);
                 if (check == CHECK_NONE || borrow_checked(pool, g, s, check)) {
@@ -841,9 +891,17 @@ DBMGMT_API int dbmgmt_pool_release(dbmgmt_pool *pool, dbmgmt_conn *conn)
     if (!s || s->group->pool != pool || s->conn != conn)
         return dm_error_invalid("dbmgmt_pool_release", "conn was not borrowed from this pool");
     int reusable = reset_for_reuse(conn);
+    if (dm_pool_lane_put(pool, s, reusable))
+        return DBMGMT_OK;
     pool_group *g = s->group;
 
     pthread_mutex_lock(&pool->lock);
+    if (s->state == SLOT_LANE) { /* borrowed through the lane: count it as any other */
+        dm_pool_lane_unlink(g, s);
+        dm_pool_busy_update(pool, dm_pool_now_coarse_us());
+        s->state = SLOT_BORROWED;
+        g->active++;
+    }
     if (s->state != SLOT_BORROWED) {
         pthread_mutex_unlock(&pool->lock);
         return dm_error_invalid("dbmgmt_pool_release", "conn is not borrowed (released twice?)");
@@ -858,7 +916,10 @@ DBMGMT_API int dbmgmt_pool_release(dbmgmt_pool *pool, dbmgmt_conn *conn)
     if (reusable && !retire && !closing) { /* the hot path */
         g->active--;
         s->last_used_us = now;
-        dm_pool_slot_available(g, s, now);
+        if (!g->wait_head && !leak_returned)
+            dm_pool_lane_enter(g, s); /* this thread's next acquire takes no lock */
+        else
+            dm_pool_slot_available(g, s, now);
         if (!leak_returned) {
             pthread_mutex_unlock(&pool->lock);
             return DBMGMT_OK;
@@ -905,7 +966,7 @@ int dm_pool_unused_after_close(const dbmgmt_pool *pool)
         return 0;
     for (int i = 0; i < pool->ngroups; i++) {
         const pool_group *g = &pool->groups[i];
-        if (g->active || g->opening || g->closing)
+        if (g->active || g->opening || g->closing || g->laned)
             return 0;
     }
     return 1;
@@ -919,7 +980,7 @@ static int pool_drained(const dbmgmt_pool *pool)
         return 0;
     for (int i = 0; i < pool->ngroups; i++) {
         const pool_group *g = &pool->groups[i];
-        if (g->active || g->opening || g->closing || g->idle)
+        if (g->active || g->opening || g->closing || g->idle || g->laned)
             return 0;
     }
     return 1;

@@ -6,11 +6,19 @@
  * Locking: one mutex per pool guards every field below that is not marked
  * otherwise. It is never held while connecting, closing, pinging, rolling
  * back or calling the host's event callback.
+ *
+ * The lane (lane.c) is the exception: a thread that releases a connection
+ * with nobody waiting parks it (SLOT_PARKED) and remembers it; its next
+ * acquire takes it back with one compare-and-swap (SLOT_LANE), and that
+ * release parks it again, both without the lock. The fields the lane
+ * touches are atomics; the rest of the pool sees lane slots through the
+ * locked `lane` list and takes parked ones back (steals) by CAS.
  */
 #ifndef DM_POOL_POOL_IMPL_H
 #define DM_POOL_POOL_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "conn/conn.h"
@@ -48,7 +56,9 @@ typedef enum pool_slot_state {
     SLOT_OPENING,  /* a thread is connecting for it, outside the lock */
     SLOT_IDLE,     /* in the idle list */
     SLOT_BORROWED, /* with a borrower (or being validated for one) */
-    SLOT_CLOSING   /* taken out to be closed, outside the lock */
+    SLOT_CLOSING,  /* taken out to be closed, outside the lock */
+    SLOT_PARKED,   /* idle in the lane: on the lane list, not the idle list */
+    SLOT_LANE      /* borrowed through the lane (counted in laned, not active) */
 } pool_slot_state;
 
 typedef struct pool_group pool_group;
@@ -57,13 +67,17 @@ typedef struct pool_slot {
     dbmgmt_conn *conn;
     pool_group *group;
     struct pool_slot *idle_newer, *idle_older; /* idle list links */
-    pool_slot_state state;
+    struct pool_slot *lane_next, *lane_prev;   /* lane list links (PARKED, LANE) */
+    _Atomic(pool_slot_state) state;
     uint32_t id;            /* "connection N" in messages, unique per pool */
-    int leak_reported;
+    atomic_int leak_reported;
     int64_t created_us;
     int64_t retire_at_us;   /* INT64_MAX: no lifetime */
-    int64_t last_used_us;   /* when it last became idle */
-    int64_t borrowed_us;
+    _Atomic int64_t last_used_us; /* when it last became idle */
+    _Atomic int64_t borrowed_us;
+    /* Lane statistics, written only by the slot's borrower, read by stats. */
+    _Atomic int64_t lane_acquires;
+    _Atomic int64_t lane_busy_us;
 } pool_slot;
 
 /* A thread waiting in acquire: queued FIFO on its group, woken on its own
@@ -84,12 +98,15 @@ struct pool_group {
     pool_slot *slots; /* max_size of them */
     pool_slot *idle_newest, *idle_oldest;
     pool_waiter *wait_head, *wait_tail;
-    int32_t idle, active, opening, closing, waiting;
+    pool_slot *lane_head; /* slots PARKED or LANE */
+    int32_t idle, active, opening, closing;
+    int32_t laned;        /* slots on the lane list */
+    atomic_int waiting;   /* read by the lane without the lock */
     /* backoff while the server is down */
     int down;
     int32_t failures;
     int64_t next_connect_us;
-    int64_t suspect_before_us; /* idle connections older than this are pinged */
+    _Atomic int64_t suspect_before_us; /* idle connections older than this are pinged */
     char last_error[DM_POOL_ERR_MAX];
     int64_t created, destroyed;
     int64_t connect_avg_us; /* moving average of a successful connect */
@@ -103,13 +120,14 @@ struct dbmgmt_pool {
     pthread_t bg_thread;
     int bg_running;
     unsigned fork_generation;    /* read without the lock: set once at open */
+    uint64_t serial;             /* read without the lock: unique per pool, set at open */
     dbmgmt_pool_config cfg;
     pool_group groups[1 + DM_POOL_MAX_REPLICAS];
     int ngroups;
     uint32_t next_id;
     uint32_t read_cursor;
     uint64_t rng;
-    int closing;
+    atomic_int closing;          /* read by the lane without the lock */
     int abandoned; /* close returned with borrowers out: the last one frees */
     int32_t inside; /* threads inside acquire / maintain */
     /* metrics */
@@ -139,6 +157,8 @@ void dm_pool_busy_update(dbmgmt_pool *pool, int64_t now);
 void dm_pool_slot_available(pool_group *g, pool_slot *s, int64_t now);
 /* Unlink an idle slot from the idle list. */
 void dm_pool_idle_unlink(pool_group *g, pool_slot *s);
+/* Put an idle slot on the idle list in last-used order (newest first). */
+void dm_pool_idle_insert_ordered(pool_group *g, pool_slot *s);
 /* Wake the first waiter of the group so it can open a connection. */
 void dm_pool_wake_head(pool_group *g);
 /* 1 if a new connection may be opened for the group now. */
@@ -182,8 +202,35 @@ void dm_pool_stop_background(dbmgmt_pool *pool);
  * connecting is slower than their spacing. */
 void dm_pool_refill(dbmgmt_pool *pool, pool_group *g, int punctual);
 
+/* lane.c */
+/* Unlocked: take back the calling thread's parked connection of this pool
+ * (SLOT_LANE), or NULL when there is none or the locked path must decide
+ * (waiters, closing). When the slot taken needs a check (validation,
+ * lifetime) it is left in *check_needed, still LANE, for the locked path. */
+pool_slot *dm_pool_lane_take(dbmgmt_pool *pool, int read, pool_slot **check_needed);
+/* Unlocked: release a LANE slot by parking it again; 1 if done, 0 when the
+ * locked release must run (the slot is then still LANE and the caller's). */
+int dm_pool_lane_put(dbmgmt_pool *pool, pool_slot *s, int reusable);
+/* Locked: a slot released through the locked path with nobody waiting
+ * enters the lane, parked and remembered by the calling thread. */
+void dm_pool_lane_enter(pool_group *g, pool_slot *s);
+/* Locked: take a slot off the lane list (its state is the caller's). */
+void dm_pool_lane_unlink(pool_group *g, pool_slot *s);
+/* Locked: steal one parked slot (CAS to SLOT_BORROWED, off the lane list,
+ * not yet counted active), or NULL. */
+pool_slot *dm_pool_lane_steal(pool_group *g);
+/* Locked: 1 if some slot of g is parked. */
+int dm_pool_lane_has_parked(const pool_group *g);
+/* Locked: move every parked slot of g to the idle list (maintenance, close). */
+void dm_pool_lane_reclaim(pool_group *g);
+/* Locked: how many of the lane's slots are parked and borrowed. */
+void dm_pool_lane_counts(const pool_group *g, int32_t *parked, int32_t *borrowed);
+/* Locked: the lane's share of the acquire count and of the busy time. */
+void dm_pool_lane_stats(const dbmgmt_pool *pool, int64_t now, int64_t *acquires,
+                        int64_t *busy_us);
+
 /* stats.c */
-int64_t dm_pool_wait_percentile(const dbmgmt_pool *pool, int permille);
+int64_t dm_pool_wait_percentile(const dbmgmt_pool *pool, int permille, int64_t extra_zero);
 void dm_pool_wait_record(dbmgmt_pool *pool, int64_t wait_us);
 
 #endif

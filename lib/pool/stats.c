@@ -37,14 +37,16 @@ void dm_pool_wait_record(dbmgmt_pool *pool, int64_t wait_us)
     pool->wait_hist[wait_bucket(wait_us)]++;
 }
 
-int64_t dm_pool_wait_percentile(const dbmgmt_pool *pool, int permille)
+int64_t dm_pool_wait_percentile(const dbmgmt_pool *pool, int permille, int64_t extra_zero)
 {
-    int64_t count = 0;
+    int64_t count = extra_zero;
     for (int b = 0; b < DM_POOL_WAIT_BUCKETS; b++)
         count += pool->wait_hist[b];
     if (count == 0)
         return 0;
-    int64_t rank = (count * permille + 999) / 1000, seen = 0;
+    int64_t rank = (count * permille + 999) / 1000, seen = extra_zero;
+    if (seen >= rank)
+        return 0;
     for (int b = 0; b < DM_POOL_WAIT_BUCKETS; b++) {
         seen += pool->wait_hist[b];
         if (seen >= rank)
@@ -66,26 +68,32 @@ static void snapshot_locked(dbmgmt_pool *pool, pool_snapshot *snap)
         v[i] = 0;
     for (int i = 0; i < pool->ngroups; i++) {
         const pool_group *g = &pool->groups[i];
+        int32_t parked, lane_borrowed;
+        dm_pool_lane_counts(g, &parked, &lane_borrowed);
         v[DBMGMT_POOL_TOTAL] += dm_pool_group_total(g);
-        v[DBMGMT_POOL_IDLE] += g->idle;
-        v[DBMGMT_POOL_ACTIVE] += g->active;
+        v[DBMGMT_POOL_IDLE] += g->idle + parked;
+        v[DBMGMT_POOL_ACTIVE] += g->active + lane_borrowed;
         v[DBMGMT_POOL_WAITING] += g->waiting;
         created += g->created;
         destroyed += g->destroyed;
     }
     v[DBMGMT_POOL_MAX] = (int64_t)pool->cfg.max_size * pool->ngroups;
-    v[DBMGMT_POOL_ACQUIRES] = pool->acquires;
+    int64_t now = dm_pool_now_us();
+    int64_t lane_acquires, lane_busy_us;
+    dm_pool_lane_stats(pool, now, &lane_acquires, &lane_busy_us);
+    v[DBMGMT_POOL_ACQUIRES] = pool->acquires + lane_acquires;
     v[DBMGMT_POOL_TIMEOUTS] = pool->timeouts;
     v[DBMGMT_POOL_CREATED] = created;
     v[DBMGMT_POOL_DESTROYED] = destroyed;
     v[DBMGMT_POOL_VALIDATION_FAILURES] = pool->validation_failures;
     v[DBMGMT_POOL_LEAKS] = pool->leaks;
-    v[DBMGMT_POOL_WAIT_P50_US] = dm_pool_wait_percentile(pool, 500);
-    v[DBMGMT_POOL_WAIT_P99_US] = dm_pool_wait_percentile(pool, 990);
-    int64_t now = dm_pool_now_us();
+    /* a lane acquire never waits */
+    v[DBMGMT_POOL_WAIT_P50_US] = dm_pool_wait_percentile(pool, 500, lane_acquires);
+    v[DBMGMT_POOL_WAIT_P99_US] = dm_pool_wait_percentile(pool, 990, lane_acquires);
     dm_pool_busy_update(pool, now);
     int64_t capacity = v[DBMGMT_POOL_MAX] * (now - pool->opened_us);
-    v[DBMGMT_POOL_UTILISATION_PCT] = capacity > 0 ? pool->busy_area_us * 100 / capacity : 0;
+    int64_t busy = pool->busy_area_us + lane_busy_us;
+    v[DBMGMT_POOL_UTILISATION_PCT] = capacity > 0 ? busy * 100 / capacity : 0;
 }
 
 DBMGMT_API int64_t dbmgmt_pool_metric(const dbmgmt_pool *cpool, int32_t which)
@@ -187,9 +195,11 @@ DBMGMT_API char *dbmgmt_pool_stats_json(const dbmgmt_pool *cpool)
         group_view *gv = &views[i];
         snprintf(gv->shown, sizeof gv->shown, "%s", g->shown);
         snprintf(gv->last_error, sizeof gv->last_error, "%s", g->last_error);
+        int32_t parked, lane_borrowed;
+        dm_pool_lane_counts(g, &parked, &lane_borrowed);
         gv->total = dm_pool_group_total(g);
-        gv->idle = g->idle;
-        gv->active = g->active;
+        gv->idle = g->idle + parked;
+        gv->active = g->active + lane_borrowed;
         gv->waiting = g->waiting;
         gv->down = g->down;
         gv->created = g->created;

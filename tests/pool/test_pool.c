@@ -677,6 +677,184 @@ static void test_pool_close_waits_for_borrowed_up_to_the_drain_timeout(void **st
     assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_OK);
 }
 
+/* ---- the lane: acquire and release without the lock (lib/pool/lane.c) ---- */
+
+static void test_pool_lane_hands_back_the_same_connection_and_counts_it(void **state)
+{
+    (void)state;
+    dbmgmt_pool *pool = open_pool(config(1, 4));
+    dbmgmt_conn *first = acquire_ok(pool);
+    assert_int_equal(dbmgmt_pool_release(pool, first), DBMGMT_OK);
+    int64_t total = dbmgmt_pool_metric(pool, DBMGMT_POOL_TOTAL);
+    for (int i = 0; i < 1000; i++) {
+        dbmgmt_conn *c = acquire_ok(pool);
+        assert_ptr_equal(c, first); /* this thread's parked connection */
+        if (i == 0) { /* borrowed through the lane: counted as any other */
+            assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_ACTIVE), 1);
+            assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_IDLE), total - 1);
+            assert_int_equal(query_int(c, "SELECT 1"), 1);
+        }
+        assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_OK);
+    }
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_ACQUIRES), 1001);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_ACTIVE), 0);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_IDLE), total);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_WAIT_P99_US), 0);
+    char *json = dbmgmt_pool_stats_json(pool);
+    assert_non_null(strstr(json, "\"acquires\":1001"));
+    dbmgmt_free(json);
+    /* a parked connection released again is refused, and stays usable */
+    assert_int_equal(dbmgmt_pool_release(pool, first), DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_errmsg(), "released twice"));
+    dbmgmt_conn *again = acquire_ok(pool);
+    assert_int_equal(query_int(again, "SELECT 1"), 1);
+    assert_int_equal(dbmgmt_pool_release(pool, again), DBMGMT_OK);
+    close_ok(pool);
+}
+
+typedef struct lane_peer {
+    dbmgmt_pool *pool;
+    int64_t took_ms;
+    int rc;
+    dbmgmt_conn *conn;
+    atomic_int holding;
+} lane_peer;
+
+static void *acquire_and_keep(void *arg)
+{
+    lane_peer *p = arg;
+    int64_t t0 = now_ms();
+    p->rc = dbmgmt_pool_acquire(p->pool, &p->conn, 2000);
+    p->took_ms = now_ms() - t0;
+    return NULL;
+}
+
+static void *release_hold_release(void *arg)
+{
+    lane_peer *p = arg;
+    /* take it through this thread's lane, then give it back while the
+     * main thread waits for it */
+    p->rc = dbmgmt_pool_release(p->pool, p->conn);
+    if (p->rc == DBMGMT_OK)
+        p->rc = dbmgmt_pool_acquire(p->pool, &p->conn, 2000);
+    atomic_store(&p->holding, 1);
+    if (p->rc != DBMGMT_OK)
+        return NULL;
+    int64_t until = now_ms() + 5000;
+    while (dbmgmt_pool_metric(p->pool, DBMGMT_POOL_WAITING) < 1 && now_ms() < until)
+        sleep_ms(1);
+    p->rc = dbmgmt_pool_release(p->pool, p->conn);
+    return NULL;
+}
+
+static void test_pool_lane_parked_connection_serves_other_threads(void **state)
+{
+    (void)state;
+    dbmgmt_pool *pool = open_pool(config(1, 1));
+    dbmgmt_conn *c = acquire_ok(pool);
+    dbmgmt_pool_release(pool, c); /* parked in this thread's lane */
+    /* another thread finds the idle list empty and takes the parked one */
+    lane_peer peer = {.pool = pool};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, acquire_and_keep, &peer), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(peer.rc, DBMGMT_OK);
+    assert_ptr_equal(peer.conn, c);
+    assert_true(peer.took_ms < 1000); /* not after waiting out its timeout */
+    /* our lane is empty now: we wait, and the peer's release through its
+     * lane hands the connection to us instead of parking it */
+    assert_int_equal(pthread_create(&t, NULL, release_hold_release, &peer), 0);
+    while (!atomic_load(&peer.holding))
+        sleep_ms(1);
+    assert_int_equal(peer.rc, DBMGMT_OK);
+    dbmgmt_conn *mine = NULL;
+    int64_t t0 = now_ms();
+    int rc = dbmgmt_pool_acquire(pool, &mine, 5000);
+    int64_t took = now_ms() - t0;
+    pthread_join(t, NULL);
+    assert_int_equal(rc, DBMGMT_OK);
+    assert_int_equal(peer.rc, DBMGMT_OK);
+    assert_true(took < 2500);
+    assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_TOTAL), 1);
+    assert_int_equal(dbmgmt_pool_release(pool, mine), DBMGMT_OK);
+    close_ok(pool);
+}
+
+typedef struct pingpong_ctx {
+    dbmgmt_pool *pool;
+    atomic_int failures;
+    atomic_int borrowed;
+    atomic_int overlaps;
+} pingpong_ctx;
+
+static void *pingpong_thread(void *arg)
+{
+    pingpong_ctx *ctx = arg;
+    for (int i = 0; i < 3000; i++) {
+        dbmgmt_conn *c = NULL;
+        if (dbmgmt_pool_acquire(ctx->pool, &c, 10000) != DBMGMT_OK) {
+            atomic_fetch_add(&ctx->failures, 1);
+            continue;
+        }
+        if (atomic_fetch_add(&ctx->borrowed, 1) != 0)
+            atomic_fetch_add(&ctx->overlaps, 1);
+        atomic_fetch_sub(&ctx->borrowed, 1);
+        if (dbmgmt_pool_release(ctx->pool, c) != DBMGMT_OK)
+            atomic_fetch_add(&ctx->failures, 1);
+    }
+    return NULL;
+}
+
+/* One connection, three threads taking turns as fast as they can: every
+ * release races a borrower about to wait. Nobody may be left waiting next
+ * to a parked connection (that would show as a 10 s timeout), and the one
+ * connection is never with two borrowers at once. */
+static void test_pool_lane_races_with_waiters_lose_nothing(void **state)
+{
+    (void)state;
+    pingpong_ctx ctx = {.pool = open_pool(config(1, 1))};
+    pthread_t threads[3];
+    int64_t t0 = now_ms();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, pingpong_thread, &ctx), 0);
+    for (int i = 0; i < 3; i++)
+        pthread_join(threads[i], NULL);
+    int64_t took = now_ms() - t0;
+    assert_int_equal(atomic_load(&ctx.failures), 0);
+    assert_int_equal(atomic_load(&ctx.overlaps), 0);
+    assert_true(took < 10000);
+    assert_int_equal(dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_ACQUIRES), 3 * 3000);
+    assert_int_equal(dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_TIMEOUTS), 0);
+    assert_int_equal(dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_TOTAL), 1);
+    assert_int_equal(dbmgmt_pool_metric(ctx.pool, DBMGMT_POOL_ACTIVE), 0);
+    close_ok(ctx.pool);
+}
+
+static void test_pool_lane_close_waits_for_a_lane_borrower(void **state)
+{
+    (void)state;
+    /* borrowed through the lane, released by another thread during close */
+    dbmgmt_pool *pool = open_pool(config(1, 2));
+    dbmgmt_pool_release(pool, acquire_ok(pool));
+    late_release lr = {pool, acquire_ok(pool), 200};
+    pthread_t releaser;
+    assert_int_equal(pthread_create(&releaser, NULL, release_later, &lr), 0);
+    int64_t t0 = now_ms();
+    assert_int_equal(dbmgmt_pool_close(pool, 5000), DBMGMT_OK);
+    int64_t took = now_ms() - t0;
+    pthread_join(releaser, NULL);
+    assert_true(took >= 150 && took < 2000);
+
+    /* not back in time: the last release (through the lane's way in) frees
+     * the pool; ASan would report a leak or a use after free */
+    pool = open_pool(config(1, 2));
+    dbmgmt_pool_release(pool, acquire_ok(pool));
+    dbmgmt_conn *c = acquire_ok(pool);
+    assert_int_equal(dbmgmt_pool_close(pool, 50), DBMGMT_ERR_TIMEOUT);
+    assert_int_equal(query_int(c, "SELECT 1"), 1);
+    assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_OK);
+}
+
 /* ---- fork, replicas, stats, config validation -------------------------- */
 
 static void test_pool_refuses_use_in_a_child_after_fork(void **state)
@@ -1082,6 +1260,10 @@ int main(void)
         T(test_pool_reports_a_leak_and_its_return_thread),
         T(test_pool_reports_a_leak_and_its_return_maintain),
         T(test_pool_close_waits_for_borrowed_up_to_the_drain_timeout),
+        T(test_pool_lane_hands_back_the_same_connection_and_counts_it),
+        T(test_pool_lane_parked_connection_serves_other_threads),
+        T(test_pool_lane_races_with_waiters_lose_nothing),
+        T(test_pool_lane_close_waits_for_a_lane_borrower),
         T(test_pool_refuses_use_in_a_child_after_fork),
         T(test_pool_acquire_read_uses_a_replica),
         T(test_pool_discards_a_connection_killed_server_side),
