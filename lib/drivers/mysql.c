@@ -51,11 +51,46 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/sha256.h"
+#include "dm_config.h"
 #include "driver.h"
+#include "lazy.h"
 
 #ifndef MARIADB_PACKAGE_VERSION_ID
 #error "the MySQL driver needs MariaDB Connector/C (libmariadb-dev), not Oracle's libmysqlclient"
 #endif
+
+/* The Connector/C functions this driver calls, through `mariadb.NAME(...)`:
+ * a table filled when the first mysql:// DSN is opened (lazy.h), so a
+ * process that never uses MySQL never loads Connector/C. */
+#define DM_MARIADB_FUNCTIONS(X) \
+    X(mariadb_get_infov) X(mysql_close) X(mysql_commit) X(mysql_errno) X(mysql_error) \
+    X(mysql_fetch_fields) X(mysql_field_count) X(mysql_free_result) X(mysql_get_ssl_cipher) \
+    X(mysql_init) X(mysql_next_result) X(mysql_num_fields) X(mysql_optionsv) X(mysql_ping) \
+    X(mysql_real_connect) X(mysql_real_query) X(mysql_rollback) X(mysql_sqlstate) \
+    X(mysql_stmt_affected_rows) X(mysql_stmt_attr_set) X(mysql_stmt_bind_param) \
+    X(mysql_stmt_bind_result) X(mysql_stmt_close) X(mysql_stmt_errno) X(mysql_stmt_error) \
+    X(mysql_stmt_execute) X(mysql_stmt_fetch) X(mysql_stmt_fetch_column) \
+    X(mysql_stmt_field_count) X(mysql_stmt_free_result) X(mysql_stmt_init) \
+    X(mysql_stmt_param_count) X(mysql_stmt_prepare) X(mysql_stmt_result_metadata) \
+    X(mysql_stmt_sqlstate) X(mysql_stmt_store_result) X(mysql_store_result)
+
+typedef struct dm_mariadb_functions {
+#define DM_FUNCTION_POINTER(name) __typeof__(name) *name;
+    DM_MARIADB_FUNCTIONS(DM_FUNCTION_POINTER)
+#undef DM_FUNCTION_POINTER
+} dm_mariadb_functions;
+
+static dm_mariadb_functions mariadb;
+
+static const dm_lazy_symbol mariadb_symbols[] = {
+#define DM_FUNCTION_SYMBOL(name) {#name, offsetof(dm_mariadb_functions, name)},
+    DM_MARIADB_FUNCTIONS(DM_FUNCTION_SYMBOL)
+#undef DM_FUNCTION_SYMBOL
+};
+
+static dm_lazy_library mariadb_library =
+    DM_LAZY_LIBRARY_INIT(DM_MARIADB_SONAME, "MariaDB Connector/C", "mysql://", "-Dmysql",
+                         mariadb_symbols, &mariadb);
 
 #define MY_DEFAULT_CONNECT_TIMEOUT_S 10
 #define MY_LOCK_NAME_MAX 64          /* MySQL's limit on GET_LOCK names */
@@ -136,7 +171,7 @@ static int status_for_mysql(MYSQL *db, unsigned int code)
         return DBMGMT_ERR_BUSY;
     if (code == CR_OUT_OF_MEMORY || code == 1037 || code == 1038) /* ER_OUT[OF_SORT]MEMORY */
         return DBMGMT_ERR_NOMEM;
-    if (code >= CR_MIN_ERROR && code <= CR_MAX_ERROR && !is_api_errno(code) && mysql_ping(db) != 0)
+    if (code >= CR_MIN_ERROR && code <= CR_MAX_ERROR && !is_api_errno(code) && mariadb.mysql_ping(db) != 0)
         return DBMGMT_ERR_CLOSED;
     return DBMGMT_ERR_SQL;
 }
@@ -158,14 +193,14 @@ static int record_mysql_error(MYSQL *db, unsigned int code, const char *msg, con
 /* Record the connection's last error, prefixed by context. */
 static int my_fail(MYSQL *db, dm_error *err, const char *context)
 {
-    return record_mysql_error(db, mysql_errno(db), mysql_error(db), mysql_sqlstate(db), err,
+    return record_mysql_error(db, mariadb.mysql_errno(db), mariadb.mysql_error(db), mariadb.mysql_sqlstate(db), err,
                               context);
 }
 
 static int stmt_fail(dm_dstmt *s, dm_error *err, const char *context)
 {
-    return record_mysql_error(s->conn->db, mysql_stmt_errno(s->stmt), mysql_stmt_error(s->stmt),
-                              mysql_stmt_sqlstate(s->stmt), err, context);
+    return record_mysql_error(s->conn->db, mariadb.mysql_stmt_errno(s->stmt), mariadb.mysql_stmt_error(s->stmt),
+                              mariadb.mysql_stmt_sqlstate(s->stmt), err, context);
 }
 
 /* ----------------------------------------------------------------- connect */
@@ -265,33 +300,33 @@ static int apply_connect_options(MYSQL *db, const connect_options *o)
 {
     my_bool off = 0, on = 1;
     int bad = 0;
-    bad |= mysql_optionsv(db, MYSQL_OPT_RECONNECT, &off);
-    bad |= mysql_optionsv(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    bad |= mysql_optionsv(db, MYSQL_OPT_CONNECT_TIMEOUT, &o->connect_timeout);
+    bad |= mariadb.mysql_optionsv(db, MYSQL_OPT_RECONNECT, &off);
+    bad |= mariadb.mysql_optionsv(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    bad |= mariadb.mysql_optionsv(db, MYSQL_OPT_CONNECT_TIMEOUT, &o->connect_timeout);
     if (o->read_timeout)
-        bad |= mysql_optionsv(db, MYSQL_OPT_READ_TIMEOUT, &o->read_timeout);
+        bad |= mariadb.mysql_optionsv(db, MYSQL_OPT_READ_TIMEOUT, &o->read_timeout);
     if (o->write_timeout)
-        bad |= mysql_optionsv(db, MYSQL_OPT_WRITE_TIMEOUT, &o->write_timeout);
+        bad |= mariadb.mysql_optionsv(db, MYSQL_OPT_WRITE_TIMEOUT, &o->write_timeout);
     if (o->socket) {
         unsigned int protocol = MYSQL_PROTOCOL_SOCKET;
-        bad |= mysql_optionsv(db, MYSQL_OPT_PROTOCOL, &protocol);
+        bad |= mariadb.mysql_optionsv(db, MYSQL_OPT_PROTOCOL, &protocol);
     }
     if (o->ssl == SSL_MODE_DISABLED)
         return bad;
     if (o->ssl_ca)
-        bad |= mysql_optionsv(db, MYSQL_OPT_SSL_CA, o->ssl_ca);
+        bad |= mariadb.mysql_optionsv(db, MYSQL_OPT_SSL_CA, o->ssl_ca);
     if (o->ssl_cert)
-        bad |= mysql_optionsv(db, MYSQL_OPT_SSL_CERT, o->ssl_cert);
+        bad |= mariadb.mysql_optionsv(db, MYSQL_OPT_SSL_CERT, o->ssl_cert);
     if (o->ssl_key)
-        bad |= mysql_optionsv(db, MYSQL_OPT_SSL_KEY, o->ssl_key);
+        bad |= mariadb.mysql_optionsv(db, MYSQL_OPT_SSL_KEY, o->ssl_key);
     /* Connector/C asks for TLS once this is set; it fails the handshake
      * when the server has none only if the certificate is to be verified,
      * so REQUIRED is checked again after connecting. */
-    bad |= mysql_optionsv(db, MYSQL_OPT_SSL_ENFORCE, &on);
+    bad |= mariadb.mysql_optionsv(db, MYSQL_OPT_SSL_ENFORCE, &on);
     /* Connector/C 3.x verifies the chain and the host name together:
      * VERIFY_CA therefore also checks the name (stricter, never weaker). */
     if (o->ssl == SSL_MODE_VERIFY_CA || o->ssl == SSL_MODE_VERIFY_IDENTITY)
-        bad |= mysql_optionsv(db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on);
+        bad |= mariadb.mysql_optionsv(db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on);
     return bad;
 }
 
@@ -328,8 +363,8 @@ static int connect_failed(MYSQL *db, const dm_dsn *dsn, const connect_options *o
 {
     char target[300], tls[1024] = "";
     describe_target(dsn, o, target, sizeof target);
-    unsigned int code = db ? mysql_errno(db) : CR_OUT_OF_MEMORY;
-    const char *state = db ? mysql_sqlstate(db) : "HY000";
+    unsigned int code = db ? mariadb.mysql_errno(db) : CR_OUT_OF_MEMORY;
+    const char *state = db ? mariadb.mysql_sqlstate(db) : "HY000";
     if (!state || strlen(state) != 5 || strcmp(state, "00000") == 0)
         state = "08001";
     if (code == CR_SSL_CONNECTION_ERROR)
@@ -337,7 +372,7 @@ static int connect_failed(MYSQL *db, const dm_dsn *dsn, const connect_options *o
     return dm_error_set_sql(err, code == CR_OUT_OF_MEMORY ? DBMGMT_ERR_NOMEM : DBMGMT_ERR_CONNECT,
                             state, "cannot connect to MySQL at %s as %s: %s (%u, SQLSTATE %s)%s",
                             target, dsn->user ? dsn->user : "(default user)",
-                            db ? mysql_error(db) : "out of memory", code, state, tls);
+                            db ? mariadb.mysql_error(db) : "out of memory", code, state, tls);
 }
 
 /* Connector/C reports a missing certificate file as a bare "No such file
@@ -367,12 +402,14 @@ static int my_connect(const dm_dsn *dsn, dm_dconn **out, dm_error *err)
     int rc = parse_connect_options(dsn, &o, err);
     if (rc == DBMGMT_OK)
         rc = check_tls_files(&o, err);
+    if (rc == DBMGMT_OK)
+        rc = dm_lazy_load(&mariadb_library, err);
     if (rc != DBMGMT_OK)
         return rc;
     dm_dconn *c = dm_calloc(1, sizeof *c);
     if (!c)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory opening a MySQL connection");
-    c->db = mysql_init(NULL);
+    c->db = mariadb.mysql_init(NULL);
     if (!c->db) {
         rc = connect_failed(NULL, dsn, &o, err);
         goto fail;
@@ -384,12 +421,12 @@ static int my_connect(const dm_dsn *dsn, dm_dconn **out, dm_error *err)
     }
     /* The host goes as given: NULL (no host in the DSN) lets Connector/C
      * use "localhost", i.e. its default unix socket, as the mysql tool does. */
-    if (!mysql_real_connect(c->db, dsn->host, dsn->user, dsn->password, dsn->database,
+    if (!mariadb.mysql_real_connect(c->db, dsn->host, dsn->user, dsn->password, dsn->database,
                             (unsigned int)dsn->port, o.socket, CLIENT_FOUND_ROWS)) {
         rc = connect_failed(c->db, dsn, &o, err);
         goto fail;
     }
-    if (o.ssl >= SSL_MODE_REQUIRED && !mysql_get_ssl_cipher(c->db)) {
+    if (o.ssl >= SSL_MODE_REQUIRED && !mariadb.mysql_get_ssl_cipher(c->db)) {
         char target[300];
         describe_target(dsn, &o, target, sizeof target);
         rc = dm_error_set_sql(err, DBMGMT_ERR_CONNECT, "08001",
@@ -402,7 +439,7 @@ static int my_connect(const dm_dsn *dsn, dm_dconn **out, dm_error *err)
     return DBMGMT_OK;
 fail:
     if (c->db)
-        mysql_close(c->db);
+        mariadb.mysql_close(c->db);
     dm_free(c);
     return rc;
 }
@@ -410,7 +447,7 @@ fail:
 static unsigned int server_status(const dm_dconn *c)
 {
     unsigned int status = 0;
-    if (mariadb_get_infov(c->db, MARIADB_CONNECTION_SERVER_STATUS, &status) != 0)
+    if (mariadb.mariadb_get_infov(c->db, MARIADB_CONNECTION_SERVER_STATUS, &status) != 0)
         return 0;
     return status;
 }
@@ -427,7 +464,7 @@ static void my_close(dm_dconn *c)
     /* No ROLLBACK round trip: the server rolls an open transaction back
      * (and releases GET_LOCK locks) when it reads COM_QUIT or loses the
      * socket, and close must never wait on an unreachable server. */
-    mysql_close(c->db);
+    mariadb.mysql_close(c->db);
     dm_free(c);
 }
 
@@ -437,12 +474,12 @@ static void my_close(dm_dconn *c)
 static int drain_results(dm_dconn *c, dm_error *err, const char *context)
 {
     for (;;) {
-        MYSQL_RES *res = mysql_store_result(c->db);
+        MYSQL_RES *res = mariadb.mysql_store_result(c->db);
         if (res)
-            mysql_free_result(res);
-        else if (mysql_field_count(c->db) != 0)
+            mariadb.mysql_free_result(res);
+        else if (mariadb.mysql_field_count(c->db) != 0)
             return my_fail(c->db, err, context);
-        int more = mysql_next_result(c->db);
+        int more = mariadb.mysql_next_result(c->db);
         if (more < 0)
             return DBMGMT_OK;
         if (more > 0)
@@ -452,7 +489,7 @@ static int drain_results(dm_dconn *c, dm_error *err, const char *context)
 
 static int run_query(dm_dconn *c, const char *sql, size_t len, dm_error *err, const char *context)
 {
-    if (mysql_real_query(c->db, sql, (unsigned long)len) != 0)
+    if (mariadb.mysql_real_query(c->db, sql, (unsigned long)len) != 0)
         return my_fail(c->db, err, context);
     return drain_results(c, err, context);
 }
@@ -489,9 +526,9 @@ static void my_finalize(dm_dstmt *s)
     if (!s)
         return;
     if (s->stmt)
-        mysql_stmt_close(s->stmt);
+        mariadb.mysql_stmt_close(s->stmt);
     if (s->meta)
-        mysql_free_result(s->meta);
+        mariadb.mysql_free_result(s->meta);
     free_param_values(s);
     dm_free(s->params);
     dm_free(s->param_binds);
@@ -502,7 +539,7 @@ static void my_finalize(dm_dstmt *s)
 /* Every parameter starts as NULL, as an unbound one is on SQLite. */
 static int alloc_params(dm_dstmt *s)
 {
-    s->nparams = mysql_stmt_param_count(s->stmt);
+    s->nparams = mariadb.mysql_stmt_param_count(s->stmt);
     if (s->nparams == 0)
         return DBMGMT_OK;
     s->param_binds = dm_calloc(s->nparams, sizeof *s->param_binds);
@@ -526,14 +563,14 @@ static int my_prepare(dm_dconn *c, const char *sql, int one_shot, dm_dstmt **out
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory preparing a statement");
     s->conn = c;
     int rc;
-    s->stmt = mysql_stmt_init(c->db);
+    s->stmt = mariadb.mysql_stmt_init(c->db);
     if (!s->stmt) {
         rc = my_fail(c->db, err, "preparing a statement");
         goto fail;
     }
     my_bool on = 1;
-    mysql_stmt_attr_set(s->stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
-    if (mysql_stmt_prepare(s->stmt, sql, (unsigned long)strlen(sql)) != 0) {
+    mariadb.mysql_stmt_attr_set(s->stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
+    if (mariadb.mysql_stmt_prepare(s->stmt, sql, (unsigned long)strlen(sql)) != 0) {
         rc = stmt_fail(s, err, NULL);
         goto fail;
     }
@@ -657,12 +694,12 @@ static void bind_column(dm_dstmt *s, unsigned int i)
 static int bind_result_columns(dm_dstmt *s, dm_error *err)
 {
     if (s->meta)
-        mysql_free_result(s->meta);
-    s->meta = mysql_stmt_result_metadata(s->stmt);
+        mariadb.mysql_free_result(s->meta);
+    s->meta = mariadb.mysql_stmt_result_metadata(s->stmt);
     if (!s->meta)
         return stmt_fail(s, err, "reading the result's columns");
-    unsigned int n = mysql_num_fields(s->meta);
-    MYSQL_FIELD *fields = mysql_fetch_fields(s->meta);
+    unsigned int n = mariadb.mysql_num_fields(s->meta);
+    MYSQL_FIELD *fields = mariadb.mysql_fetch_fields(s->meta);
     if (reserve_columns(s, n) != DBMGMT_OK)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading a result");
     s->ncolumns = n;
@@ -674,35 +711,35 @@ static int bind_result_columns(dm_dstmt *s, dm_error *err)
             return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading a result");
         bind_column(s, i);
     }
-    if (mysql_stmt_bind_result(s->stmt, s->column_binds) != 0)
+    if (mariadb.mysql_stmt_bind_result(s->stmt, s->column_binds) != 0)
         return stmt_fail(s, err, "binding the result's columns");
     return DBMGMT_OK;
 }
 
 static int my_execute(dm_dstmt *s, dm_error *err)
 {
-    mysql_stmt_free_result(s->stmt);
+    mariadb.mysql_stmt_free_result(s->stmt);
     s->has_result = 0;
     s->done = 0;
     s->affected = 0;
     s->ncolumns = 0;
-    if (s->nparams && mysql_stmt_bind_param(s->stmt, s->param_binds) != 0)
+    if (s->nparams && mariadb.mysql_stmt_bind_param(s->stmt, s->param_binds) != 0)
         return stmt_fail(s, err, "binding parameters");
-    if (mysql_stmt_execute(s->stmt) != 0)
+    if (mariadb.mysql_stmt_execute(s->stmt) != 0)
         return stmt_fail(s, err, NULL);
-    if (mysql_stmt_field_count(s->stmt) == 0) {
-        my_ulonglong n = mysql_stmt_affected_rows(s->stmt);
+    if (mariadb.mysql_stmt_field_count(s->stmt) == 0) {
+        my_ulonglong n = mariadb.mysql_stmt_affected_rows(s->stmt);
         s->affected = n == (my_ulonglong)-1 ? 0 : (int64_t)n;
         s->done = 1;
         return DBMGMT_OK;
     }
     int rc = DBMGMT_OK;
-    if (mysql_stmt_store_result(s->stmt) != 0)
+    if (mariadb.mysql_stmt_store_result(s->stmt) != 0)
         rc = stmt_fail(s, err, NULL);
     if (rc == DBMGMT_OK)
         rc = bind_result_columns(s, err);
     if (rc != DBMGMT_OK) {
-        mysql_stmt_free_result(s->stmt);
+        mariadb.mysql_stmt_free_result(s->stmt);
         s->ncolumns = 0;
         return rc;
     }
@@ -722,7 +759,7 @@ static int refetch_column(dm_dstmt *s, unsigned int i, dm_error *err)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading a result");
     bind_column(s, i);
     slot->truncated = 0;
-    if (mysql_stmt_fetch_column(s->stmt, &s->column_binds[i], i, 0) != 0)
+    if (mariadb.mysql_stmt_fetch_column(s->stmt, &s->column_binds[i], i, 0) != 0)
         return stmt_fail(s, err, "reading a long value");
     return DBMGMT_OK;
 }
@@ -735,7 +772,7 @@ static int refetch_truncated(dm_dstmt *s, dm_error *err)
             return rc;
     }
     /* the statement keeps a copy of the binds: give it the new buffers */
-    if (mysql_stmt_bind_result(s->stmt, s->column_binds) != 0)
+    if (mariadb.mysql_stmt_bind_result(s->stmt, s->column_binds) != 0)
         return stmt_fail(s, err, "binding the result's columns");
     return DBMGMT_OK;
 }
@@ -744,7 +781,7 @@ static int my_next(dm_dstmt *s, dm_error *err)
 {
     if (!s->has_result || s->done)
         return 0;
-    int rc = mysql_stmt_fetch(s->stmt);
+    int rc = mariadb.mysql_stmt_fetch(s->stmt);
     if (rc == MYSQL_NO_DATA) {
         s->done = 1;
         return 0;
@@ -771,14 +808,14 @@ static int32_t my_column_count(const dm_dstmt *s)
 {
     if (s->ncolumns)
         return (int32_t)s->ncolumns;
-    return (int32_t)mysql_stmt_field_count(s->stmt);
+    return (int32_t)mariadb.mysql_stmt_field_count(s->stmt);
 }
 
 static const char *my_column_name(const dm_dstmt *s, int32_t col)
 {
     if (!s->meta || col < 0 || (unsigned int)col >= s->ncolumns)
         return NULL;
-    return mysql_fetch_fields(s->meta)[col].name;
+    return mariadb.mysql_fetch_fields(s->meta)[col].name;
 }
 
 static column_slot *current_column(dm_dstmt *s, int32_t col)
@@ -844,7 +881,7 @@ static dm_value_type my_column_type(dm_dstmt *s, int32_t col)
 {
     if (!current_column(s, col) || !s->meta)
         return DM_VALUE_TEXT;
-    const MYSQL_FIELD *f = &mysql_fetch_fields(s->meta)[col];
+    const MYSQL_FIELD *f = &mariadb.mysql_fetch_fields(s->meta)[col];
     switch (f->type) {
     case MYSQL_TYPE_TINY:
     case MYSQL_TYPE_SHORT:
@@ -877,7 +914,7 @@ static int64_t my_affected_rows(const dm_dstmt *s)
 
 static void my_reset(dm_dstmt *s)
 {
-    mysql_stmt_free_result(s->stmt);
+    mariadb.mysql_stmt_free_result(s->stmt);
     s->has_result = 0;
     s->done = 0;
 }
@@ -892,17 +929,17 @@ static int my_begin(dm_dconn *c, dm_error *err)
 
 static int my_commit(dm_dconn *c, dm_error *err)
 {
-    return mysql_commit(c->db) == 0 ? DBMGMT_OK : my_fail(c->db, err, "COMMIT");
+    return mariadb.mysql_commit(c->db) == 0 ? DBMGMT_OK : my_fail(c->db, err, "COMMIT");
 }
 
 static int my_rollback(dm_dconn *c, dm_error *err)
 {
-    return mysql_rollback(c->db) == 0 ? DBMGMT_OK : my_fail(c->db, err, "ROLLBACK");
+    return mariadb.mysql_rollback(c->db) == 0 ? DBMGMT_OK : my_fail(c->db, err, "ROLLBACK");
 }
 
 static int my_ping(dm_dconn *c, dm_error *err)
 {
-    if (mysql_ping(c->db) == 0)
+    if (mariadb.mysql_ping(c->db) == 0)
         return DBMGMT_OK;
     my_fail(c->db, err, "ping");
     err->code = DBMGMT_ERR_CLOSED;

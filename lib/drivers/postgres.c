@@ -15,8 +15,38 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/sha256.h"
+#include "dm_config.h"
 #include "driver.h"
+#include "lazy.h"
 #include "sql/split.h"
+
+/* The libpq functions this driver calls, through `libpq.NAME(...)`: a table
+ * filled when the first postgres:// DSN is opened (lazy.h), so a process
+ * that never uses PostgreSQL never loads libpq. */
+#define DM_LIBPQ_FUNCTIONS(X) \
+    X(PQclear) X(PQcmdTuples) X(PQconnectdbParams) X(PQerrorMessage) X(PQexec) \
+    X(PQexecParams) X(PQexecPrepared) X(PQfinish) X(PQfname) X(PQfreemem) X(PQftype) \
+    X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue) X(PQnfields) X(PQntuples) \
+    X(PQprepare) X(PQputCopyEnd) X(PQresultErrorField) X(PQresultStatus) \
+    X(PQsetNoticeProcessor) X(PQstatus) X(PQtransactionStatus) X(PQunescapeBytea)
+
+typedef struct dm_libpq_functions {
+#define DM_FUNCTION_POINTER(name) __typeof__(name) *name;
+    DM_LIBPQ_FUNCTIONS(DM_FUNCTION_POINTER)
+#undef DM_FUNCTION_POINTER
+} dm_libpq_functions;
+
+static dm_libpq_functions libpq;
+
+static const dm_lazy_symbol libpq_symbols[] = {
+#define DM_FUNCTION_SYMBOL(name) {#name, offsetof(dm_libpq_functions, name)},
+    DM_LIBPQ_FUNCTIONS(DM_FUNCTION_SYMBOL)
+#undef DM_FUNCTION_SYMBOL
+};
+
+static dm_lazy_library libpq_library =
+    DM_LAZY_LIBRARY_INIT(DM_LIBPQ_SONAME, "the PostgreSQL client library (libpq)", "postgres://",
+                         "-Dpostgres", libpq_symbols, &libpq);
 
 #define PG_DEFAULT_CONNECT_TIMEOUT "10"
 #define PG_BOOL_OID 16
@@ -53,7 +83,7 @@ struct dm_dstmt {
  * session (class 08, admin shutdown / terminate 57P01..57P03). */
 static int pg_is_broken(PGconn *pg, const char *sqlstate)
 {
-    if (PQstatus(pg) == CONNECTION_BAD)
+    if (libpq.PQstatus(pg) == CONNECTION_BAD)
         return 1;
     return sqlstate && (strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
                         strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0);
@@ -73,13 +103,13 @@ static void one_line(char *s, size_t cap, const char *from)
 
 static int pg_fail(dm_dconn *c, PGresult *res, dm_error *err, const char *context)
 {
-    const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *sqlstate = res ? libpq.PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     char primary[600], detail[300];
     one_line(primary, sizeof primary,
-             res && PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-                 ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-                 : PQerrorMessage(c->pg));
-    one_line(detail, sizeof detail, res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL);
+             res && libpq.PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                 ? libpq.PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                 : libpq.PQerrorMessage(c->pg));
+    one_line(detail, sizeof detail, res ? libpq.PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL);
     int broken = pg_is_broken(c->pg, sqlstate);
     if (!sqlstate || !*sqlstate)
         sqlstate = broken ? "08006" : "XX000";
@@ -103,6 +133,9 @@ static void pg_notice_to_log(void *arg, const char *message)
 
 static int pg_connect(const dm_dsn *dsn, dm_dconn **out, dm_error *err)
 {
+    int rc = dm_lazy_load(&libpq_library, err);
+    if (rc != DBMGMT_OK)
+        return rc;
     dm_dconn *c = dm_calloc(1, sizeof *c);
     if (!c)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory opening a PostgreSQL connection");
@@ -114,23 +147,23 @@ static int pg_connect(const dm_dsn *dsn, dm_dconn **out, dm_error *err)
         keys[2] = "connect_timeout";
         values[2] = PG_DEFAULT_CONNECT_TIMEOUT;
     }
-    c->pg = PQconnectdbParams(keys, values, 1);
+    c->pg = libpq.PQconnectdbParams(keys, values, 1);
     if (!c->pg) {
         dm_free(c);
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory opening a PostgreSQL connection");
     }
-    if (PQstatus(c->pg) != CONNECTION_OK) {
+    if (libpq.PQstatus(c->pg) != CONNECTION_OK) {
         char msg[700];
         char *shown = dm_dsn_render_redacted(dsn);
-        one_line(msg, sizeof msg, PQerrorMessage(c->pg));
+        one_line(msg, sizeof msg, libpq.PQerrorMessage(c->pg));
         dm_error_set_sql(err, DBMGMT_ERR_CONNECT, strstr(msg, "password authentication") ? "28P01" : "08001",
                          "cannot connect to PostgreSQL (%s): %s", shown ? shown : "postgres", msg);
         dm_free(shown);
-        PQfinish(c->pg);
+        libpq.PQfinish(c->pg);
         dm_free(c);
         return DBMGMT_ERR_CONNECT;
     }
-    PQsetNoticeProcessor(c->pg, pg_notice_to_log, NULL);
+    libpq.PQsetNoticeProcessor(c->pg, pg_notice_to_log, NULL);
     *out = c;
     return DBMGMT_OK;
 }
@@ -139,27 +172,27 @@ static void pg_close(dm_dconn *c)
 {
     if (!c)
         return;
-    PQfinish(c->pg); /* the server rolls back an open transaction */
+    libpq.PQfinish(c->pg); /* the server rolls back an open transaction */
     dm_free(c);
 }
 
 /* Run a statement without parameters; OK for commands and row results. */
 static int pg_simple(dm_dconn *c, const char *sql, dm_error *err, const char *context)
 {
-    PGresult *res = PQexec(c->pg, sql);
-    ExecStatusType st = PQresultStatus(res);
+    PGresult *res = libpq.PQexec(c->pg, sql);
+    ExecStatusType st = libpq.PQresultStatus(res);
     int rc = DBMGMT_OK;
     if (st == PGRES_COPY_IN) { /* COPY FROM STDIN needs its data: end it */
-        PQputCopyEnd(c->pg, "COPY FROM STDIN data must be sent with the statement");
-        PQclear(res);
-        res = PQgetResult(c->pg);
-        st = PQresultStatus(res);
+        libpq.PQputCopyEnd(c->pg, "COPY FROM STDIN data must be sent with the statement");
+        libpq.PQclear(res);
+        res = libpq.PQgetResult(c->pg);
+        st = libpq.PQresultStatus(res);
     }
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
         rc = pg_fail(c, res, err, context);
-    PQclear(res);
-    while ((res = PQgetResult(c->pg)) != NULL) /* drain, so the connection is ready */
-        PQclear(res);
+    libpq.PQclear(res);
+    while ((res = libpq.PQgetResult(c->pg)) != NULL) /* drain, so the connection is ready */
+        libpq.PQclear(res);
     return rc;
 }
 
@@ -170,11 +203,11 @@ static int pg_exec(dm_dconn *c, const char *sql, dm_error *err)
 
 static void pg_clear_result(dm_dstmt *s)
 {
-    PQclear(s->res);
+    libpq.PQclear(s->res);
     s->res = NULL;
     s->row = -1;
     if (s->blob)
-        PQfreemem(s->blob);
+        libpq.PQfreemem(s->blob);
     s->blob = NULL;
 }
 
@@ -200,14 +233,14 @@ static int pg_prepare(dm_dconn *c, const char *sql, int one_shot, dm_dstmt **out
     }
     if (!one_shot) {
         snprintf(s->name, sizeof s->name, "dbmgmt_s%u", ++c->next_statement_id);
-        PGresult *res = PQprepare(c->pg, s->name, s->sql, 0, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        PGresult *res = libpq.PQprepare(c->pg, s->name, s->sql, 0, NULL);
+        if (libpq.PQresultStatus(res) != PGRES_COMMAND_OK) {
             rc = pg_fail(c, res, err, NULL);
-            PQclear(res);
+            libpq.PQclear(res);
             s->name[0] = '\0';
             goto fail;
         }
-        PQclear(res);
+        libpq.PQclear(res);
     }
     *out = s;
     return DBMGMT_OK;
@@ -281,18 +314,18 @@ static int pg_execute(dm_dstmt *s, dm_error *err)
     s->affected = 0;
     const char *const *values = (const char *const *)s->values;
     PGresult *res = s->name[0]
-                        ? PQexecPrepared(s->conn->pg, s->name, s->nparams, values, s->lengths,
+                        ? libpq.PQexecPrepared(s->conn->pg, s->name, s->nparams, values, s->lengths,
                                          s->formats, 0)
-                        : PQexecParams(s->conn->pg, s->sql, s->nparams, NULL, values, s->lengths,
+                        : libpq.PQexecParams(s->conn->pg, s->sql, s->nparams, NULL, values, s->lengths,
                                        s->formats, 0);
-    ExecStatusType st = PQresultStatus(res);
+    ExecStatusType st = libpq.PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         int rc = pg_fail(s->conn, res, err, NULL);
-        PQclear(res);
+        libpq.PQclear(res);
         return rc;
     }
     s->res = res;
-    const char *tuples = PQcmdTuples(res);
+    const char *tuples = libpq.PQcmdTuples(res);
     s->affected = (st == PGRES_COMMAND_OK && tuples && *tuples) ? strtoll(tuples, NULL, 10) : 0;
     return DBMGMT_OK;
 }
@@ -300,9 +333,9 @@ static int pg_execute(dm_dstmt *s, dm_error *err)
 static int pg_next(dm_dstmt *s, dm_error *err)
 {
     (void)err;
-    if (!s->res || s->row + 1 >= PQntuples(s->res)) {
+    if (!s->res || s->row + 1 >= libpq.PQntuples(s->res)) {
         if (s->res)
-            s->row = PQntuples(s->res);
+            s->row = libpq.PQntuples(s->res);
         return 0;
     }
     s->row++;
@@ -311,38 +344,38 @@ static int pg_next(dm_dstmt *s, dm_error *err)
 
 static int32_t pg_column_count(const dm_dstmt *s)
 {
-    return s->res ? PQnfields(s->res) : 0;
+    return s->res ? libpq.PQnfields(s->res) : 0;
 }
 
 static const char *pg_column_name(const dm_dstmt *s, int32_t col)
 {
-    return s->res ? PQfname(s->res, col) : NULL;
+    return s->res ? libpq.PQfname(s->res, col) : NULL;
 }
 
 static int pg_column_is_null(dm_dstmt *s, int32_t col)
 {
-    return PQgetisnull(s->res, s->row, col);
+    return libpq.PQgetisnull(s->res, s->row, col);
 }
 
 static const char *pg_column_text(dm_dstmt *s, int32_t col)
 {
-    return PQgetvalue(s->res, s->row, col);
+    return libpq.PQgetvalue(s->res, s->row, col);
 }
 
 static const void *pg_column_blob(dm_dstmt *s, int32_t col, size_t *len)
 {
-    if (PQgetisnull(s->res, s->row, col)) {
+    if (libpq.PQgetisnull(s->res, s->row, col)) {
         *len = 0;
         return NULL;
     }
-    if (PQftype(s->res, col) != PG_BYTEA_OID) {
-        *len = (size_t)PQgetlength(s->res, s->row, col);
-        return PQgetvalue(s->res, s->row, col);
+    if (libpq.PQftype(s->res, col) != PG_BYTEA_OID) {
+        *len = (size_t)libpq.PQgetlength(s->res, s->row, col);
+        return libpq.PQgetvalue(s->res, s->row, col);
     }
     if (!s->blob || s->blob_row != s->row || s->blob_col != col) {
         if (s->blob)
-            PQfreemem(s->blob);
-        s->blob = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, col),
+            libpq.PQfreemem(s->blob);
+        s->blob = libpq.PQunescapeBytea((const unsigned char *)libpq.PQgetvalue(s->res, s->row, col),
                                   &s->blob_len);
         s->blob_row = s->row;
         s->blob_col = col;
@@ -357,20 +390,20 @@ static const void *pg_column_blob(dm_dstmt *s, int32_t col, size_t *len)
 
 static int64_t pg_column_int64(dm_dstmt *s, int32_t col)
 {
-    const char *v = PQgetvalue(s->res, s->row, col);
-    if (PQftype(s->res, col) == PG_BOOL_OID)
+    const char *v = libpq.PQgetvalue(s->res, s->row, col);
+    if (libpq.PQftype(s->res, col) == PG_BOOL_OID)
         return v[0] == 't';
     return strtoll(v, NULL, 10);
 }
 
 static double pg_column_double(dm_dstmt *s, int32_t col)
 {
-    return strtod(PQgetvalue(s->res, s->row, col), NULL);
+    return strtod(libpq.PQgetvalue(s->res, s->row, col), NULL);
 }
 
 static dm_value_type pg_column_type(dm_dstmt *s, int32_t col)
 {
-    switch (PQftype(s->res, col)) {
+    switch (libpq.PQftype(s->res, col)) {
     case PG_BOOL_OID:
     case PG_INT8_OID:
     case PG_INT2_OID:
@@ -402,10 +435,10 @@ static void pg_finalize(dm_dstmt *s)
     if (!s)
         return;
     pg_clear_result(s);
-    if (s->name[0] && PQstatus(s->conn->pg) == CONNECTION_OK) {
+    if (s->name[0] && libpq.PQstatus(s->conn->pg) == CONNECTION_OK) {
         char sql[64];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", s->name);
-        PQclear(PQexec(s->conn->pg, sql));
+        libpq.PQclear(libpq.PQexec(s->conn->pg, sql));
     }
     for (int32_t i = 0; i < s->nparams; i++)
         dm_free(s->values[i]);
@@ -433,7 +466,7 @@ static int pg_rollback(dm_dconn *c, dm_error *err)
 
 static int pg_in_transaction(const dm_dconn *c)
 {
-    PGTransactionStatusType st = PQtransactionStatus(c->pg);
+    PGTransactionStatusType st = libpq.PQtransactionStatus(c->pg);
     return st == PQTRANS_INTRANS || st == PQTRANS_INERROR || st == PQTRANS_ACTIVE;
 }
 
@@ -441,11 +474,11 @@ static int pg_in_transaction(const dm_dconn *c)
  * transaction, so only a dead connection fails it. */
 static int pg_ping(dm_dconn *c, dm_error *err)
 {
-    PGresult *res = PQexec(c->pg, "");
-    int ok = PQresultStatus(res) == PGRES_EMPTY_QUERY;
+    PGresult *res = libpq.PQexec(c->pg, "");
+    int ok = libpq.PQresultStatus(res) == PGRES_EMPTY_QUERY;
     if (!ok)
         pg_fail(c, res, err, "ping");
-    PQclear(res);
+    libpq.PQclear(res);
     if (ok)
         return DBMGMT_OK;
     err->code = DBMGMT_ERR_CLOSED;
@@ -478,13 +511,13 @@ static int pg_lock_call(dm_dconn *c, const char *fn, const char *name, dm_error 
     snprintf(sql, sizeof sql, "SELECT %s($1::bigint)", fn);
     snprintf(key, sizeof key, "%lld", pg_lock_key(name));
     const char *params[] = {key};
-    PGresult *res = PQexecParams(c->pg, sql, 1, NULL, params, NULL, NULL, 0);
+    PGresult *res = libpq.PQexecParams(c->pg, sql, 1, NULL, params, NULL, NULL, 0);
     int rc;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+    if (libpq.PQresultStatus(res) != PGRES_TUPLES_OK || libpq.PQntuples(res) != 1)
         rc = pg_fail(c, res, err, fn);
     else
-        rc = PQgetvalue(res, 0, 0)[0] == 't';
-    PQclear(res);
+        rc = libpq.PQgetvalue(res, 0, 0)[0] == 't';
+    libpq.PQclear(res);
     return rc;
 }
 
@@ -523,10 +556,10 @@ static int pg_unlock(dm_dconn *c, const char *name, dm_error *err)
 /* Run a catalog query; *out is the rows. */
 static int catalog_query(dm_dconn *c, const char *sql, PGresult **out, dm_error *err)
 {
-    PGresult *res = PQexec(c->pg, sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    PGresult *res = libpq.PQexec(c->pg, sql);
+    if (libpq.PQresultStatus(res) != PGRES_TUPLES_OK) {
         int rc = pg_fail(c, res, err, "reading the catalog");
-        PQclear(res);
+        libpq.PQclear(res);
         return rc;
     }
     *out = res;
@@ -575,17 +608,17 @@ static int catalog_tables_and_columns(dm_dconn *c, dm_catalog *cat, dm_error *er
     int rc = catalog_query(c, pg_tables_sql, &res, err);
     if (rc != DBMGMT_OK)
         return rc;
-    for (int i = 0; i < PQntuples(res); i++)
-        dm_catalog_add_table(cat, PQgetvalue(res, i, 0), strtoll(PQgetvalue(res, i, 1), NULL, 10));
-    PQclear(res);
+    for (int i = 0; i < libpq.PQntuples(res); i++)
+        dm_catalog_add_table(cat, libpq.PQgetvalue(res, i, 0), strtoll(libpq.PQgetvalue(res, i, 1), NULL, 10));
+    libpq.PQclear(res);
     rc = catalog_query(c, pg_columns_sql, &res, err);
     if (rc != DBMGMT_OK)
         return rc;
-    for (int i = 0; i < PQntuples(res); i++)
-        dm_catalog_add_column(cat, dm_catalog_find_table(cat, PQgetvalue(res, i, 0)),
-                              PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-                              PQgetvalue(res, i, 3)[0] == 't', atoi(PQgetvalue(res, i, 4)));
-    PQclear(res);
+    for (int i = 0; i < libpq.PQntuples(res); i++)
+        dm_catalog_add_column(cat, dm_catalog_find_table(cat, libpq.PQgetvalue(res, i, 0)),
+                              libpq.PQgetvalue(res, i, 1), libpq.PQgetvalue(res, i, 2),
+                              libpq.PQgetvalue(res, i, 3)[0] == 't', atoi(libpq.PQgetvalue(res, i, 4)));
+    libpq.PQclear(res);
     return DBMGMT_OK;
 }
 
@@ -597,18 +630,18 @@ static int catalog_indexes(dm_dconn *c, dm_catalog *cat, dm_error *err)
         return rc;
     dm_cat_index *ix = NULL;
     const char *current = NULL;
-    for (int i = 0; i < PQntuples(res); i++) {
-        const char *name = PQgetvalue(res, i, 0);
+    for (int i = 0; i < libpq.PQntuples(res); i++) {
+        const char *name = libpq.PQgetvalue(res, i, 0);
         if (!current || strcmp(current, name) != 0) {
-            ix = dm_catalog_add_index(cat, name, PQgetvalue(res, i, 1),
-                                      PQgetvalue(res, i, 2)[0] == 't', PQgetvalue(res, i, 3)[0] == 't',
-                                      PQgetvalue(res, i, 4)[0] == 't',
-                                      strtoll(PQgetvalue(res, i, 5), NULL, 10));
+            ix = dm_catalog_add_index(cat, name, libpq.PQgetvalue(res, i, 1),
+                                      libpq.PQgetvalue(res, i, 2)[0] == 't', libpq.PQgetvalue(res, i, 3)[0] == 't',
+                                      libpq.PQgetvalue(res, i, 4)[0] == 't',
+                                      strtoll(libpq.PQgetvalue(res, i, 5), NULL, 10));
             current = name;
         }
-        dm_catalog_index_add_column(cat, ix, PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6));
+        dm_catalog_index_add_column(cat, ix, libpq.PQgetisnull(res, i, 6) ? NULL : libpq.PQgetvalue(res, i, 6));
     }
-    PQclear(res);
+    libpq.PQclear(res);
     return DBMGMT_OK;
 }
 
@@ -620,30 +653,30 @@ static int catalog_fks(dm_dconn *c, dm_catalog *cat, dm_error *err)
         return rc;
     dm_cat_fk *fk = NULL;
     const char *current_name = NULL, *current_table = NULL;
-    for (int i = 0; i < PQntuples(res); i++) {
-        const char *name = PQgetvalue(res, i, 0), *table = PQgetvalue(res, i, 1);
+    for (int i = 0; i < libpq.PQntuples(res); i++) {
+        const char *name = libpq.PQgetvalue(res, i, 0), *table = libpq.PQgetvalue(res, i, 1);
         if (!current_name || strcmp(current_name, name) || strcmp(current_table, table)) {
-            fk = dm_catalog_add_fk(cat, name, table, PQgetvalue(res, i, 2));
+            fk = dm_catalog_add_fk(cat, name, table, libpq.PQgetvalue(res, i, 2));
             current_name = name;
             current_table = table;
         }
-        dm_catalog_fk_add_column(cat, fk, PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+        dm_catalog_fk_add_column(cat, fk, libpq.PQgetvalue(res, i, 3), libpq.PQgetvalue(res, i, 4));
     }
-    PQclear(res);
+    libpq.PQclear(res);
     return DBMGMT_OK;
 }
 
 static int pg_table_exists(dm_dconn *c, const char *name, dm_error *err)
 {
     const char *params[] = {name};
-    PGresult *res = PQexecParams(c->pg,
+    PGresult *res = libpq.PQexecParams(c->pg,
                                  "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = "
                                  "c.relnamespace WHERE n.nspname = current_schema() AND "
                                  "c.relname = $1 AND c.relkind IN ('r', 'p')",
                                  1, NULL, params, NULL, NULL, 0);
-    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) > 0
+    int rc = libpq.PQresultStatus(res) == PGRES_TUPLES_OK ? libpq.PQntuples(res) > 0
                                                     : pg_fail(c, res, err, "looking up a table");
-    PQclear(res);
+    libpq.PQclear(res);
     return rc;
 }
 
@@ -669,10 +702,10 @@ struct dm_whatif {
 static int pg_params(dm_dconn *c, const char *sql, int n, const char *const *values, PGresult **out,
                      dm_error *err, const char *context)
 {
-    PGresult *res = PQexecParams(c->pg, sql, n, NULL, values, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+    PGresult *res = libpq.PQexecParams(c->pg, sql, n, NULL, values, NULL, NULL, 0);
+    if (libpq.PQresultStatus(res) != PGRES_TUPLES_OK && libpq.PQresultStatus(res) != PGRES_COMMAND_OK) {
         int rc = pg_fail(c, res, err, context);
-        PQclear(res);
+        libpq.PQclear(res);
         return rc;
     }
     *out = res;
@@ -687,8 +720,8 @@ static int pg_whatif_open(dm_dconn *c, dm_whatif **out, dm_error *err)
                        err, "looking for HypoPG");
     if (rc != DBMGMT_OK)
         return rc;
-    int installed = PQntuples(res) > 0;
-    PQclear(res);
+    int installed = libpq.PQntuples(res) > 0;
+    libpq.PQclear(res);
     if (!installed) {
         dm_error tried = {0};
         if (pg_simple(c, "CREATE EXTENSION IF NOT EXISTS hypopg", &tried, NULL) != DBMGMT_OK)
@@ -719,9 +752,9 @@ static int pg_whatif_index(dm_whatif *w, const char *ddl, const char *name, dm_b
                        err, "HypoPG");
     if (rc != DBMGMT_OK)
         return rc;
-    if (PQntuples(res) > 0)
-        dm_buf_puts(plan_name, PQgetvalue(res, 0, 0));
-    PQclear(res);
+    if (libpq.PQntuples(res) > 0)
+        dm_buf_puts(plan_name, libpq.PQgetvalue(res, 0, 0));
+    libpq.PQclear(res);
     return DBMGMT_OK;
 }
 
@@ -779,8 +812,8 @@ static int pg_whatif_explain(dm_whatif *w, const char *sql, dm_buf *plan, double
     dm_free(rewritten);
     if (rc != DBMGMT_OK)
         return rc;
-    for (int i = 0; i < PQntuples(res); i++) {
-        const char *line = PQgetvalue(res, i, 0);
+    for (int i = 0; i < libpq.PQntuples(res); i++) {
+        const char *line = libpq.PQgetvalue(res, i, 0);
         if (i == 0) { /* "... (cost=0.00..35.50 rows=..." : the total cost */
             const char *dots = strstr(line, "cost=");
             dots = dots ? strstr(dots, "..") : NULL;
@@ -790,7 +823,7 @@ static int pg_whatif_explain(dm_whatif *w, const char *sql, dm_buf *plan, double
         dm_buf_puts(plan, line);
         dm_buf_putc(plan, '\n');
     }
-    PQclear(res);
+    libpq.PQclear(res);
     return DBMGMT_OK;
 }
 
@@ -818,14 +851,14 @@ static int pg_column_distinct(dm_dconn *c, const char *table, const char *column
                        2, values, &res, err, "reading column statistics");
     if (rc != DBMGMT_OK)
         return rc;
-    if (PQntuples(res) > 0) {
-        double nd = strtod(PQgetvalue(res, 0, 0), NULL), n = strtod(PQgetvalue(res, 0, 1), NULL);
+    if (libpq.PQntuples(res) > 0) {
+        double nd = strtod(libpq.PQgetvalue(res, 0, 0), NULL), n = strtod(libpq.PQgetvalue(res, 0, 1), NULL);
         if (n >= 0) {
             *rows = n;
             *distinct = nd < 0 ? -nd * n : nd;
         }
     }
-    PQclear(res);
+    libpq.PQclear(res);
     return DBMGMT_OK;
 }
 
@@ -841,9 +874,9 @@ static int pg_workload(dm_dconn *c, void (*fn)(void *userdata, const char *sql, 
                        0, NULL, &res, err, "reading pg_stat_statements");
     if (rc != DBMGMT_OK)
         return rc;
-    for (int i = 0; i < PQntuples(res); i++)
-        fn(userdata, PQgetvalue(res, i, 0), strtod(PQgetvalue(res, i, 1), NULL));
-    PQclear(res);
+    for (int i = 0; i < libpq.PQntuples(res); i++)
+        fn(userdata, libpq.PQgetvalue(res, i, 0), strtod(libpq.PQgetvalue(res, i, 1), NULL));
+    libpq.PQclear(res);
     return DBMGMT_OK;
 }
 

@@ -3,16 +3,15 @@
 
 #include <ctype.h>
 #include <dirent.h>
-#include <limits.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/sha256.h"
 #include "sql/split.h"
@@ -88,11 +87,14 @@ void dm_checksum_normalised(const char *text, size_t len, char hex[65])
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         i = 3;
     size_t run = i;
-    for (; i < len; i++) {
-        if (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') {
+    const char *cr;
+    while (i < len && (cr = memchr(text + i, '\r', len - i)) != NULL) {
+        i = (size_t)(cr - text);
+        if (i + 1 < len && text[i + 1] == '\n') {
             dm_sha256_update(&ctx, text + run, i - run);
             run = i + 1; /* drop the CR, keep the LF */
         }
+        i++;
     }
     dm_sha256_update(&ctx, text + run, len - run);
     uint8_t digest[32];
@@ -231,47 +233,55 @@ static parsed_name parse_name(const char *name)
 /* ---- file contents ----------------------------------------------------------- */
 
 typedef struct file_text {
-    const char *path; /* borrowed from the caller */
-    char *text;
+    const char *path;  /* as shown in messages and kept in sections */
+    const char *text;
     size_t len;
+    dm_arena *arena;   /* where sections are copied to (NULL: read only) */
 } file_text;
 
-static int read_file(const char *path, file_text *f, dm_error *err)
+/* A file of a migrations folder: where it is and how to read it. */
+typedef struct folder_file {
+    int dir_fd;
+    const char *name;  /* within the folder */
+    const char *path;  /* folder/name (messages) */
+    int regular;       /* readdir says a regular file: a short read is its end */
+} folder_file;
+
+/* Read a whole file into scratch (reused from file to file, so a folder of
+ * 500 migrations costs no allocation per file). A regular file is read in
+ * one read() when it fits: POSIX returns fewer bytes than asked only at the
+ * end of a regular file. Anything else is read until read() returns 0. */
+static int read_file(const folder_file *ff, dm_buf *scratch, file_text *f, dm_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(ff->dir_fd, ff->name, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return dm_error_set(err, DBMGMT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    dm_buf b = DM_BUF_INIT;
+        return dm_error_set(err, DBMGMT_ERR_IO, "%s: cannot open: %s", ff->path, strerror(errno));
+    dm_buf_clear(scratch);
     int rc = DBMGMT_OK;
-    if (fstat(fd, &st) == 0 && st.st_size > 0)
-        rc = dm_buf_reserve(&b, (size_t)st.st_size);
-    for (;;) { /* read to the end (the size is only a hint) */
-        if (rc == DBMGMT_OK && b.cap - b.len < 4096)
-            rc = dm_buf_reserve(&b, 16384);
-        if (rc != DBMGMT_OK)
+    for (;;) {
+        if (scratch->cap - scratch->len < 4096 && dm_buf_reserve(scratch, 16384) != DBMGMT_OK) {
+            rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "%s: out of memory", ff->path);
             break;
-        ssize_t n = read(fd, b.data + b.len, b.cap - b.len - 1);
+        }
+        size_t want = scratch->cap - scratch->len - 1; /* the buffer keeps its NUL */
+        ssize_t n = read(fd, scratch->data + scratch->len, want);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = dm_error_set(err, DBMGMT_ERR_IO, "%s: read error: %s", path, strerror(errno));
+            rc = dm_error_set(err, DBMGMT_ERR_IO, "%s: read error: %s", ff->path, strerror(errno));
             break;
         }
-        if (n == 0)
+        scratch->len += (size_t)n;
+        if (n == 0 || (ff->regular && (size_t)n < want))
             break;
-        b.len += (size_t)n;
     }
     close(fd);
-    if (rc != DBMGMT_OK) {
-        dm_buf_free(&b);
-        return rc == DBMGMT_ERR_NOMEM ? dm_error_set(err, rc, "%s: out of memory", path) : rc;
-    }
-    f->len = b.len;
-    f->text = dm_buf_detach(&b);
-    f->path = path;
-    if (!f->text)
-        return dm_error_set(err, DBMGMT_ERR_NOMEM, "%s: out of memory", path);
+    if (rc != DBMGMT_OK)
+        return rc;
+    scratch->data[scratch->len] = '\0';
+    f->path = ff->path;
+    f->text = scratch->data;
+    f->len = scratch->len;
     return DBMGMT_OK;
 }
 
@@ -285,21 +295,27 @@ typedef struct marker {
 
 /* Find the first line that starts with prefix (after optional spaces),
  * from offset `from`; returns 1 and fills m if found. */
+static int32_t line_of(const file_text *f, size_t offset);
+
+/* The end of the line at pos (its '\n', or the end of the text). */
+static size_t line_end(const file_text *f, size_t pos)
+{
+    const char *nl = memchr(f->text + pos, '\n', f->len - pos);
+    return nl ? (size_t)(nl - f->text) : f->len;
+}
+
 static int find_marker(const file_text *f, size_t from, const char *prefix, marker *m)
 {
     size_t plen = strlen(prefix);
-    int32_t line = 1;
-    for (size_t i = 0; i < from && i < f->len; i++)
-        line += f->text[i] == '\n';
+    int32_t line = line_of(f, from);
     size_t pos = from;
     while (pos < f->len) {
-        size_t eol = pos;
-        while (eol < f->len && f->text[eol] != '\n')
-            eol++;
+        size_t eol = line_end(f, pos);
         size_t p = pos;
         while (p < eol && (f->text[p] == ' ' || f->text[p] == '\t'))
             p++;
-        if (eol - p >= plen && strncasecmp(f->text + p, prefix, plen) == 0 &&
+        if (eol - p >= plen && f->text[p] == prefix[0] &&
+            strncasecmp(f->text + p, prefix, plen) == 0 &&
             (eol - p == plen || isspace((unsigned char)f->text[p + plen]))) {
             m->line_start = pos;
             m->next_line = eol < f->len ? eol + 1 : eol;
@@ -319,8 +335,11 @@ static int find_marker(const file_text *f, size_t from, const char *prefix, mark
 static int32_t line_of(const file_text *f, size_t offset)
 {
     int32_t line = 1;
-    for (size_t i = 0; i < offset && i < f->len; i++)
-        line += f->text[i] == '\n';
+    const char *p = f->text, *end = f->text + (offset < f->len ? offset : f->len);
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        line++;
+        p++;
+    }
     return line;
 }
 
@@ -328,9 +347,9 @@ static int set_section(dm_section *s, const file_text *f, size_t start, size_t e
 {
     if (start == 0 && end - start >= 3 && memcmp(f->text, "\xEF\xBB\xBF", 3) == 0)
         start = 3; /* a BOM is not SQL */
-    s->sql = dm_strndup(f->text + start, end - start);
+    s->sql = dm_arena_strndup(f->arena, f->text + start, end - start);
     s->len = end - start;
-    s->file = dm_strdup(f->path);
+    s->file = (char *)f->path; /* in the arena already */
     s->line = line_of(f, start);
     if (!s->sql || !s->file)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "%s: out of memory", f->path);
@@ -429,7 +448,8 @@ static int parse_versioned_file(dm_migration *mig, const file_text *f, dm_error 
 /* ---- loading a folder ------------------------------------------------------- */
 
 typedef struct dir_entry {
-    char *file;     /* name within the folder */
+    char *file;     /* name within the folder (in the listing's arena) */
+    int regular;    /* readdir's type says a regular file */
     parsed_name name;
 } dir_entry;
 
@@ -462,20 +482,33 @@ static int sort_entries(dir_entry *list, size_t n)
     return DBMGMT_OK;
 }
 
-static void free_entries(dir_entry *e, size_t n)
+/* A folder's listing: its entries, their names, and the open folder (files
+ * are opened relative to it, sparing the kernel a walk of the full path). */
+typedef struct listing {
+    DIR *dir;
+    dir_entry *entries;
+    size_t count;
+    dm_arena names;
+} listing;
+
+static void listing_free(listing *ls)
 {
-    for (size_t i = 0; i < n; i++)
-        dm_free(e[i].file);
-    dm_free(e);
+    if (ls->dir)
+        closedir(ls->dir);
+    dm_free(ls->entries);
+    dm_arena_free(&ls->names);
+    memset(ls, 0, sizeof *ls);
 }
 
-/* The regular files of dir whose names matter, sorted. */
-static int list_dir(const char *dir, dir_entry **out, size_t *count, dm_error *err)
+/* The files of dir whose names matter, sorted. */
+static int list_dir(const char *dir, listing *ls, dm_error *err)
 {
+    memset(ls, 0, sizeof *ls);
     DIR *d = opendir(dir);
     if (!d)
         return dm_error_set(err, DBMGMT_ERR_IO, "%s: cannot open the migrations folder: %s", dir,
                             strerror(errno));
+    ls->dir = d;
     dir_entry *list = NULL;
     size_t n = 0, cap = 0;
     int rc = DBMGMT_OK;
@@ -493,50 +526,51 @@ static int list_dir(const char *dir, dir_entry **out, size_t *count, dm_error *e
             }
             list = grown;
         }
-        list[n].file = dm_strdup(de->d_name);
+        list[n].file = dm_arena_strdup(&ls->names, de->d_name);
+        list[n].regular = de->d_type == DT_REG;
         list[n].name = pn;
         if (!list[n].file)
             rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory listing %s", dir);
         else
             n++;
     }
-    closedir(d);
-    if (rc != DBMGMT_OK) {
-        free_entries(list, n);
-        return rc;
-    }
-    if (sort_entries(list, n) != DBMGMT_OK) {
-        free_entries(list, n);
-        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory listing %s", dir);
-    }
-    *out = list;
-    *count = n;
-    return DBMGMT_OK;
+    ls->entries = list;
+    ls->count = n;
+    if (rc == DBMGMT_OK && sort_entries(list, n) != DBMGMT_OK)
+        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory listing %s", dir);
+    if (rc != DBMGMT_OK)
+        listing_free(ls);
+    return rc;
 }
 
-static void migration_free(dm_migration *m)
-{
-    dm_free(m->version);
-    dm_free(m->name);
-    dm_free(m->up.sql);
-    dm_free(m->up.file);
-    dm_free(m->down.sql);
-    dm_free(m->down.file);
-}
-
-/* dir/file into out (PATH_MAX bytes); 0 if it does not fit. */
-static int path_join(char *out, const char *dir, const char *file)
-{
-    int n = snprintf(out, PATH_MAX, "%s/%s", dir, file);
-    return n > 0 && n < PATH_MAX;
-}
-
-/* A growing list of migrations being loaded. */
+/* A growing list of migrations being loaded; their strings are in arena
+ * (handed to the source with them), files are read through scratch. */
 typedef struct loading {
     dm_migration *items;
     size_t count, cap;
-    const char *layout_file[DM_LAYOUT_EMBEDDED + 1]; /* first file seen of each layout */
+    dm_arena arena;
+    dm_buf scratch;
 } loading;
+
+/* The file of a listing entry, its path (dir/name) kept in l's arena. */
+static int folder_file_of(loading *l, const listing *ls, const char *dir, const dir_entry *e,
+                          folder_file *ff, dm_error *err)
+{
+    size_t dlen = strlen(dir), flen = strlen(e->file);
+    size_t avail = 0;
+    char *path = dm_arena_reserve(&l->arena, dlen + flen + 2, &avail);
+    if (!path)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading %s", dir);
+    memcpy(path, dir, dlen);
+    path[dlen] = '/';
+    memcpy(path + dlen + 1, e->file, flen + 1);
+    dm_arena_commit(&l->arena, dlen + flen + 2);
+    ff->dir_fd = dirfd(ls->dir);
+    ff->name = e->file;
+    ff->path = path;
+    ff->regular = e->regular;
+    return DBMGMT_OK;
+}
 
 /* Binary search; the items must be sorted (loading_sort_and_check). */
 static dm_migration *loading_find(loading *l, const char *version)
@@ -594,10 +628,9 @@ static dm_migration *loading_add(loading *l, const char *version, const char *de
     }
     dm_migration *m = &l->items[l->count];
     memset(m, 0, sizeof *m);
-    m->version = dm_strdup(version);
-    m->name = dm_strdup(description);
+    m->version = dm_arena_strdup(&l->arena, version);
+    m->name = dm_arena_strdup(&l->arena, description);
     if (!m->version || !m->name) {
-        migration_free(m);
         dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading migrations");
         return NULL;
     }
@@ -611,15 +644,17 @@ static int up_kind(name_kind k)
 }
 
 /* Load the up-side file of one version. */
-static int load_up_file(loading *l, const char *dir, const dir_entry *e, dm_error *err)
+static int load_up_file(loading *l, const listing *ls, const char *dir, const dir_entry *e,
+                        dm_error *err)
 {
-    char path[PATH_MAX];
-    if (!path_join(path, dir, e->file))
-        return dm_error_set(err, DBMGMT_ERR_IO, "%s/%s: the path is too long", dir, e->file);
+    folder_file ff;
     file_text f = {0};
-    int rc = read_file(path, &f, err);
+    int rc = folder_file_of(l, ls, dir, e, &ff, err);
+    if (rc == DBMGMT_OK)
+        rc = read_file(&ff, &l->scratch, &f, err);
     if (rc != DBMGMT_OK)
         return rc;
+    f.arena = &l->arena;
     dm_migration *m = loading_add(l, e->name.version, e->name.description, err);
     if (!m)
         rc = err->code;
@@ -629,7 +664,6 @@ static int load_up_file(loading *l, const char *dir, const dir_entry *e, dm_erro
         m->layout = e->name.kind == NAME_GOLANG_UP ? DM_LAYOUT_GOLANG : DM_LAYOUT_FLYWAY;
         rc = whole_file_section(&m->up, &f, err);
     }
-    dm_free(f.text);
     return rc;
 }
 
@@ -641,13 +675,15 @@ static dm_layout down_layout(name_kind k)
 }
 
 /* Attach a down-side file (rollback, .down.sql, U__) to its version. */
-static int load_down_file(loading *l, const char *dir, const dir_entry *e, dm_error *err)
+static int load_down_file(loading *l, const listing *ls, const char *dir, const dir_entry *e,
+                          dm_error *err)
 {
-    char path[PATH_MAX];
-    if (!path_join(path, dir, e->file))
-        return dm_error_set(err, DBMGMT_ERR_IO, "%s/%s: the path is too long", dir, e->file);
+    folder_file ff;
+    int rc = folder_file_of(l, ls, dir, e, &ff, err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    const char *path = ff.path;
     dm_migration *m = loading_find(l, e->name.version);
-    int rc = DBMGMT_OK;
     if (!m)
         rc = dm_error_set(err, DBMGMT_ERR_PARSE,
                           "%s: a down migration for version %s, which has no up file", path,
@@ -662,10 +698,10 @@ static int load_down_file(loading *l, const char *dir, const dir_entry *e, dm_er
                           path, e->name.version, m->down.file);
     if (rc == DBMGMT_OK) {
         file_text f = {0};
-        rc = read_file(path, &f, err);
+        rc = read_file(&ff, &l->scratch, &f, err);
+        f.arena = &l->arena;
         if (rc == DBMGMT_OK)
             rc = whole_file_section(&m->down, &f, err);
-        dm_free(f.text);
     }
     return rc;
 }
@@ -718,23 +754,25 @@ static int source_merge(dm_source *src, loading *l, dm_error *err)
     dm_free(l->items);
     l->items = NULL;
     l->count = 0;
+    dm_arena_adopt(&src->arena, &l->arena); /* the strings go with the items */
     return DBMGMT_OK;
 }
 
 static void loading_free(loading *l)
 {
-    for (size_t i = 0; i < l->count; i++)
-        migration_free(&l->items[i]);
     dm_free(l->items);
+    dm_arena_free(&l->arena);
+    dm_buf_free(&l->scratch);
 }
 
 int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err)
 {
-    dir_entry *entries = NULL;
-    size_t n = 0;
-    int rc = list_dir(dir, &entries, &n, err);
+    listing ls;
+    int rc = list_dir(dir, &ls, err);
     if (rc != DBMGMT_OK)
         return rc;
+    const dir_entry *entries = ls.entries;
+    size_t n = ls.count;
     loading l;
     memset(&l, 0, sizeof l);
     for (size_t i = 0; i < n && rc == DBMGMT_OK; i++) /* bad names first: a clear error */
@@ -743,12 +781,12 @@ int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err)
                               dir, entries[i].file, entries[i].name.why);
     for (size_t i = 0; i < n && rc == DBMGMT_OK; i++)
         if (up_kind(entries[i].name.kind))
-            rc = load_up_file(&l, dir, &entries[i], err);
+            rc = load_up_file(&l, &ls, dir, &entries[i], err);
     if (rc == DBMGMT_OK)
         rc = loading_sort_and_check(&l, err);
     for (size_t i = 0; i < n && rc == DBMGMT_OK; i++)
         if (!up_kind(entries[i].name.kind) && entries[i].name.kind != NAME_BAD)
-            rc = load_down_file(&l, dir, &entries[i], err);
+            rc = load_down_file(&l, &ls, dir, &entries[i], err);
     if (rc == DBMGMT_OK)
         rc = check_one_layout(&l, err);
     for (size_t i = 0; i < l.count && rc == DBMGMT_OK; i++)
@@ -760,7 +798,7 @@ int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err)
     if (rc == DBMGMT_OK)
         src->from_dir = 1;
     loading_free(&l);
-    free_entries(entries, n);
+    listing_free(&ls);
     return rc;
 }
 
@@ -778,14 +816,14 @@ static int table_entry_add(loading *l, const dbmgmt_migration_def *d, size_t ind
     m->layout = DM_LAYOUT_EMBEDDED;
     m->no_transaction = (d->flags & DBMGMT_MIGRATION_NO_TRANSACTION) != 0;
     const char *file = d->source ? d->source : "(embedded)";
-    m->up.sql = dm_strdup(d->up_sql);
+    m->up.sql = dm_arena_strdup(&l->arena, d->up_sql);
     m->up.len = strlen(d->up_sql);
-    m->up.file = dm_strdup(file);
+    m->up.file = dm_arena_strdup(&l->arena, file);
     m->up.line = 1;
     if (d->down_sql) {
-        m->down.sql = dm_strdup(d->down_sql);
+        m->down.sql = dm_arena_strdup(&l->arena, d->down_sql);
         m->down.len = strlen(d->down_sql);
-        m->down.file = dm_strdup(file);
+        m->down.file = m->up.file;
         m->down.line = 1;
     }
     if (!m->up.sql || !m->up.file || (d->down_sql && (!m->down.sql || !m->down.file)))
@@ -827,9 +865,8 @@ int dm_source_add_table(dm_source *src, const dbmgmt_migration_def *defs, dm_err
 
 void dm_source_clear(dm_source *src)
 {
-    for (size_t i = 0; i < src->count; i++)
-        migration_free(&src->items[i]);
     dm_free(src->items);
+    dm_arena_free(&src->arena);
     memset(src, 0, sizeof *src);
 }
 
@@ -919,7 +956,7 @@ static int split_section(const dm_section *s, dbmgmt_engine dialect, dm_mig_stat
 static int goose_blocks(const dm_section *s, dbmgmt_engine dialect, dm_mig_statements *out,
                         statement_store *store, size_t *cap, dm_error *err)
 {
-    file_text f = {s->file, s->sql, s->len};
+    file_text f = {s->file, s->sql, s->len, NULL};
     size_t pos = 0;
     marker begin, end;
     dm_buf outside = DM_BUF_INIT; /* non-block text, with blanked blocks to keep lines */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "core/error.h"
 #include "dbmgmt/migrate.h"
 
@@ -43,6 +44,7 @@ typedef struct dm_migration {
 
 typedef struct dm_source {
     dm_migration *items;  /* sorted by version */
+    dm_arena arena;       /* every item's strings */
     size_t count;
     int from_table;       /* loaded from a compiled-in table */
     int from_dir;

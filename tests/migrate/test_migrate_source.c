@@ -277,6 +277,48 @@ static void test_split_error_in_a_section_names_file_line_and_column(void **stat
     dm_source_clear(&src);
 }
 
+/* Files are read into a reused buffer: one that fills it exactly (32767
+ * bytes: the first buffer is 32768 with its NUL), one bigger than it, and one
+ * reached through a symlink (read to the end) all load whole. */
+static void test_large_and_symlinked_files_load_whole(void **state)
+{
+    (void)state;
+    empty_dir();
+    size_t sizes[] = {32767, 200000, 300};
+    char *texts[3];
+    for (int k = 0; k < 3; k++) {
+        size_t n = sizes[k];
+        texts[k] = malloc(n + 1);
+        assert_non_null(texts[k]);
+        for (size_t i = 0; i < n; i++) /* comment lines of varying length */
+            texts[k][i] = (i % 61 == 60) ? '\n' : (char)('a' + (i * 7 + (size_t)k) % 26);
+        memcpy(texts[k], "--", 2);
+        texts[k][n] = '\0';
+    }
+    write_file("001_buffer_sized.sql", texts[0]);
+    write_file("002_big.sql", texts[1]);
+    write_file("target-of-a-link", texts[2]); /* not a migration name: ignored itself */
+    char target[512], link_path[512];
+    snprintf(target, sizeof target, "%s/target-of-a-link", dir);
+    snprintf(link_path, sizeof link_path, "%s/003_linked.sql", dir);
+    assert_int_equal(symlink(target, link_path), 0);
+    dm_source src = {0};
+    dm_error err;
+    assert_int_equal(dm_source_add_dir(&src, dir, &err), DBMGMT_OK);
+    assert_int_equal(src.count, 3);
+    for (int k = 0; k < 3; k++) {
+        const dm_migration *m = &src.items[k];
+        assert_int_equal(m->up.len, sizes[k]);
+        assert_memory_equal(m->up.sql, texts[k], sizes[k]);
+        assert_int_equal(m->up.sql[sizes[k]], '\0');
+        char hex[65];
+        dm_checksum_normalised(texts[k], sizes[k], hex);
+        assert_string_equal(m->checksum, hex);
+        free(texts[k]);
+    }
+    dm_source_clear(&src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_every_layout_loads_up_and_down),
         cmocka_unit_test(test_malformed_folders_get_errors_naming_the_file),
         cmocka_unit_test(test_split_error_in_a_section_names_file_line_and_column),
+        cmocka_unit_test(test_large_and_symlinked_files_load_whole),
     };
     return cmocka_run_group_tests_name("migrate/source", tests, make_dir, remove_dir);
 }
