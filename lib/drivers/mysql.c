@@ -89,7 +89,7 @@ static const dm_lazy_symbol mariadb_symbols[] = {
 };
 
 static dm_lazy_library mariadb_library =
-    DM_LAZY_LIBRARY_INIT(DM_MARIADB_SONAME, "MariaDB Connector/C", "mysql://", "-Dmysql",
+    DM_LAZY_LIBRARY_INIT(DM_MARIADB_SONAME, DM_MYSQL_CLIENT_NAME, "mysql://", "-Dmysql",
                          mariadb_symbols, &mariadb);
 
 #define MY_DEFAULT_CONNECT_TIMEOUT_S 10
