@@ -1,26 +1,29 @@
 /*
- * The SQLite engine: the online backup API in steps. A step holds the
- * source's read lock only while it copies STEP_PAGES pages, so writers keep
- * going between steps; but a write from another connection restarts the
- * copy, so under a busy writer a stepped backup could run forever. After
- * MAX_RESTARTS restarts (or STEP_PHASE_MS) the rest is copied in one step,
- * which holds the read lock for one pass over the file (in WAL mode writers
- * do not wait for it at all; in rollback mode they wait up to their busy
- * timeout for one pass, about a second per GB from the page cache).
+ * The SQLite engine. Every path copies under one read transaction of the
+ * source, so the copy is a snapshot.
  *
- * A database in rollback-journal mode (SQLite's default) takes a shorter
- * path with the same guarantee: under one read transaction (the SHARED lock,
- * which no writer can get past to change the file) its pages are read
+ * A database in rollback-journal mode (SQLite's default): under the SHARED
+ * lock, which no writer can get past to change the file, the file is copied
  * with copy_file_range() from the connection's own descriptor (or, failing
- * that, read through its VFS file in 256 KiB chunks) and written out.
- * That is what a single step does, without the per-page pager work, so the
- * lock is held for less time (the copy runs at cp's speed: docs/backup.md).
+ * that, read through its VFS file in 256 KiB chunks) and written out. That
+ * is what a single backup step does, without the per-page pager work, so
+ * writers wait for less time (the copy runs at cp's speed: docs/backup.md).
  * Never from SQLite's memory map: write() from a fresh mapping takes a page
  * fault per 4 KiB page, which made the copy 1.6-2.5x slower than cp.
- * It reads through SQLite's file, not a second descriptor of ours, because
- * closing any descriptor of a file drops every POSIX lock the process holds
- * on it — the host's own connections' included. WAL databases use the
- * backup API: there the newest pages may still be in the -wal file.
+ *
+ * A database in WAL mode: under a WAL read lock (writers go on) the file
+ * and its -wal are copied the same way and the copy's WAL folded in by a
+ * checkpoint (backup_wal_raw says why that is consistent). With a VFS whose
+ * descriptor cannot be used, the online backup API runs in steps: a step
+ * holds the read lock only while it copies STEP_PAGES pages, but a write
+ * from another connection restarts the copy, so after MAX_RESTARTS restarts
+ * (or STEP_PHASE_MS) the rest is copied in one step, which in WAL mode
+ * never blocks writers.
+ *
+ * The source is read through SQLite's descriptor, not a second one of ours,
+ * because closing any descriptor of a file drops every POSIX lock the
+ * process holds on it — the host's own connections' included. (SQLite takes
+ * no POSIX locks on a -wal file, so that one is opened separately.)
  */
 #include "backup_impl.h"
 
@@ -56,6 +59,40 @@ static int open_db(const char *path, int flags, sqlite3 **out, dm_error *err)
 {
     *out = NULL;
     int rc = sqlite3_open_v2(path, out, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite_err(*out, err, DBMGMT_ERR_CONNECT, "cannot open", path);
+        sqlite3_close_v2(*out);
+        *out = NULL;
+        return err->code;
+    }
+    return DBMGMT_OK;
+}
+
+/*
+ * Open a file of the backup's own (a copy being made, a backup, a restore
+ * drill's scratch copy) to read it: as an immutable database, so SQLite
+ * takes no locks and, for a copy in WAL mode, creates no -wal and -shm
+ * files beside it (a read-only connection cannot remove them again, and
+ * they would be left in the backup folder after the file is pruned).
+ */
+static int open_own_file(const char *path, sqlite3 **out, dm_error *err)
+{
+    dm_buf uri = DM_BUF_INIT;
+    dm_buf_puts(&uri, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (*p == '%' || *p == '?' || *p == '#' || *p < 0x21 || *p >= 0x7f)
+            dm_buf_printf(&uri, "%%%02X", *p);
+        else
+            dm_buf_putc(&uri, (char)*p);
+    }
+    dm_buf_puts(&uri, "?immutable=1");
+    char *text = dm_buf_detach(&uri);
+    if (!text)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory opening '%s'", path);
+    *out = NULL;
+    int rc = sqlite3_open_v2(text, out, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+                                            SQLITE_OPEN_NOMUTEX, NULL);
+    dm_free(text);
     if (rc != SQLITE_OK) {
         sqlite_err(*out, err, DBMGMT_ERR_CONNECT, "cannot open", path);
         sqlite3_close_v2(*out);
@@ -248,6 +285,124 @@ static int backup_raw(sqlite3 *src, const char *src_path, const char *dst_path, 
     return status;
 }
 
+/* Copy from fd (from offset 0, by its own offset: its position is left
+ * alone) to out until the end of the file. 0, or -1 with errno. */
+static int copy_to_end(int fd, int out)
+{
+    off_t off = 0;
+    for (;;) {
+        ssize_t n = copy_file_range(fd, &off, out, NULL, (size_t)1 << 30, 0);
+        if (n == 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* The -wal file of src_path copied to that of dst_path, if there is one:
+ * a descriptor of our own, which is safe here because SQLite takes no POSIX
+ * locks on a -wal file. */
+static int copy_wal_file(const char *src_path, const char *dst_path, dm_error *err)
+{
+    char from[4096], to[4096];
+    if ((size_t)snprintf(from, sizeof from, "%s-wal", src_path) >= sizeof from ||
+        (size_t)snprintf(to, sizeof to, "%s-wal", dst_path) >= sizeof to)
+        return dm_error_set(err, DBMGMT_ERR_INVALID, "SQLite backup: path too long: '%s'",
+                            src_path);
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return errno == ENOENT ? DBMGMT_OK
+                               : dm_error_set(err, DBMGMT_ERR_IO, "cannot open '%s': %s", from,
+                                              strerror(errno));
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int status = DBMGMT_OK;
+    if (out < 0)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", to, strerror(errno));
+    else if (copy_to_end(in, out) != 0)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot copy '%s' to '%s': %s", from, to,
+                              strerror(errno));
+    if (out >= 0 && close(out) != 0 && status == DBMGMT_OK)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", to, strerror(errno));
+    close(in);
+    return status;
+}
+
+/* Fold the copied -wal into the copied database: SQLite recovers the WAL
+ * (every complete transaction in it; a torn tail is ignored) and a TRUNCATE
+ * checkpoint writes it into the file. The copy keeps WAL mode in its
+ * header, as a backup through the backup API does; -wal and -shm go. */
+static int settle_wal_copy(const char *dst_path, dm_error *err)
+{
+    sqlite3 *db = NULL;
+    int status = open_db(dst_path, SQLITE_OPEN_READWRITE, &db, err);
+    if (status != DBMGMT_OK)
+        return status;
+    sqlite3_exec(db, "PRAGMA synchronous=OFF", NULL, NULL, NULL); /* fsync-ed by the caller */
+    int log = -1, done = -1;
+    int rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    if (rc != SQLITE_OK || log != done)
+        status = sqlite_err(db, err, DBMGMT_ERR_IO, "cannot fold the copied WAL into", dst_path);
+    if (sqlite3_close(db) != SQLITE_OK && status == DBMGMT_OK)
+        status = sqlite_err(db, err, DBMGMT_ERR_IO, "cannot close", dst_path);
+    char side[4096];
+    const char *const suffixes[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < 2; i++)
+        if ((size_t)snprintf(side, sizeof side, "%s%s", dst_path, suffixes[i]) < sizeof side)
+            unlink(side);
+    return status;
+}
+
+/*
+ * The WAL path, when the connection's descriptor can be used: under one
+ * read transaction (a WAL read lock: writers go on, checkpoints cannot
+ * write past our snapshot into the file and the WAL cannot restart under
+ * us) the database file and then its -wal are copied whole with
+ * copy_file_range(); the copy's WAL is then folded into the copy. The file
+ * copied may hold pages a checkpoint wrote during the copy, but only from
+ * WAL frames the -wal copy holds as well, so recovery sees every page at
+ * our snapshot or at a later commit, never older: the copy is the database
+ * as of the newest transaction completely in the -wal copy. *used is 0 when
+ * the descriptor is not usable (the backup API runs instead).
+ */
+static int backup_wal_raw(sqlite3 *src, const char *src_path, const char *dst_path, int *used,
+                          dm_error *err)
+{
+    *used = 0;
+    sqlite3_busy_timeout(src, LOCK_WAIT_MS);
+    int rc = sqlite3_exec(src, "BEGIN", NULL, NULL, NULL);
+    int64_t pages = rc == SQLITE_OK ? pragma_int(src, "PRAGMA page_count") : -1;
+    sqlite3_file *fp = NULL;
+    if (pages < 0 ||
+        sqlite3_file_control(src, "main", SQLITE_FCNTL_FILE_POINTER, &fp) != SQLITE_OK || !fp ||
+        !fp->pMethods) {
+        sqlite3_exec(src, "ROLLBACK", NULL, NULL, NULL);
+        return sqlite_err(src, err, DBMGMT_ERR_IO, "cannot read", src_path);
+    }
+    int in = vfs_file_fd(src, fp, src_path);
+    if (in < 0) {
+        sqlite3_exec(src, "ROLLBACK", NULL, NULL, NULL);
+        return DBMGMT_OK;
+    }
+    *used = 1;
+    int status = DBMGMT_OK;
+    int out = open(dst_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dst_path,
+                              strerror(errno));
+    else if (copy_to_end(in, out) != 0)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "SQLite backup of '%s' to '%s': %s",
+                              src_path, dst_path, strerror(errno));
+    if (status == DBMGMT_OK)
+        status = copy_wal_file(src_path, dst_path, err);
+    sqlite3_exec(src, "COMMIT", NULL, NULL, NULL);
+    if (out >= 0 && close(out) != 0 && status == DBMGMT_OK)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", dst_path,
+                              strerror(errno));
+    if (status == DBMGMT_OK)
+        status = settle_wal_copy(dst_path, err);
+    return status;
+}
+
 int dm_sqlite_backup(const char *src_path, const char *dst_path, dm_error *err)
 {
     sqlite3 *src = NULL;
@@ -261,11 +416,13 @@ int dm_sqlite_backup(const char *src_path, const char *dst_path, dm_error *err)
         sqlite3_close_v2(src);
         return status;
     }
+    int used = 0;
+    status = backup_wal_raw(src, src_path, dst_path, &used, err);
     sqlite3_close_v2(src);
-    return sqlite_backup_api(src_path, dst_path, err);
+    return used ? status : sqlite_backup_api(src_path, dst_path, err);
 }
 
-/* The WAL path: the online backup API in steps. */
+/* The WAL path for other VFSes: the online backup API in steps. */
 static int sqlite_backup_api(const char *src_path, const char *dst_path, dm_error *err)
 {
     sqlite3 *src = NULL, *dst = NULL;
@@ -306,7 +463,7 @@ out:
 int dm_sqlite_check(const char *path, dm_error *err)
 {
     sqlite3 *db = NULL;
-    int status = open_db(path, SQLITE_OPEN_READONLY, &db, err);
+    int status = open_own_file(path, &db, err);
     if (status != DBMGMT_OK)
         return status;
     sqlite3_stmt *st = NULL;
@@ -350,7 +507,7 @@ static int count_table(sqlite3 *db, const char *table, int64_t *rows)
 int dm_sqlite_count(const char *path, dm_bk_counts *counts, dm_error *err)
 {
     sqlite3 *db = NULL;
-    int status = open_db(path, SQLITE_OPEN_READONLY, &db, err);
+    int status = open_own_file(path, &db, err);
     if (status != DBMGMT_OK)
         return status;
     /* One read transaction: every count sees the same snapshot. */

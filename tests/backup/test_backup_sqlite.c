@@ -258,6 +258,64 @@ static void test_rollback_copy_is_exact_through_another_vfs(void **state)
     assert_int_equal(sqlite3_vfs_register(unix_vfs, 1), SQLITE_OK);
 }
 
+/* A WAL database whose newest rows are only in its -wal (no checkpoint):
+ * the copy must hold them, be one file (no -wal or -shm left beside it in
+ * the backup folder) and stay in WAL mode, both through the descriptor and,
+ * on another VFS, through the backup API. */
+static void wal_copy_case(fixture *f)
+{
+    dbmgmt_conn *keep = NULL; /* open, so closing the writer does not checkpoint */
+    assert_int_equal(dbmgmt_conn_open(&keep, f->dsn), DBMGMT_OK);
+    assert_int_equal(dbmgmt_conn_exec(keep, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+                                            "INSERT INTO notes(body) VALUES ('only in the wal')"),
+                     DBMGMT_OK);
+    char wal[200];
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    struct stat st;
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size > 0);
+    char *id = NULL;
+    assert_int_equal(dbmgmt_backup_run_now(f->b, &id), DBMGMT_OK);
+    char path[256], side[300], dsn[300];
+    backup_file(f, id, path, sizeof path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    assert_int_not_equal(access(side, F_OK), 0);
+    snprintf(side, sizeof side, "%s-shm", path);
+    assert_int_not_equal(access(side, F_OK), 0);
+    assert_int_equal(dbmgmt_backup_verify(f->b, id), DBMGMT_OK);
+    snprintf(dsn, sizeof dsn, "sqlite://%s?mode=ro", path);
+    assert_int_equal(query_int(dsn, "SELECT COUNT(*) FROM notes WHERE body = 'only in the wal'"),
+                     1);
+    assert_int_equal(query_int(dsn, "SELECT COUNT(*) FROM items"), 5000);
+    FILE *fh = fopen(path, "rb");
+    unsigned char header[20];
+    assert_non_null(fh);
+    assert_int_equal(fread(header, 1, sizeof header, fh), sizeof header);
+    fclose(fh);
+    assert_int_equal(header[18], 2); /* WAL mode, as the source */
+    dbmgmt_conn_close(keep);
+    dbmgmt_free(id);
+}
+
+static void test_wal_copy_holds_what_is_only_in_the_wal(void **state)
+{
+    wal_copy_case(*state);
+}
+
+static void test_wal_copy_through_another_vfs_uses_the_backup_api(void **state)
+{
+    static sqlite3_vfs renamed;
+    sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
+    assert_non_null(unix_vfs);
+    renamed = *unix_vfs;
+    renamed.zName = "dbmgmt-test-renamed";
+    renamed.pNext = NULL;
+    assert_int_equal(sqlite3_vfs_register(&renamed, 1), SQLITE_OK);
+    wal_copy_case(*state);
+    sqlite3_vfs_unregister(&renamed);
+    assert_int_equal(sqlite3_vfs_register(unix_vfs, 1), SQLITE_OK);
+}
+
 /* ---- verify ---------------------------------------------------------------- */
 
 static void flip_byte(const char *path, long offset)
@@ -548,6 +606,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rollback_copy_is_exact_through_another_vfs, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_wal_copy_holds_what_is_only_in_the_wal, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wal_copy_through_another_vfs_uses_the_backup_api,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_byte_fails_verify_and_alerts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_restore_drill_checks_counts_and_records_rto, setup,

@@ -1,10 +1,20 @@
 /*
- * Backup of a 1 GB SQLite database: the library's engine (online backup API
- * in steps) against `cp` of the same file and the sqlite3 shell's `.backup`,
+ * Backup of a 1 GB SQLite database: the library's engine (the file, and in
+ * WAL mode its -wal, copied in the kernel under a read transaction) against
+ * `cp` of the same file and the sqlite3 shell's `.backup`,
  * measured in the same run on the same warm page cache; then the whole
  * dbmgmt_backup_run_now (copy, row counts, fsync, SHA-256, rename, catalog,
  * verify with PRAGMA integrity_check). Targets: engine <= 1.2 x cp and no
- * slower than the shell.
+ * slower than the shell, in rollback-journal and in WAL mode.
+ *
+ * Copies of 1 GB from the page cache take 0.15-0.7 s here depending on what
+ * the kernel is doing meanwhile (write-back, reclaim), for cp as much as for
+ * the others, so each is run RUNS times in rotating order and the target is
+ * judged on each one's best run, the measure least disturbed by the rest of
+ * the machine; medians are printed too. BENCH_BACKUP_RUNS=1 prints every run.
+ * Each round runs the three in another of the six orders: whatever one
+ * leaves behind (the shell's copy, written a page at a time, takes the
+ * longest to free) slows the next, so each must follow each equally often.
  *
  *   bench-backup [SIZE_MB]   (default 1024; the files live in /var/tmp and
  *                             are removed afterwards)
@@ -20,7 +30,7 @@
 
 #include "backup/backup_impl.h"
 
-#define RUNS 5
+#define RUNS 6 /* each order of the three once */
 
 static double now_s(void)
 {
@@ -35,10 +45,16 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double median(double *v)
+typedef struct timing {
+    double best, median;
+} timing;
+
+static timing summarise(const double *runs)
 {
+    double v[RUNS];
+    memcpy(v, runs, sizeof v);
     qsort(v, RUNS, sizeof *v, cmp_double);
-    return v[RUNS / 2];
+    return (timing){v[0], v[RUNS / 2]};
 }
 
 static int make_database(const char *dsn, int size_mb)
@@ -79,18 +95,17 @@ static void remove_copy(const char *copy)
     sync(); /* no write-back of the previous copy during the next */
 }
 
-/* Medians of RUNS copies by cp, the sqlite3 shell and the engine. The order
- * rotates from round to round, so that none of the three always runs right
- * after the same other one (the file system's work on the previous copy's
- * blocks, freed or written back, lands on whoever comes next). */
-static void measure(const char *db, const char *copy, double *cp, double *shell, double *ours)
+/* RUNS copies each by cp (0), the sqlite3 shell (1) and the engine (2). */
+static void measure(const char *db, const char *copy, timing *cp, timing *shell, timing *ours)
 {
     double t_cp[RUNS], t_shell[RUNS], t_ours[RUNS];
     char cmd[512];
     for (int r = 0; r < RUNS; r++) {
+        static const int orders[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2},
+                                         {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
         for (int k = 0; k < 3; k++) {
             remove_copy(copy);
-            switch ((r + k) % 3) {
+            switch (orders[r % 6][k]) {
             case 0:
                 snprintf(cmd, sizeof cmd, "cp '%s' '%s'", db, copy);
                 t_cp[r] = time_command(cmd);
@@ -117,9 +132,22 @@ static void measure(const char *db, const char *copy, double *cp, double *shell,
             printf("    round %d: cp %.3f s, sqlite3 %.3f s, engine %.3f s\n", r + 1, t_cp[r],
                    t_shell[r], t_ours[r]);
     }
-    *cp = median(t_cp);
-    *shell = median(t_shell);
-    *ours = median(t_ours);
+    *cp = summarise(t_cp);
+    *shell = summarise(t_shell);
+    *ours = summarise(t_ours);
+}
+
+/* Prints the three and returns whether the targets are met (best runs). */
+static int report(const char *title, timing cp, timing shell, timing ours)
+{
+    printf("%s (best / median of %d, warm cache, no fsync):\n", title, RUNS);
+    printf("  cp                   %6.3f / %6.3f s\n", cp.best, cp.median);
+    printf("  sqlite3 .backup      %6.3f / %6.3f s  (%.2f / %.2f x cp)\n", shell.best,
+           shell.median, shell.best / cp.best, shell.median / cp.median);
+    printf("  dbmgmt engine        %6.3f / %6.3f s  (%.2f / %.2f x cp, %.2f / %.2f x sqlite3 "
+           ".backup)\n", ours.best, ours.median, ours.best / cp.best, ours.median / cp.median,
+           ours.best / shell.best, ours.median / shell.median);
+    return ours.best <= 1.2 * cp.best && ours.best <= shell.best;
 }
 
 int main(int argc, char **argv)
@@ -142,15 +170,9 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "cat '%s' > /dev/null", db); /* warm the page cache */
     time_command(cmd);
 
-    double cp = 0, shell = 0, ours = 0;
+    timing cp, shell, ours;
     measure(db, copy, &cp, &shell, &ours);
-    printf("copy of the database, rollback journal (median of %d, warm cache, no fsync):\n",
-           RUNS);
-    printf("  cp                   %7.3f s\n", cp);
-    printf("  sqlite3 .backup      %7.3f s  (%.2f x cp)\n", shell, shell / cp);
-    printf("  dbmgmt engine        %7.3f s  (%.2f x cp, %.2f x sqlite3 .backup)\n", ours,
-           ours / cp, ours / shell);
-    int ok = ours <= 1.2 * cp && ours <= shell;
+    int ok = report("copy of the database, rollback journal", cp, shell, ours);
 
     dbmgmt_backup *b = NULL;
     if (dbmgmt_backup_new(&b, dsn, backups) != DBMGMT_OK)
@@ -164,18 +186,14 @@ int main(int argc, char **argv)
            "integrity_check)\n", full);
     dbmgmt_backup_free(b);
 
-    /* The same database in WAL mode: the backup API in steps. */
+    /* The same database in WAL mode. */
     snprintf(cmd, sizeof cmd, "sqlite3 '%s' 'PRAGMA journal_mode=WAL' >/dev/null", db);
     time_command(cmd);
-    double wcp = 0, wshell = 0, wours = 0;
-    measure(db, copy, &wcp, &wshell, &wours);
-    printf("same database in WAL mode (backup API in steps):\n");
-    printf("  cp                   %7.3f s\n", wcp);
-    printf("  sqlite3 .backup      %7.3f s  (%.2f x cp)\n", wshell, wshell / wcp);
-    printf("  dbmgmt engine        %7.3f s  (%.2f x cp, %.2f x sqlite3 .backup)\n", wours,
-           wours / wcp, wours / wshell);
+    measure(db, copy, &cp, &shell, &ours);
+    ok &= report("same database in WAL mode", cp, shell, ours);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     time_command(cmd);
-    printf("target (engine <= 1.2 x cp and <= sqlite3 .backup): %s\n", ok ? "met" : "MISSED");
+    printf("target (engine <= 1.2 x cp and <= sqlite3 .backup, best runs, both modes): %s\n",
+           ok ? "met" : "MISSED");
     return rc == DBMGMT_OK ? 0 : 1;
 }
