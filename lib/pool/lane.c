@@ -31,6 +31,9 @@
  *
  * The thread-local cache names a pool by address and serial number, so a
  * cache left by a closed pool never matches a new pool at the same address.
+ * Only the primary's connections enter the lane: with replicas, a read goes
+ * through the locked path (which picks the replica), and a write must
+ * never be handed a replica's connection.
  */
 #include "pool_impl.h"
 
@@ -73,6 +76,8 @@ pool_slot *dm_pool_lane_take(dbmgmt_pool *pool, int read, pool_slot **check_need
         return NULL;
     pool_slot *s = cache.slot;
     pool_group *g = s->group;
+    if (g->index != 0) /* only the primary's connections use the lane */
+        return NULL;
     if (lane_closed_to(pool, g, memory_order_relaxed))
         return NULL; /* the locked path queues behind the waiters */
     pool_slot_state expected = SLOT_PARKED;

@@ -916,7 +916,7 @@ DBMGMT_API int dbmgmt_pool_release(dbmgmt_pool *pool, dbmgmt_conn *conn)
     if (reusable && !retire && !closing) { /* the hot path */
         g->active--;
         s->last_used_us = now;
-        if (!g->wait_head && !leak_returned)
+        if (!g->wait_head && !leak_returned && g->index == 0)
             dm_pool_lane_enter(g, s); /* this thread's next acquire takes no lock */
         else
             dm_pool_slot_available(g, s, now);

@@ -904,8 +904,18 @@ static void test_pool_acquire_read_uses_a_replica(void **state)
     assert_non_null(strstr(json, "\"role\":\"replica\""));
     assert_non_null(strstr(json, "\"active\":2"));
     dbmgmt_free(json);
-    dbmgmt_pool_release(pool, r);
+    /* the replica's connection, released last, must not come back to a
+     * write through this thread's lane; nor the primary's to a read */
     dbmgmt_pool_release(pool, w);
+    dbmgmt_pool_release(pool, r);
+    for (int i = 0; i < 3; i++) {
+        dbmgmt_conn *again = acquire_ok(pool);
+        assert_ptr_not_equal(again, r);
+        dbmgmt_pool_release(pool, again);
+        assert_int_equal(dbmgmt_pool_acquire_read(pool, &again, -1), DBMGMT_OK);
+        assert_ptr_not_equal(again, w);
+        dbmgmt_pool_release(pool, again);
+    }
     close_ok(pool);
 }
 
