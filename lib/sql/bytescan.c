@@ -1,0 +1,132 @@
+/*
+ * 64-byte block classification (see bytescan.h).
+ *
+ * The SIMD versions compare each 16/32-byte lane with every byte of the set
+ * and collect the comparison results with movemask: a few instructions per
+ * 64 bytes whatever the content, instead of a table look-up and a branch per
+ * byte. AVX2 is compiled with a target attribute and chosen at run time, so
+ * the library still runs on x86-64 CPUs without it; other CPUs use the
+ * portable version.
+ */
+#include "sql/bytescan.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DM_SQL_BYTESCAN_X86 1
+#include <immintrin.h>
+#else
+#define DM_SQL_BYTESCAN_X86 0
+#endif
+
+void dm_sql_byteset_init(dm_sql_byteset *set, const char *bytes)
+{
+    memset(set, 0, sizeof *set);
+    for (const char *b = bytes; *b; b++)
+        dm_sql_byteset_add(set, (unsigned char)*b);
+}
+
+int dm_sql_byteset_add(dm_sql_byteset *set, unsigned char byte)
+{
+    if (set->member[byte])
+        return 1;
+    if (set->count == DM_SQL_BYTESET_MAX)
+        return 0;
+    set->member[byte] = 1;
+    set->bytes[set->count++] = byte;
+    for (size_t k = set->count; k < DM_SQL_BYTESET_MAX; k++)
+        set->bytes[k] = set->bytes[0];
+    return 1;
+}
+
+static dm_sql_block_masks block_scan_portable(const unsigned char *p, const dm_sql_byteset *set)
+{
+    dm_sql_block_masks m = {0, 0};
+    for (unsigned k = 0; k < 64; k++) {
+        m.stops |= (uint64_t)(set->member[p[k]] != 0) << k;
+        m.newlines |= (uint64_t)(p[k] == '\n') << k;
+    }
+    return m;
+}
+
+#if DM_SQL_BYTESCAN_X86
+
+static uint64_t lane16_mask(__m128i v, const dm_sql_byteset *set)
+{
+    __m128i hit = _mm_cmpeq_epi8(v, _mm_set1_epi8((char)set->bytes[0]));
+    for (size_t k = 1; k < set->count; k++)
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)set->bytes[k])));
+    return (uint64_t)(unsigned)_mm_movemask_epi8(hit);
+}
+
+static uint64_t lane16_newlines(__m128i v)
+{
+    return (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+}
+
+static dm_sql_block_masks block_scan_sse2(const unsigned char *p, const dm_sql_byteset *set)
+{
+    dm_sql_block_masks m = {0, 0};
+    for (unsigned k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        m.stops |= lane16_mask(v, set) << (16 * k);
+        m.newlines |= lane16_newlines(v) << (16 * k);
+    }
+    return m;
+}
+
+__attribute__((target("avx2"))) static uint64_t lane32_mask(__m256i v,
+                                                            const dm_sql_byteset *set)
+{
+    __m256i hit = _mm256_cmpeq_epi8(v, _mm256_set1_epi8((char)set->bytes[0]));
+    for (size_t k = 1; k < set->count; k++)
+        hit = _mm256_or_si256(hit, _mm256_cmpeq_epi8(v, _mm256_set1_epi8((char)set->bytes[k])));
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(hit);
+}
+
+__attribute__((target("avx2"))) static dm_sql_block_masks
+block_scan_avx2(const unsigned char *p, const dm_sql_byteset *set)
+{
+    __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+    __m256i lf = _mm256_set1_epi8('\n');
+    dm_sql_block_masks m;
+    m.stops = lane32_mask(lo, set) | lane32_mask(hi, set) << 32;
+    m.newlines = (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, lf)) |
+                 (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, lf)) << 32;
+    return m;
+}
+
+#endif
+
+dm_sql_block_scan_fn dm_sql_block_scanner(void)
+{
+#if DM_SQL_BYTESCAN_X86
+    if (__builtin_cpu_supports("avx2"))
+        return block_scan_avx2;
+    return block_scan_sse2;
+#else
+    return block_scan_portable;
+#endif
+}
+
+size_t dm_sql_block_scanners(dm_sql_block_scan_fn *fns, const char **names, size_t max)
+{
+    size_t count = 0;
+#define DM_SQL_ADD_SCANNER(fn, name)                                                    \
+    do {                                                                               \
+        if (count < max) {                                                             \
+            fns[count] = fn;                                                           \
+            names[count] = name;                                                       \
+        }                                                                              \
+        count++;                                                                       \
+    } while (0)
+    DM_SQL_ADD_SCANNER(block_scan_portable, "portable");
+#if DM_SQL_BYTESCAN_X86
+    DM_SQL_ADD_SCANNER(block_scan_sse2, "sse2");
+    if (__builtin_cpu_supports("avx2"))
+        DM_SQL_ADD_SCANNER(block_scan_avx2, "avx2");
+#endif
+#undef DM_SQL_ADD_SCANNER
+    return count;
+}
