@@ -12,6 +12,9 @@
 #include "sql/split.h"
 
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "core/alloc.h"
 #include "core/json.h"
@@ -195,6 +198,25 @@ static void splitter_locate(splitter *sp, size_t off, int32_t *line, int32_t *co
 
 /* --- output ------------------------------------------------------------------ */
 
+/* Asks Linux for transparent huge pages for the whole 2 MB pages inside a
+ * large block that is about to be filled: writing 50 MB through 4 KB page
+ * faults takes longer than scanning it (docs/sql-splitting.md has figures).
+ * Only advice: the contents do not change, and a kernel that says no (or
+ * another system) just keeps 4 KB pages. */
+static void advise_huge_pages(void *p, size_t len)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t from = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t to = ((uintptr_t)p + len) & ~(huge - 1);
+    if (len >= 4 * huge && to > from)
+        (void)madvise((void *)from, to - from, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
 static int splitter_push(splitter *sp, size_t start, int32_t line, int32_t column,
                          const stmt_bounds *b, dm_error *err)
 {
@@ -204,6 +226,7 @@ static int splitter_push(splitter *sp, size_t start, int32_t line, int32_t colum
             cap < SIZE_MAX / sizeof *items ? dm_realloc(sp->items, cap * sizeof *items) : NULL;
         if (!items)
             return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting SQL");
+        advise_huge_pages(items, cap * sizeof *items);
         sp->items = items;
         sp->cap = cap;
     }
@@ -885,8 +908,10 @@ static int list_from_splitter(splitter *sp, dbmgmt_statements **out, dm_error *e
         dm_free(texts);
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting SQL");
     }
-    if (total)
+    if (total) {
+        advise_huge_pages(texts, total);
         memcpy(texts, sp->s + first, total - 1);
+    }
     for (size_t k = 0; k < sp->count; k++) {
         dm_sql_stmt *st = &sp->items[k];
         char *text = texts + (st->offset - first);
