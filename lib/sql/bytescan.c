@@ -39,14 +39,17 @@ int dm_sql_byteset_add(dm_sql_byteset *set, unsigned char byte)
     return 1;
 }
 
-static dm_sql_block_masks block_scan_portable(const unsigned char *p, const dm_sql_byteset *set)
+static void block_scan_portable(const unsigned char *p, const dm_sql_byteset *set,
+                                dm_sql_block_masks *out)
 {
-    dm_sql_block_masks m = {0, 0};
+    dm_sql_block_masks m = {0, 0, 0, 0};
     for (unsigned k = 0; k < 64; k++) {
         m.stops |= (uint64_t)(set->member[p[k]] != 0) << k;
         m.newlines |= (uint64_t)(p[k] == '\n') << k;
+        m.quotes |= (uint64_t)(p[k] == set->quote) << k;
+        m.aux |= (uint64_t)(p[k] == set->aux[0] || p[k] == set->aux[1]) << k;
     }
-    return m;
+    *out = m;
 }
 
 #if DM_SQL_BYTESCAN_X86
@@ -59,20 +62,23 @@ static uint64_t lane16_mask(__m128i v, const dm_sql_byteset *set)
     return (uint64_t)(unsigned)_mm_movemask_epi8(hit);
 }
 
-static uint64_t lane16_newlines(__m128i v)
+static uint64_t lane16_equal(__m128i v, unsigned char byte)
 {
-    return (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+    return (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)byte)));
 }
 
-static dm_sql_block_masks block_scan_sse2(const unsigned char *p, const dm_sql_byteset *set)
+static void block_scan_sse2(const unsigned char *p, const dm_sql_byteset *set,
+                            dm_sql_block_masks *out)
 {
-    dm_sql_block_masks m = {0, 0};
+    dm_sql_block_masks m = {0, 0, 0, 0};
     for (unsigned k = 0; k < 4; k++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
         m.stops |= lane16_mask(v, set) << (16 * k);
-        m.newlines |= lane16_newlines(v) << (16 * k);
+        m.newlines |= lane16_equal(v, '\n') << (16 * k);
+        m.quotes |= lane16_equal(v, set->quote) << (16 * k);
+        m.aux |= (lane16_equal(v, set->aux[0]) | lane16_equal(v, set->aux[1])) << (16 * k);
     }
-    return m;
+    *out = m;
 }
 
 __attribute__((target("avx2"))) static uint64_t lane32_mask(__m256i v,
@@ -84,17 +90,22 @@ __attribute__((target("avx2"))) static uint64_t lane32_mask(__m256i v,
     return (uint64_t)(uint32_t)_mm256_movemask_epi8(hit);
 }
 
-__attribute__((target("avx2"))) static dm_sql_block_masks
-block_scan_avx2(const unsigned char *p, const dm_sql_byteset *set)
+__attribute__((target("avx2"))) static uint64_t lane32_equal(__m256i v, unsigned char byte)
+{
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(
+        _mm256_cmpeq_epi8(v, _mm256_set1_epi8((char)byte)));
+}
+
+__attribute__((target("avx2"))) static void
+block_scan_avx2(const unsigned char *p, const dm_sql_byteset *set, dm_sql_block_masks *out)
 {
     __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)p);
     __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
-    __m256i lf = _mm256_set1_epi8('\n');
-    dm_sql_block_masks m;
-    m.stops = lane32_mask(lo, set) | lane32_mask(hi, set) << 32;
-    m.newlines = (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, lf)) |
-                 (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, lf)) << 32;
-    return m;
+    out->stops = lane32_mask(lo, set) | lane32_mask(hi, set) << 32;
+    out->newlines = lane32_equal(lo, '\n') | lane32_equal(hi, '\n') << 32;
+    out->quotes = lane32_equal(lo, set->quote) | lane32_equal(hi, set->quote) << 32;
+    out->aux = (lane32_equal(lo, set->aux[0]) | lane32_equal(lo, set->aux[1])) |
+               (lane32_equal(hi, set->aux[0]) | lane32_equal(hi, set->aux[1])) << 32;
 }
 
 #endif

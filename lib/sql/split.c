@@ -86,13 +86,13 @@ static void block_classify(splitter *sp)
     const unsigned char *u = (const unsigned char *)sp->s + sp->blk_base;
     size_t avail = sp->n - sp->blk_base;
     if (avail >= 64) {
-        sp->blk = sp->scan(u, &sp->stops);
+        sp->scan(u, &sp->stops, &sp->blk);
         return;
     }
     unsigned char tail[64] = {0};
     uint64_t keep = ((uint64_t)1 << avail) - 1;
     memcpy(tail, u, avail);
-    sp->blk = sp->scan(tail, &sp->stops);
+    sp->scan(tail, &sp->stops, &sp->blk);
     sp->blk.stops &= keep;
     sp->blk.newlines &= keep;
 }

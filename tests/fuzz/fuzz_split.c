@@ -136,15 +136,21 @@ static void check_block_scanners_agree(const uint8_t *data, size_t size)
     for (size_t s = 0; s < 3; s++) {
         dm_sql_byteset set;
         dm_sql_byteset_init(&set, sets[s]);
-        if (size)
+        if (size) {
             dm_sql_byteset_add(&set, data[size - 1]);
+            set.quote = data[0];
+            set.aux[0] = data[size / 2];
+            set.aux[1] = (unsigned char)(data[0] ^ 0x20);
+        }
         for (size_t base = 0; base < size; base += 64) {
             unsigned char block[64] = {0};
             memcpy(block, data + base, size - base < 64 ? size - base : 64);
-            dm_sql_block_masks want = fns[0](block, &set);
+            dm_sql_block_masks want, got;
+            fns[0](block, &set, &want);
             for (size_t f = 1; f < count; f++) {
-                dm_sql_block_masks got = fns[f](block, &set);
+                fns[f](block, &set, &got);
                 CHECK(got.stops == want.stops && got.newlines == want.newlines);
+                CHECK(got.quotes == want.quotes && got.aux == want.aux);
             }
         }
     }
