@@ -40,6 +40,7 @@ typedef struct splitter {
     size_t n;
     dm_sql_byteset stops;       /* fast path: bytes that need a look */
     dm_sql_block_scan_fn scan;  /* classifies 64 bytes (bytescan.h) */
+    int bulk_strings;           /* next_event() may step over '..' runs */
     char delim[DM_SQL_DELIMITER_MAX + 1];
     size_t delim_len;
     dm_sql_lex_error error;
@@ -99,9 +100,8 @@ static void block_classify(splitter *sp)
 
 /* Moves to the block holding offset i (never backwards), counting the LFs
  * of the blocks it leaves. */
-static void block_move_to(splitter *sp, size_t i)
+static void block_move_forward(splitter *sp, size_t base)
 {
-    size_t base = i & ~(size_t)63;
     while (sp->blk_base < base) {
         uint64_t nl = sp->blk.newlines;
         if (nl) {
@@ -111,6 +111,13 @@ static void block_move_to(splitter *sp, size_t i)
         sp->blk_base += 64;
         block_classify(sp);
     }
+}
+
+static inline void block_move_to(splitter *sp, size_t i)
+{
+    size_t base = i & ~(size_t)63;
+    if (base != sp->blk_base)
+        block_move_forward(sp, base);
 }
 
 /* The first byte at or after i whose bit is set in the stop (newlines = 0)
@@ -170,7 +177,116 @@ static void stop_set_build(splitter *sp)
         break;
     }
     dm_sql_byteset_add(&sp->stops, (unsigned char)sp->delim[0]);
+    sp->stops.quote = '\'';
+    if (sp->dialect == DBMGMT_ENGINE_POSTGRES)
+        sp->stops.aux[0] = 'E', sp->stops.aux[1] = 'e';
+    else if (sp->dialect == DBMGMT_ENGINE_MYSQL)
+        sp->stops.aux[0] = sp->stops.aux[1] = '\\';
+    /* a delimiter starting with a quote is looked for before strings */
+    sp->bulk_strings = sp->delim[0] != '\'';
     block_classify(sp);
+}
+
+/* --- stepping over runs of '..' strings ------------------------------------------ */
+
+/* Bit k set when an odd number of the bits 0 .. k of m are set. */
+static uint64_t prefix_xor(uint64_t m)
+{
+    m ^= m << 1;
+    m ^= m << 2;
+    m ^= m << 4;
+    m ^= m << 8;
+    m ^= m << 16;
+    m ^= m << 32;
+    return m;
+}
+
+/* MySQL: the bytes that backslashes escape, taking them from the lowest
+ * (each escapes the byte after it, a backslash too). Right only when every
+ * backslash is inside a string, which the caller checks. */
+static uint64_t escaped_by_backslashes(uint64_t backslashes)
+{
+    uint64_t escaped = 0;
+    while (backslashes) {
+        uint64_t lowest = backslashes & (~backslashes + 1);
+        escaped |= lowest << 1;
+        backslashes &= ~(lowest | lowest << 1);
+    }
+    return escaped;
+}
+
+/* The quote that opens the string that may run into the next block, given
+ * the quotes that are not escaped (an odd number of them, or an even number
+ * with bit 63 set: its closing quote may be the first half of a ''): the
+ * last opening quote, or, when it directly follows the string before it (''
+ * inside a string), that string's opening quote. */
+static unsigned last_string_start(uint64_t quotes)
+{
+    if (!(prefix_xor(quotes) >> 63))
+        quotes &= ~((uint64_t)1 << 63);
+    unsigned open = 63 - (unsigned)__builtin_clzll(quotes);
+    while (open > 0 && (quotes >> (open - 1) & 1)) {
+        uint64_t before = quotes & ((((uint64_t)1) << (open - 1)) - 1);
+        open = 63 - (unsigned)__builtin_clzll(before);
+    }
+    return open;
+}
+
+/* For the block, from bit rel on (outside any string): the bits of the bytes
+ * outside '..' strings that need a look, plus the opening quote of a string
+ * that runs into the next block; or 0 with *ok = 0 where bit arithmetic
+ * could get strings wrong (MySQL: a backslash outside them; PostgreSQL: a
+ * quote after E or e, maybe an E'..' string). */
+static uint64_t stops_outside_strings(const splitter *sp, unsigned rel, int *ok)
+{
+    const dm_sql_block_masks *m = &sp->blk;
+    uint64_t from = ~(uint64_t)0 << rel;
+    uint64_t quotes = m->quotes & from, backslashes = 0;
+    *ok = 1;
+    if (sp->dialect == DBMGMT_ENGINE_MYSQL) {
+        backslashes = m->aux & from;
+        quotes &= ~escaped_by_backslashes(backslashes);
+    }
+    uint64_t inside = prefix_xor(quotes); /* an opening quote up to its closing one */
+    if (sp->dialect == DBMGMT_ENGINE_POSTGRES) {
+        const unsigned char *u = (const unsigned char *)sp->s;
+        uint64_t after_e = m->aux << 1;
+        if (sp->blk_base > 0 && (u[sp->blk_base - 1] | 0x20) == 'e')
+            after_e |= 1;
+        if (quotes & inside & after_e)
+            *ok = 0;
+    }
+    if (backslashes & ~inside)
+        *ok = 0;
+    if (!*ok)
+        return 0;
+    uint64_t outside = m->stops & from & ~inside & ~quotes;
+    if ((inside | quotes) >> 63) { /* a string may run on: stop at it and before */
+        unsigned open = last_string_start(quotes);
+        outside = (outside & ((((uint64_t)1) << open) - 1)) | ((uint64_t)1 << open);
+    }
+    return outside;
+}
+
+/* The next byte at or after i (outside any string) that the fast path must
+ * look at: next_stop(), except that '..' strings opening and closing inside
+ * a block are stepped over with bit arithmetic (prefix XOR of the quote
+ * bits) instead of costing two stops and their branches each. */
+static size_t next_event(splitter *sp, size_t i)
+{
+    if (!sp->bulk_strings)
+        return next_stop(sp, i);
+    while (i < sp->n) {
+        block_move_to(sp, i);
+        int ok;
+        uint64_t m = stops_outside_strings(sp, (unsigned)(i - sp->blk_base), &ok);
+        if (!ok)
+            return next_stop(sp, i);
+        if (m)
+            return sp->blk_base + (size_t)__builtin_ctzll(m);
+        i = sp->blk_base + 64;
+    }
+    return sp->n;
 }
 
 /* --- line and column --------------------------------------------------------- */
@@ -424,7 +540,7 @@ static int scan_fast(splitter *sp, size_t start, stmt_bounds *b)
     int default_delim = delimiter_is_default(sp);
     comment_trail trail = {start, SIZE_MAX, start};
     for (;;) {
-        i = next_stop(sp, i);
+        i = next_event(sp, i);
         if (i >= n)
             break;
         unsigned char c = u[i];
@@ -504,6 +620,16 @@ typedef enum word_id {
     W_FUNCTION, W_EVENT, W_TABLE, W_VIEW, W_INDEX, W_AS, W_NOT
 } word_id;
 
+/* memcmp() == 0 for a few bytes, without a library call per candidate word
+ * (token_word() runs for every token of a routine body). */
+static int same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
 static word_id token_word(const char *s, const dm_sql_token *tok)
 {
     static const struct {
@@ -526,7 +652,7 @@ static word_id token_word(const char *s, const dm_sql_token *tok)
     }
     for (size_t k = 1; k < sizeof words / sizeof words[0]; k++)
         if (words[k].len == tok->len && words[k].name[0] == upper[0] &&
-            memcmp(words[k].name, upper, tok->len) == 0)
+            same_bytes(words[k].name, upper, tok->len))
             return (word_id)k;
     return W_NONE;
 }
