@@ -28,6 +28,11 @@ typedef struct dm_sql_byteset {
     unsigned char member[256];               /* nonzero for the bytes above */
     unsigned char quote;                     /* the quotes mask's byte */
     unsigned char aux[2];                    /* the aux mask's bytes */
+    /* Nibble tables (AVX2): one bit per distinct high nibble g of the set;
+     * low[l] has g's bit when the set holds (g << 4 | l), high[g] has it.
+     * A byte b is in the set exactly when low[b & 15] & high[b >> 4]. */
+    unsigned char low[16], high[16];
+    unsigned groups; /* distinct high nibbles; more than 8: compare instead */
 } dm_sql_byteset;
 
 typedef struct dm_sql_block_masks {
