@@ -96,6 +96,8 @@ static void block_classify(splitter *sp)
     sp->scan(tail, &sp->stops, &sp->blk);
     sp->blk.stops &= keep;
     sp->blk.newlines &= keep;
+    sp->blk.quotes &= keep;
+    sp->blk.aux &= keep;
 }
 
 /* Moves to the block holding offset i (never backwards), counting the LFs
