@@ -12,15 +12,20 @@
 #include "sql/split.h"
 
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "core/alloc.h"
 #include "core/json.h"
+#include "sql/bytescan.h"
 #include "sql/lexer.h"
 
 struct dbmgmt_statements {
     dm_sql_stmt *items;
     size_t count;
-    char *texts; /* every statement's text, each followed by a NUL */
+    char *texts; /* one copy of the input from the first statement's text to
+                    the last one's, with a NUL written after each text */
 };
 
 typedef enum scan_mode {
@@ -33,15 +38,23 @@ typedef struct splitter {
     dbmgmt_engine dialect;
     const char *s;
     size_t n;
-    unsigned char stop[256]; /* fast path: nonzero for bytes that need a look */
+    dm_sql_byteset stops;       /* fast path: bytes that need a look */
+    dm_sql_block_scan_fn scan;  /* classifies 64 bytes (bytescan.h) */
+    int bulk_strings;           /* next_event() may step over '..' runs */
     char delim[DM_SQL_DELIMITER_MAX + 1];
     size_t delim_len;
     dm_sql_lex_error error;
     dm_sql_stmt *items;
     size_t count, cap;
-    size_t lc_pos;        /* line counting has reached this offset */
-    int32_t lc_line;      /* line at lc_pos */
-    size_t lc_line_start; /* offset where that line starts */
+    /* The 64-byte block the scan has reached: blocks are classified in
+     * order, each once, so lines are counted with popcount as they pass. */
+    size_t blk_base;          /* offset of the block, a multiple of 64 */
+    dm_sql_block_masks blk;   /* its stop bytes and LFs */
+    size_t lines_before;      /* LFs before blk_base */
+    size_t line_start_before; /* offset after the last LF before blk_base */
+    size_t col_line_start;    /* column cache: on the line starting here, */
+    size_t col_pos;           /* the byte at col_pos */
+    int32_t col_value;        /* is in this column */
 } splitter;
 
 /* Where one statement's text ends and scanning resumes. */
@@ -57,67 +70,273 @@ static int delimiter_is_default(const splitter *sp)
     return sp->delim_len == 1 && sp->delim[0] == ';';
 }
 
-static void stop_table_build(splitter *sp)
+/* --- 64-byte blocks ------------------------------------------------------------ */
+
+/* Set bits in m; without -mpopcnt __builtin_popcountll is a library call. */
+static size_t bit_count(uint64_t m)
 {
-    static const char common[] = "'\"-/";
-    memset(sp->stop, 0, sizeof sp->stop);
-    for (const char *c = common; *c; c++)
-        sp->stop[(unsigned char)*c] = 1;
+    m -= (m >> 1) & 0x5555555555555555u;
+    m = (m & 0x3333333333333333u) + ((m >> 2) & 0x3333333333333333u);
+    m = (m + (m >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+    return (size_t)((m * 0x0101010101010101u) >> 56);
+}
+
+/* Classifies the block at sp->blk_base; the last one may be short. */
+static void block_classify(splitter *sp)
+{
+    const unsigned char *u = (const unsigned char *)sp->s + sp->blk_base;
+    size_t avail = sp->n - sp->blk_base;
+    if (avail >= 64) {
+        sp->scan(u, &sp->stops, &sp->blk);
+        return;
+    }
+    unsigned char tail[64] = {0};
+    uint64_t keep = ((uint64_t)1 << avail) - 1;
+    memcpy(tail, u, avail);
+    sp->scan(tail, &sp->stops, &sp->blk);
+    sp->blk.stops &= keep;
+    sp->blk.newlines &= keep;
+    sp->blk.quotes &= keep;
+    sp->blk.aux &= keep;
+}
+
+/* Moves to the block holding offset i (never backwards), counting the LFs
+ * of the blocks it leaves. */
+static void block_move_forward(splitter *sp, size_t base)
+{
+    while (sp->blk_base < base) {
+        uint64_t nl = sp->blk.newlines;
+        if (nl) {
+            sp->lines_before += bit_count(nl);
+            sp->line_start_before = sp->blk_base + 64 - (size_t)__builtin_clzll(nl);
+        }
+        sp->blk_base += 64;
+        block_classify(sp);
+    }
+}
+
+static inline void block_move_to(splitter *sp, size_t i)
+{
+    size_t base = i & ~(size_t)63;
+    if (base != sp->blk_base)
+        block_move_forward(sp, base);
+}
+
+/* The first byte at or after i whose bit is set in the stop (newlines = 0)
+ * or LF (newlines = 1) masks, or sp->n. */
+static size_t block_next(splitter *sp, size_t i, int newlines)
+{
+    if (i >= sp->n)
+        return sp->n;
+    block_move_to(sp, i);
+    uint64_t m = (newlines ? sp->blk.newlines : sp->blk.stops) & (~(uint64_t)0 << (i - sp->blk_base));
+    while (!m) {
+        if (sp->n - sp->blk_base <= 64)
+            return sp->n;
+        block_move_to(sp, sp->blk_base + 64);
+        m = newlines ? sp->blk.newlines : sp->blk.stops;
+    }
+    return sp->blk_base + (size_t)__builtin_ctzll(m);
+}
+
+/* The common case, a stop byte further on in the current block, inline. */
+static inline size_t next_stop(splitter *sp, size_t i)
+{
+    size_t rel = i - sp->blk_base;
+    if (rel < 64) {
+        uint64_t m = sp->blk.stops >> rel;
+        if (m)
+            return i + (size_t)__builtin_ctzll(m);
+    }
+    return block_next(sp, i, 0);
+}
+
+static inline size_t next_newline(splitter *sp, size_t i)
+{
+    size_t rel = i - sp->blk_base;
+    if (rel < 64) {
+        uint64_t m = sp->blk.newlines >> rel;
+        if (m)
+            return i + (size_t)__builtin_ctzll(m);
+    }
+    return block_next(sp, i, 1);
+}
+
+/* The bytes the fast path stops at: quotes, comment starts, the delimiter's
+ * first byte and, in MySQL, backslash (so strings are skipped on the masks
+ * too). Called again when a DELIMITER directive changes the delimiter. */
+static void stop_set_build(splitter *sp)
+{
     switch (sp->dialect) {
     case DBMGMT_ENGINE_SQLITE:
-        sp->stop['['] = sp->stop['`'] = 1;
+        dm_sql_byteset_init(&sp->stops, "'\"-/[`");
         break;
     case DBMGMT_ENGINE_POSTGRES:
-        sp->stop['$'] = 1;
+        dm_sql_byteset_init(&sp->stops, "'\"-/$");
         break;
     default: /* MySQL; '*' ends an executable comment */
-        sp->stop['`'] = sp->stop['#'] = sp->stop['*'] = 1;
+        dm_sql_byteset_init(&sp->stops, "'\"-/`#*\\");
         break;
     }
-    sp->stop[(unsigned char)sp->delim[0]] = 1;
+    dm_sql_byteset_add(&sp->stops, (unsigned char)sp->delim[0]);
+    sp->stops.quote = '\'';
+    if (sp->dialect == DBMGMT_ENGINE_POSTGRES)
+        sp->stops.aux[0] = 'E', sp->stops.aux[1] = 'e';
+    else if (sp->dialect == DBMGMT_ENGINE_MYSQL)
+        sp->stops.aux[0] = sp->stops.aux[1] = '\\';
+    /* a delimiter starting with a quote is looked for before strings */
+    sp->bulk_strings = sp->delim[0] != '\'';
+    block_classify(sp);
+}
+
+/* --- stepping over runs of '..' strings ------------------------------------------ */
+
+/* Bit k set when an odd number of the bits 0 .. k of m are set. */
+static uint64_t prefix_xor(uint64_t m)
+{
+    m ^= m << 1;
+    m ^= m << 2;
+    m ^= m << 4;
+    m ^= m << 8;
+    m ^= m << 16;
+    m ^= m << 32;
+    return m;
+}
+
+/* MySQL: the bytes that backslashes escape, taking them from the lowest
+ * (each escapes the byte after it, a backslash too). Right only when every
+ * backslash is inside a string, which the caller checks. */
+static uint64_t escaped_by_backslashes(uint64_t backslashes)
+{
+    uint64_t escaped = 0;
+    while (backslashes) {
+        uint64_t lowest = backslashes & (~backslashes + 1);
+        escaped |= lowest << 1;
+        backslashes &= ~(lowest | lowest << 1);
+    }
+    return escaped;
+}
+
+/* The quote that opens the string that may run into the next block, given
+ * the quotes that are not escaped (an odd number of them, or an even number
+ * with bit 63 set: its closing quote may be the first half of a ''): the
+ * last opening quote, or, when it directly follows the string before it (''
+ * inside a string), that string's opening quote. */
+static unsigned last_string_start(uint64_t quotes)
+{
+    if (!(prefix_xor(quotes) >> 63))
+        quotes &= ~((uint64_t)1 << 63);
+    unsigned open = 63 - (unsigned)__builtin_clzll(quotes);
+    while (open > 0 && (quotes >> (open - 1) & 1)) {
+        uint64_t before = quotes & ((((uint64_t)1) << (open - 1)) - 1);
+        open = 63 - (unsigned)__builtin_clzll(before);
+    }
+    return open;
+}
+
+/* For the block, from bit rel on (outside any string): the bits of the bytes
+ * outside '..' strings that need a look, plus the opening quote of a string
+ * that runs into the next block; or 0 with *ok = 0 where bit arithmetic
+ * could get strings wrong (MySQL: a backslash outside them; PostgreSQL: a
+ * quote after E or e, maybe an E'..' string). */
+static uint64_t stops_outside_strings(const splitter *sp, unsigned rel, int *ok)
+{
+    const dm_sql_block_masks *m = &sp->blk;
+    uint64_t from = ~(uint64_t)0 << rel;
+    uint64_t quotes = m->quotes & from, backslashes = 0;
+    *ok = 1;
+    if (sp->dialect == DBMGMT_ENGINE_MYSQL) {
+        backslashes = m->aux & from;
+        quotes &= ~escaped_by_backslashes(backslashes);
+    }
+    uint64_t inside = prefix_xor(quotes); /* an opening quote up to its closing one */
+    if (sp->dialect == DBMGMT_ENGINE_POSTGRES) {
+        const unsigned char *u = (const unsigned char *)sp->s;
+        uint64_t after_e = m->aux << 1;
+        if (sp->blk_base > 0 && (u[sp->blk_base - 1] | 0x20) == 'e')
+            after_e |= 1;
+        if (quotes & inside & after_e)
+            *ok = 0;
+    }
+    if (backslashes & ~inside)
+        *ok = 0;
+    if (!*ok)
+        return 0;
+    uint64_t outside = m->stops & from & ~inside & ~quotes;
+    if ((inside | quotes) >> 63) { /* a string may run on: stop at it and before */
+        unsigned open = last_string_start(quotes);
+        outside = (outside & ((((uint64_t)1) << open) - 1)) | ((uint64_t)1 << open);
+    }
+    return outside;
+}
+
+/* The next byte at or after i (outside any string) that the fast path must
+ * look at: next_stop(), except that '..' strings opening and closing inside
+ * a block are stepped over with bit arithmetic (prefix XOR of the quote
+ * bits) instead of costing two stops and their branches each. */
+static size_t next_event(splitter *sp, size_t i)
+{
+    if (!sp->bulk_strings)
+        return next_stop(sp, i);
+    while (i < sp->n) {
+        block_move_to(sp, i);
+        int ok;
+        uint64_t m = stops_outside_strings(sp, (unsigned)(i - sp->blk_base), &ok);
+        if (!ok)
+            return next_stop(sp, i);
+        if (m)
+            return sp->blk_base + (size_t)__builtin_ctzll(m);
+        i = sp->blk_base + 64;
+    }
+    return sp->n;
 }
 
 /* --- line and column --------------------------------------------------------- */
 
-/* Number of LF bytes in p[0 .. n), eight bytes at a time. */
-static size_t count_newlines(const unsigned char *p, size_t n)
-{
-    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
-    const uint64_t low = 0x7f7f7f7f7f7f7f7fu, nl = ones * '\n';
-    size_t count = 0, i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, p + i, 8);
-        uint64_t x = v ^ nl;
-        uint64_t zero = ~(((x & low) + low) | x) & high; /* 0x80 where the byte was LF */
-        count += (size_t)(((zero >> 7) * ones) >> 56);
-    }
-    for (; i < n; i++)
-        count += p[i] == '\n';
-    return count;
-}
-
-/* Line and column of off; offsets asked for never decrease. */
+/* Line and column of off; offsets asked for never decrease, and are asked
+ * for before the statement at off is scanned. */
 static void splitter_locate(splitter *sp, size_t off, int32_t *line, int32_t *col)
 {
     const unsigned char *u = (const unsigned char *)sp->s;
-    size_t nl = count_newlines(u + sp->lc_pos, off - sp->lc_pos);
-    if (nl) {
-        const unsigned char *last = memrchr(u + sp->lc_pos, '\n', off - sp->lc_pos);
-        sp->lc_line += (int32_t)nl;
-        sp->lc_line_start = (size_t)(last - u) + 1;
+    block_move_to(sp, off);
+    uint64_t below = sp->blk.newlines & (((uint64_t)1 << (off - sp->blk_base)) - 1);
+    size_t line_start = below ? sp->blk_base + 64 - (size_t)__builtin_clzll(below)
+                              : sp->line_start_before;
+    if (line_start != sp->col_line_start || off < sp->col_pos) {
+        sp->col_line_start = line_start;
+        sp->col_pos = line_start;
+        sp->col_value = 1;
     }
-    sp->lc_pos = off;
-    int32_t c = 1;
-    for (size_t i = sp->lc_line_start; i < off; i++)
-        c += (u[i] & 0xC0) != 0x80;
-    *line = sp->lc_line;
-    *col = c;
+    for (size_t i = sp->col_pos; i < off; i++)
+        sp->col_value += (u[i] & 0xC0) != 0x80;
+    sp->col_pos = off;
+    *line = (int32_t)(1 + sp->lines_before + bit_count(below));
+    *col = sp->col_value;
 }
 
 /* --- output ------------------------------------------------------------------ */
 
-static int splitter_push(splitter *sp, size_t start, const stmt_bounds *b, dm_error *err)
+/* Asks Linux for transparent huge pages for the whole 2 MB pages inside a
+ * large block that is about to be filled: writing 50 MB through 4 KB page
+ * faults takes longer than scanning it (docs/sql-splitting.md has figures).
+ * Only advice: the contents do not change, and a kernel that says no (or
+ * another system) just keeps 4 KB pages. */
+static void advise_huge_pages(void *p, size_t len)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t from = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t to = ((uintptr_t)p + len) & ~(huge - 1);
+    if (len >= 4 * huge && to > from)
+        (void)madvise((void *)from, to - from, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
+static int splitter_push(splitter *sp, size_t start, int32_t line, int32_t column,
+                         const stmt_bounds *b, dm_error *err)
 {
     if (sp->count == sp->cap) {
         size_t cap = sp->cap ? sp->cap * 2 : 16;
@@ -125,6 +344,7 @@ static int splitter_push(splitter *sp, size_t start, const stmt_bounds *b, dm_er
             cap < SIZE_MAX / sizeof *items ? dm_realloc(sp->items, cap * sizeof *items) : NULL;
         if (!items)
             return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting SQL");
+        advise_huge_pages(items, cap * sizeof *items);
         sp->items = items;
         sp->cap = cap;
     }
@@ -138,7 +358,8 @@ static int splitter_push(splitter *sp, size_t start, const stmt_bounds *b, dm_er
         st->data_len = b->data_end - b->data_start;
     }
     memcpy(st->delimiter, sp->delim, sp->delim_len + 1);
-    splitter_locate(sp, start, &st->line, &st->column);
+    st->line = line;
+    st->column = column;
     return DBMGMT_OK;
 }
 
@@ -207,25 +428,6 @@ static void trail_comment(const char *s, comment_trail *t, size_t comment_start,
     t->end = comment_end;
 }
 
-static size_t skip_plain(const splitter *sp, const unsigned char *u, size_t i, size_t n)
-{
-    const unsigned char *stop = sp->stop;
-    while (n - i >= 8) {
-        if (stop[u[i]]) return i;
-        if (stop[u[i + 1]]) return i + 1;
-        if (stop[u[i + 2]]) return i + 2;
-        if (stop[u[i + 3]]) return i + 3;
-        if (stop[u[i + 4]]) return i + 4;
-        if (stop[u[i + 5]]) return i + 5;
-        if (stop[u[i + 6]]) return i + 6;
-        if (stop[u[i + 7]]) return i + 7;
-        i += 8;
-    }
-    while (i < n && !stop[u[i]])
-        i++;
-    return i;
-}
-
 /* PostgreSQL E'..': the quote at q follows an E that starts a token (floor
  * is the end of the last token the fast path stepped over). */
 static int pg_escape_string_at(const char *s, size_t floor, size_t q)
@@ -252,6 +454,31 @@ static int parse_fail(splitter *sp, dm_sql_lex_error_kind kind, size_t offset)
     return DBMGMT_ERR_PARSE;
 }
 
+/* The same as dm_sql_skip_quoted() on the block masks: quote (and, with
+ * backslash, '\\') must be in the stop set. */
+static size_t skip_quoted_on_masks(splitter *sp, size_t i, unsigned char quote, int backslash)
+{
+    const unsigned char *u = (const unsigned char *)sp->s;
+    size_t n = sp->n;
+    for (i = next_stop(sp, i + 1); i < n; i = next_stop(sp, i)) {
+        if (u[i] == quote) {
+            if (i + 1 < n && u[i + 1] == quote) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        if (backslash && u[i] == '\\') {
+            if (n - i < 2)
+                break;
+            i += 2;
+            continue;
+        }
+        i++;
+    }
+    return DM_SQL_UNTERMINATED;
+}
+
 /* A quote, backtick or bracket at i: index after it, or DM_SQL_UNTERMINATED. */
 static size_t fast_quoted(splitter *sp, size_t i, size_t floor)
 {
@@ -263,13 +490,15 @@ static size_t fast_quoted(splitter *sp, size_t i, size_t floor)
     if (c == '\'') {
         int backslash = mysql || (sp->dialect == DBMGMT_ENGINE_POSTGRES &&
                                   pg_escape_string_at(s, floor, i));
-        end = dm_sql_skip_quoted(s, sp->n, i, c, backslash);
+        /* PostgreSQL E'..' (backslash is not in its stop set) is rare */
+        end = backslash && !mysql ? dm_sql_skip_quoted(s, sp->n, i, c, 1)
+                                  : skip_quoted_on_masks(sp, i, '\'', backslash);
     } else if (c == '"') {
         ident = !mysql;
-        end = dm_sql_skip_quoted(s, sp->n, i, c, mysql);
+        end = skip_quoted_on_masks(sp, i, '"', mysql);
     } else if (c == '`') {
         ident = 1;
-        end = dm_sql_skip_quoted(s, sp->n, i, c, 0);
+        end = skip_quoted_on_masks(sp, i, '`', 0);
     } else {
         ident = 1;
         end = dm_sql_skip_bracket(s, sp->n, i);
@@ -313,7 +542,7 @@ static int scan_fast(splitter *sp, size_t start, stmt_bounds *b)
     int default_delim = delimiter_is_default(sp);
     comment_trail trail = {start, SIZE_MAX, start};
     for (;;) {
-        i = skip_plain(sp, u, i, n);
+        i = next_event(sp, i);
         if (i >= n)
             break;
         unsigned char c = u[i];
@@ -344,7 +573,7 @@ static int scan_fast(splitter *sp, size_t start, stmt_bounds *b)
             break;
         case '-': case '#':
             if (c == '#' || dm_sql_is_dash_comment(sp->dialect, s, n, i)) {
-                end = dm_sql_skip_line_comment(s, n, i);
+                end = next_newline(sp, i);
                 trail_comment(s, &trail, i, end);
             }
             break;
@@ -393,6 +622,16 @@ typedef enum word_id {
     W_FUNCTION, W_EVENT, W_TABLE, W_VIEW, W_INDEX, W_AS, W_NOT
 } word_id;
 
+/* memcmp() == 0 for a few bytes, without a library call per candidate word
+ * (token_word() runs for every token of a routine body). */
+static int same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
 static word_id token_word(const char *s, const dm_sql_token *tok)
 {
     static const struct {
@@ -415,7 +654,7 @@ static word_id token_word(const char *s, const dm_sql_token *tok)
     }
     for (size_t k = 1; k < sizeof words / sizeof words[0]; k++)
         if (words[k].len == tok->len && words[k].name[0] == upper[0] &&
-            memcmp(words[k].name, upper, tok->len) == 0)
+            same_bytes(words[k].name, upper, tok->len))
             return (word_id)k;
     return W_NONE;
 }
@@ -734,7 +973,7 @@ static size_t apply_delimiter_directive(splitter *sp, size_t i)
     memcpy(sp->delim, s + d, j - d);
     sp->delim[j - d] = '\0';
     sp->delim_len = j - d;
-    stop_table_build(sp);
+    stop_set_build(sp);
     const char *nl = memchr(s + j, '\n', n - j);
     return nl ? (size_t)(nl - s) + 1 : n;
 }
@@ -744,7 +983,9 @@ static size_t apply_delimiter_directive(splitter *sp, size_t i)
 static int split_statement(splitter *sp, size_t start, size_t *next, dm_error *err)
 {
     stmt_bounds b;
+    int32_t line, column;
     memset(&b, 0, sizeof b);
+    splitter_locate(sp, start, &line, &column);
     scan_mode mode = delimiter_is_default(sp) ? classify(sp, start) : MODE_FAST;
     int rc = mode == MODE_FAST ? scan_fast(sp, start, &b) : scan_tokens(sp, start, mode, &b);
     if (rc != DBMGMT_OK)
@@ -752,7 +993,7 @@ static int split_statement(splitter *sp, size_t start, size_t *next, dm_error *e
     *next = b.next;
     if (b.text_end <= start) /* only an empty executable comment, say */
         return DBMGMT_OK;
-    return splitter_push(sp, start, &b, err);
+    return splitter_push(sp, start, line, column, &b, err);
 }
 
 static int split_all(splitter *sp, dm_error *err)
@@ -776,12 +1017,18 @@ static int split_all(splitter *sp, dm_error *err)
     }
 }
 
-/* Copies every statement's text, NUL-terminated, into one allocation. */
+/* Copies the input once, from the first statement's text to the end of the
+ * last one, and writes a NUL after each text: the byte after a text is its
+ * delimiter, a blank or a comment, never part of the next statement's text
+ * (which starts after that), and the last text gets one more byte. */
 static int list_from_splitter(splitter *sp, dbmgmt_statements **out, dm_error *err)
 {
-    size_t total = 0;
-    for (size_t k = 0; k < sp->count; k++)
-        total += sp->items[k].len + 1;
+    size_t first = 0, total = 0;
+    if (sp->count) {
+        const dm_sql_stmt *last = &sp->items[sp->count - 1];
+        first = sp->items[0].offset;
+        total = last->offset + last->len + 1 - first;
+    }
     dbmgmt_statements *list = dm_calloc(1, sizeof *list);
     char *texts = total ? dm_malloc(total) : NULL;
     if (!list || (total && !texts)) {
@@ -789,13 +1036,15 @@ static int list_from_splitter(splitter *sp, dbmgmt_statements **out, dm_error *e
         dm_free(texts);
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting SQL");
     }
-    char *p = texts;
+    if (total) {
+        advise_huge_pages(texts, total);
+        memcpy(texts, sp->s + first, total - 1);
+    }
     for (size_t k = 0; k < sp->count; k++) {
         dm_sql_stmt *st = &sp->items[k];
-        memcpy(p, sp->s + st->offset, st->len);
-        p[st->len] = '\0';
-        st->text = p;
-        p += st->len + 1;
+        char *text = texts + (st->offset - first);
+        text[st->len] = '\0';
+        st->text = text;
     }
     list->items = sp->items;
     list->count = sp->count;
@@ -826,10 +1075,12 @@ int dm_sql_split(dbmgmt_engine dialect, const char *src, size_t len,
     sp.n = len;
     strcpy(sp.delim, initial_delimiter && dialect == DBMGMT_ENGINE_MYSQL ? initial_delimiter : ";");
     sp.delim_len = strlen(sp.delim);
-    sp.lc_line = 1;
+    sp.scan = dm_sql_block_scanner();
     if (is_bom(sp.s, len, 0))
-        sp.lc_pos = sp.lc_line_start = 3;
-    stop_table_build(&sp);
+        sp.line_start_before = 3;
+    sp.col_line_start = sp.col_pos = sp.line_start_before;
+    sp.col_value = 1;
+    stop_set_build(&sp);
     rc = split_all(&sp, err);
     if (rc == DBMGMT_OK)
         rc = list_from_splitter(&sp, out, err);

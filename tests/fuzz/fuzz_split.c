@@ -11,7 +11,10 @@
  *  - the lexer walks each statement's command part without error, tokens in
  *    order and inside it; token values can be read;
  *  - PostgreSQL: the placeholder rewrite succeeds or reports mixing;
- *  - on failure: the message starts with "LINE:COLUMN: ".
+ *  - on failure: the message starts with "LINE:COLUMN: ";
+ *  - every 64-byte block classifier this CPU runs (bytescan.h) gives the
+ *    same masks as the portable one on the input's blocks, for each
+ *    dialect's stop bytes and a delimiter byte taken from the input.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "sql/bytescan.h"
 #include "sql/lexer.h"
 #include "sql/split.h"
 
@@ -122,9 +126,40 @@ static void check_statement(const uint8_t *data, size_t size, const dm_sql_stmt 
         check_rewrite(st);
 }
 
+static void check_block_scanners_agree(const uint8_t *data, size_t size)
+{
+    static const char *const sets[] = {"'\"-/[`", "'\"-/$", "'\"-/`#*\\"};
+    dm_sql_block_scan_fn fns[4];
+    const char *names[4];
+    size_t count = dm_sql_block_scanners(fns, names, 4);
+    CHECK(count >= 1 && count <= 4);
+    for (size_t s = 0; s < 3; s++) {
+        dm_sql_byteset set;
+        dm_sql_byteset_init(&set, sets[s]);
+        if (size) {
+            dm_sql_byteset_add(&set, data[size - 1]);
+            set.quote = data[0];
+            set.aux[0] = data[size / 2];
+            set.aux[1] = (unsigned char)(data[0] ^ 0x20);
+        }
+        for (size_t base = 0; base < size; base += 64) {
+            unsigned char block[64] = {0};
+            memcpy(block, data + base, size - base < 64 ? size - base : 64);
+            dm_sql_block_masks want, got;
+            fns[0](block, &set, &want);
+            for (size_t f = 1; f < count; f++) {
+                fns[f](block, &set, &got);
+                CHECK(got.stops == want.stops && got.newlines == want.newlines);
+                CHECK(got.quotes == want.quotes && got.aux == want.aux);
+            }
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dbmgmt_statements *list = NULL;
+    check_block_scanners_agree(data, size);
     int rc = dbmgmt_split(FUZZ_DIALECT, (const char *)data, size, &list);
     if (rc != DBMGMT_OK) {
         CHECK(rc == DBMGMT_ERR_PARSE && list == NULL);

@@ -25,7 +25,7 @@ $cc -std=c11 -g -O1 -D_GNU_SOURCE -DFUZZ_DIALECT=$engine -DDBMGMT_BUILDING_LIBRA
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -I"$root/include" -I"$root/lib" -I"$root" \
     "$here/fuzz_split.c" \
-    "$root/lib/sql/lexer.c" "$root/lib/sql/split.c" "$root/lib/sql/rewrite.c" \
+    "$root/lib/sql/bytescan.c" "$root/lib/sql/lexer.c" "$root/lib/sql/split.c" "$root/lib/sql/rewrite.c" \
     "$root/lib/core/alloc.c" "$root/lib/core/buf.c" "$root/lib/core/error.c" \
     "$root/lib/core/json.c" "$root/lib/core/log.c" \
     -o "$build/fuzz-$dialect" -lm -lpthread
