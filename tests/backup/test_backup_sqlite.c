@@ -242,10 +242,11 @@ static void test_rollback_copy_is_exact_from_the_descriptor(void **state)
     copy_is_exact(*state);
 }
 
-static void test_rollback_copy_is_exact_through_another_vfs(void **state)
+/* Run case(f) with the unix VFS registered as the default under another
+ * name: the library cannot tell it is the unix VFS, so it must not use
+ * SQLite's descriptor (xRead, or the backup API in WAL mode). */
+static void with_renamed_unix_vfs(fixture *f, void (*run)(fixture *))
 {
-    /* The unix VFS under another name: the library cannot tell it is the
-     * unix VFS, so it must not use the descriptor and reads through xRead. */
     static sqlite3_vfs renamed;
     sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
     assert_non_null(unix_vfs);
@@ -253,9 +254,14 @@ static void test_rollback_copy_is_exact_through_another_vfs(void **state)
     renamed.zName = "dbmgmt-test-renamed";
     renamed.pNext = NULL;
     assert_int_equal(sqlite3_vfs_register(&renamed, 1), SQLITE_OK);
-    copy_is_exact(*state);
+    run(f);
     sqlite3_vfs_unregister(&renamed);
     assert_int_equal(sqlite3_vfs_register(unix_vfs, 1), SQLITE_OK);
+}
+
+static void test_rollback_copy_is_exact_through_another_vfs(void **state)
+{
+    with_renamed_unix_vfs(*state, copy_is_exact);
 }
 
 /* A WAL database whose newest rows are only in its -wal (no checkpoint):
@@ -304,16 +310,7 @@ static void test_wal_copy_holds_what_is_only_in_the_wal(void **state)
 
 static void test_wal_copy_through_another_vfs_uses_the_backup_api(void **state)
 {
-    static sqlite3_vfs renamed;
-    sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
-    assert_non_null(unix_vfs);
-    renamed = *unix_vfs;
-    renamed.zName = "dbmgmt-test-renamed";
-    renamed.pNext = NULL;
-    assert_int_equal(sqlite3_vfs_register(&renamed, 1), SQLITE_OK);
-    wal_copy_case(*state);
-    sqlite3_vfs_unregister(&renamed);
-    assert_int_equal(sqlite3_vfs_register(unix_vfs, 1), SQLITE_OK);
+    with_renamed_unix_vfs(*state, wal_copy_case);
 }
 
 /* ---- verify ---------------------------------------------------------------- */
