@@ -103,23 +103,24 @@ int dm_pool_lane_put(dbmgmt_pool *pool, pool_slot *s, int reusable)
     if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_LANE)
         return 0;
     int64_t now = dm_pool_now_coarse_us();
-    int64_t borrowed = atomic_load_explicit(&s->borrowed_us, memory_order_relaxed);
-    add_relaxed(&s->lane_busy_us, now > borrowed ? now - borrowed : 0);
-    /* From here on the locked release counts the slot as borrowed anew. */
-    atomic_store_explicit(&s->borrowed_us, now, memory_order_relaxed);
     pool_group *g = s->group;
     if (!reusable || now >= s->retire_at_us ||
         atomic_load_explicit(&s->leak_reported, memory_order_relaxed) ||
         lane_closed_to(pool, g, memory_order_relaxed))
-        return 0;
+        return 0; /* the locked release (dm_pool_lane_leave) counts its time */
+    int64_t borrowed = atomic_load_explicit(&s->borrowed_us, memory_order_relaxed);
+    add_relaxed(&s->lane_busy_us, now > borrowed ? now - borrowed : 0);
     atomic_store_explicit(&s->last_used_us, now, memory_order_relaxed);
     atomic_store_explicit(&s->state, SLOT_PARKED, memory_order_seq_cst);
     if (lane_closed_to(pool, g, memory_order_seq_cst)) {
         /* A waiter or close() came meanwhile: take it back and let the
-         * locked release hand it over, unless it was stolen already. */
+         * locked release hand it over, unless it was stolen already. Its
+         * time so far is counted: the locked release counts from now. */
         pool_slot_state expected = SLOT_PARKED;
-        if (atomic_compare_exchange_strong(&s->state, &expected, SLOT_LANE))
+        if (atomic_compare_exchange_strong(&s->state, &expected, SLOT_LANE)) {
+            atomic_store_explicit(&s->borrowed_us, now, memory_order_relaxed);
             return 0;
+        }
     }
     remember(pool, s);
     return 1;
@@ -135,6 +136,15 @@ void dm_pool_lane_enter(pool_group *g, pool_slot *s)
     g->laned++;
     atomic_store(&s->state, SLOT_PARKED);
     remember(g->pool, s);
+}
+
+void dm_pool_lane_leave(pool_group *g, pool_slot *s, int64_t now)
+{
+    int64_t borrowed = load_relaxed(&s->borrowed_us);
+    add_relaxed(&s->lane_busy_us, now > borrowed ? now - borrowed : 0);
+    dm_pool_lane_unlink(g, s);
+    s->state = SLOT_BORROWED;
+    g->active++;
 }
 
 void dm_pool_lane_unlink(pool_group *g, pool_slot *s)

@@ -896,18 +896,14 @@ DBMGMT_API int dbmgmt_pool_release(dbmgmt_pool *pool, dbmgmt_conn *conn)
     pool_group *g = s->group;
 
     pthread_mutex_lock(&pool->lock);
-    if (s->state == SLOT_LANE) { /* borrowed through the lane: count it as any other */
-        dm_pool_lane_unlink(g, s);
-        dm_pool_busy_update(pool, dm_pool_now_coarse_us());
-        s->state = SLOT_BORROWED;
-        g->active++;
-    }
+    int64_t now = dm_pool_now_coarse_us();
+    dm_pool_busy_update(pool, now);
+    if (s->state == SLOT_LANE)
+        dm_pool_lane_leave(g, s, now); /* from now on counted as any other */
     if (s->state != SLOT_BORROWED) {
         pthread_mutex_unlock(&pool->lock);
         return dm_error_invalid("dbmgmt_pool_release", "conn is not borrowed (released twice?)");
     }
-    int64_t now = dm_pool_now_coarse_us();
-    dm_pool_busy_update(pool, now);
     int leak_returned = s->leak_reported;
     long long held_ms = (long long)((now - s->borrowed_us) / 1000);
     uint32_t id = s->id;

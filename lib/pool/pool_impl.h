@@ -214,6 +214,10 @@ int dm_pool_lane_put(dbmgmt_pool *pool, pool_slot *s, int reusable);
 /* Locked: a slot released through the locked path with nobody waiting
  * enters the lane, parked and remembered by the calling thread. */
 void dm_pool_lane_enter(pool_group *g, pool_slot *s);
+/* Locked, at a release through the locked path of a slot borrowed through
+ * the lane: its lane time is counted up to now, and from now on it is an
+ * ordinary BORROWED slot (counted active; dm_pool_busy_update first). */
+void dm_pool_lane_leave(pool_group *g, pool_slot *s, int64_t now);
 /* Locked: take a slot off the lane list (its state is the caller's). */
 void dm_pool_lane_unlink(pool_group *g, pool_slot *s);
 /* Locked: steal one parked slot (CAS to SLOT_BORROWED, off the lane list,

@@ -606,6 +606,19 @@ static void leak_case(int background)
     pthread_mutex_unlock(&log->lock);
     dbmgmt_pool_release(pool, held);
     assert_int_equal(count_events(log, DBMGMT_POOL_EVENT_LEAK_RETURNED), 1);
+    /* held through the lane for 350 ms or more: the message says how long */
+    pthread_mutex_lock(&log->lock);
+    for (int i = 0; i < log->count; i++) {
+        const char *after = log->type[i] == DBMGMT_POOL_EVENT_LEAK_RETURNED
+                                ? strstr(log->msg[i], "came back after ")
+                                : NULL;
+        long long held_ms = -1;
+        if (after)
+            assert_int_equal(sscanf(after, "came back after %lld ms", &held_ms), 1);
+        if (after)
+            assert_true(held_ms >= 340);
+    }
+    pthread_mutex_unlock(&log->lock);
     close_ok(pool);
     event_log_free(log);
 }
