@@ -191,14 +191,15 @@ void dm_pool_lane_reclaim(pool_group *g)
     }
 }
 
-void dm_pool_lane_counts(const pool_group *g, int32_t *parked, int32_t *borrowed)
+void dm_pool_group_counts(const pool_group *g, int32_t *idle, int32_t *active)
 {
-    *parked = *borrowed = 0;
+    *idle = g->idle;
+    *active = g->active;
     for (const pool_slot *s = g->lane_head; s; s = s->lane_next) {
         if (atomic_load(&s->state) == SLOT_PARKED)
-            ++*parked;
+            ++*idle;
         else
-            ++*borrowed;
+            ++*active;
     }
 }
 

@@ -105,9 +105,9 @@ static int64_t next_retirement(const pool_group *g)
 /* Idle connections of g, in the idle list or parked in the lane (locked). */
 static int32_t idle_count(const pool_group *g)
 {
-    int32_t parked, lane_borrowed;
-    dm_pool_lane_counts(g, &parked, &lane_borrowed);
-    return g->idle + parked;
+    int32_t idle, active;
+    dm_pool_group_counts(g, &idle, &active);
+    return idle;
 }
 
 void dm_pool_refill(dbmgmt_pool *pool, pool_group *g, int punctual)
@@ -192,12 +192,7 @@ int32_t dm_pool_maintain_round(dbmgmt_pool *pool)
     for (int i = 0; i < pool->ngroups; i++)
         due = earlier(due, group_next_due(&pool->groups[i], now));
     pool->inside--;
-    int free_now = dm_pool_unused_after_close(pool);
-    if (pool->closing)
-        pthread_cond_broadcast(&pool->drain_cond);
-    pthread_mutex_unlock(&pool->lock);
-    if (free_now)
-        dm_pool_free(pool);
+    dm_pool_unlock_after_use(pool);
     if (due <= now)
         return 0;
     return (int32_t)((due - now + 999) / 1000);

@@ -652,11 +652,11 @@ static int acquire_failed(dbmgmt_pool *pool, pool_group *g, const char *fn, int3
 {
     int32_t total = 0, active = 0, idle = 0, waiting = 0;
     for (int i = 0; i < pool->ngroups; i++) {
-        int32_t parked, lane_borrowed;
-        dm_pool_lane_counts(&pool->groups[i], &parked, &lane_borrowed);
+        int32_t group_idle, group_active;
+        dm_pool_group_counts(&pool->groups[i], &group_idle, &group_active);
         total += dm_pool_group_total(&pool->groups[i]);
-        active += pool->groups[i].active + lane_borrowed;
-        idle += pool->groups[i].idle + parked;
+        active += group_active;
+        idle += group_idle;
         waiting += pool->groups[i].waiting;
     }
     pool->timeouts++;
@@ -837,14 +837,9 @@ static int pool_acquire(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t timeout_ms
         rc = DBMGMT_OK;
     }
     pool->inside--;
-    int free_now = dm_pool_unused_after_close(pool);
-    if (pool->closing)
-        pthread_cond_broadcast(&pool->drain_cond);
-    pthread_mutex_unlock(&pool->lock);
-    if (waiter_ready)
+    if (waiter_ready) /* out of the queue: nobody signals it any more */
         pthread_cond_destroy(&w.cond);
-    if (free_now)
-        dm_pool_free(pool);
+    dm_pool_unlock_after_use(pool);
     if (got)
         *out = got->conn;
     return rc;
@@ -947,16 +942,12 @@ DBMGMT_API int dbmgmt_pool_release(dbmgmt_pool *pool, dbmgmt_conn *conn)
         dm_pool_slot_released(g, s);
     else
         pool->inside--;
-    int free_now = dm_pool_unused_after_close(pool);
-    if (pool->closing)
-        pthread_cond_broadcast(&pool->drain_cond);
-    pthread_mutex_unlock(&pool->lock);
-    if (free_now)
-        dm_pool_free(pool);
+    dm_pool_unlock_after_use(pool);
     return DBMGMT_OK;
 }
 
-int dm_pool_unused_after_close(const dbmgmt_pool *pool)
+/* 1 when close() gave up waiting and nothing refers to the pool any more. */
+static int unused_after_close(const dbmgmt_pool *pool)
 {
     if (!pool->abandoned || pool->inside > 0)
         return 0;
@@ -966,6 +957,16 @@ int dm_pool_unused_after_close(const dbmgmt_pool *pool)
             return 0;
     }
     return 1;
+}
+
+void dm_pool_unlock_after_use(dbmgmt_pool *pool)
+{
+    int free_now = unused_after_close(pool);
+    if (pool->closing)
+        pthread_cond_broadcast(&pool->drain_cond);
+    pthread_mutex_unlock(&pool->lock);
+    if (free_now)
+        dm_pool_free(pool);
 }
 
 /* ---- close ------------------------------------------------------------- */

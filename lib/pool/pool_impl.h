@@ -168,9 +168,11 @@ pool_slot *dm_pool_slot_reserve(pool_group *g);
 /* After a slot's connection was closed outside the lock: free the slot. */
 void dm_pool_slot_released(pool_group *g, pool_slot *s);
 
-/* Locked: 1 when close() gave up waiting and nothing refers to the pool
- * any more, so the caller frees it (dm_pool_free) after unlocking. */
-int dm_pool_unused_after_close(const dbmgmt_pool *pool);
+/* Locked on entry, unlocked on return: for a thread leaving the pool once
+ * it has given up its share (pool->inside, or its slot). Wakes close() if
+ * it is draining, and frees the pool when close() gave up waiting and
+ * nothing refers to it any more; the caller must not touch it afterwards. */
+void dm_pool_unlock_after_use(dbmgmt_pool *pool);
 void dm_pool_free(dbmgmt_pool *pool);
 
 /* Unlocked: open a connection for a reserved slot (connect + init SQL).
@@ -227,8 +229,9 @@ pool_slot *dm_pool_lane_steal(pool_group *g);
 int dm_pool_lane_has_parked(const pool_group *g);
 /* Locked: move every parked slot of g to the idle list (maintenance, close). */
 void dm_pool_lane_reclaim(pool_group *g);
-/* Locked: how many of the lane's slots are parked and borrowed. */
-void dm_pool_lane_counts(const pool_group *g, int32_t *parked, int32_t *borrowed);
+/* Locked: the group's idle connections (idle list and parked in the lane)
+ * and borrowed ones (through the locked path and through the lane). */
+void dm_pool_group_counts(const pool_group *g, int32_t *idle, int32_t *active);
 /* Locked: the lane's share of the acquire count and of the busy time. */
 void dm_pool_lane_stats(const dbmgmt_pool *pool, int64_t now, int64_t *acquires,
                         int64_t *busy_us);

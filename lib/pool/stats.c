@@ -68,11 +68,11 @@ static void snapshot_locked(dbmgmt_pool *pool, pool_snapshot *snap)
         v[i] = 0;
     for (int i = 0; i < pool->ngroups; i++) {
         const pool_group *g = &pool->groups[i];
-        int32_t parked, lane_borrowed;
-        dm_pool_lane_counts(g, &parked, &lane_borrowed);
+        int32_t idle, active;
+        dm_pool_group_counts(g, &idle, &active);
         v[DBMGMT_POOL_TOTAL] += dm_pool_group_total(g);
-        v[DBMGMT_POOL_IDLE] += g->idle + parked;
-        v[DBMGMT_POOL_ACTIVE] += g->active + lane_borrowed;
+        v[DBMGMT_POOL_IDLE] += idle;
+        v[DBMGMT_POOL_ACTIVE] += active;
         v[DBMGMT_POOL_WAITING] += g->waiting;
         created += g->created;
         destroyed += g->destroyed;
@@ -195,11 +195,8 @@ DBMGMT_API char *dbmgmt_pool_stats_json(const dbmgmt_pool *cpool)
         group_view *gv = &views[i];
         snprintf(gv->shown, sizeof gv->shown, "%s", g->shown);
         snprintf(gv->last_error, sizeof gv->last_error, "%s", g->last_error);
-        int32_t parked, lane_borrowed;
-        dm_pool_lane_counts(g, &parked, &lane_borrowed);
         gv->total = dm_pool_group_total(g);
-        gv->idle = g->idle + parked;
-        gv->active = g->active + lane_borrowed;
+        dm_pool_group_counts(g, &gv->idle, &gv->active);
         gv->waiting = g->waiting;
         gv->down = g->down;
         gv->created = g->created;
