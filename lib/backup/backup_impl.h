@@ -121,6 +121,12 @@ int dm_bk_fsync_path(const char *path, dm_error *err);
 int dm_bk_fsync_dir(const char *dir, dm_error *err);
 /* Size and SHA-256 hex of a file. */
 int dm_bk_hash_file(const char *path, int64_t *size, char hex[65], dm_error *err);
+/* Copy in, from offset 0 to its end, to out (at out's position): with
+ * copy_file_range (in the kernel; reflinks where the file system has
+ * them), else pread/write where the file systems refuse it. in is read by
+ * offset, its position left alone, so a descriptor SQLite owns can be
+ * read. 0, or -1 with errno. */
+int dm_bk_copy_fd(int in, int out);
 /* Copy a file to dst_path (created 0600 or truncated), fsync-ed. */
 int dm_bk_copy_file(const char *src_path, const char *dst_path, dm_error *err);
 /* "dir/name", caller frees. */

@@ -154,7 +154,8 @@ int dm_bk_hash_file(const char *path, int64_t *size, char hex[65], dm_error *err
     return DBMGMT_OK;
 }
 
-static int copy_with_read_write(int in, int out)
+/* pread/write from offset *off to the end of in. */
+static int copy_with_pread_write(int in, off_t off, int out)
 {
     char *chunk = dm_malloc(IO_CHUNK);
     if (!chunk) {
@@ -163,7 +164,7 @@ static int copy_with_read_write(int in, int out)
     }
     int rc = 0;
     for (;;) {
-        ssize_t n = read(in, chunk, IO_CHUNK);
+        ssize_t n = pread(in, chunk, IO_CHUNK, off);
         if (n == 0)
             break;
         if (n < 0) {
@@ -184,16 +185,17 @@ static int copy_with_read_write(int in, int out)
         }
         if (rc)
             break;
+        off += n;
     }
     dm_free(chunk);
     return rc;
 }
 
-/* copy_file_range (reflinks or in-kernel copy), else read/write. */
-static int copy_fds(int in, int out)
+int dm_bk_copy_fd(int in, int out)
 {
+    off_t off = 0;
     for (;;) {
-        ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
+        ssize_t n = copy_file_range(in, &off, out, NULL, (size_t)1 << 30, 0);
         if (n == 0)
             return 0;
         if (n > 0)
@@ -201,7 +203,7 @@ static int copy_fds(int in, int out)
         if (errno == EINTR)
             continue;
         if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)
-            return copy_with_read_write(in, out);
+            return copy_with_pread_write(in, off, out);
         return -1;
     }
 }
@@ -219,7 +221,7 @@ int dm_bk_copy_file(const char *src_path, const char *dst_path, dm_error *err)
                             strerror(errno));
     }
     int status = DBMGMT_OK;
-    if (copy_fds(in, out) != 0)
+    if (dm_bk_copy_fd(in, out) != 0)
         status = dm_error_set(err, DBMGMT_ERR_IO, "cannot copy '%s' to '%s': %s", src_path,
                               dst_path, strerror(errno));
     if (status == DBMGMT_OK && fsync(out) != 0)

@@ -4,8 +4,9 @@
  *
  * A database in rollback-journal mode (SQLite's default): under the SHARED
  * lock, which no writer can get past to change the file, the file is copied
- * with copy_file_range() from the connection's own descriptor (or, failing
- * that, read through its VFS file in 256 KiB chunks) and written out. That
+ * from the connection's own descriptor with dm_bk_copy_fd (copy_file_range,
+ * else pread; with another VFS, read through its xRead in 256 KiB chunks)
+ * and written out. That
  * is what a single backup step does, without the per-page pager work, so
  * writers wait for less time (the copy runs at cp's speed: docs/backup.md).
  * Never from SQLite's memory map: write() from a fresh mapping takes a page
@@ -215,30 +216,13 @@ static int vfs_file_fd(sqlite3 *db, sqlite3_file *fp, const char *src_path)
     return head->fd;
 }
 
-/*
- * Write the first size bytes of the source's file to fd. From the
- * connection's descriptor (in_fd >= 0) with copy_file_range(): one copy,
- * page cache to page cache, in the kernel, as cp does; with an explicit
- * offset, so the descriptor's position is untouched. Otherwise, or where the
- * file systems refuse it, through the VFS's xRead (plain pread()s: the
- * connection's memory map is off) into buf, which stays in the CPU's cache.
- */
-static int raw_copy_range(sqlite3_file *fp, int in_fd, int fd, unsigned char *buf, int64_t size)
+/* Write the first size bytes of the source's file to fd through the VFS's
+ * xRead (plain pread()s: the connection's memory map is off) into buf,
+ * which stays in the CPU's cache: for a VFS whose descriptor is not ours to
+ * use (see vfs_file_fd). */
+static int vfs_read_copy(sqlite3_file *fp, int fd, unsigned char *buf, int64_t size)
 {
-    off_t off = 0;
-    while (in_fd >= 0 && off < size) {
-        ssize_t n = copy_file_range(in_fd, &off, fd, NULL, (size_t)(size - off), 0);
-        if (n > 0)
-            continue;
-        if (n == 0)
-            return SQLITE_IOERR_SHORT_READ; /* the file is shorter than its pages */
-        if (errno == EINTR)
-            continue;
-        if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-            return SQLITE_IOERR_WRITE;
-        break; /* not between these files: the rest through xRead */
-    }
-    while (off < size) {
+    for (int64_t off = 0; off < size;) {
         int n = (int)(size - off < (int64_t)RAW_CHUNK ? size - off : (int64_t)RAW_CHUNK);
         int rc = fp->pMethods->xRead(fp, buf, n, off);
         if (rc == SQLITE_OK)
@@ -265,16 +249,21 @@ static int backup_raw(sqlite3 *src, const char *src_path, const char *dst_path, 
         sqlite3_exec(src, "ROLLBACK", NULL, NULL, NULL);
         return sqlite_err(src, err, DBMGMT_ERR_IO, "cannot read", src_path);
     }
+    /* From the connection's descriptor, in the kernel, as cp does; else
+     * through the VFS. */
+    int in = vfs_file_fd(src, fp, src_path);
     int fd = open(dst_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    unsigned char *buf = fd >= 0 ? dm_malloc(RAW_CHUNK) : NULL;
+    unsigned char *buf = fd >= 0 && in < 0 ? dm_malloc(RAW_CHUNK) : NULL;
     int status = DBMGMT_OK;
     if (fd < 0)
         status = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dst_path,
                               strerror(errno));
-    else if (!buf)
+    else if (in >= 0 && dm_bk_copy_fd(in, fd) != 0)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "SQLite backup of '%s' to '%s': %s",
+                              src_path, dst_path, strerror(errno));
+    else if (in < 0 && !buf)
         status = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory copying '%s'", src_path);
-    else if ((rc = raw_copy_range(fp, vfs_file_fd(src, fp, src_path), fd, buf,
-                                 pages * page_size)) != SQLITE_OK)
+    else if (in < 0 && (rc = vfs_read_copy(fp, fd, buf, pages * page_size)) != SQLITE_OK)
         status = dm_error_set(err, DBMGMT_ERR_IO, "SQLite backup of '%s' to '%s': %s",
                               src_path, dst_path, sqlite3_errstr(rc));
     sqlite3_exec(src, "COMMIT", NULL, NULL, NULL);
@@ -283,20 +272,6 @@ static int backup_raw(sqlite3 *src, const char *src_path, const char *dst_path, 
         status = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", dst_path,
                               strerror(errno));
     return status;
-}
-
-/* Copy from fd (from offset 0, by its own offset: its position is left
- * alone) to out until the end of the file. 0, or -1 with errno. */
-static int copy_to_end(int fd, int out)
-{
-    off_t off = 0;
-    for (;;) {
-        ssize_t n = copy_file_range(fd, &off, out, NULL, (size_t)1 << 30, 0);
-        if (n == 0)
-            return 0;
-        if (n < 0 && errno != EINTR)
-            return -1;
-    }
 }
 
 /* The -wal file of src_path copied to that of dst_path, if there is one:
@@ -318,7 +293,7 @@ static int copy_wal_file(const char *src_path, const char *dst_path, dm_error *e
     int status = DBMGMT_OK;
     if (out < 0)
         status = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", to, strerror(errno));
-    else if (copy_to_end(in, out) != 0)
+    else if (dm_bk_copy_fd(in, out) != 0)
         status = dm_error_set(err, DBMGMT_ERR_IO, "cannot copy '%s' to '%s': %s", from, to,
                               strerror(errno));
     if (out >= 0 && close(out) != 0 && status == DBMGMT_OK)
@@ -389,7 +364,7 @@ static int backup_wal_raw(sqlite3 *src, const char *src_path, const char *dst_pa
     if (out < 0)
         status = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dst_path,
                               strerror(errno));
-    else if (copy_to_end(in, out) != 0)
+    else if (dm_bk_copy_fd(in, out) != 0)
         status = dm_error_set(err, DBMGMT_ERR_IO, "SQLite backup of '%s' to '%s': %s",
                               src_path, dst_path, strerror(errno));
     if (status == DBMGMT_OK)
