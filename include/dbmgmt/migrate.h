@@ -209,7 +209,9 @@ DBMGMT_API const char *dbmgmt_migrator_errmsg(const dbmgmt_migrator *m);
  * "migrations") or from the compiled-in defs, check the environment, and
  * apply what is pending under the lock. Returns DBMGMT_OK when the schema is
  * current; on a refusal or failure nothing half-applied is left and
- * dbmgmt_errmsg() says why.
+ * dbmgmt_errmsg() says why. A folder is read on a second thread of the
+ * call's own, joined before it returns, while the connection opens; with
+ * defs no thread is started (docs/migrations.md).
  */
 DBMGMT_API int dbmgmt_migrate_on_boot(const char *dsn, const char *dir_or_null,
                                       const dbmgmt_migration_def *defs_or_null,

@@ -439,6 +439,60 @@ static void test_migrate_on_boot_with_embedded_table_is_idempotent(void **state)
     assert_int_equal(dbmgmt_migrator_add_table(s->m, embedded), DBMGMT_ERR_INVALID);
 }
 
+/* The boot call reads the folder on a second thread while it connects:
+ * what it applies, refuses and reports must be what the migrator does. */
+static void test_migrate_on_boot_from_folder(void **state)
+{
+    scratch *s = *state;
+    static const char first[] = "-- migrate:up\nCREATE TABLE mt_b (id INTEGER);\n"
+                                "-- migrate:down\nDROP TABLE mt_b;\n";
+    static const char second[] = "-- migrate:up\nCREATE INDEX mt_b_id ON mt_b (id);\n";
+    write_file(s->dir, "001_create.sql", first);
+    write_file(s->dir, "002_index.sql", second);
+    for (int run = 0; run < 3; run++) {
+        int rc = dbmgmt_migrate_on_boot(s->dsn, s->dir, NULL, "staging");
+        if (rc != DBMGMT_OK)
+            fail_msg("boot %d: %s", run, dbmgmt_errmsg());
+    }
+    assert_true(table_exists(s, "mt_b"));
+    assert_int_equal(applied_count(s), 2);
+
+    /* an edited applied migration is refused, naming it */
+    write_file(s->dir, "002_index.sql", "-- migrate:up\nCREATE INDEX mt_b_id2 ON mt_b (id);\n");
+    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, s->dir, NULL, "staging"), DBMGMT_ERR_CHECKSUM);
+    assert_non_null(strstr(dbmgmt_errmsg(), "002"));
+    write_file(s->dir, "002_index.sql", second);
+
+    /* a bad file in the folder: refused with the file named, nothing applied
+     * (the pending 003 stays pending) */
+    write_file(s->dir, "003_more.sql", "-- migrate:up\nCREATE TABLE mt_b3 (id INTEGER);\n");
+    write_file(s->dir, "004_.sql", "-- migrate:up\nCREATE TABLE mt_b4 (id INTEGER);\n");
+    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, s->dir, NULL, "staging"), DBMGMT_ERR_PARSE);
+    assert_non_null(strstr(dbmgmt_errmsg(), "004_.sql"));
+    assert_false(table_exists(s, "mt_b3"));
+    assert_int_equal(applied_count(s), 2);
+    remove_file(s->dir, "004_.sql");
+
+    /* a folder that is not there is named */
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/no-such-folder", s->dir);
+    assert_int_not_equal(dbmgmt_migrate_on_boot(s->dsn, missing, NULL, "staging"), DBMGMT_OK);
+    assert_non_null(strstr(dbmgmt_errmsg(), "no-such-folder"));
+
+    /* a folder and a table at once is a caller's mistake, said before connecting */
+    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, s->dir, embedded, "staging"), DBMGMT_ERR_INVALID);
+
+    /* an engine that cannot be reached is what is reported, whatever the folder */
+    assert_int_not_equal(dbmgmt_migrate_on_boot("sqlite:///no-such-dir/x/y.db", s->dir, NULL, NULL),
+                         DBMGMT_OK);
+    assert_null(strstr(dbmgmt_errmsg(), "003_more"));
+
+    /* and the pending one applies on the next good boot */
+    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, s->dir, NULL, "staging"), DBMGMT_OK);
+    assert_true(table_exists(s, "mt_b3"));
+    assert_int_equal(applied_count(s), 3);
+}
+
 typedef struct progress_log {
     int before, after;
     int cancel_at;
@@ -676,6 +730,7 @@ int main(void)
         T(test_migrate_dirty_mark_names_statement_and_resume_continues),
         T(test_migrate_repair_forgets_failed_migration),
         T(test_migrate_on_boot_with_embedded_table_is_idempotent),
+        T(test_migrate_on_boot_from_folder),
         T(test_migrate_plan_lists_steps_and_progress_can_stop),
         T(test_migrate_production_refuses_lint_error_until_allowed_in_file),
         T(test_migrate_lint_errors_only_warn_outside_production_or_when_allowed),
