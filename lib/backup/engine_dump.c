@@ -284,6 +284,24 @@ static int count_tables(dbmgmt_conn *conn, dm_bk_counts *counts, dm_error *err)
     return rc;
 }
 
+/* MySQL: the events of the database this user can see (information_schema
+ * lists only those in schemas where it holds the EVENT privilege). */
+static int count_events(dbmgmt_conn *conn, int64_t *events, dm_error *err)
+{
+    dbmgmt_result *r = NULL;
+    int rc = dbmgmt_conn_query(conn, &r,
+                               "SELECT COUNT(*) FROM information_schema.EVENTS "
+                               "WHERE EVENT_SCHEMA = DATABASE()", 0, NULL);
+    if (rc != DBMGMT_OK)
+        return dm_error_copy(err, &conn->err);
+    if (dbmgmt_result_next(r) == 1)
+        *events = dbmgmt_result_int64(r, 0);
+    else
+        rc = dm_error_copy(err, &conn->err);
+    dbmgmt_result_free(r);
+    return rc;
+}
+
 static int conn_step(dbmgmt_conn *conn, const char *sql, dm_error *err)
 {
     int rc = dbmgmt_conn_exec(conn, sql);
@@ -503,6 +521,9 @@ static int mysql_backup(dbmgmt_conn *conn, const dm_dsn *dsn, const char *dst_pa
         rc = conn_step(conn, snapshot_begin_sql(DBMGMT_ENGINE_MYSQL), err);
     if (rc == DBMGMT_OK)
         rc = count_tables(conn, counts, err);
+    int64_t events = 0;
+    if (rc == DBMGMT_OK)
+        rc = count_events(conn, &events, err);
     dbmgmt_conn_rollback(conn);
     int out = -1;
     if (rc == DBMGMT_OK && (out = open(dst_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
@@ -510,9 +531,12 @@ static int mysql_backup(dbmgmt_conn *conn, const dm_dsn *dsn, const char *dst_pa
         rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dst_path,
                           strerror(errno));
     if (rc == DBMGMT_OK) {
+        /* --events only when there are events this user can see: it needs
+         * the EVENT privilege, which a backup user without events lacks */
         const char *args[] = {"--single-transaction", "--routines", "--triggers",
                               "--hex-blob", "--no-tablespaces",
-                              "--default-character-set=utf8mb4", dsn->database, NULL};
+                              "--default-character-set=utf8mb4",
+                              events > 0 ? "--events" : "--skip-events", dsn->database, NULL};
         rc = mysql_run(dsn, exe, args, (child_io){-1, out}, err);
     }
     if (out >= 0 && close(out) != 0 && rc == DBMGMT_OK)

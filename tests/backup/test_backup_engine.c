@@ -105,6 +105,13 @@ static void fill_source(const char *dsn)
                  "INSERT INTO notes VALUES (1, 'it''s'), (2, NULL), (3, 'x');"
                  "INSERT INTO items(pad) SELECT REPEAT('x', 200) FROM digits a, digits b, "
                  "digits c, digits d, digits e");
+    if (engine == DBMGMT_ENGINE_MYSQL) /* a routine, a trigger and an event to carry over */
+        exec_on(dsn, "CREATE FUNCTION note_count() RETURNS INT READS SQL DATA "
+                     "RETURN (SELECT COUNT(*) FROM notes);"
+                     "CREATE TRIGGER notes_touch BEFORE UPDATE ON notes FOR EACH ROW "
+                     "SET NEW.body = COALESCE(NEW.body, OLD.body);"
+                     "CREATE EVENT notes_sweep ON SCHEDULE EVERY 1 DAY DISABLE "
+                     "DO DELETE FROM notes WHERE body IS NULL AND id < 0");
 }
 
 /* ---- watching our children's command lines ------------------------------------------- */
@@ -251,6 +258,15 @@ static void test_backup_verify_restore_round_trip_without_password_on_argv(void 
     assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM items"), 100000);
     assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM notes"), 3);
     assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM notes WHERE body IS NULL"), 1);
+    if (engine == DBMGMT_ENGINE_MYSQL) { /* routines, triggers and events come back */
+        assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM information_schema.ROUTINES "
+                                            "WHERE ROUTINE_SCHEMA = DATABASE()"), 1);
+        assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM information_schema.TRIGGERS "
+                                            "WHERE TRIGGER_SCHEMA = DATABASE()"), 1);
+        assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM information_schema.EVENTS "
+                                            "WHERE EVENT_SCHEMA = DATABASE() AND EVENT_NAME = "
+                                            "'notes_sweep'"), 1);
+    }
     assert_true(dbmgmt_backup_metric(b, DBMGMT_BACKUP_LAST_RESTORE_MS) >= 0);
     assert_true(dbmgmt_backup_metric(b, DBMGMT_BACKUP_LAST_SIZE) > 0);
     char *json = dbmgmt_backup_list_json(b);
