@@ -81,19 +81,28 @@ DBMGMT_API dbmgmt_engine dbmgmt_conn_engine(const dbmgmt_conn *conn)
     return conn ? conn->drv->engine : DBMGMT_ENGINE_NONE;
 }
 
+/* One statement of a split script, with its COPY data block if it has one. */
+static int exec_split(dbmgmt_conn *conn, const dm_sql_stmt *st)
+{
+    if (st->command_len >= st->len) /* an ordinary statement */
+        return conn->drv->exec(conn->dc, st->text, &conn->err);
+    /* COPY ... FROM stdin: the command, then its data block */
+    if (!conn->drv->exec_copy)
+        return dm_error_set(&conn->err, DBMGMT_ERR_UNSUPPORTED,
+                            "COPY ... FROM stdin data blocks are PostgreSQL's");
+    char *command = dm_strndup(st->text, st->command_len);
+    if (!command)
+        return dm_conn_fail(conn, DBMGMT_ERR_NOMEM, "out of memory running a script");
+    int rc = conn->drv->exec_copy(conn->dc, command, st->text + st->data_offset, st->data_len,
+                                  &conn->err);
+    dm_free(command);
+    return rc;
+}
+
 /* Run one statement of a split script; a failure names its number and line. */
 static int exec_statement(dbmgmt_conn *conn, const dm_sql_stmt *st, size_t number)
 {
-    char *owned = NULL;
-    const char *sql = st->text;
-    if (st->command_len < st->len) { /* COPY ... FROM stdin: the command alone */
-        owned = dm_strndup(st->text, st->command_len);
-        if (!owned)
-            return dm_conn_fail(conn, DBMGMT_ERR_NOMEM, "out of memory running a script");
-        sql = owned;
-    }
-    int rc = conn->drv->exec(conn->dc, sql, &conn->err);
-    dm_free(owned);
+    int rc = exec_split(conn, st);
     if (rc != DBMGMT_OK) {
         dm_error failed = conn->err;
         dm_error_set_sql(&conn->err, failed.code, failed.sqlstate, "statement %zu (line %d): %s",
@@ -106,6 +115,12 @@ int dm_conn_exec_statement(dbmgmt_conn *conn, const char *sql)
 {
     dm_error_reset(&conn->err);
     return conn_failed(conn, conn->drv->exec(conn->dc, sql, &conn->err));
+}
+
+int dm_conn_exec_split(dbmgmt_conn *conn, const dm_sql_stmt *st)
+{
+    dm_error_reset(&conn->err);
+    return conn_failed(conn, exec_split(conn, st));
 }
 
 DBMGMT_API int dbmgmt_conn_exec(dbmgmt_conn *conn, const char *sql_script)

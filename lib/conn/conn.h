@@ -34,6 +34,10 @@ struct dbmgmt_result {
 /* Run one statement already split by the caller (no second split, no
  * "statement N" prefix on errors). */
 int dm_conn_exec_statement(dbmgmt_conn *conn, const char *sql);
+/* The same for a statement from the splitter: a PostgreSQL COPY ... FROM
+ * stdin is run with its data block. */
+struct dm_sql_stmt;
+int dm_conn_exec_split(dbmgmt_conn *conn, const struct dm_sql_stmt *st);
 
 /* Record a failure on the connection (and the thread). Returns code. */
 #define dm_conn_fail(conn, ...) dm_error_set(&(conn)->err, __VA_ARGS__)

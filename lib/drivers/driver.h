@@ -132,6 +132,11 @@ typedef struct dm_driver {
     /* Run SQL discarding rows; SQLite accepts a script here, the network
      * engines one statement (the connection layer splits scripts for them). */
     int (*exec)(dm_dconn *c, const char *sql, dm_error *err);
+    /* PostgreSQL: run a COPY ... FROM STDIN command (NUL-terminated) and send
+     * data[0 .. len) as its rows (text format, without the "\." line).
+     * NULL where the dialect has no such data blocks. */
+    int (*exec_copy)(dm_dconn *c, const char *command, const char *data, size_t len,
+                     dm_error *err);
 
     /* one_shot: the statement will run once (dbmgmt_conn_query); a driver
      * may then skip a server-side prepare round trip. */

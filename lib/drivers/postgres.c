@@ -27,7 +27,7 @@
     X(PQclear) X(PQcmdTuples) X(PQconnectdbParams) X(PQerrorMessage) X(PQexec) \
     X(PQexecParams) X(PQexecPrepared) X(PQfinish) X(PQfname) X(PQfreemem) X(PQftype) \
     X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue) X(PQnfields) X(PQntuples) \
-    X(PQprepare) X(PQputCopyEnd) X(PQresultErrorField) X(PQresultStatus) \
+    X(PQprepare) X(PQputCopyData) X(PQputCopyEnd) X(PQresultErrorField) X(PQresultStatus) \
     X(PQsetNoticeProcessor) X(PQstatus) X(PQtransactionStatus) X(PQunescapeBytea)
 
 typedef struct dm_libpq_functions {
@@ -176,6 +176,14 @@ static void pg_close(dm_dconn *c)
     dm_free(c);
 }
 
+/* Drain what is left of a command's results, so the connection is ready. */
+static void pg_drain(dm_dconn *c)
+{
+    PGresult *res;
+    while ((res = libpq.PQgetResult(c->pg)) != NULL)
+        libpq.PQclear(res);
+}
+
 /* Run a statement without parameters; OK for commands and row results. */
 static int pg_simple(dm_dconn *c, const char *sql, dm_error *err, const char *context)
 {
@@ -191,14 +199,58 @@ static int pg_simple(dm_dconn *c, const char *sql, dm_error *err, const char *co
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
         rc = pg_fail(c, res, err, context);
     libpq.PQclear(res);
-    while ((res = libpq.PQgetResult(c->pg)) != NULL) /* drain, so the connection is ready */
-        libpq.PQclear(res);
+    pg_drain(c);
     return rc;
 }
 
 static int pg_exec(dm_dconn *c, const char *sql, dm_error *err)
 {
     return pg_simple(c, sql, err, NULL);
+}
+
+/* COPY ... FROM STDIN with its data block (as pg_dump writes it in plain
+ * format): the rows go in pieces of at most 1 MB, then the end of data;
+ * the server's verdict (a bad row names its line) comes with the end. */
+static int pg_exec_copy(dm_dconn *c, const char *command, const char *data, size_t len,
+                        dm_error *err)
+{
+    PGresult *res = libpq.PQexec(c->pg, command);
+    ExecStatusType st = libpq.PQresultStatus(res);
+    if (st != PGRES_COPY_IN) {
+        int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK
+                     ? dm_error_set_sql(err, DBMGMT_ERR_SQL, "42601",
+                                        "a data block follows a statement that did not start a "
+                                        "COPY FROM STDIN")
+                     : pg_fail(c, res, err, NULL);
+        libpq.PQclear(res);
+        pg_drain(c);
+        return rc;
+    }
+    libpq.PQclear(res);
+    const size_t piece = (size_t)1 << 20;
+    int sent = 1;
+    for (size_t at = 0; sent == 1 && at < len; at += piece) {
+        size_t n = len - at < piece ? len - at : piece;
+        sent = libpq.PQputCopyData(c->pg, data + at, (int)n);
+    }
+    if (sent == 1)
+        sent = libpq.PQputCopyEnd(c->pg, NULL);
+    int rc = DBMGMT_OK;
+    res = libpq.PQgetResult(c->pg);
+    if (sent != 1 || libpq.PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = pg_fail(c, res, err, NULL);
+        /* the server's context says which row: "COPY t, line 2, column id: ..." */
+        const char *where = res ? libpq.PQresultErrorField(res, PG_DIAG_CONTEXT) : NULL;
+        size_t used = strlen(err->msg);
+        if (where && used + 4 < sizeof err->msg) {
+            char line[300];
+            one_line(line, sizeof line, where);
+            snprintf(err->msg + used, sizeof err->msg - used, " [%s]", line);
+        }
+    }
+    libpq.PQclear(res);
+    pg_drain(c);
+    return rc;
 }
 
 static void pg_clear_result(dm_dstmt *s)
@@ -887,6 +939,7 @@ const dm_driver dm_postgres_driver = {
     .connect = pg_connect,
     .close = pg_close,
     .exec = pg_exec,
+    .exec_copy = pg_exec_copy,
     .prepare = pg_prepare,
     .param_count = pg_param_count,
     .bind = pg_bind,

@@ -61,7 +61,8 @@ static int run_statements(dbmgmt_migrator *m, const dm_plan_step *st,
 {
     const dm_section *s = step_section(st);
     for (size_t i = from; i < list->count; i++) {
-        int rc = dm_conn_exec_statement(m->conn, list->items[i].sql);
+        int rc = list->items[i].split ? dm_conn_exec_split(m->conn, list->items[i].split)
+                                      : dm_conn_exec_statement(m->conn, list->items[i].sql);
         if (rc == DBMGMT_OK && dirty_protocol && st->direction == DBMGMT_UP)
             rc = dm_history_mark(m, st->mig->version, 0, (int32_t)(i + 1), NULL, 0, NULL);
         if (rc != DBMGMT_OK) {

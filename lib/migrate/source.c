@@ -912,7 +912,8 @@ void dm_mig_statements_free(dm_mig_statements *list)
     memset(list, 0, sizeof *list);
 }
 
-static int statements_push(dm_mig_statements *out, size_t *cap, const char *sql, int32_t line)
+static int statements_push(dm_mig_statements *out, size_t *cap, const char *sql, int32_t line,
+                           const dm_sql_stmt *split)
 {
     if (out->count == *cap) {
         *cap = *cap ? *cap * 2 : 16;
@@ -923,6 +924,7 @@ static int statements_push(dm_mig_statements *out, size_t *cap, const char *sql,
     }
     out->items[out->count].sql = sql;
     out->items[out->count].line = line;
+    out->items[out->count].split = split;
     out->count++;
     return DBMGMT_OK;
 }
@@ -944,7 +946,7 @@ static int split_section(const dm_section *s, dbmgmt_engine dialect, dm_mig_stat
     size_t n = dbmgmt_statements_count(store->split);
     for (size_t i = 0; i < n; i++) {
         const dm_sql_stmt *st = dm_sql_statement_at(store->split, i);
-        if (statements_push(out, cap, st->text, st->line + s->line - 1) != DBMGMT_OK)
+        if (statements_push(out, cap, st->text, st->line + s->line - 1, st) != DBMGMT_OK)
             return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);
     }
     return DBMGMT_OK;
@@ -976,7 +978,7 @@ static int goose_blocks(const dm_section *s, dbmgmt_engine dialect, dm_mig_state
                             : NULL;
         if (grown)
             store->blocks = grown;
-        if (!block || statements_push(out, cap, block, begin.line + 1 + s->line - 1) != DBMGMT_OK) {
+        if (!block || statements_push(out, cap, block, begin.line + 1 + s->line - 1, NULL) != DBMGMT_OK) {
             dm_free(block);
             dm_buf_free(&outside);
             return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);

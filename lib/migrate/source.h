@@ -76,6 +76,9 @@ void dm_checksum_normalised(const char *text, size_t len, char hex[65]);
 typedef struct dm_mig_statement {
     const char *sql;  /* NUL-terminated (owned by the list) */
     int32_t line;     /* line in the section's file */
+    /* The splitter's record (run with dm_conn_exec_split, so a COPY FROM
+     * stdin gets its data); NULL for a goose StatementBegin/End block. */
+    const struct dm_sql_stmt *split;
 } dm_mig_statement;
 
 typedef struct dm_mig_statements {

@@ -315,6 +315,48 @@ static void test_conn_exec_script_names_failing_statement_and_line(void **state)
     dbmgmt_conn_close(c);
 }
 
+/* PostgreSQL: a script as pg_dump writes it in plain format, COPY ... FROM
+ * stdin with its rows, runs whole; a bad row is the server's error with the
+ * statement's number and line, and the connection goes on. */
+static void test_conn_exec_script_with_copy_data(void **state)
+{
+    (void)state;
+    dbmgmt_conn *c = open_conn();
+    if (dbmgmt_conn_engine(c) != DBMGMT_ENGINE_POSTGRES) {
+        dbmgmt_conn_close(c);
+        return; /* the other dialects have no data blocks */
+    }
+    exec_ok(c, "DROP TABLE IF EXISTS ct_copy");
+    exec_ok(c, "CREATE TABLE ct_copy (id INTEGER PRIMARY KEY, name TEXT, note TEXT);\n"
+               "COPY ct_copy (id, name, note) FROM stdin;\n"
+               "1\talice\t\\N\n"
+               "2\tbob; not the end\tit's\n"
+               "3\tcarol\ttab\\there\n"
+               "\\.\n"
+               "INSERT INTO ct_copy (id, name) VALUES (4, 'dave');\n"
+               "COPY ct_copy (id, name) FROM stdin;\n"
+               "\\.\n");
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_copy"), 4);
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_copy WHERE note IS NULL"), 2);
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_copy WHERE name = 'bob; not the end' "
+                                  "AND note = 'it''s'"), 1);
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_copy WHERE note = E'tab\\there'"), 1);
+
+    /* a row the table refuses: the statement and line are named, nothing of
+     * that COPY is kept, and the connection is usable */
+    int rc = dbmgmt_conn_exec(c, "COPY ct_copy (id, name) FROM stdin;\n"
+                                 "10\tok\n"
+                                 "eleven\tnot a number\n"
+                                 "\\.\n");
+    assert_int_equal(rc, DBMGMT_ERR_SQL);
+    assert_non_null(strstr(dbmgmt_conn_errmsg(c), "statement 1 (line 1)"));
+    assert_non_null(strstr(dbmgmt_conn_errmsg(c), "eleven"));
+    assert_non_null(strstr(dbmgmt_conn_errmsg(c), "line 2")); /* the row, from the server */
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_copy"), 4);
+    exec_ok(c, "DROP TABLE ct_copy");
+    dbmgmt_conn_close(c);
+}
+
 static void test_conn_query_checks_parameter_count(void **state)
 {
     (void)state;
@@ -639,6 +681,7 @@ int main(void)
         cmocka_unit_test_teardown(test_conn_transactions_commit_rollback_and_detection, record_last_error),
         cmocka_unit_test_teardown(test_conn_errors_carry_engine_message_and_sqlstate, record_last_error),
         cmocka_unit_test_teardown(test_conn_exec_script_names_failing_statement_and_line, record_last_error),
+        cmocka_unit_test_teardown(test_conn_exec_script_with_copy_data, record_last_error),
         cmocka_unit_test_teardown(test_conn_query_checks_parameter_count, record_last_error),
         cmocka_unit_test_teardown(test_conn_lock_excludes_other_sessions_and_dies_with_holder, record_last_error),
         cmocka_unit_test_teardown(test_conn_introspection_describes_schema_alike_on_every_engine, record_last_error),

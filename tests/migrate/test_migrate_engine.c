@@ -493,6 +493,35 @@ static void test_migrate_on_boot_from_folder(void **state)
     assert_int_equal(applied_count(s), 3);
 }
 
+/* PostgreSQL: a migration holding COPY ... FROM stdin data (seed rows as
+ * pg_dump writes them) applies with its rows; a bad row fails the migration
+ * with FILE:LINE and leaves nothing behind. */
+static void test_migrate_postgres_copy_data(void **state)
+{
+    scratch *s = *state;
+    if (engine != DBMGMT_ENGINE_POSTGRES)
+        return;
+    write_file(s->dir, "001_seed.sql",
+               "-- migrate:up\nCREATE TABLE mt_c (id INTEGER PRIMARY KEY, name TEXT);\n"
+               "COPY mt_c (id, name) FROM stdin;\n1\talice; not a statement\n2\t\\N\n\\.\n"
+               "INSERT INTO mt_c VALUES (3, 'carol');\n"
+               "-- migrate:down\nDROP TABLE mt_c;\n");
+    reload(s);
+    up_ok(s);
+    assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM mt_c"), 3);
+    assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM mt_c WHERE name IS NULL"), 1);
+    write_file(s->dir, "002_more.sql",
+               "-- migrate:up\nCREATE TABLE mt_c2 (id INTEGER);\n"
+               "COPY mt_c2 (id) FROM stdin;\n7\nseven\n\\.\n");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_SQL);
+    const char *msg = dbmgmt_migrator_errmsg(s->m);
+    assert_non_null(strstr(msg, "002_more.sql:3"));
+    assert_non_null(strstr(msg, "seven"));
+    assert_false(table_exists(s, "mt_c2"));
+    assert_int_equal(applied_count(s), 1);
+}
+
 typedef struct progress_log {
     int before, after;
     int cancel_at;
@@ -731,6 +760,7 @@ int main(void)
         T(test_migrate_repair_forgets_failed_migration),
         T(test_migrate_on_boot_with_embedded_table_is_idempotent),
         T(test_migrate_on_boot_from_folder),
+        T(test_migrate_postgres_copy_data),
         T(test_migrate_plan_lists_steps_and_progress_can_stop),
         T(test_migrate_production_refuses_lint_error_until_allowed_in_file),
         T(test_migrate_lint_errors_only_warn_outside_production_or_when_allowed),
