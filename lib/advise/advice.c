@@ -277,5 +277,12 @@ DBMGMT_API char *dbmgmt_advice_to_json(const dbmgmt_advice *adv)
         json_finding(&j, &adv->v[i]);
     dm_json_array_end(&j);
     dm_json_object_end(&j);
-    return dm_buf_detach(&b);
+    int failed = dm_json_failed(&j);
+    char *out = dm_buf_detach(&b);
+    if (!out || failed) {
+        dm_free(out);
+        dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory rendering index advice");
+        return NULL;
+    }
+    return out;
 }

@@ -618,7 +618,9 @@ static int report_candidates(dbmgmt_advisor *a, const dm_catalog *cat, candidate
 
 /* ---- run --------------------------------------------------------------------- */
 
-static void analyse_workload(dbmgmt_advisor *a, const dm_catalog *cat, adv_table_load *load)
+/* A query that cannot be analysed is skipped (and counted); running out
+ * of memory fails the run instead of passing for a skip. */
+static int analyse_workload(dbmgmt_advisor *a, const dm_catalog *cat, adv_table_load *load)
 {
     dbmgmt_engine dialect = dbmgmt_conn_engine(a->conn);
     for (size_t qi = 0; qi < a->nqueries; qi++) {
@@ -626,7 +628,10 @@ static void analyse_workload(dbmgmt_advisor *a, const dm_catalog *cat, adv_table
         adv_analysis_clear(&q->an);
         q->skipped = 0;
         q->cost_before = q->cost_after = -1;
-        if (adv_analyse(dialect, cat, q->sql, strlen(q->sql), &q->an) != DBMGMT_OK) {
+        int rc = adv_analyse(dialect, cat, q->sql, strlen(q->sql), &q->an);
+        if (rc == DBMGMT_ERR_NOMEM)
+            return rc;
+        if (rc != DBMGMT_OK) {
             q->skipped = 1;
             continue;
         }
@@ -636,6 +641,7 @@ static void analyse_workload(dbmgmt_advisor *a, const dm_catalog *cat, adv_table
             if (q->an.accesses[k].table != q->an.written)
                 load[table_index(cat, q->an.accesses[k].table)].reads += q->weight;
     }
+    return DBMGMT_OK;
 }
 
 static int confirm(dbmgmt_advisor *a, const dm_catalog *cat, candidates *cs, int *used,
@@ -701,7 +707,8 @@ DBMGMT_API int dbmgmt_advisor_run(dbmgmt_advisor *a, dbmgmt_advice **out)
     used = dm_calloc(cat.nindexes + 1, sizeof *used);
     if (!load || !used)
         goto nomem;
-    analyse_workload(a, &cat, load);
+    if (analyse_workload(a, &cat, load) != DBMGMT_OK)
+        goto nomem;
     for (size_t qi = 0; qi < a->nqueries; qi++)
         for (size_t k = 0; k < a->queries[qi].an.naccesses; k++)
             candidates_for_access(&cs, &cat, &a->queries[qi].an.accesses[k], qi);

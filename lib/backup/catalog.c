@@ -172,10 +172,15 @@ int dm_bkcat_last_run(sqlite3 *db, const char *schedule, int64_t *when, dm_error
     return found;
 }
 
-static char *column_dup(sqlite3_stmt *st, int col)
+/* A copy of a text column; NULL for SQL NULL. *failed is set when there
+ * was a value and no memory to copy it. */
+static char *column_dup(sqlite3_stmt *st, int col, int *failed)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
-    return t ? dm_strdup((const char *)t) : NULL;
+    char *copy = t ? dm_strdup((const char *)t) : NULL;
+    if (t && !copy)
+        *failed = 1;
+    return copy;
 }
 
 static const char entry_columns[] =
@@ -186,11 +191,12 @@ static const char entry_columns[] =
 static int entry_from_row(sqlite3_stmt *st, dm_bk_entry *e)
 {
     memset(e, 0, sizeof *e);
-    e->id = column_dup(st, 0);
-    e->schedule = column_dup(st, 1);
-    e->kind = column_dup(st, 2);
-    e->engine = column_dup(st, 3);
-    e->file = column_dup(st, 4);
+    int failed = 0;
+    e->id = column_dup(st, 0, &failed);
+    e->schedule = column_dup(st, 1, &failed);
+    e->kind = column_dup(st, 2, &failed);
+    e->engine = column_dup(st, 3, &failed);
+    e->file = column_dup(st, 4, &failed);
     e->time = sqlite3_column_int64(st, 5);
     e->started_ms = sqlite3_column_int64(st, 6);
     e->finished_ms = sqlite3_column_int64(st, 7);
@@ -200,12 +206,12 @@ static int entry_from_row(sqlite3_stmt *st, dm_bk_entry *e)
     int null_verified = sqlite3_column_type(st, 10) == SQLITE_NULL;
     e->verified_at = null_verified ? -1 : sqlite3_column_int64(st, 10);
     e->verify_ok = null_verified ? -1 : sqlite3_column_int(st, 11);
-    e->verify_result = column_dup(st, 12);
+    e->verify_result = column_dup(st, 12, &failed);
     int null_restored = sqlite3_column_type(st, 13) == SQLITE_NULL;
     e->restored_at = null_restored ? -1 : sqlite3_column_int64(st, 13);
     e->restore_ms = null_restored ? -1 : sqlite3_column_int64(st, 14);
-    e->restore_result = column_dup(st, 15);
-    if (!e->id || !e->kind || !e->engine || !e->file) {
+    e->restore_result = column_dup(st, 15, &failed);
+    if (failed || !e->id || !e->kind || !e->engine || !e->file) {
         dm_bk_entry_clear(e);
         return DBMGMT_ERR_NOMEM;
     }

@@ -369,13 +369,15 @@ static int read_meta_rows(dbmgmt_migrator *m, dm_history *h, history_meta *meta)
 }
 
 /* The metadata row agrees with the table and with the source: then the
- * applied set is exactly the source's versions up to meta->newest. */
+ * applied set is exactly the source's versions up to meta->newest (1),
+ * or it does not (0), or the table could not be read (< 0, the status). */
 static int meta_matches(dbmgmt_migrator *m, const history_meta *meta, size_t *prefix,
                         int64_t *row_count)
 {
     int64_t rows = 0, max_rank = 0;
-    if (dm_history_fingerprint(m, &rows, &max_rank) != DBMGMT_OK)
-        return 0;
+    int rc = dm_history_fingerprint(m, &rows, &max_rank);
+    if (rc != DBMGMT_OK)
+        return rc;
     *row_count = rows;
     if ((size_t)rows != meta->count || max_rank != meta->max_rank)
         return 0;
@@ -404,7 +406,10 @@ int dm_history_read_fast(dbmgmt_migrator *m, dm_history *h)
     int rc = read_meta_rows(m, h, &meta);
     size_t prefix = 0;
     int64_t row_count = 0;
-    if (rc == DBMGMT_OK && meta.found && meta_matches(m, &meta, &prefix, &row_count)) {
+    int matches = rc == DBMGMT_OK && meta.found ? meta_matches(m, &meta, &prefix, &row_count) : 0;
+    if (matches < 0)
+        rc = matches;
+    if (rc == DBMGMT_OK && matches == 1) {
         h->table_exists = 1;
         h->row_count = row_count;
         h->prefix_mode = 1;
