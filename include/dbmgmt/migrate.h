@@ -17,6 +17,7 @@
 #ifndef DBMGMT_MIGRATE_H
 #define DBMGMT_MIGRATE_H
 
+#include "backup.h"
 #include "common.h"
 #include "conn.h"
 
@@ -88,6 +89,19 @@ typedef int (*dbmgmt_progress_fn)(void *userdata, const char *version, const cha
                                   int32_t direction, int32_t done, int64_t elapsed_ms);
 DBMGMT_API int dbmgmt_migrator_set_progress(dbmgmt_migrator *m, dbmgmt_progress_fn fn,
                                             void *userdata);
+
+/*
+ * Require a backup before a run changes a production database (DESIGN
+ * §5.4): when the environment (the migrator's, else the one stamped on the
+ * database) is "production", the process that holds the lock and has steps
+ * to run first takes dbmgmt_backup_run_now(b) — with its hooks, and
+ * verified. If that fails the run is refused with DBMGMT_ERR_POLICY naming
+ * the backup's error, and nothing is applied. A run with nothing to do, and
+ * the replicas that find the work done after waiting for the lock, take no
+ * backup. b (NULL: no requirement) is borrowed: it must outlive the
+ * migrator and not be used by another thread during a run.
+ */
+DBMGMT_API int dbmgmt_migrator_require_backup(dbmgmt_migrator *m, dbmgmt_backup *b);
 
 /* What a plan may do that it otherwise refuses (OR-ed). */
 #define DBMGMT_ALLOW_OUT_OF_ORDER 0x1u      /* pending versions older than the newest applied */

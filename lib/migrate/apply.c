@@ -78,6 +78,28 @@ static int run_statements(dbmgmt_migrator *m, const dm_plan_step *st,
     return DBMGMT_OK;
 }
 
+/* DESIGN §5.4: in production, the run that is about to change the schema
+ * first takes the required backup; without it nothing is changed. Called
+ * under the lock, before the first step. */
+static int backup_before_changes(dbmgmt_migrator *m, const dm_history *h)
+{
+    const char *env = m->environment ? m->environment : h->environment;
+    if (!m->backup_before || !env || strcmp(env, "production") != 0)
+        return DBMGMT_OK;
+    char *id = NULL;
+    int64_t start = dm_monotonic_ms();
+    int rc = dbmgmt_backup_run_now(m->backup_before, &id);
+    if (rc != DBMGMT_OK)
+        return dm_error_set(&m->err, DBMGMT_ERR_POLICY,
+                            "environment 'production' requires a backup before migrating, and "
+                            "it failed (%s): %s; nothing was applied",
+                            dbmgmt_status_name(rc), dbmgmt_backup_errmsg(m->backup_before));
+    dm_log(DBMGMT_LOG_INFO, "backup %s taken before migrating, in %lld ms", id,
+           (long long)(dm_monotonic_ms() - start));
+    dbmgmt_free(id);
+    return DBMGMT_OK;
+}
+
 /* A step in one transaction with its history row. in_transaction: the
  * caller's lock transaction is already open (SQLite). */
 static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, int64_t rank,
@@ -239,7 +261,11 @@ static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
     rc = replan_locked(m, req, &h, &fresh);
     int64_t rank = h.max_rank, rows = 0, max_rank = 0;
     const char *newest = h.newest;
-    int changed = 0;
+    int changed = 0, will_change = 0;
+    for (size_t i = 0; rc == DBMGMT_OK && i < fresh->count && !will_change; i++)
+        will_change = plan_has_step(req, &fresh->steps[i]);
+    if (rc == DBMGMT_OK && will_change)
+        rc = backup_before_changes(m, &h);
     if (rc == DBMGMT_OK && fresh->count > 0)
         rc = dm_history_meta_delete(m); /* a run that stops midway leaves no digest */
     for (size_t i = 0; rc == DBMGMT_OK && i < fresh->count; i++) {
@@ -335,7 +361,7 @@ static int apply_with_transaction_lock(dbmgmt_migrator *m, const run_request *re
     step_loop l;
     memset(&l, 0, sizeof l);
     int rc = DBMGMT_OK;
-    int meta_done = 0;
+    int meta_done = 0, backed_up = 0;
     const char *last_up = NULL; /* the version of the last up step run */
     for (;;) {
         rc = from_conn(m, m->conn, dbmgmt_conn_lock(m->conn, "dbmgmt", m->lock_timeout_ms));
@@ -343,6 +369,10 @@ static int apply_with_transaction_lock(dbmgmt_migrator *m, const run_request *re
             break;
         rc = step_loop_refresh(m, req, &l);
         const dm_plan_step *next = rc == DBMGMT_OK ? step_loop_next(req, &l) : NULL;
+        if (rc == DBMGMT_OK && next && !backed_up) {
+            rc = backup_before_changes(m, &l.h);
+            backed_up = 1;
+        }
         if (rc == DBMGMT_OK && next)
             rc = progress_before(m, next);
         int64_t rank = l.max_rank + 1;

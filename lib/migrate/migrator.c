@@ -124,6 +124,13 @@ DBMGMT_API int dbmgmt_migrator_allow(dbmgmt_migrator *m, uint32_t allow_flags)
     return DBMGMT_OK;
 }
 
+DBMGMT_API int dbmgmt_migrator_require_backup(dbmgmt_migrator *m, dbmgmt_backup *b)
+{
+    CHECK_M(m, "dbmgmt_migrator_require_backup");
+    m->backup_before = b;
+    return DBMGMT_OK;
+}
+
 static int plan_with_history(dbmgmt_migrator *m, int32_t direction, const char *target,
                              dbmgmt_plan **out)
 {

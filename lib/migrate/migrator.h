@@ -76,6 +76,7 @@ struct dbmgmt_migrator {
     uint32_t allow;
     dbmgmt_progress_fn progress;
     void *progress_userdata;
+    dbmgmt_backup *backup_before; /* required before changes in production */
     dm_error err;
 };
 

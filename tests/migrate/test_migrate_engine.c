@@ -522,6 +522,80 @@ static void test_migrate_postgres_copy_data(void **state)
     assert_int_equal(applied_count(s), 1);
 }
 
+static int reject_upload(void *userdata, dbmgmt_hook hook, const char *id, const char *path,
+                         const char *detail)
+{
+    (void)userdata, (void)hook, (void)id, (void)path, (void)detail;
+    return 1;
+}
+
+/* DESIGN §5.4: production takes the required backup before it changes
+ * anything, only when it has something to change; a failed backup refuses
+ * the run with nothing applied; other environments take none. */
+static void test_migrate_production_backs_up_before_changing(void **state)
+{
+    scratch *s = *state;
+    char backups[300];
+    snprintf(backups, sizeof backups, "%s/../backups", s->dir);
+    dbmgmt_backup *b = NULL;
+    if (dbmgmt_backup_new(&b, s->dsn, backups) != DBMGMT_OK)
+        fail_msg("backup_new: %s", dbmgmt_errmsg());
+    write_file(s->dir, "001_create.sql", "-- migrate:up\nCREATE TABLE mt_p1 (id INTEGER);\n"
+                                         "INSERT INTO mt_p1 VALUES (1), (2);\n");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_set_environment(s->m, "production"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_require_backup(s->m, b), DBMGMT_OK);
+    up_ok(s);
+    assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 1);
+    up_ok(s); /* nothing to do: no backup */
+    assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 1);
+
+    /* the next change is backed up first: the backup holds mt_p1, not mt_p2 */
+    write_file(s->dir, "002_more.sql", "-- migrate:up\nCREATE TABLE mt_p2 (id INTEGER);\n");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_require_backup(s->m, b), DBMGMT_OK); /* env: stamped */
+    up_ok(s);
+    assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 2);
+    char *list = dbmgmt_backup_list_json(b);
+    assert_non_null(list);
+    const char *newest = strstr(list, "\"mt_p1\":2"); /* row counts of the backups */
+    assert_non_null(newest);
+    assert_null(strstr(list, "\"mt_p2\""));
+    dbmgmt_free(list);
+
+    /* a backup that fails refuses the run: nothing applied */
+    write_file(s->dir, "003_fail.sql", "-- migrate:up\nCREATE TABLE mt_p3 (id INTEGER);\n");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_require_backup(s->m, b), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_set_hook(b, DBMGMT_HOOK_UPLOAD, reject_upload, NULL), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_POLICY);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "requires a backup before migrating"));
+    assert_false(table_exists(s, "mt_p3"));
+    assert_int_equal(applied_count(s), 2);
+    assert_int_equal(dbmgmt_backup_set_hook(b, DBMGMT_HOOK_UPLOAD, NULL, NULL), DBMGMT_OK);
+    up_ok(s);
+    assert_true(table_exists(s, "mt_p3"));
+    dbmgmt_backup_free(b);
+}
+
+/* outside production the requirement does nothing */
+static void test_migrate_backup_requirement_is_production_only(void **state)
+{
+    scratch *s = *state;
+    char backups[300];
+    snprintf(backups, sizeof backups, "%s/../backups", s->dir);
+    dbmgmt_backup *b = NULL;
+    if (dbmgmt_backup_new(&b, s->dsn, backups) != DBMGMT_OK)
+        fail_msg("backup_new: %s", dbmgmt_errmsg());
+    write_file(s->dir, "001_create.sql", "-- migrate:up\nCREATE TABLE mt_q (id INTEGER);\n");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_set_environment(s->m, "staging"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_require_backup(s->m, b), DBMGMT_OK);
+    up_ok(s);
+    assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 0);
+    dbmgmt_backup_free(b);
+}
+
 typedef struct progress_log {
     int before, after;
     int cancel_at;
@@ -761,6 +835,8 @@ int main(void)
         T(test_migrate_on_boot_with_embedded_table_is_idempotent),
         T(test_migrate_on_boot_from_folder),
         T(test_migrate_postgres_copy_data),
+        T(test_migrate_production_backs_up_before_changing),
+        T(test_migrate_backup_requirement_is_production_only),
         T(test_migrate_plan_lists_steps_and_progress_can_stop),
         T(test_migrate_production_refuses_lint_error_until_allowed_in_file),
         T(test_migrate_lint_errors_only_warn_outside_production_or_when_allowed),

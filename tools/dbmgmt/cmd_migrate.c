@@ -19,6 +19,7 @@
 typedef struct session {
     dbmgmt_conn *conn;
     dbmgmt_migrator *m;
+    dbmgmt_backup *backup; /* --backup-dir */
 } session;
 
 static int fail_status(int rc, const char *msg)
@@ -45,11 +46,16 @@ static int session_open(session *s)
         rc = dbmgmt_migrator_set_lock_timeout_ms(s->m, cli_globals.lock_timeout_ms);
     if (rc == DBMGMT_OK && cli_globals.allow)
         rc = dbmgmt_migrator_allow(s->m, cli_globals.allow);
+    if (rc == DBMGMT_OK && cli_globals.backup_dir)
+        rc = dbmgmt_backup_new(&s->backup, cli_globals.url, cli_globals.backup_dir);
+    if (rc == DBMGMT_OK && s->backup)
+        rc = dbmgmt_migrator_require_backup(s->m, s->backup);
     if (rc == DBMGMT_OK)
         rc = dbmgmt_migrator_add_dir(s->m, cli_globals.dir);
     if (rc != DBMGMT_OK) {
         fail_status(rc, dbmgmt_errmsg());
         dbmgmt_migrator_free(s->m);
+        dbmgmt_backup_free(s->backup);
         dbmgmt_conn_close(s->conn);
         return -1;
     }
@@ -59,6 +65,7 @@ static int session_open(session *s)
 static void session_close(session *s)
 {
     dbmgmt_migrator_free(s->m);
+    dbmgmt_backup_free(s->backup);
     dbmgmt_conn_close(s->conn);
 }
 

@@ -51,6 +51,7 @@ static void print_usage(FILE *f)
                "  --lock-timeout MS    how long to wait for another migrator (default 60000)\n"
                "  --allow-out-of-order --allow-missing --allow-down-in-production\n"
                "  --allow-lint-errors  run error-severity lint findings in production\n"
+               "  --backup-dir DIR     in production, back up there before changing the schema\n"
                "  --json               machine-readable output\n\ncommands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         fprintf(f, "  %s %s\n      %s\n", commands[i].name, commands[i].synopsis,
@@ -100,6 +101,8 @@ static int parse_global_options(int argc, char **argv)
             cli_globals.env = value, i++;
         } else if (strcmp(o, "--table") == 0) {
             cli_globals.table = value, i++;
+        } else if (strcmp(o, "--backup-dir") == 0) {
+            cli_globals.backup_dir = value, i++;
         } else if (strcmp(o, "--lock-timeout") == 0) {
             char *end;
             long ms = strtol(value, &end, 10);

@@ -124,6 +124,7 @@ PROTOTYPES = {
     "dbmgmt_migrator_set_lock_timeout_ms": (c_int, [P, c_int32]),
     "dbmgmt_migrator_set_progress": (c_int, [P, PROGRESS_FN, P]),
     "dbmgmt_migrator_allow": (c_int, [P, c_uint32]),
+    "dbmgmt_migrator_require_backup": (c_int, [P, P]),
     "dbmgmt_migrator_plan": (c_int, [P, STR, PP]),
     "dbmgmt_migrator_plan_down": (c_int, [P, STR, PP]),
     "dbmgmt_plan_free": (None, [P]),

@@ -180,7 +180,7 @@ class Plan(Handle):
         return f"<dbmgmt.Plan {len(self.steps)} step(s), {'ok' if self.ok else 'refused'}>"
 
 
-def _free_migrator(L, _conn, _progress, _table, owned_conn, ptr: int) -> None:
+def _free_migrator(L, _conn, _progress, _table, _backup, owned_conn, ptr: int) -> None:
     L.dbmgmt_migrator_free(ptr)
     if owned_conn is not None:
         owned_conn.close()
@@ -225,7 +225,9 @@ class Migrator(Handle):
         # migrator is freed; likewise the compiled-in table.
         self._progress_box: list = [self._progress_fn]
         self._table_box: list = []
-        self._own(out.value, _free_migrator, L, conn, self._progress_box, self._table_box, owned)
+        self._backup_box: list = []
+        self._own(out.value, _free_migrator, L, conn, self._progress_box, self._table_box,
+                  self._backup_box, owned)
         self._children: "weakref.WeakSet[Handle]" = weakref.WeakSet()
         conn._children.add(self)
         try:
@@ -284,6 +286,15 @@ class Migrator(Handle):
         table = _defs_table(defs)
         self._call(self._L.dbmgmt_migrator_add_table(self._handle(), table))
         self._table_box.append(table)
+
+    def require_backup(self, backup) -> None:
+        """In production, take backup.run_now() before a run changes the
+        schema; a failed backup refuses the run (PolicyRefused) with nothing
+        applied. None removes the requirement. The migrator keeps the Backup
+        alive while it may use it."""
+        self._call(self._L.dbmgmt_migrator_require_backup(
+            self._h, backup._handle() if backup is not None else None))
+        self._backup_box[:] = [backup] if backup is not None else []
 
     def set_progress(self, fn: Optional[ProgressFn]) -> None:
         """Set (or with None remove) the progress callback."""

@@ -159,6 +159,19 @@ def test_down_in_production_is_refused(dsn, mig):
             m.down("001")
 
 
+def test_production_takes_the_required_backup_before_changing(dsn, mig, tmp_path):
+    if ENGINE != "sqlite":
+        pytest.skip("the C suite covers the servers (a dump of the shared test database)")
+    with dbmgmt.Backup(dsn, str(tmp_path / "backups")) as b, \
+            dbmgmt.Migrator(dsn, mig["dir"], table=mig["hist"], environment="production") as m:
+        m.require_backup(b)
+        m.up()
+        assert b.metric(dbmgmt.BackupMetric.COUNT) == 1
+        m.up()  # nothing to do: no backup
+        assert b.metric(dbmgmt.BackupMetric.COUNT) == 1
+        m.require_backup(None)
+
+
 def test_closing_the_connection_frees_its_migrator_and_plans(dsn, mig):
     conn = dbmgmt.Connection(dsn)
     m = dbmgmt.Migrator(conn, mig["dir"], table=mig["hist"])
