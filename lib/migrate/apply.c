@@ -88,12 +88,14 @@ static int backup_before_changes(dbmgmt_migrator *m, const dm_history *h)
         return DBMGMT_OK;
     char *id = NULL;
     int64_t start = dm_monotonic_ms();
-    int rc = dbmgmt_backup_run_now(m->backup_before, &id);
-    if (rc != DBMGMT_OK)
+    int rc = dbmgmt_backup_run_now(m->backup_before, &id); /* id even when it failed */
+    if (rc != DBMGMT_OK) {
+        dbmgmt_free(id);
         return dm_error_set(&m->err, DBMGMT_ERR_POLICY,
                             "environment 'production' requires a backup before migrating, and "
                             "it failed (%s): %s; nothing was applied",
                             dbmgmt_status_name(rc), dbmgmt_backup_errmsg(m->backup_before));
+    }
     dm_log(DBMGMT_LOG_INFO, "backup %s taken before migrating, in %lld ms", id,
            (long long)(dm_monotonic_ms() - start));
     dbmgmt_free(id);
