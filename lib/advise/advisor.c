@@ -187,8 +187,10 @@ DBMGMT_API int dbmgmt_advisor_add_file(dbmgmt_advisor *a, const char *path)
         dm_buf_free(&text);
         return dm_error_set(&a->err, DBMGMT_ERR_IO, "%s: read error", path);
     }
-    if (dm_buf_failed(&text))
+    if (dm_buf_failed(&text)) {
+        dm_buf_free(&text);
         return dm_error_set(&a->err, DBMGMT_ERR_NOMEM, "out of memory reading %s", path);
+    }
     dbmgmt_statements *list = NULL;
     int rc = dm_sql_split(dbmgmt_conn_engine(a->conn), text.data ? text.data : "", text.len, NULL,
                           &list, &a->err);
@@ -466,8 +468,8 @@ static int query_explainable(const adv_query *q)
 
 /* Plans without candidates: costs before, and which existing indexes the
  * workload uses (used[] per catalog index). */
-static void explain_before(dbmgmt_advisor *a, dm_whatif *w, const dm_catalog *cat, int *used,
-                           dm_buf *plan)
+static int explain_before(dbmgmt_advisor *a, dm_whatif *w, const dm_catalog *cat, int *used,
+                          dm_buf *plan)
 {
     const dm_driver *drv = a->conn->drv;
     for (size_t qi = 0; qi < a->nqueries; qi++) {
@@ -477,6 +479,8 @@ static void explain_before(dbmgmt_advisor *a, dm_whatif *w, const dm_catalog *ca
         dm_buf_clear(plan);
         dm_error err = {0};
         if (drv->whatif_explain(w, q->sql, plan, &q->cost_before, &err) != DBMGMT_OK) {
+            if (err.code == DBMGMT_ERR_NOMEM)
+                return DBMGMT_ERR_NOMEM; /* not a query the planner refused */
             q->skipped = 1;
             continue;
         }
@@ -484,6 +488,7 @@ static void explain_before(dbmgmt_advisor *a, dm_whatif *w, const dm_catalog *ca
             if (!used[i] && plan->data && plan_mentions(plan->data, cat->indexes[i].name))
                 used[i] = 1;
     }
+    return DBMGMT_OK;
 }
 
 static int explain_after(dbmgmt_advisor *a, dm_whatif *w, candidates *cs, dm_buf *plan,
@@ -528,6 +533,10 @@ static int explain_after(dbmgmt_advisor *a, dm_whatif *w, candidates *cs, dm_buf
         dm_buf_clear(plan);
         dm_error err = {0};
         if (drv->whatif_explain(w, q->sql, plan, &q->cost_after, &err) != DBMGMT_OK) {
+            if (err.code == DBMGMT_ERR_NOMEM) {
+                rc = DBMGMT_ERR_NOMEM;
+                break;
+            }
             q->skipped = 1;
             continue;
         }
@@ -666,14 +675,17 @@ static int confirm(dbmgmt_advisor *a, const dm_catalog *cat, candidates *cs, int
     }
     int rc = DBMGMT_OK;
     dm_buf plan = DM_BUF_INIT;
-    explain_before(a, w, cat, used, &plan);
+    rc = explain_before(a, w, cat, used, &plan);
     for (size_t k = 0; k < cs->n && rc == DBMGMT_OK; k++) {
         candidate *c = &cs->v[k];
         dm_buf plan_name = DM_BUF_INIT;
-        if (drv->whatif_index(w, c->ddl, c->name, &plan_name, &err) == DBMGMT_OK)
+        if (drv->whatif_index(w, c->ddl, c->name, &plan_name, &err) == DBMGMT_OK) {
             c->plan_name = dm_buf_detach(&plan_name);
-        else if (err.code == DBMGMT_ERR_NOMEM)
+            if (!c->plan_name)
+                rc = DBMGMT_ERR_NOMEM;
+        } else if (err.code == DBMGMT_ERR_NOMEM) {
             rc = DBMGMT_ERR_NOMEM;
+        }
         dm_buf_free(&plan_name);
     }
     if (rc == DBMGMT_OK)

@@ -466,8 +466,10 @@ static int count_table(sqlite3 *db, const char *table, int64_t *rows)
     dm_buf sql = DM_BUF_INIT;
     dm_buf_puts(&sql, "SELECT COUNT(*) FROM ");
     dm_quote_ident_standard(&sql, table);
-    if (dm_buf_failed(&sql))
+    if (dm_buf_failed(&sql)) {
+        dm_buf_free(&sql);
         return SQLITE_NOMEM;
+    }
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, sql.data, -1, &st, NULL);
     dm_buf_free(&sql);

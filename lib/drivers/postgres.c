@@ -820,8 +820,10 @@ static int pg_explain_generic(dm_dconn *c, const char *sql, int32_t nparams, PGr
     dm_buf q = DM_BUF_INIT;
     dm_buf_puts(&q, "PREPARE dbmgmt_whatif AS ");
     dm_buf_puts(&q, sql);
-    if (dm_buf_failed(&q))
+    if (dm_buf_failed(&q)) {
+        dm_buf_free(&q);
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory");
+    }
     int rc = pg_simple(c, q.data, err, "PREPARE for EXPLAIN");
     dm_buf_clear(&q);
     if (rc == DBMGMT_OK)
@@ -876,7 +878,8 @@ static int pg_whatif_explain(dm_whatif *w, const char *sql, dm_buf *plan, double
         dm_buf_putc(plan, '\n');
     }
     libpq.PQclear(res);
-    return DBMGMT_OK;
+    return dm_buf_failed(plan) ? dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading a plan")
+                               : DBMGMT_OK;
 }
 
 static void pg_whatif_close(dm_whatif *w)

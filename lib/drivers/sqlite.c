@@ -686,10 +686,11 @@ static int whatif_copy_stats(sqlite3 *src, sqlite3 *dst, dm_error *err)
         sqlite3_finalize(rd);
         return DBMGMT_OK;
     }
+    /* creates sqlite_stat1 (a CREATE TABLE of that name is refused as
+     * reserved, IF NOT EXISTS or not) */
     int rc = sqlite3_exec(dst, "ANALYZE sqlite_schema", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(dst, "CREATE TABLE IF NOT EXISTS sqlite_stat1(tbl, idx, stat)", NULL, NULL,
-                          NULL);
+        rc = sqlite3_exec(dst, "DELETE FROM sqlite_stat1", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(dst, "INSERT INTO sqlite_stat1 VALUES (?1, ?2, ?3)", -1, &wr, NULL);
     while (rc == SQLITE_OK && sqlite3_step(rd) == SQLITE_ROW) {
@@ -747,8 +748,10 @@ static int sqlite_whatif_explain(dm_whatif *w, const char *sql, dm_buf *plan, do
     dm_buf q = DM_BUF_INIT;
     dm_buf_puts(&q, "EXPLAIN QUERY PLAN ");
     dm_buf_puts(&q, sql);
-    if (dm_buf_failed(&q))
+    if (dm_buf_failed(&q)) {
+        dm_buf_free(&q);
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory");
+    }
     int rc = sqlite3_prepare_v2(w->db, q.data, -1, &st, NULL);
     dm_buf_free(&q);
     if (rc != SQLITE_OK) {
@@ -761,6 +764,8 @@ static int sqlite_whatif_explain(dm_whatif *w, const char *sql, dm_buf *plan, do
         dm_buf_putc(plan, '\n');
     }
     sqlite3_finalize(st);
+    if (rc == SQLITE_DONE && dm_buf_failed(plan))
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading a query plan");
     return rc == SQLITE_DONE ? DBMGMT_OK : sqlite_fail(w->db, rc, err, "EXPLAIN QUERY PLAN");
 }
 

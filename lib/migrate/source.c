@@ -987,8 +987,10 @@ static int goose_blocks(const dm_section *s, dbmgmt_engine dialect, dm_mig_state
         pos = end.next_line;
     }
     dm_buf_append(&outside, s->sql + pos, s->len - pos);
-    if (dm_buf_failed(&outside))
+    if (dm_buf_failed(&outside)) {
+        dm_buf_free(&outside);
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);
+    }
     dm_section rest = *s;
     rest.sql = outside.data ? outside.data : (char *)"";
     rest.len = outside.len;

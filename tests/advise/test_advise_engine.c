@@ -317,6 +317,26 @@ static void analyze(dbmgmt_conn *c, const char *table)
     dbmgmt_result_free(r);
 }
 
+/* SQLite: on a database that was ANALYZEd, the scratch copy takes its
+ * statistics and the planner still confirms (the copy used to fail there,
+ * leaving every finding unconfirmed with a note). */
+static void test_sqlite_confirms_on_an_analysed_database(void **state)
+{
+    scratch *s = *state;
+    if (engine != DBMGMT_ENGINE_SQLITE)
+        skip();
+    fill_stats_table(s->conn, "adv_analysed", 2000);
+    analyze(s->conn, "adv_analysed");
+    const char *queries[] = {"SELECT id FROM adv_analysed WHERE code = 7", NULL};
+    dbmgmt_advice *adv = advise(s->conn, queries);
+    assert_string_equal(dbmgmt_advice_note(adv), "");
+    long m = find(adv, DBMGMT_ADVICE_MISSING, "adv_analysed", "code", NULL);
+    if (m < 0)
+        fail_msg("no missing-index finding: %s", dbmgmt_advice_note(adv));
+    assert_int_equal(dbmgmt_advice_confirmed(adv, (size_t)m), 1);
+    dbmgmt_advice_free(adv);
+}
+
 static void test_low_cardinality_lead_from_engine_statistics(void **state)
 {
     scratch *s = *state;
@@ -391,6 +411,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_argument_checks, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_over_indexed_write_heavy_table, scratch_setup, scratch_teardown),
         cmocka_unit_test(test_hypopg_confirms_with_costs),
+        cmocka_unit_test_setup_teardown(test_sqlite_confirms_on_an_analysed_database, scratch_setup,
+                                        scratch_teardown),
         cmocka_unit_test_setup_teardown(test_low_cardinality_lead_from_engine_statistics, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_engine_recorded_workload, scratch_setup, scratch_teardown),
     };
