@@ -152,7 +152,8 @@ DBMGMT_API int dbmgmt_pool_config_set_event_callback(dbmgmt_pool_config *cfg,
  * error: they are retried with backoff. On failure *out is NULL and the
  * status is DBMGMT_ERR_INVALID (out NULL, min_idle > max_size),
  * DBMGMT_ERR_PARSE, DBMGMT_ERR_UNSUPPORTED, DBMGMT_ERR_CONNECT (with the
- * engine's message) or DBMGMT_ERR_NOMEM.
+ * engine's message), DBMGMT_ERR_NOMEM, or the init SQL's own status when
+ * it fails on that first connection.
  */
 DBMGMT_API int dbmgmt_pool_open(dbmgmt_pool **out, const char *dsn,
                                 const dbmgmt_pool_config *cfg_or_null);

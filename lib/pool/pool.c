@@ -362,6 +362,7 @@ void dm_pool_connect_done(pool_group *g, pool_slot *s, int rc, const char *err, 
         delay = 2000000;
     delay += (int64_t)(dm_pool_random(g->pool) % (uint64_t)(delay / 4 + 1));
     g->next_connect_us = now + delay;
+    g->last_status = rc;
     snprintf(g->last_error, sizeof g->last_error, "%s", err);
     dm_pool_wake_head(g); /* the head waiter re-plans around the backoff */
 }
@@ -546,7 +547,10 @@ DBMGMT_API int dbmgmt_pool_open(dbmgmt_pool **out, const char *dsn,
         dm_pool_slot_available(primary, first, dm_pool_now_us());
     pthread_mutex_unlock(&pool->lock);
     if (!first) {
-        rc = dm_error_set(NULL, DBMGMT_ERR_CONNECT, "dbmgmt_pool_open: %s", primary->last_error);
+        /* the connect's own status where it says more than "unreachable"
+         * (no memory, an engine not built, init SQL refused) */
+        int status = primary->last_status < 0 ? primary->last_status : DBMGMT_ERR_CONNECT;
+        rc = dm_error_set(NULL, status, "dbmgmt_pool_open: %s", primary->last_error);
         goto fail;
     }
     for (int i = 0; i < pool->ngroups; i++)

@@ -108,6 +108,7 @@ struct pool_group {
     int64_t next_connect_us;
     _Atomic int64_t suspect_before_us; /* idle connections older than this are pinged */
     char last_error[DM_POOL_ERR_MAX];
+    int last_status; /* of the last failed connect (DBMGMT_ERR_CONNECT, _NOMEM, ...) */
     int64_t created, destroyed;
     int64_t connect_avg_us; /* moving average of a successful connect */
 };
