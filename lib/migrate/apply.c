@@ -83,8 +83,7 @@ static int run_statements(dbmgmt_migrator *m, const dm_plan_step *st,
  * under the lock, before the first step. */
 static int backup_before_changes(dbmgmt_migrator *m, const dm_history *h)
 {
-    const char *env = m->environment ? m->environment : h->environment;
-    if (!m->backup_before || !env || strcmp(env, "production") != 0)
+    if (!m->backup_before || !dm_migrator_in_production(m, h))
         return DBMGMT_OK;
     char *id = NULL;
     int64_t start = dm_monotonic_ms();

@@ -109,6 +109,9 @@ int dm_history_fingerprint(dbmgmt_migrator *m, int64_t *count, int64_t *max_rank
 void dm_history_table_sql(dbmgmt_migrator *m, dm_buf *out);
 
 /* plan.c */
+/* Whether the environment in force (the migrator's, else the one stamped on
+ * the database) is "production". */
+int dm_migrator_in_production(const dbmgmt_migrator *m, const dm_history *h);
 /* count_statements: split every step to count its statements (plans shown
  * to people); plans made under the lock to be run skip it. */
 int dm_plan_compute(dbmgmt_migrator *m, const dm_history *h, int32_t direction,

@@ -65,9 +65,10 @@ int dm_database_has_tables(dbmgmt_migrator *m, int *has_tables)
     return DBMGMT_OK;
 }
 
-static const char *effective_environment(const dbmgmt_migrator *m, const dm_history *h)
+int dm_migrator_in_production(const dbmgmt_migrator *m, const dm_history *h)
 {
-    return m->environment ? m->environment : h->environment;
+    const char *env = m->environment ? m->environment : h->environment;
+    return env && strcmp(env, "production") == 0;
 }
 
 /* Problems that refuse any plan: dirty, environment, edited or missing. */
@@ -152,9 +153,8 @@ static int plan_up(dbmgmt_migrator *m, const dm_history *h, const char *target, 
 
 static int plan_down(dbmgmt_migrator *m, const dm_history *h, const char *target, dbmgmt_plan *p)
 {
-    const char *env = effective_environment(m, h);
     int rc = DBMGMT_OK;
-    if (env && strcmp(env, "production") == 0 && !(m->allow & DBMGMT_ALLOW_DOWN_IN_PRODUCTION))
+    if (dm_migrator_in_production(m, h) && !(m->allow & DBMGMT_ALLOW_DOWN_IN_PRODUCTION))
         rc = plan_add_problem(p, DBMGMT_ERR_POLICY,
                               "environment 'production' is forward-only: down migrations are "
                               "refused (write a new migration that undoes the change, or allow "
@@ -239,8 +239,7 @@ static int lint_steps(dbmgmt_migrator *m, dbmgmt_plan *p)
  * plan about to run logs them as warnings. */
 static int lint_policy(dbmgmt_migrator *m, const dm_history *h, dbmgmt_plan *p, int about_to_run)
 {
-    const char *env = effective_environment(m, h);
-    int production = env && strcmp(env, "production") == 0;
+    int production = dm_migrator_in_production(m, h);
     int refuse = production && !(m->allow & DBMGMT_ALLOW_LINT_ERRORS);
     int rc = DBMGMT_OK;
     for (size_t i = 0; i < p->lint.count && rc == DBMGMT_OK; i++) {
