@@ -122,44 +122,49 @@ static inline void block_move_to(splitter *sp, size_t i)
         block_move_forward(sp, base);
 }
 
-/* The first byte at or after i whose bit is set in the stop (newlines = 0)
- * or LF (newlines = 1) masks, or sp->n. */
+/* The current block's stop (newlines = 0) or LF (newlines = 1) mask. */
+static inline uint64_t block_mask(const splitter *sp, int newlines)
+{
+    return newlines ? sp->blk.newlines : sp->blk.stops;
+}
+
+/* The first byte at or after i whose bit is set in that mask, or sp->n. */
 static size_t block_next(splitter *sp, size_t i, int newlines)
 {
     if (i >= sp->n)
         return sp->n;
     block_move_to(sp, i);
-    uint64_t m = (newlines ? sp->blk.newlines : sp->blk.stops) & (~(uint64_t)0 << (i - sp->blk_base));
+    uint64_t m = block_mask(sp, newlines) & (~(uint64_t)0 << (i - sp->blk_base));
     while (!m) {
         if (sp->n - sp->blk_base <= 64)
             return sp->n;
         block_move_to(sp, sp->blk_base + 64);
-        m = newlines ? sp->blk.newlines : sp->blk.stops;
+        m = block_mask(sp, newlines);
     }
     return sp->blk_base + (size_t)__builtin_ctzll(m);
 }
 
-/* The common case, a stop byte further on in the current block, inline. */
-static inline size_t next_stop(splitter *sp, size_t i)
+/* The same, inline for the common case: a bit further on in the current
+ * block. */
+static inline size_t block_next_fast(splitter *sp, size_t i, int newlines)
 {
     size_t rel = i - sp->blk_base;
     if (rel < 64) {
-        uint64_t m = sp->blk.stops >> rel;
+        uint64_t m = block_mask(sp, newlines) >> rel;
         if (m)
             return i + (size_t)__builtin_ctzll(m);
     }
-    return block_next(sp, i, 0);
+    return block_next(sp, i, newlines);
+}
+
+static inline size_t next_stop(splitter *sp, size_t i)
+{
+    return block_next_fast(sp, i, 0);
 }
 
 static inline size_t next_newline(splitter *sp, size_t i)
 {
-    size_t rel = i - sp->blk_base;
-    if (rel < 64) {
-        uint64_t m = sp->blk.newlines >> rel;
-        if (m)
-            return i + (size_t)__builtin_ctzll(m);
-    }
-    return block_next(sp, i, 1);
+    return block_next_fast(sp, i, 1);
 }
 
 /* The bytes the fast path stops at: quotes, comment starts, the delimiter's
