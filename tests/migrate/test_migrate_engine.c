@@ -522,6 +522,17 @@ static void test_migrate_postgres_copy_data(void **state)
     assert_int_equal(applied_count(s), 1);
 }
 
+/* Backups of the scratch database, beside its migrations folder. */
+static dbmgmt_backup *scratch_backups(const scratch *s)
+{
+    char backups[300];
+    snprintf(backups, sizeof backups, "%s/../backups", s->dir);
+    dbmgmt_backup *b = NULL;
+    if (dbmgmt_backup_new(&b, s->dsn, backups) != DBMGMT_OK)
+        fail_msg("backup_new: %s", dbmgmt_errmsg());
+    return b;
+}
+
 static int reject_upload(void *userdata, dbmgmt_hook hook, const char *id, const char *path,
                          const char *detail)
 {
@@ -535,11 +546,7 @@ static int reject_upload(void *userdata, dbmgmt_hook hook, const char *id, const
 static void test_migrate_production_backs_up_before_changing(void **state)
 {
     scratch *s = *state;
-    char backups[300];
-    snprintf(backups, sizeof backups, "%s/../backups", s->dir);
-    dbmgmt_backup *b = NULL;
-    if (dbmgmt_backup_new(&b, s->dsn, backups) != DBMGMT_OK)
-        fail_msg("backup_new: %s", dbmgmt_errmsg());
+    dbmgmt_backup *b = scratch_backups(s);
     write_file(s->dir, "001_create.sql", "-- migrate:up\nCREATE TABLE mt_p1 (id INTEGER);\n"
                                          "INSERT INTO mt_p1 VALUES (1), (2);\n");
     reload(s);
@@ -582,11 +589,7 @@ static void test_migrate_production_backs_up_before_changing(void **state)
 static void test_migrate_backup_requirement_is_production_only(void **state)
 {
     scratch *s = *state;
-    char backups[300];
-    snprintf(backups, sizeof backups, "%s/../backups", s->dir);
-    dbmgmt_backup *b = NULL;
-    if (dbmgmt_backup_new(&b, s->dsn, backups) != DBMGMT_OK)
-        fail_msg("backup_new: %s", dbmgmt_errmsg());
+    dbmgmt_backup *b = scratch_backups(s);
     write_file(s->dir, "001_create.sql", "-- migrate:up\nCREATE TABLE mt_q (id INTEGER);\n");
     reload(s);
     assert_int_equal(dbmgmt_migrator_set_environment(s->m, "staging"), DBMGMT_OK);
