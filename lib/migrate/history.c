@@ -307,15 +307,19 @@ int dm_history_fingerprint(dbmgmt_migrator *m, int64_t *count, int64_t *max_rank
     dbmgmt_result *r = NULL;
     int rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
     dm_free(sql);
-    if (rc == DBMGMT_OK && (rc = dbmgmt_result_next(r)) == 1) {
-        *count = dbmgmt_result_int64(r, 0);
-        *max_rank = dbmgmt_result_int64(r, 1);
-        rc = DBMGMT_OK;
-    } else if (rc == 0) {
-        rc = dm_migrator_fail(m, DBMGMT_ERR_INTERNAL, "the history fingerprint returned no row");
+    if (rc == DBMGMT_OK) {
+        int row = dbmgmt_result_next(r);
+        if (row == 1) {
+            *count = dbmgmt_result_int64(r, 0);
+            *max_rank = dbmgmt_result_int64(r, 1);
+        } else if (row == 0) { /* ours: the connection's error would say nothing */
+            rc = dm_migrator_fail(m, DBMGMT_ERR_INTERNAL, "the history fingerprint returned no row");
+        } else {
+            rc = from_conn(m, row);
+        }
     }
     dbmgmt_result_free(r);
-    return from_conn(m, rc);
+    return rc;
 }
 
 int dm_history_has(const dm_history *h, const char *version)
@@ -342,6 +346,7 @@ static int read_meta_rows(dbmgmt_migrator *m, dm_history *h, history_meta *meta)
         return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
     dbmgmt_result *r = NULL;
     int rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
+    int own = DBMGMT_OK; /* a failure of ours, not the connection's */
     dm_free(sql);
     while (rc == DBMGMT_OK && (rc = dbmgmt_result_next(r)) == 1) {
         const char *version = dbmgmt_result_text(r, 0);
@@ -350,8 +355,10 @@ static int read_meta_rows(dbmgmt_migrator *m, dm_history *h, history_meta *meta)
             const char *env = dbmgmt_result_text(r, 1);
             dm_free(h->environment);
             h->environment = dm_strdup(env ? env : "");
-            if (!h->environment)
-                rc = dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+            if (!h->environment) {
+                own = dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+                break;
+            }
         } else if (version && strcmp(version, DM_APPLIED_ROW_VERSION) == 0) {
             const char *count = dbmgmt_result_text(r, 1), *newest = dbmgmt_result_text(r, 2);
             const char *digest = dbmgmt_result_text(r, 3);
@@ -365,6 +372,8 @@ static int read_meta_rows(dbmgmt_migrator *m, dm_history *h, history_meta *meta)
         }
     }
     dbmgmt_result_free(r);
+    if (own != DBMGMT_OK)
+        return own;
     return rc < 0 ? from_conn(m, rc) : DBMGMT_OK;
 }
 
