@@ -1,27 +1,45 @@
 /*
- * The allocator hook: every allocation of the library goes through it, it
- * can only be set before first use, and failing the n-th allocation for
- * every n along open -> query -> read -> free gives DBMGMT_ERR_NOMEM with
- * nothing leaked and nothing crashed.
+ * The allocator hook and what happens when it fails. The hook takes every
+ * allocation of the library and can only be set before first use. Then,
+ * for every n, the n-th allocation the library makes fails along:
+ * open -> query -> read -> free on a connection; a migration run; a lint of
+ * a folder; an index-advice run; a backup cycle; a pool's life. Each must
+ * end in DBMGMT_ERR_NOMEM (recorded on the thread) with nothing leaked and
+ * nothing crashed, and where it matters the next run without failures must
+ * succeed on what the failed one left (no half-applied state). SQLite only
+ * (its own allocations are not the hook's), so no server is needed.
+ * DBMGMT_TEST_ALLOC_BACKTRACE=1 prints the stack of each failed allocation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
+#include <execinfo.h>
 
 #include "dbmgmt.h"
 
-static long allocations;      /* calls to malloc/realloc(NULL) so far */
-static long outstanding;      /* live blocks */
-static long fail_at;          /* fail this allocation (1-based); 0 = never */
+/* Atomic: dbmgmt_migrate_on_boot reads the folder on a thread of its own. */
+static atomic_long allocations; /* calls to malloc/realloc(NULL) so far */
+static atomic_long outstanding; /* live blocks */
+static atomic_long fail_at;     /* fail this allocation (1-based); 0 = never */
 
 static int should_fail(void)
 {
-    allocations++;
-    return fail_at && allocations == fail_at;
+    long n = atomic_fetch_add(&allocations, 1) + 1;
+    long at = atomic_load(&fail_at);
+    if (at && n == at && getenv("DBMGMT_TEST_ALLOC_BACKTRACE")) {
+        /* to find the call that swallowed the failure (resolve with addr2line) */
+        void *frames[24];
+        backtrace_symbols_fd(frames, backtrace(frames, 24), 2);
+    }
+    return at && n == at;
 }
 
 static void *counting_malloc(size_t size)
@@ -30,7 +48,7 @@ static void *counting_malloc(size_t size)
         return NULL;
     void *p = malloc(size);
     if (p)
-        outstanding++;
+        atomic_fetch_add(&outstanding, 1);
     return p;
 }
 
@@ -40,16 +58,102 @@ static void *counting_realloc(void *ptr, size_t size)
         return NULL;
     void *p = realloc(ptr, size);
     if (p && !ptr)
-        outstanding++;
+        atomic_fetch_add(&outstanding, 1);
     return p;
 }
 
 static void counting_free(void *ptr)
 {
     if (ptr)
-        outstanding--;
+        atomic_fetch_sub(&outstanding, 1);
     free(ptr);
 }
+
+static char work[64];
+static char migrations[128];
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* rm -rf each path under work */
+static void remove_under_work(const char *a, const char *b)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/%s' '%s/%s'", work, a, work, b ? b : a);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The thread's last error lives until the next failure: record one that is
+ * not NOMEM, so a NOMEM seen after a run is that run's. */
+static void forget_nomem(void)
+{
+    dbmgmt_statements *list = NULL;
+    assert_int_equal(dbmgmt_split((dbmgmt_engine)99, "", 0, &list), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_errcode(), DBMGMT_ERR_INVALID);
+}
+
+typedef int (*scenario_fn)(void);
+
+/* Run the scenario once to count its allocations, then once per n failing
+ * the n-th; after each failure, reset() (may be NULL) prepares the next run
+ * and recover() (may be NULL) checks that a run without failures succeeds
+ * on what the failed one left. pool_rules: the pool treats a connection it
+ * could not open as the server's trouble — filling min_idle is best effort
+ * (the run goes on: DBMGMT_OK), and a borrower whose new connection failed
+ * is told DBMGMT_ERR_CONNECT with the reason — so those are accepted there;
+ * no leak and a clean run afterwards are still required. */
+static void fail_each_allocation(const char *what, scenario_fn scenario, void (*reset)(void),
+                                 scenario_fn recover, int pool_rules)
+{
+    atomic_store(&fail_at, 0);
+    if (reset)
+        reset();
+    atomic_store(&allocations, 0);
+    int rc = scenario();
+    if (rc != DBMGMT_OK)
+        fail_msg("%s without failures: %s (%s)", what, dbmgmt_status_name(rc), dbmgmt_errmsg());
+    long total = atomic_load(&allocations);
+    assert_true(total >= 5);
+    assert_int_equal(atomic_load(&outstanding), 0);
+    for (long n = 1; n <= total; n++) {
+        if (reset)
+            reset();
+        forget_nomem();
+        atomic_store(&allocations, 0);
+        atomic_store(&fail_at, n);
+        rc = scenario();
+        atomic_store(&fail_at, 0);
+        if (rc != DBMGMT_ERR_NOMEM &&
+            !(pool_rules && rc == DBMGMT_OK) &&
+            !(pool_rules && rc == DBMGMT_ERR_CONNECT && strstr(dbmgmt_errmsg(), "out of memory")))
+            fail_msg("%s: failing allocation %ld of %ld gave %s (%s), expected DBMGMT_ERR_NOMEM",
+                     what, n, total, dbmgmt_status_name(rc), dbmgmt_errmsg());
+        if (rc == DBMGMT_ERR_NOMEM && dbmgmt_errcode() != DBMGMT_ERR_NOMEM)
+            fail_msg("%s: failing allocation %ld of %ld gave NOMEM, but the thread's error is %s "
+                     "(%s)", what, n, total, dbmgmt_status_name(dbmgmt_errcode()),
+                     dbmgmt_errmsg());
+        if (atomic_load(&outstanding) != 0)
+            fail_msg("%s: failing allocation %ld of %ld leaked %ld blocks", what, n, total,
+                     atomic_load(&outstanding));
+        if (recover) {
+            rc = recover();
+            if (rc != DBMGMT_OK)
+                fail_msg("%s: after failing allocation %ld of %ld, a clean run gave %s (%s)",
+                         what, n, total, dbmgmt_status_name(rc), dbmgmt_errmsg());
+            assert_int_equal(atomic_load(&outstanding), 0);
+        }
+    }
+    printf("%s: %ld allocations, each failed once\n", what, total);
+}
+
+/* ---- the hook itself, and connections ------------------------------------------- */
 
 static void test_allocator_is_set_before_first_use(void **state)
 {
@@ -60,9 +164,9 @@ static void test_allocator_is_set_before_first_use(void **state)
                      DBMGMT_OK);
     char *s = dbmgmt_dsn_redact("sqlite::memory:");
     assert_non_null(s);
-    assert_int_equal(outstanding, 1); /* the library's allocation went through the hook */
+    assert_int_equal(atomic_load(&outstanding), 1); /* the library's allocation went through the hook */
     dbmgmt_free(s);
-    assert_int_equal(outstanding, 0);
+    assert_int_equal(atomic_load(&outstanding), 0);
     assert_int_equal(dbmgmt_set_allocator(NULL, NULL, NULL), DBMGMT_ERR_BUSY);
     assert_int_equal(dbmgmt_errcode(), DBMGMT_ERR_BUSY);
 }
@@ -108,34 +212,320 @@ out:
     return rc < 0 ? rc : DBMGMT_OK;
 }
 
-static void test_failing_nth_allocation_gives_nomem_and_no_leak(void **state)
+static void test_connections_survive_every_failing_allocation(void **state)
 {
     (void)state;
-    fail_at = 0;
-    allocations = 0;
-    assert_int_equal(open_query_read_free(), DBMGMT_OK);
-    long total = allocations;
-    assert_true(total >= 5); /* conn, dsn strings, stmt, result, ... */
-    assert_int_equal(outstanding, 0);
-    for (long n = 1; n <= total; n++) {
-        fail_at = n;
-        allocations = 0;
-        int rc = open_query_read_free();
-        if (rc != DBMGMT_ERR_NOMEM)
-            fail_msg("failing allocation %ld of %ld gave %s (%s), expected DBMGMT_ERR_NOMEM", n,
-                     total, dbmgmt_status_name(rc), dbmgmt_errmsg());
-        if (outstanding != 0)
-            fail_msg("failing allocation %ld of %ld leaked %ld blocks", n, total, outstanding);
-        assert_int_equal(dbmgmt_errcode(), DBMGMT_ERR_NOMEM);
+    fail_each_allocation("connections", open_query_read_free, NULL, NULL, 0);
+}
+
+/* ---- migrations ------------------------------------------------------------------ */
+
+static char migrate_dsn[160];
+
+static void migrate_reset(void)
+{
+    remove_under_work("m.db", "m.db-journal");
+}
+
+/* boot from the folder, then plan, status, down to 1 and up again */
+static int migrate_scenario(void)
+{
+    int rc = dbmgmt_migrate_on_boot(migrate_dsn, migrations, NULL, "dev");
+    if (rc != DBMGMT_OK)
+        return rc;
+    dbmgmt_conn *conn = NULL;
+    dbmgmt_migrator *m = NULL;
+    dbmgmt_plan *plan = NULL;
+    char *json = NULL;
+    rc = dbmgmt_conn_open(&conn, migrate_dsn);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_new(&m, conn);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_set_environment(m, "dev");
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_add_dir(m, migrations);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_plan(m, NULL, &plan);
+    if (rc == DBMGMT_OK) {
+        json = dbmgmt_plan_to_json(plan);
+        if (!json)
+            rc = dbmgmt_errcode();
+        dbmgmt_free(json);
+        json = NULL;
     }
-    fail_at = 0;
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_status_json(m, &json);
+    dbmgmt_free(json);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_down(m, "1");
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_up(m);
+    dbmgmt_plan_free(plan);
+    dbmgmt_migrator_free(m);
+    dbmgmt_conn_close(conn);
+    return rc;
+}
+
+static int migrate_recover(void)
+{
+    int rc = dbmgmt_migrate_on_boot(migrate_dsn, migrations, NULL, "dev");
+    if (rc != DBMGMT_OK)
+        return rc;
+    /* all three applied, each once, and their objects there */
+    dbmgmt_conn *conn = NULL;
+    dbmgmt_result *r = NULL;
+    rc = dbmgmt_conn_open(&conn, migrate_dsn);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_conn_query(conn, &r,
+                               "SELECT (SELECT COUNT(*) FROM dbmgmt_schema_history WHERE "
+                               "installed_rank > 0 AND success = 1) * 100 + (SELECT COUNT(*) "
+                               "FROM sqlite_schema WHERE name IN ('a', 'a_name', 'c'))",
+                               0, NULL);
+    if (rc == DBMGMT_OK && dbmgmt_result_next(r) == 1 && dbmgmt_result_int64(r, 0) != 303)
+        fail_msg("after recovery: history*100 + objects = %lld, expected 303",
+                 (long long)dbmgmt_result_int64(r, 0));
+    dbmgmt_result_free(r);
+    dbmgmt_conn_close(conn);
+    return rc;
+}
+
+static void test_migrations_survive_every_failing_allocation(void **state)
+{
+    (void)state;
+    snprintf(migrate_dsn, sizeof migrate_dsn, "sqlite://%s/m.db", work);
+    fail_each_allocation("migrations", migrate_scenario, migrate_reset, migrate_recover, 0);
+}
+
+/* ---- lint ------------------------------------------------------------------------ */
+
+static int lint_scenario(void)
+{
+    dbmgmt_lint_report *report = NULL;
+    int rc = dbmgmt_lint_dir(&report, DBMGMT_ENGINE_POSTGRES, migrations);
+    if (rc != DBMGMT_OK)
+        return rc;
+    if (dbmgmt_lint_report_count(report) == 0)
+        fail_msg("the lint folder gave no findings");
+    char *json = dbmgmt_lint_report_to_json(report);
+    if (!json)
+        rc = dbmgmt_errcode();
+    dbmgmt_free(json);
+    dbmgmt_lint_report_free(report);
+    return rc;
+}
+
+static void test_lint_survives_every_failing_allocation(void **state)
+{
+    (void)state;
+    fail_each_allocation("lint", lint_scenario, NULL, NULL, 0);
+}
+
+/* ---- index advice ------------------------------------------------------------------ */
+
+static int advise_scenario(void)
+{
+    dbmgmt_conn *conn = NULL;
+    dbmgmt_advisor *a = NULL;
+    dbmgmt_advice *adv = NULL;
+    int rc = dbmgmt_conn_open(&conn, "sqlite::memory:");
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_conn_exec(conn,
+                              "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, "
+                              "status TEXT, total REAL);"
+                              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                              "WHERE i < 2000) INSERT INTO orders (customer, status, total) "
+                              "SELECT i % 97, CASE i % 3 WHEN 0 THEN 'open' ELSE 'done' END, i "
+                              "FROM n;"
+                              "ANALYZE;");
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_advisor_new(&a, conn);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_advisor_add_query(a, "SELECT total FROM orders WHERE customer = 5", 10);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_advisor_add_query(
+            a, "SELECT id FROM orders WHERE customer = 7 AND status = 'open' ORDER BY total", 5);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_advisor_run(a, &adv);
+    if (rc == DBMGMT_OK) {
+        if (dbmgmt_advice_count(adv) == 0)
+            fail_msg("no advice for an unindexed lookup");
+        char *json = dbmgmt_advice_to_json(adv);
+        if (!json)
+            rc = dbmgmt_errcode();
+        dbmgmt_free(json);
+    }
+    dbmgmt_advice_free(adv);
+    dbmgmt_advisor_free(a);
+    dbmgmt_conn_close(conn);
+    return rc;
+}
+
+static void test_advice_survives_every_failing_allocation(void **state)
+{
+    (void)state;
+    fail_each_allocation("advice", advise_scenario, NULL, NULL, 0);
+}
+
+/* ---- backups ------------------------------------------------------------------------ */
+
+static char backup_dsn[160], backup_dir[160];
+
+static void backup_reset(void)
+{
+    remove_under_work("backups", NULL);
+}
+
+/* back up, verify, list, prune (dry run) */
+static int backup_scenario(void)
+{
+    dbmgmt_backup *b = NULL;
+    char *id = NULL;
+    int rc = dbmgmt_backup_new(&b, backup_dsn, backup_dir);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_backup_run_now(b, &id);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_backup_verify(b, id);
+    if (rc == DBMGMT_OK) {
+        char *json = dbmgmt_backup_list_json(b);
+        if (!json)
+            rc = dbmgmt_errcode();
+        dbmgmt_free(json);
+    }
+    if (rc == DBMGMT_OK && dbmgmt_backup_prune(b, 1) < 0)
+        rc = dbmgmt_errcode();
+    dbmgmt_free(id);
+    dbmgmt_backup_free(b);
+    return rc;
+}
+
+/* a clean backup cycle works in the folder the failed one left */
+static int backup_recover(void)
+{
+    return backup_scenario();
+}
+
+static void test_backups_survive_every_failing_allocation(void **state)
+{
+    (void)state;
+    snprintf(backup_dsn, sizeof backup_dsn, "sqlite://%s/b.db", work);
+    snprintf(backup_dir, sizeof backup_dir, "%s/backups", work);
+    dbmgmt_conn *conn = NULL;
+    assert_int_equal(dbmgmt_conn_open(&conn, backup_dsn), DBMGMT_OK);
+    assert_int_equal(dbmgmt_conn_exec(conn, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);"
+                                            "INSERT INTO t (v) VALUES ('a'), ('b'), ('c');"),
+                     DBMGMT_OK);
+    dbmgmt_conn_close(conn);
+    fail_each_allocation("backups", backup_scenario, backup_reset, backup_recover, 0);
+}
+
+/* ---- the pool ---------------------------------------------------------------------- */
+
+static char pool_dsn[160];
+
+/* open (fills min_idle), borrow two (the second opens one), use, return,
+ * stats, maintain, close; no background thread, so every allocation is
+ * this thread's */
+static int pool_scenario(void)
+{
+    dbmgmt_pool_config *cfg = NULL;
+    dbmgmt_pool *pool = NULL;
+    dbmgmt_conn *a = NULL, *b = NULL;
+    int rc = dbmgmt_pool_config_new(&cfg);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_pool_config_set_min_idle(cfg, 1);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_pool_config_set_max_size(cfg, 2);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_pool_config_set_background_thread(cfg, 0);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_pool_config_set_acquire_timeout_ms(cfg, 100);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_pool_open(&pool, pool_dsn, cfg);
+    dbmgmt_pool_config_free(cfg);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_pool_acquire(pool, &a, -1);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_conn_exec(a, "INSERT INTO t (v) VALUES ('p')");
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_pool_acquire(pool, &b, -1);
+    if (rc == DBMGMT_OK) {
+        dbmgmt_result *r = NULL;
+        rc = dbmgmt_conn_query(b, &r, "SELECT COUNT(*) FROM t", 0, NULL);
+        if (rc == DBMGMT_OK && dbmgmt_result_next(r) != 1)
+            rc = dbmgmt_errcode();
+        dbmgmt_result_free(r);
+    }
+    if (b)
+        dbmgmt_pool_release(pool, b);
+    if (a)
+        dbmgmt_pool_release(pool, a);
+    if (rc == DBMGMT_OK) {
+        char *json = dbmgmt_pool_stats_json(pool);
+        if (!json)
+            rc = dbmgmt_errcode();
+        dbmgmt_free(json);
+    }
+    if (rc == DBMGMT_OK && dbmgmt_pool_maintain(pool) < 0)
+        rc = dbmgmt_errcode();
+    if (pool)
+        dbmgmt_pool_close(pool, 0);
+    return rc;
+}
+
+static void test_pool_survives_every_failing_allocation(void **state)
+{
+    (void)state;
+    snprintf(pool_dsn, sizeof pool_dsn, "sqlite://%s/p.db", work);
+    dbmgmt_conn *conn = NULL;
+    assert_int_equal(dbmgmt_conn_open(&conn, pool_dsn), DBMGMT_OK);
+    assert_int_equal(dbmgmt_conn_exec(conn, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"),
+                     DBMGMT_OK);
+    dbmgmt_conn_close(conn);
+    fail_each_allocation("pool", pool_scenario, NULL, pool_scenario, 1);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(work, sizeof work, "/tmp/dbmgmt-allocmod-XXXXXX");
+    if (!mkdtemp(work))
+        return -1;
+    snprintf(migrations, sizeof migrations, "%s/migrations", work);
+    if (mkdir(migrations, 0700) != 0)
+        return -1;
+    write_file(migrations, "001_create.sql",
+               "-- migrate:up\nCREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT);\n"
+               "-- migrate:down\nDROP TABLE a;\n");
+    write_file(migrations, "002_index.sql",
+               "-- migrate:up\nCREATE INDEX a_name ON a (name);\n"
+               "INSERT INTO a (name) VALUES ('x; not the end'), ('y');\n"
+               "-- migrate:down\nDROP INDEX a_name;\n");
+    write_file(migrations, "003_more.sql",
+               "-- migrate:up\nCREATE TABLE c (id INTEGER, a_id INTEGER REFERENCES a (id));\n"
+               "CREATE TRIGGER c_touch AFTER INSERT ON c BEGIN\n"
+               "  UPDATE a SET name = name WHERE id = new.a_id;\nEND;\n"
+               "-- migrate:down\nDROP TABLE c;\n");
+    return 0; /* the allocator is set by the first test, before any other use */
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
+    return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_allocator_is_set_before_first_use),
-        cmocka_unit_test(test_failing_nth_allocation_gives_nomem_and_no_leak),
+        cmocka_unit_test(test_allocator_is_set_before_first_use), /* first: it sets the hook */
+        cmocka_unit_test(test_connections_survive_every_failing_allocation),
+        cmocka_unit_test(test_migrations_survive_every_failing_allocation),
+        cmocka_unit_test(test_lint_survives_every_failing_allocation),
+        cmocka_unit_test(test_advice_survives_every_failing_allocation),
+        cmocka_unit_test(test_backups_survive_every_failing_allocation),
+        cmocka_unit_test(test_pool_survives_every_failing_allocation),
     };
-    return cmocka_run_group_tests_name("core/alloc", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("core/alloc", tests, setup, teardown);
 }
