@@ -63,6 +63,13 @@ static void add_relaxed(_Atomic int64_t *v, int64_t n)
     atomic_store_explicit(v, load_relaxed(v) + n, memory_order_relaxed);
 }
 
+/* Add the time since the slot was borrowed to its lane busy time. */
+static void count_busy(pool_slot *s, int64_t now)
+{
+    int64_t borrowed = load_relaxed(&s->borrowed_us);
+    add_relaxed(&s->lane_busy_us, now > borrowed ? now - borrowed : 0);
+}
+
 static int lane_closed_to(const dbmgmt_pool *pool, pool_group *g, memory_order order)
 {
     return atomic_load_explicit(&pool->closing, order) ||
@@ -108,8 +115,7 @@ int dm_pool_lane_put(dbmgmt_pool *pool, pool_slot *s, int reusable)
         atomic_load_explicit(&s->leak_reported, memory_order_relaxed) ||
         lane_closed_to(pool, g, memory_order_relaxed))
         return 0; /* the locked release (dm_pool_lane_leave) counts its time */
-    int64_t borrowed = atomic_load_explicit(&s->borrowed_us, memory_order_relaxed);
-    add_relaxed(&s->lane_busy_us, now > borrowed ? now - borrowed : 0);
+    count_busy(s, now);
     atomic_store_explicit(&s->last_used_us, now, memory_order_relaxed);
     atomic_store_explicit(&s->state, SLOT_PARKED, memory_order_seq_cst);
     if (lane_closed_to(pool, g, memory_order_seq_cst)) {
@@ -140,8 +146,7 @@ void dm_pool_lane_enter(pool_group *g, pool_slot *s)
 
 void dm_pool_lane_leave(pool_group *g, pool_slot *s, int64_t now)
 {
-    int64_t borrowed = load_relaxed(&s->borrowed_us);
-    add_relaxed(&s->lane_busy_us, now > borrowed ? now - borrowed : 0);
+    count_busy(s, now);
     dm_pool_lane_unlink(g, s);
     s->state = SLOT_BORROWED;
     g->active++;
