@@ -274,6 +274,22 @@ static int backup_raw(sqlite3 *src, const char *src_path, const char *dst_path, 
     return status;
 }
 
+/* Copy what descriptor in reads to a new file at to (0600); from names the
+ * source in messages. */
+static int copy_fd_to_new_file(int in, const char *from, const char *to, dm_error *err)
+{
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0)
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", to, strerror(errno));
+    int status = DBMGMT_OK;
+    if (dm_bk_copy_fd(in, out) != 0)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot copy '%s' to '%s': %s", from, to,
+                              strerror(errno));
+    if (close(out) != 0 && status == DBMGMT_OK)
+        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", to, strerror(errno));
+    return status;
+}
+
 /* The -wal file of src_path copied to that of dst_path, if there is one:
  * a descriptor of our own, which is safe here because SQLite takes no POSIX
  * locks on a -wal file. */
@@ -289,15 +305,7 @@ static int copy_wal_file(const char *src_path, const char *dst_path, dm_error *e
         return errno == ENOENT ? DBMGMT_OK
                                : dm_error_set(err, DBMGMT_ERR_IO, "cannot open '%s': %s", from,
                                               strerror(errno));
-    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int status = DBMGMT_OK;
-    if (out < 0)
-        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", to, strerror(errno));
-    else if (dm_bk_copy_fd(in, out) != 0)
-        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot copy '%s' to '%s': %s", from, to,
-                              strerror(errno));
-    if (out >= 0 && close(out) != 0 && status == DBMGMT_OK)
-        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", to, strerror(errno));
+    int status = copy_fd_to_new_file(in, from, to, err);
     close(in);
     return status;
 }
@@ -359,20 +367,10 @@ static int backup_wal_raw(sqlite3 *src, const char *src_path, const char *dst_pa
         return DBMGMT_OK;
     }
     *used = 1;
-    int status = DBMGMT_OK;
-    int out = open(dst_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (out < 0)
-        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dst_path,
-                              strerror(errno));
-    else if (dm_bk_copy_fd(in, out) != 0)
-        status = dm_error_set(err, DBMGMT_ERR_IO, "SQLite backup of '%s' to '%s': %s",
-                              src_path, dst_path, strerror(errno));
+    int status = copy_fd_to_new_file(in, src_path, dst_path, err);
     if (status == DBMGMT_OK)
         status = copy_wal_file(src_path, dst_path, err);
     sqlite3_exec(src, "COMMIT", NULL, NULL, NULL);
-    if (out >= 0 && close(out) != 0 && status == DBMGMT_OK)
-        status = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", dst_path,
-                              strerror(errno));
     if (status == DBMGMT_OK)
         status = settle_wal_copy(dst_path, err);
     return status;
