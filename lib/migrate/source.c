@@ -293,8 +293,6 @@ typedef struct marker {
     size_t args_len;
 } marker;
 
-/* Find the first line that starts with prefix (after optional spaces),
- * from offset `from`; returns 1 and fills m if found. */
 static int32_t line_of(const file_text *f, size_t offset);
 
 /* The end of the line at pos (its '\n', or the end of the text). */
@@ -304,6 +302,8 @@ static size_t line_end(const file_text *f, size_t pos)
     return nl ? (size_t)(nl - f->text) : f->len;
 }
 
+/* Find the first line that starts with prefix (after optional spaces),
+ * from offset `from`; returns 1 and fills m if found. */
 static int find_marker(const file_text *f, size_t from, const char *prefix, marker *m)
 {
     size_t plen = strlen(prefix);
