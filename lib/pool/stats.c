@@ -117,12 +117,59 @@ static const char *const metric_names[] = {
     "utilisation_pct",
 };
 
+/* One open connection as the stats show it: the schedule the pool keeps
+ * for it (age, when it retires), so a host or a test can see the lifetime
+ * stagger itself rather than infer it from when events happened to run. */
+typedef struct conn_view {
+    uint32_t id;
+    pool_slot_state state;
+    int64_t age_ms;
+    int64_t lifetime_ms;   /* the age it retires at; -1: no lifetime */
+    int64_t retires_in_ms; /* negative: overdue, maintenance has not run yet */
+} conn_view;
+
 typedef struct group_view {
     char shown[512];
     char last_error[DM_POOL_ERR_MAX];
     int32_t total, idle, active, waiting, down;
     int64_t created, destroyed;
+    conn_view *conns; /* max_size of them, nconns used */
+    int32_t nconns;
 } group_view;
+
+static const char *slot_state_name(pool_slot_state state)
+{
+    switch (state) {
+    case SLOT_IDLE:
+    case SLOT_PARKED: return "idle";
+    case SLOT_BORROWED:
+    case SLOT_LANE: return "active";
+    case SLOT_CLOSING: return "closing";
+    default: return "opening";
+    }
+}
+
+/* The group's open connections at `now` (lock held), in slot order. */
+static void conns_locked(const pool_group *g, group_view *gv, int64_t now)
+{
+    gv->nconns = 0;
+    for (int32_t i = 0; i < g->pool->cfg.max_size; i++) {
+        const pool_slot *s = &g->slots[i];
+        pool_slot_state state = s->state;
+        if (state == SLOT_FREE || state == SLOT_OPENING)
+            continue;
+        conn_view *cv = &gv->conns[gv->nconns++];
+        cv->id = s->id;
+        cv->state = state;
+        cv->age_ms = (now - s->created_us) / 1000;
+        cv->lifetime_ms = -1;
+        cv->retires_in_ms = 0;
+        if (s->retire_at_us != INT64_MAX) {
+            cv->lifetime_ms = (s->retire_at_us - s->created_us) / 1000;
+            cv->retires_in_ms = (s->retire_at_us - now) / 1000;
+        }
+    }
+}
 
 static void write_config(dm_json *j, const dbmgmt_pool_config *cfg)
 {
@@ -170,7 +217,38 @@ static void write_group(dm_json *j, const group_view *gv, int index)
     dm_json_int(j, gv->destroyed);
     dm_json_key(j, "last_connect_error");
     dm_json_string(j, gv->last_error[0] ? gv->last_error : NULL);
+    dm_json_key(j, "connections");
+    dm_json_array_begin(j);
+    for (int32_t i = 0; i < gv->nconns; i++) {
+        const conn_view *cv = &gv->conns[i];
+        dm_json_object_begin(j);
+        dm_json_key(j, "id");
+        dm_json_int(j, cv->id);
+        dm_json_key(j, "state");
+        dm_json_string(j, slot_state_name(cv->state));
+        dm_json_key(j, "age_ms");
+        dm_json_int(j, cv->age_ms);
+        dm_json_key(j, "lifetime_ms");
+        if (cv->lifetime_ms < 0)
+            dm_json_null(j);
+        else
+            dm_json_int(j, cv->lifetime_ms);
+        dm_json_key(j, "retires_in_ms");
+        if (cv->lifetime_ms < 0)
+            dm_json_null(j);
+        else
+            dm_json_int(j, cv->retires_in_ms);
+        dm_json_object_end(j);
+    }
+    dm_json_array_end(j);
     dm_json_object_end(j);
+}
+
+static void free_views(group_view *views, int n)
+{
+    for (int i = 0; views && i < n; i++)
+        dm_free(views[i].conns);
+    dm_free(views);
 }
 
 DBMGMT_API char *dbmgmt_pool_stats_json(const dbmgmt_pool *cpool)
@@ -184,12 +262,17 @@ DBMGMT_API char *dbmgmt_pool_stats_json(const dbmgmt_pool *cpool)
     dbmgmt_pool *pool = (dbmgmt_pool *)(uintptr_t)cpool;
     pool_snapshot snap;
     group_view *views = dm_calloc((size_t)pool->ngroups, sizeof *views);
-    if (!views) {
+    int ok = views != NULL;
+    for (int i = 0; ok && i < pool->ngroups; i++)
+        ok = (views[i].conns = dm_calloc((size_t)pool->cfg.max_size, sizeof(conn_view))) != NULL;
+    if (!ok) {
+        free_views(views, pool->ngroups);
         dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory rendering pool stats");
         return NULL;
     }
     pthread_mutex_lock(&pool->lock);
     snapshot_locked(pool, &snap);
+    int64_t now = dm_pool_now_us();
     for (int i = 0; i < pool->ngroups; i++) {
         const pool_group *g = &pool->groups[i];
         group_view *gv = &views[i];
@@ -201,6 +284,7 @@ DBMGMT_API char *dbmgmt_pool_stats_json(const dbmgmt_pool *cpool)
         gv->down = g->down;
         gv->created = g->created;
         gv->destroyed = g->destroyed;
+        conns_locked(g, gv, now);
     }
     pthread_mutex_unlock(&pool->lock);
 
@@ -219,7 +303,7 @@ DBMGMT_API char *dbmgmt_pool_stats_json(const dbmgmt_pool *cpool)
         write_group(&j, &views[i], i);
     dm_json_array_end(&j);
     dm_json_object_end(&j);
-    dm_free(views);
+    free_views(views, pool->ngroups);
     char *out = dm_buf_detach(&b);
     if (!out || dm_json_failed(&j)) {
         dm_free(out);

@@ -611,7 +611,9 @@ static void test_conn_unresponsive_server_fails_within_connect_timeout(void **st
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     close(fd);
-    if (secs < 1.5 || secs > 7.0)
+    /* gave up at its timeout: not before, and (a hang guard, ten times the
+     * timeout) not never */
+    if (secs < 1.5 || secs > 20.0)
         fail_msg("connect gave up after %.2f s; the timeout was 2 s", secs);
 }
 
