@@ -72,8 +72,14 @@ DBMGMT_API int dbmgmt_migrator_add_dir(dbmgmt_migrator *m, const char *dir);
  * Adding a folder and a table to one migrator is DBMGMT_ERR_INVALID. */
 DBMGMT_API int dbmgmt_migrator_add_table(dbmgmt_migrator *m, const dbmgmt_migration_def *defs);
 
-/* Name of the history table (default "dbmgmt_schema_history"); always quoted
- * as an identifier. Letters, digits and _ only, at most 63 bytes. */
+/* Name of the history table (default "dbmgmt_schema_history"): TABLE, or
+ * SCHEMA.TABLE to keep it in a schema (PostgreSQL) or database (MySQL) of
+ * its own; each part letters, digits and _, at most 63 bytes, always quoted
+ * as an identifier. Without a schema the table lives in the session's
+ * current schema / database as it is at the migrator's first statement,
+ * and every statement of the migrator names it in full, so a migration
+ * that changes the search_path or runs USE does not move it. Set it before
+ * planning or applying (DBMGMT_ERR_INVALID afterwards). */
 DBMGMT_API int dbmgmt_migrator_set_table_name(dbmgmt_migrator *m, const char *name);
 /* The environment this migrator runs for ("development", "production", ...).
  * The first run stamps it on the database; a database stamped with another

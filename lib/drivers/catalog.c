@@ -338,3 +338,9 @@ void dm_quote_ident_standard(dm_buf *out, const char *name)
     }
     dm_buf_putc(out, '"');
 }
+
+void dm_session_state_clear(dm_session_state *st)
+{
+    dm_free(st->restore);
+    memset(st, 0, sizeof *st);
+}

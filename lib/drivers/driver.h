@@ -112,6 +112,20 @@ void dm_catalog_to_json(const dm_catalog *cat, dm_buf *out);
 /* Free the contents (not cat itself). */
 void dm_catalog_clear(dm_catalog *cat);
 
+/* The session a migrator works in (issue 17): where its own tables live,
+ * resolved once (PostgreSQL's current schema, MySQL's current database,
+ * SQLite's "main"), and what puts the session back after a migration
+ * changed it (search_path, USE, sql_mode, time zone, SET variables,
+ * foreign_keys), so that nothing a migration sets reaches the migrator's
+ * bookkeeping or the next migration. */
+#define DM_SCHEMA_MAX 128
+typedef struct dm_session_state {
+    char schema[DM_SCHEMA_MAX];
+    char *restore; /* engine SQL that session_restore runs, or NULL */
+    int flags;     /* the engine's own (SQLite: foreign keys were on) */
+} dm_session_state;
+void dm_session_state_clear(dm_session_state *st);
+
 typedef struct dm_driver {
     dbmgmt_engine engine;
     const char *name;
@@ -174,8 +188,16 @@ typedef struct dm_driver {
     /* Fill cat with the tables, indexes and foreign keys of the current
      * schema / database, leaving out the engine's own tables. */
     int (*catalog)(dm_dconn *c, dm_catalog *cat, dm_error *err);
-    /* 1 if a table of that name exists in the current schema, 0 if not. */
-    int (*table_exists)(dm_dconn *c, const char *name, dm_error *err);
+    /* 1 if a table of that name exists in schema (NULL: the current
+     * schema / database), 0 if not. */
+    int (*table_exists)(dm_dconn *c, const char *schema, const char *name, dm_error *err);
+    /* Record the session as it is now (outside a transaction).
+     * DBMGMT_ERR_NOTFOUND, with a message naming the setting, when the
+     * session has no current schema or database (st is complete but for
+     * st->schema, which is empty). */
+    int (*session_save)(dm_dconn *c, dm_session_state *st, dm_error *err);
+    /* Put the session back as session_save found it (outside a transaction). */
+    int (*session_restore)(dm_dconn *c, const dm_session_state *st, dm_error *err);
     /* Append name quoted as an identifier ("x" or `x`). */
     void (*quote_ident)(dm_buf *out, const char *name);
 

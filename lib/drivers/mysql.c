@@ -1280,19 +1280,139 @@ static int catalog_indexes_and_fks(dm_dconn *c, dm_catalog *cat, dm_error *err)
                          cat, fk_row, &fst, err, "reading foreign keys");
 }
 
-static int my_table_exists(dm_dconn *c, const char *name, dm_error *err)
+static int my_table_exists(dm_dconn *c, const char *schema, const char *name, dm_error *err)
 {
     dm_dstmt *s = NULL;
     int rc = int_query_open(c,
-                            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
-                            "DATABASE() AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'",
+                            schema ? "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = "
+                                     "? AND TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'"
+                                   : "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = "
+                                     "? AND TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'",
                             name, &s, err);
+    if (rc == DBMGMT_OK && schema) {
+        dm_value v = {.type = DM_VALUE_TEXT, .bytes = schema, .len = strlen(schema)};
+        rc = my_bind(s, 2, &v, err);
+    }
     int64_t count = 0;
     int is_null = 0;
     if (rc == DBMGMT_OK)
         rc = int_query_run(s, &count, &is_null, err);
     my_finalize(s);
     return rc == DBMGMT_OK ? count > 0 : rc;
+}
+
+/* The session variables a migration may SET that change how later SQL
+ * runs (mysqldump's header sets most of them); session_restore sets them
+ * back, and USE returns to the database. */
+static const char *const saved_variables[] = {
+    "sql_mode", "time_zone", "foreign_key_checks", "unique_checks", "sql_notes",
+    "character_set_client", "character_set_results", "collation_connection", "autocommit",
+};
+#define NSAVED (sizeof saved_variables / sizeof saved_variables[0])
+
+/* Append v as a literal (a number bare, anything else quoted); 0 when it
+ * holds a quote or backslash (no variable above has one: the caller
+ * refuses such a value). */
+static int put_literal(dm_buf *b, const char *v)
+{
+    if (strpbrk(v, "'\\"))
+        return 0;
+    if (*v && strspn(v, "0123456789") == strlen(v)) { /* a number, as a number */
+        dm_buf_puts(b, v);
+        return 1;
+    }
+    dm_buf_putc(b, '\'');
+    dm_buf_puts(b, v);
+    dm_buf_putc(b, '\'');
+    return 1;
+}
+
+static int my_session_save(dm_dconn *c, dm_session_state *st, dm_error *err)
+{
+    memset(st, 0, sizeof *st);
+    dm_buf q = DM_BUF_INIT;
+    dm_buf_puts(&q, "SELECT DATABASE()");
+    for (size_t i = 0; i < NSAVED; i++) {
+        dm_buf_puts(&q, ", @@SESSION.");
+        dm_buf_puts(&q, saved_variables[i]);
+    }
+    char *sql = dm_buf_detach(&q);
+    if (!sql)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading the session");
+    dm_dstmt *s = NULL;
+    int rc = my_prepare(c, sql, 1, &s, err);
+    dm_free(sql);
+    if (rc == DBMGMT_OK)
+        rc = my_execute(s, err);
+    if (rc == DBMGMT_OK) {
+        rc = my_next(s, err);
+        if (rc == 0)
+            rc = dm_error_set(err, DBMGMT_ERR_INTERNAL, "reading the session returned no row");
+        else if (rc == 1)
+            rc = DBMGMT_OK;
+    }
+    dm_buf set = DM_BUF_INIT;
+    dm_buf_puts(&set, "SET SESSION ");
+    for (size_t i = 0; rc == DBMGMT_OK && i < NSAVED; i++) {
+        if (i)
+            dm_buf_puts(&set, ", ");
+        dm_buf_puts(&set, saved_variables[i]);
+        dm_buf_puts(&set, " = ");
+        if (my_column_is_null(s, (int32_t)i + 1)) {
+            dm_buf_puts(&set, "NULL");
+            continue;
+        }
+        const char *v = my_column_text(s, (int32_t)i + 1);
+        if (!v || !put_literal(&set, v))
+            rc = dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                              "MySQL: the session's %s cannot be saved and put back after "
+                              "migrations", saved_variables[i]);
+    }
+    if (rc == DBMGMT_OK) {
+        st->restore = dm_buf_detach(&set);
+        if (!st->restore)
+            rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading the session");
+    } else {
+        dm_buf_free(&set);
+    }
+    if (rc == DBMGMT_OK) {
+        const char *db = my_column_is_null(s, 0) ? NULL : my_column_text(s, 0);
+        if (!db)
+            rc = dm_error_set(err, DBMGMT_ERR_NOTFOUND,
+                              "MySQL: no database to keep the migration history in: the "
+                              "connection has no current database (name one in the DSN: "
+                              "mysql://user@host/DATABASE)");
+        else if (strlen(db) >= sizeof st->schema)
+            rc = dm_error_set(err, DBMGMT_ERR_INVALID,
+                              "MySQL: the current database's name is longer than %d bytes",
+                              (int)sizeof st->schema - 1);
+        else
+            snprintf(st->schema, sizeof st->schema, "%s", db);
+    }
+    my_finalize(s);
+    if (rc != DBMGMT_OK && rc != DBMGMT_ERR_NOTFOUND)
+        dm_session_state_clear(st);
+    return rc;
+}
+
+static void my_quote_ident(dm_buf *out, const char *name);
+
+static int my_session_restore(dm_dconn *c, const dm_session_state *st, dm_error *err)
+{
+    int rc = DBMGMT_OK;
+    if (st->schema[0]) {
+        dm_buf use = DM_BUF_INIT;
+        dm_buf_puts(&use, "USE ");
+        my_quote_ident(&use, st->schema);
+        char *sql = dm_buf_detach(&use);
+        rc = sql ? run_query(c, sql, strlen(sql), err, "returning to the database")
+                 : dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory");
+        dm_free(sql);
+    }
+    if (rc == DBMGMT_OK && st->restore)
+        rc = run_query(c, st->restore, strlen(st->restore), err,
+                       "putting the session's variables back");
+    return rc;
 }
 
 /* `name` with embedded backticks doubled. */
@@ -1426,6 +1546,8 @@ const dm_driver dm_mysql_driver = {
     .unlock = my_unlock,
     .catalog = my_catalog,
     .table_exists = my_table_exists,
+    .session_save = my_session_save,
+    .session_restore = my_session_restore,
     .column_distinct = my_column_distinct,
     .workload = my_workload,
     .quote_ident = my_quote_ident,

@@ -718,18 +718,72 @@ static int catalog_fks(dm_dconn *c, dm_catalog *cat, dm_error *err)
     return DBMGMT_OK;
 }
 
-static int pg_table_exists(dm_dconn *c, const char *name, dm_error *err)
+static int pg_table_exists(dm_dconn *c, const char *schema, const char *name, dm_error *err)
 {
-    const char *params[] = {name};
+    const char *params[] = {name, schema};
     PGresult *res = libpq.PQexecParams(c->pg,
-                                 "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = "
-                                 "c.relnamespace WHERE n.nspname = current_schema() AND "
-                                 "c.relname = $1 AND c.relkind IN ('r', 'p')",
-                                 1, NULL, params, NULL, NULL, 0);
+                                 schema ? "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                                          "c.relnamespace WHERE n.nspname = $2 AND "
+                                          "c.relname = $1 AND c.relkind IN ('r', 'p')"
+                                        : "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                                          "c.relnamespace WHERE n.nspname = current_schema() AND "
+                                          "c.relname = $1 AND c.relkind IN ('r', 'p')",
+                                 schema ? 2 : 1, NULL, params, NULL, NULL, 0);
     int rc = libpq.PQresultStatus(res) == PGRES_TUPLES_OK ? libpq.PQntuples(res) > 0
                                                     : pg_fail(c, res, err, "looking up a table");
     libpq.PQclear(res);
     return rc;
+}
+
+/* The schema is current_schema(): the first schema on the search_path
+ * that exists. The session is put back with RESET ALL (every setting to the
+ * value the session started with: server, database, role and connection
+ * options) followed by set_config() of each setting the session had SET
+ * when it was saved (the host's own, e.g. a search_path of its choosing),
+ * quoted by the server itself. */
+static int pg_session_save(dm_dconn *c, dm_session_state *st, dm_error *err)
+{
+    memset(st, 0, sizeof *st);
+    PGresult *res = libpq.PQexec(
+        c->pg, "SELECT current_schema(), current_setting('search_path'), "
+               "(SELECT string_agg(format('set_config(%L, %L, false)', name, setting), ', ') "
+               "FROM pg_settings WHERE source = 'session' AND context IN ('user', 'superuser'))");
+    if (libpq.PQresultStatus(res) != PGRES_TUPLES_OK || libpq.PQntuples(res) != 1) {
+        int rc = pg_fail(c, res, err, "reading the session's settings");
+        libpq.PQclear(res);
+        return rc;
+    }
+    dm_buf restore = DM_BUF_INIT;
+    dm_buf_puts(&restore, "RESET ALL");
+    if (!libpq.PQgetisnull(res, 0, 2)) {
+        dm_buf_puts(&restore, "; SELECT ");
+        dm_buf_puts(&restore, libpq.PQgetvalue(res, 0, 2));
+    }
+    st->restore = dm_buf_detach(&restore);
+    int rc = DBMGMT_OK;
+    if (!st->restore)
+        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading the session's settings");
+    else if (libpq.PQgetisnull(res, 0, 0))
+        rc = dm_error_set(err, DBMGMT_ERR_NOTFOUND,
+                          "PostgreSQL: no schema to keep the migration history in: the "
+                          "search_path '%s' names no schema that exists; create one, or give "
+                          "the history table a schema (schema.table)",
+                          libpq.PQgetvalue(res, 0, 1));
+    else if (strlen(libpq.PQgetvalue(res, 0, 0)) >= sizeof st->schema)
+        rc = dm_error_set(err, DBMGMT_ERR_INVALID, "PostgreSQL: the current schema's name is "
+                          "longer than %d bytes", (int)sizeof st->schema - 1);
+    else
+        snprintf(st->schema, sizeof st->schema, "%s", libpq.PQgetvalue(res, 0, 0));
+    libpq.PQclear(res);
+    if (rc != DBMGMT_OK && rc != DBMGMT_ERR_NOTFOUND)
+        dm_session_state_clear(st);
+    return rc;
+}
+
+static int pg_session_restore(dm_dconn *c, const dm_session_state *st, dm_error *err)
+{
+    return pg_simple(c, st->restore ? st->restore : "RESET ALL", err,
+                     "putting the session's settings back");
 }
 
 static int pg_catalog(dm_dconn *c, dm_catalog *cat, dm_error *err)
@@ -969,6 +1023,8 @@ const dm_driver dm_postgres_driver = {
     .unlock = pg_unlock,
     .catalog = pg_catalog,
     .table_exists = pg_table_exists,
+    .session_save = pg_session_save,
+    .session_restore = pg_session_restore,
     .quote_ident = dm_quote_ident_standard,
     .whatif_open = pg_whatif_open,
     .whatif_index = pg_whatif_index,

@@ -599,11 +599,25 @@ static int catalog_fks(dm_dconn *c, dm_catalog *cat, const char *table, dm_error
     return rc == SQLITE_DONE ? DBMGMT_OK : sqlite_fail(c->db, rc, err, "reading foreign keys");
 }
 
-static int sqlite_table_exists(dm_dconn *c, const char *name, dm_error *err)
+static int sqlite_table_exists(dm_dconn *c, const char *schema, const char *name, dm_error *err)
 {
+    /* on the stack: the boot asks this before anything else, where an
+     * allocation it cannot report must not happen */
+    char sql[2 * DM_SCHEMA_MAX + 80] = "SELECT 1 FROM ";
+    size_t n = strlen(sql);
+    if (schema) {
+        sql[n++] = '"';
+        for (const char *p = schema; *p && n < 2 * DM_SCHEMA_MAX + 10; p++) {
+            if (*p == '"')
+                sql[n++] = '"';
+            sql[n++] = *p;
+        }
+        sql[n++] = '"';
+        sql[n++] = '.';
+    }
+    snprintf(sql + n, sizeof sql - n, "sqlite_schema WHERE type = 'table' AND name = ?1");
     sqlite3_stmt *st = NULL;
-    int rc = catalog_prepare(c, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-                             name, &st, err);
+    int rc = catalog_prepare(c, sql, name, &st, err);
     if (rc != DBMGMT_OK)
         return rc;
     rc = sqlite3_step(st);
@@ -611,6 +625,32 @@ static int sqlite_table_exists(dm_dconn *c, const char *name, dm_error *err)
     if (rc == SQLITE_ROW)
         return 1;
     return rc == SQLITE_DONE ? 0 : sqlite_fail(c->db, rc, err, "looking up a table");
+}
+
+/* The migrator's tables live in "main". What a migration may change that
+ * outlives it is foreign key enforcement (PRAGMA foreign_keys = OFF in a
+ * migration that runs outside a transaction, as SQLite's own recipe for
+ * rebuilding a table does); it is read and set through the C API, at no
+ * cost to a migration. */
+static int sqlite_session_save(dm_dconn *c, dm_session_state *st, dm_error *err)
+{
+    memset(st, 0, sizeof *st);
+    snprintf(st->schema, sizeof st->schema, "main");
+    int on = 0;
+    int rc = sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_FKEY, -1, &on);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(c->db, rc, err, "reading the foreign keys setting");
+    st->flags = on;
+    return DBMGMT_OK;
+}
+
+static int sqlite_session_restore(dm_dconn *c, const dm_session_state *st, dm_error *err)
+{
+    int on = 0;
+    int rc = sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_FKEY, st->flags, &on);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(c->db, rc, err, "setting foreign keys back");
+    return DBMGMT_OK;
 }
 
 static int sqlite_catalog(dm_dconn *c, dm_catalog *cat, dm_error *err)
@@ -842,6 +882,8 @@ const dm_driver dm_sqlite_driver = {
     .unlock = sqlite_unlock,
     .catalog = sqlite_catalog,
     .table_exists = sqlite_table_exists,
+    .session_save = sqlite_session_save,
+    .session_restore = sqlite_session_restore,
     .quote_ident = dm_quote_ident_standard,
     .whatif_open = sqlite_whatif_open,
     .whatif_index = sqlite_whatif_index,

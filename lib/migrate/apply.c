@@ -125,6 +125,7 @@ static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, in
             rc = from_conn(m, m->conn, dbmgmt_conn_commit(m->conn));
         else
             dbmgmt_conn_rollback(m->conn);
+        rc = dm_migrator_session_restore(m, st->mig->version, rc);
     }
     dm_mig_statements_free(&list);
     if (rc == DBMGMT_OK)
@@ -165,6 +166,7 @@ static int run_dirty_protocol_step(dbmgmt_migrator *m, const dm_plan_step *st, i
                                    dm_monotonic_ms() - start, st->mig->checksum)
                  : dm_history_delete(m, st->mig->version);
     }
+    rc = dm_migrator_session_restore(m, st->mig->version, rc);
     dm_mig_statements_free(&list);
     if (rc == DBMGMT_OK)
         progress_after(m, st, dm_monotonic_ms() - start);
@@ -395,6 +397,8 @@ static int apply_with_transaction_lock(dbmgmt_migrator *m, const run_request *re
             else
                 dbmgmt_conn_rollback(m->conn);
         }
+        if (next && next->transactional) /* the dirty protocol restores its own */
+            rc = dm_migrator_session_restore(m, next->mig->version, rc);
         if (rc != DBMGMT_OK || !next)
             break;
         /* our own change to the history, so the next round can reuse the plan */

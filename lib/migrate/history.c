@@ -5,22 +5,8 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/sha256.h"
 #include "migrator.h"
-
-void dm_history_table_sql(dbmgmt_migrator *m, dm_buf *out)
-{
-    m->conn->drv->quote_ident(out, m->table);
-}
-
-/* Build "PREFIX <table> SUFFIX" and hand it to fn. */
-static char *history_sql(dbmgmt_migrator *m, const char *prefix, const char *suffix)
-{
-    dm_buf b = DM_BUF_INIT;
-    dm_buf_puts(&b, prefix);
-    dm_history_table_sql(m, &b);
-    dm_buf_puts(&b, suffix);
-    return dm_buf_detach(&b);
-}
 
 /* Copy the connection's error to the migrator; returns its code. */
 static int from_conn(dbmgmt_migrator *m, int rc)
@@ -30,14 +16,78 @@ static int from_conn(dbmgmt_migrator *m, int rc)
     return rc;
 }
 
+int dm_migrator_session(dbmgmt_migrator *m)
+{
+    if (m->session_saved)
+        return DBMGMT_OK;
+    int rc = m->conn->drv->session_save(m->conn->dc, &m->session, &m->conn->err);
+    if (rc == DBMGMT_ERR_NOTFOUND && m->schema[0])
+        rc = DBMGMT_OK; /* no current schema, and none needed: the table names its own */
+    if (rc != DBMGMT_OK) {
+        dm_session_state_clear(&m->session);
+        return from_conn(m, rc);
+    }
+    if (!m->schema[0])
+        snprintf(m->schema, sizeof m->schema, "%s", m->session.schema);
+    m->session_saved = 1;
+    return DBMGMT_OK;
+}
+
+int dm_migrator_session_restore(dbmgmt_migrator *m, const char *version, int rc)
+{
+    if (!m->session_saved)
+        return rc;
+    int restored = m->conn->drv->session_restore(m->conn->dc, &m->session, &m->conn->err);
+    if (restored != DBMGMT_OK && rc == DBMGMT_OK)
+        return dm_error_set(&m->err, restored, "after migration %s: %s", version,
+                            dbmgmt_conn_errmsg(m->conn));
+    return rc;
+}
+
+void dm_history_table_sql(dbmgmt_migrator *m, dm_buf *out)
+{
+    if (m->schema[0]) {
+        m->conn->drv->quote_ident(out, m->schema);
+        dm_buf_putc(out, '.');
+    }
+    m->conn->drv->quote_ident(out, m->table);
+}
+
+/* "PREFIX <schema>.<table> SUFFIX" in *out; the session is saved first, so
+ * the name is qualified by the schema it was resolved to. */
+static int history_sql(dbmgmt_migrator *m, const char *prefix, const char *suffix, char **out)
+{
+    *out = NULL;
+    int rc = dm_migrator_session(m);
+    if (rc != DBMGMT_OK)
+        return rc;
+    dm_buf b = DM_BUF_INIT;
+    dm_buf_puts(&b, prefix);
+    dm_history_table_sql(m, &b);
+    dm_buf_puts(&b, suffix);
+    *out = dm_buf_detach(&b);
+    return *out ? DBMGMT_OK : dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+}
+
+/* Whether the history table exists, in the schema the session was saved with. */
+static int history_table_exists(dbmgmt_migrator *m)
+{
+    int rc = dm_migrator_session(m);
+    if (rc != DBMGMT_OK)
+        return rc;
+    int exists = m->conn->drv->table_exists(m->conn->dc, m->schema, m->table, &m->conn->err);
+    return exists < 0 ? from_conn(m, exists) : exists;
+}
+
 static int history_exec(dbmgmt_migrator *m, const char *prefix, const char *suffix,
                         size_t nparams, const char *const *params)
 {
-    char *sql = history_sql(m, prefix, suffix);
-    if (!sql)
-        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+    char *sql = NULL;
+    int rc = history_sql(m, prefix, suffix, &sql);
+    if (rc != DBMGMT_OK)
+        return rc;
     dbmgmt_result *r = NULL;
-    int rc = dbmgmt_conn_query(m->conn, &r, sql, nparams, params);
+    rc = dbmgmt_conn_query(m->conn, &r, sql, nparams, params);
     dbmgmt_result_free(r);
     dm_free(sql);
     return from_conn(m, rc);
@@ -45,13 +95,14 @@ static int history_exec(dbmgmt_migrator *m, const char *prefix, const char *suff
 
 int dm_history_ensure_table(dbmgmt_migrator *m)
 {
-    int exists = m->conn->drv->table_exists(m->conn->dc, m->table, &m->conn->err);
+    int exists = history_table_exists(m);
     if (exists < 0)
-        return from_conn(m, exists);
+        return exists;
     if (exists)
         return DBMGMT_OK;
     /* Types that mean the same on every engine; the driver quotes the name. */
-    char *sql = history_sql(m, "CREATE TABLE IF NOT EXISTS ",
+    char *sql = NULL;
+    int rc = history_sql(m, "CREATE TABLE IF NOT EXISTS ",
                             " (installed_rank INTEGER NOT NULL PRIMARY KEY,"
                             " version VARCHAR(64) NOT NULL UNIQUE,"
                             " description VARCHAR(255) NOT NULL,"
@@ -62,10 +113,10 @@ int dm_history_ensure_table(dbmgmt_migrator *m)
                             " execution_ms BIGINT NOT NULL,"
                             " success SMALLINT NOT NULL,"
                             " statements_applied INTEGER NOT NULL,"
-                            " error_message TEXT)");
-    if (!sql)
-        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
-    int rc = dbmgmt_conn_exec(m->conn, sql);
+                            " error_message TEXT)", &sql);
+    if (rc != DBMGMT_OK)
+        return rc;
+    rc = dbmgmt_conn_exec(m->conn, sql);
     dm_free(sql);
     return from_conn(m, rc);
 }
@@ -166,16 +217,18 @@ static void history_fix_pointers(dm_history *h, const row_texts *texts)
 int dm_history_read(dbmgmt_migrator *m, dm_history *h)
 {
     memset(h, 0, sizeof *h);
-    int exists = m->conn->drv->table_exists(m->conn->dc, m->table, &m->conn->err);
+    int exists = history_table_exists(m);
     if (exists <= 0)
-        return exists < 0 ? from_conn(m, exists) : DBMGMT_OK;
+        return exists;
     h->table_exists = 1;
-    char *sql = history_sql(m, "SELECT installed_rank, version, description, script, checksum, "
-                               "success, statements_applied, error_message FROM ", " ORDER BY installed_rank");
-    if (!sql)
-        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+    char *sql = NULL;
+    int rc = history_sql(m, "SELECT installed_rank, version, description, script, checksum, "
+                            "success, statements_applied, error_message FROM ",
+                         " ORDER BY installed_rank", &sql);
+    if (rc != DBMGMT_OK)
+        return rc;
     dbmgmt_result *r = NULL;
-    int rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
+    rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
     dm_free(sql);
     size_t cap = 0;
     dm_buf arena = DM_BUF_INIT;
@@ -300,12 +353,13 @@ int dm_history_delete(dbmgmt_migrator *m, const char *version)
 
 int dm_history_fingerprint(dbmgmt_migrator *m, int64_t *count, int64_t *max_rank)
 {
-    char *sql = history_sql(m, "SELECT COUNT(*), COALESCE(MAX(installed_rank), 0) FROM ",
-                            " WHERE installed_rank > 0");
-    if (!sql)
-        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+    char *sql = NULL;
+    int rc = history_sql(m, "SELECT COUNT(*), COALESCE(MAX(installed_rank), 0) FROM ",
+                         " WHERE installed_rank > 0", &sql);
+    if (rc != DBMGMT_OK)
+        return rc;
     dbmgmt_result *r = NULL;
-    int rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
+    rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
     dm_free(sql);
     if (rc == DBMGMT_OK) {
         int row = dbmgmt_result_next(r);
@@ -334,18 +388,42 @@ typedef struct history_meta {
     int found;
     size_t count;
     char newest[64];
-    uint64_t digest;
+    char digest[65];
     int64_t max_rank;
 } history_meta;
 
+/* The applied set's digest: SHA-256 over the first count source versions in
+ * order, each "version NUL checksum NUL", as lowercase hex. A boot trusts
+ * the metadata row only while this agrees, so a migration edited on purpose
+ * to match cannot be made to (it could against the FNV sum used before). */
+static void applied_digest(const dbmgmt_migrator *m, size_t count, char hex[65])
+{
+    dm_sha256 ctx;
+    dm_sha256_init(&ctx);
+    for (size_t i = 0; i < count && i < m->source.count; i++) {
+        const dm_migration *mig = &m->source.items[i];
+        dm_sha256_update(&ctx, mig->version, strlen(mig->version) + 1);
+        dm_sha256_update(&ctx, mig->checksum, strlen(mig->checksum) + 1);
+    }
+    uint8_t raw[32];
+    dm_sha256_final(&ctx, raw);
+    static const char digits[] = "0123456789abcdef";
+    for (int k = 0; k < 32; k++) {
+        hex[2 * k] = digits[raw[k] >> 4];
+        hex[2 * k + 1] = digits[raw[k] & 15];
+    }
+    hex[64] = '\0';
+}
+
 static int read_meta_rows(dbmgmt_migrator *m, dm_history *h, history_meta *meta)
 {
-    char *sql = history_sql(m, "SELECT version, description, script, checksum, execution_ms FROM ",
-                            " WHERE installed_rank <= 0");
-    if (!sql)
-        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+    char *sql = NULL;
+    int rc = history_sql(m, "SELECT version, description, script, checksum, execution_ms FROM ",
+                         " WHERE installed_rank <= 0", &sql);
+    if (rc != DBMGMT_OK)
+        return rc;
     dbmgmt_result *r = NULL;
-    int rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
+    rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
     int own = DBMGMT_OK; /* a failure of ours, not the connection's */
     dm_free(sql);
     while (rc == DBMGMT_OK && (rc = dbmgmt_result_next(r)) == 1) {
@@ -362,11 +440,12 @@ static int read_meta_rows(dbmgmt_migrator *m, dm_history *h, history_meta *meta)
         } else if (version && strcmp(version, DM_APPLIED_ROW_VERSION) == 0) {
             const char *count = dbmgmt_result_text(r, 1), *newest = dbmgmt_result_text(r, 2);
             const char *digest = dbmgmt_result_text(r, 3);
-            meta->found = count && newest && digest && strlen(newest) < sizeof meta->newest;
+            meta->found = count && newest && digest && strlen(newest) < sizeof meta->newest &&
+                          strlen(digest) == 64; /* not the 16-digit sum of 1.0 */
             if (meta->found) {
                 meta->count = (size_t)strtoull(count, NULL, 10);
                 snprintf(meta->newest, sizeof meta->newest, "%s", newest);
-                meta->digest = strtoull(digest, NULL, 16);
+                memcpy(meta->digest, digest, 65);
                 meta->max_rank = dbmgmt_result_int64(r, 4);
             }
         }
@@ -397,19 +476,18 @@ static int meta_matches(dbmgmt_migrator *m, const history_meta *meta, size_t *pr
     const dm_migration *newest = dm_source_find(&m->source, meta->newest);
     if (!newest || (size_t)(newest - m->source.items) + 1 != meta->count)
         return 0;
-    uint64_t digest = 0;
-    for (size_t i = 0; i < meta->count; i++)
-        digest += m->source.items[i].row_hash;
+    char digest[65];
+    applied_digest(m, meta->count, digest);
     *prefix = meta->count;
-    return digest == meta->digest;
+    return strcmp(digest, meta->digest) == 0;
 }
 
 int dm_history_read_fast(dbmgmt_migrator *m, dm_history *h)
 {
     memset(h, 0, sizeof *h);
-    int exists = m->conn->drv->table_exists(m->conn->dc, m->table, &m->conn->err);
+    int exists = history_table_exists(m);
     if (exists <= 0)
-        return exists < 0 ? from_conn(m, exists) : DBMGMT_OK;
+        return exists;
     history_meta meta;
     memset(&meta, 0, sizeof meta);
     int rc = read_meta_rows(m, h, &meta);
@@ -439,12 +517,9 @@ int dm_history_meta_delete(dbmgmt_migrator *m)
 
 int dm_history_meta_write(dbmgmt_migrator *m, const char *newest, size_t count, int64_t max_rank)
 {
-    uint64_t digest = 0;
-    for (size_t i = 0; i < count && i < m->source.count; i++)
-        digest += m->source.items[i].row_hash;
-    char count_s[24], digest_s[24], rank_s[24], now[32];
+    char count_s[24], digest_s[65], rank_s[24], now[32];
     snprintf(count_s, sizeof count_s, "%zu", count);
-    snprintf(digest_s, sizeof digest_s, "%016llx", (unsigned long long)digest);
+    applied_digest(m, count, digest_s);
     snprintf(rank_s, sizeof rank_s, "%lld", (long long)max_rank);
     utc_now(now);
     int rc = dm_history_meta_delete(m);

@@ -43,6 +43,7 @@ DBMGMT_API void dbmgmt_migrator_free(dbmgmt_migrator *m)
     if (!m)
         return;
     dm_source_clear(&m->source);
+    dm_session_state_clear(&m->session);
     dm_free(m->environment);
     dm_free(m);
 }
@@ -69,18 +70,34 @@ DBMGMT_API int dbmgmt_migrator_add_table(dbmgmt_migrator *m, const dbmgmt_migrat
     return dm_source_add_table(&m->source, defs, &m->err);
 }
 
+/* 1-63 letters, digits or _, starting with a letter or _. */
+static int plain_identifier(const char *name, size_t len)
+{
+    int ok = len > 0 && len < 64 && (isalpha((unsigned char)name[0]) || name[0] == '_');
+    for (size_t i = 0; ok && i < len; i++)
+        ok = isalnum((unsigned char)name[i]) || name[i] == '_';
+    return ok;
+}
+
 DBMGMT_API int dbmgmt_migrator_set_table_name(dbmgmt_migrator *m, const char *name)
 {
     CHECK_M(m, "dbmgmt_migrator_set_table_name");
-    size_t len = name ? strlen(name) : 0;
-    int ok = len > 0 && len < sizeof m->table && (isalpha((unsigned char)name[0]) || name[0] == '_');
-    for (size_t i = 0; ok && i < len; i++)
-        ok = isalnum((unsigned char)name[i]) || name[i] == '_';
-    if (!ok)
+    const char *dot = name ? strchr(name, '.') : NULL;
+    const char *table = dot ? dot + 1 : name;
+    size_t schema_len = dot ? (size_t)(dot - name) : 0;
+    size_t len = table ? strlen(table) : 0;
+    if (!plain_identifier(table, len) || (dot && !plain_identifier(name, schema_len)))
         return dm_migrator_fail(m, DBMGMT_ERR_INVALID,
-                                "history table name '%s' must be 1-63 letters, digits or _, "
-                                "starting with a letter or _", name ? name : "(null)");
-    memcpy(m->table, name, len + 1);
+                                "history table name '%s' must be TABLE or SCHEMA.TABLE, each 1-63 "
+                                "letters, digits or _, starting with a letter or _",
+                                name ? name : "(null)");
+    if (m->session_saved)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID,
+                                "dbmgmt_migrator_set_table_name: the migrator has already used "
+                                "its table; set the name before planning or applying");
+    memcpy(m->table, table, len + 1);
+    memcpy(m->schema, name, schema_len);
+    m->schema[schema_len] = '\0';
     return DBMGMT_OK;
 }
 
@@ -393,7 +410,7 @@ static void boot_warm(dbmgmt_migrator *m)
     if (dbmgmt_conn_engine(m->conn) == DBMGMT_ENGINE_SQLITE) {
         dm_error ignored;
         dm_error_reset(&ignored);
-        (void)m->conn->drv->table_exists(m->conn->dc, m->table, &ignored);
+        (void)m->conn->drv->table_exists(m->conn->dc, NULL, m->table, &ignored);
     }
 }
 

@@ -11,7 +11,8 @@
 #define DM_ENV_ROW_VERSION "@environment"     /* metadata row: the environment stamp */
 #define DM_BASELINE_CHECKSUM "baseline"       /* a baseline row has this checksum */
 /* Metadata row (rank -1): the applied set as a count, the newest version
- * and a digest (sum of dm_row_hash), so a boot with nothing to do need not
+ * and a digest (SHA-256 of the ordered versions and checksums, history.c),
+ * so a boot with nothing to do need not
  * read every row. Written after clean runs, deleted before any change. */
 #define DM_APPLIED_ROW_VERSION "@applied"
 
@@ -71,6 +72,12 @@ struct dbmgmt_migrator {
     dbmgmt_conn *conn;
     dm_source source;
     char table[64];
+    /* The schema (PostgreSQL) or database (MySQL) the table lives in:
+     * given with it (schema.table), or the session's current one when the
+     * session was saved, before the first migration. */
+    char schema[DM_SCHEMA_MAX];
+    dm_session_state session;
+    int session_saved;
     char *environment;
     int32_t lock_timeout_ms;
     uint32_t allow;
@@ -81,6 +88,13 @@ struct dbmgmt_migrator {
 };
 
 /* history.c */
+/* Save the session at the migrator's first statement (the schema its
+ * table lives in is resolved then); later calls do nothing. */
+int dm_migrator_session(dbmgmt_migrator *m);
+/* After a migration (committed or rolled back, outside a transaction): put
+ * the session back as it was saved. Returns rc, or the restore's failure
+ * (naming the version) when rc was OK. */
+int dm_migrator_session_restore(dbmgmt_migrator *m, const char *version, int rc);
 int dm_history_ensure_table(dbmgmt_migrator *m);
 int dm_history_read(dbmgmt_migrator *m, dm_history *h);
 void dm_history_clear(dm_history *h);

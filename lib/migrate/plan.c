@@ -214,7 +214,7 @@ static int live_table_exists(void *ctx, const char *name)
 {
     dbmgmt_migrator *m = ctx;
     dm_error ignored;
-    return m->conn->drv->table_exists(m->conn->dc, name, &ignored);
+    return m->conn->drv->table_exists(m->conn->dc, NULL, name, &ignored);
 }
 
 static int lint_steps(dbmgmt_migrator *m, dbmgmt_plan *p)

@@ -106,17 +106,6 @@ void dm_checksum_normalised(const char *text, size_t len, char hex[65])
     hex[64] = '\0';
 }
 
-uint64_t dm_row_hash(const char *version, const char *checksum)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (const unsigned char *p = (const unsigned char *)version; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ULL;
-    h *= 0x100000001b3ULL; /* the NUL between the two */
-    for (const unsigned char *p = (const unsigned char *)checksum; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ULL;
-    return h;
-}
-
 /* ---- file names -------------------------------------------------------------- */
 
 typedef enum name_kind {
@@ -791,8 +780,6 @@ int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err)
         rc = check_one_layout(&l, err);
     for (size_t i = 0; i < l.count && rc == DBMGMT_OK; i++)
         dm_checksum_normalised(l.items[i].up.sql, l.items[i].up.len, l.items[i].checksum);
-    for (size_t i = 0; i < l.count && rc == DBMGMT_OK; i++)
-        l.items[i].row_hash = dm_row_hash(l.items[i].version, l.items[i].checksum);
     if (rc == DBMGMT_OK)
         rc = source_merge(src, &l, err);
     if (rc == DBMGMT_OK)
@@ -829,7 +816,6 @@ static int table_entry_add(loading *l, const dbmgmt_migration_def *d, size_t ind
     if (!m->up.sql || !m->up.file || (d->down_sql && (!m->down.sql || !m->down.file)))
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading embedded migrations");
     dm_checksum_normalised(m->up.sql, m->up.len, m->checksum);
-    m->row_hash = dm_row_hash(m->version, m->checksum);
     if (d->checksum && strcmp(d->checksum, m->checksum) != 0)
         return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                             "embedded migration %s (%s): its up_sql does not match the checksum "

@@ -39,7 +39,6 @@ typedef struct dm_migration {
     dm_section up;
     dm_section down;
     char checksum[65];    /* SHA-256 hex of the normalised up section */
-    uint64_t row_hash;    /* dm_row_hash(version, checksum): the applied-set digest's term */
 } dm_migration;
 
 typedef struct dm_source {
@@ -64,10 +63,6 @@ int dm_source_add_table(dm_source *src, const dbmgmt_migration_def *defs, dm_err
 void dm_source_clear(dm_source *src);
 /* Binary search by version; NULL when absent. */
 const dm_migration *dm_source_find(const dm_source *src, const char *version);
-
-/* The term a history row adds to the applied-set digest (a sum of these):
- * 64-bit FNV-1a of version, a NUL, and checksum. */
-uint64_t dm_row_hash(const char *version, const char *checksum);
 
 /* SHA-256 hex of text after BOM removal and CRLF -> LF. */
 void dm_checksum_normalised(const char *text, size_t len, char hex[65]);

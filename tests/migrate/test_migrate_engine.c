@@ -794,6 +794,36 @@ static void test_migrate_boot_trusts_the_digest_only_while_it_agrees(void **stat
     assert_string_equal(dbmgmt_result_text(r, 0), "3");
     assert_string_equal(dbmgmt_result_text(r, 1), "003");
     dbmgmt_result_free(r);
+    /* the digest is SHA-256 of "version NUL checksum NUL" for each applied
+     * version in order, computed here by sha256sum */
+    char expected[65] = "", stored[65] = "";
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s/../digest-input", s->dir);
+    FILE *in = fopen(tmp, "wb");
+    assert_non_null(in);
+    assert_int_equal(dbmgmt_conn_query(s->conn, &r, "SELECT version, checksum FROM "
+                                       "dbmgmt_schema_history WHERE installed_rank > 0 "
+                                       "ORDER BY version", 0, NULL), DBMGMT_OK);
+    while (dbmgmt_result_next(r) == 1) {
+        const char *v = dbmgmt_result_text(r, 0), *c = dbmgmt_result_text(r, 1);
+        fwrite(v, 1, strlen(v) + 1, in);
+        fwrite(c, 1, strlen(c) + 1, in);
+    }
+    dbmgmt_result_free(r);
+    fclose(in);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "sha256sum < '%s'", tmp);
+    FILE *sum = popen(cmd, "r");
+    assert_non_null(sum);
+    assert_int_equal(fscanf(sum, "%64s", expected), 1);
+    pclose(sum);
+    unlink(tmp);
+    assert_int_equal(dbmgmt_conn_query(s->conn, &r, "SELECT checksum FROM dbmgmt_schema_history "
+                                       "WHERE version = ?", 1, applied), DBMGMT_OK);
+    assert_int_equal(dbmgmt_result_next(r), 1);
+    snprintf(stored, sizeof stored, "%s", dbmgmt_result_text(r, 0));
+    dbmgmt_result_free(r);
+    assert_string_equal(stored, expected);
     reload(s);
     up_ok(s); /* nothing to do, through the digest */
     assert_int_equal(applied_count(s), 3);
@@ -809,6 +839,156 @@ static void test_migrate_boot_trusts_the_digest_only_while_it_agrees(void **stat
                      DBMGMT_OK);
     reload(s);
     assert_int_equal(dbmgmt_migrator_validate(s->m), DBMGMT_ERR_CHECKSUM);
+}
+
+/* ---- a migration's session state stays in the migration (issue 17) -------- */
+
+static char *query_text(scratch *s, const char *sql)
+{
+    dbmgmt_result *r = NULL;
+    if (dbmgmt_conn_query(s->conn, &r, sql, 0, NULL) != DBMGMT_OK)
+        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(s->conn));
+    assert_int_equal(dbmgmt_result_next(r), 1);
+    const char *v = dbmgmt_result_text(r, 0);
+    char *copy = strdup(v ? v : "(null)");
+    dbmgmt_result_free(r);
+    return copy;
+}
+
+/* pg_dump's header empties the search_path; a migration may SET it, or USE
+ * another database, or change sql_mode or foreign keys. None of it may send
+ * the history elsewhere, reach the next migration or outlive the run. */
+static void test_migrate_session_state_stays_in_its_migration(void **state)
+{
+    scratch *s = *state;
+    char sql[512], *before = NULL, *before2 = NULL;
+    if (engine == DBMGMT_ENGINE_POSTGRES) {
+        /* the host's own choice of schema, made before the migrator came */
+        assert_int_equal(dbmgmt_conn_exec(s->conn, "CREATE SCHEMA mt_host"), DBMGMT_OK);
+        assert_int_equal(dbmgmt_conn_exec(s->conn, "SET search_path = mt_host, public"), DBMGMT_OK);
+        before = query_text(s, "SELECT current_setting('search_path')");
+        write_file(s->dir, "001_baseline.sql",
+                   "-- migrate:up\n"
+                   "SET statement_timeout = 0;\n"
+                   "SET client_encoding = 'UTF8';\n"
+                   "SET standard_conforming_strings = on;\n"
+                   "SELECT pg_catalog.set_config('search_path', '', false);\n"
+                   "SET default_tablespace = '';\n"
+                   "CREATE TABLE public.mt_dump (id integer NOT NULL);\n"
+                   "ALTER TABLE ONLY public.mt_dump ADD CONSTRAINT mt_dump_pkey PRIMARY KEY (id);\n");
+        write_file(s->dir, "002_elsewhere.sql",
+                   "-- migrate:up\nCREATE SCHEMA mt_other;\nSET search_path = mt_other;\n"
+                   "CREATE TABLE mt_in_other (id integer PRIMARY KEY);\n");
+        write_file(s->dir, "003_elsewhere_outside_tx.sql",
+                   "-- migrate:up transaction:false\nSET search_path = mt_other;\n"
+                   "CREATE TABLE mt_nt (id integer PRIMARY KEY);\n");
+        write_file(s->dir, "004_plain.sql",
+                   "-- migrate:up\nCREATE TABLE mt_after (id integer PRIMARY KEY);\n");
+    } else if (engine == DBMGMT_ENGINE_MYSQL) {
+        assert_int_equal(dbmgmt_conn_exec(s->conn, "SET SESSION sql_mode = 'TRADITIONAL'"),
+                         DBMGMT_OK);
+        before = query_text(s, "SELECT @@SESSION.sql_mode");
+        before2 = query_text(s, "SELECT @@SESSION.time_zone");
+        snprintf(sql, sizeof sql,
+                 "-- migrate:up\nCREATE DATABASE IF NOT EXISTS %s_o;\nUSE %s_o;\n"
+                 "CREATE TABLE mt_in_other (id INT PRIMARY KEY);\n", s->dbname, s->dbname);
+        write_file(s->dir, "001_use.sql", sql);
+        write_file(s->dir, "002_modes.sql",
+                   "-- migrate:up\nSET SESSION sql_mode = 'ANSI_QUOTES';\n"
+                   "SET time_zone = '+05:00';\nSET foreign_key_checks = 0;\n"
+                   "CREATE TABLE mt_q (id INT PRIMARY KEY);\n");
+        snprintf(sql, sizeof sql, "-- migrate:up\nUSE %s_o;\nCREATE TABLE mt_o2 (id INT PRIMARY KEY);\n",
+                 s->dbname);
+        write_file(s->dir, "003_use_again.sql", sql);
+        write_file(s->dir, "004_plain.sql",
+                   "-- migrate:up\nCREATE TABLE mt_after (id INT PRIMARY KEY);\n");
+    } else {
+        write_file(s->dir, "001_fk_off.sql",
+                   "-- migrate:up transaction:false\nPRAGMA foreign_keys = OFF;\n"
+                   "CREATE TABLE mt_p (id INTEGER PRIMARY KEY);\n");
+        write_file(s->dir, "002_plain.sql",
+                   "-- migrate:up\nCREATE TABLE mt_after (id INTEGER PRIMARY KEY);\n");
+    }
+    reload(s);
+    up_ok(s);
+    int expected = engine == DBMGMT_ENGINE_SQLITE ? 2 : 4;
+    /* the history is where it belongs, and complete */
+    if (engine == DBMGMT_ENGINE_POSTGRES) {
+        assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM mt_host.dbmgmt_schema_history "
+                                       "WHERE success = 1 AND installed_rank > 0"), expected);
+        assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM pg_tables WHERE tablename = "
+                                       "'dbmgmt_schema_history'"), 1);
+        assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = "
+                                       "'mt_host' AND tablename = 'mt_after'"), 1);
+        assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = "
+                                       "'mt_other' AND tablename IN ('mt_in_other', 'mt_nt')"), 2);
+        char *after = query_text(s, "SELECT current_setting('search_path')");
+        assert_string_equal(after, before);
+        free(after);
+    } else if (engine == DBMGMT_ENGINE_MYSQL) {
+        assert_int_equal(applied_count(s), expected);
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+                 "TABLE_SCHEMA = '%s_o' AND TABLE_NAME = 'dbmgmt_schema_history'", s->dbname);
+        assert_int_equal(count_rows(s, sql), 0);
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+                 "TABLE_SCHEMA = '%s' AND TABLE_NAME IN ('mt_q', 'mt_after')", s->dbname);
+        assert_int_equal(count_rows(s, sql), 2);
+        char *db = query_text(s, "SELECT DATABASE()");
+        assert_string_equal(db, s->dbname);
+        free(db);
+        char *after = query_text(s, "SELECT @@SESSION.sql_mode");
+        assert_string_equal(after, before);
+        free(after);
+        after = query_text(s, "SELECT @@SESSION.time_zone");
+        assert_string_equal(after, before2);
+        free(after);
+        assert_int_equal(count_rows(s, "SELECT @@SESSION.foreign_key_checks"), 1);
+    } else {
+        assert_int_equal(applied_count(s), expected);
+        assert_int_equal(count_rows(s, "PRAGMA foreign_keys"), 1);
+    }
+    /* and the next run finds nothing to do */
+    reload(s);
+    dbmgmt_plan *plan = NULL;
+    assert_int_equal(dbmgmt_migrator_plan(s->m, NULL, &plan), DBMGMT_OK);
+    assert_int_equal(dbmgmt_plan_count(plan), 0);
+    dbmgmt_plan_free(plan);
+    if (engine == DBMGMT_ENGINE_MYSQL) {
+        snprintf(sql, sizeof sql, "DROP DATABASE %s_o", s->dbname);
+        exec_on(base_dsn, sql);
+    }
+    free(before);
+    free(before2);
+}
+
+/* The history table may name its schema (PostgreSQL) or database (MySQL). */
+static void test_migrate_history_table_may_name_its_schema(void **state)
+{
+    scratch *s = *state;
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_set_table_name(s->m, "a.b.c"), DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "SCHEMA.TABLE"));
+    assert_int_equal(dbmgmt_migrator_set_table_name(s->m, ".t"), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_migrator_set_table_name(s->m, "s."), DBMGMT_ERR_INVALID);
+    if (engine != DBMGMT_ENGINE_POSTGRES)
+        return;
+    exec_on(s->dsn, "CREATE SCHEMA mt_hist");
+    write_file(s->dir, "001_t.sql", "-- migrate:up\nCREATE TABLE mt_t (id integer PRIMARY KEY);\n");
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_set_table_name(s->m, "mt_hist.history"), DBMGMT_OK);
+    up_ok(s);
+    assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM mt_hist.history WHERE installed_rank > 0"), 1);
+    assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM pg_tables WHERE tablename = "
+                                   "'dbmgmt_schema_history'"), 0);
+    /* an empty search_path: nothing to resolve, and the named schema needs nothing */
+    assert_int_equal(dbmgmt_conn_exec(s->conn, "SET search_path = ''"), DBMGMT_OK);
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_NOTFOUND);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "search_path"));
+    reload(s);
+    assert_int_equal(dbmgmt_migrator_set_table_name(s->m, "mt_hist.history"), DBMGMT_OK);
+    up_ok(s);
+    assert_int_equal(dbmgmt_conn_exec(s->conn, "RESET search_path"), DBMGMT_OK);
 }
 
 int main(void)
@@ -845,6 +1025,8 @@ int main(void)
         T(test_migrate_lint_errors_only_warn_outside_production_or_when_allowed),
         T(test_migrate_lint_follows_the_schema_through_the_plan),
         T(test_migrate_boot_trusts_the_digest_only_while_it_agrees),
+        T(test_migrate_session_state_stays_in_its_migration),
+        T(test_migrate_history_table_may_name_its_schema),
     };
     return cmocka_run_group_tests_name("conformance/migrate", tests, NULL, NULL);
 }
