@@ -41,12 +41,14 @@ static const cli_command commands[] = {
      "  --symbol NAME         the name of the dbmgmt_migration_def table "
      "(default: dbmgmt_migrations)\n",
      cmd_embed},
-    {"lint", "[--dir DIR | FILES...] [--engine sqlite|postgres|mysql] [--json]",
+    {"lint", "[--dir DIR | FILES...] [--dialect postgres|mysql|sqlite] [--json]",
      "check migrations for changes that break running services (docs/lint.md); exit 1 on errors",
      "  --dir DIR             lint every migration of DIR (default: the global --dir, else "
      "./migrations)\n"
      "  FILES...              lint only the migrations these files belong to\n"
-     "  --engine NAME         the SQL dialect: sqlite, postgres or mysql (default: from --url)\n"
+     "  --dialect NAME        postgres, mysql or sqlite (default: from --url, else sqlite, said "
+     "on stderr)\n"
+     "  --engine NAME         the same as --dialect\n"
      "  --json                one JSON object (docs/lint.md)\n",
      cmd_lint},
     {"backup", "--backup-dir DIR run | list | verify ID | restore ID --to DSN | "
