@@ -37,6 +37,7 @@ typedef struct cli_options {
     int32_t lock_timeout_ms; /* -1: the library's default */
     uint32_t allow;          /* DBMGMT_ALLOW_* */
     const char *backup_dir;  /* --backup-dir: back up there before changing production */
+    int verbose;             /* --verbose: info-severity lint findings too */
 } cli_options;
 
 extern cli_options cli_globals;

@@ -8,18 +8,22 @@
 
 static const cli_command commands[] = {
     {"status", "", "every migration version and its state", NULL, cmd_status},
-    {"plan", "[TARGET] [--exit-code]",
+    {"plan", "[TARGET] [--exit-code] [--verbose]",
      "what up (or down, for an older TARGET) would do, and why it would refuse; "
      "--exit-code: exit 3 when something is pending",
      "  TARGET, --to VERSION  plan up to VERSION, or down to it if older (default: all pending)\n"
-     "  --exit-code           exit 3 when something is pending, 0 when nothing is\n",
+     "  --exit-code           exit 3 when something is pending, 0 when nothing is\n"
+     "  -v, --verbose         show info-severity lint findings too (errors, warnings: always)\n",
      cmd_plan},
-    {"up", "[--to VERSION]", "apply pending migrations, with progress and timings",
-     "  --to VERSION          apply up to and including VERSION (default: all pending)\n",
+    {"up", "[--to VERSION] [--verbose]",
+     "apply pending migrations, with progress, timings and their lint findings",
+     "  --to VERSION          apply up to and including VERSION (default: all pending)\n"
+     "  -v, --verbose         show info-severity lint findings too (errors, warnings: always)\n",
      cmd_up},
-    {"down", "--to VERSION", "revert applied migrations newer than VERSION (0: all)",
+    {"down", "--to VERSION [--verbose]", "revert applied migrations newer than VERSION (0: all)",
      "  --to VERSION          revert the applied migrations newer than VERSION (0: all); "
-     "required\n",
+     "required\n"
+     "  -v, --verbose         show info-severity lint findings too (errors, warnings: always)\n",
      cmd_down},
     {"validate", "", "check applied migrations against their files", NULL, cmd_validate},
     {"baseline", "VERSION", "adopt an existing database at VERSION",
@@ -136,6 +140,7 @@ static void print_usage(FILE *f)
                "  --allow-lint-errors  run error-severity lint findings in production\n"
                "  --backup-dir DIR     in production, back up there before changing the schema\n"
                "  --json               machine-readable output\n"
+               "  -v, --verbose        plan, up, down: info-severity lint findings too\n"
                "  -h, --help           this text; after a command: that command's options\n\n"
                "commands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
@@ -207,6 +212,8 @@ static int parse_global_options(int argc, char **argv)
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--json") == 0) {
             cli_globals.json = 1;
+        } else if (strcmp(o, "--verbose") == 0 || strcmp(o, "-v") == 0) {
+            cli_globals.verbose = 1;
         } else if (strcmp(o, "--allow-out-of-order") == 0) {
             cli_globals.allow |= DBMGMT_ALLOW_OUT_OF_ORDER;
         } else if (strcmp(o, "--allow-missing") == 0) {
