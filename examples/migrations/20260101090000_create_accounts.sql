@@ -1,10 +1,10 @@
 -- migrate:up
-CREATE TABLE accounts (
+CREATE TABLE IF NOT EXISTS accounts (
     id INTEGER NOT NULL PRIMARY KEY,
     email VARCHAR(200) NOT NULL,
-    created_at VARCHAR(32) NOT NULL
+    created_at VARCHAR(32) NOT NULL,
+    CONSTRAINT accounts_email UNIQUE (email)
 );
-CREATE UNIQUE INDEX accounts_email ON accounts (email);
 
 -- migrate:down
-DROP TABLE accounts;
+DROP TABLE IF EXISTS accounts;

@@ -1,6 +1,8 @@
 #!/bin/sh
-# dbmgmt lint: exact JSON (stable keys and order), human output, exit statuses.
+# dbmgmt lint: exact JSON (stable keys and order), human output, exit statuses,
+# the dialect (--dialect, else from --url, else SQLite said on stderr).
 set -u
+unset DATABASE_URL
 dbmgmt=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -20,7 +22,7 @@ echo "$human" | grep -q '^m/002_drop.sql:3: error drop-column: DROP COLUMN email
 echo "$human" | grep -q '^1 migration linted: 1 error, 0 warnings, 0 info$' || fail "summary: $human"
 # allowed in the file: exit 0
 printf -- "-- migrate:up\n-- dbmgmt:allow drop-column unused since v2\nALTER TABLE users DROP COLUMN email;\n-- migrate:down\nALTER TABLE users ADD COLUMN email TEXT;\n" >"m/002_drop.sql"
-"$dbmgmt" lint --dir m >/dev/null || fail "exit $? with the finding allowed (want 0)"
+"$dbmgmt" lint --dir m >/dev/null 2>&1 || fail "exit $? with the finding allowed (want 0)"
 # the engine follows --url's scheme: a PostgreSQL-only rule appears
 printf -- "-- migrate:up\nCREATE INDEX IF NOT EXISTS users_email ON users (email);\n-- migrate:down\nDROP INDEX IF EXISTS users_email;\n" >"m/003_index.sql"
 "$dbmgmt" --url postgres://nobody@127.0.0.1:1/x lint --dir m --json | grep -q '"engine":"postgres".*"rule":"index-not-concurrent"' || fail "engine from --url"
@@ -31,4 +33,44 @@ printf -- "-- migrate:up\nCREATE INDEX IF NOT EXISTS users_email ON users (email
 "$dbmgmt" lint --dir nowhere >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing folder is not exit 1"
 echo "ok" >"m/notes.txt"
 "$dbmgmt" lint m/notes.txt >/dev/null 2>&1; [ $? -eq 1 ] || fail "a non-migration file is not exit 1"
+# the dialect: --dialect, else --url's; without either SQLite, said on stderr
+"$dbmgmt" lint --dir m >"$work/out" 2>"$work/err"
+[ "$(cat "$work/err")" = "dbmgmt lint: no --url or DATABASE_URL; linting as SQLite (choose with --dialect postgres|mysql|sqlite)" ] ||
+    fail "no note of the assumed dialect: $(cat "$work/err")"
+"$dbmgmt" lint --dir m --json 2>/dev/null | grep -q '^{"engine":"sqlite"' || fail "default dialect is not sqlite"
+for d in postgres mysql sqlite; do
+    "$dbmgmt" lint --dir m --dialect $d --json >"$work/out" 2>"$work/err"
+    grep -q "^{\"engine\":\"$d\"" "$work/out" || fail "--dialect $d: $(cat "$work/out")"
+    [ ! -s "$work/err" ] || fail "--dialect $d printed: $(cat "$work/err")"
+done
+"$dbmgmt" --url postgres://nobody@127.0.0.1:1/x lint --dir m >/dev/null 2>"$work/err"
+[ ! -s "$work/err" ] || fail "--url postgres printed: $(cat "$work/err")"
+DATABASE_URL='host=127.0.0.1 dbname=x' "$dbmgmt" lint --dir m --json 2>/dev/null |
+    grep -q '^{"engine":"postgres"' || fail "a libpq keyword DSN is not postgres"
+"$dbmgmt" lint --dialect oracle >/dev/null 2>"$work/err"; [ $? -eq 2 ] || fail "unknown dialect is not exit 2"
+grep -q "unknown dialect 'oracle'" "$work/err" || fail "bad --dialect not named: $(cat "$work/err")"
+# BEGIN/END inside a PostgreSQL $$ body is not the migrator's transaction
+mkdir "$work/pg"
+cat >"$work/pg/001_touch.sql" <<'EOF'
+-- migrate:up
+CREATE FUNCTION touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at = now();
+    RETURN NEW;
+END;
+$$;
+CREATE FUNCTION nested() RETURNS void LANGUAGE plpgsql AS $body$
+BEGIN
+    BEGIN
+        PERFORM 1;
+    END;
+END
+$body$;
+-- migrate:down
+DROP FUNCTION IF EXISTS nested();
+DROP FUNCTION IF EXISTS touch_updated_at();
+EOF
+out=$("$dbmgmt" lint --dir pg --dialect postgres) || fail "\$\$ body with --dialect postgres: exit $?: $out"
+case $out in *transaction-nesting*) fail "transaction-nesting in a \$\$ body: $out" ;; esac
+echo "$out" | grep -q '^1 migration linted: 0 errors, 0 warnings, 0 info$' || fail "\$\$ summary: $out"
 echo "1 passed, 0 failed"

@@ -16,10 +16,14 @@
 #define CLI_EXIT_FAILURE 1 /* the work failed (parse error, database error, ...) */
 #define CLI_EXIT_USAGE 2   /* bad command line */
 
+/* The one place a command's usage lives: `dbmgmt --help` shows every
+ * command's synopsis and summary, `dbmgmt COMMAND --help` (and a usage error
+ * in COMMAND) shows its synopsis, summary and options. */
 typedef struct cli_command {
     const char *name;
     const char *synopsis; /* arguments, shown in usage */
     const char *summary;  /* one line, shown in usage */
+    const char *options;  /* one line per option or argument ("  --x V   what"), or NULL */
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
 } cli_command;
 
@@ -33,6 +37,7 @@ typedef struct cli_options {
     int32_t lock_timeout_ms; /* -1: the library's default */
     uint32_t allow;          /* DBMGMT_ALLOW_* */
     const char *backup_dir;  /* --backup-dir: back up there before changing production */
+    int verbose;             /* --verbose: info-severity lint findings too */
 } cli_options;
 
 extern cli_options cli_globals;
@@ -41,7 +46,8 @@ extern cli_options cli_globals;
  * fourth next call. */
 const char *cli_json_quote(const char *s);
 
-/* Prints the usage text to stderr and returns CLI_EXIT_USAGE. */
+/* Prints the message and the usage text (the running command's, else the
+ * whole tool's) to stderr and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...);
 
 /* Parses "sqlite", "postgres" (or "postgresql", "pg"), "mysql" (or "mariadb");

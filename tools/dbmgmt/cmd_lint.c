@@ -1,24 +1,44 @@
 /* dbmgmt lint: the migration linter, without a database (docs/lint.md). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-/* --engine, else the scheme of --url / DATABASE_URL, else SQLite. */
-static dbmgmt_engine default_engine(void)
+#define DIALECT_CHOICES "postgres|mysql|sqlite"
+
+/* The engine a DSN names, read as the library reads it ("scheme:" or a
+ * libpq keyword string); DBMGMT_ENGINE_NONE when it names none. */
+static dbmgmt_engine engine_of_dsn(const char *dsn)
+{
+    char scheme[16];
+    size_t n = 0;
+    if (isalpha((unsigned char)dsn[0]))
+        while (isalnum((unsigned char)dsn[n]) || dsn[n] == '+' || dsn[n] == '.' || dsn[n] == '-')
+            n++;
+    if (n == 0 || dsn[n] != ':')
+        return strchr(dsn, '=') ? DBMGMT_ENGINE_POSTGRES : DBMGMT_ENGINE_NONE;
+    if (n >= sizeof scheme)
+        return DBMGMT_ENGINE_NONE;
+    for (size_t i = 0; i < n; i++)
+        scheme[i] = (char)tolower((unsigned char)dsn[i]);
+    scheme[n] = '\0';
+    return cli_parse_engine(scheme);
+}
+
+/* Without --dialect: the engine of --url / DATABASE_URL, else SQLite, and
+ * then a line on stderr says so (lint has no database to ask). */
+static dbmgmt_engine default_dialect(void)
 {
     const char *url = cli_globals.url ? cli_globals.url : getenv("DATABASE_URL");
-    if (!url || !*url)
-        return DBMGMT_ENGINE_SQLITE;
-    char scheme[16];
-    size_t n = strcspn(url, ":");
-    if (n == 0 || n >= sizeof scheme)
-        return DBMGMT_ENGINE_SQLITE;
-    memcpy(scheme, url, n);
-    scheme[n] = '\0';
-    dbmgmt_engine e = cli_parse_engine(scheme);
-    return e == DBMGMT_ENGINE_NONE ? DBMGMT_ENGINE_SQLITE : e;
+    dbmgmt_engine e = url && *url ? engine_of_dsn(url) : DBMGMT_ENGINE_NONE;
+    if (e != DBMGMT_ENGINE_NONE)
+        return e;
+    fprintf(stderr, "dbmgmt lint: %s; linting as SQLite (choose with --dialect " DIALECT_CHOICES
+                    ")\n",
+            url && *url ? "--url or DATABASE_URL names no engine" : "no --url or DATABASE_URL");
+    return DBMGMT_ENGINE_SQLITE;
 }
 
 static const char *severity_word(int32_t s)
@@ -68,7 +88,8 @@ int cmd_lint(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--json") == 0) {
             json = 1;
-        } else if (strcmp(a, "--dir") == 0 || strcmp(a, "--engine") == 0) {
+        } else if (strcmp(a, "--dir") == 0 || strcmp(a, "--dialect") == 0 ||
+                   strcmp(a, "--engine") == 0) { /* --engine: its first name, kept */
             if (i + 1 >= argc) {
                 free(files);
                 return cli_usage_error("lint: %s needs a value", a);
@@ -77,8 +98,8 @@ int cmd_lint(int argc, char **argv)
                 dir = argv[++i];
             } else if ((engine = cli_parse_engine(argv[++i])) == DBMGMT_ENGINE_NONE) {
                 free(files);
-                return cli_usage_error("lint: unknown engine '%s' (sqlite, postgres, mysql)",
-                                       argv[i]);
+                return cli_usage_error("lint: unknown dialect '%s' (%s " DIALECT_CHOICES ")",
+                                       argv[i], a);
             }
         } else if (strncmp(a, "--", 2) == 0 && a[2]) {
             free(files);
@@ -92,7 +113,7 @@ int cmd_lint(int argc, char **argv)
         return cli_usage_error("lint: give --dir DIR or FILES, not both");
     }
     if (engine == DBMGMT_ENGINE_NONE)
-        engine = default_engine();
+        engine = default_dialect();
     dbmgmt_lint_report *r = NULL;
     int rc = nfiles ? dbmgmt_lint_files(&r, engine, files, nfiles)
                     : dbmgmt_lint_dir(&r, engine,

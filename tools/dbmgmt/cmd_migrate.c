@@ -82,6 +82,24 @@ static int migrator_result(session *s, int rc, const char *done_message)
 
 /* ---- plan / up / down ------------------------------------------------------- */
 
+/* The plan's lint findings, one per line with the safe alternative below:
+ * errors and warnings, info findings only with --verbose (the JSON output
+ * always has them all). */
+static void print_findings(FILE *f, const dbmgmt_plan *p)
+{
+    static const char *const severity[] = {"info", "warning", "error"};
+    for (size_t k = 0; k < dbmgmt_plan_finding_count(p); k++) {
+        int32_t sv = dbmgmt_plan_finding_severity(p, k);
+        const char *file = dbmgmt_plan_finding_file(p, k);
+        if (sv == DBMGMT_LINT_INFO && !cli_globals.verbose)
+            continue;
+        fprintf(f, "  %s:%d: %s %s: %s\n      safe: %s\n", file ? file : "(table)",
+                (int)dbmgmt_plan_finding_line(p, k), sv >= 0 && sv <= 2 ? severity[sv] : "?",
+                dbmgmt_plan_finding_rule(p, k), dbmgmt_plan_finding_message(p, k),
+                dbmgmt_plan_finding_advice(p, k));
+    }
+}
+
 static void print_plan(const dbmgmt_plan *p)
 {
     size_t n = dbmgmt_plan_count(p);
@@ -94,14 +112,7 @@ static void print_plan(const dbmgmt_plan *p)
                dbmgmt_plan_step_source(p, i), (int)dbmgmt_plan_step_statement_count(p, i),
                dbmgmt_plan_step_statement_count(p, i) == 1 ? "" : "s",
                dbmgmt_plan_step_transactional(p, i) ? ", in a transaction" : ", no transaction");
-    static const char *const severity[] = {"info", "warning", "error"};
-    for (size_t k = 0; k < dbmgmt_plan_finding_count(p); k++) {
-        int32_t sv = dbmgmt_plan_finding_severity(p, k);
-        printf("  %s:%d: %s %s: %s\n      safe: %s\n", dbmgmt_plan_finding_file(p, k),
-               (int)dbmgmt_plan_finding_line(p, k), sv >= 0 && sv <= 2 ? severity[sv] : "?",
-               dbmgmt_plan_finding_rule(p, k), dbmgmt_plan_finding_message(p, k),
-               dbmgmt_plan_finding_advice(p, k));
-    }
+    print_findings(stdout, p);
     for (size_t i = 0; i < dbmgmt_plan_problem_count(p); i++)
         fprintf(stderr, "refused: %s\n", dbmgmt_plan_problem_at(p, i));
 }
@@ -126,6 +137,8 @@ static int run_plan(session *s, dbmgmt_plan *p, int apply, int exit_code_if_pend
     int refused = dbmgmt_plan_status(p);
     int rc = DBMGMT_OK;
     if (apply) { /* apply decides under the lock, even on a plan refused without it */
+        if (!cli_globals.json)
+            print_findings(stderr, p); /* what is about to run, before it runs */
         dbmgmt_migrator_set_progress(s->m, progress_print, NULL);
         rc = dbmgmt_migrator_apply(s->m, p);
         refused = DBMGMT_OK;
@@ -156,7 +169,7 @@ static int run_plan(session *s, dbmgmt_plan *p, int apply, int exit_code_if_pend
     return CLI_EXIT_OK;
 }
 
-/* Options of plan/up/down: [--to V] [TARGET] [--exit-code]. */
+/* Options of plan/up/down: [--to V] [TARGET] [--exit-code] [--verbose]. */
 typedef struct plan_args {
     const char *target;
     int exit_code;
@@ -170,6 +183,8 @@ static int parse_plan_args(int argc, char **argv, plan_args *a, int allow_exit_c
             a->target = argv[++i];
         else if (allow_exit_code && strcmp(argv[i], "--exit-code") == 0)
             a->exit_code = 1;
+        else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0)
+            cli_globals.verbose = 1;
         else if (argv[i][0] != '-' && !a->target)
             a->target = argv[i];
         else

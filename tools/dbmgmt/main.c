@@ -7,42 +7,129 @@
 #include "cli.h"
 
 static const cli_command commands[] = {
-    {"status", "", "every migration version and its state", cmd_status},
-    {"plan", "[TARGET] [--exit-code]",
+    {"status", "", "every migration version and its state", NULL, cmd_status},
+    {"plan", "[TARGET] [--exit-code] [--verbose]",
      "what up (or down, for an older TARGET) would do, and why it would refuse; "
-     "--exit-code: exit 3 when something is pending", cmd_plan},
-    {"up", "[--to VERSION]", "apply pending migrations, with progress and timings", cmd_up},
-    {"down", "--to VERSION", "revert applied migrations newer than VERSION (0: all)", cmd_down},
-    {"validate", "", "check applied migrations against their files", cmd_validate},
-    {"baseline", "VERSION", "adopt an existing database at VERSION", cmd_baseline},
-    {"resume", "", "continue a failed (dirty) migration from its failed statement", cmd_resume},
-    {"repair", "", "forget a failed (dirty) migration after undoing it by hand", cmd_repair},
-    {"new", "NAME", "write migrations/<timestamp>_NAME.sql", cmd_new},
+     "--exit-code: exit 3 when something is pending",
+     "  TARGET, --to VERSION  plan up to VERSION, or down to it if older (default: all pending)\n"
+     "  --exit-code           exit 3 when something is pending, 0 when nothing is\n"
+     "  -v, --verbose         show info-severity lint findings too (errors, warnings: always)\n",
+     cmd_plan},
+    {"up", "[--to VERSION] [--verbose]",
+     "apply pending migrations, with progress, timings and their lint findings",
+     "  --to VERSION          apply up to and including VERSION (default: all pending)\n"
+     "  -v, --verbose         show info-severity lint findings too (errors, warnings: always)\n",
+     cmd_up},
+    {"down", "--to VERSION [--verbose]", "revert applied migrations newer than VERSION (0: all)",
+     "  --to VERSION          revert the applied migrations newer than VERSION (0: all); "
+     "required\n"
+     "  -v, --verbose         show info-severity lint findings too (errors, warnings: always)\n",
+     cmd_down},
+    {"validate", "", "check applied migrations against their files", NULL, cmd_validate},
+    {"baseline", "VERSION", "adopt an existing database at VERSION",
+     "  VERSION               the version the schema matches; it and older ones count as "
+     "applied\n",
+     cmd_baseline},
+    {"resume", "", "continue a failed (dirty) migration from its failed statement", NULL,
+     cmd_resume},
+    {"repair", "", "forget a failed (dirty) migration after undoing it by hand", NULL,
+     cmd_repair},
+    {"new", "NAME", "write migrations/<timestamp>_NAME.sql",
+     "  NAME                  what it does (add_user_roles); written in the global --dir, "
+     "else ./migrations\n",
+     cmd_new},
     {"embed", "DIR -o FILE.c [--symbol NAME]",
-     "compile a migrations folder into a C table for firmware", cmd_embed},
-    {"lint", "[--dir DIR | FILES...] [--engine sqlite|postgres|mysql] [--json]", "check migrations for changes that break running services (docs/lint.md); exit 1 on errors", cmd_lint},
-    {"backup", "--backup-dir DIR run | list [--json] | verify ID | restore ID --to DSN | "
-               "prune [--dry-run] --keep-daily N ...",
-     "take, list, verify, restore-drill and prune backups (docs/backup.md)", cmd_backup},
+     "compile a migrations folder into a C table for firmware",
+     "  DIR                   the migrations folder\n"
+     "  -o FILE.c             the C file to write (replaced in one rename)\n"
+     "  --symbol NAME         the name of the dbmgmt_migration_def table "
+     "(default: dbmgmt_migrations)\n",
+     cmd_embed},
+    {"lint", "[--dir DIR | FILES...] [--dialect postgres|mysql|sqlite] [--json]",
+     "check migrations for changes that break running services (docs/lint.md); exit 1 on errors",
+     "  --dir DIR             lint every migration of DIR (default: the global --dir, else "
+     "./migrations)\n"
+     "  FILES...              lint only the migrations these files belong to\n"
+     "  --dialect NAME        postgres, mysql or sqlite (default: from --url, else sqlite, said "
+     "on stderr)\n"
+     "  --engine NAME         the same as --dialect\n"
+     "  --json                one JSON object (docs/lint.md)\n",
+     cmd_lint},
+    {"backup", "--backup-dir DIR run | list | verify ID | restore ID --to DSN | "
+               "prune [--dry-run] --keep-* N",
+     "take, list, verify, restore-drill and prune backups (docs/backup.md)",
+     "  --backup-dir DIR      the backup catalog (required); the database is the global --url\n"
+     "  run                   take a backup now and verify it\n"
+     "  list [--json]         the backups in the catalog\n"
+     "  verify ID             check backup ID: size, SHA-256, the engine's own check\n"
+     "  restore ID --to DSN   a restore drill: restore backup ID into DSN (not the source), "
+     "check its rows\n"
+     "  prune                 remove the backups the --keep-* options do not keep\n"
+     "  --dry-run             with prune: only count what it would remove\n"
+     "  --keep-last N         with prune: keep the N newest backups (-1: all)\n"
+     "  --keep-hourly N       with prune: keep the newest of each of the N newest hours\n"
+     "  --keep-daily N        with prune: the same per day\n"
+     "  --keep-weekly N       with prune: the same per ISO week\n"
+     "  --keep-monthly N      with prune: the same per month\n"
+     "  --keep-yearly N       with prune: the same per year\n"
+     "  --keep-within D       with prune: keep every backup within D of the newest (1y2m3d4h)\n"
+     "  --json                machine-readable output\n",
+     cmd_backup},
     {"advise", "[--url DSN] [--queries FILE] [--from-stats] [--json]",
      "index advice: missing, duplicate, redundant, unused and FK indexes (docs/advise.md)",
+     "  --url DSN             the database (default: the global --url, else $DATABASE_URL)\n"
+     "  --queries FILE        the workload: a file of SQL statements\n"
+     "  --from-stats          add the workload the engine recorded (pg_stat_statements, ...)\n"
+     "  --json                one JSON object (docs/advise.md)\n",
      cmd_advise},
     {"split", "--engine sqlite|postgres|mysql [FILE|-]",
-     "split an SQL script into statements, one JSON object per line", cmd_split},
+     "split an SQL script into statements, one JSON object per line",
+     "  -e, --engine NAME     the SQL dialect: sqlite, postgres or mysql (required)\n"
+     "  FILE | -              the script (default, and -: standard input)\n",
+     cmd_split},
     {"schedule", "next EXPR [--from RFC3339] [--count N] [--utc-offset +HH:MM]",
-     "the next fire times of a cron expression, one RFC 3339 time per line", cmd_schedule},
+     "the next fire times of a cron expression, one RFC 3339 time per line",
+     "  next EXPR             a cron expression, quoted: minute hour day month weekday\n"
+     "  --from RFC3339        the times after this one (default: now)\n"
+     "  --count N             how many times to print, 1..100000 (default 1)\n"
+     "  --utc-offset +HH:MM   read the expression and write the times in this offset "
+     "(default Z)\n",
+     cmd_schedule},
     {"retention", "[--keep-last|-hourly|-daily|-weekly|-monthly|-yearly N] "
                   "[--keep-within[-hourly|-daily|-weekly|-monthly|-yearly] 1y2m3d4h] [--json]",
      "which snapshot times (RFC 3339 on stdin) restic's forget rules keep, and why "
-     "(docs/backup-schedules.md)", cmd_retention},
+     "(docs/backup-schedules.md)",
+     "  --keep-last N         keep the N newest snapshots (N: a count, -1 or unlimited)\n"
+     "  --keep-hourly N       keep the newest of each of the N newest hours\n"
+     "  --keep-daily N        the same per day\n"
+     "  --keep-weekly N       the same per ISO week\n"
+     "  --keep-monthly N      the same per month\n"
+     "  --keep-yearly N       the same per year\n"
+     "  --keep-within D       keep every snapshot newer than D before the newest (1y2m3d4h)\n"
+     "  --keep-within-hourly D   keep the newest of each hour within D of the newest\n"
+     "  --keep-within-daily D    the same per day\n"
+     "  --keep-within-weekly D   the same per ISO week\n"
+     "  --keep-within-monthly D  the same per month\n"
+     "  --keep-within-yearly D   the same per year\n"
+     "  --json                one JSON object: keep and remove, with reasons\n"
+     "  standard input        the snapshot times, RFC 3339, one per line\n",
+     cmd_retention},
 };
 
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 
+/* The command being run, for its usage on a usage error; NULL before. */
+static const cli_command *running;
+
+static void print_synopsis(FILE *f, const cli_command *c)
+{
+    fprintf(f, "%s%s%s", c->name, *c->synopsis ? " " : "", c->synopsis);
+}
+
 static void print_usage(FILE *f)
 {
     fprintf(f, "usage: dbmgmt [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
-               "       dbmgmt --version | --help | help\n\n"
+               "       dbmgmt --version | --help | help [COMMAND] | COMMAND --help\n\n"
                "global options:\n"
                "  --url DSN            database (default: $DATABASE_URL)\n"
                "  --dir DIR            migrations folder (default: ./migrations)\n"
@@ -52,10 +139,29 @@ static void print_usage(FILE *f)
                "  --allow-out-of-order --allow-missing --allow-down-in-production\n"
                "  --allow-lint-errors  run error-severity lint findings in production\n"
                "  --backup-dir DIR     in production, back up there before changing the schema\n"
-               "  --json               machine-readable output\n\ncommands:\n");
-    for (size_t i = 0; i < COMMAND_COUNT; i++)
-        fprintf(f, "  %s %s\n      %s\n", commands[i].name, commands[i].synopsis,
-                commands[i].summary);
+               "  --json               machine-readable output\n"
+               "  -v, --verbose        plan, up, down: info-severity lint findings too\n"
+               "  -h, --help           this text; after a command: that command's options\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
+        fputs("  ", f);
+        print_synopsis(f, &commands[i]);
+        fprintf(f, "\n      %s\n", commands[i].summary);
+    }
+    fputs("\n'dbmgmt COMMAND --help' lists a command's options and arguments.\n", f);
+}
+
+/* COMMAND --help: its synopsis, what it does, and one line per option. */
+static void print_command_usage(FILE *f, const cli_command *c)
+{
+    fputs("usage: dbmgmt [GLOBAL OPTIONS] ", f);
+    print_synopsis(f, c);
+    fprintf(f, "\n%s\n\n", c->summary);
+    if (c->options)
+        fprintf(f, "options and arguments:\n%s", c->options);
+    else
+        fputs("no options or arguments of its own\n", f);
+    fputs("\nglobal options (--url, --dir, --env, --json, ...): dbmgmt --help\n", f);
 }
 
 int cli_usage_error(const char *fmt, ...)
@@ -66,8 +172,34 @@ int cli_usage_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputs("\n", stderr);
-    print_usage(stderr);
+    if (running)
+        print_command_usage(stderr, running);
+    else
+        print_usage(stderr);
     return CLI_EXIT_USAGE;
+}
+
+static int is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+/* --help or -h anywhere after the command (lint --dir m --help, backup run
+ * --help, schedule next -h) asks for the command's usage; nothing runs. */
+static int asks_for_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (is_help(argv[i]))
+            return 1;
+    return 0;
+}
+
+static const cli_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return &commands[i];
+    return NULL;
 }
 
 /* Global options before the command; returns the index of the command, or
@@ -75,11 +207,13 @@ int cli_usage_error(const char *fmt, ...)
 static int parse_global_options(int argc, char **argv)
 {
     int i = 1;
-    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
         const char *o = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--json") == 0) {
             cli_globals.json = 1;
+        } else if (strcmp(o, "--verbose") == 0 || strcmp(o, "-v") == 0) {
+            cli_globals.verbose = 1;
         } else if (strcmp(o, "--allow-out-of-order") == 0) {
             cli_globals.allow |= DBMGMT_ALLOW_OUT_OF_ORDER;
         } else if (strcmp(o, "--allow-missing") == 0) {
@@ -88,8 +222,11 @@ static int parse_global_options(int argc, char **argv)
             cli_globals.allow |= DBMGMT_ALLOW_DOWN_IN_PRODUCTION;
         } else if (strcmp(o, "--allow-lint-errors") == 0) {
             cli_globals.allow |= DBMGMT_ALLOW_LINT_ERRORS;
-        } else if (strcmp(o, "--version") == 0 || strcmp(o, "--help") == 0) {
+        } else if (strcmp(o, "--version") == 0 || is_help(o)) {
             break; /* handled as commands */
+        } else if (strncmp(o, "--", 2) != 0) {
+            cli_usage_error("unknown option '%s'", o);
+            return -1;
         } else if (!value) {
             cli_usage_error("option %s needs a value", o);
             return -1;
@@ -120,6 +257,20 @@ static int parse_global_options(int argc, char **argv)
     return i;
 }
 
+/* dbmgmt --help | -h | help [COMMAND] */
+static int run_help(int argc, char **argv)
+{
+    if (argc < 3) {
+        print_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    const cli_command *c = find_command(argv[2]);
+    if (!c)
+        return cli_usage_error("help: unknown command '%s'", argv[2]);
+    print_command_usage(stdout, c);
+    return CLI_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     int first = parse_global_options(argc, argv);
@@ -134,12 +285,15 @@ int main(int argc, char **argv)
         printf("dbmgmt %s\n", dbmgmt_version());
         return CLI_EXIT_OK;
     }
-    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
-        print_usage(stdout);
+    if (is_help(name) || strcmp(name, "help") == 0)
+        return run_help(argc, argv);
+    const cli_command *c = find_command(name);
+    if (!c)
+        return cli_usage_error("unknown command '%s'", name);
+    if (asks_for_help(argc - 1, argv + 1)) {
+        print_command_usage(stdout, c);
         return CLI_EXIT_OK;
     }
-    for (size_t i = 0; i < COMMAND_COUNT; i++)
-        if (strcmp(name, commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
-    return cli_usage_error("unknown command '%s'", name);
+    running = c;
+    return c->run(argc - 1, argv + 1);
 }
