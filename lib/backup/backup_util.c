@@ -142,14 +142,7 @@ int dm_bk_hash_file(const char *path, int64_t *size, char hex[65], dm_error *err
     dm_free(chunk);
     if (status != DBMGMT_OK)
         return status;
-    uint8_t digest[32];
-    dm_sha256_final(&ctx, digest);
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = digits[digest[i] >> 4];
-        hex[2 * i + 1] = digits[digest[i] & 15];
-    }
-    hex[64] = '\0';
+    dm_sha256_final_hex(&ctx, hex);
     *size = total;
     return DBMGMT_OK;
 }

@@ -183,19 +183,24 @@ void dm_sha256_final(dm_sha256 *ctx, uint8_t digest[32])
     }
 }
 
-void dm_sha256_hex(const void *data, size_t len, char hex[65])
+void dm_sha256_final_hex(dm_sha256 *ctx, char hex[65])
 {
     static const char digits[] = "0123456789abcdef";
-    dm_sha256 ctx;
     uint8_t digest[32];
-    dm_sha256_init(&ctx);
-    dm_sha256_update(&ctx, data, len);
-    dm_sha256_final(&ctx, digest);
+    dm_sha256_final(ctx, digest);
     for (int i = 0; i < 32; i++) {
         hex[2 * i] = digits[digest[i] >> 4];
         hex[2 * i + 1] = digits[digest[i] & 15];
     }
     hex[64] = '\0';
+}
+
+void dm_sha256_hex(const void *data, size_t len, char hex[65])
+{
+    dm_sha256 ctx;
+    dm_sha256_init(&ctx);
+    dm_sha256_update(&ctx, data, len);
+    dm_sha256_final_hex(&ctx, hex);
 }
 
 void dm_sha256_portable(const void *data, size_t len, uint8_t digest[32])

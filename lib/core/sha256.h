@@ -19,6 +19,8 @@ void dm_sha256_final(dm_sha256 *ctx, uint8_t digest[32]);
  * check the accelerated path against it. */
 void dm_sha256_portable(const void *data, size_t len, uint8_t digest[32]);
 
+/* dm_sha256_final as lowercase hex into hex[65] (NUL-terminated). */
+void dm_sha256_final_hex(dm_sha256 *ctx, char hex[65]);
 /* One call: lowercase hex of the digest into hex[65] (NUL-terminated). */
 void dm_sha256_hex(const void *data, size_t len, char hex[65]);
 

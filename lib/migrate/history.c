@@ -405,14 +405,7 @@ static void applied_digest(const dbmgmt_migrator *m, size_t count, char hex[65])
         dm_sha256_update(&ctx, mig->version, strlen(mig->version) + 1);
         dm_sha256_update(&ctx, mig->checksum, strlen(mig->checksum) + 1);
     }
-    uint8_t raw[32];
-    dm_sha256_final(&ctx, raw);
-    static const char digits[] = "0123456789abcdef";
-    for (int k = 0; k < 32; k++) {
-        hex[2 * k] = digits[raw[k] >> 4];
-        hex[2 * k + 1] = digits[raw[k] & 15];
-    }
-    hex[64] = '\0';
+    dm_sha256_final_hex(&ctx, hex);
 }
 
 static int read_meta_rows(dbmgmt_migrator *m, dm_history *h, history_meta *meta)

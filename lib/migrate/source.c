@@ -80,7 +80,6 @@ int dm_version_compare(const char *a, const char *b)
 
 void dm_checksum_normalised(const char *text, size_t len, char hex[65])
 {
-    static const char digits[] = "0123456789abcdef";
     dm_sha256 ctx;
     dm_sha256_init(&ctx);
     size_t i = 0;
@@ -97,13 +96,7 @@ void dm_checksum_normalised(const char *text, size_t len, char hex[65])
         i++;
     }
     dm_sha256_update(&ctx, text + run, len - run);
-    uint8_t digest[32];
-    dm_sha256_final(&ctx, digest);
-    for (int k = 0; k < 32; k++) {
-        hex[2 * k] = digits[digest[k] >> 4];
-        hex[2 * k + 1] = digits[digest[k] & 15];
-    }
-    hex[64] = '\0';
+    dm_sha256_final_hex(&ctx, hex);
 }
 
 /* ---- file names -------------------------------------------------------------- */
