@@ -88,11 +88,25 @@ static const char *file_ext(const char *engine)
 
 /* ---- alerts ------------------------------------------------------------------- */
 
+typedef struct hook_call {
+    dm_bk_hook h;
+    dbmgmt_hook which;
+    const char *id, *path, *detail;
+} hook_call;
+
+static int hook_call_run(void *arg)
+{
+    hook_call *c = arg;
+    return c->h.fn(c->h.userdata, c->which, c->id, c->path, c->detail);
+}
+
+/* The host's hook runs with the host's signal mask, even on the backup
+ * thread: what it starts (an upload tool, say) must not inherit ours. */
 static int call_hook(dbmgmt_backup *b, dbmgmt_hook which, const char *id, const char *path,
                      const char *detail)
 {
-    dm_bk_hook h = b->hooks[which];
-    return h.fn ? h.fn(h.userdata, which, id, path, detail) : 0;
+    hook_call c = {b->hooks[which], which, id, path, detail};
+    return c.h.fn ? dm_thread_as_host(hook_call_run, &c) : 0;
 }
 
 static void alert(dbmgmt_backup *b, const char *id, const char *path, const char *fmt, ...)
@@ -1006,7 +1020,7 @@ DBMGMT_API int dbmgmt_backup_start(dbmgmt_backup *b)
         rc = dm_error_set(&b->err, DBMGMT_ERR_BUSY, "the backup thread is already running");
     } else {
         b->stop_requested = 0;
-        if (pthread_create(&b->thread, NULL, background_main, b) != 0)
+        if (dm_thread_create(&b->thread, NULL, &b->thread_start, background_main, b) != 0)
             rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "cannot start the backup thread");
         else
             b->thread_running = 1;

@@ -11,6 +11,7 @@
 
 #include "core/dsn.h"
 #include "core/error.h"
+#include "core/thread.h"
 #include "dbmgmt/backup.h"
 
 /* Suffix of a file being written; the pid that writes it follows, so a
@@ -76,6 +77,7 @@ struct dbmgmt_backup {
     int64_t last_restore_ms;
     /* background thread */
     pthread_t thread;
+    dm_thread_start thread_start;
     pthread_cond_t wake;
     int thread_running;
     int stop_requested;

@@ -114,9 +114,10 @@ typedef struct child_io {
 
 /* In the child between fork and exec: async-signal-safe calls only. */
 static void child_exec(const char *exe, char *const argv[], char *const envp[], int in_fd,
-                       int out_fd, int err_fd, int null_fd)
+                       int out_fd, int err_fd, int null_fd, const sigset_t *mask)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sigprocmask(SIG_SETMASK, mask, NULL); /* the host's, not our thread's */
     if (dup2(in_fd >= 0 ? in_fd : null_fd, 0) < 0 || dup2(out_fd >= 0 ? out_fd : null_fd, 1) < 0 ||
         dup2(err_fd, 2) < 0)
         _exit(127);
@@ -150,9 +151,11 @@ static int run_tool(const char *exe, char *const argv[], char *const envp[], chi
         return dm_error_set(err, DBMGMT_ERR_IO, "cannot run %s: pipe: %s", argv[0],
                             strerror(errno));
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    sigset_t mask;
+    dm_thread_host_mask(&mask);
     pid_t pid = null_fd < 0 ? -1 : fork();
     if (pid == 0)
-        child_exec(exe, argv, envp, io.in_fd, io.out_fd, pipefd[1], null_fd);
+        child_exec(exe, argv, envp, io.in_fd, io.out_fd, pipefd[1], null_fd, &mask);
     int fork_errno = errno;
     close(pipefd[1]);
     if (null_fd >= 0)

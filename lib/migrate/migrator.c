@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/json.h"
+#include "core/thread.h"
 #include "migrator.h"
 
 #define DEFAULT_LOCK_TIMEOUT_MS 60000
@@ -367,6 +368,7 @@ typedef struct boot_reader {
     dm_source source;
     dm_error err;
     int rc;
+    dm_thread_start start;
 } boot_reader;
 
 static void *boot_read_dir(void *arg)
@@ -392,14 +394,14 @@ static int boot_start_reader(pthread_t *thread, boot_reader *reader)
         pthread_attr_t attr;
         if (CPU_COUNT(&set) > 0 && pthread_attr_init(&attr) == 0) {
             int ok = pthread_attr_setaffinity_np(&attr, sizeof set, &set) == 0 &&
-                     pthread_create(thread, &attr, boot_read_dir, reader) == 0;
+                     dm_thread_create(thread, &attr, &reader->start, boot_read_dir, reader) == 0;
             pthread_attr_destroy(&attr);
             if (ok)
                 return 1;
         }
     }
 #endif
-    return pthread_create(thread, NULL, boot_read_dir, reader) == 0;
+    return dm_thread_create(thread, NULL, &reader->start, boot_read_dir, reader) == 0;
 }
 
 /* SQLite parses the file's whole schema on a connection's first statement

@@ -236,7 +236,7 @@ static void *background_main(void *arg)
 
 int dm_pool_start_background(dbmgmt_pool *pool)
 {
-    if (pthread_create(&pool->bg_thread, NULL, background_main, pool) != 0)
+    if (dm_thread_create(&pool->bg_thread, NULL, &pool->bg_start, background_main, pool) != 0)
         return dm_error_set(NULL, DBMGMT_ERR_NOMEM,
                             "dbmgmt_pool_open: cannot start the pool's background thread");
     pool->bg_running = 1;

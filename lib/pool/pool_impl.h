@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "conn/conn.h"
+#include "core/thread.h"
 #include "dbmgmt/pool.h"
 
 #define DM_POOL_MAX_REPLICAS 16
@@ -119,6 +120,7 @@ struct dbmgmt_pool {
     pthread_cond_t drain_cond;   /* close waits here for borrowers */
     pthread_cond_t bg_cond;      /* the background thread sleeps here */
     pthread_t bg_thread;
+    dm_thread_start bg_start;
     int bg_running;
     unsigned fork_generation;    /* read without the lock: set once at open */
     uint64_t serial;             /* read without the lock: unique per pool, set at open */
