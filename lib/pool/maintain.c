@@ -126,7 +126,8 @@ void dm_pool_refill(dbmgmt_pool *pool, pool_group *g, int punctual)
         if (punctual && idle_count(g) + g->opening + 1 >= pool->cfg.min_idle &&
             next_retirement(g) <= now + 2 * g->connect_avg_us + 2000)
             break;
-        pool_slot *s = dm_pool_group_open_locked(pool, g);
+        int status;
+        pool_slot *s = dm_pool_group_open_locked(pool, g, &status);
         if (!s)
             break;
         dm_pool_slot_available(g, s, dm_pool_now_us());

@@ -351,6 +351,12 @@ void dm_pool_connect_done(pool_group *g, pool_slot *s, int rc, const char *err, 
     g->opening--;
     s->state = SLOT_FREE;
     s->conn = NULL;
+    g->last_status = rc;
+    snprintf(g->last_error, sizeof g->last_error, "%s", err);
+    if (rc == DBMGMT_ERR_NOMEM) { /* ours, not the server's: no backoff */
+        dm_pool_wake_head(g);
+        return;
+    }
     g->down = 1;
     g->failures++;
     /* 50 ms doubling to 2 s, plus up to 25 % at random so a fleet of
@@ -362,13 +368,12 @@ void dm_pool_connect_done(pool_group *g, pool_slot *s, int rc, const char *err, 
         delay = 2000000;
     delay += (int64_t)(dm_pool_random(g->pool) % (uint64_t)(delay / 4 + 1));
     g->next_connect_us = now + delay;
-    g->last_status = rc;
-    snprintf(g->last_error, sizeof g->last_error, "%s", err);
     dm_pool_wake_head(g); /* the head waiter re-plans around the backoff */
 }
 
-pool_slot *dm_pool_group_open_locked(dbmgmt_pool *pool, pool_group *g)
+pool_slot *dm_pool_group_open_locked(dbmgmt_pool *pool, pool_group *g, int *status)
 {
+    *status = DBMGMT_OK;
     pool_slot *s = dm_pool_slot_reserve(g);
     if (!s)
         return NULL;
@@ -382,6 +387,7 @@ pool_slot *dm_pool_group_open_locked(dbmgmt_pool *pool, pool_group *g)
     pthread_mutex_lock(&pool->lock);
     int was_down;
     int64_t now = dm_pool_now_us();
+    *status = rc;
     dm_pool_connect_done(g, s, rc, err, now, &was_down);
     if (rc == DBMGMT_OK)
         g->connect_avg_us = g->connect_avg_us ? (g->connect_avg_us * 7 + took) / 8 : took;
@@ -399,6 +405,10 @@ pool_slot *dm_pool_group_open_locked(dbmgmt_pool *pool, pool_group *g)
     pthread_mutex_unlock(&pool->lock);
     if (rc == DBMGMT_OK && was_down)
         dm_pool_emit(pool, DBMGMT_POOL_EVENT_RECOVERED, "connected to %s again", g->shown);
+    else if (rc == DBMGMT_ERR_NOMEM)
+        dm_pool_emit(pool, DBMGMT_POOL_EVENT_CONNECT_FAILED,
+                     "cannot connect to %s: out of memory here, not the server's fault (no "
+                     "backoff): %s", g->shown, err);
     else if (rc != DBMGMT_OK)
         dm_pool_emit(pool, DBMGMT_POOL_EVENT_CONNECT_FAILED,
                      "cannot connect to %s (attempt %d; backing off): %s", g->shown,
@@ -542,14 +552,15 @@ DBMGMT_API int dbmgmt_pool_open(dbmgmt_pool **out, const char *dsn,
      * the caller's to see at start-up, not at the first request. */
     pool_group *primary = &pool->groups[0];
     pthread_mutex_lock(&pool->lock);
-    pool_slot *first = dm_pool_group_open_locked(pool, primary);
+    int first_status;
+    pool_slot *first = dm_pool_group_open_locked(pool, primary, &first_status);
     if (first)
         dm_pool_slot_available(primary, first, dm_pool_now_us());
     pthread_mutex_unlock(&pool->lock);
     if (!first) {
         /* the connect's own status where it says more than "unreachable"
          * (no memory, an engine not built, init SQL refused) */
-        int status = primary->last_status < 0 ? primary->last_status : DBMGMT_ERR_CONNECT;
+        int status = first_status < 0 ? first_status : DBMGMT_ERR_CONNECT;
         rc = dm_error_set(NULL, status, "dbmgmt_pool_open: %s", primary->last_error);
         goto fail;
     }
@@ -781,11 +792,19 @@ static int pool_acquire(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t timeout_ms
                 continue;
             }
             if (dm_pool_can_open(g, now)) {
-                s = dm_pool_group_open_locked(pool, g);
+                int status;
+                s = dm_pool_group_open_locked(pool, g, &status);
                 now = dm_pool_now_us();
                 if (s) {
                     borrow_mark(pool, g, s, now);
                     got = s;
+                    break;
+                }
+                if (status == DBMGMT_ERR_NOMEM) { /* not the server: say so now */
+                    rc = dm_error_set(NULL, DBMGMT_ERR_NOMEM,
+                                      "%s: out of memory opening a connection to %s: %s", fn,
+                                      g->shown, g->last_error);
+                    pass_turn(g, now);
                     break;
                 }
                 continue; /* failed: back off; wait below until the deadline */

@@ -183,14 +183,17 @@ void dm_pool_free(dbmgmt_pool *pool);
 int dm_pool_slot_connect(pool_group *g, pool_slot *s, char *err, size_t errcap);
 /* Locked: the outcome of dm_pool_slot_connect. On success the slot is
  * ready and still counted in g->opening (its state and that count are left
- * to the caller); on failure it is freed and the group backs off. *was_down tells whether this success is a recovery. */
+ * to the caller); on failure it is freed and the group backs off (not for
+ * DBMGMT_ERR_NOMEM: the server is not at fault). *was_down tells whether this success is a recovery. */
 void dm_pool_connect_done(pool_group *g, pool_slot *s, int rc, const char *err, int64_t now,
                           int *was_down);
 /* Open one connection for g with the lock held on entry and exit (released
  * while connecting; events reported then). On success the slot is returned
- * for the caller to borrow or make available; NULL when it failed, no slot
- * was free, or the pool began closing meanwhile. */
-pool_slot *dm_pool_group_open_locked(dbmgmt_pool *pool, pool_group *g);
+ * for the caller to borrow or make available; NULL when it failed (*status
+ * is the connect's: DBMGMT_ERR_NOMEM is ours, not the server's, and starts
+ * no backoff), no slot was free, or the pool began closing meanwhile
+ * (*status DBMGMT_OK). */
+pool_slot *dm_pool_group_open_locked(dbmgmt_pool *pool, pool_group *g, int *status);
 /* Unlocked: close a slot's connection (not through the pool hook). */
 void dm_pool_conn_destroy(dbmgmt_conn *conn);
 

@@ -104,11 +104,11 @@ typedef int (*scenario_fn)(void);
 /* Run the scenario once to count its allocations, then once per n failing
  * the n-th; after each failure, reset() (may be NULL) prepares the next run
  * and recover() (may be NULL) checks that a run without failures succeeds
- * on what the failed one left. pool_rules: the pool treats a connection it
- * could not open as the server's trouble — filling min_idle is best effort
- * (the run goes on: DBMGMT_OK), and a borrower whose new connection failed
- * is told DBMGMT_ERR_CONNECT with the reason — so those are accepted there;
- * no leak and a clean run afterwards are still required. */
+ * on what the failed one left. pool_rules: filling min_idle is best effort
+ * (a connection the pool could not open for want of memory leaves the run
+ * going: DBMGMT_OK is accepted there); a borrower whose new connection
+ * failed for want of memory is told DBMGMT_ERR_NOMEM, never that the server
+ * is unreachable; no leak and a clean run afterwards are still required. */
 static void fail_each_allocation(const char *what, scenario_fn scenario, void (*reset)(void),
                                  scenario_fn recover, int pool_rules)
 {
@@ -130,9 +130,7 @@ static void fail_each_allocation(const char *what, scenario_fn scenario, void (*
         atomic_store(&fail_at, n);
         rc = scenario();
         atomic_store(&fail_at, 0);
-        if (rc != DBMGMT_ERR_NOMEM &&
-            !(pool_rules && rc == DBMGMT_OK) &&
-            !(pool_rules && rc == DBMGMT_ERR_CONNECT && strstr(dbmgmt_errmsg(), "out of memory")))
+        if (rc != DBMGMT_ERR_NOMEM && !(pool_rules && rc == DBMGMT_OK))
             fail_msg("%s: failing allocation %ld of %ld gave %s (%s), expected DBMGMT_ERR_NOMEM",
                      what, n, total, dbmgmt_status_name(rc), dbmgmt_errmsg());
         if (rc == DBMGMT_ERR_NOMEM && dbmgmt_errcode() != DBMGMT_ERR_NOMEM)
@@ -484,6 +482,50 @@ static void test_pool_survives_every_failing_allocation(void **state)
     fail_each_allocation("pool", pool_scenario, NULL, pool_scenario, 1);
 }
 
+/* A borrower's new connection that fails for want of memory is reported as
+ * that, at once, and is not taken for a server outage: the next borrower
+ * opens one without waiting out a backoff, and the stats say the server is up. */
+static void test_pool_out_of_memory_is_not_a_server_outage(void **state)
+{
+    (void)state;
+    snprintf(pool_dsn, sizeof pool_dsn, "sqlite://%s/p.db", work);
+    int saw_nomem = 0;
+    for (long n = 1; n < 200 && !saw_nomem; n++) {
+        dbmgmt_pool_config *cfg = NULL;
+        assert_int_equal(dbmgmt_pool_config_new(&cfg), DBMGMT_OK);
+        assert_int_equal(dbmgmt_pool_config_set_min_idle(cfg, 0), DBMGMT_OK);
+        assert_int_equal(dbmgmt_pool_config_set_max_size(cfg, 2), DBMGMT_OK);
+        assert_int_equal(dbmgmt_pool_config_set_background_thread(cfg, 0), DBMGMT_OK);
+        dbmgmt_pool *pool = NULL;
+        assert_int_equal(dbmgmt_pool_open(&pool, pool_dsn, cfg), DBMGMT_OK);
+        dbmgmt_pool_config_free(cfg);
+        dbmgmt_conn *a = NULL, *b = NULL;
+        assert_int_equal(dbmgmt_pool_acquire(pool, &a, 0), DBMGMT_OK); /* the open one */
+        atomic_store(&allocations, 0);
+        atomic_store(&fail_at, n); /* somewhere in opening the second */
+        int rc = dbmgmt_pool_acquire(pool, &b, 5000);
+        atomic_store(&fail_at, 0);
+        if (rc == DBMGMT_ERR_NOMEM) {
+            saw_nomem = 1;
+            assert_null(b);
+            assert_non_null(strstr(dbmgmt_errmsg(), "out of memory"));
+            /* no backoff: a borrower that may not wait at all gets one now */
+            assert_int_equal(dbmgmt_pool_acquire(pool, &b, 0), DBMGMT_OK);
+            char *json = dbmgmt_pool_stats_json(pool);
+            assert_non_null(strstr(json, "\"up\":true"));
+            dbmgmt_free(json);
+        } else {
+            assert_int_equal(rc, DBMGMT_OK);
+        }
+        if (b)
+            dbmgmt_pool_release(pool, b);
+        dbmgmt_pool_release(pool, a);
+        assert_int_equal(dbmgmt_pool_close(pool, 0), DBMGMT_OK);
+        assert_int_equal(atomic_load(&outstanding), 0);
+    }
+    assert_true(saw_nomem);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -526,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_advice_survives_every_failing_allocation),
         cmocka_unit_test(test_backups_survive_every_failing_allocation),
         cmocka_unit_test(test_pool_survives_every_failing_allocation),
+        cmocka_unit_test(test_pool_out_of_memory_is_not_a_server_outage),
     };
     return cmocka_run_group_tests_name("core/alloc", tests, setup, teardown);
 }
