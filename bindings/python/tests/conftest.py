@@ -66,9 +66,12 @@ def drop_example_tables(dsn):
 
 @pytest.fixture
 def example_db(dsn):
-    """dsn with the example migrations' tables absent before and after."""
+    """dsn with the example migrations' tables absent before and after. On
+    SQLite the write-lock wait is a hang guard of 60 s: eight writers share
+    one file, and on a machine busy with other work a lock holder may not
+    run for longer than the 5 s default (examples/check_pool_worker.sh)."""
     drop_example_tables(dsn)
-    yield dsn
+    yield dsn + "?busy_timeout=60000" if ENGINE == "sqlite" else dsn
     drop_example_tables(dsn)
 
 
