@@ -3,11 +3,10 @@
  * with a catalog, each backup is verified, retention prunes, restore drills
  * measure the RTO, and alerts go to a hook and the logger.
  *
- * Files: <id>.<ext> in the backup folder, where id is the backup's UTC time
- * and kind ("20260121T020000Z-daily", "-2", "-3" ... when taken in the same
- * second) and ext is sqlite, pgdump or sql. A file is written under
- * <name>.partial-<pid>, fsync-ed, renamed and the folder fsync-ed before its
- * catalog row is committed: a crash leaves neither entry nor final file.
+ * This file is the object's life: new and free, the configuration setters,
+ * prune, tick and the background thread that calls it, the list and the
+ * metrics. Taking a backup (and verifying it) is backup_run.c, restore
+ * drills backup_drill.c, the host's hooks and alerts backup_hooks.c.
  *
  * Thread safety: every entry point takes the object's recursive mutex, so
  * the background thread, the host and hooks (which run under it, on the
@@ -17,7 +16,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,34 +26,25 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
-#include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "retention.h"
 
 #define TICK_INTERVAL_S 60
-#define KIND_MANUAL "manual"
 
-static void lock(const dbmgmt_backup *b)
+void dm_bk_lock(const dbmgmt_backup *b)
 {
     pthread_mutex_lock((pthread_mutex_t *)&b->mu);
 }
 
-static void unlock(const dbmgmt_backup *b)
+void dm_bk_unlock(const dbmgmt_backup *b)
 {
     pthread_mutex_unlock((pthread_mutex_t *)&b->mu);
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* "Now" for metrics and records: the wall clock, or the newest time a host
  * gave tick if its clock runs ahead (simulated clocks in tests). */
-static int64_t logical_now(const dbmgmt_backup *b)
+int64_t dm_bk_logical_now(const dbmgmt_backup *b)
 {
     int64_t now = (int64_t)time(NULL);
     return b->last_tick_now > now ? b->last_tick_now : now;
@@ -63,7 +52,7 @@ static int64_t logical_now(const dbmgmt_backup *b)
 
 /* RFC 3339 ("2026-01-21T02:00:00Z") or, compact, the id form
  * ("20260121T020000Z"). */
-static void format_utc(int64_t t, int compact, char *out, size_t cap)
+void dm_bk_format_utc(int64_t t, int compact, char *out, size_t cap)
 {
     time_t tt = (time_t)t;
     struct tm tm;
@@ -73,64 +62,6 @@ static void format_utc(int64_t t, int compact, char *out, size_t cap)
                     : strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (n == 0)
         snprintf(out, cap, "%lld", (long long)t);
-}
-
-static const char *file_ext(const char *engine)
-{
-    if (strcmp(engine, "sqlite") == 0)
-        return "sqlite";
-    if (strcmp(engine, "postgres") == 0)
-        return "pgdump";
-    if (strcmp(engine, "mysql") == 0)
-        return "sql";
-    return "bak";
-}
-
-/* ---- alerts ------------------------------------------------------------------- */
-
-typedef struct hook_call {
-    dm_bk_hook h;
-    dbmgmt_hook which;
-    const char *id, *path, *detail;
-} hook_call;
-
-static int hook_call_run(void *arg)
-{
-    hook_call *c = arg;
-    return c->h.fn(c->h.userdata, c->which, c->id, c->path, c->detail);
-}
-
-/* The host's hook runs with the host's signal mask, even on the backup
- * thread: what it starts (an upload tool, say) must not inherit ours. */
-static int call_hook(dbmgmt_backup *b, dbmgmt_hook which, const char *id, const char *path,
-                     const char *detail)
-{
-    hook_call c = {b->hooks[which], which, id, path, detail};
-    return c.h.fn ? dm_thread_as_host(hook_call_run, &c) : 0;
-}
-
-static void alert(dbmgmt_backup *b, const char *id, const char *path, const char *fmt, ...)
-    DM_PRINTF(4, 5);
-
-static void alert(dbmgmt_backup *b, const char *id, const char *path, const char *fmt, ...)
-{
-    char detail[DM_ERRMSG_MAX + 128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    dm_redact(detail, sizeof detail);
-    if (b->dsn->password && *b->dsn->password)
-        dm_redact_secret(detail, sizeof detail, b->dsn->password);
-    dm_log(DBMGMT_LOG_ERROR, "backup alert: %s", detail);
-    call_hook(b, DBMGMT_HOOK_ALERT, id, path, detail);
-}
-
-/* Record a failure on the object and count it. */
-static int failed(dbmgmt_backup *b, int code)
-{
-    b->failures++;
-    return code;
 }
 
 /* ---- construction ------------------------------------------------------------ */
@@ -322,9 +253,9 @@ DBMGMT_API int dbmgmt_backup_add_schedule(dbmgmt_backup *b, const char *name, co
         return dm_error_set(&b->err, DBMGMT_ERR_INVALID,
                             "dbmgmt_backup_add_schedule: kind '%s' must be 1-64 letters, digits, "
                             "'_' or '-' (it becomes part of file names)", kind);
-    lock(b);
+    dm_bk_lock(b);
     int rc = add_schedule_locked(b, name, expr, kind);
-    unlock(b);
+    dm_bk_unlock(b);
     return rc;
 }
 
@@ -338,23 +269,10 @@ DBMGMT_API int dbmgmt_backup_set_retention(dbmgmt_backup *b, const dbmgmt_retent
         if (rc != DBMGMT_OK)
             return dm_error_set(&b->err, rc, "%s", dbmgmt_errmsg());
     }
-    lock(b);
+    dm_bk_lock(b);
     dbmgmt_retention_free(b->retention);
     b->retention = copy;
-    unlock(b);
-    return DBMGMT_OK;
-}
-
-DBMGMT_API int dbmgmt_backup_set_hook(dbmgmt_backup *b, dbmgmt_hook hook,
-                                      dbmgmt_backup_hook_fn fn, void *userdata)
-{
-    if (!b)
-        return dm_error_invalid("dbmgmt_backup_set_hook", "b is NULL");
-    if ((int)hook < DBMGMT_HOOK_BACKUP || (int)hook > DBMGMT_HOOK_ALERT)
-        return dm_error_invalid("dbmgmt_backup_set_hook", "hook must be DBMGMT_HOOK_BACKUP..ALERT");
-    lock(b);
-    b->hooks[hook] = (dm_bk_hook){fn, userdata};
-    unlock(b);
+    dm_bk_unlock(b);
     return DBMGMT_OK;
 }
 
@@ -364,10 +282,10 @@ DBMGMT_API int dbmgmt_backup_set_rpo_bound(dbmgmt_backup *b, int64_t max_age_s)
         return dm_error_invalid("dbmgmt_backup_set_rpo_bound", "b is NULL");
     if (max_age_s < 0)
         return dm_error_invalid("dbmgmt_backup_set_rpo_bound", "max_age_s is negative");
-    lock(b);
+    dm_bk_lock(b);
     b->rpo_bound_s = max_age_s;
     b->rpo_alerted = 0;
-    unlock(b);
+    dm_bk_unlock(b);
     return DBMGMT_OK;
 }
 
@@ -378,412 +296,10 @@ DBMGMT_API int dbmgmt_backup_set_utc_offset(dbmgmt_backup *b, int32_t utc_offset
     if (utc_offset_s < -86400 || utc_offset_s > 86400)
         return dm_error_invalid("dbmgmt_backup_set_utc_offset",
                                 "utc_offset_s must be within -86400..86400");
-    lock(b);
+    dm_bk_lock(b);
     b->utc_offset_s = utc_offset_s;
-    unlock(b);
+    dm_bk_unlock(b);
     return DBMGMT_OK;
-}
-
-/* ---- taking a backup ---------------------------------------------------------------- */
-
-typedef struct backup_job {
-    const char *schedule; /* NULL: manual */
-    const char *kind;
-    int64_t time;
-} backup_job;
-
-/* A free id for a backup at time t of kind. */
-static int make_id(dbmgmt_backup *b, int64_t t, const char *kind, char *out, size_t cap)
-{
-    char stamp[32];
-    format_utc(t, 1, stamp, sizeof stamp);
-    for (int n = 1; n < 10000; n++) {
-        if (n == 1)
-            snprintf(out, cap, "%s-%s", stamp, kind);
-        else
-            snprintf(out, cap, "%s-%s-%d", stamp, kind, n);
-        int exists = dm_bkcat_id_exists(b->cat, out, &b->err);
-        if (exists < 0)
-            return exists;
-        if (!exists)
-            return DBMGMT_OK;
-    }
-    return dm_error_set(&b->err, DBMGMT_ERR_INTERNAL, "no free backup id at %s", stamp);
-}
-
-/* Produce the file at partial: the BACKUP hook, or the engine. */
-static int produce_file(dbmgmt_backup *b, const char *id, const char *partial,
-                        dm_bk_counts *counts)
-{
-    if (b->hooks[DBMGMT_HOOK_BACKUP].fn) {
-        if (call_hook(b, DBMGMT_HOOK_BACKUP, id, partial, NULL) != 0)
-            return dm_error_set(&b->err, DBMGMT_ERR_IO, "the backup hook failed for %s", id);
-        if (access(partial, F_OK) != 0)
-            return dm_error_set(&b->err, DBMGMT_ERR_IO,
-                                "the backup hook did not write '%s' for %s", partial, id);
-        return DBMGMT_OK;
-    }
-    if (b->dsn->engine == DBMGMT_ENGINE_SQLITE) {
-        int rc = dm_sqlite_backup(b->dsn->database, partial, &b->err);
-        /* Counted on the copy itself: exactly the backup's snapshot. */
-        return rc == DBMGMT_OK ? dm_sqlite_count(partial, counts, &b->err) : rc;
-    }
-    return dm_dump_backup(b->dsn, partial, counts, &b->err);
-}
-
-/* Make the finished file durable under its final name. */
-static int finish_file(dbmgmt_backup *b, const char *partial, const char *final,
-                       dm_bk_entry *e)
-{
-    int rc = dm_bk_fsync_path(partial, &b->err);
-    if (rc == DBMGMT_OK)
-        rc = dm_bk_hash_file(partial, &e->size, e->sha256, &b->err);
-    if (rc == DBMGMT_OK && rename(partial, final) != 0)
-        rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot rename '%s' to '%s': %s", partial,
-                          final, strerror(errno));
-    if (rc == DBMGMT_OK)
-        rc = dm_bk_fsync_dir(b->dir, &b->err);
-    return rc;
-}
-
-static int take_backup(dbmgmt_backup *b, const backup_job *job, char *id, size_t idcap)
-{
-    int rc = make_id(b, job->time, job->kind, id, idcap);
-    if (rc != DBMGMT_OK)
-        return rc;
-    const char *engine = b->hooks[DBMGMT_HOOK_BACKUP].fn ? "hook"
-                                                         : dbmgmt_engine_name(b->dsn->engine);
-    char name[256], partial_name[300];
-    snprintf(name, sizeof name, "%s.%s", id, file_ext(engine));
-    snprintf(partial_name, sizeof partial_name, "%s%s%ld", name, DM_BACKUP_PARTIAL,
-             (long)getpid());
-    char *final = dm_bk_path(b->dir, name), *partial = dm_bk_path(b->dir, partial_name);
-    dm_bk_entry e = {0};
-    e.id = id;
-    e.schedule = (char *)job->schedule;
-    e.kind = (char *)job->kind;
-    e.engine = (char *)engine;
-    e.file = name;
-    e.time = job->time;
-    e.started_ms = wall_ms();
-    dm_bk_counts counts = {0};
-    if (!final || !partial)
-        rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
-    if (rc == DBMGMT_OK)
-        rc = produce_file(b, id, partial, &counts);
-    if (rc == DBMGMT_OK)
-        rc = finish_file(b, partial, final, &e);
-    e.finished_ms = wall_ms();
-    if (rc == DBMGMT_OK) {
-        rc = dm_bkcat_insert(b->cat, &e, &counts, &b->err);
-        if (rc != DBMGMT_OK)
-            unlink(final); /* no file without its entry */
-    }
-    if (rc != DBMGMT_OK && partial)
-        unlink(partial);
-    if (rc == DBMGMT_OK)
-        dm_log(DBMGMT_LOG_INFO, "backup %s: %lld bytes in %lld ms", id, (long long)e.size,
-               (long long)(e.finished_ms - e.started_ms));
-    dm_bk_counts_clear(&counts);
-    dm_free(final);
-    dm_free(partial);
-    return rc;
-}
-
-static int verify_locked(dbmgmt_backup *b, const char *id);
-
-/* Take, record, verify and hand to the upload hook. */
-static int backup_and_verify(dbmgmt_backup *b, const backup_job *job, char *id, size_t idcap)
-{
-    id[0] = '\0';
-    int rc = take_backup(b, job, id, idcap);
-    if (rc != DBMGMT_OK) {
-        char msg[DM_ERRMSG_MAX];
-        snprintf(msg, sizeof msg, "%s", b->err.msg);
-        if (job->schedule)
-            dm_bkcat_set_last_run(b->cat, job->schedule, job->time, NULL);
-        alert(b, id[0] ? id : NULL, NULL, "backup (%s) failed: %s", job->kind, msg);
-        dm_error_set(&b->err, rc, "%s", msg);
-        return failed(b, rc);
-    }
-    rc = verify_locked(b, id);
-    if (rc != DBMGMT_OK)
-        return rc;
-    if (b->hooks[DBMGMT_HOOK_UPLOAD].fn) {
-        dm_bk_entry e = {0};
-        if (dm_bkcat_get(b->cat, id, &e, NULL, &b->err) == DBMGMT_OK) {
-            char *path = dm_bk_path(b->dir, e.file);
-            int hook_rc = path ? call_hook(b, DBMGMT_HOOK_UPLOAD, id, path, NULL) : -1;
-            if (hook_rc != 0) {
-                alert(b, id, path, "upload of backup %s failed", id);
-                rc = failed(b, dm_error_set(&b->err, DBMGMT_ERR_IO,
-                                            "the upload hook failed for backup %s", id));
-            }
-            dm_free(path);
-        }
-        dm_bk_entry_clear(&e);
-    }
-    return rc;
-}
-
-DBMGMT_API int dbmgmt_backup_run_now(dbmgmt_backup *b, char **out_id)
-{
-    if (out_id)
-        *out_id = NULL;
-    if (!b)
-        return dm_error_invalid("dbmgmt_backup_run_now", "b is NULL");
-    lock(b);
-    dm_error_reset(&b->err);
-    char id[160];
-    backup_job job = {NULL, KIND_MANUAL, (int64_t)time(NULL)};
-    int rc = backup_and_verify(b, &job, id, sizeof id);
-    if (out_id && id[0] && rc != DBMGMT_ERR_NOMEM) {
-        *out_id = dm_strdup(id);
-        if (!*out_id && rc == DBMGMT_OK)
-            rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
-    }
-    unlock(b);
-    return rc;
-}
-
-/* ---- verify -------------------------------------------------------------------- */
-
-static int engine_check(dbmgmt_backup *b, const dm_bk_entry *e, const char *path)
-{
-    if (strcmp(e->engine, "sqlite") == 0)
-        return dm_sqlite_check(path, &b->err);
-    if (strcmp(e->engine, "postgres") == 0)
-        return dm_dump_check(DBMGMT_ENGINE_POSTGRES, path, &b->err);
-    if (strcmp(e->engine, "mysql") == 0)
-        return dm_dump_check(DBMGMT_ENGINE_MYSQL, path, &b->err);
-    return DBMGMT_OK; /* made by the host's hook: the checksum is all we know */
-}
-
-/* The file's size and SHA-256 against the catalog's. */
-static int check_file(dbmgmt_backup *b, const dm_bk_entry *e, const char *path)
-{
-    int64_t size = 0;
-    char hex[65];
-    int rc = dm_bk_hash_file(path, &size, hex, &b->err);
-    if (rc != DBMGMT_OK)
-        return rc;
-    if (size != e->size || strcmp(hex, e->sha256) != 0)
-        return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
-                            "backup %s: '%s' changed since it was written (SHA-256 %s, %lld "
-                            "bytes; recorded %s, %lld bytes)",
-                            e->id, path, hex, (long long)size, e->sha256, (long long)e->size);
-    return DBMGMT_OK;
-}
-
-static int verify_locked(dbmgmt_backup *b, const char *id)
-{
-    dm_bk_entry e = {0};
-    int rc = dm_bkcat_get(b->cat, id, &e, NULL, &b->err);
-    if (rc != DBMGMT_OK)
-        return rc;
-    char *path = dm_bk_path(b->dir, e.file);
-    if (!path)
-        rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
-    if (rc == DBMGMT_OK)
-        rc = check_file(b, &e, path);
-    if (rc == DBMGMT_OK)
-        rc = engine_check(b, &e, path);
-    if (rc == DBMGMT_OK && call_hook(b, DBMGMT_HOOK_VERIFY, id, path, NULL) != 0)
-        rc = dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM, "the verify hook rejected backup %s", id);
-    char msg[DM_ERRMSG_MAX];
-    snprintf(msg, sizeof msg, "%s", rc == DBMGMT_OK ? "ok" : b->err.msg);
-    if (rc != DBMGMT_ERR_NOMEM) {
-        int rec = dm_bkcat_record_verify(b->cat, id, logical_now(b), rc == DBMGMT_OK, msg,
-                                         rc == DBMGMT_OK ? &b->err : NULL);
-        if (rc == DBMGMT_OK)
-            rc = rec;
-    }
-    if (rc != DBMGMT_OK) {
-        alert(b, id, path, "verify of backup %s failed: %s", id, msg);
-        dm_error_set(&b->err, rc, "%s", msg);
-        failed(b, rc);
-    }
-    dm_free(path);
-    dm_bk_entry_clear(&e);
-    return rc;
-}
-
-DBMGMT_API int dbmgmt_backup_verify(dbmgmt_backup *b, const char *id)
-{
-    if (!b || !id)
-        return dm_error_invalid("dbmgmt_backup_verify", "b or id is NULL");
-    lock(b);
-    dm_error_reset(&b->err);
-    int rc = verify_locked(b, id);
-    unlock(b);
-    return rc;
-}
-
-/* ---- restore drills ---------------------------------------------------------------- */
-
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
-static int same_server_database(const dm_dsn *a, const dm_dsn *b)
-{
-    return a->engine == b->engine && a->port == b->port &&
-           strcmp(a->host ? a->host : "", b->host ? b->host : "") == 0 &&
-           strcmp(a->database ? a->database : "", b->database ? b->database : "") == 0;
-}
-
-static dbmgmt_engine engine_of_entry(const dm_bk_entry *e)
-{
-    return strcmp(e->engine, "sqlite") == 0     ? DBMGMT_ENGINE_SQLITE
-           : strcmp(e->engine, "postgres") == 0 ? DBMGMT_ENGINE_POSTGRES
-           : strcmp(e->engine, "mysql") == 0    ? DBMGMT_ENGINE_MYSQL
-                                                : DBMGMT_ENGINE_NONE;
-}
-
-/* Refusals before any work (not drills that failed): a backup the host's
- * hook made, a target of another engine, the source itself. *target is
- * NULL for a SQLite drill into a temporary file. */
-static int restore_target(dbmgmt_backup *b, const dm_bk_entry *e, const char *target_dsn,
-                          dm_dsn **target)
-{
-    *target = NULL;
-    dbmgmt_engine engine = engine_of_entry(e);
-    if (engine == DBMGMT_ENGINE_NONE)
-        return dm_error_set(&b->err, DBMGMT_ERR_UNSUPPORTED,
-                            "backup %s was made by the host's backup hook: the host restores it",
-                            e->id);
-    if (!target_dsn)
-        return engine == DBMGMT_ENGINE_SQLITE
-                   ? DBMGMT_OK
-                   : dm_error_set(&b->err, DBMGMT_ERR_INVALID,
-                                  "dbmgmt_backup_restore: a %s backup needs a target DSN",
-                                  e->engine);
-    int rc = dm_dsn_parse(target_dsn, target, &b->err);
-    if (rc != DBMGMT_OK)
-        return rc;
-    const dm_dsn *t = *target;
-    if (t->engine != engine)
-        rc = dm_error_set(&b->err, DBMGMT_ERR_INVALID,
-                          "backup %s is a %s backup: it cannot be restored into %s", e->id,
-                          e->engine, dbmgmt_engine_name(t->engine));
-    else if (engine == DBMGMT_ENGINE_SQLITE &&
-             (!t->database || !strcmp(t->database, ":memory:") ||
-              same_file(t->database, b->dsn->database)))
-        rc = dm_error_set(&b->err, DBMGMT_ERR_POLICY,
-                          "restore target '%s' is the source database or in memory: restore "
-                          "drills go into a scratch file", t->database ? t->database : "");
-    else if (engine != DBMGMT_ENGINE_SQLITE && same_server_database(t, b->dsn))
-        rc = dm_error_set(&b->err, DBMGMT_ERR_POLICY,
-                          "restore target is the source database '%s': restore drills go into "
-                          "a scratch database", t->database ? t->database : "");
-    if (rc != DBMGMT_OK) {
-        dm_dsn_free(*target);
-        *target = NULL;
-    }
-    return rc;
-}
-
-static int restore_sqlite(dbmgmt_backup *b, const char *path, const dm_dsn *target,
-                          const dm_bk_counts *expected)
-{
-    char *scratch = NULL;
-    const char *dst = target ? target->database : NULL;
-    if (!dst) { /* a drill into a temporary file, removed afterwards */
-        char name[64];
-        snprintf(name, sizeof name, ".restore-drill.sqlite%s%ld", DM_BACKUP_PARTIAL,
-                 (long)getpid());
-        if (!(scratch = dm_bk_path(b->dir, name)))
-            return dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
-        dst = scratch;
-    }
-    dm_bk_counts actual = {0};
-    int rc = dm_bk_copy_file(path, dst, &b->err);
-    if (rc == DBMGMT_OK)
-        rc = dm_sqlite_check(dst, &b->err);
-    if (rc == DBMGMT_OK)
-        rc = dm_sqlite_count(dst, &actual, &b->err);
-    if (rc == DBMGMT_OK)
-        rc = dm_bk_counts_compare(expected, &actual, &b->err);
-    dm_bk_counts_clear(&actual);
-    if (scratch) {
-        unlink(scratch);
-        dm_free(scratch);
-    }
-    return rc;
-}
-
-static int restore_dump(dbmgmt_backup *b, const char *path, const dm_dsn *target,
-                        const dm_bk_counts *expected)
-{
-    int rc = dm_dump_restore(target, path, &b->err);
-    dm_bk_counts actual = {0};
-    if (rc == DBMGMT_OK)
-        rc = dm_dump_count(target->raw, &actual, &b->err);
-    if (rc == DBMGMT_OK)
-        rc = dm_bk_counts_compare(expected, &actual, &b->err);
-    dm_bk_counts_clear(&actual);
-    return rc;
-}
-
-/* The drill: restore, the engine's check, row counts; recorded, and
- * alerted when it fails. */
-static int restore_drill(dbmgmt_backup *b, const dm_bk_entry *e, const dm_bk_counts *expected,
-                         const dm_dsn *target)
-{
-    char *path = dm_bk_path(b->dir, e->file);
-    if (!path)
-        return dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
-    int64_t start = dm_monotonic_ms();
-    int rc = check_file(b, e, path); /* never restore a file that changed */
-    if (rc == DBMGMT_OK)
-        rc = engine_of_entry(e) == DBMGMT_ENGINE_SQLITE ? restore_sqlite(b, path, target, expected)
-                                                        : restore_dump(b, path, target, expected);
-    int64_t ms = dm_monotonic_ms() - start;
-    char msg[DM_ERRMSG_MAX];
-    snprintf(msg, sizeof msg, "%s", rc == DBMGMT_OK ? "ok" : b->err.msg);
-    if (rc != DBMGMT_ERR_NOMEM)
-        dm_bkcat_record_restore(b->cat, e->id, logical_now(b), ms, msg, NULL);
-    if (rc == DBMGMT_OK) {
-        b->last_restore_ms = ms;
-        dm_log(DBMGMT_LOG_INFO, "restore drill of backup %s: ok in %lld ms", e->id,
-               (long long)ms);
-    } else {
-        alert(b, e->id, path, "restore drill of backup %s failed: %s", e->id, msg);
-        dm_error_set(&b->err, rc, "%s", msg);
-        failed(b, rc);
-    }
-    dm_free(path);
-    return rc;
-}
-
-static int restore_locked(dbmgmt_backup *b, const char *id, const char *target_dsn)
-{
-    dm_bk_entry e = {0};
-    dm_bk_counts expected = {0};
-    dm_dsn *target = NULL;
-    int rc = dm_bkcat_get(b->cat, id, &e, &expected, &b->err);
-    if (rc == DBMGMT_OK)
-        rc = restore_target(b, &e, target_dsn, &target);
-    if (rc == DBMGMT_OK)
-        rc = restore_drill(b, &e, &expected, target);
-    dm_dsn_free(target);
-    dm_bk_entry_clear(&e);
-    dm_bk_counts_clear(&expected);
-    return rc;
-}
-
-DBMGMT_API int dbmgmt_backup_restore(dbmgmt_backup *b, const char *id, const char *target_dsn)
-{
-    if (!b || !id)
-        return dm_error_invalid("dbmgmt_backup_restore", "b or id is NULL");
-    lock(b);
-    dm_error_reset(&b->err);
-    int rc = restore_locked(b, id, target_dsn);
-    unlock(b);
-    return rc;
 }
 
 /* ---- prune ---------------------------------------------------------------------- */
@@ -803,7 +319,7 @@ static int remove_backup(dbmgmt_backup *b, const dm_bk_entry *e)
     char *path = dm_bk_path(b->dir, e->file);
     if (!path)
         return dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
-    if (call_hook(b, DBMGMT_HOOK_PRUNE, e->id, path, NULL) != 0) {
+    if (dm_bk_call_hook(b, DBMGMT_HOOK_PRUNE, e->id, path, NULL) != 0) {
         dm_free(path);
         return 1; /* the host keeps it */
     }
@@ -863,10 +379,10 @@ DBMGMT_API int32_t dbmgmt_backup_prune(dbmgmt_backup *b, int32_t dry_run)
 {
     if (!b)
         return dm_error_invalid("dbmgmt_backup_prune", "b is NULL");
-    lock(b);
+    dm_bk_lock(b);
     dm_error_reset(&b->err);
     int32_t rc = prune_locked(b, dry_run != 0);
-    unlock(b);
+    dm_bk_unlock(b);
     return rc;
 }
 
@@ -894,7 +410,7 @@ static int verify_pending(dbmgmt_backup *b)
     int rc = dm_bkcat_all(b->cat, &v, &n, &b->err);
     for (size_t i = 0; rc == DBMGMT_OK && i < n; i++)
         if (v[i].verify_ok < 0)
-            verify_locked(b, v[i].id); /* failures are alerted and counted */
+            dm_bk_verify_locked(b, v[i].id); /* failures are alerted and counted */
     dm_bk_entries_free(v, n);
     return rc;
 }
@@ -914,12 +430,14 @@ static void check_rpo(dbmgmt_backup *b, int64_t now)
     } else if (!b->rpo_alerted && (i < n || now - b->first_tick_now > b->rpo_bound_s)) {
         b->rpo_alerted = 1; /* once per crossing, not once per tick */
         if (i < n)
-            alert(b, v[i].id, NULL,
-                  "RPO bound passed: the newest verified backup (%s) is %lld s old, bound %lld s",
-                  v[i].id, (long long)age, (long long)b->rpo_bound_s);
+            dm_bk_alert(b, v[i].id, NULL,
+                        "RPO bound passed: the newest verified backup (%s) is %lld s old, "
+                        "bound %lld s",
+                        v[i].id, (long long)age, (long long)b->rpo_bound_s);
         else
-            alert(b, NULL, NULL, "RPO bound passed: there is no verified backup (bound %lld s)",
-                  (long long)b->rpo_bound_s);
+            dm_bk_alert(b, NULL, NULL,
+                        "RPO bound passed: there is no verified backup (bound %lld s)",
+                        (long long)b->rpo_bound_s);
     }
     dm_bk_entries_free(v, n);
 }
@@ -942,8 +460,8 @@ static int32_t tick_locked(dbmgmt_backup *b, int64_t now)
             continue;
         /* Everything due since the last run fires once, at now. */
         char id[160];
-        backup_job job = {s->name, s->kind, now};
-        if (backup_and_verify(b, &job, id, sizeof id) == DBMGMT_OK)
+        dm_bk_job job = {s->name, s->kind, now};
+        if (dm_bk_backup_and_verify(b, &job, id, sizeof id) == DBMGMT_OK)
             taken++;
     }
     /* Verify and prune after a backup, and once per process (a backup a
@@ -965,10 +483,10 @@ DBMGMT_API int32_t dbmgmt_backup_tick(dbmgmt_backup *b, int64_t now)
 {
     if (!b)
         return dm_error_invalid("dbmgmt_backup_tick", "b is NULL");
-    lock(b);
+    dm_bk_lock(b);
     dm_error_reset(&b->err);
     int32_t rc = tick_locked(b, now);
-    unlock(b);
+    dm_bk_unlock(b);
     return rc;
 }
 
@@ -992,7 +510,7 @@ static int64_t seconds_to_next_due(dbmgmt_backup *b, int64_t now)
 static void *background_main(void *arg)
 {
     dbmgmt_backup *b = arg;
-    lock(b);
+    dm_bk_lock(b);
     while (!b->stop_requested) {
         int64_t now = (int64_t)time(NULL);
         int32_t rc = tick_locked(b, now);
@@ -1006,7 +524,7 @@ static void *background_main(void *arg)
                pthread_cond_timedwait(&b->wake, &b->mu, &deadline) != ETIMEDOUT) {
         }
     }
-    unlock(b);
+    dm_bk_unlock(b);
     return NULL;
 }
 
@@ -1014,7 +532,7 @@ DBMGMT_API int dbmgmt_backup_start(dbmgmt_backup *b)
 {
     if (!b)
         return dm_error_invalid("dbmgmt_backup_start", "b is NULL");
-    lock(b);
+    dm_bk_lock(b);
     int rc = DBMGMT_OK;
     if (b->thread_running) {
         rc = dm_error_set(&b->err, DBMGMT_ERR_BUSY, "the backup thread is already running");
@@ -1025,7 +543,7 @@ DBMGMT_API int dbmgmt_backup_start(dbmgmt_backup *b)
         else
             b->thread_running = 1;
     }
-    unlock(b);
+    dm_bk_unlock(b);
     return rc;
 }
 
@@ -1033,24 +551,24 @@ DBMGMT_API int dbmgmt_backup_stop(dbmgmt_backup *b)
 {
     if (!b)
         return dm_error_invalid("dbmgmt_backup_stop", "b is NULL");
-    lock(b);
+    dm_bk_lock(b);
     if (!b->thread_running) {
-        unlock(b);
+        dm_bk_unlock(b);
         return DBMGMT_OK;
     }
     if (pthread_equal(pthread_self(), b->thread)) {
-        unlock(b);
+        dm_bk_unlock(b);
         return dm_error_set(&b->err, DBMGMT_ERR_BUSY,
                             "dbmgmt_backup_stop called from a hook on the backup thread");
     }
     b->stop_requested = 1;
     pthread_cond_broadcast(&b->wake);
     pthread_t t = b->thread;
-    unlock(b);
+    dm_bk_unlock(b);
     pthread_join(t, NULL);
-    lock(b);
+    dm_bk_lock(b);
     b->thread_running = 0;
-    unlock(b);
+    dm_bk_unlock(b);
     return DBMGMT_OK;
 }
 
@@ -1064,7 +582,7 @@ static void json_time(dm_json *j, const char *key, int64_t t)
         return;
     }
     char s[40];
-    format_utc(t, 0, s, sizeof s);
+    dm_bk_format_utc(t, 0, s, sizeof s);
     dm_json_string(j, s);
 }
 
@@ -1151,10 +669,10 @@ DBMGMT_API char *dbmgmt_backup_list_json(dbmgmt_backup *b)
         dm_error_invalid("dbmgmt_backup_list_json", "b is NULL");
         return NULL;
     }
-    lock(b);
+    dm_bk_lock(b);
     dm_error_reset(&b->err);
     char *s = list_json_locked(b);
-    unlock(b);
+    dm_bk_unlock(b);
     return s;
 }
 
@@ -1174,12 +692,12 @@ DBMGMT_API int64_t dbmgmt_backup_metric(const dbmgmt_backup *b, int32_t which)
     if (!b)
         return dm_error_invalid("dbmgmt_backup_metric", "b is NULL");
     int64_t v;
-    lock(b);
+    dm_bk_lock(b);
     switch (which) {
     case DBMGMT_BACKUP_RPO_S:
         v = catalog_scalar(b, "SELECT MAX(time) FROM backups WHERE verify_ok = 1");
         if (v >= 0) {
-            v = logical_now(b) - v;
+            v = dm_bk_logical_now(b) - v;
             v = v < 0 ? 0 : v;
         }
         break;
@@ -1198,7 +716,7 @@ DBMGMT_API int64_t dbmgmt_backup_metric(const dbmgmt_backup *b, int32_t which)
     default:
         v = dm_error_invalid("dbmgmt_backup_metric", "unknown metric");
     }
-    unlock(b);
+    dm_bk_unlock(b);
     return v;
 }
 

@@ -1,6 +1,12 @@
 /*
  * Private to lib/backup: the scheduler object, its catalog (catalog.db in
  * the backup folder) and the engines (engine_sqlite.c, engine_dump.c).
+ *
+ * The object's files: backup.c (new, free, configuration, prune, tick, the
+ * background thread, list and metrics), backup_run.c (taking a backup:
+ * engine or BACKUP hook, catalog row, verify, upload), backup_drill.c
+ * (restore drills, the RTO), backup_hooks.c (hook registration and calls,
+ * alerts).
  */
 #ifndef DM_BACKUP_BACKUP_IMPL_H
 #define DM_BACKUP_BACKUP_IMPL_H
@@ -82,6 +88,41 @@ struct dbmgmt_backup {
     int thread_running;
     int stop_requested;
 };
+
+/* ---- backup.c ---- */
+/* The object's recursive mutex; every entry point holds it. */
+void dm_bk_lock(const dbmgmt_backup *b);
+void dm_bk_unlock(const dbmgmt_backup *b);
+/* The wall clock, or the newest now given to tick when that is later. */
+int64_t dm_bk_logical_now(const dbmgmt_backup *b);
+/* t as RFC 3339, or compact as in backup ids. */
+void dm_bk_format_utc(int64_t t, int compact, char *out, size_t cap);
+
+/* ---- backup_run.c ---- */
+typedef struct dm_bk_job {
+    const char *schedule; /* NULL: manual */
+    const char *kind;
+    int64_t time;
+} dm_bk_job;
+/* Take, record, verify and hand to the upload hook; id receives the
+ * backup's id (empty when none was made). Failures are alerted and counted. */
+int dm_bk_backup_and_verify(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t idcap);
+/* Verify the backup id (size and SHA-256, the engine's check, the VERIFY
+ * hook) and record the outcome; a failure is alerted and counted. */
+int dm_bk_verify_locked(dbmgmt_backup *b, const char *id);
+/* DBMGMT_ERR_CHECKSUM when the file at path is not what the catalog
+ * recorded for e (size, SHA-256). */
+int dm_bk_check_file(dbmgmt_backup *b, const dm_bk_entry *e, const char *path);
+
+/* ---- backup_hooks.c ---- */
+/* Call the host's hook, if set (0 when not), with the host's signal mask. */
+int dm_bk_call_hook(dbmgmt_backup *b, dbmgmt_hook which, const char *id, const char *path,
+                    const char *detail);
+/* Log at error level and call the ALERT hook, the password masked. */
+void dm_bk_alert(dbmgmt_backup *b, const char *id, const char *path, const char *fmt, ...)
+    DM_PRINTF(4, 5);
+/* Count a failure (DBMGMT_BACKUP_FAILURES); returns code. */
+int dm_bk_failed(dbmgmt_backup *b, int code);
 
 /* ---- counts ---- */
 int dm_bk_counts_add(dm_bk_counts *c, const char *table, int64_t rows);

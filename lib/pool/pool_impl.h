@@ -1,7 +1,9 @@
 /*
  * Internal view of the pool (DESIGN §6, docs/pool.md), shared by its files:
- * pool.c (open, acquire, release, close), maintain.c (retire, reap, refill,
- * leaks, the background thread), config.c, stats.c.
+ * pool.c (open, groups and slots, connecting, close, free), pool_acquire.c
+ * (the idle list, the waiter queue, borrow checks, acquire, release),
+ * lane.c (the lock-free path), maintain.c (retire, reap, refill, leaks, the
+ * background thread), config.c, stats.c.
  *
  * Locking: one mutex per pool guards every field below that is not marked
  * otherwise. It is never held while connecting, closing, pinging, rolling
@@ -152,9 +154,10 @@ unsigned dm_pool_fork_generation(void);
 int dm_pool_check_fork(const dbmgmt_pool *pool, const char *fn);
 uint64_t dm_pool_random(dbmgmt_pool *pool);
 
-/* Locked helpers (pool.c). */
-int32_t dm_pool_group_total(const pool_group *g);
-void dm_pool_busy_update(dbmgmt_pool *pool, int64_t now);
+/* pthread_cond_timedwait until at_us on CLOCK_MONOTONIC (pool->condattr). */
+void dm_pool_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t at_us);
+
+/* Locked helpers (pool_acquire.c). */
 /* Give a connection that just became available to the first waiter, or put
  * it on the idle list. */
 void dm_pool_slot_available(pool_group *g, pool_slot *s, int64_t now);
@@ -164,6 +167,12 @@ void dm_pool_idle_unlink(pool_group *g, pool_slot *s);
 void dm_pool_idle_insert_ordered(pool_group *g, pool_slot *s);
 /* Wake the first waiter of the group so it can open a connection. */
 void dm_pool_wake_head(pool_group *g);
+/* Empty every group's queue, telling each waiter the pool is closing. */
+void dm_pool_wake_waiters_closed(dbmgmt_pool *pool);
+
+/* Locked helpers (pool.c). */
+int32_t dm_pool_group_total(const pool_group *g);
+void dm_pool_busy_update(dbmgmt_pool *pool, int64_t now);
 /* 1 if a new connection may be opened for the group now. */
 int dm_pool_can_open(const pool_group *g, int64_t now);
 /* Reserve a free slot for opening (SLOT_OPENING), or NULL. */

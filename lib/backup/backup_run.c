@@ -1,0 +1,269 @@
+/*
+ * Taking a backup (DESIGN §7, docs/backup.md): the engine or the host's
+ * BACKUP hook writes the file, it is made durable under its final name and
+ * recorded in the catalog, verified, and handed to the UPLOAD hook. Used by
+ * dbmgmt_backup_run_now and by the scheduler's tick (backup.c).
+ *
+ * Files: <id>.<ext> in the backup folder, where id is the backup's UTC time
+ * and kind ("20260121T020000Z-daily", "-2", "-3" ... when taken in the same
+ * second) and ext is sqlite, pgdump or sql. A file is written under
+ * <name>.partial-<pid>, fsync-ed, renamed and the folder fsync-ed before its
+ * catalog row is committed: a crash leaves neither entry nor final file.
+ */
+#include "backup_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+
+#define KIND_MANUAL "manual"
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *file_ext(const char *engine)
+{
+    if (strcmp(engine, "sqlite") == 0)
+        return "sqlite";
+    if (strcmp(engine, "postgres") == 0)
+        return "pgdump";
+    if (strcmp(engine, "mysql") == 0)
+        return "sql";
+    return "bak";
+}
+
+/* ---- taking a backup ---------------------------------------------------------------- */
+
+/* A free id for a backup at time t of kind. */
+static int make_id(dbmgmt_backup *b, int64_t t, const char *kind, char *out, size_t cap)
+{
+    char stamp[32];
+    dm_bk_format_utc(t, 1, stamp, sizeof stamp);
+    for (int n = 1; n < 10000; n++) {
+        if (n == 1)
+            snprintf(out, cap, "%s-%s", stamp, kind);
+        else
+            snprintf(out, cap, "%s-%s-%d", stamp, kind, n);
+        int exists = dm_bkcat_id_exists(b->cat, out, &b->err);
+        if (exists < 0)
+            return exists;
+        if (!exists)
+            return DBMGMT_OK;
+    }
+    return dm_error_set(&b->err, DBMGMT_ERR_INTERNAL, "no free backup id at %s", stamp);
+}
+
+/* Produce the file at partial: the BACKUP hook, or the engine. */
+static int produce_file(dbmgmt_backup *b, const char *id, const char *partial,
+                        dm_bk_counts *counts)
+{
+    if (b->hooks[DBMGMT_HOOK_BACKUP].fn) {
+        if (dm_bk_call_hook(b, DBMGMT_HOOK_BACKUP, id, partial, NULL) != 0)
+            return dm_error_set(&b->err, DBMGMT_ERR_IO, "the backup hook failed for %s", id);
+        if (access(partial, F_OK) != 0)
+            return dm_error_set(&b->err, DBMGMT_ERR_IO,
+                                "the backup hook did not write '%s' for %s", partial, id);
+        return DBMGMT_OK;
+    }
+    if (b->dsn->engine == DBMGMT_ENGINE_SQLITE) {
+        int rc = dm_sqlite_backup(b->dsn->database, partial, &b->err);
+        /* Counted on the copy itself: exactly the backup's snapshot. */
+        return rc == DBMGMT_OK ? dm_sqlite_count(partial, counts, &b->err) : rc;
+    }
+    return dm_dump_backup(b->dsn, partial, counts, &b->err);
+}
+
+/* Make the finished file durable under its final name. */
+static int finish_file(dbmgmt_backup *b, const char *partial, const char *final,
+                       dm_bk_entry *e)
+{
+    int rc = dm_bk_fsync_path(partial, &b->err);
+    if (rc == DBMGMT_OK)
+        rc = dm_bk_hash_file(partial, &e->size, e->sha256, &b->err);
+    if (rc == DBMGMT_OK && rename(partial, final) != 0)
+        rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot rename '%s' to '%s': %s", partial,
+                          final, strerror(errno));
+    if (rc == DBMGMT_OK)
+        rc = dm_bk_fsync_dir(b->dir, &b->err);
+    return rc;
+}
+
+static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t idcap)
+{
+    int rc = make_id(b, job->time, job->kind, id, idcap);
+    if (rc != DBMGMT_OK)
+        return rc;
+    const char *engine = b->hooks[DBMGMT_HOOK_BACKUP].fn ? "hook"
+                                                         : dbmgmt_engine_name(b->dsn->engine);
+    char name[256], partial_name[300];
+    snprintf(name, sizeof name, "%s.%s", id, file_ext(engine));
+    snprintf(partial_name, sizeof partial_name, "%s%s%ld", name, DM_BACKUP_PARTIAL,
+             (long)getpid());
+    char *final = dm_bk_path(b->dir, name), *partial = dm_bk_path(b->dir, partial_name);
+    dm_bk_entry e = {0};
+    e.id = id;
+    e.schedule = (char *)job->schedule;
+    e.kind = (char *)job->kind;
+    e.engine = (char *)engine;
+    e.file = name;
+    e.time = job->time;
+    e.started_ms = wall_ms();
+    dm_bk_counts counts = {0};
+    if (!final || !partial)
+        rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
+    if (rc == DBMGMT_OK)
+        rc = produce_file(b, id, partial, &counts);
+    if (rc == DBMGMT_OK)
+        rc = finish_file(b, partial, final, &e);
+    e.finished_ms = wall_ms();
+    if (rc == DBMGMT_OK) {
+        rc = dm_bkcat_insert(b->cat, &e, &counts, &b->err);
+        if (rc != DBMGMT_OK)
+            unlink(final); /* no file without its entry */
+    }
+    if (rc != DBMGMT_OK && partial)
+        unlink(partial);
+    if (rc == DBMGMT_OK)
+        dm_log(DBMGMT_LOG_INFO, "backup %s: %lld bytes in %lld ms", id, (long long)e.size,
+               (long long)(e.finished_ms - e.started_ms));
+    dm_bk_counts_clear(&counts);
+    dm_free(final);
+    dm_free(partial);
+    return rc;
+}
+
+/* Take, record, verify and hand to the upload hook. */
+int dm_bk_backup_and_verify(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t idcap)
+{
+    id[0] = '\0';
+    int rc = take_backup(b, job, id, idcap);
+    if (rc != DBMGMT_OK) {
+        char msg[DM_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s", b->err.msg);
+        if (job->schedule)
+            dm_bkcat_set_last_run(b->cat, job->schedule, job->time, NULL);
+        dm_bk_alert(b, id[0] ? id : NULL, NULL, "backup (%s) failed: %s", job->kind, msg);
+        dm_error_set(&b->err, rc, "%s", msg);
+        return dm_bk_failed(b, rc);
+    }
+    rc = dm_bk_verify_locked(b, id);
+    if (rc != DBMGMT_OK)
+        return rc;
+    if (b->hooks[DBMGMT_HOOK_UPLOAD].fn) {
+        dm_bk_entry e = {0};
+        if (dm_bkcat_get(b->cat, id, &e, NULL, &b->err) == DBMGMT_OK) {
+            char *path = dm_bk_path(b->dir, e.file);
+            int hook_rc = path ? dm_bk_call_hook(b, DBMGMT_HOOK_UPLOAD, id, path, NULL) : -1;
+            if (hook_rc != 0) {
+                dm_bk_alert(b, id, path, "upload of backup %s failed", id);
+                rc = dm_bk_failed(b, dm_error_set(&b->err, DBMGMT_ERR_IO,
+                                                  "the upload hook failed for backup %s", id));
+            }
+            dm_free(path);
+        }
+        dm_bk_entry_clear(&e);
+    }
+    return rc;
+}
+
+DBMGMT_API int dbmgmt_backup_run_now(dbmgmt_backup *b, char **out_id)
+{
+    if (out_id)
+        *out_id = NULL;
+    if (!b)
+        return dm_error_invalid("dbmgmt_backup_run_now", "b is NULL");
+    dm_bk_lock(b);
+    dm_error_reset(&b->err);
+    char id[160];
+    dm_bk_job job = {NULL, KIND_MANUAL, (int64_t)time(NULL)};
+    int rc = dm_bk_backup_and_verify(b, &job, id, sizeof id);
+    if (out_id && id[0] && rc != DBMGMT_ERR_NOMEM) {
+        *out_id = dm_strdup(id);
+        if (!*out_id && rc == DBMGMT_OK)
+            rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
+    }
+    dm_bk_unlock(b);
+    return rc;
+}
+
+/* ---- verify -------------------------------------------------------------------- */
+
+static int engine_check(dbmgmt_backup *b, const dm_bk_entry *e, const char *path)
+{
+    if (strcmp(e->engine, "sqlite") == 0)
+        return dm_sqlite_check(path, &b->err);
+    if (strcmp(e->engine, "postgres") == 0)
+        return dm_dump_check(DBMGMT_ENGINE_POSTGRES, path, &b->err);
+    if (strcmp(e->engine, "mysql") == 0)
+        return dm_dump_check(DBMGMT_ENGINE_MYSQL, path, &b->err);
+    return DBMGMT_OK; /* made by the host's hook: the checksum is all we know */
+}
+
+/* The file's size and SHA-256 against the catalog's. */
+int dm_bk_check_file(dbmgmt_backup *b, const dm_bk_entry *e, const char *path)
+{
+    int64_t size = 0;
+    char hex[65];
+    int rc = dm_bk_hash_file(path, &size, hex, &b->err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    if (size != e->size || strcmp(hex, e->sha256) != 0)
+        return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+                            "backup %s: '%s' changed since it was written (SHA-256 %s, %lld "
+                            "bytes; recorded %s, %lld bytes)",
+                            e->id, path, hex, (long long)size, e->sha256, (long long)e->size);
+    return DBMGMT_OK;
+}
+
+int dm_bk_verify_locked(dbmgmt_backup *b, const char *id)
+{
+    dm_bk_entry e = {0};
+    int rc = dm_bkcat_get(b->cat, id, &e, NULL, &b->err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    char *path = dm_bk_path(b->dir, e.file);
+    if (!path)
+        rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
+    if (rc == DBMGMT_OK)
+        rc = dm_bk_check_file(b, &e, path);
+    if (rc == DBMGMT_OK)
+        rc = engine_check(b, &e, path);
+    if (rc == DBMGMT_OK && dm_bk_call_hook(b, DBMGMT_HOOK_VERIFY, id, path, NULL) != 0)
+        rc = dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM, "the verify hook rejected backup %s", id);
+    char msg[DM_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", rc == DBMGMT_OK ? "ok" : b->err.msg);
+    if (rc != DBMGMT_ERR_NOMEM) {
+        int rec = dm_bkcat_record_verify(b->cat, id, dm_bk_logical_now(b), rc == DBMGMT_OK, msg,
+                                         rc == DBMGMT_OK ? &b->err : NULL);
+        if (rc == DBMGMT_OK)
+            rc = rec;
+    }
+    if (rc != DBMGMT_OK) {
+        dm_bk_alert(b, id, path, "verify of backup %s failed: %s", id, msg);
+        dm_error_set(&b->err, rc, "%s", msg);
+        dm_bk_failed(b, rc);
+    }
+    dm_free(path);
+    dm_bk_entry_clear(&e);
+    return rc;
+}
+
+DBMGMT_API int dbmgmt_backup_verify(dbmgmt_backup *b, const char *id)
+{
+    if (!b || !id)
+        return dm_error_invalid("dbmgmt_backup_verify", "b or id is NULL");
+    dm_bk_lock(b);
+    dm_error_reset(&b->err);
+    int rc = dm_bk_verify_locked(b, id);
+    dm_bk_unlock(b);
+    return rc;
+}
