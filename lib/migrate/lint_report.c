@@ -4,7 +4,7 @@
 
 #include "core/alloc.h"
 #include "core/json.h"
-#include "migrate/lint.h"
+#include "lint/lint.h"
 
 struct dbmgmt_lint_report {
     dbmgmt_engine engine;

@@ -6,7 +6,7 @@
  * findings. Suppressions are read from the comments between the section's
  * tokens.
  */
-#include "migrate/lint.h"
+#include "lint/lint.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

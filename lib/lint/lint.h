@@ -11,8 +11,8 @@
  * Reentrant; no global state. A dm_linter holds reusable buffers, so linting
  * many migrations allocates per finding and per migration, never per token.
  */
-#ifndef DM_MIGRATE_LINT_H
-#define DM_MIGRATE_LINT_H
+#ifndef DM_LINT_LINT_H
+#define DM_LINT_LINT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +20,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "dbmgmt/migrate.h"
-#include "source.h"
+#include "migrate/source.h"
 #include "sql/lexer.h"
 
 /* The rules, in the order of docs/lint.md. Ids are stable. */
