@@ -1,12 +1,18 @@
 /*
  * Migration lint (DESIGN §5.5, docs/lint.md): rules over the token stream of
- * the SQL lexer, run on each migration section of a plan or a folder.
+ * the SQL lexer, run on each migration section of a plan or a folder. This
+ * is what the migrator (plans) and the lint report use; the module's own
+ * files share lint_impl.h, which says where each rule lives.
  *
  * A rule never looks at raw text: each statement of a section (from
  * dm_section_statements) is lexed, so a keyword inside a string, a comment
  * or a quoted identifier never matches. Suppressions are comments
  * (`-- dbmgmt:allow RULE reason`), found in the gaps between the section's
  * tokens.
+ *
+ * The migration and its sections are migrate/source.h's types, and sections
+ * are split into statements by its dm_section_statements: that one header of
+ * lib/migrate is still included here (it depends on core and sql only).
  *
  * Reentrant; no global state. A dm_linter holds reusable buffers, so linting
  * many migrations allocates per finding and per migration, never per token.
