@@ -23,15 +23,11 @@ typedef struct lint_allow {
 
 static lint_allow *allow_push(dm_linter *lt)
 {
-    if (lt->nallows == lt->allows_cap) {
-        size_t cap = lt->allows_cap ? lt->allows_cap * 2 : 8;
-        lint_allow *grown = dm_realloc(lt->allows, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        lt->allows = grown;
-        lt->allows_cap = cap;
-    }
-    lint_allow *a = &((lint_allow *)lt->allows)[lt->nallows++];
+    lint_allow *grown = lint_grow(lt->allows, lt->nallows, &lt->allows_cap, sizeof *grown, 8);
+    if (!grown)
+        return NULL;
+    lt->allows = grown;
+    lint_allow *a = &grown[lt->nallows++];
     memset(a, 0, sizeof *a);
     return a;
 }
@@ -103,8 +99,8 @@ int lint_collect_allows(dm_linter *lt, const dm_section *s)
             if (!hit)
                 break;
             size_t at = (size_t)(hit - s->sql);
-            for (; lpos < at; lpos++)
-                line += s->sql[lpos] == '\n';
+            line += (int32_t)lint_count_newlines(s->sql + lpos, at - lpos);
+            lpos = at;
             int trailing = have_prev && !memchr(s->sql + prev_end, '\n', at - prev_end);
             if (parse_allow(lt, hit, gend, line, trailing) != DBMGMT_OK)
                 return DBMGMT_ERR_NOMEM;

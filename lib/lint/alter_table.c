@@ -8,28 +8,35 @@
 
 #include "lint/lint_impl.h"
 
+/* [COLUMN] name at i; *next is the index after it. */
+static lname column_at(const section_ctx *c, size_t i, size_t *next)
+{
+    return lint_name_at(c, skip_word(c, i, "COLUMN"), next);
+}
+
 /* ---- ADD ----------------------------------------------------------------------- */
 
 /* The definition of an added column, tokens [from, to). */
 static column_def read_column_def(const section_ctx *c, lname name, size_t kw, size_t from,
                                   size_t to)
 {
+    static const char *const serials[] = {"SERIAL",  "BIGSERIAL", "SMALLSERIAL",
+                                          "SERIAL4", "SERIAL8",   "SERIAL2",
+                                          NULL};
+    static const char *const filled[] = {"GENERATED", "AUTO_INCREMENT", "AUTOINCREMENT",
+                                         "PRIMARY",   "AS",             NULL};
     column_def d = {name, kw, from, to, 0, 0, to, 0};
-    d.serial = is_word(c, from, "SERIAL") || is_word(c, from, "BIGSERIAL") ||
-               is_word(c, from, "SMALLSERIAL") || is_word(c, from, "SERIAL4") ||
-               is_word(c, from, "SERIAL8") || is_word(c, from, "SERIAL2");
+    d.serial = lint_word_in(c, from, serials);
     d.not_null = lint_has_words_depth0(c, from, to, "NOT", "NULL");
     d.def = lint_find_word_depth0(c, from, to, "DEFAULT");
-    d.generated = lint_has_words_depth0(c, from, to, "GENERATED", NULL) ||
-                  lint_has_words_depth0(c, from, to, "AUTO_INCREMENT", NULL) ||
-                  lint_has_words_depth0(c, from, to, "AUTOINCREMENT", NULL) ||
-                  lint_has_words_depth0(c, from, to, "PRIMARY", NULL) ||
-                  lint_has_words_depth0(c, from, to, "AS", NULL) || d.serial;
+    d.generated = lint_find_depth0(c, from, to, filled) < to || d.serial;
     return d;
 }
 
 static void lint_alter_add(section_ctx *c, alter_ctx *a, size_t from, size_t to)
 {
+    static const char *const other_additions[] = {"INDEX",     "KEY",    "FULLTEXT", "SPATIAL",
+                                                  "PARTITION", "PERIOD", "EXCLUDE",  NULL};
     size_t i = from + 1;
     int named = is_word(c, i, "CONSTRAINT");
     if (named)
@@ -42,13 +49,10 @@ static void lint_alter_add(section_ctx *c, alter_ctx *a, size_t from, size_t to)
         lint_rule_constraint_index(c, a, from, i, to);
         return;
     }
-    if (named || is_word(c, i, "INDEX") || is_word(c, i, "KEY") || is_word(c, i, "FULLTEXT") ||
-        is_word(c, i, "SPATIAL") || is_word(c, i, "PARTITION") || is_word(c, i, "PERIOD") ||
-        is_word(c, i, "EXCLUDE"))
+    if (named || lint_word_in(c, i, other_additions))
         return;
-    i += (size_t)is_word(c, i, "COLUMN");
     int ifne;
-    i = lint_skip_if_exists(c, i, 1, &ifne);
+    i = lint_skip_if_exists(c, skip_word(c, i, "COLUMN"), 1, &ifne);
     lname col = lint_name_at(c, i, &i);
     lint_track(c, &c->lt->columns, col, a->table);
     if (a->is_new || !col.len)
@@ -60,26 +64,16 @@ static void lint_alter_add(section_ctx *c, alter_ctx *a, size_t from, size_t to)
 
 /* ---- DROP, RENAME, ALTER COLUMN --------------------------------------------------- */
 
-static const char *const not_a_column[] = {
-    "CONSTRAINT", "INDEX",  "KEY",    "PRIMARY",    "FOREIGN",  "CHECK", "PARTITION",
-    "DEFAULT",    "PERIOD", "SYSTEM", "EXPRESSION", "IDENTITY", NULL};
-
-static int starts_non_column(const section_ctx *c, size_t i)
-{
-    for (size_t k = 0; not_a_column[k]; k++)
-        if (is_word(c, i, not_a_column[k]))
-            return 1;
-    return 0;
-}
-
 static void lint_alter_drop(section_ctx *c, alter_ctx *a, size_t from)
 {
+    static const char *const other_drops[] = {
+        "CONSTRAINT", "INDEX",  "KEY",    "PRIMARY",    "FOREIGN",  "CHECK", "PARTITION",
+        "DEFAULT",    "PERIOD", "SYSTEM", "EXPRESSION", "IDENTITY", NULL};
     size_t i = from + 1;
-    if (!is_word(c, i, "COLUMN") && starts_non_column(c, i))
+    if (!is_word(c, i, "COLUMN") && lint_word_in(c, i, other_drops))
         return;
-    i += (size_t)is_word(c, i, "COLUMN");
     int ife;
-    i = lint_skip_if_exists(c, i, 0, &ife);
+    i = lint_skip_if_exists(c, skip_word(c, i, "COLUMN"), 0, &ife);
     lname col = lint_name_at(c, i, NULL);
     if (lint_column_is_existing(c, a, col))
         lint_rule_drop_column(c, a, col, from);
@@ -99,8 +93,7 @@ static void lint_alter_rename(section_ctx *c, alter_ctx *a, size_t from)
             lint_rule_alter_rename_table(c, a, to, from);
         return;
     }
-    i += (size_t)is_word(c, i, "COLUMN");
-    lname col = lint_name_at(c, i, &i);
+    lname col = column_at(c, i, &i);
     if (is_word(c, i, "TO") && lint_column_is_existing(c, a, col))
         lint_rule_rename_column(c, a, col, from);
 }
@@ -111,8 +104,7 @@ static void lint_alter_column(section_ctx *c, alter_ctx *a, size_t from)
     size_t i = from + 1;
     if (is_word(c, i, "CONSTRAINT") || is_word(c, i, "INDEX"))
         return;
-    i += (size_t)is_word(c, i, "COLUMN");
-    lname col = lint_name_at(c, i, &i);
+    lname col = column_at(c, i, &i);
     if (!lint_column_is_existing(c, a, col))
         return;
     if (is_word(c, i, "TYPE") ||
@@ -126,8 +118,8 @@ static void lint_alter_column(section_ctx *c, alter_ctx *a, size_t from)
 static void lint_alter_redefine(section_ctx *c, alter_ctx *a, size_t from, size_t to)
 {
     int change = is_word(c, from, "CHANGE");
-    size_t i = from + 1 + (size_t)is_word(c, from + 1, "COLUMN");
-    lname old = lint_name_at(c, i, &i), now = old;
+    size_t i;
+    lname old = column_at(c, from + 1, &i), now = old;
     if (change)
         now = lint_name_at(c, i, &i);
     if (!lint_column_is_existing(c, a, old))
@@ -182,8 +174,7 @@ static void scan_algorithm(section_ctx *c, alter_ctx *a, size_t from)
 void lint_alter_table(section_ctx *c)
 {
     int ife;
-    size_t i = lint_skip_if_exists(c, 2, 0, &ife);
-    i += (size_t)is_word(c, i, "ONLY");
+    size_t i = skip_word(c, lint_skip_if_exists(c, 2, 0, &ife), "ONLY");
     alter_ctx a;
     memset(&a, 0, sizeof a);
     a.table = lint_name_at(c, i, &i);
@@ -194,12 +185,10 @@ void lint_alter_table(section_ctx *c)
     int depth = 0;
     size_t start = i;
     for (size_t k = i; k <= NT(c); k++) {
-        if (k < NT(c) && is_op(c, k, '('))
-            depth++;
-        else if (k < NT(c) && is_op(c, k, ')'))
-            depth--;
-        else if (k == NT(c) || (depth == 0 && is_op(c, k, ',')) ||
-                 TOK(c, k)->kind == DM_SQL_TOK_SEMICOLON) {
+        if (is_paren(c, k, &depth))
+            continue;
+        if (k == NT(c) || (depth == 0 && is_op(c, k, ',')) ||
+            TOK(c, k)->kind == DM_SQL_TOK_SEMICOLON) {
             if (k > start)
                 lint_alter_action(c, &a, start, k);
             start = k + 1;

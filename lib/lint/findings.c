@@ -40,16 +40,12 @@ static void report_v(section_ctx *c, dm_lint_rule rule, long stmt, int32_t line,
     if (c->quiet || c->rc != DBMGMT_OK)
         return;
     dm_lint_findings *f = c->out;
-    if (f->count == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 16;
-        dm_lint_finding *grown = dm_realloc(f->items, cap * sizeof *grown);
-        if (!grown) {
-            c->rc = DBMGMT_ERR_NOMEM;
-            return;
-        }
-        f->items = grown;
-        f->cap = cap;
+    dm_lint_finding *grown = lint_grow(f->items, f->count, &f->cap, sizeof *grown, 16);
+    if (!grown) {
+        c->rc = DBMGMT_ERR_NOMEM;
+        return;
     }
+    f->items = grown;
     dm_buf b = DM_BUF_INIT;
     dm_buf_vprintf(&b, fmt, ap);
     char *msg = dm_buf_detach(&b);

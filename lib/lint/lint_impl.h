@@ -129,24 +129,60 @@ static inline int is_name_tok(const section_ctx *c, size_t i)
            (TOK(c, i)->kind == DM_SQL_TOK_IDENT || TOK(c, i)->kind == DM_SQL_TOK_KEYWORD);
 }
 
+/* Token i as written (quotes and all). */
+static inline lname token_text(const section_ctx *c, size_t i)
+{
+    return (lname){c->text + TOK(c, i)->offset, TOK(c, i)->len};
+}
+
+/* i, or the index after it when token i is the (optional) word. */
+static inline size_t skip_word(const section_ctx *c, size_t i, const char *word)
+{
+    return i + (size_t)is_word(c, i, word);
+}
+
+/* Whether token i is a parenthesis; *depth follows the nesting. */
+static inline int is_paren(const section_ctx *c, size_t i, int *depth)
+{
+    if (is_op(c, i, '(')) {
+        (*depth)++;
+        return 1;
+    }
+    if (is_op(c, i, ')')) {
+        (*depth)--;
+        return 1;
+    }
+    return 0;
+}
+
 /* match.c */
 /* A possibly qualified name at i (schema.table): its last part; *next is
  * the index after it. An empty name when there is none. */
 lname lint_name_at(const section_ctx *c, size_t i, size_t *next);
 /* Names compare without regard to case. */
 int lint_same_name(const char *a, size_t alen, const char *b, size_t blen);
+/* Token i is one of the words (a NULL-terminated list). */
+int lint_word_in(const section_ctx *c, size_t i, const char *const *words);
 /* The index after any run of the words from i on. */
 size_t lint_skip_words(const section_ctx *c, size_t i, const char *const *words);
 /* Past IF NOT EXISTS (not) or IF EXISTS at i; *found says whether it was there. */
 size_t lint_skip_if_exists(const section_ctx *c, size_t i, int not, int *found);
-/* Index of the first token at parenthesis depth 0 in [from, to) that is
- * the word, or `to`. */
+/* Index of the first token at parenthesis depth 0 in [from, to) that is one
+ * of the words (or the word), or `to`. */
+size_t lint_find_depth0(const section_ctx *c, size_t from, size_t to, const char *const *words);
 size_t lint_find_word_depth0(const section_ctx *c, size_t from, size_t to, const char *word);
 /* w1 (followed by w2 unless NULL) at depth 0 in [from, to). */
 int lint_has_words_depth0(const section_ctx *c, size_t from, size_t to, const char *w1,
                           const char *w2);
 /* File line of token i of the current statement. */
 int32_t lint_line_of_tok(const section_ctx *c, size_t i);
+size_t lint_count_newlines(const char *s, size_t n);
+
+/* linter.c */
+/* Room for one more item in an array of count items of size bytes: the
+ * array, moved if it had to grow (*cap then updated), or NULL when memory
+ * runs out (the array is left as it was). */
+void *lint_grow(void *items, size_t count, size_t *cap, size_t size, size_t first_cap);
 
 /* statements.c, alter_table.c */
 void lint_statement(section_ctx *c);

@@ -10,6 +10,17 @@
 #include "core/alloc.h"
 #include "lint/lint_impl.h"
 
+void *lint_grow(void *items, size_t count, size_t *cap, size_t size, size_t first_cap)
+{
+    if (count < *cap)
+        return items;
+    size_t grown_cap = *cap ? *cap * 2 : first_cap;
+    void *grown = dm_realloc(items, grown_cap * size);
+    if (grown)
+        *cap = grown_cap;
+    return grown;
+}
+
 void dm_linter_init(dm_linter *lt, dbmgmt_engine dialect)
 {
     memset(lt, 0, sizeof *lt);
@@ -46,14 +57,10 @@ static int load_tokens(dm_linter *lt, const char *sql)
     lt->ntoks = 0;
     dm_sql_token tok;
     while (dm_sql_lexer_next(&lx, &tok) == 1) {
-        if (lt->ntoks == lt->toks_cap) {
-            size_t cap = lt->toks_cap ? lt->toks_cap * 2 : 256;
-            dm_sql_token *grown = dm_realloc(lt->toks, cap * sizeof *grown);
-            if (!grown)
-                return DBMGMT_ERR_NOMEM;
-            lt->toks = grown;
-            lt->toks_cap = cap;
-        }
+        dm_sql_token *grown = lint_grow(lt->toks, lt->ntoks, &lt->toks_cap, sizeof *grown, 256);
+        if (!grown)
+            return DBMGMT_ERR_NOMEM;
+        lt->toks = grown;
         lt->toks[lt->ntoks++] = tok;
     }
     return DBMGMT_OK;
@@ -71,9 +78,7 @@ static void lint_statements(section_ctx *c, const dm_mig_statements *list, stmt_
         }
         if (spans) {
             spans[i].first = c->line;
-            spans[i].last = c->line;
-            for (const char *p = c->text; *p; p++)
-                spans[i].last += *p == '\n';
+            spans[i].last = c->line + (int32_t)lint_count_newlines(c->text, strlen(c->text));
         }
         lint_statement(c);
     }

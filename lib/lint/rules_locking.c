@@ -57,26 +57,34 @@ void lint_rule_index_not_concurrent(section_ctx *c, size_t kw, lname table)
                        (int)table.len, table.s);
 }
 
+/* PostgreSQL: a constraint added to an existing table, without `w1 w2` in
+ * its action [i, to). */
+static int constraint_lacks(const section_ctx *c, const alter_ctx *a, size_t i, size_t to,
+                            const char *w1, const char *w2)
+{
+    return PG(c) && !a->is_new && !lint_has_words_depth0(c, i, to, w1, w2);
+}
+
 void lint_rule_constraint_index(section_ctx *c, const alter_ctx *a, size_t from, size_t i,
                                 size_t to)
 {
-    if (PG(c) && !a->is_new && !lint_has_words_depth0(c, i, to, "USING", "INDEX"))
+    lname kind = token_text(c, i);
+    if (constraint_lacks(c, a, i, to, "USING", "INDEX"))
         lint_report_at(c, DM_LINT_INDEX_NOT_CONCURRENT, from,
                        "ADD %.*s on the existing table %.*s builds an index while every write "
                        "to the table is blocked",
-                       (int)TOK(c, i)->len, c->text + TOK(c, i)->offset, (int)a->table.len,
-                       a->table.s);
+                       (int)kind.len, kind.s, (int)a->table.len, a->table.s);
 }
 
 void lint_rule_constraint_not_valid(section_ctx *c, const alter_ctx *a, size_t from, size_t i,
                                     size_t to)
 {
-    if (PG(c) && !a->is_new && !lint_has_words_depth0(c, i, to, "NOT", "VALID"))
+    lname kind = token_text(c, i);
+    if (constraint_lacks(c, a, i, to, "NOT", "VALID"))
         lint_report_at(c, DM_LINT_CONSTRAINT_NOT_VALID, from,
                        "ADD %.*s constraint on the existing table %.*s without NOT VALID: every "
                        "row is checked while writes to the table are blocked",
-                       (int)TOK(c, i)->len, c->text + TOK(c, i)->offset, (int)a->table.len,
-                       a->table.s);
+                       (int)kind.len, kind.s, (int)a->table.len, a->table.s);
 }
 
 /* DROP INDEX without CONCURRENTLY. */
@@ -115,14 +123,14 @@ static int default_is_volatile(const section_ctx *c, size_t from, size_t to)
                                      "NEXTVAL",
                                      NULL};
     static const char *const my[] = {"UUID", "UUID_SHORT", "RAND", "SYSDATE", "RANDOM_BYTES", NULL};
+    static const char *const lite_now[] = {"CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME",
+                                           NULL};
     if (LITE(c)) /* SQLite refuses any non-constant default in ADD COLUMN */
-        return is_op(c, from, '(') || is_word(c, from, "CURRENT_TIMESTAMP") ||
-               is_word(c, from, "CURRENT_DATE") || is_word(c, from, "CURRENT_TIME");
+        return is_op(c, from, '(') || lint_word_in(c, from, lite_now);
     const char *const *list = PG(c) ? pg : my;
     for (size_t i = from; i < to; i++)
-        for (size_t k = 0; list[k]; k++)
-            if (is_word(c, i, list[k]) && is_op(c, i + 1, '('))
-                return 1;
+        if (lint_word_in(c, i, list) && is_op(c, i + 1, '('))
+            return 1;
     return 0;
 }
 
@@ -134,16 +142,9 @@ static size_t default_end(const section_ctx *c, size_t from, size_t to)
         "PRIMARY", "UNIQUE", "GENERATED",  "COLLATE",        "ON",
         "COMMENT", "AFTER",  "FIRST",      "AUTO_INCREMENT", NULL};
     int depth = 0;
-    for (size_t i = from; i < to; i++) {
-        if (is_op(c, i, '('))
-            depth++;
-        else if (is_op(c, i, ')'))
-            depth--;
-        else if (depth == 0 && i > from)
-            for (size_t k = 0; stops[k]; k++)
-                if (is_word(c, i, stops[k]))
-                    return i;
-    }
+    for (size_t i = from; i < to; i++)
+        if (!is_paren(c, i, &depth) && depth == 0 && i > from && lint_word_in(c, i, stops))
+            return i;
     return to;
 }
 
@@ -172,8 +173,8 @@ void lint_rule_mysql_table_copy(section_ctx *c, const alter_ctx *a, size_t kw, c
 
 void lint_rule_unbounded_update(section_ctx *c, size_t table_at, lname table, const char *verb)
 {
-    if (lint_find_word_depth0(c, table_at, NT(c), "WHERE") < NT(c) ||
-        lint_find_word_depth0(c, table_at, NT(c), "LIMIT") < NT(c))
+    static const char *const bounds[] = {"WHERE", "LIMIT", NULL};
+    if (lint_find_depth0(c, table_at, NT(c), bounds) < NT(c))
         return;
     lint_report_at(c, DM_LINT_UNBOUNDED_UPDATE, 0,
                    "%.*s without WHERE on the existing table %.*s touches every row in one "

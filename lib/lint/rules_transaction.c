@@ -24,12 +24,13 @@ void lint_rule_concurrent_in_transaction(section_ctx *c, size_t tok, const char 
 
 void lint_transaction_statement(section_ctx *c, int begins)
 {
+    lname verb = token_text(c, 0);
     if (c->transactional)
         lint_report_at(c, DM_LINT_TRANSACTION_NESTING, 0,
                        "%.*s inside a migration the migrator already runs in a transaction: it "
                        "ends or nests the migrator's own, so the history row and the change no "
                        "longer commit together",
-                       (int)TOK(c, 0)->len, c->text + TOK(c, 0)->offset);
+                       (int)verb.len, verb.s);
     if (begins) {
         c->tx_open = 1;
         c->tx_line = c->line;

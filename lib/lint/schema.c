@@ -12,14 +12,10 @@
 static int names_push(dm_lint_names *n, const char *s, size_t len, const char *table,
                       size_t table_len)
 {
-    if (n->count == n->cap) {
-        size_t cap = n->cap ? n->cap * 2 : 8;
-        dm_lint_name *grown = dm_realloc(n->items, cap * sizeof *grown);
-        if (!grown)
-            return DBMGMT_ERR_NOMEM;
-        n->items = grown;
-        n->cap = cap;
-    }
+    dm_lint_name *grown = lint_grow(n->items, n->count, &n->cap, sizeof *grown, 8);
+    if (!grown)
+        return DBMGMT_ERR_NOMEM;
+    n->items = grown;
     n->items[n->count++] = (dm_lint_name){s, len, table, table_len};
     return DBMGMT_OK;
 }
@@ -82,16 +78,13 @@ int lint_remember_plan_tables(dm_linter *lt)
             dm_free(name);
             continue;
         }
-        if (lt->nplan_tables == lt->plan_tables_cap) {
-            size_t cap = lt->plan_tables_cap ? lt->plan_tables_cap * 2 : 16;
-            char **grown = dm_realloc(lt->plan_tables, cap * sizeof *grown);
-            if (!grown) {
-                dm_free(name);
-                return DBMGMT_ERR_NOMEM;
-            }
-            lt->plan_tables = grown;
-            lt->plan_tables_cap = cap;
+        char **grown = lint_grow(lt->plan_tables, lt->nplan_tables, &lt->plan_tables_cap,
+                                 sizeof *grown, 16);
+        if (!grown) {
+            dm_free(name);
+            return DBMGMT_ERR_NOMEM;
         }
+        lt->plan_tables = grown;
         lt->plan_tables[lt->nplan_tables++] = name;
     }
     return DBMGMT_OK;

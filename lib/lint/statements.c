@@ -22,7 +22,7 @@ static void lint_create_index(section_ctx *c, size_t i)
     if (!is_word(c, i, "ON") && !is_word(c, i, "USING"))
         index = lint_name_at(c, i, &i);
     size_t on = lint_find_word_depth0(c, i, NT(c), "ON");
-    lname table = lint_name_at(c, on + 1 + (size_t)is_word(c, on + 1, "ONLY"), NULL);
+    lname table = lint_name_at(c, skip_word(c, on + 1, "ONLY"), NULL);
     lint_track(c, &c->lt->indexes, index, table);
     if (concurrently)
         lint_rule_concurrent_in_transaction(c, conc_tok, "CREATE INDEX CONCURRENTLY on", table);
@@ -33,12 +33,13 @@ static void lint_create_index(section_ctx *c, size_t i)
 
 static void lint_create(section_ctx *c)
 {
+    static const char *const table_kinds[] = {"TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL",
+                                              NULL};
+    static const char *const index_kinds[] = {"UNIQUE", "FULLTEXT", "SPATIAL", NULL};
     size_t i = 1;
     if (is_word(c, i, "OR") && is_word(c, i + 1, "REPLACE"))
         i += 2;
-    while (is_word(c, i, "TEMP") || is_word(c, i, "TEMPORARY") || is_word(c, i, "UNLOGGED") ||
-           is_word(c, i, "GLOBAL") || is_word(c, i, "LOCAL"))
-        i++;
+    i = lint_skip_words(c, i, table_kinds);
     lint_note_schema(c);
     if (is_word(c, i, "TABLE")) {
         int ifne;
@@ -49,8 +50,7 @@ static void lint_create(section_ctx *c)
         lint_rule_non_idempotent_ddl(c, LINT_CREATE_TABLE, kw, t, ifne);
         return;
     }
-    while (is_word(c, i, "UNIQUE") || is_word(c, i, "FULLTEXT") || is_word(c, i, "SPATIAL"))
-        i++;
+    i = lint_skip_words(c, i, index_kinds);
     if (is_word(c, i, "INDEX"))
         lint_create_index(c, i + 1);
 }
@@ -194,6 +194,7 @@ static int is_transaction_end(const section_ctx *c)
 
 void lint_statement(section_ctx *c)
 {
+    static const char *const inserts[] = {"INSERT", "REPLACE", "MERGE", "COPY", NULL};
     if (NT(c) == 0)
         return;
     if (is_word(c, 0, "CREATE"))
@@ -210,8 +211,7 @@ void lint_statement(section_ctx *c)
         lint_update(c);
     else if (is_word(c, 0, "DELETE"))
         lint_delete(c);
-    else if (is_word(c, 0, "INSERT") || is_word(c, 0, "REPLACE") || is_word(c, 0, "MERGE") ||
-             is_word(c, 0, "COPY"))
+    else if (lint_word_in(c, 0, inserts))
         lint_insert(c);
     else if (is_word(c, 0, "TRUNCATE"))
         lint_truncate(c);
