@@ -1,10 +1,11 @@
-/* Standalone lint of migration folders and files (dbmgmt lint), and the
- * JSON form of findings shared with plans. */
+/* Standalone lint of migration folders and files (dbmgmt lint): the
+ * folders are read as the migrator reads them, each migration's up section
+ * is linted (lib/lint), and the findings are kept in a report. */
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/json.h"
-#include "migrate/lint.h"
+#include "lint/lint.h"
 
 struct dbmgmt_lint_report {
     dbmgmt_engine engine;
@@ -13,30 +14,6 @@ struct dbmgmt_lint_report {
     size_t migrations;
     dm_lint_findings findings;
 };
-
-void dm_lint_finding_json(dm_json *j, const dm_lint_finding *f, int with_step)
-{
-    dm_json_object_begin(j);
-    dm_json_key(j, "rule");
-    dm_json_string(j, dm_lint_rule_id(f->rule));
-    dm_json_key(j, "severity");
-    dm_json_string(j, dm_lint_severity_name(f->severity));
-    if (with_step) {
-        dm_json_key(j, "step");
-        dm_json_int(j, (int64_t)f->step);
-    }
-    dm_json_key(j, "version");
-    dm_json_string(j, f->version);
-    dm_json_key(j, "file");
-    dm_json_string(j, f->file);
-    dm_json_key(j, "line");
-    dm_json_int(j, f->line);
-    dm_json_key(j, "message");
-    dm_json_string(j, f->message);
-    dm_json_key(j, "advice");
-    dm_json_string(j, dm_lint_rule_advice(f->rule));
-    dm_json_object_end(j);
-}
 
 static int lint_migration_up(dm_linter *lt, dbmgmt_lint_report *r, const dm_migration *mig)
 {

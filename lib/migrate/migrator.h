@@ -4,7 +4,7 @@
 
 #include "conn/conn.h"
 #include "core/buf.h"
-#include "lint.h"
+#include "lint/lint.h"
 #include "source.h"
 
 #define DM_HISTORY_DEFAULT "dbmgmt_schema_history"

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
-#include "migrate/lint.h"
+#include "lint/lint.h"
 
 #include "cases.h"
 

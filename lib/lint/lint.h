@@ -1,6 +1,8 @@
 /*
  * Migration lint (DESIGN §5.5, docs/lint.md): rules over the token stream of
- * the SQL lexer, run on each migration section of a plan or a folder.
+ * the SQL lexer, run on each migration section of a plan or a folder. This
+ * is what the migrator (plans) and the lint report use; the module's own
+ * files share lint_impl.h, which says where each rule lives.
  *
  * A rule never looks at raw text: each statement of a section (from
  * dm_section_statements) is lexed, so a keyword inside a string, a comment
@@ -8,11 +10,15 @@
  * (`-- dbmgmt:allow RULE reason`), found in the gaps between the section's
  * tokens.
  *
+ * The migration and its sections are migrate/source.h's types, and sections
+ * are split into statements by its dm_section_statements: that one header of
+ * lib/migrate is still included here (it depends on core and sql only).
+ *
  * Reentrant; no global state. A dm_linter holds reusable buffers, so linting
  * many migrations allocates per finding and per migration, never per token.
  */
-#ifndef DM_MIGRATE_LINT_H
-#define DM_MIGRATE_LINT_H
+#ifndef DM_LINT_LINT_H
+#define DM_LINT_LINT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +26,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "dbmgmt/migrate.h"
-#include "source.h"
+#include "migrate/source.h"
 #include "sql/lexer.h"
 
 /* The rules, in the order of docs/lint.md. Ids are stable. */
