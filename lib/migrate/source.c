@@ -782,6 +782,32 @@ int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err)
     return rc;
 }
 
+int dm_source_parse_file(const char *name, const char *text, size_t len, dm_arena *arena,
+                         dm_migration *out, dm_error *err)
+{
+    memset(out, 0, sizeof *out);
+    parsed_name pn = parse_name(name);
+    if (pn.kind == NAME_IGNORED)
+        return DBMGMT_OK;
+    if (pn.kind == NAME_BAD)
+        return dm_error_set(err, DBMGMT_ERR_PARSE, "%s: not a valid migration file name: %s",
+                            name, pn.why);
+    file_text f = {.path = dm_arena_strdup(arena, name), .text = text, .len = len,
+                   .arena = arena};
+    out->version = dm_arena_strdup(arena, pn.version);
+    out->name = dm_arena_strdup(arena, pn.description);
+    if (!f.path || !out->version || !out->name)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "%s: out of memory", name);
+    if (pn.kind == NAME_VERSIONED)
+        return parse_versioned_file(out, &f, err);
+    if (up_kind(pn.kind)) {
+        out->layout = pn.kind == NAME_GOLANG_UP ? DM_LAYOUT_GOLANG : DM_LAYOUT_FLYWAY;
+        return whole_file_section(&out->up, &f, err);
+    }
+    out->layout = down_layout(pn.kind);
+    return whole_file_section(&out->down, &f, err);
+}
+
 /* ---- compiled-in tables ------------------------------------------------------ */
 
 static int table_entry_add(loading *l, const dbmgmt_migration_def *d, size_t index, dm_error *err)
