@@ -498,6 +498,18 @@ static int64_t time_in_day(const dbmgmt_schedule *s, int h0, int m0)
     return -1;
 }
 
+int dm_schedule_matches(const dbmgmt_schedule *s, int64_t unix_s, int32_t utc_offset_s)
+{
+    int64_t local = unix_s + utc_offset_s;
+    int64_t day = dm_floor_div(local, 86400);
+    int64_t sod = local - day * 86400;
+    int64_t y;
+    int m, d;
+    dm_civil_from_days(day, &y, &m, &d);
+    return ((s->months >> m) & 1u) && day_matches(s, d, dm_weekday_from_days(day)) &&
+           ((s->hours >> (sod / 3600)) & 1u) && ((s->minutes >> (sod % 3600 / 60)) & 1u);
+}
+
 DBMGMT_API int64_t dbmgmt_schedule_next(const dbmgmt_schedule *s, int64_t after_unix_s,
                                         int32_t utc_offset_s)
 {

@@ -23,4 +23,10 @@ int dm_days_in_month(int64_t y, int m);
 /* ISO 8601 week-numbering year and week (1..53) of a day number. */
 void dm_iso_week(int64_t days, int64_t *iso_year, int *week);
 
+struct dbmgmt_schedule;
+/* 1 if s fires at the minute holding unix_s in the fixed UTC offset
+ * utc_offset_s (the predicate dbmgmt_schedule_next searches for); for the
+ * fuzz target (tests/fuzz/fuzz_cron.c) and tests. */
+int dm_schedule_matches(const struct dbmgmt_schedule *s, int64_t unix_s, int32_t utc_offset_s);
+
 #endif

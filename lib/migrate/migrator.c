@@ -463,8 +463,7 @@ DBMGMT_API int dbmgmt_migrate_on_boot(const char *dsn, const char *dir_or_null,
 
 /* ---- C rendering of a folder (dbmgmt embed) -------------------------------------- */
 
-/* A C string literal, split at newlines for readability. */
-static void c_string(dm_buf *b, const char *s, size_t len)
+void dm_c_string_literal(dm_buf *b, const char *s, size_t len)
 {
     dm_buf_puts(b, "\"");
     for (size_t i = 0; i < len; i++) {
@@ -500,20 +499,20 @@ static void embed_entry(dm_buf *b, const dm_migration *mig)
 {
     dm_buf_printf(b, "    {DBMGMT_MIGRATION_DEF_VERSION, %s,\n     ",
                   mig->no_transaction ? "DBMGMT_MIGRATION_NO_TRANSACTION" : "0");
-    c_string(b, mig->version, strlen(mig->version));
+    dm_c_string_literal(b, mig->version, strlen(mig->version));
     dm_buf_puts(b, ", ");
-    c_string(b, mig->name, strlen(mig->name));
+    dm_c_string_literal(b, mig->name, strlen(mig->name));
     dm_buf_puts(b, ",\n     /* up */\n        ");
-    c_string(b, mig->up.sql, mig->up.len);
+    dm_c_string_literal(b, mig->up.sql, mig->up.len);
     dm_buf_puts(b, ",\n     /* down */\n        ");
     if (mig->down.sql)
-        c_string(b, mig->down.sql, mig->down.len);
+        dm_c_string_literal(b, mig->down.sql, mig->down.len);
     else
         dm_buf_puts(b, "NULL");
     dm_buf_puts(b, ",\n     ");
-    c_string(b, mig->checksum, 64);
+    dm_c_string_literal(b, mig->checksum, 64);
     dm_buf_puts(b, ", ");
-    c_string(b, mig->up.file, strlen(mig->up.file));
+    dm_c_string_literal(b, mig->up.file, strlen(mig->up.file));
     dm_buf_puts(b, "},\n");
 }
 

@@ -7,6 +7,12 @@
 #include "lint/lint.h"
 #include "source.h"
 
+/* Append s[0,len) to b as a C string literal for `dbmgmt embed`: split
+ * after each newline into adjacent literals for readability, '?' escaped
+ * (no trigraphs), other control bytes as 3-digit octal escapes, bytes >= 0x80
+ * as they are. The compiler's concatenation of the pieces is exactly s. */
+void dm_c_string_literal(dm_buf *b, const char *s, size_t len);
+
 #define DM_HISTORY_DEFAULT "dbmgmt_schema_history"
 #define DM_ENV_ROW_VERSION "@environment"     /* metadata row: the environment stamp */
 #define DM_BASELINE_CHECKSUM "baseline"       /* a baseline row has this checksum */

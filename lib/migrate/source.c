@@ -639,7 +639,7 @@ static int load_up_file(loading *l, const listing *ls, const char *dir, const di
     f.arena = &l->arena;
     dm_migration *m = loading_add(l, e->name.version, e->name.description, err);
     if (!m)
-        rc = err->code;
+        rc = DBMGMT_ERR_NOMEM; /* err may be NULL */
     else if (e->name.kind == NAME_VERSIONED)
         rc = parse_versioned_file(m, &f, err);
     else {
@@ -782,6 +782,32 @@ int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err)
     return rc;
 }
 
+int dm_source_parse_file(const char *name, const char *text, size_t len, dm_arena *arena,
+                         dm_migration *out, dm_error *err)
+{
+    memset(out, 0, sizeof *out);
+    parsed_name pn = parse_name(name);
+    if (pn.kind == NAME_IGNORED)
+        return DBMGMT_OK;
+    if (pn.kind == NAME_BAD)
+        return dm_error_set(err, DBMGMT_ERR_PARSE, "%s: not a valid migration file name: %s",
+                            name, pn.why);
+    file_text f = {.path = dm_arena_strdup(arena, name), .text = text, .len = len,
+                   .arena = arena};
+    out->version = dm_arena_strdup(arena, pn.version);
+    out->name = dm_arena_strdup(arena, pn.description);
+    if (!f.path || !out->version || !out->name)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "%s: out of memory", name);
+    if (pn.kind == NAME_VERSIONED)
+        return parse_versioned_file(out, &f, err);
+    if (up_kind(pn.kind)) {
+        out->layout = pn.kind == NAME_GOLANG_UP ? DM_LAYOUT_GOLANG : DM_LAYOUT_FLYWAY;
+        return whole_file_section(&out->up, &f, err);
+    }
+    out->layout = down_layout(pn.kind);
+    return whole_file_section(&out->down, &f, err);
+}
+
 /* ---- compiled-in tables ------------------------------------------------------ */
 
 static int table_entry_add(loading *l, const dbmgmt_migration_def *d, size_t index, dm_error *err)
@@ -792,7 +818,7 @@ static int table_entry_add(loading *l, const dbmgmt_migration_def *d, size_t ind
                             "up_sql are required", index, d->version ? d->version : "no version");
     dm_migration *m = loading_add(l, d->version, d->name, err);
     if (!m)
-        return err->code;
+        return DBMGMT_ERR_NOMEM; /* err may be NULL */
     m->layout = DM_LAYOUT_EMBEDDED;
     m->no_transaction = (d->flags & DBMGMT_MIGRATION_NO_TRANSACTION) != 0;
     const char *file = d->source ? d->source : "(embedded)";
@@ -914,11 +940,13 @@ static int split_section(const dm_section *s, dbmgmt_engine dialect, dm_mig_stat
 {
     int rc = dm_sql_split(dialect, s->sql, s->len, NULL, &store->split, err);
     if (rc == DBMGMT_ERR_PARSE) { /* "LINE:COLUMN: message" -> "FILE:LINE:COLUMN: message" */
-        dm_error inner = *err;
-        long line = strtol(inner.msg, NULL, 10);
-        const char *rest = strchr(inner.msg, ':');
+        /* err may be NULL (dm_error_set's contract): the thread has the message too */
+        char inner[DM_ERRMSG_MAX];
+        snprintf(inner, sizeof inner, "%s", err ? err->msg : dbmgmt_errmsg());
+        long line = strtol(inner, NULL, 10);
+        const char *rest = strchr(inner, ':');
         return dm_error_set(err, DBMGMT_ERR_PARSE, "%s:%ld%s", s->file, line + s->line - 1,
-                            rest ? rest : inner.msg);
+                            rest ? rest : inner);
     }
     if (rc != DBMGMT_OK)
         return rc;

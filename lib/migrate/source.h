@@ -64,6 +64,18 @@ void dm_source_clear(dm_source *src);
 /* Binary search by version; NULL when absent. */
 const dm_migration *dm_source_find(const dm_source *src, const char *version);
 
+/* Parse one migration file from memory, as loading a folder parses it:
+ * classify `name` (no directory part) and, for a migration file, read
+ * text[0,len) (need not be NUL-terminated) into *out, whose strings go to
+ * arena and whose section files are `name`. An up-side file (VERSION_x.sql,
+ * .up.sql, V__) fills out->up and its layout; a down-side file (_rollback.sql,
+ * .down.sql, U__) fills out->down with the layout it implies. Returns
+ * DBMGMT_OK (out->version NULL: not a migration file, e.g. README.md),
+ * DBMGMT_ERR_PARSE (bad name or markers) or DBMGMT_ERR_NOMEM. No checksum,
+ * no cross-file checks. Lib-internal: for the fuzz targets (tests/fuzz). */
+int dm_source_parse_file(const char *name, const char *text, size_t len, dm_arena *arena,
+                         dm_migration *out, dm_error *err);
+
 /* SHA-256 hex of text after BOM removal and CRLF -> LF. */
 void dm_checksum_normalised(const char *text, size_t len, char hex[65]);
 
