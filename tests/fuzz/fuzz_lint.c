@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "migrate/lint.h"
+#include "lint/lint.h"
 #include "migrate/source.h"
 #include "fuzz_common.h"
 
