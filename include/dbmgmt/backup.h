@@ -118,7 +118,10 @@ DBMGMT_API int dbmgmt_backup_set_utc_offset(dbmgmt_backup *b, int32_t utc_offset
 /* Run what is due at now (Unix seconds): each schedule due since its last
  * run fires once (a job missed while the host was down runs once, not once
  * per missed time), then verify, prune and the RPO check. Returns the number
- * of backups taken, or a negative status. */
+ * of backups taken, or a negative status. A backup that fails is recorded,
+ * alerted and counted (DBMGMT_BACKUP_FAILURES) and the other schedules still
+ * run; one that failed for want of memory also makes the tick return
+ * DBMGMT_ERR_NOMEM. */
 DBMGMT_API int32_t dbmgmt_backup_tick(dbmgmt_backup *b, int64_t now);
 /* One background thread calling tick every minute; stop joins it. */
 DBMGMT_API int dbmgmt_backup_start(dbmgmt_backup *b);

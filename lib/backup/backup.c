@@ -354,7 +354,7 @@ static int32_t prune_locked(dbmgmt_backup *b, int dry_run)
         (rc = dbmgmt_retention_apply(b->retention, times, n, keep)) != DBMGMT_OK)
         dm_error_set(&b->err, rc, "%s", dbmgmt_errmsg());
     size_t pinned = newest_verified(v, n);
-    if (pinned < n)
+    if (rc == DBMGMT_OK && pinned < n)
         keep[pinned] = 1;
     for (size_t i = 0; rc == DBMGMT_OK && i < n; i++) {
         if (keep[i])
@@ -415,14 +415,17 @@ static int verify_pending(dbmgmt_backup *b)
     return rc;
 }
 
-static void check_rpo(dbmgmt_backup *b, int64_t now)
+/* An unreadable catalog is the caller's error: an RPO check that could not
+ * run must not look like one that passed. */
+static int check_rpo(dbmgmt_backup *b, int64_t now)
 {
     if (b->rpo_bound_s <= 0)
-        return;
+        return DBMGMT_OK;
     dm_bk_entry *v = NULL;
     size_t n = 0;
-    if (dm_bkcat_all(b->cat, &v, &n, NULL) != DBMGMT_OK)
-        return;
+    int rc = dm_bkcat_all(b->cat, &v, &n, &b->err);
+    if (rc != DBMGMT_OK)
+        return rc;
     size_t i = newest_verified(v, n);
     int64_t age = i < n ? now - v[i].time : -1;
     if (i < n && age <= b->rpo_bound_s) {
@@ -440,6 +443,7 @@ static void check_rpo(dbmgmt_backup *b, int64_t now)
                         (long long)b->rpo_bound_s);
     }
     dm_bk_entries_free(v, n);
+    return DBMGMT_OK;
 }
 
 static int32_t tick_locked(dbmgmt_backup *b, int64_t now)
@@ -449,6 +453,7 @@ static int32_t tick_locked(dbmgmt_backup *b, int64_t now)
     if (!b->first_tick_now)
         b->first_tick_now = now;
     int32_t taken = 0;
+    int nomem = 0; /* a job failed for want of memory: the caller hears of it */
     for (size_t i = 0; i < b->nschedules; i++) {
         const dm_bk_schedule *s = &b->schedules[i];
         int64_t last = 0;
@@ -461,8 +466,11 @@ static int32_t tick_locked(dbmgmt_backup *b, int64_t now)
         /* Everything due since the last run fires once, at now. */
         char id[160];
         dm_bk_job job = {s->name, s->kind, now};
-        if (dm_bk_backup_and_verify(b, &job, id, sizeof id) == DBMGMT_OK)
+        int job_rc = dm_bk_backup_and_verify(b, &job, id, sizeof id);
+        if (job_rc == DBMGMT_OK)
             taken++;
+        else if (job_rc == DBMGMT_ERR_NOMEM)
+            nomem = 1;
     }
     /* Verify and prune after a backup, and once per process (a backup a
      * crash left unverified); between backups nothing changes. */
@@ -475,7 +483,11 @@ static int32_t tick_locked(dbmgmt_backup *b, int64_t now)
         if (pruned < 0)
             rc = pruned;
     }
-    check_rpo(b, now);
+    int rpo_rc = check_rpo(b, now);
+    if (rc == DBMGMT_OK)
+        rc = rpo_rc;
+    if (rc == DBMGMT_OK && nomem)
+        rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "a scheduled backup failed: out of memory");
     return rc == DBMGMT_OK ? taken : rc;
 }
 

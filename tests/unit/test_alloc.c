@@ -373,12 +373,68 @@ static void backup_reset(void)
     remove_under_work("backups", NULL);
 }
 
-/* back up, verify, list, prune (dry run) */
+/* The scheduler's parts on their own: a cron expression and its next fire
+ * time, a retention policy deciding over six snapshot times. */
+static int schedule_and_retention_scenario(void)
+{
+    dbmgmt_schedule *s = NULL;
+    int rc = dbmgmt_schedule_parse(&s, "15 3 * * mon-fri");
+    if (rc == DBMGMT_OK && dbmgmt_schedule_next(s, 1700000000, 3600) <= 1700000000)
+        rc = DBMGMT_ERR_INTERNAL;
+    dbmgmt_schedule_free(s);
+    dbmgmt_retention *r = NULL;
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_retention_new(&r);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_retention_set_keep(r, DBMGMT_KEEP_LAST, 2);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_retention_set_keep(r, DBMGMT_KEEP_DAILY, 3);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_retention_set_within(r, DBMGMT_KEEP_WEEKLY, "2m");
+    const int64_t times[] = {1700000000, 1700003600, 1700086400, 1700172800, 1700259200,
+                             1700345600};
+    uint8_t keep[6];
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_retention_apply(r, times, 6, keep);
+    if (rc == DBMGMT_OK && !dbmgmt_retention_reasons(r, 5)[0])
+        rc = DBMGMT_ERR_INTERNAL; /* the newest is always kept, with a reason */
+    dbmgmt_retention_free(r);
+    return rc;
+}
+
+static void test_schedules_and_retention_survive_every_failing_allocation(void **state)
+{
+    (void)state;
+    fail_each_allocation("schedules and retention", schedule_and_retention_scenario, NULL,
+                         NULL, 0);
+}
+
+/* The whole scheduler: a schedule and a retention, two ticks a day apart
+ * (each takes and verifies a backup, then prunes to the newest), a manual
+ * backup, verify, list, prune (dry run). */
 static int backup_scenario(void)
 {
     dbmgmt_backup *b = NULL;
+    dbmgmt_retention *keep = NULL;
     char *id = NULL;
+    const int64_t day = 86400, first = 1700000000 / day * day + 4 * 3600;
     int rc = dbmgmt_backup_new(&b, backup_dsn, backup_dir);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_backup_add_schedule(b, "nightly", "0 3 * * *", "daily");
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_retention_new(&keep);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_retention_set_keep(keep, DBMGMT_KEEP_LAST, 1);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_backup_set_retention(b, keep);
+    dbmgmt_retention_free(keep);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_backup_set_rpo_bound(b, 2 * day);
+    for (int64_t now = first; rc == DBMGMT_OK && now <= first + day; now += day) {
+        int32_t taken = dbmgmt_backup_tick(b, now);
+        if (taken < 0)
+            rc = taken;
+    }
     if (rc == DBMGMT_OK)
         rc = dbmgmt_backup_run_now(b, &id);
     if (rc == DBMGMT_OK)
@@ -566,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_migrations_survive_every_failing_allocation),
         cmocka_unit_test(test_lint_survives_every_failing_allocation),
         cmocka_unit_test(test_advice_survives_every_failing_allocation),
+        cmocka_unit_test(test_schedules_and_retention_survive_every_failing_allocation),
         cmocka_unit_test(test_backups_survive_every_failing_allocation),
         cmocka_unit_test(test_pool_survives_every_failing_allocation),
         cmocka_unit_test(test_pool_out_of_memory_is_not_a_server_outage),
