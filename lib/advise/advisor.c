@@ -750,7 +750,8 @@ nomem:
     rc = dm_error_set(&a->err, DBMGMT_ERR_NOMEM, "out of memory advising");
 out:
     if (rc != DBMGMT_OK && a->err.code == DBMGMT_OK)
-        dm_error_set(&a->err, rc, "advising failed");
+        dm_error_set(&a->err, rc, "%s",
+                     rc == DBMGMT_ERR_NOMEM ? "out of memory advising" : "advising failed");
     candidates_free(&cs);
     dm_catalog_clear(&cat);
     dm_free(load);

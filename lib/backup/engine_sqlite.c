@@ -459,13 +459,16 @@ int dm_sqlite_check(const char *path, dm_error *err)
     return status;
 }
 
-static int count_table(sqlite3 *db, const char *table, int64_t *rows)
+/* SQLITE_NOMEM with *out_of_memory set when the allocation that failed was
+ * ours (the query text), not SQLite's. */
+static int count_table(sqlite3 *db, const char *table, int64_t *rows, int *out_of_memory)
 {
     dm_buf sql = DM_BUF_INIT;
     dm_buf_puts(&sql, "SELECT COUNT(*) FROM ");
     dm_quote_ident_standard(&sql, table);
     if (dm_buf_failed(&sql)) {
         dm_buf_free(&sql);
+        *out_of_memory = 1;
         return SQLITE_NOMEM;
     }
     sqlite3_stmt *st = NULL;
@@ -488,6 +491,7 @@ int dm_sqlite_count(const char *path, dm_bk_counts *counts, dm_error *err)
     /* One read transaction: every count sees the same snapshot. */
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     sqlite3_stmt *st = NULL;
+    int out_of_memory = 0; /* ours, not SQLite's: sqlite3_errmsg knows nothing of it */
     int rc = sqlite3_prepare_v2(db,
                                 "SELECT name FROM sqlite_schema WHERE type = 'table' AND name "
                                 "NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE "
@@ -496,12 +500,15 @@ int dm_sqlite_count(const char *path, dm_bk_counts *counts, dm_error *err)
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *table = (const char *)sqlite3_column_text(st, 0);
         int64_t rows = 0;
-        rc = count_table(db, table, &rows);
+        rc = count_table(db, table, &rows, &out_of_memory);
         if (rc == SQLITE_OK && dm_bk_counts_add(counts, table, rows) != DBMGMT_OK)
-            rc = SQLITE_NOMEM;
+            rc = SQLITE_NOMEM, out_of_memory = 1;
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
+    if (out_of_memory)
+        status = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory counting the rows of '%s'",
+                              path);
+    else if (rc != SQLITE_DONE)
         status = sqlite_err(db, err, rc == SQLITE_NOMEM ? DBMGMT_ERR_NOMEM : DBMGMT_ERR_SQL,
                             "cannot count the rows of", path);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);

@@ -582,10 +582,147 @@ static void test_pool_out_of_memory_is_not_a_server_outage(void **state)
     assert_true(saw_nomem);
 }
 
+/* ---- the command line ---------------------------------------------------------------- */
+
+#ifdef DBMGMT_TEST_CLI
+/* The CLI's commands are linked in (tools/dbmgmt's static library): each
+ * run is cli_main in this process, so every allocation its library calls
+ * make is the hook's. A run that fails must exit non-zero and say "out of
+ * memory" (the tool's own words or the library's), never crash or leak. */
+int cli_main(int argc, char **argv);
+
+static char cli_db[160], cli_url[200], cli_backups[160], cli_out[160];
+static const char *const *cli_argv; /* the running scenario's commands, NULL-separated */
+
+/* Runs one command line with stdout and stderr going to cli_out. */
+static int run_cli(const char *const *args)
+{
+    char *argv[24];
+    int argc = 0;
+    argv[argc++] = (char *)"dbmgmt";
+    for (; *args && argc < 23; args++)
+        argv[argc++] = (char *)*args;
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    int saved_out = dup(1), saved_err = dup(2);
+    FILE *out = fopen(cli_out, "w");
+    assert_non_null(out);
+    dup2(fileno(out), 1);
+    dup2(fileno(out), 2);
+    int status = cli_main(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, 1);
+    dup2(saved_err, 2);
+    close(saved_out);
+    close(saved_err);
+    fclose(out);
+    return status;
+}
+
+/* What the tool printed, for the failure message and the NOMEM check. */
+static const char *cli_output(void)
+{
+    static char text[4096];
+    text[0] = 0;
+    FILE *f = fopen(cli_out, "r");
+    if (f) {
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = 0;
+        fclose(f);
+    }
+    return text;
+}
+
+/* The scenario: each command line of cli_argv in turn, stopping at the
+ * first that fails. DBMGMT_OK when all exit 0; DBMGMT_ERR_NOMEM when one
+ * fails saying it ran out of memory; anything else fails the test. */
+static int cli_scenario(void)
+{
+    for (const char *const *cmd = cli_argv; *cmd; cmd++) {
+        int status = run_cli(cmd);
+        if (status != 0) {
+            const char *said = cli_output();
+            if (status == 1 && strstr(said, "out of memory"))
+                return DBMGMT_ERR_NOMEM;
+            char line[512] = "dbmgmt";
+            for (const char *const *a = cmd; *a; a++)
+                snprintf(line + strlen(line), sizeof line - strlen(line), " %s", *a);
+            fail_msg("%s: exited %d without saying it ran out of memory (the library's last "
+                     "error: %s):\n%s",
+                     line, status, dbmgmt_errmsg(), said);
+        }
+        while (*cmd)
+            cmd++;
+    }
+    return DBMGMT_OK;
+}
+
+static void cli_reset(void)
+{
+    remove_under_work("cli.db", "cli-backups");
+}
+
+static void test_cli_survives_every_failing_allocation(void **state)
+{
+    (void)state;
+    snprintf(cli_db, sizeof cli_db, "%s/cli.db", work);
+    snprintf(cli_url, sizeof cli_url, "sqlite://%s", cli_db);
+    snprintf(cli_backups, sizeof cli_backups, "%s/cli-backups", work);
+    snprintf(cli_out, sizeof cli_out, "%s/cli.out", work);
+    char queries[160], embedded[160];
+    snprintf(queries, sizeof queries, "%s/queries.sql", work);
+    snprintf(embedded, sizeof embedded, "%s/embedded.c", work);
+    write_file(work, "queries.sql", "SELECT * FROM a WHERE name = 'x';\n"
+                                    "SELECT * FROM c WHERE a_id = 1 ORDER BY id;\n");
+    /* migrate from nothing, then look at what was done */
+    const char *const migrate[] = {
+        "--url", cli_url, "--dir", migrations, "up", NULL,
+        "--url", cli_url, "--dir", migrations, "--json", "status", NULL,
+        "--url", cli_url, "--dir", migrations, "plan", "--exit-code", NULL,
+        "--url", cli_url, "--dir", migrations, "validate", NULL,
+        "--url", cli_url, "--dir", migrations, "down", "--to", "2", NULL,
+        NULL};
+    cli_argv = migrate;
+    fail_each_allocation("cli: up, status, plan, validate, down", cli_scenario, cli_reset,
+                         cli_scenario, 0);
+    /* lint, embed and advice over the migrated database */
+    const char *const inspect[] = {
+        "lint", "--dir", migrations, "--dialect", "sqlite", "--json", NULL,
+        "embed", migrations, "-o", embedded, NULL,
+        "--url", cli_url, "--dir", migrations, "up", NULL,
+        "advise", "--url", cli_url, "--queries", queries, "--json", NULL,
+        NULL};
+    cli_argv = inspect;
+    fail_each_allocation("cli: lint, embed, advise", cli_scenario, cli_reset, cli_scenario, 0);
+    /* backups: take, list, verify-all by listing, prune */
+    const char *const backup[] = {
+        "--url", cli_url, "--dir", migrations, "up", NULL,
+        "--url", cli_url, "backup", "--backup-dir", cli_backups, "run", NULL,
+        "--url", cli_url, "backup", "--backup-dir", cli_backups, "run", NULL,
+        "--url", cli_url, "backup", "--backup-dir", cli_backups, "list", "--json", NULL,
+        "--url", cli_url, "backup", "--backup-dir", cli_backups, "prune", "--keep-last", "1",
+        NULL,
+        "schedule", "next", "0 3 * * mon", "--count", "3", NULL,
+        NULL};
+    cli_argv = backup;
+    fail_each_allocation("cli: backup run, list, prune; schedule", cli_scenario, cli_reset,
+                         cli_scenario, 0);
+}
+#endif
+
 static int setup(void **state)
 {
     (void)state;
-    snprintf(work, sizeof work, "/tmp/dbmgmt-allocmod-XXXXXX");
+    /* in memory where there is a tmpfs: thousands of runs that each commit
+     * (and fsync) a migration or a backup would otherwise wait on the disk */
+    struct stat shm;
+    const char *tmp = stat("/dev/shm", &shm) == 0 && S_ISDIR(shm.st_mode) &&
+                              access("/dev/shm", W_OK) == 0
+                          ? "/dev/shm"
+                          : "/tmp";
+    snprintf(work, sizeof work, "%s/dbmgmt-allocmod-XXXXXX", tmp);
     if (!mkdtemp(work))
         return -1;
     snprintf(migrations, sizeof migrations, "%s/migrations", work);
@@ -626,6 +763,9 @@ int main(void)
         cmocka_unit_test(test_backups_survive_every_failing_allocation),
         cmocka_unit_test(test_pool_survives_every_failing_allocation),
         cmocka_unit_test(test_pool_out_of_memory_is_not_a_server_outage),
+#ifdef DBMGMT_TEST_CLI
+        cmocka_unit_test(test_cli_survives_every_failing_allocation),
+#endif
     };
     return cmocka_run_group_tests_name("core/alloc", tests, setup, teardown);
 }

@@ -42,6 +42,11 @@ typedef struct cli_options {
 
 extern cli_options cli_globals;
 
+/* The whole tool: parses argv (global options, command, its options), runs
+ * the command and returns the exit status. main() is only this call
+ * (entry.c), so a test can run the tool in its own process, many times. */
+int cli_main(int argc, char **argv);
+
 /* s as a JSON string literal (with quotes). The result lives until the
  * fourth next call. */
 const char *cli_json_quote(const char *s);

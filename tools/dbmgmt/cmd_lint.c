@@ -129,8 +129,12 @@ int cmd_lint(int argc, char **argv)
     }
     if (json) {
         char *s = dbmgmt_lint_report_to_json(r);
-        if (s)
-            puts(s);
+        if (!s) {
+            fprintf(stderr, "dbmgmt lint: %s\n", dbmgmt_errmsg());
+            dbmgmt_lint_report_free(r);
+            return CLI_EXIT_FAILURE;
+        }
+        puts(s);
         dbmgmt_free(s);
     } else {
         print_human(r);

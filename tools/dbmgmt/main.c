@@ -1,4 +1,4 @@
-/* dbmgmt: entry point and command table. */
+/* dbmgmt: the command table and cli_main (main itself is in entry.c). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,8 +271,12 @@ static int run_help(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv)
 {
+    /* a fresh start on every call: the tests run the tool many times in
+     * one process */
+    cli_globals = (cli_options){NULL, NULL, NULL, NULL, 0, -1, 0, NULL, 0};
+    running = NULL;
     int first = parse_global_options(argc, argv);
     if (first < 0)
         return CLI_EXIT_USAGE;
