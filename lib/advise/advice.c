@@ -1,10 +1,9 @@
-/* Findings: building, sorting, accessors and JSON. */
-#include <stdlib.h>
+/* Index advice: its findings (a lib/findings list of adv_finding) built,
+ * sorted, read and rendered as JSON. */
 #include <string.h>
 
 #include "advise_impl.h"
 #include "core/alloc.h"
-#include "core/json.h"
 
 static char *copy_or_empty(dbmgmt_advice *adv, const char *s)
 {
@@ -20,18 +19,11 @@ adv_finding *adv_add_finding(dbmgmt_advice *adv, int32_t kind, const char *table
 {
     if (adv->failed)
         return NULL;
-    if (adv->n == adv->cap) {
-        size_t cap = adv->cap ? adv->cap * 2 : 16;
-        adv_finding *grown = dm_realloc(adv->v, cap * sizeof *grown);
-        if (!grown) {
-            adv->failed = 1;
-            return NULL;
-        }
-        adv->v = grown;
-        adv->cap = cap;
+    adv_finding *f = dm_findings_add(&adv->findings, sizeof *f);
+    if (!f) {
+        adv->failed = 1;
+        return NULL;
     }
-    adv_finding *f = &adv->v[adv->n++];
-    memset(f, 0, sizeof *f);
     f->kind = kind;
     f->confirmed = 1;
     f->cost_before = f->cost_after = -1;
@@ -71,8 +63,7 @@ static int compare_findings(const void *x, const void *y)
 
 void adv_sort_findings(dbmgmt_advice *adv)
 {
-    if (adv->n > 1)
-        qsort(adv->v, adv->n, sizeof *adv->v, compare_findings);
+    dm_findings_sort(&adv->findings, sizeof(adv_finding), compare_findings);
 }
 
 void adv_join_columns(dm_buf *out, char *const *names, size_t n)
@@ -95,40 +86,41 @@ void adv_put_ident(const dm_driver *drv, dm_buf *out, const char *name)
         drv->quote_ident(out, name);
 }
 
+static void finding_release(void *record)
+{
+    adv_finding *f = record;
+    dm_free(f->table);
+    dm_free(f->columns);
+    dm_free(f->index);
+    dm_free(f->ddl);
+    dm_free(f->reason);
+    for (size_t q = 0; q < f->nqueries; q++)
+        dm_free(f->queries[q]);
+    dm_free(f->queries);
+}
+
 DBMGMT_API void dbmgmt_advice_free(dbmgmt_advice *adv)
 {
     if (!adv)
         return;
-    for (size_t i = 0; i < adv->n; i++) {
-        adv_finding *f = &adv->v[i];
-        dm_free(f->table);
-        dm_free(f->columns);
-        dm_free(f->index);
-        dm_free(f->ddl);
-        dm_free(f->reason);
-        for (size_t q = 0; q < f->nqueries; q++)
-            dm_free(f->queries[q]);
-        dm_free(f->queries);
-    }
-    dm_free(adv->v);
+    dm_findings_clear(&adv->findings, sizeof(adv_finding), finding_release);
     dm_free(adv->note);
     dm_free(adv);
 }
 
-static const adv_finding *at(const dbmgmt_advice *adv, size_t i)
+static const dm_findings *advice_findings(const dbmgmt_advice *adv)
 {
-    return adv && i < adv->n ? &adv->v[i] : NULL;
+    return adv ? &adv->findings : NULL;
 }
 
 DBMGMT_API size_t dbmgmt_advice_count(const dbmgmt_advice *adv)
 {
-    return adv ? adv->n : 0;
+    return dm_findings_count(advice_findings(adv));
 }
 
 DBMGMT_API int32_t dbmgmt_advice_kind(const dbmgmt_advice *adv, size_t i)
 {
-    const adv_finding *f = at(adv, i);
-    return f ? f->kind : 0;
+    return DM_FINDING_INT32(advice_findings(adv), adv_finding, i, kind, 0);
 }
 
 DBMGMT_API const char *dbmgmt_advice_kind_name(int32_t kind)
@@ -141,61 +133,52 @@ DBMGMT_API const char *dbmgmt_advice_kind_name(int32_t kind)
 
 DBMGMT_API const char *dbmgmt_advice_table(const dbmgmt_advice *adv, size_t i)
 {
-    const adv_finding *f = at(adv, i);
-    return f ? f->table : NULL;
+    return DM_FINDING_TEXT(advice_findings(adv), adv_finding, i, table);
 }
 
 DBMGMT_API const char *dbmgmt_advice_columns(const dbmgmt_advice *adv, size_t i)
 {
-    const adv_finding *f = at(adv, i);
-    return f ? f->columns : NULL;
+    return DM_FINDING_TEXT(advice_findings(adv), adv_finding, i, columns);
 }
 
 DBMGMT_API const char *dbmgmt_advice_index(const dbmgmt_advice *adv, size_t i)
 {
-    const adv_finding *f = at(adv, i);
-    return f ? f->index : NULL;
+    return DM_FINDING_TEXT(advice_findings(adv), adv_finding, i, index);
 }
 
 DBMGMT_API const char *dbmgmt_advice_ddl(const dbmgmt_advice *adv, size_t i)
 {
-    const adv_finding *f = at(adv, i);
-    return f ? f->ddl : NULL;
+    return DM_FINDING_TEXT(advice_findings(adv), adv_finding, i, ddl);
 }
 
 DBMGMT_API const char *dbmgmt_advice_reason(const dbmgmt_advice *adv, size_t i)
 {
-    const adv_finding *f = at(adv, i);
-    return f ? f->reason : NULL;
+    return DM_FINDING_TEXT(advice_findings(adv), adv_finding, i, reason);
 }
 
 DBMGMT_API int32_t dbmgmt_advice_confirmed(const dbmgmt_advice *adv, size_t i)
 {
-    const adv_finding *f = at(adv, i);
-    return f ? f->confirmed : 0;
+    return DM_FINDING_INT32(advice_findings(adv), adv_finding, i, confirmed, 0);
 }
 
 DBMGMT_API double dbmgmt_advice_cost_before(const dbmgmt_advice *adv, size_t i)
 {
-    const adv_finding *f = at(adv, i);
-    return f ? f->cost_before : -1;
+    return DM_FINDING_DOUBLE(advice_findings(adv), adv_finding, i, cost_before, -1);
 }
 
 DBMGMT_API double dbmgmt_advice_cost_after(const dbmgmt_advice *adv, size_t i)
 {
-    const adv_finding *f = at(adv, i);
-    return f ? f->cost_after : -1;
+    return DM_FINDING_DOUBLE(advice_findings(adv), adv_finding, i, cost_after, -1);
 }
 
 DBMGMT_API size_t dbmgmt_advice_queries(const dbmgmt_advice *adv, size_t i)
 {
-    const adv_finding *f = at(adv, i);
-    return f ? f->nqueries : 0;
+    return DM_FINDING_SIZE(advice_findings(adv), adv_finding, i, nqueries, 0);
 }
 
 DBMGMT_API const char *dbmgmt_advice_query_at(const dbmgmt_advice *adv, size_t i, size_t q)
 {
-    const adv_finding *f = at(adv, i);
+    const adv_finding *f = dm_findings_get(advice_findings(adv), sizeof *f, i);
     return f && q < f->nqueries ? f->queries[q] : NULL;
 }
 
@@ -209,40 +192,44 @@ DBMGMT_API size_t dbmgmt_advice_skipped(const dbmgmt_advice *adv)
     return adv ? adv->skipped : 0;
 }
 
-static void json_finding(dm_json *j, const adv_finding *f)
+/* A cost member: null when unknown (negative). */
+static void json_cost(dm_json *j, const char *key, double cost)
 {
-    dm_json_object_begin(j);
-    dm_json_key(j, "kind");
-    dm_json_string(j, dbmgmt_advice_kind_name(f->kind));
-    dm_json_key(j, "table");
-    dm_json_string(j, f->table);
-    dm_json_key(j, "columns");
+    dm_json_key(j, key);
+    if (cost < 0)
+        dm_json_null(j);
+    else
+        dm_json_double(j, cost);
+}
+
+/* "a,b" as ["a","b"]. */
+static void json_column_list(dm_json *j, const char *key, const char *columns)
+{
+    dm_json_key(j, key);
     dm_json_array_begin(j);
-    for (const char *p = f->columns; *p;) {
+    for (const char *p = columns; *p;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         dm_json_string_len(j, p, len);
         p += len + (comma != NULL);
     }
     dm_json_array_end(j);
-    dm_json_key(j, "index");
-    dm_json_string(j, f->index);
-    dm_json_key(j, "ddl");
-    dm_json_string(j, f->ddl);
-    dm_json_key(j, "reason");
-    dm_json_string(j, f->reason);
-    dm_json_key(j, "confirmed");
-    dm_json_bool(j, f->confirmed);
-    dm_json_key(j, "cost_before");
-    if (f->cost_before < 0)
-        dm_json_null(j);
-    else
-        dm_json_double(j, f->cost_before);
-    dm_json_key(j, "cost_after");
-    if (f->cost_after < 0)
-        dm_json_null(j);
-    else
-        dm_json_double(j, f->cost_after);
+}
+
+static void json_finding(dm_json *j, const void *record, const void *ctx)
+{
+    const adv_finding *f = record;
+    (void)ctx;
+    dm_json_object_begin(j);
+    dm_findings_json_text(j, "kind", dbmgmt_advice_kind_name(f->kind));
+    dm_findings_json_text(j, "table", f->table);
+    json_column_list(j, "columns", f->columns);
+    dm_findings_json_text(j, "index", f->index);
+    dm_findings_json_text(j, "ddl", f->ddl);
+    dm_findings_json_text(j, "reason", f->reason);
+    dm_findings_json_bool(j, "confirmed", f->confirmed);
+    json_cost(j, "cost_before", f->cost_before);
+    json_cost(j, "cost_after", f->cost_after);
     dm_json_key(j, "queries");
     dm_json_array_begin(j);
     for (size_t q = 0; q < f->nqueries; q++)
@@ -251,38 +238,19 @@ static void json_finding(dm_json *j, const adv_finding *f)
     dm_json_object_end(j);
 }
 
+static void advice_json_members(dm_json *j, const void *owner)
+{
+    const dbmgmt_advice *adv = owner;
+    dm_findings_json_text(j, "engine", adv->engine);
+    dm_findings_json_bool(j, "confirmation", adv->confirmation);
+    dm_findings_json_text(j, "note", dbmgmt_advice_note(adv));
+    dm_findings_json_int(j, "statements", (int64_t)adv->statements);
+    dm_findings_json_int(j, "skipped", (int64_t)adv->skipped);
+    dm_findings_json_array(j, "findings", &adv->findings, sizeof(adv_finding), json_finding, NULL);
+}
+
 DBMGMT_API char *dbmgmt_advice_to_json(const dbmgmt_advice *adv)
 {
-    if (!adv) {
-        dm_error_invalid("dbmgmt_advice_to_json", "adv is NULL");
-        return NULL;
-    }
-    dm_buf b = DM_BUF_INIT;
-    dm_json j;
-    dm_json_init(&j, &b);
-    dm_json_object_begin(&j);
-    dm_json_key(&j, "engine");
-    dm_json_string(&j, adv->engine);
-    dm_json_key(&j, "confirmation");
-    dm_json_bool(&j, adv->confirmation);
-    dm_json_key(&j, "note");
-    dm_json_string(&j, dbmgmt_advice_note(adv));
-    dm_json_key(&j, "statements");
-    dm_json_int(&j, (int64_t)adv->statements);
-    dm_json_key(&j, "skipped");
-    dm_json_int(&j, (int64_t)adv->skipped);
-    dm_json_key(&j, "findings");
-    dm_json_array_begin(&j);
-    for (size_t i = 0; i < adv->n; i++)
-        json_finding(&j, &adv->v[i]);
-    dm_json_array_end(&j);
-    dm_json_object_end(&j);
-    int failed = dm_json_failed(&j);
-    char *out = dm_buf_detach(&b);
-    if (!out || failed) {
-        dm_free(out);
-        dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory rendering index advice");
-        return NULL;
-    }
-    return out;
+    return dm_findings_document(adv, "dbmgmt_advice_to_json", "adv is NULL", "index advice",
+                                advice_json_members);
 }

@@ -5,6 +5,7 @@
 #include "analyse.h"
 #include "conn/conn.h"
 #include "dbmgmt/advise.h"
+#include "findings/findings.h"
 
 typedef struct adv_query {
     char *sql;
@@ -40,8 +41,7 @@ typedef struct adv_finding {
 } adv_finding;
 
 struct dbmgmt_advice {
-    adv_finding *v;
-    size_t n, cap;
+    dm_findings findings; /* of adv_finding */
     const char *engine;
     int confirmation; /* the planner was asked */
     char *note;

@@ -133,27 +133,27 @@ void lint_target_allows(dm_linter *lt, const stmt_span *spans, size_t n)
     }
 }
 
+static int finding_not_suppressed(const void *record)
+{
+    return !((const dm_lint_finding *)record)->suppressed;
+}
+
 /* Drop the findings from first on that an allow with a reason silences. */
 static void drop_allowed_findings(dm_linter *lt, dm_lint_findings *f, size_t first)
 {
     lint_allow *allows = lt->allows;
-    for (size_t i = first; i < f->count; i++)
+    for (size_t i = first; i < f->count; i++) {
+        dm_lint_finding *x = dm_findings_get_mut(f, sizeof *x, i);
         for (size_t k = 0; k < lt->nallows; k++) {
             lint_allow *a = &allows[k];
-            if (a->has_reason && a->rule == (int)f->items[i].rule &&
-                (f->items[i].stmt < 0 || a->target == f->items[i].stmt)) {
+            if (a->has_reason && a->rule == (int)x->rule && (x->stmt < 0 || a->target == x->stmt)) {
                 a->used = 1;
-                f->items[i].suppressed = 1;
+                x->suppressed = 1;
             }
         }
-    size_t keep = first;
-    for (size_t i = first; i < f->count; i++) {
-        if (f->items[i].suppressed)
-            dm_free(f->items[i].message);
-        else
-            f->items[keep++] = f->items[i];
     }
-    f->count = keep;
+    dm_findings_filter(f, sizeof(dm_lint_finding), first, finding_not_suppressed,
+                       lint_finding_release);
 }
 
 /* allow-without-reason, unused-allow */

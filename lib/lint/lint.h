@@ -26,6 +26,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "dbmgmt/migrate.h"
+#include "findings/findings.h"
 #include "migrate/source.h"
 #include "sql/lexer.h"
 
@@ -70,10 +71,8 @@ typedef struct dm_lint_finding {
     int suppressed;      /* matched by an allow comment (removed before returning) */
 } dm_lint_finding;
 
-typedef struct dm_lint_findings {
-    dm_lint_finding *items;
-    size_t count, cap;
-} dm_lint_findings;
+/* A list of dm_lint_finding records (lib/findings); zeroed is empty. */
+typedef dm_findings dm_lint_findings;
 
 /* Name the linter tracks (a table, column or index), pointing into the
  * statement text it came from, which outlives the section's lint. */
@@ -130,12 +129,54 @@ int dm_lint_migration(dm_linter *lt, const dm_migration *mig, int32_t direction,
 /* Sort by step, line, then discovery order. */
 void dm_lint_findings_sort(dm_lint_findings *f);
 void dm_lint_findings_clear(dm_lint_findings *f);
+/* Finding k, or NULL when f is NULL or k is out of range. */
+const dm_lint_finding *dm_lint_finding_at(const dm_lint_findings *f, size_t k);
+size_t dm_lint_findings_count_severity(const dm_lint_findings *f, int32_t severity);
 
 const char *dm_lint_rule_id(dm_lint_rule rule);
 /* The safe alternative, one or two sentences. */
 const char *dm_lint_rule_advice(dm_lint_rule rule);
 const char *dm_lint_severity_name(int32_t severity);
-/* One finding as a JSON object (docs/lint.md); with_step adds "step". */
-void dm_lint_finding_json(dm_json *j, const dm_lint_finding *f, int with_step);
+/* The member "key": the findings as an array of JSON objects (docs/lint.md);
+ * with_step adds each finding's "step". */
+void dm_lint_findings_json(dm_json *j, const char *key, const dm_lint_findings *f, int with_step);
+
+/* Fields of finding k of f; when f is NULL or has no finding k: NULL for
+ * the texts, -1 for severity and line, SIZE_MAX for step. */
+const char *dm_lint_finding_rule(const dm_lint_findings *f, size_t k); /* the rule id */
+int32_t dm_lint_finding_severity(const dm_lint_findings *f, size_t k);
+size_t dm_lint_finding_step(const dm_lint_findings *f, size_t k);
+const char *dm_lint_finding_version(const dm_lint_findings *f, size_t k);
+const char *dm_lint_finding_file(const dm_lint_findings *f, size_t k);
+int32_t dm_lint_finding_line(const dm_lint_findings *f, size_t k);
+const char *dm_lint_finding_message(const dm_lint_findings *f, size_t k);
+const char *dm_lint_finding_advice(const dm_lint_findings *f, size_t k); /* the rule's */
+
+/* The exported reader RET PREFIX_FIELD(const OWNER *o, size_t k): field FIELD
+ * of finding k of LIST(o) (dm_lint_finding_FIELD above). */
+#define DM_LINT_FINDING_READER(RET, PREFIX, FIELD, OWNER, LIST)                                  \
+    DBMGMT_API RET PREFIX##_##FIELD(const OWNER *o, size_t k)                                    \
+    {                                                                                            \
+        return dm_lint_finding_##FIELD(LIST(o), k);                                              \
+    }
+
+/*
+ * Defines the exported readers of the lint findings an OWNER holds (plans
+ * and lint reports, include/dbmgmt/migrate.h), so that the two families are
+ * one code. LIST(o) is the owner's dm_lint_findings, NULL for a NULL o:
+ *   size_t PREFIX_count(const OWNER *o)
+ *   PREFIX_rule, _severity, _file, _line, _message, _advice (const OWNER *o, size_t k)
+ */
+#define DM_LINT_FINDING_READERS(PREFIX, OWNER, LIST)                                             \
+    DBMGMT_API size_t PREFIX##_count(const OWNER *o)                                             \
+    {                                                                                            \
+        return dm_findings_count(LIST(o));                                                       \
+    }                                                                                            \
+    DM_LINT_FINDING_READER(const char *, PREFIX, rule, OWNER, LIST)                              \
+    DM_LINT_FINDING_READER(int32_t, PREFIX, severity, OWNER, LIST)                               \
+    DM_LINT_FINDING_READER(const char *, PREFIX, file, OWNER, LIST)                              \
+    DM_LINT_FINDING_READER(int32_t, PREFIX, line, OWNER, LIST)                                   \
+    DM_LINT_FINDING_READER(const char *, PREFIX, message, OWNER, LIST)                           \
+    DM_LINT_FINDING_READER(const char *, PREFIX, advice, OWNER, LIST)
 
 #endif

@@ -210,6 +210,13 @@ void lint_report(section_ctx *c, dm_lint_rule rule, long stmt, int32_t line, con
                  ...) DM_PRINTF(5, 6);
 void lint_report_at(section_ctx *c, dm_lint_rule rule, size_t tok, const char *fmt, ...)
     DM_PRINTF(4, 5);
+/* A finding at token tok worded "<before><first><between><second><after>":
+ * the message of a rule about two names (a column and its table, a table
+ * and its new name). */
+void lint_report_names(section_ctx *c, dm_lint_rule rule, size_t tok, const char *before,
+                       lname first, const char *between, lname second, const char *after);
+/* Frees what a dm_lint_finding owns (for dm_findings_clear / _filter). */
+void lint_finding_release(void *record);
 
 /* allow.c */
 int lint_collect_allows(dm_linter *lt, const dm_section *s);

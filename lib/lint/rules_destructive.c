@@ -9,12 +9,15 @@
  */
 #include "lint/lint_impl.h"
 
+/* Why a rename breaks the deploy, the same for columns and tables. */
+static const char old_name_fails[] =
+    ": code of the previous release, still running during the deploy, uses the old name and fails";
+
 void lint_rule_drop_column(section_ctx *c, const alter_ctx *a, lname col, size_t kw)
 {
-    lint_report_at(c, DM_LINT_DROP_COLUMN, kw,
-                   "DROP COLUMN %.*s of %.*s: code of the previous release, still running during "
-                   "the deploy, reads or writes the column and fails as soon as it is gone",
-                   (int)col.len, col.s, (int)a->table.len, a->table.s);
+    lint_report_names(c, DM_LINT_DROP_COLUMN, kw, "DROP COLUMN ", col, " of ", a->table,
+                      ": code of the previous release, still running during the deploy, reads or "
+                      "writes the column and fails as soon as it is gone");
 }
 
 void lint_rule_drop_table(section_ctx *c, lname table)
@@ -27,56 +30,47 @@ void lint_rule_drop_table(section_ctx *c, lname table)
 
 void lint_rule_rename_column(section_ctx *c, const alter_ctx *a, lname col, size_t kw)
 {
-    lint_report_at(c, DM_LINT_RENAME_COLUMN, kw,
-                   "RENAME COLUMN %.*s of %.*s: code of the previous release, still running "
-                   "during the deploy, uses the old name and fails",
-                   (int)col.len, col.s, (int)a->table.len, a->table.s);
+    lint_report_names(c, DM_LINT_RENAME_COLUMN, kw, "RENAME COLUMN ", col, " of ", a->table,
+                      old_name_fails);
 }
 
 /* MySQL CHANGE old new ... with another name. */
 void lint_rule_change_renames_column(section_ctx *c, const alter_ctx *a, lname old, size_t kw)
 {
-    lint_report_at(c, DM_LINT_RENAME_COLUMN, kw,
-                   "CHANGE renames the column %.*s of %.*s: code of the previous release, still "
-                   "running during the deploy, uses the old name and fails",
-                   (int)old.len, old.s, (int)a->table.len, a->table.s);
+    lint_report_names(c, DM_LINT_RENAME_COLUMN, kw, "CHANGE renames the column ", old, " of ",
+                      a->table, old_name_fails);
 }
 
 /* ALTER TABLE a RENAME [TO|AS] b */
 void lint_rule_alter_rename_table(section_ctx *c, const alter_ctx *a, lname to, size_t kw)
 {
-    lint_report_at(c, DM_LINT_RENAME_TABLE, kw,
-                   "RENAME of the table %.*s to %.*s: code of the previous release, still "
-                   "running during the deploy, uses the old name and fails",
-                   (int)a->table.len, a->table.s, (int)to.len, to.s);
+    lint_report_names(c, DM_LINT_RENAME_TABLE, kw, "RENAME of the table ", a->table, " to ", to,
+                      old_name_fails);
 }
 
 /* MySQL RENAME TABLE a TO b */
 void lint_rule_rename_table(section_ctx *c, lname from, lname to)
 {
-    lint_report_at(c, DM_LINT_RENAME_TABLE, 0,
-                   "RENAME TABLE %.*s TO %.*s: code of the previous release, still running "
-                   "during the deploy, uses the old name and fails",
-                   (int)from.len, from.s, (int)to.len, to.s);
+    lint_report_names(c, DM_LINT_RENAME_TABLE, 0, "RENAME TABLE ", from, " TO ", to,
+                      old_name_fails);
 }
 
 void lint_rule_change_column_type(section_ctx *c, const alter_ctx *a, lname col, size_t kw)
 {
-    lint_report_at(c, DM_LINT_CHANGE_COLUMN_TYPE, kw,
-                   "changing the type of %.*s of %.*s rewrites the table under an exclusive "
-                   "lock, and code of the previous release may read or write values the new "
-                   "type rejects",
-                   (int)col.len, col.s, (int)a->table.len, a->table.s);
+    lint_report_names(c, DM_LINT_CHANGE_COLUMN_TYPE, kw, "changing the type of ", col, " of ",
+                      a->table,
+                      " rewrites the table under an exclusive lock, and code of the previous "
+                      "release may read or write values the new type rejects");
 }
 
 void lint_rule_add_not_null_column(section_ctx *c, const alter_ctx *a, const column_def *col)
 {
     if (col->not_null && col->def == col->to && !col->generated)
-        lint_report_at(c, DM_LINT_ADD_NOT_NULL_COLUMN, col->kw,
-                       "ADD COLUMN %.*s NOT NULL without a DEFAULT on the existing table %.*s: "
-                       "it fails on a table with rows (or fills them with an implicit value), "
-                       "and code of the previous release that inserts without the column breaks",
-                       (int)col->name.len, col->name.s, (int)a->table.len, a->table.s);
+        lint_report_names(
+            c, DM_LINT_ADD_NOT_NULL_COLUMN, col->kw, "ADD COLUMN ", col->name,
+            " NOT NULL without a DEFAULT on the existing table ", a->table,
+            ": it fails on a table with rows (or fills them with an implicit value), and code of "
+            "the previous release that inserts without the column breaks");
 }
 
 /* Reported even for a new table: CASCADE empties the tables that reference it. */

@@ -57,34 +57,31 @@ void lint_rule_index_not_concurrent(section_ctx *c, size_t kw, lname table)
                        (int)table.len, table.s);
 }
 
-/* PostgreSQL: a constraint added to an existing table, without `w1 w2` in
- * its action [i, to). */
-static int constraint_lacks(const section_ctx *c, const alter_ctx *a, size_t i, size_t to,
-                            const char *w1, const char *w2)
+/* PostgreSQL: ADD <kind> (the token i) on an existing table without `w1 w2`
+ * in its action [i, to): "ADD <kind><between><table><after>". */
+static void report_constraint_lacking(section_ctx *c, const alter_ctx *a, dm_lint_rule rule,
+                                      size_t from, size_t i, size_t to, const char *w1,
+                                      const char *w2, const char *between, const char *after)
 {
-    return PG(c) && !a->is_new && !lint_has_words_depth0(c, i, to, w1, w2);
+    if (PG(c) && !a->is_new && !lint_has_words_depth0(c, i, to, w1, w2))
+        lint_report_names(c, rule, from, "ADD ", token_text(c, i), between, a->table, after);
 }
 
 void lint_rule_constraint_index(section_ctx *c, const alter_ctx *a, size_t from, size_t i,
                                 size_t to)
 {
-    lname kind = token_text(c, i);
-    if (constraint_lacks(c, a, i, to, "USING", "INDEX"))
-        lint_report_at(c, DM_LINT_INDEX_NOT_CONCURRENT, from,
-                       "ADD %.*s on the existing table %.*s builds an index while every write "
-                       "to the table is blocked",
-                       (int)kind.len, kind.s, (int)a->table.len, a->table.s);
+    report_constraint_lacking(c, a, DM_LINT_INDEX_NOT_CONCURRENT, from, i, to, "USING", "INDEX",
+                              " on the existing table ",
+                              " builds an index while every write to the table is blocked");
 }
 
 void lint_rule_constraint_not_valid(section_ctx *c, const alter_ctx *a, size_t from, size_t i,
                                     size_t to)
 {
-    lname kind = token_text(c, i);
-    if (constraint_lacks(c, a, i, to, "NOT", "VALID"))
-        lint_report_at(c, DM_LINT_CONSTRAINT_NOT_VALID, from,
-                       "ADD %.*s constraint on the existing table %.*s without NOT VALID: every "
-                       "row is checked while writes to the table are blocked",
-                       (int)kind.len, kind.s, (int)a->table.len, a->table.s);
+    report_constraint_lacking(
+        c, a, DM_LINT_CONSTRAINT_NOT_VALID, from, i, to, "NOT", "VALID",
+        " constraint on the existing table ",
+        " without NOT VALID: every row is checked while writes to the table are blocked");
 }
 
 /* DROP INDEX without CONCURRENTLY. */
@@ -104,11 +101,10 @@ void lint_rule_drop_index_not_concurrent(section_ctx *c, lname index, int is_new
 /* An existing column of an existing table. */
 void lint_rule_set_not_null(section_ctx *c, const alter_ctx *a, lname col, size_t kw)
 {
-    lint_report_at(c, DM_LINT_SET_NOT_NULL, kw,
-                   "NOT NULL on the existing column %.*s of %.*s: the whole table is scanned "
-                   "under an exclusive lock, and it fails (or rewrites values) if a row holds "
-                   "NULL",
-                   (int)col.len, col.s, (int)a->table.len, a->table.s);
+    lint_report_names(c, DM_LINT_SET_NOT_NULL, kw, "NOT NULL on the existing column ", col, " of ",
+                      a->table,
+                      ": the whole table is scanned under an exclusive lock, and it fails (or "
+                      "rewrites values) if a row holds NULL");
 }
 
 static int default_is_volatile(const section_ctx *c, size_t from, size_t to)
@@ -155,11 +151,10 @@ void lint_rule_volatile_default(section_ctx *c, const alter_ctx *a, const column
                             default_is_volatile(c, col->def + 1,
                                                 default_end(c, col->def + 1, col->to)));
     if (volatile_default)
-        lint_report_at(c, DM_LINT_VOLATILE_DEFAULT, col->kw,
-                       "ADD COLUMN %.*s on the existing table %.*s with a default evaluated per "
-                       "row: the whole table is rewritten under an exclusive lock (SQLite "
-                       "refuses it)",
-                       (int)col->name.len, col->name.s, (int)a->table.len, a->table.s);
+        lint_report_names(c, DM_LINT_VOLATILE_DEFAULT, col->kw, "ADD COLUMN ", col->name,
+                          " on the existing table ", a->table,
+                          " with a default evaluated per row: the whole table is rewritten under "
+                          "an exclusive lock (SQLite refuses it)");
 }
 
 /* ---- whole tables -------------------------------------------------------------- */

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/json.h"
 #include "lint/lint.h"
 
 struct dbmgmt_lint_report {
@@ -198,94 +197,40 @@ DBMGMT_API size_t dbmgmt_lint_report_migration_count(const dbmgmt_lint_report *r
     return r ? r->migrations : 0;
 }
 
-DBMGMT_API size_t dbmgmt_lint_report_count(const dbmgmt_lint_report *r)
-{
-    return r ? r->findings.count : 0;
-}
-
 DBMGMT_API size_t dbmgmt_lint_report_count_severity(const dbmgmt_lint_report *r, int32_t severity)
 {
-    size_t n = 0;
-    for (size_t i = 0; r && i < r->findings.count; i++)
-        n += r->findings.items[i].severity == severity;
-    return n;
+    return r ? dm_lint_findings_count_severity(&r->findings, severity) : 0;
 }
 
-static const dm_lint_finding *finding_at(const dbmgmt_lint_report *r, size_t k)
+static const dm_lint_findings *report_findings(const dbmgmt_lint_report *r)
 {
-    return r && k < r->findings.count ? &r->findings.items[k] : NULL;
+    return r ? &r->findings : NULL;
 }
 
-DBMGMT_API const char *dbmgmt_lint_report_rule(const dbmgmt_lint_report *r, size_t k)
-{
-    const dm_lint_finding *f = finding_at(r, k);
-    return f ? dm_lint_rule_id(f->rule) : NULL;
-}
-
-DBMGMT_API int32_t dbmgmt_lint_report_severity(const dbmgmt_lint_report *r, size_t k)
-{
-    const dm_lint_finding *f = finding_at(r, k);
-    return f ? f->severity : -1;
-}
+/* dbmgmt_lint_report_count, _rule, _severity, _file, _line, _message, _advice */
+DM_LINT_FINDING_READERS(dbmgmt_lint_report, dbmgmt_lint_report, report_findings)
 
 DBMGMT_API const char *dbmgmt_lint_report_version(const dbmgmt_lint_report *r, size_t k)
 {
-    const dm_lint_finding *f = finding_at(r, k);
-    return f ? f->version : NULL;
+    return dm_lint_finding_version(report_findings(r), k);
 }
 
-DBMGMT_API const char *dbmgmt_lint_report_file(const dbmgmt_lint_report *r, size_t k)
+static void report_json_members(dm_json *j, const void *owner)
 {
-    const dm_lint_finding *f = finding_at(r, k);
-    return f ? f->file : NULL;
-}
-
-DBMGMT_API int32_t dbmgmt_lint_report_line(const dbmgmt_lint_report *r, size_t k)
-{
-    const dm_lint_finding *f = finding_at(r, k);
-    return f ? f->line : -1;
-}
-
-DBMGMT_API const char *dbmgmt_lint_report_message(const dbmgmt_lint_report *r, size_t k)
-{
-    const dm_lint_finding *f = finding_at(r, k);
-    return f ? f->message : NULL;
-}
-
-DBMGMT_API const char *dbmgmt_lint_report_advice(const dbmgmt_lint_report *r, size_t k)
-{
-    const dm_lint_finding *f = finding_at(r, k);
-    return f ? dm_lint_rule_advice(f->rule) : NULL;
+    const dbmgmt_lint_report *r = owner;
+    dm_findings_json_text(j, "engine", dbmgmt_engine_name(r->engine));
+    dm_findings_json_int(j, "migrations", (int64_t)r->migrations);
+    dm_findings_json_int(j, "errors",
+                         (int64_t)dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_ERROR));
+    dm_findings_json_int(j, "warnings",
+                         (int64_t)dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_WARNING));
+    dm_findings_json_int(j, "infos",
+                         (int64_t)dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_INFO));
+    dm_lint_findings_json(j, "findings", &r->findings, 0);
 }
 
 DBMGMT_API char *dbmgmt_lint_report_to_json(const dbmgmt_lint_report *r)
 {
-    if (!r) {
-        dm_error_invalid("dbmgmt_lint_report_to_json", "report is NULL");
-        return NULL;
-    }
-    dm_buf b = DM_BUF_INIT;
-    dm_json j;
-    dm_json_init(&j, &b);
-    dm_json_object_begin(&j);
-    dm_json_key(&j, "engine");
-    dm_json_string(&j, dbmgmt_engine_name(r->engine));
-    dm_json_key(&j, "migrations");
-    dm_json_int(&j, (int64_t)r->migrations);
-    dm_json_key(&j, "errors");
-    dm_json_int(&j, (int64_t)dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_ERROR));
-    dm_json_key(&j, "warnings");
-    dm_json_int(&j, (int64_t)dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_WARNING));
-    dm_json_key(&j, "infos");
-    dm_json_int(&j, (int64_t)dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_INFO));
-    dm_json_key(&j, "findings");
-    dm_json_array_begin(&j);
-    for (size_t i = 0; i < r->findings.count; i++)
-        dm_lint_finding_json(&j, &r->findings.items[i], 0);
-    dm_json_array_end(&j);
-    dm_json_object_end(&j);
-    char *s = dm_buf_detach(&b);
-    if (!s)
-        dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory rendering a lint report");
-    return s;
+    return dm_findings_document(r, "dbmgmt_lint_report_to_json", "report is NULL", "a lint report",
+                                report_json_members);
 }

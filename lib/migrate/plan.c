@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/json.h"
 #include "core/log.h"
 #include "migrator.h"
 
@@ -243,7 +242,7 @@ static int lint_policy(dbmgmt_migrator *m, const dm_history *h, dbmgmt_plan *p, 
     int refuse = production && !(m->allow & DBMGMT_ALLOW_LINT_ERRORS);
     int rc = DBMGMT_OK;
     for (size_t i = 0; i < p->lint.count && rc == DBMGMT_OK; i++) {
-        const dm_lint_finding *f = &p->lint.items[i];
+        const dm_lint_finding *f = dm_lint_finding_at(&p->lint, i);
         if (f->severity != DBMGMT_LINT_ERROR)
             continue;
         const char *id = dm_lint_rule_id(f->rule);
@@ -384,116 +383,68 @@ DBMGMT_API int32_t dbmgmt_plan_step_statement_count(const dbmgmt_plan *plan, siz
     return s ? s->statement_count : 0;
 }
 
+static const char *direction_name(int32_t direction)
+{
+    return direction == DBMGMT_UP ? "up" : "down";
+}
+
+static void step_json(dm_json *j, const dbmgmt_plan *plan, size_t i)
+{
+    dm_json_object_begin(j);
+    dm_findings_json_text(j, "version", dbmgmt_plan_step_version(plan, i));
+    dm_findings_json_text(j, "name", dbmgmt_plan_step_name(plan, i));
+    dm_findings_json_text(j, "source", dbmgmt_plan_step_source(plan, i));
+    dm_findings_json_text(j, "direction", direction_name(plan->steps[i].direction));
+    dm_findings_json_bool(j, "transactional", plan->steps[i].transactional);
+    dm_findings_json_int(j, "statements", plan->steps[i].statement_count);
+    dm_json_object_end(j);
+}
+
+static void problem_json(dm_json *j, const dm_plan_problem *problem)
+{
+    dm_json_object_begin(j);
+    dm_findings_json_text(j, "status", dbmgmt_status_name(problem->status));
+    dm_findings_json_text(j, "message", problem->message);
+    dm_json_object_end(j);
+}
+
+static void plan_json_members(dm_json *j, const void *owner)
+{
+    const dbmgmt_plan *plan = owner;
+    dm_findings_json_text(j, "status", dbmgmt_status_name(dbmgmt_plan_status(plan)));
+    dm_findings_json_text(j, "direction", direction_name(plan->direction));
+    dm_findings_json_text(j, "current", plan->current);
+    dm_findings_json_text(j, "target", plan->target);
+    dm_json_key(j, "steps");
+    dm_json_array_begin(j);
+    for (size_t i = 0; i < plan->count; i++)
+        step_json(j, plan, i);
+    dm_json_array_end(j);
+    dm_json_key(j, "problems");
+    dm_json_array_begin(j);
+    for (size_t i = 0; i < plan->nproblems; i++)
+        problem_json(j, &plan->problems[i]);
+    dm_json_array_end(j);
+    dm_lint_findings_json(j, "findings", &plan->lint, 1);
+}
+
 DBMGMT_API char *dbmgmt_plan_to_json(const dbmgmt_plan *plan)
 {
-    if (!plan) {
-        dm_error_invalid("dbmgmt_plan_to_json", "plan is NULL");
-        return NULL;
-    }
-    dm_buf b = DM_BUF_INIT;
-    dm_json j;
-    dm_json_init(&j, &b);
-    dm_json_object_begin(&j);
-    dm_json_key(&j, "status");
-    dm_json_string(&j, dbmgmt_status_name(dbmgmt_plan_status(plan)));
-    dm_json_key(&j, "direction");
-    dm_json_string(&j, plan->direction == DBMGMT_UP ? "up" : "down");
-    dm_json_key(&j, "current");
-    dm_json_string(&j, plan->current);
-    dm_json_key(&j, "target");
-    dm_json_string(&j, plan->target);
-    dm_json_key(&j, "steps");
-    dm_json_array_begin(&j);
-    for (size_t i = 0; i < plan->count; i++) {
-        dm_json_object_begin(&j);
-        dm_json_key(&j, "version");
-        dm_json_string(&j, dbmgmt_plan_step_version(plan, i));
-        dm_json_key(&j, "name");
-        dm_json_string(&j, dbmgmt_plan_step_name(plan, i));
-        dm_json_key(&j, "source");
-        dm_json_string(&j, dbmgmt_plan_step_source(plan, i));
-        dm_json_key(&j, "direction");
-        dm_json_string(&j, plan->steps[i].direction == DBMGMT_UP ? "up" : "down");
-        dm_json_key(&j, "transactional");
-        dm_json_bool(&j, plan->steps[i].transactional);
-        dm_json_key(&j, "statements");
-        dm_json_int(&j, plan->steps[i].statement_count);
-        dm_json_object_end(&j);
-    }
-    dm_json_array_end(&j);
-    dm_json_key(&j, "problems");
-    dm_json_array_begin(&j);
-    for (size_t i = 0; i < plan->nproblems; i++) {
-        dm_json_object_begin(&j);
-        dm_json_key(&j, "status");
-        dm_json_string(&j, dbmgmt_status_name(plan->problems[i].status));
-        dm_json_key(&j, "message");
-        dm_json_string(&j, plan->problems[i].message);
-        dm_json_object_end(&j);
-    }
-    dm_json_array_end(&j);
-    dm_json_key(&j, "findings");
-    dm_json_array_begin(&j);
-    for (size_t i = 0; i < plan->lint.count; i++)
-        dm_lint_finding_json(&j, &plan->lint.items[i], 1);
-    dm_json_array_end(&j);
-    dm_json_object_end(&j);
-    char *s = dm_buf_detach(&b);
-    if (!s)
-        dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory rendering a plan");
-    return s;
+    return dm_findings_document(plan, "dbmgmt_plan_to_json", "plan is NULL", "a plan",
+                                plan_json_members);
 }
 
 /* ---- lint findings ---------------------------------------------------------------- */
 
-static const dm_lint_finding *plan_finding(const dbmgmt_plan *plan, size_t k)
+static const dm_lint_findings *plan_findings(const dbmgmt_plan *plan)
 {
-    return plan && k < plan->lint.count ? &plan->lint.items[k] : NULL;
+    return plan ? &plan->lint : NULL;
 }
 
-DBMGMT_API size_t dbmgmt_plan_finding_count(const dbmgmt_plan *plan)
-{
-    return plan ? plan->lint.count : 0;
-}
-
-DBMGMT_API const char *dbmgmt_plan_finding_rule(const dbmgmt_plan *plan, size_t k)
-{
-    const dm_lint_finding *f = plan_finding(plan, k);
-    return f ? dm_lint_rule_id(f->rule) : NULL;
-}
-
-DBMGMT_API int32_t dbmgmt_plan_finding_severity(const dbmgmt_plan *plan, size_t k)
-{
-    const dm_lint_finding *f = plan_finding(plan, k);
-    return f ? f->severity : -1;
-}
+/* dbmgmt_plan_finding_count, _rule, _severity, _file, _line, _message, _advice */
+DM_LINT_FINDING_READERS(dbmgmt_plan_finding, dbmgmt_plan, plan_findings)
 
 DBMGMT_API size_t dbmgmt_plan_finding_step(const dbmgmt_plan *plan, size_t k)
 {
-    const dm_lint_finding *f = plan_finding(plan, k);
-    return f ? f->step : SIZE_MAX;
-}
-
-DBMGMT_API const char *dbmgmt_plan_finding_file(const dbmgmt_plan *plan, size_t k)
-{
-    const dm_lint_finding *f = plan_finding(plan, k);
-    return f ? f->file : NULL;
-}
-
-DBMGMT_API int32_t dbmgmt_plan_finding_line(const dbmgmt_plan *plan, size_t k)
-{
-    const dm_lint_finding *f = plan_finding(plan, k);
-    return f ? f->line : -1;
-}
-
-DBMGMT_API const char *dbmgmt_plan_finding_message(const dbmgmt_plan *plan, size_t k)
-{
-    const dm_lint_finding *f = plan_finding(plan, k);
-    return f ? f->message : NULL;
-}
-
-DBMGMT_API const char *dbmgmt_plan_finding_advice(const dbmgmt_plan *plan, size_t k)
-{
-    const dm_lint_finding *f = plan_finding(plan, k);
-    return f ? dm_lint_rule_advice(f->rule) : NULL;
+    return dm_lint_finding_step(plan_findings(plan), k);
 }

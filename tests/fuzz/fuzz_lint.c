@@ -20,7 +20,7 @@ static void check_findings(const dm_lint_findings *f, size_t first, const dm_mig
                            int32_t lines)
 {
     for (size_t i = first; i < f->count; i++) {
-        const dm_lint_finding *x = &f->items[i];
+        const dm_lint_finding *x = dm_lint_finding_at(f, i);
         CHECK(x->rule >= 0 && x->rule < DM_LINT_RULE_COUNT && dm_lint_rule_id(x->rule));
         CHECK(x->severity >= DBMGMT_LINT_INFO && x->severity <= DBMGMT_LINT_ERROR);
         CHECK(x->message != NULL && x->version == mig->version);

@@ -81,7 +81,7 @@ static int count_rule(const dm_lint_findings *f, const char *rule)
 {
     int n = 0;
     for (size_t i = 0; i < f->count; i++)
-        n += strcmp(dm_lint_rule_id(f->items[i].rule), rule) == 0;
+        n += strcmp(dm_lint_finding_rule(f, i), rule) == 0;
     return n;
 }
 
@@ -101,9 +101,10 @@ static void run_cases(dbmgmt_engine e)
             failures++;
             printf("FAIL [%s] %s: expected %d, got %d for:\n%s\n", dbmgmt_engine_name(e), k->rule,
                    k->expect, got, k->sql);
-            for (size_t j = 0; j < f.count; j++)
-                printf("   %d: %s: %s\n", (int)f.items[j].line, dm_lint_rule_id(f.items[j].rule),
-                       f.items[j].message);
+            for (size_t j = 0; j < f.count; j++) {
+                const dm_lint_finding *x = dm_lint_finding_at(&f, j);
+                printf("   %d: %s: %s\n", (int)x->line, dm_lint_rule_id(x->rule), x->message);
+            }
         }
         for (int r = 0; r < DM_LINT_RULE_COUNT; r++)
             if (strcmp(dm_lint_rule_id((dm_lint_rule)r), k->rule) == 0 &&
@@ -154,13 +155,14 @@ static void test_lint_finding_names_file_line_and_advice(void **state)
                                       "  ADD COLUMN a INT,\n  DROP COLUMN email;\n",
                                       "SELECT 1;", 0, DBMGMT_UP);
     assert_int_equal(f.count, 1);
-    assert_string_equal(dm_lint_rule_id(f.items[0].rule), "drop-column");
-    assert_int_equal(f.items[0].severity, DBMGMT_LINT_ERROR);
-    assert_string_equal(f.items[0].file, "001_case.sql");
-    assert_int_equal(f.items[0].line, 6); /* section starts on line 2; DROP is its 5th line */
-    assert_non_null(strstr(f.items[0].message, "email"));
-    assert_non_null(strstr(f.items[0].message, "users"));
-    assert_non_null(strstr(dm_lint_rule_advice(f.items[0].rule), "expand-contract"));
+    const dm_lint_finding *x = dm_lint_finding_at(&f, 0);
+    assert_string_equal(dm_lint_rule_id(x->rule), "drop-column");
+    assert_int_equal(x->severity, DBMGMT_LINT_ERROR);
+    assert_string_equal(x->file, "001_case.sql");
+    assert_int_equal(x->line, 6); /* section starts on line 2; DROP is its 5th line */
+    assert_non_null(strstr(x->message, "email"));
+    assert_non_null(strstr(x->message, "users"));
+    assert_non_null(strstr(dm_lint_rule_advice(x->rule), "expand-contract"));
     dm_lint_findings_clear(&f);
 }
 
