@@ -24,6 +24,7 @@
 #include <execinfo.h>
 
 #include "dbmgmt.h"
+#include "support/files.h"
 
 /* Atomic: dbmgmt_migrate_on_boot reads the folder on a thread of its own. */
 static atomic_long allocations; /* calls to malloc/realloc(NULL) so far */
@@ -74,20 +75,15 @@ static char migrations[128];
 
 static void write_file(const char *dir, const char *name, const char *text)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    support_write_file(dir, name, text);
 }
 
 /* rm -rf each path under work */
 static void remove_under_work(const char *a, const char *b)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s/%s' '%s/%s'", work, a, work, b ? b : a);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(support_remove_in(work, a), 0);
+    if (b)
+        assert_int_equal(support_remove_in(work, b), 0);
 }
 
 /* The thread's last error lives until the next failure: record one that is
