@@ -14,52 +14,21 @@
 #include <cmocka.h>
 
 #include "dbmgmt.h"
+#include "support/engine.h"
 
 static const char *base_dsn;
 static dbmgmt_engine engine;
-static int scratch_counter;
 
 typedef struct scratch {
-    char dsn[1024];
-    char dbname[64];
-    char file[256];
+    support_scratch_db db;
     dbmgmt_conn *conn;
 } scratch;
-
-static void exec_on(const char *dsn, const char *sql)
-{
-    dbmgmt_conn *c = NULL;
-    if (dbmgmt_conn_open(&c, dsn) != DBMGMT_OK)
-        fail_msg("open: %s", dbmgmt_errmsg());
-    if (dbmgmt_conn_exec(c, sql) != DBMGMT_OK)
-        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
-    dbmgmt_conn_close(c);
-}
-
-static void dsn_with_database(char *out, size_t cap, const char *name)
-{
-    const char *auth = strstr(base_dsn, "://") + 3;
-    const char *slash = strchr(auth, '/');
-    const char *query = strchr(auth, '?');
-    size_t head = slash ? (size_t)(slash - base_dsn) : query ? (size_t)(query - base_dsn) : strlen(base_dsn);
-    snprintf(out, cap, "%.*s/%s%s", (int)head, base_dsn, name, query ? query : "");
-}
 
 static int scratch_setup(void **state)
 {
     scratch *s = calloc(1, sizeof *s);
-    snprintf(s->dbname, sizeof s->dbname, "dbmgmt_adv_%d_%d", (int)getpid(), ++scratch_counter);
-    if (engine == DBMGMT_ENGINE_SQLITE) {
-        snprintf(s->file, sizeof s->file, "/tmp/%s.sqlite", s->dbname);
-        unlink(s->file);
-        snprintf(s->dsn, sizeof s->dsn, "sqlite://%s", s->file);
-    } else {
-        char sql[128];
-        snprintf(sql, sizeof sql, "CREATE DATABASE %s", s->dbname);
-        exec_on(base_dsn, sql);
-        dsn_with_database(s->dsn, sizeof s->dsn, s->dbname);
-    }
-    if (dbmgmt_conn_open(&s->conn, s->dsn) != DBMGMT_OK)
+    support_scratch_db_create(&s->db, base_dsn, "dbmgmt_adv", "/tmp");
+    if (dbmgmt_conn_open(&s->conn, s->db.dsn) != DBMGMT_OK)
         return -1;
     *state = s;
     return 0;
@@ -69,21 +38,9 @@ static int scratch_teardown(void **state)
 {
     scratch *s = *state;
     dbmgmt_conn_close(s->conn);
-    if (engine == DBMGMT_ENGINE_SQLITE) {
-        unlink(s->file);
-    } else {
-        char sql[128];
-        snprintf(sql, sizeof sql, "DROP DATABASE %s", s->dbname);
-        exec_on(base_dsn, sql);
-    }
+    support_scratch_db_drop(&s->db, base_dsn);
     free(s);
     return 0;
-}
-
-static void exec_ok(dbmgmt_conn *c, const char *sql)
-{
-    if (dbmgmt_conn_exec(c, sql) != DBMGMT_OK)
-        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
 }
 
 static dbmgmt_advice *advise(dbmgmt_conn *c, const char *const *queries)
@@ -149,7 +106,7 @@ static void test_schema_findings_with_traps(void **state)
 {
     scratch *s = *state;
     for (size_t i = 0; trap_schema[i]; i++)
-        exec_ok(s->conn, trap_schema[i]);
+        support_exec_ok(s->conn, trap_schema[i]);
     /* SQLite keeps no usage counters: the workload's plans stand in for them. */
     const char *const queries[] = {"SELECT id FROM adv_child WHERE note = 'x' AND kind = 1",
                                    "SELECT id FROM adv_line WHERE parent_id = 3 ORDER BY pos",
@@ -183,7 +140,7 @@ static void test_schema_findings_with_traps(void **state)
 static void test_missing_index_is_reported(void **state)
 {
     scratch *s = *state;
-    exec_ok(s->conn, "CREATE TABLE adv_orders (id INT PRIMARY KEY, customer_id INT, "
+    support_exec_ok(s->conn, "CREATE TABLE adv_orders (id INT PRIMARY KEY, customer_id INT, "
                      "created_at VARCHAR(30), total INT)");
     const char *const queries[] = {
         "SELECT id FROM adv_orders WHERE customer_id = 42 AND created_at > '2024-01-01'", NULL};
@@ -218,14 +175,14 @@ static void test_hypopg_confirms_with_costs(void **state)
     char table[64], sql[512];
     snprintf(table, sizeof table, "adv_hypo_%d", (int)getpid());
     snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
-    exec_ok(c, sql);
+    support_exec_ok(c, sql);
     snprintf(sql, sizeof sql, "CREATE TABLE %s (id INT PRIMARY KEY, k INT, v TEXT)", table);
-    exec_ok(c, sql);
+    support_exec_ok(c, sql);
     snprintf(sql, sizeof sql, "INSERT INTO %s SELECT g, g %% 1000, md5(g::text) FROM "
                               "generate_series(1, 20000) g", table);
-    exec_ok(c, sql);
+    support_exec_ok(c, sql);
     snprintf(sql, sizeof sql, "ANALYZE %s", table);
-    exec_ok(c, sql);
+    support_exec_ok(c, sql);
     snprintf(sql, sizeof sql, "SELECT v FROM %s WHERE k = 7", table);
     const char *const queries[] = {sql, NULL};
     dbmgmt_advice *adv = advise(c, queries);
@@ -238,7 +195,7 @@ static void test_hypopg_confirms_with_costs(void **state)
     assert_string_equal(dbmgmt_advice_note(adv), "");
     dbmgmt_advice_free(adv);
     snprintf(sql, sizeof sql, "DROP TABLE %s", table);
-    exec_ok(c, sql);
+    support_exec_ok(c, sql);
     dbmgmt_conn_close(c);
 }
 
@@ -266,10 +223,10 @@ static void test_argument_checks(void **state)
 static void test_over_indexed_write_heavy_table(void **state)
 {
     scratch *s = *state;
-    exec_ok(s->conn, "CREATE TABLE adv_hot (id INT PRIMARY KEY, a INT, b INT, c INT, d INT)");
-    exec_ok(s->conn, "CREATE INDEX adv_hot_a ON adv_hot (a)");
-    exec_ok(s->conn, "CREATE INDEX adv_hot_b ON adv_hot (b)");
-    exec_ok(s->conn, "CREATE INDEX adv_hot_c ON adv_hot (c)");
+    support_exec_ok(s->conn, "CREATE TABLE adv_hot (id INT PRIMARY KEY, a INT, b INT, c INT, d INT)");
+    support_exec_ok(s->conn, "CREATE INDEX adv_hot_a ON adv_hot (a)");
+    support_exec_ok(s->conn, "CREATE INDEX adv_hot_b ON adv_hot (b)");
+    support_exec_ok(s->conn, "CREATE INDEX adv_hot_c ON adv_hot (c)");
     dbmgmt_advisor *a = NULL;
     assert_int_equal(dbmgmt_advisor_new(&a, s->conn), DBMGMT_OK);
     assert_int_equal(dbmgmt_advisor_set_max_indexes(a, 2), DBMGMT_OK);
@@ -288,7 +245,7 @@ static void fill_stats_table(dbmgmt_conn *c, const char *table, int n)
     char sql[256];
     snprintf(sql, sizeof sql, "CREATE TABLE %s (id INTEGER NOT NULL PRIMARY KEY, flag INTEGER NOT NULL, "
                               "code INTEGER NOT NULL)", table);
-    exec_ok(c, sql);
+    support_exec_ok(c, sql);
     snprintf(sql, sizeof sql, "INSERT INTO %s (id, flag, code) VALUES (?, ?, ?)", table);
     dbmgmt_stmt *st = NULL;
     assert_int_equal(dbmgmt_conn_begin(c), DBMGMT_OK);
@@ -341,7 +298,7 @@ static void test_low_cardinality_lead_from_engine_statistics(void **state)
 {
     scratch *s = *state;
     fill_stats_table(s->conn, "adv_lowcard", 2000);
-    exec_ok(s->conn, "CREATE INDEX adv_lowcard_flag_code ON adv_lowcard (flag, code)");
+    support_exec_ok(s->conn, "CREATE INDEX adv_lowcard_flag_code ON adv_lowcard (flag, code)");
     analyze(s->conn, "adv_lowcard");
     const char *queries[] = {"SELECT id FROM adv_lowcard WHERE flag = 1 AND code = 7", NULL};
     dbmgmt_advice *adv = advise(s->conn, queries);
@@ -368,11 +325,8 @@ static void test_engine_recorded_workload(void **state)
         if (!admin || !*admin)
             skip();
         char admin_scratch[1024];
-        const char *saved = base_dsn;
-        base_dsn = admin;
-        dsn_with_database(admin_scratch, sizeof admin_scratch, s->dbname);
-        base_dsn = saved;
-        exec_on(admin_scratch, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        support_dsn_with_database(admin_scratch, sizeof admin_scratch, admin, s->db.name);
+        support_exec_on(admin_scratch, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
     }
     fill_stats_table(c, "adv_stats", 2000);
     analyze(c, "adv_stats");
@@ -381,7 +335,7 @@ static void test_engine_recorded_workload(void **state)
         /* sent as text, which both engines record and normalise (MariaDB
          * keeps no digest for server-side prepared statements) */
         snprintf(sql, sizeof sql, "SELECT id FROM adv_stats WHERE code = %d", i + 1);
-        exec_ok(c, sql);
+        support_exec_ok(c, sql);
     }
     assert_int_equal(dbmgmt_advisor_new(&a, c), DBMGMT_OK);
     int rc = dbmgmt_advisor_use_engine_stats(a);
@@ -402,9 +356,7 @@ int main(void)
     base_dsn = getenv("DBMGMT_TEST_DSN");
     if (!base_dsn)
         base_dsn = "sqlite::memory:";
-    engine = strncmp(base_dsn, "postgres", 8) == 0 ? DBMGMT_ENGINE_POSTGRES
-             : strncmp(base_dsn, "mysql", 5) == 0  ? DBMGMT_ENGINE_MYSQL
-                                                   : DBMGMT_ENGINE_SQLITE;
+    engine = support_engine_of_dsn(base_dsn);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_findings_with_traps, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_missing_index_is_reported, scratch_setup, scratch_teardown),

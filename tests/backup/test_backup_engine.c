@@ -23,44 +23,12 @@
 
 #include <dbmgmt.h>
 
+#include "support/engine.h"
+#include "support/files.h"
+
 static const char *base_dsn;
 static dbmgmt_engine engine;
 static char password[256];
-static int scratch_counter;
-
-static void exec_on(const char *dsn, const char *sql)
-{
-    dbmgmt_conn *c = NULL;
-    if (dbmgmt_conn_open(&c, dsn) != DBMGMT_OK)
-        fail_msg("open: %s", dbmgmt_errmsg());
-    if (dbmgmt_conn_exec(c, sql) != DBMGMT_OK)
-        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
-    dbmgmt_conn_close(c);
-}
-
-static int64_t query_int(const char *dsn, const char *sql)
-{
-    dbmgmt_conn *c = NULL;
-    dbmgmt_result *r = NULL;
-    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
-    assert_int_equal(dbmgmt_conn_query(c, &r, sql, 0, NULL), DBMGMT_OK);
-    assert_int_equal(dbmgmt_result_next(r), 1);
-    int64_t v = dbmgmt_result_int64(r, 0);
-    dbmgmt_result_free(r);
-    dbmgmt_conn_close(c);
-    return v;
-}
-
-/* The base DSN with its database replaced by name. */
-static void dsn_with_database(char *out, size_t cap, const char *name)
-{
-    const char *auth = strstr(base_dsn, "://") + 3;
-    const char *slash = strchr(auth, '/');
-    const char *query = strchr(auth, '?');
-    size_t head = slash ? (size_t)(slash - base_dsn) : query ? (size_t)(query - base_dsn)
-                                                             : strlen(base_dsn);
-    snprintf(out, cap, "%.*s/%s%s", (int)head, base_dsn, name, query ? query : "");
-}
 
 /* The base DSN's password (the test servers' passwords need no decoding). */
 static void extract_password(void)
@@ -72,41 +40,19 @@ static void extract_password(void)
         snprintf(password, sizeof password, "%.*s", (int)(at - colon - 1), colon + 1);
 }
 
-typedef struct scratch {
-    char name[64];
-    char dsn[512];
-} scratch;
-
-static void scratch_create(scratch *s, const char *what)
-{
-    snprintf(s->name, sizeof s->name, "dbmgmt_bk_%s_%d_%d", what, (int)getpid(),
-             ++scratch_counter);
-    char sql[160];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", s->name);
-    exec_on(base_dsn, sql);
-    dsn_with_database(s->dsn, sizeof s->dsn, s->name);
-}
-
-static void scratch_drop(const scratch *s)
-{
-    char sql[160];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", s->name);
-    exec_on(base_dsn, sql);
-}
-
 static void fill_source(const char *dsn)
 {
-    exec_on(dsn, engine == DBMGMT_ENGINE_POSTGRES
+    support_exec_on(dsn, engine == DBMGMT_ENGINE_POSTGRES
                      ? "CREATE TABLE items(id SERIAL PRIMARY KEY, pad TEXT NOT NULL)"
                      : "CREATE TABLE items(id INT AUTO_INCREMENT PRIMARY KEY, pad TEXT NOT NULL)");
-    exec_on(dsn, "CREATE TABLE digits(d INT NOT NULL);"
+    support_exec_on(dsn, "CREATE TABLE digits(d INT NOT NULL);"
                  "INSERT INTO digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9);"
                  "CREATE TABLE notes(id INT PRIMARY KEY, body TEXT);"
                  "INSERT INTO notes VALUES (1, 'it''s'), (2, NULL), (3, 'x');"
                  "INSERT INTO items(pad) SELECT REPEAT('x', 200) FROM digits a, digits b, "
                  "digits c, digits d, digits e");
     if (engine == DBMGMT_ENGINE_MYSQL) /* a routine, a trigger and an event to carry over */
-        exec_on(dsn, "CREATE FUNCTION note_count() RETURNS INT READS SQL DATA "
+        support_exec_on(dsn, "CREATE FUNCTION note_count() RETURNS INT READS SQL DATA "
                      "RETURN (SELECT COUNT(*) FROM notes);"
                      "CREATE TRIGGER notes_touch BEFORE UPDATE ON notes FOR EACH ROW "
                      "SET NEW.body = COALESCE(NEW.body, OLD.body);"
@@ -211,28 +157,15 @@ static int alert_hook(void *userdata, dbmgmt_hook hook, const char *id, const ch
     return 0;
 }
 
-static void make_backup_dir(char *dir, size_t cap)
-{
-    snprintf(dir, cap, "/tmp/dbmgmt-bkeng-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-}
-
-static void remove_dir(const char *dir)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-}
-
 static void test_backup_verify_restore_round_trip_without_password_on_argv(void **state)
 {
     (void)state;
-    scratch src, dst;
-    scratch_create(&src, "src");
+    support_scratch_db src, dst;
+    support_scratch_db_create(&src, base_dsn, "dbmgmt_bk_src", NULL);
     fill_source(src.dsn);
-    scratch_create(&dst, "dst");
+    support_scratch_db_create(&dst, base_dsn, "dbmgmt_bk_dst", NULL);
     char dir[64];
-    make_backup_dir(dir, sizeof dir);
+    assert_int_equal(support_scratch_dir(dir, sizeof dir, "dbmgmt-bkeng"), 0);
     dbmgmt_backup *b = NULL;
     assert_int_equal(dbmgmt_backup_new(&b, src.dsn, dir), DBMGMT_OK);
 
@@ -255,15 +188,15 @@ static void test_backup_verify_restore_round_trip_without_password_on_argv(void 
     if (w.leaks)
         fail_msg("a password was on a child's command line (%s)", w.leaked);
 
-    assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM items"), 100000);
-    assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM notes"), 3);
-    assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM notes WHERE body IS NULL"), 1);
+    assert_int_equal(support_query_int_on(dst.dsn, "SELECT COUNT(*) FROM items"), 100000);
+    assert_int_equal(support_query_int_on(dst.dsn, "SELECT COUNT(*) FROM notes"), 3);
+    assert_int_equal(support_query_int_on(dst.dsn, "SELECT COUNT(*) FROM notes WHERE body IS NULL"), 1);
     if (engine == DBMGMT_ENGINE_MYSQL) { /* routines, triggers and events come back */
-        assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM information_schema.ROUTINES "
+        assert_int_equal(support_query_int_on(dst.dsn, "SELECT COUNT(*) FROM information_schema.ROUTINES "
                                             "WHERE ROUTINE_SCHEMA = DATABASE()"), 1);
-        assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM information_schema.TRIGGERS "
+        assert_int_equal(support_query_int_on(dst.dsn, "SELECT COUNT(*) FROM information_schema.TRIGGERS "
                                             "WHERE TRIGGER_SCHEMA = DATABASE()"), 1);
-        assert_int_equal(query_int(dst.dsn, "SELECT COUNT(*) FROM information_schema.EVENTS "
+        assert_int_equal(support_query_int_on(dst.dsn, "SELECT COUNT(*) FROM information_schema.EVENTS "
                                             "WHERE EVENT_SCHEMA = DATABASE() AND EVENT_NAME = "
                                             "'notes_sweep'"), 1);
     }
@@ -278,19 +211,19 @@ static void test_backup_verify_restore_round_trip_without_password_on_argv(void 
     assert_int_equal(dbmgmt_backup_restore(b, id, src.dsn), DBMGMT_ERR_POLICY);
     dbmgmt_free(id);
     dbmgmt_backup_free(b);
-    remove_dir(dir);
-    scratch_drop(&src);
-    scratch_drop(&dst);
+    assert_int_equal(support_remove_tree(dir), 0);
+    support_scratch_db_drop(&src, base_dsn);
+    support_scratch_db_drop(&dst, base_dsn);
 }
 
 static void test_flipped_byte_in_dump_fails_verify_and_alerts(void **state)
 {
     (void)state;
-    scratch src;
-    scratch_create(&src, "flip");
-    exec_on(src.dsn, "CREATE TABLE t(id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2)");
+    support_scratch_db src;
+    support_scratch_db_create(&src, base_dsn, "dbmgmt_bk_flip", NULL);
+    support_exec_on(src.dsn, "CREATE TABLE t(id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2)");
     char dir[64];
-    make_backup_dir(dir, sizeof dir);
+    assert_int_equal(support_scratch_dir(dir, sizeof dir, "dbmgmt-bkeng"), 0);
     dbmgmt_backup *b = NULL;
     alerts a = {0};
     assert_int_equal(dbmgmt_backup_new(&b, src.dsn, dir), DBMGMT_OK);
@@ -314,8 +247,8 @@ static void test_flipped_byte_in_dump_fails_verify_and_alerts(void **state)
     assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_FAILURES), 1);
     dbmgmt_free(id);
     dbmgmt_backup_free(b);
-    remove_dir(dir);
-    scratch_drop(&src);
+    assert_int_equal(support_remove_tree(dir), 0);
+    support_scratch_db_drop(&src, base_dsn);
 }
 
 static void test_wrong_password_never_in_messages(void **state)
@@ -329,7 +262,7 @@ static void test_wrong_password_never_in_messages(void **state)
     assert_true(colon && at && colon < at);
     snprintf(dsn, sizeof dsn, "%.*s%s%s", (int)(colon + 1 - base_dsn), base_dsn, secret, at);
     char dir[64];
-    make_backup_dir(dir, sizeof dir);
+    assert_int_equal(support_scratch_dir(dir, sizeof dir, "dbmgmt-bkeng"), 0);
     dbmgmt_backup *b = NULL;
     alerts a = {0};
     assert_int_equal(dbmgmt_backup_new(&b, dsn, dir), DBMGMT_OK);
@@ -340,7 +273,7 @@ static void test_wrong_password_never_in_messages(void **state)
     assert_int_equal(a.n, 1);
     assert_null(strstr(a.last, secret));
     dbmgmt_backup_free(b);
-    remove_dir(dir);
+    assert_int_equal(support_remove_tree(dir), 0);
 }
 
 int main(void)

@@ -19,6 +19,8 @@
 
 #include <dbmgmt.h>
 
+#include "support/files.h"
+
 /* Counts of files in dir: partial ones and finished backups. */
 static void count_files(const char *dir, int *partial, int *finished)
 {
@@ -40,8 +42,7 @@ static void test_kill_during_backup_leaves_no_entry_and_no_final_file(void **sta
 {
     (void)state;
     char dir[64], dsn[160], backups[160];
-    snprintf(dir, sizeof dir, "/tmp/dbmgmt-bkkill-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(support_scratch_dir(dir, sizeof dir, "dbmgmt-bkkill"), 0);
     snprintf(dsn, sizeof dsn, "sqlite://%s/app.db", dir);
     snprintf(backups, sizeof backups, "%s/backups", dir);
     dbmgmt_conn *c = NULL;
@@ -93,9 +94,7 @@ static void test_kill_during_backup_leaves_no_entry_and_no_final_file(void **sta
     assert_int_equal(dbmgmt_backup_run_now(b, NULL), DBMGMT_OK);
     assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 1);
     dbmgmt_backup_free(b);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(support_remove_tree(dir), 0);
 }
 
 int main(void)

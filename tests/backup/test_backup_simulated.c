@@ -22,6 +22,8 @@
 
 #include <dbmgmt.h>
 
+#include "support/files.h"
+
 #define HOUR 3600
 #define DAY 86400
 #define T0 1767225600 /* 2026-01-01T00:00:00Z */
@@ -127,9 +129,7 @@ static void test_400_days_each_job_once_and_exact_tiers_kept(void **state)
     char dir[64], db[128], dsn[160], backups[160];
     /* On tmpfs when there is one: this is about scheduling and retention,
      * and some 2,000 fsyncs on a disk would take most of the run. */
-    snprintf(dir, sizeof dir, "%s/dbmgmt-bksim-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(support_scratch_dir_on_tmpfs(dir, sizeof dir, "dbmgmt-bksim"), 0);
     snprintf(db, sizeof db, "%s/app.db", dir);
     snprintf(dsn, sizeof dsn, "sqlite://%s", db);
     snprintf(backups, sizeof backups, "%s/backups", dir);
@@ -228,9 +228,7 @@ static void test_400_days_each_job_once_and_exact_tiers_kept(void **state)
     closedir(d);
     assert_int_equal(files, expected_count);
     dbmgmt_backup_free(b);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(support_remove_tree(dir), 0);
 }
 
 int main(void)

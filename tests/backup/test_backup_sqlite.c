@@ -20,6 +20,9 @@
 
 #include <dbmgmt.h>
 
+#include "support/engine.h"
+#include "support/files.h"
+
 #define DAY 86400
 #define T0 1767225600 /* 2026-01-01T00:00:00Z, a Thursday */
 
@@ -58,38 +61,15 @@ static int record_hook(void *userdata, dbmgmt_hook hook, const char *id, const c
     return 0;
 }
 
-static void exec_ok(const char *dsn, const char *sql)
-{
-    dbmgmt_conn *c = NULL;
-    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
-    if (dbmgmt_conn_exec(c, sql) != DBMGMT_OK)
-        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
-    dbmgmt_conn_close(c);
-}
-
-static int64_t query_int(const char *dsn, const char *sql)
-{
-    dbmgmt_conn *c = NULL;
-    dbmgmt_result *r = NULL;
-    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
-    assert_int_equal(dbmgmt_conn_query(c, &r, sql, 0, NULL), DBMGMT_OK);
-    assert_int_equal(dbmgmt_result_next(r), 1);
-    int64_t v = dbmgmt_result_int64(r, 0);
-    dbmgmt_result_free(r);
-    dbmgmt_conn_close(c);
-    return v;
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/dbmgmt-bk-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (support_scratch_dir(f->dir, sizeof f->dir, "dbmgmt-bk") != 0)
         return -1;
     snprintf(f->db, sizeof f->db, "%s/app.db", f->dir);
     snprintf(f->dsn, sizeof f->dsn, "sqlite://%s", f->db);
     snprintf(f->backups, sizeof f->backups, "%s/backups", f->dir);
-    exec_ok(f->dsn, "CREATE TABLE items(id INTEGER PRIMARY KEY, pad TEXT NOT NULL);"
+    support_exec_on(f->dsn, "CREATE TABLE items(id INTEGER PRIMARY KEY, pad TEXT NOT NULL);"
                     "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);"
                     "INSERT INTO notes(body) VALUES ('a'), ('b'), ('c');"
                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)"
@@ -104,9 +84,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     dbmgmt_backup_free(f->b);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
+    int rc = support_remove_tree(f->dir);
     free(f);
     return rc == 0 ? 0 : -1;
 }
@@ -149,12 +127,12 @@ static void backup_under_writer(fixture *f, int pause_us)
     assert_int_equal(pthread_create(&t, NULL, writer_main, &w), 0);
     while (w.inserted < 50)
         usleep(1000);
-    int64_t before = query_int(f->dsn, "SELECT COUNT(*) FROM items");
+    int64_t before = support_query_int_on(f->dsn, "SELECT COUNT(*) FROM items");
     char *id = NULL;
     time_t start = time(NULL);
     int rc = dbmgmt_backup_run_now(f->b, &id);
     time_t took = time(NULL) - start;
-    int64_t after = query_int(f->dsn, "SELECT COUNT(*) FROM items");
+    int64_t after = support_query_int_on(f->dsn, "SELECT COUNT(*) FROM items");
     w.stop = 1;
     pthread_join(t, NULL);
     if (rc != DBMGMT_OK)
@@ -176,8 +154,8 @@ static void backup_under_writer(fixture *f, int pause_us)
     /* Rows are inserted one by one with ids 1, 2, ...: the table had exactly
      * k rows at some instant iff the copy holds ids 1..k for a k between the
      * counts before and after. */
-    int64_t k = query_int(dsn, "SELECT COUNT(*) FROM items");
-    assert_int_equal(query_int(dsn, "SELECT MAX(id) FROM items"), k);
+    int64_t k = support_query_int_on(dsn, "SELECT COUNT(*) FROM items");
+    assert_int_equal(support_query_int_on(dsn, "SELECT MAX(id) FROM items"), k);
     assert_true(k >= before && k <= after);
     char *json = dbmgmt_backup_list_json(f->b);
     char expect[64];
@@ -191,7 +169,7 @@ static void backup_under_writer(fixture *f, int pause_us)
 static void test_backup_under_back_to_back_writer_in_wal_mode(void **state)
 {
     fixture *f = *state;
-    exec_ok(f->dsn, "PRAGMA journal_mode=WAL");
+    support_exec_on(f->dsn, "PRAGMA journal_mode=WAL");
     backup_under_writer(f, 0);
 }
 
@@ -290,9 +268,9 @@ static void wal_copy_case(fixture *f)
     assert_int_not_equal(access(side, F_OK), 0);
     assert_int_equal(dbmgmt_backup_verify(f->b, id), DBMGMT_OK);
     snprintf(dsn, sizeof dsn, "sqlite://%s?mode=ro", path);
-    assert_int_equal(query_int(dsn, "SELECT COUNT(*) FROM notes WHERE body = 'only in the wal'"),
+    assert_int_equal(support_query_int_on(dsn, "SELECT COUNT(*) FROM notes WHERE body = 'only in the wal'"),
                      1);
-    assert_int_equal(query_int(dsn, "SELECT COUNT(*) FROM items"), 5000);
+    assert_int_equal(support_query_int_on(dsn, "SELECT COUNT(*) FROM items"), 5000);
     FILE *fh = fopen(path, "rb");
     unsigned char header[20];
     assert_non_null(fh);
@@ -366,14 +344,14 @@ static void test_restore_drill_checks_counts_and_records_rto(void **state)
     snprintf(target, sizeof target, "%s/scratch.db", f->dir);
     snprintf(target_dsn, sizeof target_dsn, "sqlite://%s", target);
     assert_int_equal(dbmgmt_backup_restore(f->b, id, target_dsn), DBMGMT_OK);
-    assert_int_equal(query_int(target_dsn, "SELECT COUNT(*) FROM items"), 5000);
-    assert_int_equal(query_int(target_dsn, "SELECT COUNT(*) FROM notes"), 3);
+    assert_int_equal(support_query_int_on(target_dsn, "SELECT COUNT(*) FROM items"), 5000);
+    assert_int_equal(support_query_int_on(target_dsn, "SELECT COUNT(*) FROM notes"), 3);
     assert_true(dbmgmt_backup_metric(f->b, DBMGMT_BACKUP_LAST_RESTORE_MS) >= 0);
     /* NULL: a drill into a temporary file that is removed afterwards. */
     assert_int_equal(dbmgmt_backup_restore(f->b, id, NULL), DBMGMT_OK);
     /* Never over the source. */
     assert_int_equal(dbmgmt_backup_restore(f->b, id, f->dsn), DBMGMT_ERR_POLICY);
-    assert_int_equal(query_int(f->dsn, "SELECT COUNT(*) FROM items"), 5000);
+    assert_int_equal(support_query_int_on(f->dsn, "SELECT COUNT(*) FROM items"), 5000);
     assert_int_equal(dbmgmt_backup_restore(f->b, "no-such-id", NULL), DBMGMT_ERR_NOTFOUND);
     char *json = dbmgmt_backup_list_json(f->b);
     assert_non_null(strstr(json, "\"restore_result\":\"ok\""));

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dbmgmt.h"
+#include "support/engine.h"
 
 static const char *test_dsn;
 /* A DSN with admin rights on the same server (PostgreSQL, MySQL), to kill
@@ -26,13 +27,6 @@ static const char *admin_dsn;
 /* Every log line and the last error message of every test go here; the
  * runner searches it for the servers' passwords. */
 static FILE *evidence;
-
-static void log_to_evidence(void *userdata, dbmgmt_log_level level, const char *message)
-{
-    (void)userdata;
-    if (evidence)
-        fprintf(evidence, "log %d: %s\n", (int)level, message);
-}
 
 static int record_last_error(void **state)
 {
@@ -65,24 +59,6 @@ static dbmgmt_conn *open_conn(void)
     return c;
 }
 
-static void exec_ok(dbmgmt_conn *c, const char *sql)
-{
-    int rc = dbmgmt_conn_exec(c, sql);
-    if (rc != DBMGMT_OK)
-        fail_msg("exec '%s': %s: %s", sql, dbmgmt_status_name(rc), dbmgmt_conn_errmsg(c));
-}
-
-static int64_t query_int(dbmgmt_conn *c, const char *sql)
-{
-    dbmgmt_result *r = NULL;
-    if (dbmgmt_conn_query(c, &r, sql, 0, NULL) != DBMGMT_OK)
-        fail_msg("query '%s': %s", sql, dbmgmt_conn_errmsg(c));
-    assert_int_equal(dbmgmt_result_next(r), 1);
-    int64_t v = dbmgmt_result_int64(r, 0);
-    dbmgmt_result_free(r);
-    return v;
-}
-
 static void test_conn_reports_its_engine_and_pings(void **state)
 {
     (void)state;
@@ -98,8 +74,8 @@ static void test_conn_ddl_dml_round_trip_with_affected_rows(void **state)
 {
     (void)state;
     dbmgmt_conn *c = open_conn();
-    exec_ok(c, "DROP TABLE IF EXISTS ct_items");
-    exec_ok(c, "CREATE TABLE ct_items (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL, qty INTEGER)");
+    support_exec_ok(c, "DROP TABLE IF EXISTS ct_items");
+    support_exec_ok(c, "CREATE TABLE ct_items (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL, qty INTEGER)");
     for (int i = 1; i <= 5; i++) {
         char id[8], qty[8];
         snprintf(id, sizeof id, "%d", i);
@@ -136,8 +112,8 @@ static void test_conn_ddl_dml_round_trip_with_affected_rows(void **state)
     assert_int_equal(dbmgmt_conn_query(c, &r, "DELETE FROM ct_items WHERE id <= 2", 0, NULL), DBMGMT_OK);
     assert_int_equal(dbmgmt_result_affected_rows(r), 2);
     dbmgmt_result_free(r);
-    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_items"), 3);
-    exec_ok(c, "DROP TABLE ct_items");
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM ct_items"), 3);
+    support_exec_ok(c, "DROP TABLE ct_items");
     dbmgmt_conn_close(c);
 }
 
@@ -146,10 +122,10 @@ static void test_conn_every_bind_type_round_trips(void **state)
     (void)state;
     dbmgmt_conn *c = open_conn();
     char ddl[256];
-    exec_ok(c, "DROP TABLE IF EXISTS ct_types");
+    support_exec_ok(c, "DROP TABLE IF EXISTS ct_types");
     snprintf(ddl, sizeof ddl, "CREATE TABLE ct_types (id INTEGER PRIMARY KEY, i BIGINT, d %s, t %s, b %s)",
              type_name(c, T_DOUBLE), type_name(c, T_TEXT), type_name(c, T_BLOB));
-    exec_ok(c, ddl);
+    support_exec_ok(c, ddl);
 
     size_t big_len = 1024 * 1024;
     char *big = malloc(big_len + 1);
@@ -226,7 +202,7 @@ static void test_conn_every_bind_type_round_trips(void **state)
     assert_null(dbmgmt_result_text(r, 0));     /* no current row */
     dbmgmt_result_free(r);
     free(big);
-    exec_ok(c, "DROP TABLE ct_types");
+    support_exec_ok(c, "DROP TABLE ct_types");
     dbmgmt_conn_close(c);
 }
 
@@ -234,35 +210,35 @@ static void test_conn_transactions_commit_rollback_and_detection(void **state)
 {
     (void)state;
     dbmgmt_conn *c = open_conn();
-    exec_ok(c, "DROP TABLE IF EXISTS ct_tx");
-    exec_ok(c, "CREATE TABLE ct_tx (id INTEGER PRIMARY KEY)");
+    support_exec_ok(c, "DROP TABLE IF EXISTS ct_tx");
+    support_exec_ok(c, "CREATE TABLE ct_tx (id INTEGER PRIMARY KEY)");
     assert_int_equal(dbmgmt_conn_in_transaction(c), 0);
     assert_int_equal(dbmgmt_conn_begin(c), DBMGMT_OK);
     assert_int_equal(dbmgmt_conn_in_transaction(c), 1);
     assert_int_equal(dbmgmt_conn_begin(c), DBMGMT_ERR_BUSY);
     assert_non_null(strstr(dbmgmt_conn_errmsg(c), "a transaction is already open"));
-    exec_ok(c, "INSERT INTO ct_tx (id) VALUES (1)");
+    support_exec_ok(c, "INSERT INTO ct_tx (id) VALUES (1)");
     assert_int_equal(dbmgmt_conn_rollback(c), DBMGMT_OK);
     assert_int_equal(dbmgmt_conn_in_transaction(c), 0);
-    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_tx"), 0);
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM ct_tx"), 0);
 
     assert_int_equal(dbmgmt_conn_begin(c), DBMGMT_OK);
-    exec_ok(c, "INSERT INTO ct_tx (id) VALUES (2)");
+    support_exec_ok(c, "INSERT INTO ct_tx (id) VALUES (2)");
     assert_int_equal(dbmgmt_conn_commit(c), DBMGMT_OK);
     assert_int_equal(dbmgmt_conn_in_transaction(c), 0);
 
     /* another connection sees the committed row */
     dbmgmt_conn *other = open_conn();
-    assert_int_equal(query_int(other, "SELECT COUNT(*) FROM ct_tx"), 1);
+    assert_int_equal(support_query_int(other, "SELECT COUNT(*) FROM ct_tx"), 1);
     dbmgmt_conn_close(other);
 
     /* closing with a transaction open rolls it back */
     assert_int_equal(dbmgmt_conn_begin(c), DBMGMT_OK);
-    exec_ok(c, "INSERT INTO ct_tx (id) VALUES (3)");
+    support_exec_ok(c, "INSERT INTO ct_tx (id) VALUES (3)");
     dbmgmt_conn_close(c);
     c = open_conn();
-    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_tx"), 1);
-    exec_ok(c, "DROP TABLE ct_tx");
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM ct_tx"), 1);
+    support_exec_ok(c, "DROP TABLE ct_tx");
     dbmgmt_conn_close(c);
 }
 
@@ -270,9 +246,9 @@ static void test_conn_errors_carry_engine_message_and_sqlstate(void **state)
 {
     (void)state;
     dbmgmt_conn *c = open_conn();
-    exec_ok(c, "DROP TABLE IF EXISTS ct_err");
-    exec_ok(c, "CREATE TABLE ct_err (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
-    exec_ok(c, "INSERT INTO ct_err (id, v) VALUES (1, 1)");
+    support_exec_ok(c, "DROP TABLE IF EXISTS ct_err");
+    support_exec_ok(c, "CREATE TABLE ct_err (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
+    support_exec_ok(c, "INSERT INTO ct_err (id, v) VALUES (1, 1)");
     dbmgmt_result *r = NULL;
     const char *dup[] = {"1", "2"};
     assert_int_equal(dbmgmt_conn_query(c, &r, "INSERT INTO ct_err (id, v) VALUES (?, ?)", 2, dup), DBMGMT_ERR_SQL);
@@ -291,10 +267,10 @@ static void test_conn_errors_carry_engine_message_and_sqlstate(void **state)
     assert_non_null(strstr(dbmgmt_conn_errmsg(c), "ct_no_such_table"));
 
     /* the connection stays usable after errors */
-    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_err"), 1);
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM ct_err"), 1);
     /* a success clears the connection's error */
     assert_string_equal(dbmgmt_conn_errmsg(c), "");
-    exec_ok(c, "DROP TABLE ct_err");
+    support_exec_ok(c, "DROP TABLE ct_err");
     dbmgmt_conn_close(c);
 }
 
@@ -302,7 +278,7 @@ static void test_conn_exec_script_names_failing_statement_and_line(void **state)
 {
     (void)state;
     dbmgmt_conn *c = open_conn();
-    exec_ok(c, "DROP TABLE IF EXISTS ct_script");
+    support_exec_ok(c, "DROP TABLE IF EXISTS ct_script");
     int rc = dbmgmt_conn_exec(c, "CREATE TABLE ct_script (id INTEGER PRIMARY KEY);\n"
                                  "INSERT INTO ct_script (id) VALUES (1);\n"
                                  "\n"
@@ -310,8 +286,8 @@ static void test_conn_exec_script_names_failing_statement_and_line(void **state)
                                  "INSERT INTO ct_script (id) VALUES (3);\n");
     assert_int_equal(rc, DBMGMT_ERR_SQL);
     assert_non_null(strstr(dbmgmt_conn_errmsg(c), "statement 3 (line 4)"));
-    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_script"), 1);
-    exec_ok(c, "DROP TABLE ct_script");
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM ct_script"), 1);
+    support_exec_ok(c, "DROP TABLE ct_script");
     dbmgmt_conn_close(c);
 }
 
@@ -326,8 +302,8 @@ static void test_conn_exec_script_with_copy_data(void **state)
         dbmgmt_conn_close(c);
         return; /* the other dialects have no data blocks */
     }
-    exec_ok(c, "DROP TABLE IF EXISTS ct_copy");
-    exec_ok(c, "CREATE TABLE ct_copy (id INTEGER PRIMARY KEY, name TEXT, note TEXT);\n"
+    support_exec_ok(c, "DROP TABLE IF EXISTS ct_copy");
+    support_exec_ok(c, "CREATE TABLE ct_copy (id INTEGER PRIMARY KEY, name TEXT, note TEXT);\n"
                "COPY ct_copy (id, name, note) FROM stdin;\n"
                "1\talice\t\\N\n"
                "2\tbob; not the end\tit's\n"
@@ -336,11 +312,11 @@ static void test_conn_exec_script_with_copy_data(void **state)
                "INSERT INTO ct_copy (id, name) VALUES (4, 'dave');\n"
                "COPY ct_copy (id, name) FROM stdin;\n"
                "\\.\n");
-    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_copy"), 4);
-    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_copy WHERE note IS NULL"), 2);
-    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_copy WHERE name = 'bob; not the end' "
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM ct_copy"), 4);
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM ct_copy WHERE note IS NULL"), 2);
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM ct_copy WHERE name = 'bob; not the end' "
                                   "AND note = 'it''s'"), 1);
-    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_copy WHERE note = E'tab\\there'"), 1);
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM ct_copy WHERE note = E'tab\\there'"), 1);
 
     /* a row the table refuses: the statement and line are named, nothing of
      * that COPY is kept, and the connection is usable */
@@ -352,8 +328,8 @@ static void test_conn_exec_script_with_copy_data(void **state)
     assert_non_null(strstr(dbmgmt_conn_errmsg(c), "statement 1 (line 1)"));
     assert_non_null(strstr(dbmgmt_conn_errmsg(c), "eleven"));
     assert_non_null(strstr(dbmgmt_conn_errmsg(c), "line 2")); /* the row, from the server */
-    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ct_copy"), 4);
-    exec_ok(c, "DROP TABLE ct_copy");
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM ct_copy"), 4);
+    support_exec_ok(c, "DROP TABLE ct_copy");
     dbmgmt_conn_close(c);
 }
 
@@ -449,18 +425,18 @@ static void test_conn_introspection_describes_schema_alike_on_every_engine(void 
 {
     (void)state;
     dbmgmt_conn *c = open_conn();
-    exec_ok(c, "DROP TABLE IF EXISTS ct_cat_order_lines");
-    exec_ok(c, "DROP TABLE IF EXISTS ct_cat_orders");
-    exec_ok(c, "DROP TABLE IF EXISTS ct_cat_customers");
-    exec_ok(c, "CREATE TABLE ct_cat_customers (id INTEGER PRIMARY KEY, email VARCHAR(100) NOT NULL, "
+    support_exec_ok(c, "DROP TABLE IF EXISTS ct_cat_order_lines");
+    support_exec_ok(c, "DROP TABLE IF EXISTS ct_cat_orders");
+    support_exec_ok(c, "DROP TABLE IF EXISTS ct_cat_customers");
+    support_exec_ok(c, "CREATE TABLE ct_cat_customers (id INTEGER PRIMARY KEY, email VARCHAR(100) NOT NULL, "
                "region VARCHAR(20), created_at INTEGER)");
-    exec_ok(c, "CREATE UNIQUE INDEX ct_cat_customers_email ON ct_cat_customers (email)");
-    exec_ok(c, "CREATE INDEX ct_cat_customers_region_created ON ct_cat_customers (region, created_at)");
-    exec_ok(c, "CREATE TABLE ct_cat_orders (id INTEGER NOT NULL, customer_id INTEGER NOT NULL, "
+    support_exec_ok(c, "CREATE UNIQUE INDEX ct_cat_customers_email ON ct_cat_customers (email)");
+    support_exec_ok(c, "CREATE INDEX ct_cat_customers_region_created ON ct_cat_customers (region, created_at)");
+    support_exec_ok(c, "CREATE TABLE ct_cat_orders (id INTEGER NOT NULL, customer_id INTEGER NOT NULL, "
                "total INTEGER, PRIMARY KEY (id), "
                "CONSTRAINT ct_cat_orders_customer FOREIGN KEY (customer_id) REFERENCES ct_cat_customers (id))");
-    exec_ok(c, "CREATE INDEX ct_cat_orders_customer_idx ON ct_cat_orders (customer_id)");
-    exec_ok(c, "CREATE TABLE ct_cat_order_lines (order_id INTEGER NOT NULL, line_no INTEGER NOT NULL, "
+    support_exec_ok(c, "CREATE INDEX ct_cat_orders_customer_idx ON ct_cat_orders (customer_id)");
+    support_exec_ok(c, "CREATE TABLE ct_cat_order_lines (order_id INTEGER NOT NULL, line_no INTEGER NOT NULL, "
                "sku VARCHAR(30) NOT NULL, PRIMARY KEY (order_id, line_no), "
                "CONSTRAINT ct_cat_lines_order FOREIGN KEY (order_id) REFERENCES ct_cat_orders (id))");
     char *json = NULL;
@@ -497,9 +473,9 @@ static void test_conn_introspection_describes_schema_alike_on_every_engine(void 
         fail_msg("logical schema differs:\n%s\nfrom %s", logical, json);
     free(logical);
     dbmgmt_free(json);
-    exec_ok(c, "DROP TABLE ct_cat_order_lines");
-    exec_ok(c, "DROP TABLE ct_cat_orders");
-    exec_ok(c, "DROP TABLE ct_cat_customers");
+    support_exec_ok(c, "DROP TABLE ct_cat_order_lines");
+    support_exec_ok(c, "DROP TABLE ct_cat_orders");
+    support_exec_ok(c, "DROP TABLE ct_cat_customers");
     dbmgmt_conn_close(c);
 }
 
@@ -533,7 +509,7 @@ static void test_conn_killed_on_server_is_reported_broken(void **state)
         snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%s)", id);
     else
         snprintf(sql, sizeof sql, "KILL %s", id);
-    exec_ok(admin, sql);
+    support_exec_ok(admin, sql);
     usleep(200 * 1000);
     assert_int_equal(dbmgmt_conn_ping(victim), DBMGMT_ERR_CLOSED);
     dbmgmt_result *r = NULL;
@@ -667,11 +643,9 @@ int main(void)
 {
     test_dsn = getenv("DBMGMT_TEST_DSN");
     admin_dsn = getenv("DBMGMT_TEST_ADMIN_DSN");
-    const char *log_path = getenv("DBMGMT_TEST_LOG");
-    if (log_path && *log_path) {
-        evidence = fopen(log_path, "a");
-        dbmgmt_set_logger(log_to_evidence, NULL, DBMGMT_LOG_DEBUG);
-    }
+    evidence = support_evidence_open();
+    if (evidence)
+        dbmgmt_set_logger(support_log_to_evidence, evidence, DBMGMT_LOG_DEBUG);
     if (!test_dsn || !*test_dsn) {
         fprintf(stderr, "DBMGMT_TEST_DSN is not set\n");
         return 1;

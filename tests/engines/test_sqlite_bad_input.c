@@ -17,22 +17,20 @@
 #include <cmocka.h>
 
 #include "dbmgmt.h"
+#include "support/files.h"
 
 static char scratch_dir[256];
 
 static int make_scratch(void **state)
 {
     (void)state;
-    strcpy(scratch_dir, "/tmp/dbmgmt-badinput-XXXXXX");
-    return mkdtemp(scratch_dir) ? 0 : -1;
+    return support_scratch_dir(scratch_dir, sizeof scratch_dir, "dbmgmt-badinput");
 }
 
 static int remove_scratch(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return support_remove_tree(scratch_dir);
 }
 
 /* Runs fn with stdout and stderr sent to a file; returns how many bytes were written. */

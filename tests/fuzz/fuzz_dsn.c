@@ -49,15 +49,15 @@ static void check_password_hidden(const dm_dsn *d, const char *shown)
     CHECK(as_written != NULL);
     memcpy(as_written, d->raw + d->password_at, d->password_len);
     as_written[d->password_len] = '\0';
-    /* shown with its "***" cut out the same way: the marker and the text
+    /* shown with every "***" cut out the same way: a marker and the text
      * around it may spell a password ("*@" in postgres://:*@@ shows as
-     * :***@@), which is not a leak */
+     * :***@@), and the rendering also masks password-like key=value text
+     * elsewhere (";pwd=..." inside a user name); neither is a leak */
     char *shown_cut = strdup(shown);
     CHECK(shown_cut != NULL);
-    if (strlen(shown) >= d->password_at + 3 && memcmp(shown + d->password_at, "***", 3) == 0) {
-        shown_cut[d->password_at] = '\x01';
-        memmove(shown_cut + d->password_at + 1, shown_cut + d->password_at + 3,
-                strlen(shown_cut + d->password_at + 3) + 1);
+    for (char *m; (m = strstr(shown_cut, "***")) != NULL;) {
+        *m = '\x01';
+        memmove(m + 1, m + 3, strlen(m + 3) + 1);
     }
     if (*d->password && !strstr(rest, d->password))
         CHECK(strstr(shown_cut, d->password) == NULL);

@@ -16,76 +16,30 @@
 #include <cmocka.h>
 
 #include "dbmgmt.h"
+#include "support/engine.h"
+#include "support/files.h"
 
 static const char *base_dsn;
 static dbmgmt_engine engine;
-static int scratch_counter;
 
 typedef struct scratch {
-    char dir[256];        /* migrations folder */
-    char dsn[1024];       /* the scratch database */
-    char dbname[64];      /* server databases: its name */
+    char dir[256];          /* migrations folder */
+    support_scratch_db db;  /* the scratch database (SQLite: in dir's parent) */
     dbmgmt_conn *conn;
     dbmgmt_migrator *m;
 } scratch;
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static void remove_file(const char *dir, const char *name)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    unlink(path);
-}
-
-static void exec_on(const char *dsn, const char *sql)
-{
-    dbmgmt_conn *c = NULL;
-    if (dbmgmt_conn_open(&c, dsn) != DBMGMT_OK)
-        fail_msg("open %s: %s", dsn, dbmgmt_errmsg());
-    if (dbmgmt_conn_exec(c, sql) != DBMGMT_OK)
-        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
-    dbmgmt_conn_close(c);
-}
-
-/* The base DSN with its database replaced by name. */
-static void dsn_with_database(char *out, size_t cap, const char *name)
-{
-    const char *auth = strstr(base_dsn, "://") + 3;
-    const char *slash = strchr(auth, '/');
-    const char *query = strchr(auth, '?');
-    size_t head = slash ? (size_t)(slash - base_dsn) : query ? (size_t)(query - base_dsn) : strlen(base_dsn);
-    snprintf(out, cap, "%.*s/%s%s", (int)head, base_dsn, name, query ? query : "");
-}
-
 static int scratch_setup(void **state)
 {
     scratch *s = calloc(1, sizeof *s);
-    snprintf(s->dir, sizeof s->dir, "/tmp/dbmgmt-mig-XXXXXX");
-    if (!mkdtemp(s->dir))
+    if (support_scratch_dir(s->dir, sizeof s->dir, "dbmgmt-mig") != 0)
         return -1;
-    snprintf(s->dbname, sizeof s->dbname, "dbmgmt_mig_%d_%d", (int)getpid(), ++scratch_counter);
-    if (engine == DBMGMT_ENGINE_SQLITE) {
-        snprintf(s->dsn, sizeof s->dsn, "sqlite://%s/db.sqlite", s->dir);
-    } else {
-        char sql[128];
-        snprintf(sql, sizeof sql, "CREATE DATABASE %s", s->dbname);
-        exec_on(base_dsn, sql);
-        dsn_with_database(s->dsn, sizeof s->dsn, s->dbname);
-    }
+    support_scratch_db_create(&s->db, base_dsn, "dbmgmt_mig", s->dir);
     char mdir[300];
     snprintf(mdir, sizeof mdir, "%s/migrations", s->dir);
     mkdir(mdir, 0700);
     strcat(s->dir, "/migrations");
-    if (dbmgmt_conn_open(&s->conn, s->dsn) != DBMGMT_OK)
+    if (dbmgmt_conn_open(&s->conn, s->db.dsn) != DBMGMT_OK)
         return -1;
     if (dbmgmt_migrator_new(&s->m, s->conn) != DBMGMT_OK)
         return -1;
@@ -98,15 +52,9 @@ static int scratch_teardown(void **state)
     scratch *s = *state;
     dbmgmt_migrator_free(s->m);
     dbmgmt_conn_close(s->conn);
-    if (engine != DBMGMT_ENGINE_SQLITE) {
-        char sql[128];
-        snprintf(sql, sizeof sql, "DROP DATABASE %s", s->dbname);
-        exec_on(base_dsn, sql);
-    }
-    char cmd[400];
+    support_scratch_db_drop(&s->db, base_dsn);
     s->dir[strlen(s->dir) - strlen("/migrations")] = '\0';
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-    int rc = system(cmd);
+    int rc = support_remove_tree(s->dir);
     free(s);
     return rc == 0 ? 0 : -1;
 }
@@ -167,30 +115,30 @@ static void write_layout(const char *dir, int layout)
 {
     switch (layout) {
     case 0: /* native */
-        write_file(dir, "20260101000000_one.sql", "-- migrate:up\n" T1_UP "\n-- migrate:down\n" T1_DOWN);
-        write_file(dir, "20260102000000_two.sql", "-- migrate:up\n" T2_UP "-- migrate:down\n" T2_DOWN);
+        support_write_file(dir, "20260101000000_one.sql", "-- migrate:up\n" T1_UP "\n-- migrate:down\n" T1_DOWN);
+        support_write_file(dir, "20260102000000_two.sql", "-- migrate:up\n" T2_UP "-- migrate:down\n" T2_DOWN);
         break;
     case 1: /* companion */
-        write_file(dir, "20260101000000_one.sql", T1_UP);
-        write_file(dir, "20260101000000_one_rollback.sql", T1_DOWN);
-        write_file(dir, "20260102000000_two.sql", T2_UP);
-        write_file(dir, "20260102000000_two_rollback.sql", T2_DOWN);
+        support_write_file(dir, "20260101000000_one.sql", T1_UP);
+        support_write_file(dir, "20260101000000_one_rollback.sql", T1_DOWN);
+        support_write_file(dir, "20260102000000_two.sql", T2_UP);
+        support_write_file(dir, "20260102000000_two_rollback.sql", T2_DOWN);
         break;
     case 2: /* golang-migrate */
-        write_file(dir, "000001_one.up.sql", T1_UP);
-        write_file(dir, "000001_one.down.sql", T1_DOWN);
-        write_file(dir, "000002_two.up.sql", T2_UP);
-        write_file(dir, "000002_two.down.sql", T2_DOWN);
+        support_write_file(dir, "000001_one.up.sql", T1_UP);
+        support_write_file(dir, "000001_one.down.sql", T1_DOWN);
+        support_write_file(dir, "000002_two.up.sql", T2_UP);
+        support_write_file(dir, "000002_two.down.sql", T2_DOWN);
         break;
     case 3: /* Flyway */
-        write_file(dir, "V1__one.sql", T1_UP);
-        write_file(dir, "U1__one.sql", T1_DOWN);
-        write_file(dir, "V1_1__two.sql", T2_UP);
-        write_file(dir, "U1_1__two.sql", T2_DOWN);
+        support_write_file(dir, "V1__one.sql", T1_UP);
+        support_write_file(dir, "U1__one.sql", T1_DOWN);
+        support_write_file(dir, "V1_1__two.sql", T2_UP);
+        support_write_file(dir, "U1_1__two.sql", T2_DOWN);
         break;
     default: /* goose */
-        write_file(dir, "20260101000000_one.sql", "-- +goose Up\n" T1_UP "-- +goose Down\n" T1_DOWN);
-        write_file(dir, "20260102000000_two.sql",
+        support_write_file(dir, "20260101000000_one.sql", "-- +goose Up\n" T1_UP "-- +goose Down\n" T1_DOWN);
+        support_write_file(dir, "20260102000000_two.sql",
                    "-- +goose Up\n-- +goose StatementBegin\n" T2_UP "-- +goose StatementEnd\n"
                    "-- +goose Down\n" T2_DOWN);
     }
@@ -229,15 +177,15 @@ static void test_migrate_each_layout_applies_and_reverts(void **state)
 static void test_migrate_refuses_edited_migration_but_not_line_endings_or_bom(void **state)
 {
     scratch *s = *state;
-    write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id INTEGER);\n");
+    support_write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id INTEGER);\n");
     reload(s);
     up_ok(s);
     /* CRLF and a BOM are not edits */
-    write_file(s->dir, "001_one.sql", "\xEF\xBB\xBF" "CREATE TABLE mt_a (id INTEGER);\r\n");
+    support_write_file(s->dir, "001_one.sql", "\xEF\xBB\xBF" "CREATE TABLE mt_a (id INTEGER);\r\n");
     reload(s);
     assert_int_equal(dbmgmt_migrator_validate(s->m), DBMGMT_OK);
     /* a real edit is */
-    write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id BIGINT);\n");
+    support_write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id BIGINT);\n");
     reload(s);
     assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_CHECKSUM);
     const char *msg = dbmgmt_migrator_errmsg(s->m);
@@ -250,11 +198,11 @@ static void test_migrate_refuses_edited_migration_but_not_line_endings_or_bom(vo
 static void test_migrate_refuses_missing_and_out_of_order_unless_allowed(void **state)
 {
     scratch *s = *state;
-    write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id INTEGER);\n");
-    write_file(s->dir, "003_three.sql", "CREATE TABLE mt_c (id INTEGER);\n");
+    support_write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id INTEGER);\n");
+    support_write_file(s->dir, "003_three.sql", "CREATE TABLE mt_c (id INTEGER);\n");
     reload(s);
     up_ok(s);
-    write_file(s->dir, "002_two.sql", "CREATE TABLE mt_b (id INTEGER);\n");
+    support_write_file(s->dir, "002_two.sql", "CREATE TABLE mt_b (id INTEGER);\n");
     reload(s);
     assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_POLICY);
     assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "out of order"));
@@ -263,7 +211,7 @@ static void test_migrate_refuses_missing_and_out_of_order_unless_allowed(void **
     up_ok(s);
     assert_true(table_exists(s, "mt_b"));
 
-    remove_file(s->dir, "003_three.sql");
+    assert_int_equal(support_remove_in(s->dir, "003_three.sql"), 0);
     reload(s);
     assert_int_equal(dbmgmt_migrator_validate(s->m), DBMGMT_ERR_NOTFOUND);
     assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "version 003"));
@@ -276,8 +224,8 @@ static void test_migrate_refuses_nonempty_database_until_baseline(void **state)
 {
     scratch *s = *state;
     assert_int_equal(dbmgmt_conn_exec(s->conn, "CREATE TABLE mt_legacy (id INTEGER)"), DBMGMT_OK);
-    write_file(s->dir, "001_legacy.sql", "CREATE TABLE mt_legacy (id INTEGER);\n");
-    write_file(s->dir, "002_next.sql", "CREATE TABLE mt_next (id INTEGER);\n");
+    support_write_file(s->dir, "001_legacy.sql", "CREATE TABLE mt_legacy (id INTEGER);\n");
+    support_write_file(s->dir, "002_next.sql", "CREATE TABLE mt_next (id INTEGER);\n");
     reload(s);
     dbmgmt_plan *p = NULL;
     assert_int_equal(dbmgmt_migrator_plan(s->m, NULL, &p), DBMGMT_OK);
@@ -298,8 +246,8 @@ static void test_migrate_refuses_nonempty_database_until_baseline(void **state)
 static void test_migrate_refuses_other_environment_and_down_in_production(void **state)
 {
     scratch *s = *state;
-    write_file(s->dir, "001_one.sql", "-- migrate:up\nCREATE TABLE mt_a (id INTEGER);\n-- migrate:down\nDROP TABLE mt_a;\n");
-    write_file(s->dir, "002_two.sql", "-- migrate:up\nCREATE TABLE mt_b (id INTEGER);\n-- migrate:down\nDROP TABLE mt_b;\n");
+    support_write_file(s->dir, "001_one.sql", "-- migrate:up\nCREATE TABLE mt_a (id INTEGER);\n-- migrate:down\nDROP TABLE mt_a;\n");
+    support_write_file(s->dir, "002_two.sql", "-- migrate:up\nCREATE TABLE mt_b (id INTEGER);\n-- migrate:down\nDROP TABLE mt_b;\n");
     reload(s);
     dbmgmt_migrator_set_environment(s->m, "production");
     up_ok(s);
@@ -324,8 +272,8 @@ static void test_migrate_failed_transactional_migration_leaves_no_trace(void **s
     scratch *s = *state;
     if (!dbmgmt_conn_ddl_transactional(s->conn))
         skip(); /* MySQL: see the dirty-mark test */
-    write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id INTEGER NOT NULL PRIMARY KEY);\n");
-    write_file(s->dir, "002_two.sql",
+    support_write_file(s->dir, "001_one.sql", "CREATE TABLE mt_a (id INTEGER NOT NULL PRIMARY KEY);\n");
+    support_write_file(s->dir, "002_two.sql",
                "CREATE TABLE mt_b (id INTEGER);\n"
                "INSERT INTO mt_a (id) VALUES (1);\n"
                "\n"
@@ -343,7 +291,7 @@ static void test_migrate_failed_transactional_migration_leaves_no_trace(void **s
     assert_int_equal(applied_count(s), 1);
     assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM dbmgmt_schema_history WHERE success = 0"), 0);
     /* fixed, it applies */
-    write_file(s->dir, "002_two.sql", "CREATE TABLE mt_b (id INTEGER);\n");
+    support_write_file(s->dir, "002_two.sql", "CREATE TABLE mt_b (id INTEGER);\n");
     reload(s);
     up_ok(s);
     assert_true(table_exists(s, "mt_b"));
@@ -353,7 +301,7 @@ static void test_migrate_dirty_mark_names_statement_and_resume_continues(void **
 {
     scratch *s = *state;
     /* On MySQL every migration runs this way; elsewhere transaction:false does. */
-    write_file(s->dir, "001_five.sql",
+    support_write_file(s->dir, "001_five.sql",
                "-- migrate:up transaction:false\n"
                "CREATE TABLE mt_s1 (id INTEGER);\n"
                "CREATE TABLE mt_s2 (id INTEGER);\n"
@@ -390,7 +338,7 @@ static void test_migrate_dirty_mark_names_statement_and_resume_continues(void **
 static void test_migrate_repair_forgets_failed_migration(void **state)
 {
     scratch *s = *state;
-    write_file(s->dir, "001_bad.sql",
+    support_write_file(s->dir, "001_bad.sql",
                "-- migrate:up transaction:false\nCREATE TABLE mt_r1 (id INTEGER);\nSELEC broken;\n");
     reload(s);
     assert_int_equal(dbmgmt_migrator_up(s->m), DBMGMT_ERR_SQL);
@@ -398,7 +346,7 @@ static void test_migrate_repair_forgets_failed_migration(void **state)
     /* the operator undoes the partial work and repairs */
     assert_int_equal(dbmgmt_conn_exec(s->conn, "DROP TABLE mt_r1"), DBMGMT_OK);
     assert_int_equal(dbmgmt_migrator_repair(s->m), DBMGMT_OK);
-    write_file(s->dir, "001_bad.sql", "-- migrate:up transaction:false\nCREATE TABLE mt_r1 (id INTEGER);\n");
+    support_write_file(s->dir, "001_bad.sql", "-- migrate:up transaction:false\nCREATE TABLE mt_r1 (id INTEGER);\n");
     reload(s);
     up_ok(s);
     assert_true(table_exists(s, "mt_r1"));
@@ -416,7 +364,7 @@ static void test_migrate_on_boot_with_embedded_table_is_idempotent(void **state)
 {
     scratch *s = *state;
     for (int run = 0; run < 2; run++) {
-        int rc = dbmgmt_migrate_on_boot(s->dsn, NULL, embedded, "device");
+        int rc = dbmgmt_migrate_on_boot(s->db.dsn, NULL, embedded, "device");
         if (rc != DBMGMT_OK)
             fail_msg("boot %d: %s", run, dbmgmt_errmsg());
     }
@@ -428,13 +376,13 @@ static void test_migrate_on_boot_with_embedded_table_is_idempotent(void **state)
          "0000000000000000000000000000000000000000000000000000000000000000", "firmware"},
         {0, 0, NULL, NULL, NULL, NULL, NULL, NULL},
     };
-    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, NULL, tampered, "device"), DBMGMT_ERR_CHECKSUM);
+    assert_int_equal(dbmgmt_migrate_on_boot(s->db.dsn, NULL, tampered, "device"), DBMGMT_ERR_CHECKSUM);
     /* another layout version is refused, not misread */
     static const dbmgmt_migration_def future[] = {
         {99, 0, "1", "x", "SELECT 1;", NULL, NULL, NULL},
         {0, 0, NULL, NULL, NULL, NULL, NULL, NULL},
     };
-    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, NULL, future, "device"), DBMGMT_ERR_UNSUPPORTED);
+    assert_int_equal(dbmgmt_migrate_on_boot(s->db.dsn, NULL, future, "device"), DBMGMT_ERR_UNSUPPORTED);
     assert_int_equal(dbmgmt_migrator_add_dir(s->m, s->dir), DBMGMT_OK);
     assert_int_equal(dbmgmt_migrator_add_table(s->m, embedded), DBMGMT_ERR_INVALID);
 }
@@ -447,10 +395,10 @@ static void test_migrate_on_boot_from_folder(void **state)
     static const char first[] = "-- migrate:up\nCREATE TABLE mt_b (id INTEGER);\n"
                                 "-- migrate:down\nDROP TABLE mt_b;\n";
     static const char second[] = "-- migrate:up\nCREATE INDEX mt_b_id ON mt_b (id);\n";
-    write_file(s->dir, "001_create.sql", first);
-    write_file(s->dir, "002_index.sql", second);
+    support_write_file(s->dir, "001_create.sql", first);
+    support_write_file(s->dir, "002_index.sql", second);
     for (int run = 0; run < 3; run++) {
-        int rc = dbmgmt_migrate_on_boot(s->dsn, s->dir, NULL, "staging");
+        int rc = dbmgmt_migrate_on_boot(s->db.dsn, s->dir, NULL, "staging");
         if (rc != DBMGMT_OK)
             fail_msg("boot %d: %s", run, dbmgmt_errmsg());
     }
@@ -458,29 +406,29 @@ static void test_migrate_on_boot_from_folder(void **state)
     assert_int_equal(applied_count(s), 2);
 
     /* an edited applied migration is refused, naming it */
-    write_file(s->dir, "002_index.sql", "-- migrate:up\nCREATE INDEX mt_b_id2 ON mt_b (id);\n");
-    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, s->dir, NULL, "staging"), DBMGMT_ERR_CHECKSUM);
+    support_write_file(s->dir, "002_index.sql", "-- migrate:up\nCREATE INDEX mt_b_id2 ON mt_b (id);\n");
+    assert_int_equal(dbmgmt_migrate_on_boot(s->db.dsn, s->dir, NULL, "staging"), DBMGMT_ERR_CHECKSUM);
     assert_non_null(strstr(dbmgmt_errmsg(), "002"));
-    write_file(s->dir, "002_index.sql", second);
+    support_write_file(s->dir, "002_index.sql", second);
 
     /* a bad file in the folder: refused with the file named, nothing applied
      * (the pending 003 stays pending) */
-    write_file(s->dir, "003_more.sql", "-- migrate:up\nCREATE TABLE mt_b3 (id INTEGER);\n");
-    write_file(s->dir, "004_.sql", "-- migrate:up\nCREATE TABLE mt_b4 (id INTEGER);\n");
-    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, s->dir, NULL, "staging"), DBMGMT_ERR_PARSE);
+    support_write_file(s->dir, "003_more.sql", "-- migrate:up\nCREATE TABLE mt_b3 (id INTEGER);\n");
+    support_write_file(s->dir, "004_.sql", "-- migrate:up\nCREATE TABLE mt_b4 (id INTEGER);\n");
+    assert_int_equal(dbmgmt_migrate_on_boot(s->db.dsn, s->dir, NULL, "staging"), DBMGMT_ERR_PARSE);
     assert_non_null(strstr(dbmgmt_errmsg(), "004_.sql"));
     assert_false(table_exists(s, "mt_b3"));
     assert_int_equal(applied_count(s), 2);
-    remove_file(s->dir, "004_.sql");
+    assert_int_equal(support_remove_in(s->dir, "004_.sql"), 0);
 
     /* a folder that is not there is named */
     char missing[300];
     snprintf(missing, sizeof missing, "%s/no-such-folder", s->dir);
-    assert_int_not_equal(dbmgmt_migrate_on_boot(s->dsn, missing, NULL, "staging"), DBMGMT_OK);
+    assert_int_not_equal(dbmgmt_migrate_on_boot(s->db.dsn, missing, NULL, "staging"), DBMGMT_OK);
     assert_non_null(strstr(dbmgmt_errmsg(), "no-such-folder"));
 
     /* a folder and a table at once is a caller's mistake, said before connecting */
-    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, s->dir, embedded, "staging"), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_migrate_on_boot(s->db.dsn, s->dir, embedded, "staging"), DBMGMT_ERR_INVALID);
 
     /* an engine that cannot be reached is what is reported, whatever the folder */
     assert_int_not_equal(dbmgmt_migrate_on_boot("sqlite:///no-such-dir/x/y.db", s->dir, NULL, NULL),
@@ -488,7 +436,7 @@ static void test_migrate_on_boot_from_folder(void **state)
     assert_null(strstr(dbmgmt_errmsg(), "003_more"));
 
     /* and the pending one applies on the next good boot */
-    assert_int_equal(dbmgmt_migrate_on_boot(s->dsn, s->dir, NULL, "staging"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrate_on_boot(s->db.dsn, s->dir, NULL, "staging"), DBMGMT_OK);
     assert_true(table_exists(s, "mt_b3"));
     assert_int_equal(applied_count(s), 3);
 }
@@ -501,7 +449,7 @@ static void test_migrate_postgres_copy_data(void **state)
     scratch *s = *state;
     if (engine != DBMGMT_ENGINE_POSTGRES)
         return;
-    write_file(s->dir, "001_seed.sql",
+    support_write_file(s->dir, "001_seed.sql",
                "-- migrate:up\nCREATE TABLE mt_c (id INTEGER PRIMARY KEY, name TEXT);\n"
                "COPY mt_c (id, name) FROM stdin;\n1\talice; not a statement\n2\t\\N\n\\.\n"
                "INSERT INTO mt_c VALUES (3, 'carol');\n"
@@ -510,7 +458,7 @@ static void test_migrate_postgres_copy_data(void **state)
     up_ok(s);
     assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM mt_c"), 3);
     assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM mt_c WHERE name IS NULL"), 1);
-    write_file(s->dir, "002_more.sql",
+    support_write_file(s->dir, "002_more.sql",
                "-- migrate:up\nCREATE TABLE mt_c2 (id INTEGER);\n"
                "COPY mt_c2 (id) FROM stdin;\n7\nseven\n\\.\n");
     reload(s);
@@ -528,7 +476,7 @@ static dbmgmt_backup *scratch_backups(const scratch *s)
     char backups[300];
     snprintf(backups, sizeof backups, "%s/../backups", s->dir);
     dbmgmt_backup *b = NULL;
-    if (dbmgmt_backup_new(&b, s->dsn, backups) != DBMGMT_OK)
+    if (dbmgmt_backup_new(&b, s->db.dsn, backups) != DBMGMT_OK)
         fail_msg("backup_new: %s", dbmgmt_errmsg());
     return b;
 }
@@ -547,7 +495,7 @@ static void test_migrate_production_backs_up_before_changing(void **state)
 {
     scratch *s = *state;
     dbmgmt_backup *b = scratch_backups(s);
-    write_file(s->dir, "001_create.sql", "-- migrate:up\nCREATE TABLE mt_p1 (id INTEGER);\n"
+    support_write_file(s->dir, "001_create.sql", "-- migrate:up\nCREATE TABLE mt_p1 (id INTEGER);\n"
                                          "INSERT INTO mt_p1 VALUES (1), (2);\n");
     reload(s);
     assert_int_equal(dbmgmt_migrator_set_environment(s->m, "production"), DBMGMT_OK);
@@ -558,7 +506,7 @@ static void test_migrate_production_backs_up_before_changing(void **state)
     assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 1);
 
     /* the next change is backed up first: the backup holds mt_p1, not mt_p2 */
-    write_file(s->dir, "002_more.sql", "-- migrate:up\nCREATE TABLE mt_p2 (id INTEGER);\n");
+    support_write_file(s->dir, "002_more.sql", "-- migrate:up\nCREATE TABLE mt_p2 (id INTEGER);\n");
     reload(s);
     assert_int_equal(dbmgmt_migrator_require_backup(s->m, b), DBMGMT_OK); /* env: stamped */
     up_ok(s);
@@ -571,7 +519,7 @@ static void test_migrate_production_backs_up_before_changing(void **state)
     dbmgmt_free(list);
 
     /* a backup that fails refuses the run: nothing applied */
-    write_file(s->dir, "003_fail.sql", "-- migrate:up\nCREATE TABLE mt_p3 (id INTEGER);\n");
+    support_write_file(s->dir, "003_fail.sql", "-- migrate:up\nCREATE TABLE mt_p3 (id INTEGER);\n");
     reload(s);
     assert_int_equal(dbmgmt_migrator_require_backup(s->m, b), DBMGMT_OK);
     assert_int_equal(dbmgmt_backup_set_hook(b, DBMGMT_HOOK_UPLOAD, reject_upload, NULL), DBMGMT_OK);
@@ -590,7 +538,7 @@ static void test_migrate_backup_requirement_is_production_only(void **state)
 {
     scratch *s = *state;
     dbmgmt_backup *b = scratch_backups(s);
-    write_file(s->dir, "001_create.sql", "-- migrate:up\nCREATE TABLE mt_q (id INTEGER);\n");
+    support_write_file(s->dir, "001_create.sql", "-- migrate:up\nCREATE TABLE mt_q (id INTEGER);\n");
     reload(s);
     assert_int_equal(dbmgmt_migrator_set_environment(s->m, "staging"), DBMGMT_OK);
     assert_int_equal(dbmgmt_migrator_require_backup(s->m, b), DBMGMT_OK);
@@ -619,12 +567,12 @@ static int count_progress(void *userdata, const char *version, const char *name,
 static void test_migrate_plan_lists_steps_and_progress_can_stop(void **state)
 {
     scratch *s = *state;
-    write_file(s->dir, "001_a.sql", "CREATE TABLE mt_p1 (id INTEGER);\nCREATE TABLE mt_p2 (id INTEGER);\n");
-    write_file(s->dir, "002_b.sql", "-- migrate:up transaction:false\nCREATE TABLE mt_p3 (id INTEGER);\n");
-    write_file(s->dir, "003_c.sql", "CREATE TABLE mt_p4 (id INTEGER);\n");
+    support_write_file(s->dir, "001_a.sql", "CREATE TABLE mt_p1 (id INTEGER);\nCREATE TABLE mt_p2 (id INTEGER);\n");
+    support_write_file(s->dir, "002_b.sql", "-- migrate:up transaction:false\nCREATE TABLE mt_p3 (id INTEGER);\n");
+    support_write_file(s->dir, "003_c.sql", "CREATE TABLE mt_p4 (id INTEGER);\n");
     assert_int_equal(dbmgmt_migrator_add_dir(s->m, s->dir), DBMGMT_ERR_PARSE); /* mixed layouts */
-    write_file(s->dir, "001_a.sql", "-- migrate:up\nCREATE TABLE mt_p1 (id INTEGER);\nCREATE TABLE mt_p2 (id INTEGER);\n");
-    write_file(s->dir, "003_c.sql", "-- migrate:up\nCREATE TABLE mt_p4 (id INTEGER);\n");
+    support_write_file(s->dir, "001_a.sql", "-- migrate:up\nCREATE TABLE mt_p1 (id INTEGER);\nCREATE TABLE mt_p2 (id INTEGER);\n");
+    support_write_file(s->dir, "003_c.sql", "-- migrate:up\nCREATE TABLE mt_p4 (id INTEGER);\n");
     reload(s);
     dbmgmt_plan *p = NULL;
     assert_int_equal(dbmgmt_migrator_plan(s->m, "002", &p), DBMGMT_OK);
@@ -676,11 +624,11 @@ static int column_exists(scratch *s, const char *sql)
 static void test_migrate_production_refuses_lint_error_until_allowed_in_file(void **state)
 {
     scratch *s = *state;
-    write_file(s->dir, "001_one.sql", LINT_ONE);
+    support_write_file(s->dir, "001_one.sql", LINT_ONE);
     reload(s);
     dbmgmt_migrator_set_environment(s->m, "production");
     up_ok(s);
-    write_file(s->dir, "002_two.sql",
+    support_write_file(s->dir, "002_two.sql",
                "-- migrate:up\nALTER TABLE mt_l DROP COLUMN note;\n" LINT_TWO_DOWN);
     reload(s);
     dbmgmt_migrator_set_environment(s->m, "production");
@@ -709,7 +657,7 @@ static void test_migrate_production_refuses_lint_error_until_allowed_in_file(voi
     assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "002_two.sql:2"));
     assert_true(column_exists(s, "SELECT note FROM mt_l"));
     /* the same migration, with the finding allowed in the file, applies */
-    write_file(s->dir, "002_two.sql",
+    support_write_file(s->dir, "002_two.sql",
                "-- migrate:up\n-- dbmgmt:allow drop-column nothing reads note since release 3\n"
                "ALTER TABLE mt_l DROP COLUMN note;\n" LINT_TWO_DOWN);
     reload(s);
@@ -722,8 +670,8 @@ static void test_migrate_production_refuses_lint_error_until_allowed_in_file(voi
 static void test_migrate_lint_errors_only_warn_outside_production_or_when_allowed(void **state)
 {
     scratch *s = *state;
-    write_file(s->dir, "001_one.sql", LINT_ONE);
-    write_file(s->dir, "002_two.sql",
+    support_write_file(s->dir, "001_one.sql", LINT_ONE);
+    support_write_file(s->dir, "002_two.sql",
                "-- migrate:up\nALTER TABLE mt_l DROP COLUMN note;\n" LINT_TWO_DOWN);
     reload(s);
     dbmgmt_migrator_set_environment(s->m, "production");
@@ -753,10 +701,10 @@ static void test_migrate_lint_follows_the_schema_through_the_plan(void **state)
     scratch *s = *state;
     /* 002 adds a NOT NULL column without a default to a table that 001, in
      * the same plan, creates: the table is new and empty when 002 runs. */
-    write_file(s->dir, "001_create.sql",
+    support_write_file(s->dir, "001_create.sql",
                "-- migrate:up\nCREATE TABLE mt_plan (id INTEGER NOT NULL PRIMARY KEY);\n"
                "-- migrate:down\nDROP TABLE mt_plan;\n");
-    write_file(s->dir, "002_column.sql",
+    support_write_file(s->dir, "002_column.sql",
                "-- migrate:up\nALTER TABLE mt_plan ADD COLUMN code INTEGER NOT NULL;\n"
                "-- migrate:down\nALTER TABLE mt_plan DROP COLUMN code;\n");
     reload(s);
@@ -780,9 +728,9 @@ static void test_migrate_lint_follows_the_schema_through_the_plan(void **state)
 static void test_migrate_boot_trusts_the_digest_only_while_it_agrees(void **state)
 {
     scratch *s = *state;
-    write_file(s->dir, "001_a.sql", "-- migrate:up\nCREATE TABLE mt_d1 (id INTEGER);\n");
-    write_file(s->dir, "002_b.sql", "-- migrate:up\nCREATE TABLE mt_d2 (id INTEGER);\n");
-    write_file(s->dir, "003_c.sql", "-- migrate:up\nCREATE TABLE mt_d3 (id INTEGER);\n");
+    support_write_file(s->dir, "001_a.sql", "-- migrate:up\nCREATE TABLE mt_d1 (id INTEGER);\n");
+    support_write_file(s->dir, "002_b.sql", "-- migrate:up\nCREATE TABLE mt_d2 (id INTEGER);\n");
+    support_write_file(s->dir, "003_c.sql", "-- migrate:up\nCREATE TABLE mt_d3 (id INTEGER);\n");
     reload(s);
     up_ok(s);
     /* a clean run leaves the digest row: three applied, newest 003 */
@@ -867,7 +815,7 @@ static void test_migrate_session_state_stays_in_its_migration(void **state)
         assert_int_equal(dbmgmt_conn_exec(s->conn, "CREATE SCHEMA mt_host"), DBMGMT_OK);
         assert_int_equal(dbmgmt_conn_exec(s->conn, "SET search_path = mt_host, public"), DBMGMT_OK);
         before = query_text(s, "SELECT current_setting('search_path')");
-        write_file(s->dir, "001_baseline.sql",
+        support_write_file(s->dir, "001_baseline.sql",
                    "-- migrate:up\n"
                    "SET statement_timeout = 0;\n"
                    "SET client_encoding = 'UTF8';\n"
@@ -876,13 +824,13 @@ static void test_migrate_session_state_stays_in_its_migration(void **state)
                    "SET default_tablespace = '';\n"
                    "CREATE TABLE public.mt_dump (id integer NOT NULL);\n"
                    "ALTER TABLE ONLY public.mt_dump ADD CONSTRAINT mt_dump_pkey PRIMARY KEY (id);\n");
-        write_file(s->dir, "002_elsewhere.sql",
+        support_write_file(s->dir, "002_elsewhere.sql",
                    "-- migrate:up\nCREATE SCHEMA mt_other;\nSET search_path = mt_other;\n"
                    "CREATE TABLE mt_in_other (id integer PRIMARY KEY);\n");
-        write_file(s->dir, "003_elsewhere_outside_tx.sql",
+        support_write_file(s->dir, "003_elsewhere_outside_tx.sql",
                    "-- migrate:up transaction:false\nSET search_path = mt_other;\n"
                    "CREATE TABLE mt_nt (id integer PRIMARY KEY);\n");
-        write_file(s->dir, "004_plain.sql",
+        support_write_file(s->dir, "004_plain.sql",
                    "-- migrate:up\nCREATE TABLE mt_after (id integer PRIMARY KEY);\n");
     } else if (engine == DBMGMT_ENGINE_MYSQL) {
         assert_int_equal(dbmgmt_conn_exec(s->conn, "SET SESSION sql_mode = 'TRADITIONAL'"),
@@ -891,22 +839,22 @@ static void test_migrate_session_state_stays_in_its_migration(void **state)
         before2 = query_text(s, "SELECT @@SESSION.time_zone");
         snprintf(sql, sizeof sql,
                  "-- migrate:up\nCREATE DATABASE IF NOT EXISTS %s_o;\nUSE %s_o;\n"
-                 "CREATE TABLE mt_in_other (id INT PRIMARY KEY);\n", s->dbname, s->dbname);
-        write_file(s->dir, "001_use.sql", sql);
-        write_file(s->dir, "002_modes.sql",
+                 "CREATE TABLE mt_in_other (id INT PRIMARY KEY);\n", s->db.name, s->db.name);
+        support_write_file(s->dir, "001_use.sql", sql);
+        support_write_file(s->dir, "002_modes.sql",
                    "-- migrate:up\nSET SESSION sql_mode = 'ANSI_QUOTES';\n"
                    "SET time_zone = '+05:00';\nSET foreign_key_checks = 0;\n"
                    "CREATE TABLE mt_q (id INT PRIMARY KEY);\n");
         snprintf(sql, sizeof sql, "-- migrate:up\nUSE %s_o;\nCREATE TABLE mt_o2 (id INT PRIMARY KEY);\n",
-                 s->dbname);
-        write_file(s->dir, "003_use_again.sql", sql);
-        write_file(s->dir, "004_plain.sql",
+                 s->db.name);
+        support_write_file(s->dir, "003_use_again.sql", sql);
+        support_write_file(s->dir, "004_plain.sql",
                    "-- migrate:up\nCREATE TABLE mt_after (id INT PRIMARY KEY);\n");
     } else {
-        write_file(s->dir, "001_fk_off.sql",
+        support_write_file(s->dir, "001_fk_off.sql",
                    "-- migrate:up transaction:false\nPRAGMA foreign_keys = OFF;\n"
                    "CREATE TABLE mt_p (id INTEGER PRIMARY KEY);\n");
-        write_file(s->dir, "002_plain.sql",
+        support_write_file(s->dir, "002_plain.sql",
                    "-- migrate:up\nCREATE TABLE mt_after (id INTEGER PRIMARY KEY);\n");
     }
     reload(s);
@@ -928,13 +876,13 @@ static void test_migrate_session_state_stays_in_its_migration(void **state)
     } else if (engine == DBMGMT_ENGINE_MYSQL) {
         assert_int_equal(applied_count(s), expected);
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
-                 "TABLE_SCHEMA = '%s_o' AND TABLE_NAME = 'dbmgmt_schema_history'", s->dbname);
+                 "TABLE_SCHEMA = '%s_o' AND TABLE_NAME = 'dbmgmt_schema_history'", s->db.name);
         assert_int_equal(count_rows(s, sql), 0);
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
-                 "TABLE_SCHEMA = '%s' AND TABLE_NAME IN ('mt_q', 'mt_after')", s->dbname);
+                 "TABLE_SCHEMA = '%s' AND TABLE_NAME IN ('mt_q', 'mt_after')", s->db.name);
         assert_int_equal(count_rows(s, sql), 2);
         char *db = query_text(s, "SELECT DATABASE()");
-        assert_string_equal(db, s->dbname);
+        assert_string_equal(db, s->db.name);
         free(db);
         char *after = query_text(s, "SELECT @@SESSION.sql_mode");
         assert_string_equal(after, before);
@@ -954,8 +902,8 @@ static void test_migrate_session_state_stays_in_its_migration(void **state)
     assert_int_equal(dbmgmt_plan_count(plan), 0);
     dbmgmt_plan_free(plan);
     if (engine == DBMGMT_ENGINE_MYSQL) {
-        snprintf(sql, sizeof sql, "DROP DATABASE %s_o", s->dbname);
-        exec_on(base_dsn, sql);
+        snprintf(sql, sizeof sql, "DROP DATABASE %s_o", s->db.name);
+        support_exec_on(base_dsn, sql);
     }
     free(before);
     free(before2);
@@ -972,8 +920,8 @@ static void test_migrate_history_table_may_name_its_schema(void **state)
     assert_int_equal(dbmgmt_migrator_set_table_name(s->m, "s."), DBMGMT_ERR_INVALID);
     if (engine != DBMGMT_ENGINE_POSTGRES)
         return;
-    exec_on(s->dsn, "CREATE SCHEMA mt_hist");
-    write_file(s->dir, "001_t.sql", "-- migrate:up\nCREATE TABLE mt_t (id integer PRIMARY KEY);\n");
+    support_exec_on(s->db.dsn, "CREATE SCHEMA mt_hist");
+    support_write_file(s->dir, "001_t.sql", "-- migrate:up\nCREATE TABLE mt_t (id integer PRIMARY KEY);\n");
     reload(s);
     assert_int_equal(dbmgmt_migrator_set_table_name(s->m, "mt_hist.history"), DBMGMT_OK);
     up_ok(s);

@@ -15,22 +15,20 @@
 
 #include "core/alloc.h"
 #include "migrate/source.h"
+#include "support/files.h"
 
 static char dir[256];
 
 static int make_dir(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/dbmgmt-src-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return support_scratch_dir(dir, sizeof dir, "dbmgmt-src");
 }
 
 static int remove_dir(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return support_remove_tree(dir);
 }
 
 static void empty_dir(void)
@@ -42,12 +40,7 @@ static void empty_dir(void)
 
 static void write_file(const char *name, const char *text)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    support_write_file(dir, name, text);
 }
 
 static void test_versions_compare_numerically(void **state)

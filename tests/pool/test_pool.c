@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "dbmgmt.h"
+#include "support/engine.h"
 
 static const char *test_dsn;
 static const char *admin_dsn;
@@ -63,22 +64,6 @@ static int in_ci(void)
 {
     const char *ci = getenv("CI");
     return ci && (!strcmp(ci, "true") || !strcmp(ci, "1"));
-}
-
-static dbmgmt_engine engine_of_dsn(void)
-{
-    if (!strncmp(test_dsn, "postgres", 8))
-        return DBMGMT_ENGINE_POSTGRES;
-    if (!strncmp(test_dsn, "mysql", 5))
-        return DBMGMT_ENGINE_MYSQL;
-    return DBMGMT_ENGINE_SQLITE;
-}
-
-static void log_to_evidence(void *userdata, dbmgmt_log_level level, const char *message)
-{
-    (void)userdata;
-    if (evidence)
-        fprintf(evidence, "log %d: %s\n", (int)level, message);
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -198,24 +183,6 @@ static dbmgmt_conn *acquire_ok(dbmgmt_pool *pool)
     return c;
 }
 
-static void exec_ok(dbmgmt_conn *c, const char *sql)
-{
-    int rc = dbmgmt_conn_exec(c, sql);
-    if (rc != DBMGMT_OK)
-        fail_msg("exec '%s': %s: %s", sql, dbmgmt_status_name(rc), dbmgmt_conn_errmsg(c));
-}
-
-static int64_t query_int(dbmgmt_conn *c, const char *sql)
-{
-    dbmgmt_result *r = NULL;
-    if (dbmgmt_conn_query(c, &r, sql, 0, NULL) != DBMGMT_OK)
-        fail_msg("query '%s': %s", sql, dbmgmt_conn_errmsg(c));
-    assert_int_equal(dbmgmt_result_next(r), 1);
-    int64_t v = dbmgmt_result_int64(r, 0);
-    dbmgmt_result_free(r);
-    return v;
-}
-
 static void close_ok(dbmgmt_pool *pool)
 {
     int rc = close_pool(pool, 5000);
@@ -225,7 +192,7 @@ static void close_ok(dbmgmt_pool *pool)
 
 static const char *session_id_sql(void)
 {
-    switch (engine_of_dsn()) {
+    switch (support_engine_of_dsn(test_dsn)) {
     case DBMGMT_ENGINE_POSTGRES: return "SELECT pg_backend_pid()";
     case DBMGMT_ENGINE_MYSQL: return "SELECT CONNECTION_ID()";
     default: return "SELECT 1";
@@ -235,7 +202,7 @@ static const char *session_id_sql(void)
 /* The server-side fault tests need an admin DSN: skip without (fail in CI). */
 static void require_admin(void)
 {
-    if (engine_of_dsn() == DBMGMT_ENGINE_SQLITE)
+    if (support_engine_of_dsn(test_dsn) == DBMGMT_ENGINE_SQLITE)
         skip();
     if (!admin_dsn || !*admin_dsn) {
         if (in_ci())
@@ -255,11 +222,11 @@ static dbmgmt_conn *admin_conn(void)
 static void kill_session(dbmgmt_conn *admin, int64_t id)
 {
     char sql[128];
-    if (engine_of_dsn() == DBMGMT_ENGINE_POSTGRES)
+    if (support_engine_of_dsn(test_dsn) == DBMGMT_ENGINE_POSTGRES)
         snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)id);
     else
         snprintf(sql, sizeof sql, "KILL %lld", (long long)id);
-    exec_ok(admin, sql);
+    support_exec_ok(admin, sql);
 }
 
 /* ---- size limit, fairness, timeout ------------------------------------- */
@@ -425,25 +392,25 @@ static void test_pool_rolls_back_a_transaction_left_open_on_release(void **state
     (void)state;
     dbmgmt_pool *pool = open_pool(config(1, 1));
     dbmgmt_conn *c = acquire_ok(pool);
-    exec_ok(c, "DROP TABLE IF EXISTS pt_tx");
-    exec_ok(c, "CREATE TABLE pt_tx (id INTEGER PRIMARY KEY)");
+    support_exec_ok(c, "DROP TABLE IF EXISTS pt_tx");
+    support_exec_ok(c, "CREATE TABLE pt_tx (id INTEGER PRIMARY KEY)");
     assert_int_equal(dbmgmt_conn_begin(c), DBMGMT_OK);
-    exec_ok(c, "INSERT INTO pt_tx (id) VALUES (1)");
+    support_exec_ok(c, "INSERT INTO pt_tx (id) VALUES (1)");
     assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_OK); /* no commit */
 
     dbmgmt_conn *again = acquire_ok(pool); /* max_size 1: the same session */
     assert_ptr_equal(again, c);
     assert_int_equal(dbmgmt_conn_in_transaction(again), 0);
-    assert_int_equal(query_int(again, "SELECT COUNT(*) FROM pt_tx"), 0);
+    assert_int_equal(support_query_int(again, "SELECT COUNT(*) FROM pt_tx"), 0);
     /* dbmgmt_conn_close on a pooled connection returns it, with the same reset */
     assert_int_equal(dbmgmt_conn_begin(again), DBMGMT_OK);
-    exec_ok(again, "INSERT INTO pt_tx (id) VALUES (2)");
+    support_exec_ok(again, "INSERT INTO pt_tx (id) VALUES (2)");
     dbmgmt_conn_close(again);
     assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_IDLE), 1);
     c = acquire_ok(pool);
     assert_int_equal(dbmgmt_conn_in_transaction(c), 0);
-    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM pt_tx"), 0);
-    exec_ok(c, "DROP TABLE pt_tx");
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM pt_tx"), 0);
+    support_exec_ok(c, "DROP TABLE pt_tx");
     assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_CREATED), 1);
     assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_OK);
     /* a second release of the same connection is misuse, not a crash */
@@ -456,8 +423,8 @@ static void test_pool_runs_init_sql_once_per_new_connection(void **state)
     (void)state;
     dbmgmt_conn *setup = NULL;
     assert_int_equal(dbmgmt_conn_open(&setup, test_dsn), DBMGMT_OK);
-    exec_ok(setup, "DROP TABLE IF EXISTS pt_init");
-    exec_ok(setup, "CREATE TABLE pt_init (n INTEGER)");
+    support_exec_ok(setup, "DROP TABLE IF EXISTS pt_init");
+    support_exec_ok(setup, "CREATE TABLE pt_init (n INTEGER)");
     dbmgmt_pool_config *cfg = config(3, 3);
     assert_int_equal(dbmgmt_pool_config_set_init_sql(cfg, "INSERT INTO pt_init (n) VALUES (1)"),
                      DBMGMT_OK);
@@ -468,9 +435,9 @@ static void test_pool_runs_init_sql_once_per_new_connection(void **state)
         dbmgmt_pool_release(pool, a);
     }
     assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_CREATED), 3);
-    assert_int_equal(query_int(setup, "SELECT COUNT(*) FROM pt_init"), 3);
+    assert_int_equal(support_query_int(setup, "SELECT COUNT(*) FROM pt_init"), 3);
     close_ok(pool);
-    exec_ok(setup, "DROP TABLE pt_init");
+    support_exec_ok(setup, "DROP TABLE pt_init");
     dbmgmt_conn_close(setup);
 }
 
@@ -819,7 +786,7 @@ static void test_pool_close_waits_for_borrowed_up_to_the_drain_timeout(void **st
     took = now_ms() - t0;
     assert_true(took >= 100 && took < 10 * 100); /* gave up at the drain timeout */
     assert_non_null(strstr(dbmgmt_errmsg(), "still borrowed"));
-    assert_int_equal(query_int(c, "SELECT 1"), 1);
+    assert_int_equal(support_query_int(c, "SELECT 1"), 1);
     assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_OK);
 }
 
@@ -844,7 +811,7 @@ static void test_pool_lane_hands_back_the_same_connection_and_counts_it(void **s
         if (i == 0) { /* borrowed through the lane: counted as any other */
             assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_ACTIVE), 1);
             assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_IDLE), total - 1);
-            assert_int_equal(query_int(c, "SELECT 1"), 1);
+            assert_int_equal(support_query_int(c, "SELECT 1"), 1);
         }
         assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_OK);
     }
@@ -859,7 +826,7 @@ static void test_pool_lane_hands_back_the_same_connection_and_counts_it(void **s
     assert_int_equal(dbmgmt_pool_release(pool, first), DBMGMT_ERR_INVALID);
     assert_non_null(strstr(dbmgmt_errmsg(), "released twice"));
     dbmgmt_conn *again = acquire_ok(pool);
-    assert_int_equal(query_int(again, "SELECT 1"), 1);
+    assert_int_equal(support_query_int(again, "SELECT 1"), 1);
     assert_int_equal(dbmgmt_pool_release(pool, again), DBMGMT_OK);
     close_ok(pool);
 }
@@ -1001,7 +968,7 @@ static void test_pool_lane_close_waits_for_a_lane_borrower(void **state)
     dbmgmt_pool_release(pool, acquire_ok(pool));
     dbmgmt_conn *c = acquire_ok(pool);
     assert_int_equal(close_pool(pool, 50), DBMGMT_ERR_TIMEOUT);
-    assert_int_equal(query_int(c, "SELECT 1"), 1);
+    assert_int_equal(support_query_int(c, "SELECT 1"), 1);
     assert_int_equal(dbmgmt_pool_release(pool, c), DBMGMT_OK);
 }
 
@@ -1032,7 +999,7 @@ static void test_pool_refuses_use_in_a_child_after_fork(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     dbmgmt_conn *c = acquire_ok(pool); /* the parent's pool is untouched */
-    assert_int_equal(query_int(c, "SELECT 1"), 1);
+    assert_int_equal(support_query_int(c, "SELECT 1"), 1);
     dbmgmt_pool_release(pool, c);
     close_ok(pool);
 }
@@ -1046,7 +1013,7 @@ static void test_pool_acquire_read_uses_a_replica(void **state)
     dbmgmt_conn *w = acquire_ok(pool), *r = NULL;
     assert_int_equal(dbmgmt_pool_acquire_read(pool, &r, -1), DBMGMT_OK);
     assert_ptr_not_equal(r, w);
-    assert_int_equal(query_int(r, "SELECT 1"), 1);
+    assert_int_equal(support_query_int(r, "SELECT 1"), 1);
     assert_non_null(dbmgmt_conn_native(r));
     assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_MAX), 4);
     char *json = dbmgmt_pool_stats_json(pool);
@@ -1129,12 +1096,12 @@ static void test_pool_discards_a_connection_killed_server_side(void **state)
 
     /* killed while idle: found dead at the next validation, replaced */
     dbmgmt_conn *c = acquire_ok(pool);
-    int64_t first = query_int(c, session_id_sql());
+    int64_t first = support_query_int(c, session_id_sql());
     dbmgmt_pool_release(pool, c);
     kill_session(admin, first);
     sleep_ms(200);
     c = acquire_ok(pool);
-    int64_t second = query_int(c, session_id_sql());
+    int64_t second = support_query_int(c, session_id_sql());
     assert_int_not_equal(first, second);
     assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_VALIDATION_FAILURES), 1);
     assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_DESTROYED), 1);
@@ -1150,7 +1117,7 @@ static void test_pool_discards_a_connection_killed_server_side(void **state)
     assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_DESTROYED), 2);
     assert_true(count_events(log, DBMGMT_POOL_EVENT_BROKEN) >= 2);
     c = acquire_ok(pool);
-    int64_t third = query_int(c, session_id_sql());
+    int64_t third = support_query_int(c, session_id_sql());
     assert_int_not_equal(third, second);
     dbmgmt_pool_release(pool, c);
     dbmgmt_conn_close(admin);
@@ -1216,7 +1183,7 @@ static void server_commands(char *stop_cmd, char *start_cmd, size_t cap)
             fail_msg("CI=true and the servers script / DBMGMT_TEST_SERVERS_DIR is missing");
         skip();
     }
-    const char *prefix = engine_of_dsn() == DBMGMT_ENGINE_POSTGRES ? "pg" : "mysql";
+    const char *prefix = support_engine_of_dsn(test_dsn) == DBMGMT_ENGINE_POSTGRES ? "pg" : "mysql";
     snprintf(stop_cmd, cap, "%s-stop", prefix);
     snprintf(start_cmd, cap, "%s-start", prefix);
 }
@@ -1236,23 +1203,23 @@ static void create_own_login(dbmgmt_conn *admin, const char *user, char *dsn, si
     fclose(urandom);
     for (int i = 0; i < 16; i++)
         snprintf(pw + 2 * i, 3, "%02x", raw[i]);
-    if (engine_of_dsn() == DBMGMT_ENGINE_POSTGRES) {
-        exec_ok(admin, "SET log_statement = 'none'");
+    if (support_engine_of_dsn(test_dsn) == DBMGMT_ENGINE_POSTGRES) {
+        support_exec_ok(admin, "SET log_statement = 'none'");
         snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", user);
-        exec_ok(admin, sql);
+        support_exec_ok(admin, sql);
         snprintf(sql, sizeof sql, "CREATE ROLE %s LOGIN PASSWORD '%s'", user, pw);
-        exec_ok(admin, sql);
+        support_exec_ok(admin, sql);
     } else {
         snprintf(sql, sizeof sql, "DROP USER IF EXISTS %s@'127.0.0.1'", user);
-        exec_ok(admin, sql);
+        support_exec_ok(admin, sql);
         snprintf(sql, sizeof sql, "CREATE USER %s@'127.0.0.1' IDENTIFIED BY '%s'", user, pw);
-        exec_ok(admin, sql);
+        support_exec_ok(admin, sql);
         /* the database of the test DSN, which it connects to */
         const char *db = strrchr(test_dsn, '/');
         assert_non_null(db);
         snprintf(sql, sizeof sql, "GRANT SELECT ON `%.*s`.* TO %s@'127.0.0.1'",
                  (int)strcspn(db + 1, "?"), db + 1, user);
-        exec_ok(admin, sql);
+        support_exec_ok(admin, sql);
     }
     /* the test DSN with the user and password replaced */
     const char *scheme_end = strstr(test_dsn, "://");
@@ -1265,24 +1232,24 @@ static void create_own_login(dbmgmt_conn *admin, const char *user, char *dsn, si
 static void drop_own_login(dbmgmt_conn *admin, const char *user)
 {
     char sql[256];
-    if (engine_of_dsn() == DBMGMT_ENGINE_POSTGRES)
+    if (support_engine_of_dsn(test_dsn) == DBMGMT_ENGINE_POSTGRES)
         snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", user);
     else
         snprintf(sql, sizeof sql, "DROP USER IF EXISTS %s@'127.0.0.1'", user);
-    exec_ok(admin, sql);
+    support_exec_ok(admin, sql);
 }
 
 /* Sessions the server has for one user right now. */
 static int64_t sessions_of(dbmgmt_conn *admin, const char *user)
 {
     char sql[256];
-    if (engine_of_dsn() == DBMGMT_ENGINE_POSTGRES)
+    if (support_engine_of_dsn(test_dsn) == DBMGMT_ENGINE_POSTGRES)
         snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE usename = '%s' "
                  "AND backend_type = 'client backend'", user);
     else
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
                  "WHERE USER = '%s'", user);
-    return query_int(admin, sql);
+    return support_query_int(admin, sql);
 }
 
 /* CONNECT_FAILED events recorded at or after `since`. */
@@ -1488,7 +1455,7 @@ static void test_pool_waits_while_the_recovering_connection_is_reported(void **s
     pthread_join(t, NULL);
     alarm(0);
     assert_int_equal(job.rc, DBMGMT_OK);
-    assert_int_equal(query_int(c, "SELECT 1"), 1);
+    assert_int_equal(support_query_int(c, "SELECT 1"), 1);
     dbmgmt_pool_release(pool, c);
     assert_int_equal(dbmgmt_pool_metric(pool, DBMGMT_POOL_TOTAL), 1);
     close_ok(pool);
@@ -1524,10 +1491,8 @@ int main(void)
         return 77;
     }
     admin_dsn = getenv("DBMGMT_TEST_ADMIN_DSN");
-    const char *log_path = getenv("DBMGMT_TEST_LOG");
-    if (log_path && *log_path)
-        evidence = fopen(log_path, "a");
-    dbmgmt_set_logger(log_to_evidence, NULL, DBMGMT_LOG_DEBUG);
+    evidence = support_evidence_open();
+    dbmgmt_set_logger(support_log_to_evidence, evidence, DBMGMT_LOG_DEBUG);
 #define T(f) cmocka_unit_test_teardown(f, teardown)
     const struct CMUnitTest tests[] = {
         T(test_pool_rejects_bad_arguments_and_config),

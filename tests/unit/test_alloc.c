@@ -24,6 +24,7 @@
 #include <execinfo.h>
 
 #include "dbmgmt.h"
+#include "support/files.h"
 
 /* Atomic: dbmgmt_migrate_on_boot reads the folder on a thread of its own. */
 static atomic_long allocations; /* calls to malloc/realloc(NULL) so far */
@@ -69,25 +70,20 @@ static void counting_free(void *ptr)
     free(ptr);
 }
 
-static char work[64];
+static char work[128];
 static char migrations[128];
 
 static void write_file(const char *dir, const char *name, const char *text)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    support_write_file(dir, name, text);
 }
 
 /* rm -rf each path under work */
 static void remove_under_work(const char *a, const char *b)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s/%s' '%s/%s'", work, a, work, b ? b : a);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(support_remove_in(work, a), 0);
+    if (b)
+        assert_int_equal(support_remove_in(work, b), 0);
 }
 
 /* The thread's last error lives until the next failure: record one that is
@@ -717,13 +713,7 @@ static int setup(void **state)
     (void)state;
     /* in memory where there is a tmpfs: thousands of runs that each commit
      * (and fsync) a migration or a backup would otherwise wait on the disk */
-    struct stat shm;
-    const char *tmp = stat("/dev/shm", &shm) == 0 && S_ISDIR(shm.st_mode) &&
-                              access("/dev/shm", W_OK) == 0
-                          ? "/dev/shm"
-                          : "/tmp";
-    snprintf(work, sizeof work, "%s/dbmgmt-allocmod-XXXXXX", tmp);
-    if (!mkdtemp(work))
+    if (support_scratch_dir_on_tmpfs(work, sizeof work, "dbmgmt-allocmod") != 0)
         return -1;
     snprintf(migrations, sizeof migrations, "%s/migrations", work);
     if (mkdir(migrations, 0700) != 0)
@@ -746,9 +736,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
-    return system(cmd) == 0 ? 0 : -1;
+    return support_remove_tree(work);
 }
 
 int main(void)

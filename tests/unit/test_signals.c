@@ -23,6 +23,7 @@
 
 #include "core/thread.h"
 #include "dbmgmt.h"
+#include "support/files.h"
 
 /* ---- the helper itself ---------------------------------------------------- */
 
@@ -138,8 +139,8 @@ static void write_migration(const char *dir, int n)
 static void test_process_signals_reach_only_host_threads(void **state)
 {
     (void)state;
-    char top[] = "/tmp/dbmgmt-signals-XXXXXX";
-    assert_non_null(mkdtemp(top));
+    char top[64];
+    assert_int_equal(support_scratch_dir(top, sizeof top, "dbmgmt-signals"), 0);
     booter boot;
     memset(&boot, 0, sizeof boot);
     snprintf(boot.dir, sizeof boot.dir, "%s/migrations", top);
@@ -219,9 +220,7 @@ static void test_process_signals_reach_only_host_threads(void **state)
     for (int i = 0; i < n && i < MAX_HANDLED; i++)
         if (!pthread_equal(handled_on[i], taker) && !pthread_equal(handled_on[i], booting))
             fail_msg("signal %d of %d ran its handler on a library thread", i + 1, n);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(support_remove_tree(top), 0);
 }
 
 int main(void)
