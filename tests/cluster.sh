@@ -709,7 +709,9 @@ bring_up() {
     bouncer_start "$leader" ||
         { cluster_failed "PgBouncer did not start" "$BOUNCER_DIR/pgbouncer.log" "$BOUNCER_DIR/pgbouncer.out"; return 0; }
     deadline=$((SECONDS + START_SECONDS))
-    until cluster_ready "$leader"; do
+    # The leader is asked again each time: should it change meanwhile, the callback has
+    # repointed PgBouncer, and readiness is the new leader's.
+    until leader=$(writable_leader) && leader=${leader%% *} && cluster_ready "$leader"; do
         ((SECONDS < deadline)) ||
             { cluster_failed "the replicas did not stream within $START_SECONDS s"; return 0; }
         sleep 0.3
