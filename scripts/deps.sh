@@ -2,7 +2,8 @@
 # Install the Debian packages libdbmgmt needs, only those missing.
 #   scripts/deps.sh build     compiler, meson, SQLite, libpq, MariaDB Connector/C
 #   scripts/deps.sh test      the above plus cmocka and abigail-tools
-# (tests/servers.sh installs the PostgreSQL and MariaDB servers themselves.)
+# (tests/servers.sh installs the PostgreSQL and MariaDB servers themselves, and
+# tests/cluster.sh etcd, Patroni and PgBouncer for the cluster suite.)
 set -euo pipefail
 want=(gcc g++ meson ninja-build pkg-config libsqlite3-dev sqlite3 python3 binutils
       libpq-dev libmariadb-dev)

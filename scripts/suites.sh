@@ -23,10 +23,19 @@ run_suite() { # NAME BUILD_DIR MESON_OPTIONS...
     meson setup "$dir" "$top" "${options[@]}" "$@" >"$dir.setup.log" 2>&1 ||
         { cat "$dir.setup.log"; return 1; }
     ninja -C "$dir"
-    meson test -C "$dir" --print-errorlogs --num-processes 2 "${timeouts[@]}"
+    # The cluster suite needs the cluster of tests/cluster.sh: it runs once, below.
+    meson test -C "$dir" --print-errorlogs --num-processes 2 "${timeouts[@]}" --no-suite cluster
 }
 
 run_suite normal "$top/build-test"
+
+# The high-availability suite (issue 18) against a real etcd + Patroni + PgBouncer
+# cluster, started once per run: in the normal build only (its tests kill the leader and
+# wait for Patroni, which a sanitizer build would only slow down).
+echo "=== cluster suite ($top/build-test, tests/cluster.sh)"
+bash "$top/tests/cluster.sh" run -- meson test -C "$top/build-test" --no-rebuild --print-errorlogs \
+    --suite cluster "${timeouts[@]}"
+
 run_suite sanitize "$top/build-test-asan" -Db_sanitize=address,undefined -Db_lundef=false
 
 # ThreadSanitizer over the pool suite only (the module with threads of its
