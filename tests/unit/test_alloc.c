@@ -71,7 +71,7 @@ static void counting_free(void *ptr)
 }
 
 static char work[128];
-static char migrations[128];
+static char migrations[256];
 
 static void write_file(const char *dir, const char *name, const char *text)
 {
@@ -362,7 +362,7 @@ static void test_advice_survives_every_failing_allocation(void **state)
 
 /* ---- backups ------------------------------------------------------------------------ */
 
-static char backup_dsn[160], backup_dir[160];
+static char backup_dsn[256], backup_dir[256];
 
 static void backup_reset(void)
 {
@@ -587,7 +587,7 @@ static void test_pool_out_of_memory_is_not_a_server_outage(void **state)
  * memory" (the tool's own words or the library's), never crash or leak. */
 int cli_main(int argc, char **argv);
 
-static char cli_db[160], cli_url[200], cli_backups[160], cli_out[160];
+static char cli_db[256], cli_url[300], cli_backups[256], cli_out[256];
 static const char *const *cli_argv; /* the running scenario's commands, NULL-separated */
 
 /* Runs one command line with stdout and stderr going to cli_out. */
@@ -667,7 +667,7 @@ static void test_cli_survives_every_failing_allocation(void **state)
     snprintf(cli_url, sizeof cli_url, "sqlite://%s", cli_db);
     snprintf(cli_backups, sizeof cli_backups, "%s/cli-backups", work);
     snprintf(cli_out, sizeof cli_out, "%s/cli.out", work);
-    char queries[160], embedded[160];
+    char queries[256], embedded[256];
     snprintf(queries, sizeof queries, "%s/queries.sql", work);
     snprintf(embedded, sizeof embedded, "%s/embedded.c", work);
     write_file(work, "queries.sql", "SELECT * FROM a WHERE name = 'x';\n"
