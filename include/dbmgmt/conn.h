@@ -137,6 +137,16 @@ DBMGMT_API int dbmgmt_conn_in_transaction(const dbmgmt_conn *conn);
 /* Round trip to check that the connection still works: DBMGMT_OK or
  * DBMGMT_ERR_CLOSED. */
 DBMGMT_API int dbmgmt_conn_ping(dbmgmt_conn *conn);
+/*
+ * Read your writes (issue 18): after a commit on the primary, the position
+ * its changes are at, as a printable, opaque string (PostgreSQL: the WAL
+ * LSN, like "0/16B3748") that may travel in a cookie or a queue message to
+ * another process, which passes it to dbmgmt_pool_acquire_read_after() to
+ * get a replica that has replayed past it. At most 64 bytes with its NUL.
+ * DBMGMT_ERR_INVALID inside a transaction or on a standby,
+ * DBMGMT_ERR_UNSUPPORTED on an engine without replicas (SQLite).
+ */
+DBMGMT_API int dbmgmt_conn_write_position(dbmgmt_conn *conn, char *buf, size_t len);
 
 /*
  * A named lock between sessions, held until dbmgmt_conn_unlock() or until the

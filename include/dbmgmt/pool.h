@@ -57,7 +57,8 @@ typedef enum dbmgmt_pool_metric_id {
     DBMGMT_POOL_LEAKS = 10,              /* leak reports (held past the threshold) */
     DBMGMT_POOL_WAIT_P50_US = 11,        /* median acquire wait since open, µs */
     DBMGMT_POOL_WAIT_P99_US = 12,        /* 99th percentile acquire wait, µs */
-    DBMGMT_POOL_UTILISATION_PCT = 13     /* borrowed connection-time / (max × elapsed) since open, % */
+    DBMGMT_POOL_UTILISATION_PCT = 13,    /* borrowed connection-time / (max × elapsed) since open, % */
+    DBMGMT_POOL_REPLICA_LAG_MS = 14      /* the worst replica's lag at the last check; -1 unknown */
 } dbmgmt_pool_metric_id;
 
 /* Events reported through dbmgmt_pool_config_set_event_callback(). */
@@ -69,8 +70,21 @@ typedef enum dbmgmt_pool_event {
     DBMGMT_POOL_EVENT_RECOVERED = 5,      /* a connect succeeded after failures */
     DBMGMT_POOL_EVENT_CONNECT_FAILED = 6, /* opening a connection failed; the pool backs off */
     DBMGMT_POOL_EVENT_RETIRED = 7,        /* a connection reached its maximum lifetime */
-    DBMGMT_POOL_EVENT_IDLE_CLOSED = 8     /* an idle connection above min_idle timed out */
+    DBMGMT_POOL_EVENT_IDLE_CLOSED = 8,    /* an idle connection above min_idle timed out */
+    DBMGMT_POOL_EVENT_REPLICA_LAGGING = 9,   /* a replica passed max_replica_lag_ms: no reads */
+    DBMGMT_POOL_EVENT_REPLICA_CAUGHT_UP = 10,/* it is back within the bound: reads again */
+    DBMGMT_POOL_EVENT_REPLICA_PROMOTED = 11, /* a replica is no longer a standby: no reads */
+    DBMGMT_POOL_EVENT_PRIMARY_CHANGED = 12   /* the primary went away or turned standby: its
+                                                connections are dropped, new ones find the
+                                                read-write host */
 } dbmgmt_pool_event;
+
+/* What dbmgmt_pool_acquire_read() does when no replica is within
+ * max_replica_lag_ms (dbmgmt_pool_config_set_replica_fallback). */
+typedef enum dbmgmt_replica_fallback {
+    DBMGMT_REPLICA_FALLBACK_PRIMARY = 0, /* read from the primary (default) */
+    DBMGMT_REPLICA_FALLBACK_FAIL = 1     /* fail with DBMGMT_ERR_POLICY, naming each lag */
+} dbmgmt_replica_fallback;
 
 /*
  * The event callback. event is a dbmgmt_pool_event; message is a UTF-8
@@ -138,6 +152,28 @@ DBMGMT_API int dbmgmt_pool_config_set_background_thread(dbmgmt_pool_config *cfg,
 /* Add a read replica (copied DSN); dbmgmt_pool_acquire_read() spreads over
  * the replicas. Up to 16. The DSN is parsed at open, not here. */
 DBMGMT_API int dbmgmt_pool_config_add_replica(dbmgmt_pool_config *cfg, const char *dsn);
+/*
+ * Lag-aware reads (issue 18, docs/postgres-cluster.md). The pool measures
+ * each replica's lag (how old the newest change is that it has not yet
+ * replayed: an upper bound, from the primary's write position sampled
+ * every check interval and the replica's replay position and last replayed
+ * commit) in its maintenance work, never in acquire. With a bound, acquire_read
+ * never hands out a replica whose last measured lag is above it, nor one
+ * whose lag is unknown (not yet measured, or the check failed), nor a
+ * replica that is no longer a standby (promoted). -1 (default): no bound.
+ * 0..INT32_MAX ms. The engine must report replication state (PostgreSQL):
+ * dbmgmt_pool_open fails with DBMGMT_ERR_UNSUPPORTED otherwise.
+ */
+DBMGMT_API int dbmgmt_pool_config_set_max_replica_lag_ms(dbmgmt_pool_config *cfg, int32_t ms);
+/* dbmgmt_replica_fallback: DBMGMT_REPLICA_FALLBACK_PRIMARY (default) or
+ * DBMGMT_REPLICA_FALLBACK_FAIL. */
+DBMGMT_API int dbmgmt_pool_config_set_replica_fallback(dbmgmt_pool_config *cfg,
+                                                       int32_t fallback);
+/* How often the replicas' state and lag are checked: 10..3600000 ms,
+ * default 250. A replica past the bound stops getting reads within two
+ * intervals. */
+DBMGMT_API int dbmgmt_pool_config_set_replica_check_interval_ms(dbmgmt_pool_config *cfg,
+                                                                int32_t ms);
 /* Set (or with fn NULL remove) the event callback and its userdata. */
 DBMGMT_API int dbmgmt_pool_config_set_event_callback(dbmgmt_pool_config *cfg,
                                                      dbmgmt_pool_event_fn fn, void *userdata);
@@ -172,11 +208,25 @@ DBMGMT_API int dbmgmt_pool_acquire(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t
 
 /*
  * Borrow a connection of a read replica (round robin over those that are
- * up); like dbmgmt_pool_acquire() on the primary when the pool has no
- * replica or none is reachable.
+ * up, standbys, and within max_replica_lag_ms when one is set); like
+ * dbmgmt_pool_acquire() on the primary when the pool has no replica or
+ * none qualifies (or DBMGMT_ERR_POLICY with DBMGMT_REPLICA_FALLBACK_FAIL).
  */
 DBMGMT_API int dbmgmt_pool_acquire_read(dbmgmt_pool *pool, dbmgmt_conn **out,
                                         int32_t timeout_ms);
+
+/*
+ * Read your writes (issue 18): a replica connection that has replayed at
+ * least position (from dbmgmt_conn_write_position(), in this process or
+ * another), else the primary. A replica already known to be past it is
+ * handed out at once; otherwise one replica (within the lag bound) is
+ * borrowed and waited on, up to timeout_ms in all, and given back for the
+ * primary if it did not get there. position NULL or "" is
+ * dbmgmt_pool_acquire_read(). Errors: those of dbmgmt_pool_acquire(), and
+ * DBMGMT_ERR_PARSE for a position that is not one of this engine's.
+ */
+DBMGMT_API int dbmgmt_pool_acquire_read_after(dbmgmt_pool *pool, dbmgmt_conn **out,
+                                              const char *position, int32_t timeout_ms);
 
 /*
  * Give a borrowed connection back. Free its statements and results first.

@@ -13,6 +13,8 @@ static int conn_failed(dbmgmt_conn *conn, int rc)
 {
     if (rc == DBMGMT_ERR_CLOSED)
         conn->broken = 1; /* drivers report a lost session this way; the pool discards it */
+    else if (rc < 0 && strcmp(conn->err.sqlstate, "25006") == 0)
+        conn->read_only_seen = 1; /* a write on a server that turned standby (failover) */
     if (rc < 0 && conn->dsn->password && strstr(conn->err.msg, conn->dsn->password)) {
         dm_redact_secret(conn->err.msg, sizeof conn->err.msg, conn->dsn->password);
         dm_error_copy(NULL, &conn->err);
@@ -459,6 +461,37 @@ DBMGMT_API int dbmgmt_conn_ping(dbmgmt_conn *conn)
     CHECK_ARG(conn, "dbmgmt_conn_ping", "conn is NULL");
     dm_error_reset(&conn->err);
     return conn_failed(conn, conn->drv->ping(conn->dc, &conn->err));
+}
+
+DBMGMT_API int dbmgmt_conn_write_position(dbmgmt_conn *conn, char *buf, size_t len)
+{
+    CHECK_ARG(conn, "dbmgmt_conn_write_position", "conn is NULL");
+    CHECK_ARG(buf && len > 0, "dbmgmt_conn_write_position", "buf is NULL or len is 0");
+    buf[0] = '\0';
+    dm_error_reset(&conn->err);
+    if (!conn->drv->repl_state)
+        return dm_error_set(&conn->err, DBMGMT_ERR_UNSUPPORTED,
+                            "dbmgmt_conn_write_position: %s has no replication positions",
+                            conn->drv->name);
+    if (conn->drv->in_transaction(conn->dc) == 1)
+        return dm_error_set(&conn->err, DBMGMT_ERR_INVALID,
+                            "dbmgmt_conn_write_position: a transaction is open; the position "
+                            "of a write is known after its commit");
+    dm_repl_state st;
+    int rc = conn_failed(conn, conn->drv->repl_state(conn->dc, &st, &conn->err));
+    if (rc != DBMGMT_OK)
+        return rc;
+    if (st.standby)
+        return dm_error_set(&conn->err, DBMGMT_ERR_INVALID,
+                            "dbmgmt_conn_write_position: the server is a standby (it "
+                            "replays another server's writes; writes go to the primary)");
+    if (strlen(st.position) >= len)
+        return dm_error_set(&conn->err, DBMGMT_ERR_INVALID,
+                            "dbmgmt_conn_write_position: the position needs %zu bytes, buf "
+                            "has %zu",
+                            strlen(st.position) + 1, len);
+    memcpy(buf, st.position, strlen(st.position) + 1);
+    return DBMGMT_OK;
 }
 
 DBMGMT_API void *dbmgmt_conn_native(dbmgmt_conn *conn)

@@ -11,6 +11,7 @@ struct dbmgmt_conn {
     dm_dsn *dsn;
     dm_error err;
     int broken; /* a call returned DBMGMT_ERR_CLOSED: the session is gone for good */
+    int read_only_seen; /* a write failed as read-only (SQLSTATE 25006): a demoted primary */
     /* Pooled connections (lib/pool): the pool's entry for this connection,
      * and what dbmgmt_conn_close() does instead of closing it (returns it to
      * the pool). Both NULL for a connection that is not pooled. */

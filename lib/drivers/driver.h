@@ -126,6 +126,13 @@ typedef struct dm_session_state {
 } dm_session_state;
 void dm_session_state_clear(dm_session_state *st);
 
+/* A server's replication state (repl_state). */
+typedef struct dm_repl_state {
+    int standby;            /* 1: a standby replaying a primary's changes; 0: a primary */
+    char position[64];      /* primary: its write position; standby: the last replayed */
+    int64_t replay_age_ms;  /* standby: age of the last replayed commit; -1 unknown */
+} dm_repl_state;
+
 typedef struct dm_driver {
     dbmgmt_engine engine;
     const char *name;
@@ -227,6 +234,19 @@ typedef struct dm_driver {
      * NULL when the engine records none. */
     int (*workload)(dm_dconn *c, void (*fn)(void *userdata, const char *sql, double calls),
                     void *userdata, dm_error *err);
+
+    /* --- Replication (issue 18, lib/pool/replicas.c) ---------------------
+     * NULL when the engine has no replicas to follow (SQLite). */
+    /* Where the server stands: a primary's current write position, or a
+     * standby's last replayed one (and when that replayed commit was made). */
+    int (*repl_state)(dm_dconn *c, dm_repl_state *st, dm_error *err);
+    /* How far position a is past b: *diff > 0 a is newer, 0 the same,
+     * < 0 older (bytes for PostgreSQL's WAL). DBMGMT_ERR_PARSE with a
+     * message naming the position when either is not one of this engine. */
+    int (*position_diff)(const char *a, const char *b, int64_t *diff, dm_error *err);
+    /* Wait on a standby until it has replayed position (1), or timeout_ms
+     * passed (0), or an error (< 0). */
+    int (*wait_position)(dm_dconn *c, const char *position, int32_t timeout_ms, dm_error *err);
 } dm_driver;
 
 /* "name" with embedded quotes doubled (SQL standard; SQLite, PostgreSQL). */

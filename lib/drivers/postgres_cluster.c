@@ -74,3 +74,108 @@ int dm_pg_unlock(dm_dconn *c, const char *name, dm_error *err)
                             "lock '%s' is not held by this session", name);
     return DBMGMT_OK;
 }
+
+/* ---- replication state (issue 18) ---------------------------------------------- */
+
+int dm_pg_repl_state(dm_dconn *c, dm_repl_state *st, dm_error *err)
+{
+    PGresult *res = NULL;
+    int rc = dm_pg_params(
+        c,
+        "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN "
+        "pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, CASE WHEN "
+        "pg_is_in_recovery() THEN (extract(epoch FROM clock_timestamp() - "
+        "pg_last_xact_replay_timestamp()) * 1000)::bigint END",
+        0, NULL, &res, err, "reading the replication state");
+    if (rc != DBMGMT_OK)
+        return rc;
+    memset(st, 0, sizeof *st);
+    st->standby = dm_libpq.PQgetvalue(res, 0, 0)[0] == 't';
+    snprintf(st->position, sizeof st->position, "%s", dm_libpq.PQgetvalue(res, 0, 1));
+    st->replay_age_ms = dm_libpq.PQgetisnull(res, 0, 2)
+                            ? -1
+                            : strtoll(dm_libpq.PQgetvalue(res, 0, 2), NULL, 10);
+    if (st->replay_age_ms < -1)
+        st->replay_age_ms = 0; /* the standby's clock a little behind the primary's */
+    dm_libpq.PQclear(res);
+    return DBMGMT_OK;
+}
+
+/* "X/Y" (two hexadecimal halves of a 64-bit WAL position). */
+static int parse_lsn(const char *s, uint64_t *out)
+{
+    uint64_t hi = 0, lo = 0;
+    int digits = 0;
+    const char *p = s;
+    for (; *p && *p != '/'; p++, digits++) {
+        int v = *p >= '0' && *p <= '9'   ? *p - '0'
+                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
+                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                                         : -1;
+        if (v < 0 || digits >= 8)
+            return -1;
+        hi = hi << 4 | (uint64_t)v;
+    }
+    if (*p != '/' || digits == 0)
+        return -1;
+    digits = 0;
+    for (p++; *p; p++, digits++) {
+        int v = *p >= '0' && *p <= '9'   ? *p - '0'
+                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
+                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                                         : -1;
+        if (v < 0 || digits >= 8)
+            return -1;
+        lo = lo << 4 | (uint64_t)v;
+    }
+    if (digits == 0)
+        return -1;
+    *out = hi << 32 | lo;
+    return 0;
+}
+
+int dm_pg_position_diff(const char *a, const char *b, int64_t *diff, dm_error *err)
+{
+    uint64_t x, y;
+    if (parse_lsn(a, &x) != 0)
+        return dm_error_set(err, DBMGMT_ERR_PARSE,
+                            "'%.64s' is not a PostgreSQL WAL position (like 0/16B3748)", a);
+    if (parse_lsn(b, &y) != 0)
+        return dm_error_set(err, DBMGMT_ERR_PARSE,
+                            "'%.64s' is not a PostgreSQL WAL position (like 0/16B3748)", b);
+    *diff = x >= y ? (int64_t)(x - y > INT64_MAX ? INT64_MAX : x - y)
+                   : -(int64_t)(y - x > INT64_MAX ? INT64_MAX : y - x);
+    return DBMGMT_OK;
+}
+
+/* PostgreSQL 15 has no wait-for-LSN function: poll the replay position,
+ * 1 ms at first, at most 20 ms apart. */
+int dm_pg_wait_position(dm_dconn *c, const char *position, int32_t timeout_ms, dm_error *err)
+{
+    uint64_t target;
+    if (parse_lsn(position, &target) != 0)
+        return dm_error_set(err, DBMGMT_ERR_PARSE,
+                            "'%.64s' is not a PostgreSQL WAL position (like 0/16B3748)",
+                            position);
+    int64_t deadline = dm_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t pause = 1;
+    const char *params[] = {position};
+    for (;;) {
+        PGresult *res = NULL;
+        int rc = dm_pg_params(c,
+                              "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, "
+                              "NOT pg_is_in_recovery())",
+                              1, params, &res, err, "waiting for a WAL position");
+        if (rc != DBMGMT_OK)
+            return rc;
+        int reached = dm_libpq.PQgetvalue(res, 0, 0)[0] == 't';
+        dm_libpq.PQclear(res);
+        if (reached)
+            return 1;
+        int64_t left = deadline - dm_monotonic_ms();
+        if (left <= 0)
+            return 0;
+        dm_sleep_ms(pause < left ? pause : left);
+        pause = pause * 2 > 20 ? 20 : pause * 2;
+    }
+}

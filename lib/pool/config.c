@@ -29,6 +29,9 @@ void dm_pool_config_defaults(dbmgmt_pool_config *cfg)
     cfg->validation_interval_ms = 500;
     cfg->leak_threshold_ms = 0;
     cfg->background_thread = 1;
+    cfg->max_replica_lag_ms = -1;
+    cfg->replica_fallback = DBMGMT_REPLICA_FALLBACK_PRIMARY;
+    cfg->replica_check_interval_ms = 250;
 }
 
 void dm_pool_config_clear(dbmgmt_pool_config *cfg)
@@ -179,6 +182,27 @@ DBMGMT_API int dbmgmt_pool_config_add_replica(dbmgmt_pool_config *cfg, const cha
         return dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory copying a replica DSN");
     cfg->replicas[cfg->nreplicas++] = copy;
     return DBMGMT_OK;
+}
+
+DBMGMT_API int dbmgmt_pool_config_set_max_replica_lag_ms(dbmgmt_pool_config *cfg, int32_t ms)
+{
+    return set_ranged(cfg, FIELD(cfg, max_replica_lag_ms), ms, -1, INT32_MAX,
+                      "dbmgmt_pool_config_set_max_replica_lag_ms");
+}
+
+DBMGMT_API int dbmgmt_pool_config_set_replica_fallback(dbmgmt_pool_config *cfg,
+                                                       int32_t fallback)
+{
+    return set_ranged(cfg, FIELD(cfg, replica_fallback), fallback,
+                      DBMGMT_REPLICA_FALLBACK_PRIMARY, DBMGMT_REPLICA_FALLBACK_FAIL,
+                      "dbmgmt_pool_config_set_replica_fallback");
+}
+
+DBMGMT_API int dbmgmt_pool_config_set_replica_check_interval_ms(dbmgmt_pool_config *cfg,
+                                                                int32_t ms)
+{
+    return set_ranged(cfg, FIELD(cfg, replica_check_interval_ms), ms, 10, 3600000,
+                      "dbmgmt_pool_config_set_replica_check_interval_ms");
 }
 
 DBMGMT_API int dbmgmt_pool_config_set_event_callback(dbmgmt_pool_config *cfg,

@@ -97,7 +97,8 @@ pool_slot *dm_pool_lane_take(dbmgmt_pool *pool, int read, pool_slot **check_need
     int64_t validate_after = (int64_t)pool->cfg.validation_interval_ms * 1000;
     int64_t last_used = load_relaxed(&s->last_used_us);
     if (now >= s->retire_at_us || now - last_used > validate_after ||
-        last_used < atomic_load_explicit(&g->suspect_before_us, memory_order_relaxed)) {
+        last_used < atomic_load_explicit(&g->suspect_before_us, memory_order_relaxed) ||
+        s->created_us < atomic_load_explicit(&g->stale_before_us, memory_order_relaxed)) {
         *check_needed = s;
         return NULL;
     }
@@ -112,6 +113,7 @@ int dm_pool_lane_put(dbmgmt_pool *pool, pool_slot *s, int reusable)
     int64_t now = dm_pool_now_coarse_us();
     pool_group *g = s->group;
     if (!reusable || now >= s->retire_at_us ||
+        s->created_us < atomic_load_explicit(&g->stale_before_us, memory_order_relaxed) ||
         atomic_load_explicit(&s->leak_reported, memory_order_relaxed) ||
         lane_closed_to(pool, g, memory_order_relaxed))
         return 0; /* the locked release (dm_pool_lane_leave) counts its time */

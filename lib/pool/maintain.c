@@ -17,7 +17,7 @@
 static pool_slot *idle_victim(pool_group *g, int64_t now, int32_t *event)
 {
     for (pool_slot *s = g->idle_oldest; s; s = s->idle_newer) {
-        if (now >= s->retire_at_us) {
+        if (now >= s->retire_at_us || s->created_us < g->stale_before_us) {
             *event = DBMGMT_POOL_EVENT_RETIRED;
             return s;
         }
@@ -45,10 +45,14 @@ static void close_due_idle(dbmgmt_pool *pool, pool_group *g)
         dbmgmt_conn *conn = s->conn;
         uint32_t id = s->id;
         int64_t age_ms = (dm_pool_now_us() - s->created_us) / 1000;
+        int stale = s->created_us < g->stale_before_us;
         pthread_mutex_unlock(&pool->lock);
         /* reported when decided, so the host sees the schedule, not the
          * time a server takes to say goodbye */
-        if (event == DBMGMT_POOL_EVENT_RETIRED)
+        if (stale)
+            dm_pool_emit(pool, event, "connection %u to %s closed: the server it reached is "
+                         "no longer the one the pool wants (failover)", id, g->shown);
+        else if (event == DBMGMT_POOL_EVENT_RETIRED)
             dm_pool_emit(pool, event, "connection %u to %s retired at its maximum lifetime "
                          "(open %lld ms)", id, g->shown, (long long)age_ms);
         else
@@ -182,6 +186,9 @@ int32_t dm_pool_maintain_round(dbmgmt_pool *pool)
         return dm_error_set(NULL, DBMGMT_ERR_CLOSED, "dbmgmt_pool_maintain: the pool is closing");
     }
     pool->inside++;
+    pthread_mutex_unlock(&pool->lock);
+    dm_pool_replicas_check(pool, 0); /* replication state and lag, when due */
+    pthread_mutex_lock(&pool->lock);
     for (int i = 0; i < pool->ngroups; i++) {
         /* Parked connections back to the idle list, where the idle timeout
          * and the lifetime are enforced; their threads re-park them at
@@ -198,6 +205,8 @@ int32_t dm_pool_maintain_round(dbmgmt_pool *pool)
     int64_t due = now + MAINTAIN_MAX_SLEEP_US;
     for (int i = 0; i < pool->ngroups; i++)
         due = earlier(due, group_next_due(&pool->groups[i], now));
+    if (pool->repl_next_check_us)
+        due = earlier(due, pool->repl_next_check_us);
     pool->inside--;
     dm_pool_unlock_after_use(pool);
     if (due <= now)

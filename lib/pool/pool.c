@@ -328,6 +328,7 @@ static int group_init(dbmgmt_pool *pool, pool_group *g, int index, const char *d
 {
     g->pool = pool;
     g->index = index;
+    g->lag_ms = g->lag_bytes = -1; /* not measured yet */
     dm_dsn *parsed = NULL;
     int rc = dm_dsn_parse(dsn, &parsed, NULL);
     if (rc != DBMGMT_OK)
@@ -345,6 +346,7 @@ static int group_init(dbmgmt_pool *pool, pool_group *g, int index, const char *d
 
 void dm_pool_free(dbmgmt_pool *pool)
 {
+    dm_pool_replicas_close(pool);
     for (int i = 0; i < pool->ngroups; i++) {
         pool_group *g = &pool->groups[i];
         dm_free(g->dsn);
@@ -462,8 +464,22 @@ DBMGMT_API int dbmgmt_pool_open(dbmgmt_pool **out, const char *dsn,
         rc = dm_error_set(NULL, status, "dbmgmt_pool_open: %s", primary->last_error);
         goto fail;
     }
+    /* Replicas are followed when the engine can tell their state: checked
+     * once now, so that the first reads already honour the lag bound. */
+    const dm_driver *drv = pool->drv = first->conn->drv;
+    if (pool->ngroups > 1 && drv->repl_state) {
+        pool->repl_next_check_us = 1;
+    } else if (pool->cfg.max_replica_lag_ms >= 0 && pool->ngroups > 1) {
+        rc = dm_error_set(NULL, DBMGMT_ERR_UNSUPPORTED,
+                          "dbmgmt_pool_open: max_replica_lag_ms needs replication state, which "
+                          "%s does not report",
+                          drv->name);
+        goto fail;
+    }
     for (int i = 0; i < pool->ngroups; i++)
         dm_pool_refill(pool, &pool->groups[i], 0);
+    if (pool->repl_next_check_us)
+        dm_pool_replicas_check(pool, 1);
     if (pool->cfg.background_thread && (rc = dm_pool_start_background(pool)) != DBMGMT_OK)
         goto fail;
     *out = pool;

@@ -132,16 +132,39 @@ void dm_pool_wake_waiters_closed(dbmgmt_pool *pool)
 
 /* ---- acquire ----------------------------------------------------------- */
 
-/* The group a read goes to: the next replica that is up, else the primary. */
-static pool_group *choose_read_group(dbmgmt_pool *pool, int64_t now)
+/* The group a read goes to: the next replica that may serve reads (up, a
+ * standby, within the lag bound), else the primary; NULL (error recorded)
+ * when none may and the fallback is to fail. */
+static pool_group *choose_read_group(dbmgmt_pool *pool, int64_t now, const char *fn)
 {
     int replicas = pool->ngroups - 1;
     for (int i = 0; i < replicas; i++) {
         pool_group *g = &pool->groups[1 + (pool->read_cursor++ % (uint32_t)replicas)];
-        if (!g->down || now >= g->next_connect_us)
+        if (dm_pool_replica_eligible(g, now))
             return g;
     }
-    return &pool->groups[0];
+    if (pool->cfg.replica_fallback != DBMGMT_REPLICA_FALLBACK_FAIL)
+        return &pool->groups[0];
+    char lags[400] = "";
+    size_t used = 0;
+    for (int i = 1; i < pool->ngroups && used < sizeof lags - 1; i++) {
+        const pool_group *g = &pool->groups[i];
+        int n = snprintf(lags + used, sizeof lags - used, "%s%s: %s", i > 1 ? "; " : "",
+                         g->shown,
+                         g->role == DM_ROLE_PRIMARY ? "not a standby"
+                         : g->down                  ? "down"
+                         : g->lag_ms < 0            ? "lag unknown"
+                                                    : "behind");
+        if (n > 0 && g->role == DM_ROLE_STANDBY && !g->down && g->lag_ms >= 0 &&
+            used + (size_t)n < sizeof lags)
+            n += snprintf(lags + used + (size_t)n, sizeof lags - used - (size_t)n, " %lld ms",
+                          (long long)g->lag_ms);
+        used = n > 0 ? used + (size_t)n : used;
+    }
+    dm_error_set(NULL, DBMGMT_ERR_POLICY,
+                 "%s: no replica may serve reads (max_replica_lag_ms %d, fallback: fail): %s",
+                 fn, (int)pool->cfg.max_replica_lag_ms, lags);
+    return NULL;
 }
 
 /* What a borrowed idle connection needs before it is handed out. */
@@ -149,7 +172,7 @@ typedef enum borrow_check { CHECK_NONE, CHECK_RETIRE, CHECK_PING } borrow_check;
 
 static borrow_check borrow_check_for(const pool_group *g, const pool_slot *s, int64_t now)
 {
-    if (now >= s->retire_at_us)
+    if (now >= s->retire_at_us || s->created_us < g->stale_before_us)
         return CHECK_RETIRE;
     if (now - s->last_used_us > (int64_t)g->pool->cfg.validation_interval_ms * 1000 ||
         s->last_used_us < g->suspect_before_us)
@@ -279,8 +302,10 @@ static void pass_turn(pool_group *g, int64_t now)
         dm_pool_wake_head(g);
 }
 
+/* group: the index of the group to borrow from, or -1 for the primary
+ * (read 0) or the choice of choose_read_group (read 1). */
 static int pool_acquire(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t timeout_ms, int read,
-                        const char *fn)
+                        int group, const char *fn)
 {
     if (!out)
         return dm_error_invalid(fn, "out is NULL");
@@ -296,7 +321,7 @@ static int pool_acquire(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t timeout_ms
      * resolution: plenty for validation and lifetime decisions); a thread
      * that has to wait switches to the precise one for its deadline. */
     pool_slot *lane_check = NULL;
-    pool_slot *fast = dm_pool_lane_take(pool, read, &lane_check);
+    pool_slot *fast = group > 0 ? NULL : dm_pool_lane_take(pool, read, &lane_check);
     if (fast) {
         *out = fast->conn;
         return DBMGMT_OK;
@@ -308,9 +333,14 @@ static int pool_acquire(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t timeout_ms
     int waiter_ready = 0;
 
     pthread_mutex_lock(&pool->lock);
-    pool_group *g = lane_check                       ? lane_check->group
-                    : read && pool->ngroups > 1 ? choose_read_group(pool, now)
-                                                : &pool->groups[0];
+    pool_group *g = lane_check                          ? lane_check->group
+                    : group >= 0 && group < pool->ngroups ? &pool->groups[group]
+                    : read && pool->ngroups > 1         ? choose_read_group(pool, now, fn)
+                                                        : &pool->groups[0];
+    if (!g) {
+        pthread_mutex_unlock(&pool->lock);
+        return dbmgmt_errcode();
+    }
     pool->inside++;
     pool_slot *got = NULL;
     if (lane_check) { /* our parked connection, due for a check first */
@@ -422,13 +452,19 @@ static int pool_acquire(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t timeout_ms
 
 DBMGMT_API int dbmgmt_pool_acquire(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t timeout_ms)
 {
-    return pool_acquire(pool, out, timeout_ms, 0, "dbmgmt_pool_acquire");
+    return pool_acquire(pool, out, timeout_ms, 0, -1, "dbmgmt_pool_acquire");
 }
 
 DBMGMT_API int dbmgmt_pool_acquire_read(dbmgmt_pool *pool, dbmgmt_conn **out,
                                         int32_t timeout_ms)
 {
-    return pool_acquire(pool, out, timeout_ms, 1, "dbmgmt_pool_acquire_read");
+    return pool_acquire(pool, out, timeout_ms, 1, -1, "dbmgmt_pool_acquire_read");
+}
+
+int dm_pool_acquire_group(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t timeout_ms, int group,
+                          const char *fn)
+{
+    return pool_acquire(pool, out, timeout_ms, group > 0, group, fn);
 }
 
 /* ---- release ----------------------------------------------------------- */
@@ -461,12 +497,23 @@ DBMGMT_API int dbmgmt_pool_release(dbmgmt_pool *pool, dbmgmt_conn *conn)
     if (!s || s->group->pool != pool || s->conn != conn)
         return dm_error_invalid("dbmgmt_pool_release", "conn was not borrowed from this pool");
     int reusable = reset_for_reuse(conn);
+    /* A write refused as read-only on the primary: the server it reaches
+     * was demoted (a switchover). Drop every connection to it; new ones
+     * find the read-write host (a multi-host DSN with
+     * target_session_attrs=read-write). */
+    int demoted = conn->read_only_seen && s->group->index == 0;
+    if (demoted)
+        reusable = 0;
     if (dm_pool_lane_put(pool, s, reusable))
         return DBMGMT_OK;
     pool_group *g = s->group;
 
     pthread_mutex_lock(&pool->lock);
     int64_t now = dm_pool_now_coarse_us();
+    if (demoted && s->created_us >= g->stale_before_us)
+        dm_pool_group_stale(g, dm_pool_now_us());
+    else
+        demoted = 0; /* reported once, by the first to see it */
     dm_pool_busy_update(pool, now);
     if (s->state == SLOT_LANE)
         dm_pool_lane_leave(g, s, now); /* from now on counted as any other */
@@ -477,7 +524,7 @@ DBMGMT_API int dbmgmt_pool_release(dbmgmt_pool *pool, dbmgmt_conn *conn)
     int leak_returned = s->leak_reported;
     long long held_ms = (long long)((now - s->borrowed_us) / 1000);
     uint32_t id = s->id;
-    int retire = now >= s->retire_at_us;
+    int retire = now >= s->retire_at_us || s->created_us < g->stale_before_us;
     int closing = pool->closing;
     if (reusable && !retire && !closing) { /* the hot path */
         g->active--;
@@ -500,7 +547,12 @@ DBMGMT_API int dbmgmt_pool_release(dbmgmt_pool *pool, dbmgmt_conn *conn)
         char why[DM_POOL_ERR_MAX];
         snprintf(why, sizeof why, "%s", dbmgmt_conn_errmsg(conn));
         dm_pool_conn_destroy(conn);
-        if (!reusable)
+        if (demoted)
+            dm_pool_emit(pool, DBMGMT_POOL_EVENT_PRIMARY_CHANGED,
+                         "connection %u to %s found the server read-only (%s): its "
+                         "connections are dropped; new ones look for the read-write host",
+                         id, g->shown, why);
+        else if (!reusable)
             dm_pool_emit(pool, DBMGMT_POOL_EVENT_BROKEN,
                          "connection %u to %s was broken and is discarded: %s", id, g->shown,
                          why);

@@ -44,6 +44,9 @@ struct dbmgmt_pool_config {
     char *init_sql;
     char *replicas[DM_POOL_MAX_REPLICAS];
     int32_t nreplicas;
+    int32_t max_replica_lag_ms; /* -1: no bound */
+    int32_t replica_fallback;
+    int32_t replica_check_interval_ms;
     dbmgmt_pool_event_fn event_fn;
     void *event_userdata;
 };
@@ -114,7 +117,25 @@ struct pool_group {
     int last_status; /* of the last failed connect (DBMGMT_ERR_CONNECT, _NOMEM, ...) */
     int64_t created, destroyed;
     int64_t connect_avg_us; /* moving average of a successful connect */
+    /* Connections opened before this are not handed out again (read without
+     * the lock by the lane): the server they reach stopped being what the
+     * group wants (the primary turned standby or went away). */
+    _Atomic int64_t stale_before_us;
+    /* Replication state (replicas.c), from the last check. */
+    dbmgmt_conn *probe;    /* the check's own connection; NULL until opened */
+    int role;              /* DM_ROLE_*: what the last check found */
+    int was_standby;       /* replica: some check found it a standby */
+    int lagging;           /* replica: above the lag bound (or unknown with a bound) */
+    int64_t lag_ms;        /* replica: lag at the last check; -1 unknown */
+    int64_t lag_bytes;     /* replica: bytes behind the primary; -1 unknown */
+    char position[64];     /* the last position seen (replica: replayed; primary: written) */
+    int64_t checked_us;    /* when; 0 never */
 };
+
+#define DM_ROLE_UNKNOWN 0
+#define DM_ROLE_PRIMARY 1
+#define DM_ROLE_STANDBY 2
+#define DM_POOL_SAMPLES 64
 
 struct dbmgmt_pool {
     pthread_mutex_t lock;
@@ -129,6 +150,7 @@ struct dbmgmt_pool {
     dbmgmt_pool_config cfg;
     pool_group groups[1 + DM_POOL_MAX_REPLICAS];
     int ngroups;
+    const dm_driver *drv; /* the engine's (set at open from the first connection) */
     uint32_t next_id;
     uint32_t read_cursor;
     uint64_t rng;
@@ -141,6 +163,16 @@ struct dbmgmt_pool {
     int64_t wait_hist[DM_POOL_WAIT_BUCKETS];
     int64_t busy_area_us; /* sum of active x time */
     int64_t busy_changed_us;
+    /* replicas.c: the primary's write position sampled at each check (a
+     * ring, newest at sample_head - 1), when the next check is due, and
+     * whether one is running (one at a time). */
+    struct {
+        int64_t at_us;
+        char position[64];
+    } samples[DM_POOL_SAMPLES];
+    int nsamples, sample_head;
+    int64_t repl_next_check_us; /* 0: no checks (no replicas, or the engine has none) */
+    int repl_checking;
 };
 
 /* CLOCK_MONOTONIC in µs; the coarse one (same clock, jiffy resolution, no
@@ -250,6 +282,22 @@ void dm_pool_group_counts(const pool_group *g, int32_t *idle, int32_t *active);
 /* Locked: the lane's share of the acquire count and of the busy time. */
 void dm_pool_lane_stats(const dbmgmt_pool *pool, int64_t now, int64_t *acquires,
                         int64_t *busy_us);
+
+/* replicas.c */
+/* Unlocked: check every server's replication state and lag if due (one
+ * thread at a time); reports events. */
+void dm_pool_replicas_check(dbmgmt_pool *pool, int force);
+/* Locked: whether replica group g may serve reads now. */
+int dm_pool_replica_eligible(const pool_group *g, int64_t now);
+/* Unlocked: close the checks' connections (pool close). */
+void dm_pool_replicas_close(dbmgmt_pool *pool);
+/* Borrow from one group (index), as dbmgmt_pool_acquire does for the
+ * primary (pool_acquire.c). */
+int dm_pool_acquire_group(dbmgmt_pool *pool, dbmgmt_conn **out, int32_t timeout_ms, int group,
+                          const char *fn);
+/* Locked: a group's server is no longer what it was (the primary turned
+ * standby or went away): connections opened before now are not reused. */
+void dm_pool_group_stale(pool_group *g, int64_t now);
 
 /* stats.c */
 int64_t dm_pool_wait_percentile(const dbmgmt_pool *pool, int permille, int64_t extra_zero);

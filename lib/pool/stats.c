@@ -55,8 +55,10 @@ int64_t dm_pool_wait_percentile(const dbmgmt_pool *pool, int permille, int64_t e
     return bucket_upper(DM_POOL_WAIT_BUCKETS - 1);
 }
 
+#define LAST_METRIC DBMGMT_POOL_REPLICA_LAG_MS
+
 typedef struct pool_snapshot {
-    int64_t v[DBMGMT_POOL_UTILISATION_PCT + 1];
+    int64_t v[LAST_METRIC + 1];
 } pool_snapshot;
 
 /* All metrics at one instant (lock held). */
@@ -64,8 +66,9 @@ static void snapshot_locked(dbmgmt_pool *pool, pool_snapshot *snap)
 {
     int64_t *v = snap->v;
     int64_t created = 0, destroyed = 0;
-    for (int i = 0; i <= DBMGMT_POOL_UTILISATION_PCT; i++)
+    for (int i = 0; i <= LAST_METRIC; i++)
         v[i] = 0;
+    v[DBMGMT_POOL_REPLICA_LAG_MS] = -1;
     for (int i = 0; i < pool->ngroups; i++) {
         const pool_group *g = &pool->groups[i];
         int32_t idle, active;
@@ -76,6 +79,8 @@ static void snapshot_locked(dbmgmt_pool *pool, pool_snapshot *snap)
         v[DBMGMT_POOL_WAITING] += g->waiting;
         created += g->created;
         destroyed += g->destroyed;
+        if (i > 0 && g->role == DM_ROLE_STANDBY && g->lag_ms > v[DBMGMT_POOL_REPLICA_LAG_MS])
+            v[DBMGMT_POOL_REPLICA_LAG_MS] = g->lag_ms;
     }
     v[DBMGMT_POOL_MAX] = (int64_t)pool->cfg.max_size * pool->ngroups;
     int64_t now = dm_pool_now_us();
@@ -98,7 +103,7 @@ static void snapshot_locked(dbmgmt_pool *pool, pool_snapshot *snap)
 
 DBMGMT_API int64_t dbmgmt_pool_metric(const dbmgmt_pool *cpool, int32_t which)
 {
-    if (!cpool || which < 0 || which > DBMGMT_POOL_UTILISATION_PCT)
+    if (!cpool || which < 0 || which > LAST_METRIC)
         return -1;
     if (dm_pool_check_fork(cpool, "dbmgmt_pool_metric") != DBMGMT_OK)
         return -1;
@@ -114,7 +119,7 @@ DBMGMT_API int64_t dbmgmt_pool_metric(const dbmgmt_pool *cpool, int32_t which)
 static const char *const metric_names[] = {
     "total", "idle", "active", "waiting", "max", "acquires", "timeouts", "created",
     "destroyed", "validation_failures", "leaks", "wait_p50_us", "wait_p99_us",
-    "utilisation_pct",
+    "utilisation_pct", "replica_lag_ms",
 };
 
 /* One open connection as the stats show it: the schedule the pool keeps
@@ -133,6 +138,9 @@ typedef struct group_view {
     char last_error[DM_POOL_ERR_MAX];
     int32_t total, idle, active, waiting, down;
     int64_t created, destroyed;
+    int server_role, serves_reads, probe;
+    int64_t lag_ms, lag_bytes;
+    char position[64];
     conn_view *conns; /* max_size of them, nconns used */
     int32_t nconns;
 } group_view;
@@ -217,6 +225,29 @@ static void write_group(dm_json *j, const group_view *gv, int index)
     dm_json_int(j, gv->destroyed);
     dm_json_key(j, "last_connect_error");
     dm_json_string(j, gv->last_error[0] ? gv->last_error : NULL);
+    /* what the last replication check found (replicas.c); null: not checked */
+    dm_json_key(j, "server_role");
+    dm_json_string(j, gv->server_role == DM_ROLE_PRIMARY   ? "primary"
+                      : gv->server_role == DM_ROLE_STANDBY ? "standby"
+                                                           : NULL);
+    dm_json_key(j, "position");
+    dm_json_string(j, gv->position[0] ? gv->position : NULL);
+    dm_json_key(j, "check_connection");
+    dm_json_bool(j, gv->probe);
+    if (index > 0) {
+        dm_json_key(j, "serves_reads");
+        dm_json_bool(j, gv->serves_reads);
+        dm_json_key(j, "lag_ms");
+        if (gv->lag_ms < 0)
+            dm_json_null(j);
+        else
+            dm_json_int(j, gv->lag_ms);
+        dm_json_key(j, "lag_bytes");
+        if (gv->lag_bytes < 0)
+            dm_json_null(j);
+        else
+            dm_json_int(j, gv->lag_bytes);
+    }
     dm_json_key(j, "connections");
     dm_json_array_begin(j);
     for (int32_t i = 0; i < gv->nconns; i++) {
@@ -284,6 +315,12 @@ DBMGMT_API char *dbmgmt_pool_stats_json(const dbmgmt_pool *cpool)
         gv->down = g->down;
         gv->created = g->created;
         gv->destroyed = g->destroyed;
+        gv->server_role = g->role;
+        gv->serves_reads = i > 0 && dm_pool_replica_eligible(g, now);
+        gv->probe = g->probe != NULL;
+        gv->lag_ms = g->lag_ms;
+        gv->lag_bytes = g->lag_bytes;
+        snprintf(gv->position, sizeof gv->position, "%s", g->position);
         conns_locked(g, gv, now);
     }
     pthread_mutex_unlock(&pool->lock);
@@ -292,7 +329,7 @@ DBMGMT_API char *dbmgmt_pool_stats_json(const dbmgmt_pool *cpool)
     dm_json j;
     dm_json_init(&j, &b);
     dm_json_object_begin(&j);
-    for (int i = 0; i <= DBMGMT_POOL_UTILISATION_PCT; i++) {
+    for (int i = 0; i <= LAST_METRIC; i++) {
         dm_json_key(&j, metric_names[i]);
         dm_json_int(&j, snap.v[i]);
     }
