@@ -138,15 +138,19 @@ static void replica_lag(dbmgmt_pool *pool, const dm_driver *drv, const dm_repl_s
         if (ok)
             *lag_bytes = behind;
     }
-    int64_t since = -1; /* µs since the newest sample the replica has */
+    /* µs since the newest sample the replica has replayed past; none in
+     * the ring (just opened, or further behind than the ring reaches):
+     * unknown, as "since the oldest sample" would be a lower bound */
+    int64_t since = -1;
     for (int k = 1; k <= pool->nsamples; k++) {
         int i = (pool->sample_head - k + DM_POOL_SAMPLES) % DM_POOL_SAMPLES;
         int64_t d = position_diff(drv, pool->samples[i].position, st->position, &ok);
         if (!ok)
             break;
-        since = now - pool->samples[i].at_us; /* the oldest so far: at least this */
-        if (d <= 0)
+        if (d <= 0) {
+            since = now - pool->samples[i].at_us;
             break;
+        }
     }
     int64_t a = since >= 0 ? (since + 999) / 1000 : -1, b = st->replay_age_ms;
     *lag_ms = a >= 0 && b >= 0 ? (a < b ? a : b) : a >= 0 ? a : b;
