@@ -69,5 +69,8 @@ int dm_pg_workload(dm_dconn *c, void (*fn)(void *userdata, const char *sql, doub
 /* postgres_cluster.c */
 int dm_pg_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err);
 int dm_pg_unlock(dm_dconn *c, const char *name, dm_error *err);
+int dm_pg_migration_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err);
+int dm_pg_migration_unlock(dm_dconn *c, const char *name, dm_error *err);
+int dm_pg_standby_reason(dm_dconn *c, char *reason, size_t len, dm_error *err);
 
 #endif
