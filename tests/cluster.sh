@@ -32,7 +32,8 @@
 #                                    127.0.0.1:P3/dbmgmt_test?target_session_attrs=read-write
 #   DBMGMT_TEST_CLUSTER_MEMBER_DSNS  the app user's DSN of each member (m1 m2 m3), space-separated
 #   DBMGMT_TEST_CLUSTER_ADMIN_DSNS   the superuser postgres's DSN of each member, same order
-#   DBMGMT_TEST_CLUSTER_BOUNCER_DSN  the app user through PgBouncer (follows the leader)
+#   DBMGMT_TEST_CLUSTER_BOUNCER_DSN  the app user through PgBouncer (follows the leader;
+#                                    any database name is routed to the leader's)
 #   DBMGMT_TEST_CLUSTER_PATRONI_APIS Patroni's REST API of each member (http://127.0.0.1:R)
 #   DBMGMT_TEST_CLUSTER_MEMBERS      the member names, same order (m1 m2 m3)
 #   DBMGMT_TEST_CLUSTER_TTL          Patroni's ttl in seconds: a failover completes well
@@ -73,7 +74,7 @@ readonly CLEAN_ENV=(env -i "PATH=$PG_BIN:/usr/sbin:/usr/bin:/sbin:/bin" LC_ALL=C
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 in_ci() { [[ ${CI:-} == true || ${CI:-} == 1 ]]; }
-usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # ---------------------------------------------------------------------------------------
 # State: one folder per start. Layout: state.env (root, 0600: ports, passwords), pids/
@@ -401,7 +402,9 @@ member_query() {   # member sql: one-row answer as superuser (database postgres)
 
 # The on_role_change / on_start callback: the member that becomes the leader points
 # PgBouncer at itself (databases.ini, then SIGHUP: PgBouncer reloads it and closes its
-# server connections to the old leader as they are released). Patroni appends
+# server connections to the old leader as they are released). Besides dbmgmt_test, a
+# `*` entry sends any other database name to the leader too, so that tests can reach
+# databases of their own through PgBouncer. Patroni appends
 # "ACTION ROLE SCOPE" to the arguments given here.
 write_callback() {
     mkdir -m 0755 "$STATE_DIR/bin"
@@ -411,8 +414,8 @@ write_callback() {
 # Arguments: MY_PG_PORT BOUNCER_DIR (from patroni.yml), then ACTION ROLE SCOPE (Patroni's).
 port=$1 dir=$2 action=$3 role=$4
 case $role in master|primary) ;; *) exit 0 ;; esac
-printf '[databases]\ndbmgmt_test = host=127.0.0.1 port=%s dbname=dbmgmt_test\n' "$port" \
-    >"$dir/databases.ini.tmp" && mv -f "$dir/databases.ini.tmp" "$dir/databases.ini" || exit 1
+printf '[databases]\ndbmgmt_test = host=127.0.0.1 port=%s dbname=dbmgmt_test\n* = host=127.0.0.1 port=%s\n' \
+    "$port" "$port" >"$dir/databases.ini.tmp" && mv -f "$dir/databases.ini.tmp" "$dir/databases.ini" || exit 1
 pid=$(cat "$dir/pgbouncer.pid" 2>/dev/null) || pid=
 if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = pgbouncer ]; then
     kill -HUP "$pid"

@@ -47,7 +47,8 @@ typedef enum dbmgmt_status {
     DBMGMT_ERR_NOTFOUND = -12,    /* no such version, file, column, ... */
     DBMGMT_ERR_CLOSED = -13,      /* the connection or object is closed or broken */
     DBMGMT_ERR_INTERNAL = -14,    /* a bug in libdbmgmt: please report it */
-    DBMGMT_ERR_PARSE = -15        /* input could not be parsed (DSN, SQL script, ...) */
+    DBMGMT_ERR_PARSE = -15,       /* input could not be parsed (DSN, SQL script, ...) */
+    DBMGMT_ERR_READ_ONLY = -16    /* the server accepts no writes: a standby, or read-only */
 } dbmgmt_status;
 
 /* The symbolic name of a status ("DBMGMT_ERR_SQL"); "DBMGMT_UNKNOWN" for

@@ -106,6 +106,7 @@ DBMGMT_API const char *dbmgmt_status_name(int status)
     case DBMGMT_ERR_CLOSED: return "DBMGMT_ERR_CLOSED";
     case DBMGMT_ERR_INTERNAL: return "DBMGMT_ERR_INTERNAL";
     case DBMGMT_ERR_PARSE: return "DBMGMT_ERR_PARSE";
+    case DBMGMT_ERR_READ_ONLY: return "DBMGMT_ERR_READ_ONLY";
     default: return "DBMGMT_UNKNOWN";
     }
 }

@@ -192,6 +192,24 @@ typedef struct dm_driver {
      * it is not free within timeout_ms. */
     int (*lock)(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err);
     int (*unlock)(dm_dconn *c, const char *name, dm_error *err);
+
+    /* --- Migrations on a cluster (issue 18, docs/postgres-cluster.md) ----
+     * The lock a migrator holds for a whole run, on a connection of its own
+     * that may go through a transaction-mode pooler: it must hold there and
+     * must exclude lock() of the same name (older migrators). PostgreSQL: a
+     * transaction-level advisory lock in a transaction kept open until
+     * migration_unlock. NULL: use lock/unlock. */
+    int (*migration_lock)(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err);
+    int (*migration_unlock)(dm_dconn *c, const char *name, dm_error *err);
+    /* 1 when the server accepts no writes (a standby in recovery, or
+     * read-only), with why in reason ("127.0.0.1:5433 is a standby in
+     * recovery"); 0 when it is writable. NULL: the engine cannot tell. */
+    int (*standby_reason)(dm_dconn *c, char *reason, size_t len, dm_error *err);
+    /* Whether SET inside a transaction is undone by ROLLBACK and committed
+     * with it (PostgreSQL): the migrator then puts the session back inside a
+     * migration's own transaction, so nothing it set outlives the
+     * transaction on a pooler's server connection. */
+    int settings_transactional;
     /* Fill cat with the tables, indexes and foreign keys of the current
      * schema / database, leaving out the engine's own tables. */
     int (*catalog)(dm_dconn *c, dm_catalog *cat, dm_error *err);

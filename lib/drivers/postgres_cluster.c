@@ -43,15 +43,16 @@ static int pg_lock_call(dm_dconn *c, const char *fn, const char *name, dm_error 
     return rc;
 }
 
-/* pg_try_advisory_lock polled on this session (never pg_advisory_lock, which
- * would sit inside the server where a concurrent CREATE INDEX CONCURRENTLY
- * could wait on it). */
-int dm_pg_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err)
+/* Poll try(c, name) with a growing pause (5 ms doubling to 50 ms) until it
+ * returns 1 or timeout_ms has passed: DBMGMT_ERR_TIMEOUT then. */
+static int pg_lock_poll(dm_dconn *c, const char *name, int32_t timeout_ms,
+                        int (*try_once)(dm_dconn *c, const char *name, dm_error *err),
+                        dm_error *err)
 {
     int64_t deadline = dm_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     int64_t pause = 5;
     for (;;) {
-        int rc = pg_lock_call(c, "pg_try_advisory_lock", name, err);
+        int rc = try_once(c, name, err);
         if (rc != 0)
             return rc < 0 ? rc : DBMGMT_OK;
         int64_t left = deadline - dm_monotonic_ms();
@@ -62,6 +63,99 @@ int dm_pg_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err)
         dm_sleep_ms(pause < left ? pause : left);
         pause = pause * 2 > 50 ? 50 : pause * 2;
     }
+}
+
+static int pg_session_lock_try(dm_dconn *c, const char *name, dm_error *err)
+{
+    return pg_lock_call(c, "pg_try_advisory_lock", name, err);
+}
+
+/* The migration lock (docs/postgres-cluster.md): pg_try_advisory_xact_lock
+ * in a transaction left open until dm_pg_migration_unlock. Through PgBouncer
+ * in transaction mode an open transaction keeps its server connection, so
+ * the lock holds there (a session lock would stay behind on whichever server
+ * connection took it), and a client that dies makes PgBouncer close that
+ * server connection, which ends the transaction and the lock. The key is
+ * dm_pg_lock's: advisory session and transaction locks share one key space,
+ * so migrators that take the session lock (older versions) are excluded too.
+ * READ COMMITTED: the idle holder keeps no snapshot, which a CREATE INDEX
+ * CONCURRENTLY on another connection would wait for; and no
+ * idle_in_transaction_session_timeout may end it. A failed try rolls back
+ * before the pause, so a waiter pins no server connection. One round trip. */
+static int pg_migration_lock_try(dm_dconn *c, const char *name, dm_error *err)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "BEGIN ISOLATION LEVEL READ COMMITTED; "
+             "SET LOCAL idle_in_transaction_session_timeout = 0; "
+             "SELECT pg_try_advisory_xact_lock(%lld)",
+             pg_lock_key(name));
+    PGresult *res = dm_libpq.PQexec(c->pg, sql);
+    int rc;
+    if (dm_libpq.PQresultStatus(res) != PGRES_TUPLES_OK || dm_libpq.PQntuples(res) != 1)
+        rc = dm_pg_fail(c, res, err, "taking the migration lock");
+    else
+        rc = dm_libpq.PQgetvalue(res, 0, 0)[0] == 't';
+    dm_libpq.PQclear(res);
+    if (rc != 1 && dm_libpq.PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        dm_libpq.PQclear(dm_libpq.PQexec(c->pg, "ROLLBACK"));
+    return rc;
+}
+
+int dm_pg_migration_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err)
+{
+    if (dm_libpq.PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        return dm_error_set(err, DBMGMT_ERR_BUSY,
+                            "the migration lock needs a connection outside a transaction");
+    return pg_lock_poll(c, name, timeout_ms, pg_migration_lock_try, err);
+}
+
+/* COMMIT ends the lock's transaction (it wrote nothing). */
+int dm_pg_migration_unlock(dm_dconn *c, const char *name, dm_error *err)
+{
+    if (dm_libpq.PQtransactionStatus(c->pg) != PQTRANS_INTRANS)
+        return dm_error_set(err, DBMGMT_ERR_NOTFOUND,
+                            "migration lock '%s' is not held by this session", name);
+    return dm_pg_simple(c, "COMMIT", err, "releasing the migration lock");
+}
+
+/* A standby in recovery, or a server (or session) that is read-only: no
+ * migration can write there. The address is the server's own (through a
+ * pooler: the server behind it). */
+int dm_pg_standby_reason(dm_dconn *c, char *reason, size_t len, dm_error *err)
+{
+    PGresult *res = dm_libpq.PQexec(
+        c->pg, "SELECT pg_is_in_recovery(), current_setting('transaction_read_only'), "
+               "coalesce(host(inet_server_addr()) || ':' || inet_server_port(), "
+               "'the server (unix socket)')");
+    if (dm_libpq.PQresultStatus(res) != PGRES_TUPLES_OK || dm_libpq.PQntuples(res) != 1) {
+        int rc = dm_pg_fail(c, res, err, "asking whether the server is a standby");
+        dm_libpq.PQclear(res);
+        return rc;
+    }
+    int standby = dm_libpq.PQgetvalue(res, 0, 0)[0] == 't';
+    int read_only = strcmp(dm_libpq.PQgetvalue(res, 0, 1), "on") == 0;
+    const char *where = dm_libpq.PQgetvalue(res, 0, 2);
+    if (standby)
+        snprintf(reason, len,
+                 "%s is a standby (in recovery) and accepts no writes; give the primary's "
+                 "DSN, or list the hosts with target_session_attrs=read-write "
+                 "(postgres://USER@HOST1:PORT1,HOST2:PORT2/DB?target_session_attrs=read-write) "
+                 "so that libpq picks the primary", where);
+    else if (read_only)
+        snprintf(reason, len,
+                 "%s is read-only for this session (default_transaction_read_only is on); "
+                 "give the DSN of a writable primary", where);
+    dm_libpq.PQclear(res);
+    return standby || read_only;
+}
+
+/* pg_try_advisory_lock polled on this session (never pg_advisory_lock, which
+ * would sit inside the server where a concurrent CREATE INDEX CONCURRENTLY
+ * could wait on it). */
+int dm_pg_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err)
+{
+    return pg_lock_poll(c, name, timeout_ms, pg_session_lock_try, err);
 }
 
 int dm_pg_unlock(dm_dconn *c, const char *name, dm_error *err)

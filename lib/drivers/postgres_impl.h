@@ -72,5 +72,8 @@ int dm_pg_unlock(dm_dconn *c, const char *name, dm_error *err);
 int dm_pg_repl_state(dm_dconn *c, dm_repl_state *st, dm_error *err);
 int dm_pg_position_diff(const char *a, const char *b, int64_t *diff, dm_error *err);
 int dm_pg_wait_position(dm_dconn *c, const char *position, int32_t timeout_ms, dm_error *err);
+int dm_pg_migration_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err);
+int dm_pg_migration_unlock(dm_dconn *c, const char *name, dm_error *err);
+int dm_pg_standby_reason(dm_dconn *c, char *reason, size_t len, dm_error *err);
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * Applying plans under the engine's lock (DESIGN §5.3):
- * - PostgreSQL, MySQL: the lock is a session lock held on a connection of its
- *   own that never opens a transaction, for the whole run;
+ * - PostgreSQL, MySQL: the lock is held on a connection of its own for the
+ *   whole run: the driver's migration lock where it has one (PostgreSQL: a
+ *   transaction-level advisory lock that holds through PgBouncer in
+ *   transaction mode, docs/postgres-cluster.md), else its session lock;
  * - SQLite: the lock is the write transaction itself, taken per step, with
  *   the history read again inside it.
  * Under the lock the plan is computed again, so a process that waited finds
@@ -101,6 +103,19 @@ static int backup_before_changes(dbmgmt_migrator *m, const dm_history *h)
     return DBMGMT_OK;
 }
 
+/* Where SET is transactional (PostgreSQL), the session is put back inside
+ * the step's own transaction, before COMMIT: through a transaction-mode
+ * pooler the transaction is all that is sure to run on one server
+ * connection, so nothing the migration set outlives it there, where the
+ * next client (another migrator reading its current schema) would find it.
+ * Returns rc, or the restore's failure naming the version. */
+static int restore_before_commit(dbmgmt_migrator *m, const dm_plan_step *st, int rc)
+{
+    if (rc != DBMGMT_OK || !m->conn->drv->settings_transactional)
+        return rc;
+    return dm_migrator_session_restore(m, st->mig->version, rc);
+}
+
 /* A step in one transaction with its history row. in_transaction: the
  * caller's lock transaction is already open (SQLite). */
 static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, int64_t rank,
@@ -121,11 +136,16 @@ static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, in
                  ? dm_history_insert(m, rank, st->mig, 1, (int32_t)list.count, dm_monotonic_ms() - start)
                  : dm_history_delete(m, st->mig->version);
     if (!in_transaction) {
+        rc = restore_before_commit(m, st, rc);
         if (rc == DBMGMT_OK)
             rc = from_conn(m, m->conn, dbmgmt_conn_commit(m->conn));
         else
             dbmgmt_conn_rollback(m->conn);
-        rc = dm_migrator_session_restore(m, st->mig->version, rc);
+        /* after a commit that carried the restore there is nothing to undo
+         * (a rollback undid the migration's SET, but restore anyway: a
+         * migration may have committed on its own) */
+        if (rc != DBMGMT_OK || !m->conn->drv->settings_transactional)
+            rc = dm_migrator_session_restore(m, st->mig->version, rc);
     }
     dm_mig_statements_free(&list);
     if (rc == DBMGMT_OK)
@@ -244,21 +264,74 @@ static int meta_after_up_run(dbmgmt_migrator *m, const dm_history *h, const char
     return dm_history_meta_write(m, newest, (size_t)rows, max_rank);
 }
 
-/* PostgreSQL, MySQL: one session lock on a connection of its own. */
+/* Before the first write, refuse a server that accepts none (a standby),
+ * naming it and what to give instead, rather than fail at the first
+ * statement with the engine's "read-only transaction" error. Nothing is
+ * asked where the driver cannot tell (NULL op). */
+static int refuse_read_only_server(dbmgmt_migrator *m, dbmgmt_conn *c)
+{
+    if (!c->drv->standby_reason)
+        return DBMGMT_OK;
+    char reason[512];
+    reason[0] = '\0';
+    dm_error_reset(&c->err);
+    int rc = c->drv->standby_reason(c->dc, reason, sizeof reason, &c->err);
+    if (rc <= 0)
+        return from_conn(m, c, rc);
+    char *shown = dm_dsn_render_redacted(c->dsn);
+    rc = dm_error_set(&m->err, DBMGMT_ERR_READ_ONLY, "cannot migrate %s: %s; nothing was applied",
+                      shown ? shown : c->drv->name, reason);
+    dm_free(shown);
+    return rc;
+}
+
+/* Open the lock session and take the lock for a run: the driver's migration
+ * lock, else its session lock. Both servers are checked first: the lock only
+ * excludes other migrators if it is taken on the primary they write to. */
+static int lock_session_open(dbmgmt_migrator *m, const char *lock_name, dbmgmt_conn **out)
+{
+    *out = NULL;
+    int rc = refuse_read_only_server(m, m->conn);
+    if (rc != DBMGMT_OK)
+        return rc;
+    dbmgmt_conn *c = NULL;
+    rc = dbmgmt_conn_open(&c, m->conn->dsn->raw);
+    if (rc != DBMGMT_OK)
+        return dm_error_set(&m->err, rc, "opening the lock session: %s", dbmgmt_errmsg());
+    rc = refuse_read_only_server(m, c);
+    if (rc == DBMGMT_OK && c->drv->migration_lock) {
+        dm_error_reset(&c->err);
+        rc = from_conn(m, c, c->drv->migration_lock(c->dc, lock_name, m->lock_timeout_ms, &c->err));
+    } else if (rc == DBMGMT_OK) {
+        rc = from_conn(m, c, dbmgmt_conn_lock(c, lock_name, m->lock_timeout_ms));
+    }
+    if (rc != DBMGMT_OK) {
+        dbmgmt_conn_close(c);
+        return rc;
+    }
+    *out = c;
+    return DBMGMT_OK;
+}
+
+/* Release the lock and close its session (closing alone would release it). */
+static void lock_session_close(dbmgmt_conn *c, const char *lock_name)
+{
+    if (c->drv->migration_unlock)
+        (void)c->drv->migration_unlock(c->dc, lock_name, &c->err);
+    else
+        (void)dbmgmt_conn_unlock(c, lock_name);
+    dbmgmt_conn_close(c);
+}
+
+/* PostgreSQL, MySQL: one lock, on a connection of its own, for the run. */
 static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
 {
     char lock_name[96];
     snprintf(lock_name, sizeof lock_name, "dbmgmt:%s", m->table);
     dbmgmt_conn *lock_conn = NULL;
-    int rc = dbmgmt_conn_open(&lock_conn, m->conn->dsn->raw);
+    int rc = lock_session_open(m, lock_name, &lock_conn);
     if (rc != DBMGMT_OK)
-        return dm_error_set(&m->err, rc, "opening the lock session: %s", dbmgmt_errmsg());
-    rc = dbmgmt_conn_lock(lock_conn, lock_name, m->lock_timeout_ms);
-    if (rc != DBMGMT_OK) {
-        from_conn(m, lock_conn, rc);
-        dbmgmt_conn_close(lock_conn);
         return rc;
-    }
     dm_history h;
     dbmgmt_plan *fresh = NULL;
     rc = replan_locked(m, req, &h, &fresh);
@@ -290,8 +363,7 @@ static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
         rc = meta_after_up_run(m, &h, newest, rows, max_rank);
     dbmgmt_plan_free(fresh);
     dm_history_clear(&h);
-    dbmgmt_conn_unlock(lock_conn, lock_name);
-    dbmgmt_conn_close(lock_conn); /* closing would release it anyway */
+    lock_session_close(lock_conn, lock_name);
     return rc;
 }
 
@@ -459,14 +531,9 @@ static int with_lock(dbmgmt_migrator *m, locked_action action, const void *arg)
     snprintf(lock_name, sizeof lock_name, "dbmgmt:%s", m->table);
     dbmgmt_conn *lock_conn = m->conn;
     int own_session = !m->conn->drv->lock_is_transaction;
-    int rc = DBMGMT_OK;
-    if (own_session) {
-        lock_conn = NULL;
-        rc = dbmgmt_conn_open(&lock_conn, m->conn->dsn->raw);
-        if (rc != DBMGMT_OK)
-            return dm_error_set(&m->err, rc, "opening the lock session: %s", dbmgmt_errmsg());
-    }
-    rc = from_conn(m, lock_conn, dbmgmt_conn_lock(lock_conn, lock_name, m->lock_timeout_ms));
+    int rc = own_session ? lock_session_open(m, lock_name, &lock_conn)
+                         : from_conn(m, lock_conn,
+                                     dbmgmt_conn_lock(lock_conn, lock_name, m->lock_timeout_ms));
     if (rc == DBMGMT_OK) {
         dm_history h;
         rc = dm_history_ensure_table(m);
@@ -476,15 +543,15 @@ static int with_lock(dbmgmt_migrator *m, locked_action action, const void *arg)
             rc = action(m, &h, arg);
             dm_history_clear(&h);
         }
-        if (own_session || dbmgmt_conn_in_transaction(m->conn) == 1) {
-            if (rc == DBMGMT_OK || own_session)
+        if (own_session)
+            lock_session_close(lock_conn, lock_name);
+        else if (dbmgmt_conn_in_transaction(m->conn) == 1) {
+            if (rc == DBMGMT_OK)
                 dbmgmt_conn_unlock(lock_conn, lock_name);
             else
                 dbmgmt_conn_rollback(m->conn);
         }
     }
-    if (own_session)
-        dbmgmt_conn_close(lock_conn);
     return rc;
 }
 

@@ -223,6 +223,27 @@ def concurrent_index_completes_while_others_wait(base):
     s.drop()
 
 
+def read_only_session_is_refused_before_writing(base):
+    """DBMGMT_ERR_READ_ONLY on one server: a session with
+    default_transaction_read_only is refused before the lock, with the reason
+    (the standby case needs a replica: tests/cluster/test_cluster_migrate.py)."""
+    s = Scratch(base)
+    s.write("001_table.sql", "-- migrate:up\nCREATE TABLE t (id INTEGER);\n")
+    plain = s.dsn
+    s.dsn += ("&" if "?" in s.dsn else "?") + "options=-c%20default_transaction_read_only%3Don"
+    out, err = s.dbmgmt("up").communicate(timeout=60)
+    check("postgres: `dbmgmt up` in a read-only session is refused with the reason",
+          "read-only for this session" in err and "read-only transaction" not in err, err)
+    out, err = s.dbmgmt("--json", "up").communicate(timeout=60)
+    check("postgres: ... as DBMGMT_ERR_READ_ONLY", "DBMGMT_ERR_READ_ONLY" in out, out + err)
+    s.dsn = plain
+    c = Conn(s.dsn)
+    exists = c.scalar("SELECT to_regclass('dbmgmt_schema_history') IS NOT NULL")
+    c.close()
+    check("postgres: ... and nothing was written", exists == "f", f"history table: {exists}")
+    s.drop()
+
+
 def main():
     if ENGINE == "sqlite":
         base = "sqlite::memory:"
@@ -236,6 +257,7 @@ def main():
         killed_mid_migration_leaves_previous_version(base)
     if ENGINE == "postgres":
         concurrent_index_completes_while_others_wait(base)
+        read_only_session_is_refused_before_writing(base)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -17,15 +17,17 @@ static void test_status_names_are_distinct_and_stable(void **state)
     assert_string_equal(dbmgmt_status_name(DBMGMT_OK), "DBMGMT_OK");
     assert_string_equal(dbmgmt_status_name(DBMGMT_ERR_SQL), "DBMGMT_ERR_SQL");
     assert_string_equal(dbmgmt_status_name(DBMGMT_ERR_PARSE), "DBMGMT_ERR_PARSE");
+    assert_string_equal(dbmgmt_status_name(DBMGMT_ERR_READ_ONLY), "DBMGMT_ERR_READ_ONLY");
     assert_string_equal(dbmgmt_status_name(-999), "DBMGMT_UNKNOWN");
     assert_string_equal(dbmgmt_status_name(1), "DBMGMT_UNKNOWN");
-    for (int a = -15; a <= 0; a++)
+    for (int a = -16; a <= 0; a++)
         for (int b = a + 1; b <= 0; b++)
             assert_string_not_equal(dbmgmt_status_name(a), dbmgmt_status_name(b));
     /* the numbers are part of the ABI */
     assert_int_equal(DBMGMT_ERR_INVALID, -1);
     assert_int_equal(DBMGMT_ERR_INTERNAL, -14);
     assert_int_equal(DBMGMT_ERR_PARSE, -15);
+    assert_int_equal(DBMGMT_ERR_READ_ONLY, -16);
 }
 
 static void *fail_on_other_thread(void *arg)

@@ -18,7 +18,8 @@ from ._lib import LibraryNotFound, load, loaded_path
 from .connection import Connection, Rows, Statement
 from .errors import (AcquireTimeout, Busy, ChecksumMismatch, Closed, ConnectFailed, DbmgmtError,
                      DirtyDatabase, InternalError, InvalidArgument, IOFailure, NotFound,
-                     OutOfMemory, ParseError, PolicyRefused, SQLError, Timeout, Unsupported)
+                     OutOfMemory, ParseError, PolicyRefused, ReadOnlyServer, SQLError, Timeout,
+                     Unsupported)
 from .migrate import (ALLOW_DOWN_IN_PRODUCTION, ALLOW_LINT_ERRORS, ALLOW_MISSING_APPLIED,
                       ALLOW_OUT_OF_ORDER, DOWN, UP, Finding, LintReport, MigrationDef, Migrator,
                       Plan, Problem, Step, embed_c, lint, migrate_on_boot)
@@ -41,4 +42,5 @@ __all__ = [
     "DbmgmtError", "InvalidArgument", "OutOfMemory", "IOFailure", "ConnectFailed", "SQLError",
     "Timeout", "AcquireTimeout", "Busy", "ChecksumMismatch", "DirtyDatabase", "PolicyRefused",
     "Unsupported", "NotFound", "Closed", "InternalError", "ParseError",
+    "ReadOnlyServer",
 ]

@@ -129,10 +129,18 @@ class ParseError(DbmgmtError, ValueError):
     status_name = "DBMGMT_ERR_PARSE"
 
 
+class ReadOnlyServer(DbmgmtError):
+    """DBMGMT_ERR_READ_ONLY: the server accepts no writes (a standby in
+    recovery, or a read-only session); the message names the server and what
+    DSN to give instead."""
+    status_name = "DBMGMT_ERR_READ_ONLY"
+
+
 BY_STATUS: Dict[int, Type[DbmgmtError]] = {
     -1: InvalidArgument, -2: OutOfMemory, -3: IOFailure, -4: ConnectFailed, -5: SQLError,
     -6: Timeout, -7: Busy, -8: ChecksumMismatch, -9: DirtyDatabase, -10: PolicyRefused,
     -11: Unsupported, -12: NotFound, -13: Closed, -14: InternalError, -15: ParseError,
+    -16: ReadOnlyServer,
 }
 
 
@@ -149,4 +157,4 @@ def error_for(status: int, message: str, sqlstate: str = "",
 __all__ = ["DbmgmtError", "InvalidArgument", "OutOfMemory", "IOFailure", "ConnectFailed",
            "SQLError", "Timeout", "AcquireTimeout", "Busy", "ChecksumMismatch", "DirtyDatabase",
            "PolicyRefused", "Unsupported", "NotFound", "Closed", "InternalError", "ParseError",
-           "error_for", "BY_STATUS"]
+           "ReadOnlyServer", "error_for", "BY_STATUS"]
