@@ -42,7 +42,8 @@
  * it also compares, on every member that answers, the sessions the server
  * has for this pool (pg_stat_activity, by application_name) with what the
  * pool holds for that server (dbmgmt_pool_stats_json: its connections plus
- * its check connection): nothing leaked.
+ * its check connection), after borrowing every read connection once (see
+ * borrow_every_read_connection): nothing leaked.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dbmgmt.h>
@@ -713,6 +714,24 @@ static int same_servers(const server_view *a, int na, const server_view *b, int 
     return 1;
 }
 
+/* Borrow every read connection once and give them all back. The pool checks
+ * a connection when it lends it (a ping after 500 ms idle), not in the
+ * background: until then, connections to a member that restarted (Patroni
+ * restarts a crashed leader as a standby) are still counted, although the
+ * server has forgotten them. A service that reads does the same in its first
+ * seconds; here it is one pass before counting. */
+static void borrow_every_read_connection(drill *d)
+{
+    enum { MAX_HELD = (1 + MAX_REPLICAS) * MAX_WRITERS };
+    static dbmgmt_conn *held[MAX_HELD]; /* only the main thread runs the checks */
+    int n = 0;
+    for (int attempt = 0; attempt < MAX_HELD && n < MAX_HELD; attempt++)
+        if (dbmgmt_pool_acquire_read(d->pool, &held[n], 0) == DBMGMT_OK)
+            n++;
+    while (n > 0)
+        dbmgmt_pool_release(d->pool, held[--n]);
+}
+
 /* Sessions on every live member == connections the pool holds for it. Both
  * sides move for a moment after a failover (a backend that is still exiting,
  * a refill under way): compare until they agree, for up to 15 s. */
@@ -733,6 +752,7 @@ static int check_connections(drill *d)
     member_view members[MAX_MEMBERS];
     int agreed = 0;
     int64_t deadline = now_us() + 15000000;
+    borrow_every_read_connection(d);
     for (int attempt = 0; !agreed; attempt++) {
         if (attempt)
             sleep_ms(250);
