@@ -722,14 +722,15 @@ static int same_servers(const server_view *a, int na, const server_view *b, int 
  * seconds; here it is one pass before counting. */
 static void borrow_every_read_connection(drill *d)
 {
-    enum { MAX_HELD = (1 + MAX_REPLICAS) * MAX_WRITERS };
-    static dbmgmt_conn *held[MAX_HELD]; /* only the main thread runs the checks */
-    int n = 0;
-    for (int attempt = 0; attempt < MAX_HELD && n < MAX_HELD; attempt++)
+    int max_held = (1 + MAX_REPLICAS) * d->opt.writers, n = 0;
+    dbmgmt_conn **held = calloc((size_t)max_held, sizeof *held);
+    /* timeout 0: a server whose connections are all out fails at once */
+    for (int attempt = 0; held && attempt < max_held; attempt++)
         if (dbmgmt_pool_acquire_read(d->pool, &held[n], 0) == DBMGMT_OK)
             n++;
     while (n > 0)
         dbmgmt_pool_release(d->pool, held[--n]);
+    free(held);
 }
 
 /* Sessions on every live member == connections the pool holds for it. Both
