@@ -195,36 +195,35 @@ int dm_pg_repl_state(dm_dconn *c, dm_repl_state *st, dm_error *err)
     return DBMGMT_OK;
 }
 
+/* 1 to 8 hexadecimal digits up to `stop`; the end in *next. -1 if not. */
+static int parse_hex32(const char *p, char stop, uint32_t *out, const char **next)
+{
+    uint32_t v = 0;
+    int digits = 0;
+    for (; *p && *p != stop; p++, digits++) {
+        int d = *p >= '0' && *p <= '9'   ? *p - '0'
+                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
+                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                                         : -1;
+        if (d < 0 || digits >= 8)
+            return -1;
+        v = v << 4 | (uint32_t)d;
+    }
+    if (digits == 0 || *p != stop)
+        return -1;
+    *out = v;
+    *next = p;
+    return 0;
+}
+
 /* "X/Y" (two hexadecimal halves of a 64-bit WAL position). */
 static int parse_lsn(const char *s, uint64_t *out)
 {
-    uint64_t hi = 0, lo = 0;
-    int digits = 0;
-    const char *p = s;
-    for (; *p && *p != '/'; p++, digits++) {
-        int v = *p >= '0' && *p <= '9'   ? *p - '0'
-                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
-                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
-                                         : -1;
-        if (v < 0 || digits >= 8)
-            return -1;
-        hi = hi << 4 | (uint64_t)v;
-    }
-    if (*p != '/' || digits == 0)
+    uint32_t hi, lo;
+    const char *p;
+    if (parse_hex32(s, '/', &hi, &p) != 0 || parse_hex32(p + 1, '\0', &lo, &p) != 0)
         return -1;
-    digits = 0;
-    for (p++; *p; p++, digits++) {
-        int v = *p >= '0' && *p <= '9'   ? *p - '0'
-                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
-                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
-                                         : -1;
-        if (v < 0 || digits >= 8)
-            return -1;
-        lo = lo << 4 | (uint64_t)v;
-    }
-    if (digits == 0)
-        return -1;
-    *out = hi << 32 | lo;
+    *out = (uint64_t)hi << 32 | lo;
     return 0;
 }
 
