@@ -265,6 +265,11 @@ typedef struct dm_driver {
     /* Wait on a standby until it has replayed position (1), or timeout_ms
      * passed (0), or an error (< 0). */
     int (*wait_position)(dm_dconn *c, const char *position, int32_t timeout_ms, dm_error *err);
+
+    /* --- Galera (issue 19, docs/mariadb-cluster.md) -----------------------
+     * 1 when the server is a node of a Galera cluster (wsrep_on = ON), 0
+     * when not, < 0 on error. NULL: the engine has no Galera (never one). */
+    int (*galera_node)(dm_dconn *c, dm_error *err);
 } dm_driver;
 
 /* "name" with embedded quotes doubled (SQL standard; SQLite, PostgreSQL). */
