@@ -131,6 +131,7 @@ typedef struct dm_repl_state {
     int standby;            /* 1: a standby replaying a primary's changes; 0: a primary */
     char position[64];      /* primary: its write position; standby: the last replayed */
     int64_t replay_age_ms;  /* standby: age of the last replayed commit; -1 unknown */
+    int multi_primary;      /* a Galera node: writable, and a replica of the others too */
 } dm_repl_state;
 
 typedef struct dm_driver {
@@ -201,6 +202,11 @@ typedef struct dm_driver {
      * migration_unlock. NULL: use lock/unlock. */
     int (*migration_lock)(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err);
     int (*migration_unlock)(dm_dconn *c, const char *name, dm_error *err);
+    /* DBMGMT_OK while the migration lock is still this session's; an error
+     * saying why when it was lost (a Galera lock row whose lease could not
+     * be renewed). Asked before each migration; no round trip. NULL: a
+     * lock that cannot be lost while the session lives. */
+    int (*migration_lock_check)(dm_dconn *c, const char *name, dm_error *err);
     /* 1 when the server accepts no writes (a standby in recovery, or
      * read-only), with why in reason ("127.0.0.1:5433 is a standby in
      * recovery"); 0 when it is writable. NULL: the engine cannot tell. */

@@ -93,6 +93,8 @@ static int status_for_mysql(MYSQL *db, unsigned int code)
         return DBMGMT_ERR_TIMEOUT;
     if (code == 1213) /* ER_LOCK_DEADLOCK: the transaction was rolled back */
         return DBMGMT_ERR_BUSY;
+    if (code == 1047) /* a Galera node that is not ready (wsrep_ready = OFF): use another */
+        return DBMGMT_ERR_CLOSED;
     if (code == CR_OUT_OF_MEMORY || code == 1037 || code == 1038) /* ER_OUT[OF_SORT]MEMORY */
         return DBMGMT_ERR_NOMEM;
     if (code >= CR_MIN_ERROR && code <= CR_MAX_ERROR && !is_api_errno(code) &&
@@ -106,6 +108,11 @@ static int record_mysql_error(MYSQL *db, unsigned int code, const char *msg, con
 {
     if (!sqlstate || strlen(sqlstate) != 5 || strcmp(sqlstate, "00000") == 0)
         sqlstate = "HY000";
+    /* ER_OPTION_PREVENTS_STATEMENT for read_only (HY000 on the wire): the
+     * SQL standard's 25006, as PostgreSQL says it, so that a pool drops
+     * the connections of a primary that was made read-only (failover). */
+    if (code == 1290 && msg && strstr(msg, "read-only"))
+        sqlstate = "25006";
     char state[6];
     char text[512];
     memcpy(state, sqlstate, sizeof state); /* mysql_ping below overwrites both */
@@ -147,10 +154,14 @@ typedef struct connect_options {
     ssl_mode ssl;
     const char *ssl_ca, *ssl_cert, *ssl_key;
     const char *socket;
+    int read_write;      /* target_session_attrs=read-write: only a writable host */
+    int lock_mode;       /* migration_lock: MY_LOCK_MODE_* */
+    unsigned int lease_s; /* migration_lock_lease */
 } connect_options;
 
 #define MY_KNOWN_PARAMS                                                                           \
-    "connect_timeout, read_timeout, write_timeout, ssl-mode, ssl-ca, ssl-cert, ssl-key, socket"
+    "connect_timeout, read_timeout, write_timeout, ssl-mode, ssl-ca, ssl-cert, ssl-key, socket, " \
+    "target_session_attrs, migration_lock, migration_lock_lease"
 
 static int parse_seconds(const char *key, const char *value, unsigned int *out, dm_error *err)
 {
@@ -183,10 +194,45 @@ static int parse_ssl_mode(const char *value, ssl_mode *out, dm_error *err)
                         "VERIFY_CA, VERIFY_IDENTITY", value);
 }
 
+/* target_session_attrs as libpq spells it: read-write (only a host that
+ * accepts writes) or any. */
+static int parse_target(const char *value, int *read_write, dm_error *err)
+{
+    if (strcasecmp(value, "read-write") == 0)
+        *read_write = 1;
+    else if (strcasecmp(value, "any") == 0)
+        *read_write = 0;
+    else
+        return dm_error_set(err, DBMGMT_ERR_PARSE,
+                            "mysql DSN: target_session_attrs='%s' is not one of read-write, any",
+                            value);
+    return DBMGMT_OK;
+}
+
+/* migration_lock: auto (a lock row on a Galera node, GET_LOCK elsewhere),
+ * row, or get_lock (node-local on Galera: for servers without Galera, and
+ * for the test that shows why it is not enough). */
+static int parse_lock_mode(const char *value, int *mode, dm_error *err)
+{
+    if (strcasecmp(value, "auto") == 0)
+        *mode = MY_LOCK_MODE_AUTO;
+    else if (strcasecmp(value, "row") == 0)
+        *mode = MY_LOCK_MODE_ROW;
+    else if (strcasecmp(value, "get_lock") == 0)
+        *mode = MY_LOCK_MODE_GET_LOCK;
+    else
+        return dm_error_set(err, DBMGMT_ERR_PARSE,
+                            "mysql DSN: migration_lock='%s' is not one of auto, row, get_lock",
+                            value);
+    return DBMGMT_OK;
+}
+
 static int parse_connect_options(const dm_dsn *dsn, connect_options *o, dm_error *err)
 {
     memset(o, 0, sizeof *o);
     o->connect_timeout = MY_DEFAULT_CONNECT_TIMEOUT_S;
+    o->read_write = -1;
+    o->lease_s = MY_DEFAULT_LOCK_LEASE_S;
     for (size_t i = 0; i < dsn->nparams; i++) {
         const char *key = dsn->params[i].key, *value = dsn->params[i].value;
         int rc = DBMGMT_OK;
@@ -206,6 +252,12 @@ static int parse_connect_options(const dm_dsn *dsn, connect_options *o, dm_error
             o->ssl_key = value;
         else if (strcmp(key, "socket") == 0)
             o->socket = value;
+        else if (strcmp(key, "target_session_attrs") == 0)
+            rc = parse_target(value, &o->read_write, err);
+        else if (strcmp(key, "migration_lock") == 0)
+            rc = parse_lock_mode(value, &o->lock_mode, err);
+        else if (strcmp(key, "migration_lock_lease") == 0)
+            rc = parse_seconds(key, value, &o->lease_s, err);
         else
             rc = dm_error_set(err, DBMGMT_ERR_PARSE,
                               "mysql DSN: unknown parameter '%s' (known: " MY_KNOWN_PARAMS ")",
@@ -216,6 +268,11 @@ static int parse_connect_options(const dm_dsn *dsn, connect_options *o, dm_error
     if (o->ssl == SSL_MODE_DISABLED && (o->ssl_ca || o->ssl_cert || o->ssl_key))
         return dm_error_set(err, DBMGMT_ERR_PARSE,
                             "mysql DSN: ssl-ca, ssl-cert and ssl-key contradict ssl-mode=DISABLED");
+    if (o->lease_s < MY_MIN_LOCK_LEASE_S)
+        return dm_error_set(err, DBMGMT_ERR_PARSE,
+                            "mysql DSN: migration_lock_lease=%u is too short (at least %d "
+                            "seconds: the holder renews it every third of it)",
+                            o->lease_s, MY_MIN_LOCK_LEASE_S);
     if (o->ssl == SSL_MODE_UNSET) /* as MySQL's own clients: TLS when the server offers it */
         o->ssl = o->ssl_ca || o->ssl_cert || o->ssl_key ? SSL_MODE_REQUIRED : SSL_MODE_PREFERRED;
     return DBMGMT_OK;
@@ -257,14 +314,14 @@ static int apply_connect_options(MYSQL *db, const connect_options *o)
 }
 
 /* "127.0.0.1:3306", "socket /run/mysqld/mysqld.sock" or "localhost". */
-static void describe_target(const dm_dsn *dsn, const connect_options *o, char *out, size_t cap)
+static void describe_target(const my_host *h, const connect_options *o, char *out, size_t cap)
 {
     if (o->socket)
         snprintf(out, cap, "socket %s", o->socket);
-    else if (dsn->host && strchr(dsn->host, ':'))
-        snprintf(out, cap, "[%s]:%d", dsn->host, dsn->port ? dsn->port : MYSQL_PORT);
-    else if (dsn->host)
-        snprintf(out, cap, "%s:%d", dsn->host, dsn->port ? dsn->port : MYSQL_PORT);
+    else if (h->name && strchr(h->name, ':'))
+        snprintf(out, cap, "[%s]:%d", h->name, h->port ? h->port : MYSQL_PORT);
+    else if (h->name)
+        snprintf(out, cap, "%s:%d", h->name, h->port ? h->port : MYSQL_PORT);
     else
         snprintf(out, cap, "localhost (default socket)");
 }
@@ -285,10 +342,11 @@ static void describe_tls(const connect_options *o, char *out, size_t cap)
              o->ssl_key ? ", ssl-key=" : "", o->ssl_key ? o->ssl_key : "");
 }
 
-static int connect_failed(MYSQL *db, const dm_dsn *dsn, const connect_options *o, dm_error *err)
+static int connect_failed(MYSQL *db, const dm_dsn *dsn, const my_host *h,
+                          const connect_options *o, dm_error *err)
 {
     char target[300], tls[1024] = "";
-    describe_target(dsn, o, target, sizeof target);
+    describe_target(h, o, target, sizeof target);
     unsigned int code = db ? dm_mariadb.mysql_errno(db) : CR_OUT_OF_MEMORY;
     const char *state = db ? dm_mariadb.mysql_sqlstate(db) : "HY000";
     if (!state || strlen(state) != 5 || strcmp(state, "00000") == 0)
@@ -322,52 +380,123 @@ static int check_tls_files(const connect_options *o, dm_error *err)
     return rc;
 }
 
+/* One server of the DSN: connect, and check TLS where the DSN requires it. */
+static int connect_host(const dm_dsn *dsn, const my_host *h, const connect_options *o,
+                        MYSQL **out, dm_error *err)
+{
+    *out = NULL;
+    MYSQL *db = dm_mariadb.mysql_init(NULL);
+    if (!db)
+        return connect_failed(NULL, dsn, h, o, err);
+    int rc = DBMGMT_OK;
+    if (apply_connect_options(db, o) != 0) {
+        rc = dm_error_set(err, DBMGMT_ERR_CONNECT,
+                          "cannot connect to MySQL: MariaDB Connector/C refused an option");
+    } else if (!dm_mariadb.mysql_real_connect(db, h->name, dsn->user, dsn->password,
+                                              dsn->database, (unsigned int)h->port, o->socket,
+                                              CLIENT_FOUND_ROWS)) {
+        /* A NULL host (none in the DSN) lets Connector/C use "localhost",
+         * i.e. its default unix socket, as the mysql tool does. */
+        rc = connect_failed(db, dsn, h, o, err);
+    } else if (o->ssl >= SSL_MODE_REQUIRED && !dm_mariadb.mysql_get_ssl_cipher(db)) {
+        char target[300];
+        describe_target(h, o, target, sizeof target);
+        rc = dm_error_set_sql(err, DBMGMT_ERR_CONNECT, "08001",
+                              "cannot connect to MySQL at %s as %s: the DSN requires TLS "
+                              "(ssl-mode) but the server does not offer it", target,
+                              dsn->user ? dsn->user : "(default user)");
+    }
+    if (rc != DBMGMT_OK) {
+        dm_mariadb.mysql_close(db);
+        return rc;
+    }
+    *out = db;
+    return DBMGMT_OK;
+}
+
+/* Append "; " and a host's reason to the list of why no host would do. */
+static void note_refusal(char *list, size_t cap, const char *reason)
+{
+    size_t used = strlen(list);
+    if (used + 3 < cap)
+        snprintf(list + used, cap - used, "%s%s", used ? "; " : "", reason);
+}
+
+/* Several hosts (mysql://u:p@h1:p1,h2:p2/db): the first that answers and,
+ * for read-write (the default with several hosts), accepts writes
+ * (docs/mariadb-cluster.md). A host that does not is closed at once. */
+static int connect_any_host(const dm_dsn *dsn, const connect_options *o, const my_host *hosts,
+                            int nhosts, dm_dconn *c, dm_error *err)
+{
+    char why[1500] = "";
+    int last = DBMGMT_ERR_CONNECT;
+    for (int i = 0; i < nhosts; i++) {
+        char target[300];
+        describe_target(&hosts[i], o, target, sizeof target);
+        dm_error one;
+        dm_error_reset(&one);
+        MYSQL *db = NULL;
+        int rc = connect_host(dsn, &hosts[i], o, &db, &one);
+        if (rc == DBMGMT_ERR_NOMEM)
+            return dm_error_copy(err, &one);
+        if (rc != DBMGMT_OK) {
+            last = rc;
+            note_refusal(why, sizeof why, one.msg);
+            continue;
+        }
+        c->db = db;
+        snprintf(c->where, sizeof c->where, "%s", target);
+        if (o->read_write == 0)
+            return DBMGMT_OK;
+        char reason[400] = "";
+        rc = dm_my_writable(c, reason, sizeof reason, &one);
+        if (rc == 1)
+            return DBMGMT_OK;
+        dm_mariadb.mysql_close(db);
+        c->db = NULL;
+        if (rc == DBMGMT_ERR_NOMEM)
+            return dm_error_copy(err, &one);
+        note_refusal(why, sizeof why, rc == 0 ? reason : one.msg);
+        last = DBMGMT_ERR_CONNECT;
+    }
+    return dm_error_set_sql(err, last, "08001",
+                            "no host of the DSN %s: %s",
+                            o->read_write ? "accepts writes" : "answers", why);
+}
+
 static int my_connect(const dm_dsn *dsn, dm_dconn **out, dm_error *err)
 {
     connect_options o;
+    my_host hosts[MY_MAX_HOSTS];
+    int nhosts = 0;
     int rc = parse_connect_options(dsn, &o, err);
+    if (rc == DBMGMT_OK)
+        rc = dm_my_parse_hosts(dsn, hosts, &nhosts, err);
     if (rc == DBMGMT_OK)
         rc = check_tls_files(&o, err);
     if (rc == DBMGMT_OK)
         rc = dm_lazy_load(&mariadb_library, err);
     if (rc != DBMGMT_OK)
         return rc;
+    if (o.read_write < 0) /* as libpq's multi-host DSNs for a pool's writes */
+        o.read_write = nhosts > 1;
     dm_dconn *c = dm_calloc(1, sizeof *c);
     if (!c)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory opening a MySQL connection");
-    c->db = dm_mariadb.mysql_init(NULL);
-    if (!c->db) {
-        rc = connect_failed(NULL, dsn, &o, err);
-        goto fail;
+    c->lock_mode = o.lock_mode;
+    c->lease_s = o.lease_s;
+    if (nhosts == 1 && !o.read_write) {
+        rc = connect_host(dsn, &hosts[0], &o, &c->db, err);
+        describe_target(&hosts[0], &o, c->where, sizeof c->where);
+    } else {
+        rc = connect_any_host(dsn, &o, hosts, nhosts, c, err);
     }
-    if (apply_connect_options(c->db, &o) != 0) {
-        rc = dm_error_set(err, DBMGMT_ERR_CONNECT,
-                          "cannot connect to MySQL: MariaDB Connector/C refused an option");
-        goto fail;
-    }
-    /* The host goes as given: NULL (no host in the DSN) lets Connector/C
-     * use "localhost", i.e. its default unix socket, as the mysql tool does. */
-    if (!dm_mariadb.mysql_real_connect(c->db, dsn->host, dsn->user, dsn->password, dsn->database,
-                                       (unsigned int)dsn->port, o.socket, CLIENT_FOUND_ROWS)) {
-        rc = connect_failed(c->db, dsn, &o, err);
-        goto fail;
-    }
-    if (o.ssl >= SSL_MODE_REQUIRED && !dm_mariadb.mysql_get_ssl_cipher(c->db)) {
-        char target[300];
-        describe_target(dsn, &o, target, sizeof target);
-        rc = dm_error_set_sql(err, DBMGMT_ERR_CONNECT, "08001",
-                              "cannot connect to MySQL at %s as %s: the DSN requires TLS "
-                              "(ssl-mode) but the server does not offer it", target,
-                              dsn->user ? dsn->user : "(default user)");
-        goto fail;
+    if (rc != DBMGMT_OK) {
+        dm_free(c);
+        return rc;
     }
     *out = c;
     return DBMGMT_OK;
-fail:
-    if (c->db)
-        dm_mariadb.mysql_close(c->db);
-    dm_free(c);
-    return rc;
 }
 
 static unsigned int server_status(const dm_dconn *c)
@@ -389,7 +518,9 @@ static void my_close(dm_dconn *c)
         return;
     /* No ROLLBACK round trip: the server rolls an open transaction back
      * (and releases GET_LOCK locks) when it reads COM_QUIT or loses the
-     * socket, and close must never wait on an unreachable server. */
+     * socket, and close must never wait on an unreachable server. A
+     * Galera lock row left behind expires with its lease. */
+    dm_my_lease_stop(c);
     dm_mariadb.mysql_close(c->db);
     dm_free(c);
 }
@@ -492,6 +623,10 @@ const dm_driver dm_mysql_driver = {
     .native = my_native,
     .lock = dm_my_lock,
     .unlock = dm_my_unlock,
+    .migration_lock = dm_my_migration_lock,
+    .migration_unlock = dm_my_migration_unlock,
+    .migration_lock_check = dm_my_migration_lock_check,
+    .standby_reason = dm_my_standby_reason,
     .catalog = dm_my_catalog,
     .table_exists = dm_my_table_exists,
     .session_save = dm_my_session_save,
@@ -499,4 +634,8 @@ const dm_driver dm_mysql_driver = {
     .column_distinct = dm_my_column_distinct,
     .workload = dm_my_workload,
     .quote_ident = dm_my_quote_ident,
+    .repl_state = dm_my_repl_state,
+    .position_diff = dm_my_position_diff,
+    .wait_position = dm_my_wait_position,
+    .galera_node = dm_my_galera_node,
 };

@@ -55,8 +55,28 @@ extern dm_mariadb_functions dm_mariadb;
 #define ER_CONNECTION_KILLED_ 1927
 #define ER_CLIENT_INTERACTION_TIMEOUT_ 4031 /* MySQL 8.0.24+ */
 
+#define MY_MAX_HOSTS 16              /* hosts of one multi-host DSN */
+#define MY_DEFAULT_LOCK_LEASE_S 30   /* the Galera migration lock's lease */
+#define MY_MIN_LOCK_LEASE_S 3
+#define MY_LOCK_MODE_AUTO 0          /* DSN migration_lock: a row on Galera, else GET_LOCK */
+#define MY_LOCK_MODE_ROW 1
+#define MY_LOCK_MODE_GET_LOCK 2
+
+/* One host of a DSN (name NULL: Connector/C's default socket). */
+typedef struct my_host {
+    const char *name;
+    int port;
+    char buf[256];
+} my_host;
+
+typedef struct my_lease my_lease;
+
 struct dm_dconn {
     MYSQL *db;
+    char where[300];         /* the server it is connected to, for messages */
+    int lock_mode;           /* MY_LOCK_MODE_* */
+    unsigned int lease_s;    /* the Galera migration lock's lease */
+    my_lease *lease;         /* that lock while held, with its renewing thread */
 };
 
 /* A bound parameter's storage, owned by the statement. */
@@ -137,5 +157,21 @@ int dm_my_int_query_open(dm_dconn *c, const char *sql, const char *arg, dm_dstmt
 int dm_my_int_query_run(dm_dstmt *s, int64_t *value, int *is_null, dm_error *err);
 int dm_my_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err);
 int dm_my_unlock(dm_dconn *c, const char *name, dm_error *err);
+
+/* mysql_cluster.c: hosts, writability, replication and the Galera lock. */
+int dm_my_parse_hosts(const dm_dsn *dsn, my_host hosts[MY_MAX_HOSTS], int *n, dm_error *err);
+/* 1 when the server accepts writes (read_only = OFF and, on Galera, a
+ * ready node), 0 with why in reason, < 0 on error. */
+int dm_my_writable(dm_dconn *c, char *reason, size_t len, dm_error *err);
+int dm_my_standby_reason(dm_dconn *c, char *reason, size_t len, dm_error *err);
+int dm_my_galera_node(dm_dconn *c, dm_error *err);
+int dm_my_repl_state(dm_dconn *c, dm_repl_state *st, dm_error *err);
+int dm_my_position_diff(const char *a, const char *b, int64_t *diff, dm_error *err);
+int dm_my_wait_position(dm_dconn *c, const char *position, int32_t timeout_ms, dm_error *err);
+int dm_my_migration_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err);
+int dm_my_migration_unlock(dm_dconn *c, const char *name, dm_error *err);
+int dm_my_migration_lock_check(dm_dconn *c, const char *name, dm_error *err);
+/* Stop the lease's renewing thread and forget the lease (close). */
+void dm_my_lease_stop(dm_dconn *c);
 
 #endif

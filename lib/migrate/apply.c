@@ -323,6 +323,18 @@ static void lock_session_close(dbmgmt_conn *c, const char *lock_name)
     dbmgmt_conn_close(c);
 }
 
+/* A lock that can be lost while its session lives (a Galera lock row whose
+ * lease could not be renewed) is checked before each migration. */
+static int lock_still_held(dbmgmt_migrator *m, dbmgmt_conn *lock_conn, const char *lock_name)
+{
+    if (!lock_conn->drv->migration_lock_check)
+        return DBMGMT_OK;
+    dm_error_reset(&lock_conn->err);
+    return from_conn(m, lock_conn,
+                     lock_conn->drv->migration_lock_check(lock_conn->dc, lock_name,
+                                                          &lock_conn->err));
+}
+
 /* PostgreSQL, MySQL: one lock, on a connection of its own, for the run. */
 static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
 {
@@ -348,7 +360,9 @@ static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
         const dm_plan_step *st = &fresh->steps[i];
         if (!plan_has_step(req, st))
             continue;
-        rc = progress_before(m, st);
+        rc = lock_still_held(m, lock_conn, lock_name);
+        if (rc == DBMGMT_OK)
+            rc = progress_before(m, st);
         if (rc == DBMGMT_OK)
             rc = st->transactional ? run_transactional_step(m, st, ++rank, 0)
                                    : run_dirty_protocol_step(m, st, ++rank, 0, 0);

@@ -174,7 +174,7 @@ static void replica_update(dbmgmt_pool *pool, pool_group *g, int rc, const dm_re
         return;
     }
     snprintf(g->position, sizeof g->position, "%s", st->position);
-    if (!st->standby) {
+    if (!st->standby && !st->multi_primary) { /* a Galera node stays a replica for reads */
         if (g->role != DM_ROLE_PRIMARY && g->was_standby)
             queue_event(ev, DBMGMT_POOL_EVENT_REPLICA_PROMOTED,
                         "replica %s is not a standby any more (promoted): it serves no reads "
