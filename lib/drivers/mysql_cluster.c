@@ -172,6 +172,9 @@ int dm_my_parse_hosts(const dm_dsn *dsn, my_host hosts[MY_MAX_HOSTS], int *n, dm
         }
         (*n)++;
         p = end ? end + 1 : p + len;
+        if (end && !*p)
+            return dm_error_set(err, DBMGMT_ERR_PARSE,
+                                "mysql DSN: the host list ends with a comma");
     }
     return DBMGMT_OK;
 }
