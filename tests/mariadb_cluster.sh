@@ -963,18 +963,24 @@ start_galera_member() {   # member
 }
 
 start_repl_member() {   # member
-    local m=$1 dir t0
+    local m=$1 dir t0 st primary
     dir=$(member_dir "$m")
     t0=$(now_us)
     launch_member "$m"
     wait_up "$m" "$START_SECONDS" || { show_log_tails "$dir/mariadbd.err"; die "$m did not start"; }
-    if [[ -n $(slave_status "$m") ]]; then
-        wait_until "$START_SECONDS" "$m" "replicating" replica_caught_up "$m" ||
-            { show_log_tails "$dir/mariadbd.err"; die "$m does not replicate again"; }
-        log "$m is up and replicating again after $(seconds_since "$t0") s"
-    else
+    st=$(slave_status "$m")
+    if [[ -z $st ]]; then
         log "$m is up after $(seconds_since "$t0") s (it has no primary)"
+        return 0
     fi
+    primary=$(member_by_port "$(slave_field "$st" Master_Port)") || primary='?'
+    if ! member_running "$primary"; then   # it reconnects every second once it is back
+        log "$m is up after $(seconds_since "$t0") s; its primary $primary is down"
+        return 0
+    fi
+    wait_until "$START_SECONDS" "$m" "replicating" replica_caught_up "$m" ||
+        { show_log_tails "$dir/mariadbd.err"; die "$m does not replicate again"; }
+    log "$m is up and replicating from $primary again after $(seconds_since "$t0") s"
 }
 
 cmd_start_member() {   # name
