@@ -2,8 +2,9 @@
 # Install the Debian packages libdbmgmt needs, only those missing.
 #   scripts/deps.sh build     compiler, meson, SQLite, libpq, MariaDB Connector/C
 #   scripts/deps.sh test      the above plus cmocka and abigail-tools
-# (tests/servers.sh installs the PostgreSQL and MariaDB servers themselves, and
-# tests/cluster.sh etcd, Patroni and PgBouncer for the cluster suite.)
+# (tests/servers.sh installs the PostgreSQL and MariaDB servers themselves,
+# tests/cluster.sh etcd, Patroni and PgBouncer, and tests/mariadb_cluster.sh Galera, for
+# the cluster suite.)
 set -euo pipefail
 want=(gcc g++ meson ninja-build pkg-config libsqlite3-dev sqlite3 python3 binutils
       libpq-dev libmariadb-dev)
@@ -12,6 +13,10 @@ if [ "${1:-build}" = test ]; then
     # the Python binding's tests (bindings/python): Debian's pytest, and what an
     # offline `pip install --no-build-isolation bindings/python` builds with
     want+=(python3-pytest python3-setuptools python3-pip python3-venv)
+    # the MariaDB clusters of the cluster suite (tests/mariadb_cluster.sh): Galera, rsync
+    # for its state transfers, ss for wsrep_sst_rsync, openssl for password hashes. None
+    # starts a service; mariadb-server does, so the server scripts install it themselves.
+    want+=(galera-4 rsync iproute2 openssl)
 fi
 missing=()
 for p in "${want[@]}"; do

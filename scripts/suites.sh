@@ -29,12 +29,13 @@ run_suite() { # NAME BUILD_DIR MESON_OPTIONS...
 
 run_suite normal "$top/build-test"
 
-# The high-availability suite (issue 18) against a real etcd + Patroni + PgBouncer
-# cluster, started once per run: in the normal build only (its tests kill the leader and
-# wait for Patroni, which a sanitizer build would only slow down).
-echo "=== cluster suite ($top/build-test, tests/cluster.sh)"
-bash "$top/tests/cluster.sh" run -- meson test -C "$top/build-test" --no-rebuild --print-errorlogs \
-    --suite cluster "${timeouts[@]}"
+# The high-availability suite against real clusters, each started once per run: etcd +
+# Patroni + PgBouncer (issue 18) and, nested inside it, MariaDB GTID replication and
+# Galera (issue 19). In the normal build only (its tests kill servers and wait for them
+# to come back, which a sanitizer build would only slow down).
+echo "=== cluster suite ($top/build-test, tests/cluster.sh, tests/mariadb_cluster.sh)"
+bash "$top/tests/cluster.sh" run -- bash "$top/tests/mariadb_cluster.sh" run -- \
+    meson test -C "$top/build-test" --no-rebuild --print-errorlogs --suite cluster "${timeouts[@]}"
 
 run_suite sanitize "$top/build-test-asan" -Db_sanitize=address,undefined -Db_lundef=false
 

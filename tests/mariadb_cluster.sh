@@ -1,0 +1,1109 @@
+#!/usr/bin/env bash
+# tests/mariadb_cluster.sh — real, throwaway MariaDB 10.11 clusters on 127.0.0.1 for the
+# `cluster` test suite (issue 19): GTID replication (a primary p, replicas r1 r2) and a
+# three-node Galera cluster (g1 g2 g3), from Debian packages, in one temporary folder
+# that is deleted afterwards. Nothing is faked: `kill` SIGKILLs a server, a Galera node
+# rejoins by IST, a replica reconnects on its own.
+#
+# Usage (as root: it installs Debian packages and runs the servers as mysql):
+#   bash tests/mariadb_cluster.sh run -- CMD ARGS...  start, run CMD with the variables
+#                                        below, stop, delete the folder, exit with CMD's status
+#   eval "$(bash tests/mariadb_cluster.sh start)"     start, print `export VAR=...` lines
+#   bash tests/mariadb_cluster.sh stop              stop everything it started, delete the folder
+#   bash tests/mariadb_cluster.sh kill NAME         SIGKILL server NAME, print NAME
+#   bash tests/mariadb_cluster.sh start-member NAME start NAME again (same configuration) and
+#                                        wait: a Galera node until it has rejoined (IST) and
+#                                        is Synced, a replica until it replicates and caught up
+#   bash tests/mariadb_cluster.sh promote NAME      replica NAME becomes a writable primary:
+#                                        STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0
+#   bash tests/mariadb_cluster.sh demote NAME       SET GLOBAL read_only=1 on NAME
+#   bash tests/mariadb_cluster.sh repoint NAME PRIMARY  NAME replicates from PRIMARY (GTID,
+#                                        slave_pos from its gtid_current_pos); waits until
+#                                        it has caught up
+#   bash tests/mariadb_cluster.sh wait-synced [SECS] wait (default 60 s) until every running
+#                                        Galera node is Synced, ready, in one cluster of them all
+#   bash tests/mariadb_cluster.sh status            a line per member, e.g.
+#       p 10001 up read_only=0 gtid=0-1-12 master=- io=- sql=-
+#       r1 10002 up read_only=1 gtid=0-1-12 master=p io=Yes sql=Yes
+#       g1 10004 up read_only=0 state=Synced ready=ON size=3
+#       g3 10006 down
+#   bash tests/mariadb_cluster.sh install           install the Debian packages only
+# All but run/start/install find the clusters through DBMGMT_TEST_MYCLUSTER_DIR.
+#
+# Variables (a cluster that could not be started is left out, unless CI=true, which turns
+# that into a failure; when neither starts, `start` prints nothing and exits 0):
+#   DBMGMT_TEST_MYREPL_PRIMARY_DSN  mysql://dbmgmt_test:PW@127.0.0.1:P/dbmgmt_test
+#   DBMGMT_TEST_MYREPL_REPLICA_DSNS the app user's DSN of r1 and r2, space-separated
+#   DBMGMT_TEST_MYREPL_HOSTS_DSN    mysql://dbmgmt_test:PW@127.0.0.1:P,127.0.0.1:R1,
+#                                   127.0.0.1:R2/dbmgmt_test
+#   DBMGMT_TEST_MYREPL_ADMIN_DSNS   root's DSN of p r1 r2 (SUPER: not stopped by read_only)
+#   DBMGMT_TEST_MYREPL_MEMBERS      p r1 r2
+#   DBMGMT_TEST_GALERA_DSNS         the app user's DSN of g1 g2 g3
+#   DBMGMT_TEST_GALERA_ADMIN_DSNS   root's DSN of g1 g2 g3
+#   DBMGMT_TEST_GALERA_MEMBERS      g1 g2 g3
+#   DBMGMT_TEST_MYCLUSTER_PASSWORDS every password above (and the replication user's),
+#                                   space-separated (grep logs for them)
+#   DBMGMT_TEST_MYCLUSTER_DIR       the temporary state folder
+#   DBMGMT_TEST_MYCLUSTER_SCRIPT    this script (for kill / start-member / promote ...)
+#
+# Progress goes to stderr; in `start` mode stdout carries only the export lines.
+# Passwords never appear on a command line or in a log: the script itself logs in as
+# root over each server's unix socket (unix_socket authentication), SQL that sets a
+# password goes to `mariadb` on stdin, and users are created from password hashes.
+set -euo pipefail
+
+# fd 3 is the caller's stdout; everything this script prints otherwise goes to stderr,
+# so nothing but the export lines can reach `eval "$(... start)"`.
+exec 3>&1 1>&2
+
+readonly POLICY_RC_D=/usr/sbin/policy-rc.d
+readonly INSTALL_LOCK=/run/lock/dbmgmt-test-servers.install.lock   # shared with servers.sh
+readonly MARKER=.dbmgmt-test-mycluster    # marks a folder as ours before any rm -rf
+readonly START_SECONDS=180                # bound of each wait, for a busy 2-core machine
+readonly GALERA_PROVIDER=/usr/lib/galera/libgalera_smm.so
+readonly REPL_MEMBERS=(p r1 r2)
+readonly GALERA_MEMBERS=(g1 g2 g3)
+readonly MEMBERS=("${REPL_MEMBERS[@]}" "${GALERA_MEMBERS[@]}")
+# ss (iproute2): wsrep_sst_rsync checks its rsync daemon's port with it.
+readonly PKGS=(mariadb-server mariadb-client galera-4 rsync openssl iproute2 procps)
+readonly SERVICES=(mariadb rsync)         # what the packages could start
+# Ports: free ones in a block that tests/servers.sh and tests/cluster.sh never pick from
+# (they pick from 15000 up), so concurrent start-ups cannot choose the same port.
+readonly PORT_LO=10000 PORT_HI=14999
+# Galera timing for one machine: a SIGKILLed node is declared dead after about 3 s
+# instead of 5-15 s; 3 s still survives a process that a loaded 2-core machine stalls.
+readonly EVS_OPTIONS='evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT3S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S'
+# A clean environment for every tool: no MYSQL_* variables or ~/.my.cnf of the caller's
+# can redirect them to another server, user or configuration.
+readonly CLEAN_ENV=(env -i "PATH=/usr/sbin:/usr/bin:/sbin:/bin" LC_ALL=C.UTF-8)
+
+log() { printf '[mariadb-cluster] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+in_ci() { [[ ${CI:-} == true || ${CI:-} == 1 ]]; }
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+
+# ---------------------------------------------------------------------------------------
+# State: one folder per start. Layout: state.env (root, 0600: ports, passwords), pids/
+# (root: the pid of each server this script launched), roles/ (read_only set by
+# promote / demote, applied again by start-member), client/ (root, 0700: the app users'
+# client option files, 0600), template/ (one mariadb-install-db, copied for each server),
+# and per member NAME/ (mysql, 0700: my.cnf, data/, mariadbd.err, socket, pid file).
+# ---------------------------------------------------------------------------------------
+STATE_DIR=''
+REPL_OK=0 GALERA_OK=0 CLUSTER_NAME=''
+REPL_APP_PW='' REPL_ROOT_PW='' REPL_USER_PW='' GALERA_APP_PW='' GALERA_ROOT_PW=''
+PORT_p='' PORT_r1='' PORT_r2='' PORT_g1='' PORT_g2='' PORT_g3=''
+# shellcheck disable=SC2034 # read through ${!v}
+GCOMM_g1='' GCOMM_g2='' GCOMM_g3='' IST_g1='' IST_g2='' IST_g3='' SST_g1='' SST_g2='' SST_g3=''
+readonly STATE_VARS=(REPL_OK GALERA_OK CLUSTER_NAME REPL_APP_PW REPL_ROOT_PW REPL_USER_PW
+    GALERA_APP_PW GALERA_ROOT_PW PORT_p PORT_r1 PORT_r2 PORT_g1 PORT_g2 PORT_g3
+    GCOMM_g1 GCOMM_g2 GCOMM_g3 IST_g1 IST_g2 IST_g3 SST_g1 SST_g2 SST_g3)
+
+set_paths() {
+    PID_DIR=$STATE_DIR/pids
+    ROLE_DIR=$STATE_DIR/roles
+    CLIENT_DIR=$STATE_DIR/client
+    TEMPLATE_DIR=$STATE_DIR/template
+    APT_LOG=$STATE_DIR/apt.log
+}
+
+member_dir() { echo "$STATE_DIR/$1"; }
+
+make_state_dir() {
+    STATE_DIR=$(mktemp -d /tmp/dbmgmt-mycluster.XXXXXX)
+    chmod 0711 "$STATE_DIR"          # mysql must reach its own subfolders
+    touch "$STATE_DIR/$MARKER"
+    set_paths
+    mkdir -m 0700 "$PID_DIR" "$ROLE_DIR" "$CLIENT_DIR"
+    CLUSTER_NAME=dbmgmt-test-${STATE_DIR##*.}
+}
+
+save_state() {   # plain assignments: load_state sources them inside a function
+    local v
+    (
+        umask 077
+        for v in "${STATE_VARS[@]}"; do printf '%s=%q\n' "$v" "${!v}"; done >"$STATE_DIR/state.env"
+    )
+}
+
+load_state() {
+    STATE_DIR=${DBMGMT_TEST_MYCLUSTER_DIR:-}
+    [[ -n $STATE_DIR ]] || die "DBMGMT_TEST_MYCLUSTER_DIR is not set (run \`start\` first)"
+    [[ -f $STATE_DIR/$MARKER && -f $STATE_DIR/state.env ]] ||
+        die "$STATE_DIR is not a folder made by tests/mariadb_cluster.sh"
+    set_paths
+    # shellcheck source=/dev/null
+    source "$STATE_DIR/state.env"
+}
+
+now_us() { echo "${EPOCHREALTIME/./}"; }
+seconds_since() {   # start (from now_us): elapsed seconds with two decimals
+    local d=$(($(now_us) - $1))
+    printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000))
+}
+
+random_hex24() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# A free TCP port on 127.0.0.1 in PORT_LO..PORT_HI (below the kernel's ephemeral range,
+# so no outgoing connection takes it while a killed server is down), not one already
+# taken for these clusters. Free = nothing accepts a connection there. Sets PORT.
+PICKED=() PORT=''
+pick_free_port() {
+    local lo hi port tries p
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+    hi=$((lo <= PORT_HI ? lo - 1 : PORT_HI))
+    ((hi > PORT_LO + 100)) || die "the ephemeral port range starts at $lo: no room for fixed ports"
+    for ((tries = 0; tries < 200; tries++)); do
+        port=$((PORT_LO + (RANDOM * 32768 + RANDOM) % (hi - PORT_LO + 1)))
+        for p in "${PICKED[@]}"; do ((p != port)) || continue 2; done
+        if ! (exec 4<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            PICKED+=("$port")
+            PORT=$port
+            return 0
+        fi
+    done
+    die "no free TCP port found on 127.0.0.1"
+}
+
+pick_ports() {
+    local m
+    for m in "${MEMBERS[@]}"; do pick_free_port; printf -v "PORT_$m" %s "$PORT"; done
+    for m in "${GALERA_MEMBERS[@]}"; do
+        pick_free_port; printf -v "GCOMM_$m" %s "$PORT"
+        pick_free_port; printf -v "IST_$m" %s "$PORT"
+        pick_free_port; printf -v "SST_$m" %s "$PORT"
+    done
+}
+
+is_galera() { [[ $1 == g[123] ]]; }
+is_repl() { [[ $1 == p || $1 == r[12] ]]; }
+check_member() {   # name: dies unless it is one of MEMBERS of a cluster that is up
+    if is_repl "$1"; then
+        ((REPL_OK)) || die "the replication cluster is not up"
+    elif is_galera "$1"; then
+        ((GALERA_OK)) || die "the Galera cluster is not up"
+    else
+        die "no member named '$1' (members: ${MEMBERS[*]})"
+    fi
+}
+member_port() { local v=PORT_$1; echo "${!v}"; }
+member_by_port() {   # port: the member listening there, if any
+    local m
+    for m in "${MEMBERS[@]}"; do [[ $(member_port "$m") != "$1" ]] || { echo "$m"; return 0; }; done
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------
+# Processes: the pid of each server this script launches is written to pids/NAME.pid;
+# teardown kills exactly those (and what they started), never anything found by name.
+# ---------------------------------------------------------------------------------------
+is_zombie() { [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
+alive() { [[ -e /proc/$1 ]] && ! is_zombie "$1"; }
+
+wait_gone() {   # pid: until it has exited (a zombie counts: nobody may reap it)
+    local deadline=$((SECONDS + 30))
+    while alive "$1"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.05
+    done
+}
+
+descendants() {   # pid: every process below it, deepest last
+    local child
+    for child in $(pgrep -P "$1" || true); do
+        echo "$child"
+        descendants "$child"
+    done
+}
+
+kill_and_wait() {   # signal pids...
+    local sig=$1 pid
+    shift
+    for pid; do kill "-$sig" "$pid" 2>/dev/null || true; done
+    for pid; do wait_gone "$pid" || log "warning: pid $pid did not exit"; done
+}
+
+# The member's running mariadbd: the recorded pid (or the server's own pid file), if
+# that process is a mariadbd started with this member's configuration (a pid may have
+# been reused since).
+server_pid() {   # member
+    local dir f pid
+    dir=$(member_dir "$1")
+    for f in "$PID_DIR/$1.pid" "$dir/mariadbd.pid"; do
+        pid=$(cat "$f" 2>/dev/null) || continue
+        [[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == mariadbd ]] || continue
+        alive "$pid" || continue
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--defaults-file=$dir/my.cnf " ||
+            continue
+        echo "$pid"
+        return 0
+    done
+    return 1
+}
+
+member_running() { server_pid "$1" >/dev/null; }
+
+# SIGKILL of a member and of whatever it started (an SST script and its rsync).
+kill_member() {   # member
+    local pid dir pids
+    dir=$(member_dir "$1")
+    pid=$(server_pid "$1") || return 0
+    mapfile -t pids < <(echo "$pid"; descendants "$pid")
+    kill_and_wait KILL "${pids[@]}"
+    rm -f "$dir/mariadbd.pid" "$dir/mysqld.sock" "$dir/mysqld.sock.lock"
+}
+
+# ---------------------------------------------------------------------------------------
+# Failures: fatal with CI=true, otherwise a warning and the cluster is left out.
+# ---------------------------------------------------------------------------------------
+show_log_tails() {   # files...: the last lines of each that is not empty
+    local f
+    for f in "$@"; do
+        [[ -s $f ]] || continue
+        log "---- last lines of $f"
+        tail -n 25 "$f" >&2 || true
+    done
+}
+
+member_logs() {   # members...
+    local m
+    for m; do
+        echo "$(member_dir "$m")/setup.log"
+        echo "$(member_dir "$m")/mariadbd.out"
+        echo "$(member_dir "$m")/mariadbd.err"
+    done
+}
+
+cluster_failed() {   # repl|galera message [logs...]: default, the members' logs
+    local which=$1 msg=$2 logs members name
+    shift 2
+    if [[ $which == repl ]]; then
+        members=("${REPL_MEMBERS[@]}") name='MariaDB GTID replication'
+    else
+        members=("${GALERA_MEMBERS[@]}") name='MariaDB Galera'
+    fi
+    logs=("$@")
+    (($#)) || mapfile -t logs < <(member_logs "${members[@]}")
+    log "$name: $msg"
+    show_log_tails "${logs[@]}"
+    in_ci && die "the $name cluster is required with CI=true"
+    log "warning: continuing without the $name cluster (its variables are not exported)"
+    if [[ $which == repl ]]; then REPL_OK=0; else GALERA_OK=0; fi
+    local m
+    for m in "${members[@]}"; do kill_member "$m"; done
+}
+
+# ---------------------------------------------------------------------------------------
+# Packages. As in servers.sh and cluster.sh: while apt-get runs, a temporary
+# /usr/sbin/policy-rc.d that exits 101 keeps the packages from starting their default
+# services (mariadb on 3306); the same lock serializes concurrent installs of all three
+# scripts. Under systemd, a service that starts anyway is stopped afterwards, but only if
+# it was not running before the install: it may be someone else's.
+# ---------------------------------------------------------------------------------------
+POLICY_SWAPPED=0
+
+pkg_installed() { dpkg -s "$1" 2>/dev/null | grep -qx 'Status: install ok installed'; }
+
+policy_rc_d_install() {
+    if [[ -e $POLICY_RC_D ]]; then cp -p "$POLICY_RC_D" "$STATE_DIR/policy-rc.d.orig"; fi
+    POLICY_SWAPPED=1
+    printf '#!/bin/sh\n# temporary, from libdbmgmt tests/mariadb_cluster.sh: no service starts during install\nexit 101\n' \
+        >"$POLICY_RC_D"
+    chmod 0755 "$POLICY_RC_D"
+}
+
+policy_rc_d_restore() {
+    ((POLICY_SWAPPED)) || return 0
+    if [[ -e $STATE_DIR/policy-rc.d.orig ]]; then
+        mv -f "$STATE_DIR/policy-rc.d.orig" "$POLICY_RC_D"
+    else
+        rm -f "$POLICY_RC_D"
+    fi
+    POLICY_SWAPPED=0
+}
+
+have_systemd() { [[ -d /run/systemd/system ]]; }
+
+active_services() {   # the SERVICES systemd runs now, one a line
+    have_systemd || return 0
+    local s
+    for s in "${SERVICES[@]}"; do
+        systemctl is-active --quiet "$s.service" 2>/dev/null && echo "$s"
+    done
+    return 0
+}
+
+stop_services_started_by() {   # services running before the install
+    local before=$1 s
+    have_systemd || return 0
+    for s in $(active_services); do
+        grep -qx "$s" <<<"$before" && continue
+        log "stopping $s.service, started by its package"
+        systemctl stop "$s.service" || true
+    done
+}
+
+install_packages() {   # returns non-zero when a package could not be installed
+    local missing=() p before rc=0
+    for p in "${PKGS[@]}"; do pkg_installed "$p" || missing+=("$p"); done
+    ((${#missing[@]})) || return 0
+    exec 9>"$INSTALL_LOCK"
+    flock -w 900 9 || die "another install holds $INSTALL_LOCK"
+    missing=()
+    for p in "${PKGS[@]}"; do pkg_installed "$p" || missing+=("$p"); done
+    if ((${#missing[@]})); then
+        before=$(active_services)
+        policy_rc_d_install
+        log "installing ${missing[*]} (log: $APT_LOG)"
+        {
+            apt-get -q -o DPkg::Lock::Timeout=300 update &&
+                DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 \
+                    --no-install-recommends install "${missing[@]}"
+        } >>"$APT_LOG" 2>&1 || rc=1
+        policy_rc_d_restore
+        stop_services_started_by "$before"
+    fi
+    exec 9>&-          # the servers must not inherit the lock
+    return "$rc"
+}
+
+tools_present() {   # what the servers need, whatever installed it
+    local t
+    for t in mariadbd mariadb mariadb-admin mariadb-install-db wsrep_sst_rsync rsync openssl ss; do
+        command -v "$t" >/dev/null || { log "$t is missing"; return 1; }
+    done
+    [[ -f $GALERA_PROVIDER ]] || { log "$GALERA_PROVIDER is missing"; return 1; }
+}
+
+# ---------------------------------------------------------------------------------------
+# Servers. Each runs from its own --defaults-file (nothing from /etc/mysql: the Debian
+# configuration would move the socket, pid file and data folder), which the Galera SST
+# scripts read too. Small on purpose: six of them share a 2-core machine.
+# ---------------------------------------------------------------------------------------
+# The data folders are copies of one mariadb-install-db: one bootstrap instead of four.
+make_template() {
+    install -d -o mysql -g mysql -m 0700 "$TEMPLATE_DIR"
+    "${CLEAN_ENV[@]}" mariadb-install-db --no-defaults --user=mysql --datadir="$TEMPLATE_DIR/data" \
+        --auth-root-authentication-method=socket --skip-test-db --skip-name-resolve \
+        --innodb-log-file-size=8M --innodb-buffer-pool-size=32M \
+        </dev/null >"$STATE_DIR/install-db.log" 2>&1 3>&-
+}
+
+member_data_from_template() {   # member
+    cp -a "$TEMPLATE_DIR/data" "$(member_dir "$1")/data"
+}
+
+common_config() {   # member
+    local dir
+    dir=$(member_dir "$1")
+    cat <<EOF
+# libdbmgmt tests/mariadb_cluster.sh: member $1 (no passwords in here)
+[mysqld]
+# first: it sets the names of every log, the explicit ones below included
+log-basename = $1
+user = mysql
+datadir = $dir/data
+socket = $dir/mysqld.sock
+pid-file = $dir/mariadbd.pid
+log-error = $dir/mariadbd.err
+port = $(member_port "$1")
+bind-address = 127.0.0.1
+skip-name-resolve
+character-set-server = utf8mb4
+collation-server = utf8mb4_general_ci
+performance-schema = OFF
+innodb-buffer-pool-size = 32M
+innodb-log-file-size = 8M
+innodb-log-buffer-size = 2M
+innodb-temp-data-file-path = ibtmp1:4M:autoextend
+# a committed transaction survives the process dying (the log reaches the OS at each
+# commit), not the machine: processes die in these tests, the machine does not
+innodb-flush-log-at-trx-commit = 2
+key-buffer-size = 1M
+aria-pagecache-buffer-size = 8M
+max-connections = 200
+EOF
+}
+
+# Decision: every member has log-bin and log_slave_updates, so any replica can be
+# promoted and the others repointed to it by GTID. read_only = 1 on the replicas stops
+# the app user (no SUPER, no READ_ONLY ADMIN); repl connects again every second.
+write_repl_config() {   # member server-id
+    local m=$1 dir ro=0
+    dir=$(member_dir "$m")
+    [[ $m == p ]] || ro=1
+    {
+        common_config "$m"
+        cat <<EOF
+server-id = $2
+log-bin
+binlog-format = ROW
+gtid-strict-mode = ON
+log-slave-updates = ON
+sync-binlog = 0
+read-only = $ro
+report-host = 127.0.0.1
+report-port = $(member_port "$m")
+slave-net-timeout = 10
+EOF
+    } >"$dir/my.cnf"
+    chown mysql:mysql "$dir/my.cnf"
+}
+
+write_galera_config() {   # member
+    local m=$1 dir addrs='' g v
+    dir=$(member_dir "$m")
+    for g in "${GALERA_MEMBERS[@]}"; do v=GCOMM_$g; addrs+="${addrs:+,}127.0.0.1:${!v}"; done
+    local gcomm=GCOMM_$m ist=IST_$m sst=SST_$m
+    {
+        common_config "$m"
+        cat <<EOF
+binlog-format = ROW
+default-storage-engine = InnoDB
+innodb-autoinc-lock-mode = 2
+wsrep-on = ON
+wsrep-provider = $GALERA_PROVIDER
+wsrep-cluster-name = $CLUSTER_NAME
+wsrep-cluster-address = gcomm://$addrs
+wsrep-node-name = $m
+wsrep-node-address = 127.0.0.1
+wsrep-node-incoming-address = 127.0.0.1:$(member_port "$m")
+wsrep-sst-method = rsync
+wsrep-sst-receive-address = 127.0.0.1:${!sst}
+wsrep-provider-options = "gmcast.listen_addr=tcp://127.0.0.1:${!gcomm};ist.recv_addr=127.0.0.1:${!ist};gcache.size=16M;$EVS_OPTIONS"
+EOF
+    } >"$dir/my.cnf"
+    chown mysql:mysql "$dir/my.cnf"
+}
+
+# setsid: its own session, so neither a Ctrl-C at the caller's terminal nor a test
+# runner killing a process group reaches it. setsid and env exec: $! is mariadbd's pid.
+# A role set by promote / demote survives the restart (start-member).
+launch_member() {   # member extra-options...
+    local m=$1 dir ro=()
+    shift
+    dir=$(member_dir "$m")
+    [[ -f $ROLE_DIR/$m ]] && ro=("--read-only=$(<"$ROLE_DIR/$m")")
+    rm -f "$dir/mariadbd.pid"
+    setsid "${CLEAN_ENV[@]}" mariadbd --defaults-file="$dir/my.cnf" "${ro[@]}" "$@" \
+        </dev/null >>"$dir/mariadbd.out" 2>&1 3>&- 9>&- &
+    echo "$!" >"$PID_DIR/$m.pid"
+    disown "$!"
+}
+
+# shellcheck disable=SC2120 # callers feed SQL on stdin; arguments are optional
+member_sql() {   # member client-args...: SQL on stdin, as root over the unix socket
+    local dir
+    dir=$(member_dir "$1")
+    shift
+    "${CLEAN_ENV[@]}" mariadb --no-defaults --protocol=socket --socket="$dir/mysqld.sock" \
+        --user=root --batch --skip-column-names --connect-timeout=3 "$@"
+}
+
+member_query() {   # member sql: the answer (tab-separated), errors silenced
+    member_sql "$1" -e "$2" </dev/null 2>/dev/null
+}
+
+member_pings() {   # member: the server answers on its socket (whatever the credentials)
+    "${CLEAN_ENV[@]}" mariadb-admin --no-defaults --protocol=socket \
+        --socket="$(member_dir "$1")/mysqld.sock" --user=root --connect-timeout=2 ping \
+        >/dev/null 2>&1
+}
+
+wait_until() {   # seconds member what cmd...: retry cmd while the member's server runs
+    local secs=$1 m=$2 what=$3 deadline=$((SECONDS + $1))
+    shift 3
+    until "$@"; do
+        member_running "$m" || { sleep 0.3; member_running "$m"; } ||
+            { log "$m: mariadbd exited while waiting for: $what"; return 1; }
+        ((SECONDS < deadline)) || { log "$m: not $what after $secs s"; return 1; }
+        sleep 0.2
+    done
+}
+
+wait_up() { wait_until "$2" "$1" "answering" member_pings "$1"; }   # member seconds
+
+my_hash() {   # mysql_native_password hash, *HEX(SHA1(SHA1(pw))): the password stays in bash
+    local h
+    h=$(printf '%s' "$1" | openssl dgst -sha1 -binary | openssl dgst -sha1 -r)
+    h=${h%% *}
+    printf '*%s' "${h^^}"
+}
+
+# Root with a password over TCP (for tests that need SUPER), the database, and the app
+# user from password hashes, so that no password is in the SQL that a binary log or
+# Galera's write-set cache keeps. The app user gets what a migrator or pool needs to read
+# replication state, but neither SUPER nor READ_ONLY ADMIN: read_only must stop it.
+create_users() {   # member root-password app-password
+    local root_hash app_hash
+    root_hash=$(my_hash "$2")
+    app_hash=$(my_hash "$3")
+    # shellcheck disable=SC2119
+    member_sql "$1" <<EOF
+ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING '$root_hash';
+CREATE USER root@'127.0.0.1' IDENTIFIED BY PASSWORD '$root_hash';
+GRANT ALL PRIVILEGES ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;
+CREATE DATABASE dbmgmt_test;
+CREATE USER dbmgmt_test@'127.0.0.1' IDENTIFIED BY PASSWORD '$app_hash';
+CREATE USER dbmgmt_test@localhost IDENTIFIED BY PASSWORD '$app_hash';
+GRANT ALL PRIVILEGES ON dbmgmt_test.* TO dbmgmt_test@'127.0.0.1', dbmgmt_test@localhost;
+GRANT ALL PRIVILEGES ON \`dbmgmt\_%\`.* TO dbmgmt_test@'127.0.0.1', dbmgmt_test@localhost;
+GRANT PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.* TO dbmgmt_test@'127.0.0.1', dbmgmt_test@localhost;
+EOF
+}
+
+write_client_file() {   # file user password: a client option file, mode 0600
+    (
+        umask 077
+        printf '[client]\nuser=%s\npassword=%s\n' "$2" "$3" >"$1"
+    )
+}
+
+# The app user logs in over TCP, as the DSNs will (catches a user shadowed by another
+# host entry, or a grant that did not reach the member).
+app_user_logs_in() {   # member client-file
+    [[ $("${CLEAN_ENV[@]}" mariadb --defaults-file="$2" --protocol=tcp --host=127.0.0.1 \
+        --port="$(member_port "$1")" --batch --skip-column-names --connect-timeout=3 \
+        dbmgmt_test -e 'SELECT current_user()' </dev/null 2>/dev/null) == 'dbmgmt_test@127.0.0.1' ]]
+}
+
+# ---------------------------------------------------------------------------------------
+# GTID replication: p, then r1 r2 replicating from it with MASTER_USE_GTID=slave_pos.
+# ---------------------------------------------------------------------------------------
+slave_status() {   # member: `SHOW SLAVE STATUS` as FIELD: VALUE lines (empty: no master)
+    member_sql "$1" --column-names --vertical -e 'SHOW SLAVE STATUS' </dev/null 2>/dev/null
+}
+slave_field() { sed -n "s/^ *$2: //p" <<<"$1"; }   # status field
+
+# CHANGE MASTER, password on stdin. Decision: gtid_slave_pos is first set to
+# gtid_current_pos, which for a replica is its slave position and for an old primary its
+# own last GTID, so a demoted primary resumes where it stopped writing (as
+# MASTER_USE_GTID=current_pos would) instead of asking for its own transactions again.
+change_master() {   # member primary
+    # shellcheck disable=SC2119
+    member_sql "$1" <<EOF
+STOP SLAVE;
+SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_current_pos;
+CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = $(member_port "$2"),
+    MASTER_USER = 'repl', MASTER_PASSWORD = '$REPL_USER_PW', MASTER_USE_GTID = slave_pos,
+    MASTER_CONNECT_RETRY = 1, MASTER_HEARTBEAT_PERIOD = 1;
+START SLAVE;
+EOF
+}
+
+# Replicating: both threads run and the replica has applied everything its primary has
+# logged so far.
+replica_caught_up() {   # member
+    local st primary pos
+    st=$(slave_status "$1")
+    [[ $(slave_field "$st" Slave_IO_Running) == Yes && $(slave_field "$st" Slave_SQL_Running) == Yes ]] ||
+        return 1
+    primary=$(member_by_port "$(slave_field "$st" Master_Port)") || return 1
+    pos=$(member_query "$primary" 'SELECT @@GLOBAL.gtid_binlog_pos') || return 1
+    [[ $(member_query "$1" "SELECT MASTER_GTID_WAIT('$pos', 2)") == 0 ]]
+}
+
+repl_setup() {   # in a background subshell: non-zero on the first failure
+    exec 3>&-
+    local m id=1
+    for m in "${REPL_MEMBERS[@]}"; do
+        install -d -o mysql -g mysql -m 0700 "$(member_dir "$m")" || return 1
+        write_repl_config "$m" "$id" || return 1
+        member_data_from_template "$m" || return 1
+        launch_member "$m"
+        id=$((id + 1))
+    done
+    wait_up p "$START_SECONDS" || return 1
+    create_repl_users >>"$(member_dir p)/setup.log" 2>&1 || { log "p: could not create the users"; return 1; }
+    for m in r1 r2; do
+        wait_up "$m" "$START_SECONDS" || return 1
+        change_master "$m" p >>"$(member_dir "$m")/setup.log" 2>&1 ||
+            { log "$m: CHANGE MASTER failed"; return 1; }
+    done
+    for m in r1 r2; do
+        wait_until "$START_SECONDS" "$m" "replicating from p" replica_caught_up "$m" || return 1
+    done
+    for m in "${REPL_MEMBERS[@]}"; do
+        wait_until 30 "$m" "letting the app user in" app_user_logs_in "$m" "$CLIENT_DIR/repl-app.cnf" ||
+            return 1
+    done
+}
+
+# On p only, with the binary log on: the replicas get the users and the database by
+# replication, from the first GTID on.
+create_repl_users() {
+    create_users p "$REPL_ROOT_PW" "$REPL_APP_PW" || return 1
+    member_sql p <<EOF
+CREATE USER repl@'127.0.0.1' IDENTIFIED BY PASSWORD '$(my_hash "$REPL_USER_PW")';
+GRANT REPLICATION SLAVE ON *.* TO repl@'127.0.0.1';
+EOF
+}
+
+# ---------------------------------------------------------------------------------------
+# Galera: g1 bootstraps a new cluster, gets the users, then g2 and g3 join one at a time
+# (rsync SST from a Synced node).
+# ---------------------------------------------------------------------------------------
+wsrep_status() {   # member: "STATE READY SIZE", e.g. "Synced ON 3"
+    # SHOW STATUS: it answers before the node is ready, where a SELECT is refused
+    local out state='' ready='' size='' name value
+    out=$(member_query "$1" "SHOW GLOBAL STATUS WHERE Variable_name IN
+        ('wsrep_local_state_comment', 'wsrep_ready', 'wsrep_cluster_size')") || return 1
+    while IFS=$'\t' read -r name value; do
+        case $name in
+        wsrep_local_state_comment) state=$value ;;
+        wsrep_ready) ready=$value ;;
+        wsrep_cluster_size) size=$value ;;
+        esac
+    done <<<"$out"
+    [[ -n $state && -n $ready && -n $size ]] || return 1
+    echo "$state $ready $size"
+}
+
+running_galera_nodes() {   # the Galera members whose mariadbd runs, one a line
+    local m
+    for m in "${GALERA_MEMBERS[@]}"; do member_running "$m" && echo "$m"; done
+    return 0
+}
+
+# Synced: every running node is Synced and ready, in one cluster of all running nodes.
+galera_synced() {
+    local nodes m n
+    mapfile -t nodes < <(running_galera_nodes)
+    n=${#nodes[@]}
+    ((n > 0)) || return 1
+    for m in "${nodes[@]}"; do
+        [[ $(wsrep_status "$m") == "Synced ON $n" ]] || return 1
+    done
+}
+
+galera_node_synced() {   # member size: Synced, ready, in a cluster of that size
+    [[ $(wsrep_status "$1") == "Synced ON $2" ]]
+}
+
+galera_setup() {   # in a background subshell: non-zero on the first failure
+    exec 3>&-
+    local m size=1
+    for m in "${GALERA_MEMBERS[@]}"; do
+        install -d -o mysql -g mysql -m 0700 "$(member_dir "$m")" || return 1
+        write_galera_config "$m" || return 1
+    done
+    # The joiners get their data by SST: an empty data folder is enough.
+    member_data_from_template g1 || return 1
+    install -d -o mysql -g mysql -m 0700 "$(member_dir g2)/data" "$(member_dir g3)/data" || return 1
+    launch_member g1 --wsrep-new-cluster
+    wait_until "$START_SECONDS" g1 "Synced (bootstrap)" galera_node_synced g1 1 || return 1
+    create_users g1 "$GALERA_ROOT_PW" "$GALERA_APP_PW" >>"$(member_dir g1)/setup.log" 2>&1 ||
+        { log "g1: could not create the users"; return 1; }
+    for m in g2 g3; do
+        size=$((size + 1))
+        launch_member "$m"
+        wait_until "$START_SECONDS" "$m" "Synced in a cluster of $size" galera_node_synced "$m" "$size" ||
+            return 1
+    done
+    wait_until "$START_SECONDS" g1 "Synced with 3 nodes" galera_synced || return 1
+    for m in "${GALERA_MEMBERS[@]}"; do
+        wait_until 30 "$m" "letting the app user in" app_user_logs_in "$m" "$CLIENT_DIR/galera-app.cnf" ||
+            return 1
+    done
+}
+
+# ---------------------------------------------------------------------------------------
+# Both clusters
+# ---------------------------------------------------------------------------------------
+SETUP_PIDS=()
+
+bring_up() {
+    [[ $EUID -eq 0 ]] || die "run as root (installs packages, runs the servers as mysql)"
+    local t0 t1 repl_job galera_job
+    t0=$(now_us)
+    make_state_dir
+    REPL_OK=1 GALERA_OK=1
+    save_state
+    if ! install_packages || ! tools_present; then
+        cluster_failed repl "could not install ${PKGS[*]}" "$APT_LOG"
+        cluster_failed galera "could not install ${PKGS[*]}" "$APT_LOG"
+        return 0
+    fi
+    pick_ports
+    REPL_APP_PW=$(random_hex24) REPL_ROOT_PW=$(random_hex24) REPL_USER_PW=$(random_hex24)
+    GALERA_APP_PW=$(random_hex24) GALERA_ROOT_PW=$(random_hex24)
+    write_client_file "$CLIENT_DIR/repl-app.cnf" dbmgmt_test "$REPL_APP_PW"
+    write_client_file "$CLIENT_DIR/galera-app.cnf" dbmgmt_test "$GALERA_APP_PW"
+    save_state
+    t1=$(now_us)
+    if ! make_template; then
+        cluster_failed repl "mariadb-install-db failed" "$STATE_DIR/install-db.log"
+        cluster_failed galera "mariadb-install-db failed" "$STATE_DIR/install-db.log"
+        return 0
+    fi
+    log "replication p r1 r2 on 127.0.0.1:$PORT_p, $PORT_r1, $PORT_r2; Galera g1 g2 g3 on $PORT_g1, $PORT_g2, $PORT_g3 (gcomm $GCOMM_g1, $GCOMM_g2, $GCOMM_g3), in $STATE_DIR"
+    # Both clusters at once: the Galera joiners wait for their SST one after the other,
+    # which leaves the machine time for the replication cluster.
+    (repl_setup) & repl_job=$!
+    (galera_setup) & galera_job=$!
+    SETUP_PIDS=("$repl_job" "$galera_job")
+    wait "$repl_job" || cluster_failed repl "could not start"
+    wait "$galera_job" || cluster_failed galera "could not start"
+    SETUP_PIDS=()
+    rm -rf "$TEMPLATE_DIR"
+    save_state
+    log "clusters up in $(seconds_since "$t0") s ($(seconds_since "$t1") s after install):" \
+        "replication $( ((REPL_OK)) && echo up || echo down), Galera $( ((GALERA_OK)) && echo up || echo down), $(memory_in_use) MiB"
+}
+
+our_pids() {   # every process of the clusters: the servers, what they started, and any
+    # mariadbd started with a configuration of this folder (launched but not yet recorded)
+    local m pid
+    {
+        for m in "${MEMBERS[@]}"; do
+            pid=$(server_pid "$m") || continue
+            echo "$pid"
+            descendants "$pid"
+        done
+        [[ -z $STATE_DIR ]] || pgrep -f -- "^mariadbd --defaults-file=$STATE_DIR/[a-z0-9]*/my.cnf( |\$)" || true
+    } | sort -un
+}
+
+memory_in_use() {   # MiB: the proportional set size (Pss) of every process of the clusters
+    local pid kb=0 pss
+    for pid in $(our_pids); do
+        pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null) || continue
+        kb=$((kb + ${pss:-0}))
+    done
+    echo $((kb / 1024))
+}
+
+stop_setups() {   # a start-up under way (a signal): it and what it runs now, at once
+    local pid all=()
+    for pid in "${SETUP_PIDS[@]}"; do
+        alive "$pid" || continue
+        kill -STOP "$pid" 2>/dev/null || true
+        all+=("$pid")
+        mapfile -t -O "${#all[@]}" all < <(descendants "$pid")
+    done
+    ((${#all[@]} == 0)) || kill_and_wait KILL "${all[@]}"
+    SETUP_PIDS=()
+}
+
+stop_processes() {
+    local pids
+    stop_setups
+    mapfile -t pids < <(our_pids)
+    ((${#pids[@]} == 0)) || kill_and_wait KILL "${pids[@]}"
+    # a process started by a server an instant before it died
+    mapfile -t pids < <(our_pids)
+    ((${#pids[@]} == 0)) || kill_and_wait KILL "${pids[@]}"
+}
+
+teardown() {
+    [[ -n $STATE_DIR && -f $STATE_DIR/$MARKER ]] || return 0
+    local t0
+    t0=$(now_us)
+    policy_rc_d_restore
+    stop_processes
+    rm -rf "$STATE_DIR"
+    log "clusters stopped and $STATE_DIR removed in $(seconds_since "$t0") s"
+    STATE_DIR=''
+}
+
+# Assigns (does not export) the variables; clears them all first, so a caller's stale
+# values cannot point the suite at a cluster that is gone.
+VARS=(DBMGMT_TEST_MYREPL_PRIMARY_DSN DBMGMT_TEST_MYREPL_REPLICA_DSNS DBMGMT_TEST_MYREPL_HOSTS_DSN
+    DBMGMT_TEST_MYREPL_ADMIN_DSNS DBMGMT_TEST_MYREPL_MEMBERS DBMGMT_TEST_GALERA_DSNS
+    DBMGMT_TEST_GALERA_ADMIN_DSNS DBMGMT_TEST_GALERA_MEMBERS DBMGMT_TEST_MYCLUSTER_PASSWORDS
+    DBMGMT_TEST_MYCLUSTER_DIR DBMGMT_TEST_MYCLUSTER_SCRIPT)
+
+# shellcheck disable=SC2034 # the variables are read through ${!v} by the callers
+set_vars() {
+    unset "${VARS[@]}"
+    ((REPL_OK || GALERA_OK)) || return 0
+    local m port hosts='' replicas='' admins='' dsns='' pws=()
+    if ((REPL_OK)); then
+        for m in "${REPL_MEMBERS[@]}"; do
+            port=$(member_port "$m")
+            hosts+="${hosts:+,}127.0.0.1:$port"
+            admins+="${admins:+ }mysql://root:$REPL_ROOT_PW@127.0.0.1:$port/dbmgmt_test"
+            [[ $m == p ]] ||
+                replicas+="${replicas:+ }mysql://dbmgmt_test:$REPL_APP_PW@127.0.0.1:$port/dbmgmt_test"
+        done
+        DBMGMT_TEST_MYREPL_PRIMARY_DSN=mysql://dbmgmt_test:$REPL_APP_PW@127.0.0.1:$PORT_p/dbmgmt_test
+        DBMGMT_TEST_MYREPL_REPLICA_DSNS=$replicas
+        DBMGMT_TEST_MYREPL_HOSTS_DSN=mysql://dbmgmt_test:$REPL_APP_PW@$hosts/dbmgmt_test
+        DBMGMT_TEST_MYREPL_ADMIN_DSNS=$admins
+        DBMGMT_TEST_MYREPL_MEMBERS=${REPL_MEMBERS[*]}
+        pws+=("$REPL_APP_PW" "$REPL_ROOT_PW" "$REPL_USER_PW")
+    fi
+    if ((GALERA_OK)); then
+        admins=''
+        for m in "${GALERA_MEMBERS[@]}"; do
+            port=$(member_port "$m")
+            dsns+="${dsns:+ }mysql://dbmgmt_test:$GALERA_APP_PW@127.0.0.1:$port/dbmgmt_test"
+            admins+="${admins:+ }mysql://root:$GALERA_ROOT_PW@127.0.0.1:$port/dbmgmt_test"
+        done
+        DBMGMT_TEST_GALERA_DSNS=$dsns
+        DBMGMT_TEST_GALERA_ADMIN_DSNS=$admins
+        DBMGMT_TEST_GALERA_MEMBERS=${GALERA_MEMBERS[*]}
+        pws+=("$GALERA_APP_PW" "$GALERA_ROOT_PW")
+    fi
+    DBMGMT_TEST_MYCLUSTER_PASSWORDS=${pws[*]}
+    DBMGMT_TEST_MYCLUSTER_DIR=$STATE_DIR
+    DBMGMT_TEST_MYCLUSTER_SCRIPT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/mariadb_cluster.sh
+}
+
+# ---------------------------------------------------------------------------------------
+# Sub-commands
+# ---------------------------------------------------------------------------------------
+CHILD=''
+
+on_signal() {   # signal number: stop CMD, then exit (the EXIT trap tears down)
+    trap '' INT TERM
+    if [[ -n $CHILD ]]; then
+        kill -TERM "$CHILD" 2>/dev/null || true
+        wait "$CHILD" 2>/dev/null || true
+    fi
+    exit $((128 + $1))
+}
+
+cmd_run() {
+    [[ ${1-} == -- ]] && shift
+    (($#)) || usage
+    trap 'teardown' EXIT
+    trap 'on_signal 2' INT
+    trap 'on_signal 15' TERM
+    bring_up
+    set_vars
+    local v rc=0
+    for v in "${VARS[@]}"; do [[ -v $v ]] && export "${v?}"; done
+    # In the background so a signal to this script is handled at once; `<&0` keeps the
+    # caller's stdin when there is one (CI may start us with stdin closed).
+    if { true <&0; } 2>/dev/null; then
+        "$@" <&0 >&3 3>&- &
+    else
+        "$@" </dev/null >&3 3>&- &
+    fi
+    CHILD=$!
+    wait "$CHILD" || rc=$?
+    CHILD=''
+    exit "$rc"
+}
+
+# Without CI=true, clusters that could not start are left out, and when neither is up
+# `start` prints nothing and exits 0: the tests that need them skip.
+cmd_start() {
+    trap 'teardown' EXIT           # only if start-up fails
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    bring_up
+    ((REPL_OK || GALERA_OK)) || exit 0
+    trap - EXIT INT TERM
+    set_vars
+    local v
+    for v in "${VARS[@]}"; do
+        [[ -v $v ]] && printf 'export %s=%q\n' "$v" "${!v}" >&3
+    done
+    log "stop with: bash ${BASH_SOURCE[0]} stop"
+}
+
+cmd_install() {
+    [[ $EUID -eq 0 ]] || die "run as root"
+    make_state_dir
+    trap 'teardown' EXIT
+    install_packages || { show_log_tails "$APT_LOG"; die "could not install ${PKGS[*]}"; }
+    tools_present || die "tools are missing after the install"
+}
+
+cmd_kill() {   # name
+    (($# == 1)) || usage
+    load_state
+    check_member "$1"
+    local pid
+    pid=$(server_pid "$1") || die "$1 is not running"
+    kill_member "$1"
+    log "killed $1 (mariadbd pid $pid)"
+    echo "$1" >&3
+}
+
+# A killed Galera node's grastate.dat has no position (seqno -1): like mysqld_safe and
+# galera_recovery, recover it from InnoDB first (`--wsrep-recover`) and pass it as
+# --wsrep-start-position, so that the node asks for an IST of what it missed instead of
+# a full SST.
+galera_recovered_position() {   # member: "UUID:SEQNO", or nothing
+    local dir
+    dir=$(member_dir "$1")
+    rm -f "$dir/recover.err"
+    "${CLEAN_ENV[@]}" timeout 120 mariadbd --defaults-file="$dir/my.cnf" --wsrep-recover \
+        --log-error="$dir/recover.err" --pid-file="$dir/recover.pid" \
+        </dev/null >>"$dir/mariadbd.out" 2>&1 3>&- || return 0
+    sed -n 's/.*WSREP: Recovered position: *\([0-9a-f-]*:[0-9-]*\).*/\1/p' "$dir/recover.err" | tail -n 1
+}
+
+start_galera_member() {   # member
+    local m=$1 dir pos n before t0 how=SST
+    dir=$(member_dir "$m")
+    [[ -n $(running_galera_nodes) ]] ||
+        die "no Galera node runs: $m has no cluster to join (stop and start the clusters again)"
+    t0=$(now_us)
+    pos=$(galera_recovered_position "$m")
+    before=$(stat -c %s "$dir/mariadbd.err" 2>/dev/null || echo 0)
+    if [[ -n $pos ]]; then
+        log "starting $m from its recovered position $pos"
+        launch_member "$m" "--wsrep-start-position=$pos"
+    else
+        log "starting $m (no position recovered: it will need an SST)"
+        launch_member "$m"
+    fi
+    n=$(running_galera_nodes | wc -l)
+    wait_until "$START_SECONDS" "$m" "Synced in a cluster of $n" galera_node_synced "$m" "$n" ||
+        { show_log_tails "$dir/mariadbd.err"; die "$m did not rejoin"; }
+    wait_until "$START_SECONDS" "$m" "Synced with every running node" galera_synced ||
+        die "the Galera nodes are not all Synced"
+    # wsrep_sst_rsync logs "rsync IST completed" or "rsync SST completed on joiner"
+    tail -c +$((before + 1)) "$dir/mariadbd.err" | grep -q 'rsync SST completed on joiner' || how=IST
+    log "$m rejoined and is Synced after $(seconds_since "$t0") s (state transfer: $how)"
+}
+
+start_repl_member() {   # member
+    local m=$1 dir t0 st primary
+    dir=$(member_dir "$m")
+    t0=$(now_us)
+    launch_member "$m"
+    wait_up "$m" "$START_SECONDS" || { show_log_tails "$dir/mariadbd.err"; die "$m did not start"; }
+    st=$(slave_status "$m")
+    if [[ -z $st ]]; then
+        log "$m is up after $(seconds_since "$t0") s (it has no primary)"
+        return 0
+    fi
+    primary=$(member_by_port "$(slave_field "$st" Master_Port)") || primary='?'
+    if ! member_running "$primary"; then   # it reconnects every second once it is back
+        log "$m is up after $(seconds_since "$t0") s; its primary $primary is down"
+        return 0
+    fi
+    wait_until "$START_SECONDS" "$m" "replicating" replica_caught_up "$m" ||
+        { show_log_tails "$dir/mariadbd.err"; die "$m does not replicate again"; }
+    log "$m is up and replicating from $primary again after $(seconds_since "$t0") s"
+}
+
+cmd_start_member() {   # name
+    (($# == 1)) || usage
+    load_state
+    check_member "$1"
+    if member_running "$1"; then
+        log "$1 runs already"
+    elif is_galera "$1"; then
+        start_galera_member "$1"
+    else
+        start_repl_member "$1"
+    fi
+}
+
+set_role() {   # member read-only(0|1): now, and at a restart by start-member
+    member_sql "$1" <<<"SET GLOBAL read_only = $2;" || die "could not set read_only=$2 on $1"
+    echo "$2" >"$ROLE_DIR/$1"
+}
+
+cmd_promote() {   # name
+    (($# == 1)) || usage
+    load_state
+    check_member "$1"
+    is_repl "$1" || die "promote is for the replication members (${REPL_MEMBERS[*]})"
+    member_running "$1" || die "$1 is not running"
+    member_sql "$1" <<<'STOP SLAVE; RESET SLAVE ALL;' || die "could not stop replication on $1"
+    set_role "$1" 0
+    log "$1 is a writable primary (no replication source, read_only=0)"
+}
+
+cmd_demote() {   # name
+    (($# == 1)) || usage
+    load_state
+    check_member "$1"
+    member_running "$1" || die "$1 is not running"
+    set_role "$1" 1
+    log "$1 is read-only (read_only=1)"
+}
+
+cmd_repoint() {   # name primary
+    (($# == 2)) || usage
+    load_state
+    check_member "$1"
+    check_member "$2"
+    { is_repl "$1" && is_repl "$2"; } || die "repoint is for the replication members (${REPL_MEMBERS[*]})"
+    [[ $1 != "$2" ]] || die "$1 cannot replicate from itself"
+    member_running "$1" || die "$1 is not running"
+    member_running "$2" || die "$2 is not running"
+    change_master "$1" "$2" || die "CHANGE MASTER on $1 failed"
+    wait_until "$START_SECONDS" "$1" "replicating from $2" replica_caught_up "$1" ||
+        { show_log_tails "$(member_dir "$1")/mariadbd.err"; die "$1 does not replicate from $2"; }
+    log "$1 replicates from $2 and has caught up"
+}
+
+cmd_wait_synced() {   # [seconds]
+    local secs=${1:-60} t0 deadline
+    [[ $secs =~ ^[0-9]+$ ]] || usage
+    load_state
+    ((GALERA_OK)) || die "the Galera cluster is not up"
+    t0=$(now_us)
+    deadline=$((SECONDS + secs))
+    until galera_synced; do
+        ((SECONDS < deadline)) || die "the running Galera nodes are not all Synced within $secs s"
+        sleep 0.2
+    done
+    log "$(running_galera_nodes | wc -l) Galera nodes Synced after $(seconds_since "$t0") s"
+}
+
+# One line per member, as in the usage above: NAME PORT up|down, then for a running
+# member read_only=, and gtid= (gtid_current_pos) master= io= sql= (replication) or
+# state= ready= size= (Galera).
+cmd_status() {
+    load_state
+    local m members=() st ro line st_state st_ready st_size master io sql
+    ((REPL_OK)) && members+=("${REPL_MEMBERS[@]}")
+    ((GALERA_OK)) && members+=("${GALERA_MEMBERS[@]}")
+    log "members, $(memory_in_use) MiB in use:"
+    for m in "${members[@]}"; do
+        line="$m $(member_port "$m")"
+        if ! member_running "$m"; then
+            echo "$line down" >&3
+            continue
+        fi
+        ro=$(member_query "$m" 'SELECT @@GLOBAL.read_only') || ro='?'
+        if is_galera "$m"; then
+            read -r st_state st_ready st_size <<<"$(wsrep_status "$m" || echo '? ? ?')"
+            echo "$line up read_only=$ro state=$st_state ready=$st_ready size=$st_size" >&3
+        else
+            st=$(slave_status "$m")
+            master=- io=- sql=-
+            if [[ -n $st ]]; then
+                master=$(member_by_port "$(slave_field "$st" Master_Port)") || master='?'
+                io=$(slave_field "$st" Slave_IO_Running)
+                sql=$(slave_field "$st" Slave_SQL_Running)
+            fi
+            echo "$line up read_only=$ro gtid=$(member_query "$m" 'SELECT @@GLOBAL.gtid_current_pos' || echo '?') master=$master io=$io sql=$sql" >&3
+        fi
+    done
+}
+
+cmd_stop() {
+    load_state
+    teardown
+}
+
+main() {
+    local cmd=${1-}
+    (($#)) && shift
+    case $cmd in
+    run) cmd_run "$@" ;;
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    install) cmd_install ;;
+    kill) cmd_kill "$@" ;;
+    start-member) cmd_start_member "$@" ;;
+    promote) cmd_promote "$@" ;;
+    demote) cmd_demote "$@" ;;
+    repoint) cmd_repoint "$@" ;;
+    wait-synced) cmd_wait_synced "$@" ;;
+    status) cmd_status ;;
+    *) usage ;;
+    esac
+}
+
+main "$@"
