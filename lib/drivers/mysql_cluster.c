@@ -517,8 +517,6 @@ int dm_my_wait_position(dm_dconn *c, const char *position, int32_t timeout_ms, d
  * third of it; a holder that died (SIGKILL, power) leaves a row that the
  * next migrator takes over once the lease has run out, with an UPDATE
  * that is certified the same way. Times are the node's UTC_TIMESTAMP. */
-#define MY_LOCK_TABLE "dbmgmt_migration_lock"
-
 struct my_lease {
     dm_dconn *conn;
     char key[MY_LOCK_NAME_MAX + 1];

@@ -57,6 +57,7 @@ extern dm_mariadb_functions dm_mariadb;
 
 #define MY_MAX_HOSTS 16              /* hosts of one multi-host DSN */
 #define MY_DEFAULT_LOCK_LEASE_S 30   /* the Galera migration lock's lease */
+#define MY_LOCK_TABLE "dbmgmt_migration_lock" /* that lock's table, in the app's database */
 #define MY_MIN_LOCK_LEASE_S 3
 #define MY_LOCK_MODE_AUTO 0          /* DSN migration_lock: a row on Galera, else GET_LOCK */
 #define MY_LOCK_MODE_ROW 1

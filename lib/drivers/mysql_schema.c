@@ -41,11 +41,19 @@ static const char *text_or_empty(dm_dstmt *s, int32_t col)
     return t ? t : "";
 }
 
+/* The migration lock's table is the library's, created by the first
+ * migrator before it plans: left in the catalog, it made an empty database
+ * look "not empty but without history" to that very migrator, and would
+ * carry a lock row into backups. Its columns and indexes are skipped with
+ * it (they belong to no listed table). */
 static int table_row(dm_dstmt *s, dm_catalog *cat, void *state)
 {
     (void)state;
+    const char *name = text_or_empty(s, 0);
+    if (strcmp(name, MY_LOCK_TABLE) == 0)
+        return DBMGMT_OK;
     int64_t rows = dm_my_column_is_null(s, 1) ? -1 : dm_my_column_int64(s, 1);
-    dm_catalog_add_table(cat, text_or_empty(s, 0), rows);
+    dm_catalog_add_table(cat, name, rows);
     return DBMGMT_OK;
 }
 

@@ -153,6 +153,21 @@ static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, in
     return rc;
 }
 
+/* The history row of a step could not be written, so none of its
+ * statements ran. The failure must not mark the version dirty: a row of
+ * that version that exists is another migrator's (one that read the
+ * history at the same time, when the lock did not exclude it - GET_LOCK on
+ * two Galera nodes), and marking it would turn its applied migration into
+ * a failed one that every later boot refuses. */
+static int history_row_refused(dbmgmt_migrator *m, const dm_plan_step *st, int rc)
+{
+    dm_error failure = m->err;
+    return dm_error_set_sql(&m->err, rc, failure.sqlstate,
+                            "migration %s: its history row could not be written, so none of "
+                            "its statements ran: %s",
+                            st->mig->version, failure.msg);
+}
+
 /* A step outside a transaction: the history row is written first and
  * counts the statements done, so a failure leaves a dirty mark. */
 static int run_dirty_protocol_step(dbmgmt_migrator *m, const dm_plan_step *st, int64_t rank,
@@ -165,7 +180,9 @@ static int run_dirty_protocol_step(dbmgmt_migrator *m, const dm_plan_step *st, i
     int64_t start = dm_monotonic_ms();
     if (st->direction == DBMGMT_UP && !row_exists)
         rc = dm_history_insert(m, rank, st->mig, 0, 0, 0);
-    size_t failed_at = 0;
+    if (rc != DBMGMT_OK) /* no row of ours: nothing may be marked (see below) */
+        rc = history_row_refused(m, st, rc);
+    size_t failed_at = list.count; /* set by run_statements when a statement fails */
     if (rc == DBMGMT_OK)
         rc = run_statements(m, st, &list, from, 1, &failed_at);
     if (rc != DBMGMT_OK && failed_at < list.count) {

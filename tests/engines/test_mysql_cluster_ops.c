@@ -10,7 +10,8 @@
  * - the Galera lock row (forced with migration_lock=row, which works on any
  *   MariaDB) excludes a second holder, is taken over after the lease of a
  *   holder that vanished without releasing it, and a holder whose row was
- *   taken from it learns so before its next migration;
+ *   taken from it learns so before its next migration; with it, an empty
+ *   database migrates (its table does not make the database "not empty");
  * - a write's position is a GTID the server's own state has reached.
  *
  * Environment (tests/engines/run_engine.sh): DBMGMT_TEST_DSN (the app
@@ -288,6 +289,38 @@ static void test_lock_row_taken_from_its_holder_is_reported(void **state)
     support_scratch_db_drop(&db, admin_dsn);
 }
 
+/* The lock row's table is created in the application's database before the
+ * first migrator plans: an empty database must still count as empty (the
+ * first boot on Galera was refused as "not empty but has no migration
+ * history"), and the table stays out of the catalog. */
+static void test_row_lock_migrates_an_empty_database(void **state)
+{
+    (void)state;
+    support_scratch_db db;
+    support_scratch_db_create(&db, admin_dsn, "mylockup", NULL);
+    char dir[512], dsn[1200];
+    assert_int_equal(support_scratch_dir(dir, sizeof dir, "mylock-up"), 0);
+    support_write_file(dir, "001_t.sql",
+                       "-- migrate:up\nCREATE TABLE lock_probe (id INT PRIMARY KEY);\n"
+                       "-- migrate:down\nDROP TABLE lock_probe;\n");
+    row_lock_dsn(dsn, sizeof dsn, &db, 3);
+    dbmgmt_conn *c = NULL;
+    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
+    dbmgmt_migrator *m = NULL;
+    assert_int_equal(dbmgmt_migrator_new(&m, c), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_add_dir(m, dir), DBMGMT_OK);
+    int rc = dbmgmt_migrator_up(m);
+    if (rc != DBMGMT_OK)
+        fail_msg("up with migration_lock=row: %s", dbmgmt_migrator_errmsg(m));
+    dbmgmt_migrator_free(m);
+    dbmgmt_conn_close(c);
+    assert_int_equal(support_query_int_on(db.dsn, "SELECT COUNT(*) FROM lock_probe"), 0);
+    assert_int_equal(support_query_int_on(db.dsn, "SELECT COUNT(*) FROM dbmgmt_migration_lock"),
+                     0);
+    support_remove_tree(dir);
+    support_scratch_db_drop(&db, admin_dsn);
+}
+
 /* ---- positions of a real server --------------------------------------------------- */
 
 static void test_write_position_is_a_gtid_the_server_reached(void **state)
@@ -339,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_read_only_server_is_skipped_and_refused),
         cmocka_unit_test(test_lock_row_excludes_and_is_taken_over_after_the_lease),
         cmocka_unit_test(test_lock_row_taken_from_its_holder_is_reported),
+        cmocka_unit_test(test_row_lock_migrates_an_empty_database),
         cmocka_unit_test(test_write_position_is_a_gtid_the_server_reached),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
