@@ -125,6 +125,7 @@ struct pool_group {
     dbmgmt_conn *probe;    /* the check's own connection; NULL until opened */
     int role;              /* DM_ROLE_*: what the last check found */
     int was_standby;       /* replica: some check found it a standby */
+    int multi_primary;     /* a Galera node: causal reads always take its barrier */
     int lagging;           /* replica: above the lag bound (or unknown with a bound) */
     int64_t lag_ms;        /* replica: lag at the last check; -1 unknown */
     int64_t lag_bytes;     /* replica: bytes behind the primary; -1 unknown */
