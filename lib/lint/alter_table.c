@@ -196,4 +196,5 @@ void lint_alter_table(section_ctx *c)
     }
     if (!a.is_new && !a.only_validate)
         lint_access_exclusive(c, 0, a.table);
+    lint_galera_alter_table(c, &a, i);
 }
