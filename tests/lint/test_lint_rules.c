@@ -19,6 +19,7 @@
 #include "lint/lint.h"
 
 #include "cases.h"
+#include "support/files.h"
 
 /* Which rules apply where (docs/lint.md). */
 static unsigned rule_engines(const char *rule)
@@ -337,6 +338,88 @@ static void test_galera_toi_alter_follows_the_plan(void **state)
     dm_linter_clear(&lt);
 }
 
+static size_t report_count_rule(const dbmgmt_lint_report *r, const char *rule)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < dbmgmt_lint_report_count(r); k++)
+        n += strcmp(dbmgmt_lint_report_rule(r, k), rule) == 0;
+    return n;
+}
+
+/* The public entry points: DBMGMT_LINT_GALERA adds the rules; without it
+ * (or with the plain calls) they are silent; unknown bits and a dialect
+ * other than MySQL are DBMGMT_ERR_INVALID, naming them. */
+static void test_lint_with_galera_flag(void **state)
+{
+    (void)state;
+    char dir[512], file[600];
+    assert_int_equal(support_scratch_dir(dir, sizeof dir, "dbmgmt-lint-galera"), 0);
+    support_write_file(dir, "001_log.sql",
+                       "-- migrate:up\nCREATE TABLE IF NOT EXISTS log (line TEXT) ENGINE=MyISAM;\n"
+                       "-- migrate:down\nDROP TABLE IF EXISTS log;\n");
+    snprintf(file, sizeof file, "%s/001_log.sql", dir);
+    const char *files[] = {file};
+
+    dbmgmt_lint_report *r = NULL;
+    assert_int_equal(dbmgmt_lint_dir_with(&r, DBMGMT_ENGINE_MYSQL, dir, DBMGMT_LINT_GALERA),
+                     DBMGMT_OK);
+    assert_int_equal(report_count_rule(r, "galera-no-primary-key"), 1);
+    assert_int_equal(report_count_rule(r, "galera-non-transactional-engine"), 1);
+    assert_int_equal(dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_ERROR), 2);
+    assert_int_equal(dbmgmt_lint_report_line(r, 0), 2);
+    dbmgmt_lint_report_free(r);
+    assert_int_equal(dbmgmt_lint_files_with(&r, DBMGMT_ENGINE_MYSQL, files, 1,
+                                            DBMGMT_LINT_GALERA), DBMGMT_OK);
+    assert_int_equal(dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_ERROR), 2);
+    dbmgmt_lint_report_free(r);
+
+    assert_int_equal(dbmgmt_lint_dir_with(&r, DBMGMT_ENGINE_MYSQL, dir, 0), DBMGMT_OK);
+    assert_int_equal(dbmgmt_lint_report_count(r), 0);
+    dbmgmt_lint_report_free(r);
+    assert_int_equal(dbmgmt_lint_files(&r, DBMGMT_ENGINE_MYSQL, files, 1), DBMGMT_OK);
+    assert_int_equal(dbmgmt_lint_report_count(r), 0);
+    dbmgmt_lint_report_free(r);
+
+    r = (dbmgmt_lint_report *)&r;
+    assert_int_equal(dbmgmt_lint_dir_with(&r, DBMGMT_ENGINE_MYSQL, dir, 0x6u),
+                     DBMGMT_ERR_INVALID);
+    assert_null(r);
+    assert_non_null(strstr(dbmgmt_errmsg(), "unknown lint flags 0x6"));
+    assert_int_equal(dbmgmt_lint_files_with(&r, DBMGMT_ENGINE_MYSQL, files, 1, 0x80000001u),
+                     DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_errmsg(), "0x80000000"));
+    assert_int_equal(dbmgmt_lint_dir_with(&r, DBMGMT_ENGINE_POSTGRES, dir, DBMGMT_LINT_GALERA),
+                     DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_errmsg(), "DBMGMT_LINT_GALERA needs the MySQL/MariaDB"));
+    assert_non_null(strstr(dbmgmt_errmsg(), "postgres"));
+    assert_int_equal(dbmgmt_lint_files_with(&r, DBMGMT_ENGINE_SQLITE, files, 1,
+                                            DBMGMT_LINT_GALERA), DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_errmsg(), "sqlite"));
+    assert_null(r);
+    assert_int_equal(support_remove_tree(dir), 0);
+}
+
+/* The migrator's setting: ON needs a MySQL/MariaDB connection; AUTO and
+ * OFF are accepted anywhere (AUTO finds no Galera outside MySQL). */
+static void test_migrator_set_galera_on_needs_mysql(void **state)
+{
+    (void)state;
+    dbmgmt_conn *c = NULL;
+    assert_int_equal(dbmgmt_conn_open(&c, "sqlite::memory:"), DBMGMT_OK);
+    dbmgmt_migrator *m = NULL;
+    assert_int_equal(dbmgmt_migrator_new(&m, c), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_set_galera(m, DBMGMT_GALERA_ON), DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(m), "needs a MySQL/MariaDB connection"));
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(m), "sqlite"));
+    assert_int_equal(dbmgmt_migrator_set_galera(m, 9), DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_errmsg(), "unknown mode 9"));
+    assert_int_equal(dbmgmt_migrator_set_galera(m, DBMGMT_GALERA_OFF), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_set_galera(m, DBMGMT_GALERA_AUTO), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_set_galera(NULL, DBMGMT_GALERA_AUTO), DBMGMT_ERR_INVALID);
+    dbmgmt_migrator_free(m);
+    dbmgmt_conn_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +432,8 @@ int main(void)
         cmocka_unit_test(test_galera_rules_silent_without_the_flag),
         cmocka_unit_test(test_galera_findings_name_table_line_and_safe_way),
         cmocka_unit_test(test_galera_toi_alter_follows_the_plan),
+        cmocka_unit_test(test_lint_with_galera_flag),
+        cmocka_unit_test(test_migrator_set_galera_on_needs_mysql),
     };
     return cmocka_run_group_tests_name("lint/rules", tests, NULL, NULL);
 }
