@@ -302,6 +302,10 @@ void lint_galera_create_table(section_ctx *c, size_t kw, lname table, size_t i, 
 void lint_galera_alter_table(section_ctx *c, const alter_ctx *a, size_t from);
 /* CREATE INDEX / DROP INDEX (what) on table, at token kw. */
 void lint_galera_index(section_ctx *c, size_t kw, const char *what, lname table);
+/* A table of the section renamed (ALTER TABLE ... RENAME, RENAME TABLE) or
+ * dropped: a keyless one is followed, or forgotten. */
+void lint_galera_table_renamed(section_ctx *c, lname from, lname to);
+void lint_galera_table_dropped(section_ctx *c, lname table);
 /* At the end of a section: the tables it created that still have no key. */
 void lint_rule_galera_keyless_tables(section_ctx *c);
 

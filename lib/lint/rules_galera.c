@@ -152,6 +152,21 @@ static void forget_keyless(section_ctx *c, lname table)
             k++;
 }
 
+void lint_galera_table_renamed(section_ctx *c, lname from, lname to)
+{
+    dm_linter *lt = c->lt;
+    for (size_t k = 0; k < lt->nkeyless; k++)
+        if (lint_same_name(lt->keyless[k].s, lt->keyless[k].len, from.s, from.len)) {
+            lt->keyless[k].s = to.s;
+            lt->keyless[k].len = to.len;
+        }
+}
+
+void lint_galera_table_dropped(section_ctx *c, lname table)
+{
+    forget_keyless(c, table); /* a scratch table of the migration: never replicated rows */
+}
+
 void lint_galera_section_start(dm_linter *lt)
 {
     lt->nkeyless = 0;
@@ -171,7 +186,8 @@ void lint_rule_galera_keyless_tables(section_ctx *c)
 
 void lint_galera_create_table(section_ctx *c, size_t kw, lname table, size_t i, int temporary)
 {
-    static const char *const query_starts[] = {"AS",     "SELECT",  "WITH",   "IGNORE",
+    /* not WITH: MariaDB's WITH SYSTEM VERSIONING is a table option */
+    static const char *const query_starts[] = {"AS",     "SELECT", "IGNORE",
                                                "REPLACE", "VALUES", "TABLE", NULL};
     if (!galera_on(c) || temporary) /* temporary tables are not replicated */
         return;
@@ -226,9 +242,10 @@ void lint_galera_alter_table(section_ctx *c, const alter_ctx *a, size_t from)
     for (size_t i = from; i < NT(c); i++) {
         if (is_paren(c, i, &depth) || depth != 0)
             continue;
-        if (is_word(c, i, "DROP") && is_word(c, i + 1, "PRIMARY") && is_word(c, i + 2, "KEY"))
-            drop = i, i += 2;
-        else if (is_word(c, i, "PRIMARY") && is_word(c, i + 1, "KEY"))
+        if (is_word(c, i, "DROP") && is_word(c, i + 1, "PRIMARY") && is_word(c, i + 2, "KEY")) {
+            drop = i;
+            i += 2;
+        } else if (is_word(c, i, "PRIMARY") && is_word(c, i + 1, "KEY"))
             adds = 1;
     }
     if (adds)

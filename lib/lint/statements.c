@@ -76,6 +76,7 @@ static void lint_drop_table(section_ctx *c)
             any_existing = 1;
             lint_rule_drop_table(c, t);
         }
+        lint_galera_table_dropped(c, t);
         if (!is_op(c, i, ','))
             break;
         i++;
@@ -124,10 +125,12 @@ static void lint_rename_table(section_ctx *c)
         if (!from.len || !is_word(c, i, "TO"))
             break;
         lname to = lint_name_at(c, i + 1, &i);
-        if (lint_table_is_new(c, from))
+        if (lint_table_is_new(c, from)) {
             lint_track(c, &c->lt->tables, to, no_name);
-        else
+            lint_galera_table_renamed(c, from, to);
+        } else {
             lint_rule_rename_table(c, from, to);
+        }
         if (!is_op(c, i, ','))
             break;
         i++;
