@@ -111,7 +111,7 @@ static const rule_info rule_table[DM_LINT_RULE_COUNT] = {
     [DM_LINT_GALERA_NON_TRANSACTIONAL_ENGINE] =
         {"galera-non-transactional-engine", DBMGMT_LINT_ERROR, 0,
          "use ENGINE=InnoDB (the default): Galera replicates InnoDB tables only; convert an "
-         "existing MyISAM or Aria table with ALTER TABLE ... ENGINE=InnoDB",
+         "existing MyISAM, Aria or MEMORY table with ALTER TABLE ... ENGINE=InnoDB",
          1},
     [DM_LINT_GALERA_EXPLICIT_LOCK] =
         {"galera-explicit-lock", DBMGMT_LINT_WARNING, 0,

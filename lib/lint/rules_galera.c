@@ -7,7 +7,8 @@
  *                                    at the end of the section, unless a later
  *                                    ALTER TABLE adds one); DROP PRIMARY KEY
  *                                    without adding one in the same statement
- *   galera-non-transactional-engine  ENGINE=MyISAM / Aria; SET default_storage_engine
+ *   galera-non-transactional-engine  ENGINE=MyISAM / Aria / MEMORY; SET
+ *                                    default_storage_engine
  *   galera-explicit-lock             LOCK TABLES, FLUSH TABLES ... WITH READ LOCK,
  *                                    GET_LOCK()
  *   galera-toi-alter                 ALTER TABLE, CREATE INDEX, DROP INDEX of an
@@ -23,10 +24,11 @@ static int galera_on(const section_ctx *c)
 }
 
 /* Token i's value (quotes removed) is one of the engines Galera does not
- * replicate. The name may be a bare word, a quoted identifier or a string. */
+ * replicate (it replicates InnoDB only; HEAP is MEMORY's old name). The
+ * name may be a bare word, a quoted identifier or a string. */
 static int is_unreplicated_engine(const section_ctx *c, size_t i)
 {
-    static const char *const engines[] = {"MyISAM", "Aria", NULL};
+    static const char *const engines[] = {"MyISAM", "Aria", "MEMORY", "HEAP", NULL};
     if (i >= NT(c) || !(is_name_tok(c, i) || TOK(c, i)->kind == DM_SQL_TOK_STRING))
         return 0;
     const char *v = c->text + TOK(c, i)->value_offset;
@@ -38,7 +40,7 @@ static int is_unreplicated_engine(const section_ctx *c, size_t i)
 
 /* ---- galera-non-transactional-engine ------------------------------------------- */
 
-/* ENGINE [=] MyISAM|Aria at depth 0 in [from, to), stopping at a word of
+/* ENGINE [=] MyISAM|Aria|MEMORY at depth 0 in [from, to), stopping at a word of
  * stops (the query of CREATE TABLE ... AS SELECT). */
 static void check_engine_options(section_ctx *c, const char *verb, lname table, size_t from,
                                  size_t to, const char *const *stops)
@@ -61,7 +63,8 @@ static void check_engine_options(section_ctx *c, const char *verb, lname table, 
     }
 }
 
-/* SET [SESSION|GLOBAL|LOCAL] default_storage_engine|storage_engine = MyISAM|Aria */
+/* SET [SESSION|GLOBAL|LOCAL] default_storage_engine|storage_engine = MyISAM|Aria|MEMORY
+ * (what the CREATE TABLEs without ENGINE= after it get) */
 static void check_set_default_engine(section_ctx *c)
 {
     static const char *const scopes[] = {"SESSION", "GLOBAL", "LOCAL", NULL};

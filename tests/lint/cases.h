@@ -361,6 +361,8 @@ static const lint_case cases[] = {
      "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=MYISAM AS SELECT id FROM users;"},
     {"galera-non-transactional-engine", M, 1, GALERA, "ALTER TABLE users ENGINE=MyISAM;"},
     {"galera-non-transactional-engine", M, 1, GALERA,
+     "CREATE TABLE sessions (id INT PRIMARY KEY) ENGINE=Memory;"},
+    {"galera-non-transactional-engine", M, 1, GALERA,
      "ALTER TABLE users ADD COLUMN a INT, ENGINE='Aria';"},
     {"galera-non-transactional-engine", M, 1, GALERA,
      "SET SESSION default_storage_engine = MyISAM;"},
