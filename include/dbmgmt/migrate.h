@@ -116,6 +116,21 @@ DBMGMT_API int dbmgmt_migrator_require_backup(dbmgmt_migrator *m, dbmgmt_backup 
 #define DBMGMT_ALLOW_LINT_ERRORS 0x8u       /* error-severity lint findings in production */
 DBMGMT_API int dbmgmt_migrator_allow(dbmgmt_migrator *m, uint32_t allow_flags);
 
+/* Whether the plans of this migrator are linted with the Galera rules
+ * (galera-no-primary-key, galera-non-transactional-engine,
+ * galera-explicit-lock, galera-toi-alter: docs/lint.md). */
+#define DBMGMT_GALERA_AUTO 0 /* the default: when the server is a Galera node (wsrep_on) */
+#define DBMGMT_GALERA_ON 1   /* always: e.g. planning on a plain server for a Galera cluster */
+#define DBMGMT_GALERA_OFF 2  /* never */
+/*
+ * Set how the Galera lint rules are chosen. AUTO asks the server, with one
+ * query, each time a plan with steps is computed (a failure to ask fails the
+ * plan). Their error findings refuse a plan in production like any other
+ * (DBMGMT_ALLOW_LINT_ERRORS). DBMGMT_ERR_INVALID for another mode, or ON for
+ * a migrator whose connection is not MySQL/MariaDB.
+ */
+DBMGMT_API int dbmgmt_migrator_set_galera(dbmgmt_migrator *m, int mode);
+
 /* ---- Plans ---------------------------------------------------------------- */
 
 #define DBMGMT_UP 1
@@ -259,6 +274,17 @@ DBMGMT_API int dbmgmt_lint_dir(dbmgmt_lint_report **out, dbmgmt_engine engine, c
  * migration of its folder is DBMGMT_ERR_NOTFOUND. */
 DBMGMT_API int dbmgmt_lint_files(dbmgmt_lint_report **out, dbmgmt_engine engine,
                                  const char *const *files, size_t nfiles);
+/* Flags of the _with variants (OR-ed). */
+#define DBMGMT_LINT_GALERA 0x1u /* the target is a Galera cluster: add the galera-* rules */
+/*
+ * dbmgmt_lint_dir and dbmgmt_lint_files with flags (0: the same as those).
+ * DBMGMT_ERR_INVALID, naming them, for unknown flag bits, and for
+ * DBMGMT_LINT_GALERA with an engine other than DBMGMT_ENGINE_MYSQL.
+ */
+DBMGMT_API int dbmgmt_lint_dir_with(dbmgmt_lint_report **out, dbmgmt_engine engine,
+                                    const char *dir, uint32_t flags);
+DBMGMT_API int dbmgmt_lint_files_with(dbmgmt_lint_report **out, dbmgmt_engine engine,
+                                      const char *const *files, size_t nfiles, uint32_t flags);
 DBMGMT_API void dbmgmt_lint_report_free(dbmgmt_lint_report *report);
 
 /* How many migrations were linted, and how many findings there are (all,

@@ -3,7 +3,9 @@
  * "Silencing a finding"). They live in the gaps between a section's tokens;
  * each applies to one statement, or to the whole section for the
  * whole-migration rules. The rules allow-without-reason and unused-allow
- * report the comments that silence nothing.
+ * report the comments that silence nothing (an allow of a rule that does not
+ * run here, a galera-* rule without Galera, is not unused: the same file is
+ * linted for a Galera cluster elsewhere).
  */
 #include <string.h>
 
@@ -170,7 +172,7 @@ static void report_idle_allows(section_ctx *c)
             lint_report(c, DM_LINT_ALLOW_WITHOUT_REASON, -1, a->line,
                         "`dbmgmt:allow %.*s` gives no reason, so it silences nothing",
                         (int)a->rule_len, a->rule_text);
-        else if (!a->used)
+        else if (!a->used && lint_rule_active(c->lt, (dm_lint_rule)a->rule))
             lint_report(c, DM_LINT_UNUSED_ALLOW, -1, a->line,
                         "`dbmgmt:allow %.*s` silences nothing: no such finding on the statement "
                         "it applies to",

@@ -87,10 +87,12 @@ static void lint_alter_rename(section_ctx *c, alter_ctx *a, size_t from)
     int to_word = is_word(c, i, "TO") || is_word(c, i, "AS");
     if (to_word || (MY(c) && !is_word(c, i, "COLUMN"))) { /* the table */
         lname to = lint_name_at(c, i + (size_t)to_word, NULL);
-        if (a->is_new)
+        if (a->is_new) {
             lint_track(c, &c->lt->tables, to, (lname){"", 0});
-        else
+            lint_galera_table_renamed(c, a->table, to);
+        } else {
             lint_rule_alter_rename_table(c, a, to, from);
+        }
         return;
     }
     lname col = column_at(c, i, &i);
@@ -196,4 +198,5 @@ void lint_alter_table(section_ctx *c)
     }
     if (!a.is_new && !a.only_validate)
         lint_access_exclusive(c, 0, a.table);
+    lint_galera_alter_table(c, &a, i);
 }

@@ -55,6 +55,11 @@ typedef enum dm_lint_rule {
     DM_LINT_NON_IDEMPOTENT_DDL,
     DM_LINT_ALLOW_WITHOUT_REASON,
     DM_LINT_UNUSED_ALLOW,
+    /* Galera (issue 19): only when the linter's galera flag is set, MySQL dialect */
+    DM_LINT_GALERA_NO_PRIMARY_KEY,
+    DM_LINT_GALERA_NON_TRANSACTIONAL_ENGINE,
+    DM_LINT_GALERA_EXPLICIT_LOCK,
+    DM_LINT_GALERA_TOI_ALTER,
     DM_LINT_RULE_COUNT
 } dm_lint_rule;
 
@@ -88,9 +93,23 @@ typedef struct dm_lint_names {
     size_t count, cap;
 } dm_lint_names;
 
+/* Galera: a table the current section created without a primary key, kept
+ * until the section ends (a later ALTER TABLE ... ADD PRIMARY KEY clears it). */
+typedef struct dm_lint_keyless {
+    const char *s; /* the name, in the statement text */
+    size_t len;
+    long stmt;     /* the CREATE TABLE: the finding's statement and line */
+    int32_t line;
+} dm_lint_keyless;
+
 /* Reusable state: one per thread of linting. */
 typedef struct dm_linter {
     dbmgmt_engine dialect;
+    /* Set by the caller after dm_linter_init: the target is a Galera node,
+     * so the galera-* rules run (MySQL dialect only; docs/lint.md). */
+    int galera;
+    dm_lint_keyless *keyless; /* the current section's keyless new tables (reused) */
+    size_t nkeyless, keyless_cap;
     dm_sql_token *toks; /* the current statement's tokens (reused) */
     size_t ntoks, toks_cap;
     dm_lint_names tables, columns, indexes; /* created in the current migration */

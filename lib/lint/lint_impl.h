@@ -31,6 +31,9 @@
  *                        uncommitted-transaction
  *   rules_idempotency.c  non-idempotent-ddl
  *   rules_migration.c    mixed-schema-and-data, missing-down
+ *   rules_galera.c       galera-no-primary-key, galera-non-transactional-engine,
+ *                        galera-explicit-lock, galera-toi-alter (only with the
+ *                        linter's galera flag, MySQL dialect)
  */
 #ifndef DM_LINT_IMPL_H
 #define DM_LINT_IMPL_H
@@ -201,6 +204,9 @@ int lint_remember_plan_tables(dm_linter *lt);
 int32_t lint_rule_severity(dm_lint_rule rule);
 /* Whether an allow comment anywhere in the section silences the rule. */
 int lint_rule_whole_migration(dm_lint_rule rule);
+/* Whether the rule runs for this linter (the galera-* rules need its flag
+ * and the MySQL dialect). */
+int lint_rule_active(const dm_linter *lt, dm_lint_rule rule);
 /* The rule with that id, or -1. */
 int lint_rule_by_id(const char *s, size_t len);
 
@@ -282,5 +288,25 @@ void lint_note_schema(section_ctx *c);
 void lint_note_data(section_ctx *c, int on_new_table);
 void lint_rule_mixed_schema_and_data(section_ctx *c);
 void lint_rule_missing_down(section_ctx *c, int32_t direction);
+
+/* rules_galera.c: each returns at once unless the linter's galera flag is
+ * set and the dialect is MySQL. */
+/* Before a section's statements: no keyless table yet. */
+void lint_galera_section_start(dm_linter *lt);
+/* Every statement: LOCK TABLES, FLUSH TABLES ... WITH READ LOCK, GET_LOCK(),
+ * SET default_storage_engine. */
+void lint_galera_statement(section_ctx *c);
+/* CREATE [TEMPORARY] TABLE table (kw: TABLE); i: the token after its name. */
+void lint_galera_create_table(section_ctx *c, size_t kw, lname table, size_t i, int temporary);
+/* ALTER TABLE a->table; its actions start at token from. */
+void lint_galera_alter_table(section_ctx *c, const alter_ctx *a, size_t from);
+/* CREATE INDEX / DROP INDEX (what) on table, at token kw. */
+void lint_galera_index(section_ctx *c, size_t kw, const char *what, lname table);
+/* A table of the section renamed (ALTER TABLE ... RENAME, RENAME TABLE) or
+ * dropped: a keyless one is followed, or forgotten. */
+void lint_galera_table_renamed(section_ctx *c, lname from, lname to);
+void lint_galera_table_dropped(section_ctx *c, lname table);
+/* At the end of a section: the tables it created that still have no key. */
+void lint_rule_galera_keyless_tables(section_ctx *c);
 
 #endif

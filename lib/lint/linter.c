@@ -44,6 +44,7 @@ void dm_linter_clear(dm_linter *lt)
     dm_free(lt->columns.items);
     dm_free(lt->indexes.items);
     dm_free(lt->allows);
+    dm_free(lt->keyless);
     memset(lt, 0, sizeof *lt);
 }
 
@@ -90,6 +91,7 @@ static void finish_section(section_ctx *c, int32_t direction)
     lint_rule_uncommitted_transaction(c);
     lint_rule_mixed_schema_and_data(c);
     lint_rule_missing_down(c, direction);
+    lint_rule_galera_keyless_tables(c);
 }
 
 static void section_ctx_init(section_ctx *c, dm_linter *lt, const dm_migration *mig,
@@ -137,6 +139,7 @@ static int lint_section(dm_linter *lt, const dm_migration *mig, const dm_section
         c.transactional = transactional;
         c.step = step;
         size_t first = out->count;
+        lint_galera_section_start(lt);
         lint_statements(&c, list, spans);
         finish_section(&c, direction);
         lint_target_allows(lt, spans, list->count);

@@ -12,6 +12,7 @@ typedef struct rule_info {
     int32_t severity;
     int whole_migration; /* allowed by a comment anywhere in the section */
     const char *advice;
+    int galera; /* runs only when the target is a Galera node (MySQL dialect) */
 } rule_info;
 
 static const rule_info rule_table[DM_LINT_RULE_COUNT] = {
@@ -101,6 +102,29 @@ static const rule_info rule_table[DM_LINT_RULE_COUNT] = {
     [DM_LINT_UNUSED_ALLOW] =
         {"unused-allow", DBMGMT_LINT_WARNING, 0,
          "remove the comment, or put it on (or just above) the statement it is meant for"},
+    [DM_LINT_GALERA_NO_PRIMARY_KEY] =
+        {"galera-no-primary-key", DBMGMT_LINT_ERROR, 0,
+         "declare a PRIMARY KEY in the CREATE TABLE (an id BIGINT AUTO_INCREMENT PRIMARY KEY "
+         "column when the table has no natural key), or add one with ALTER TABLE ... ADD "
+         "PRIMARY KEY later in the same migration; a UNIQUE NOT NULL key is not enough",
+         1},
+    [DM_LINT_GALERA_NON_TRANSACTIONAL_ENGINE] =
+        {"galera-non-transactional-engine", DBMGMT_LINT_ERROR, 0,
+         "use ENGINE=InnoDB (the default): Galera replicates InnoDB tables only; convert an "
+         "existing MyISAM, Aria or MEMORY table with ALTER TABLE ... ENGINE=InnoDB",
+         1},
+    [DM_LINT_GALERA_EXPLICIT_LOCK] =
+        {"galera-explicit-lock", DBMGMT_LINT_WARNING, 0,
+         "drop the lock: the migrator already holds a cluster-wide lock for the whole run; lock "
+         "rows inside a transaction (SELECT ... FOR UPDATE) where a migration must",
+         1},
+    [DM_LINT_GALERA_TOI_ALTER] =
+        {"galera-toi-alter", DBMGMT_LINT_WARNING, 0,
+         "for a large table, make the change outside the migration with an online schema change "
+         "tool that supports Galera (pt-online-schema-change), or node by node with SET SESSION "
+         "wsrep_OSU_method='RSU' (backward-compatible changes only); ALGORITHM=INSTANT changes "
+         "are not flagged; for a small table, allow it with a reason",
+         1},
 };
 
 const char *dm_lint_rule_id(dm_lint_rule rule)
@@ -130,6 +154,11 @@ int32_t lint_rule_severity(dm_lint_rule rule)
 int lint_rule_whole_migration(dm_lint_rule rule)
 {
     return rule_table[rule].whole_migration;
+}
+
+int lint_rule_active(const dm_linter *lt, dm_lint_rule rule)
+{
+    return !rule_table[rule].galera || (lt->galera && lt->dialect == DBMGMT_ENGINE_MYSQL);
 }
 
 int lint_rule_by_id(const char *s, size_t len)

@@ -24,6 +24,7 @@ static void lint_create_index(section_ctx *c, size_t i)
     size_t on = lint_find_word_depth0(c, i, NT(c), "ON");
     lname table = lint_name_at(c, skip_word(c, on + 1, "ONLY"), NULL);
     lint_track(c, &c->lt->indexes, index, table);
+    lint_galera_index(c, kw, "CREATE INDEX", table);
     if (concurrently)
         lint_rule_concurrent_in_transaction(c, conc_tok, "CREATE INDEX CONCURRENTLY on", table);
     else
@@ -36,17 +37,20 @@ static void lint_create(section_ctx *c)
     static const char *const table_kinds[] = {"TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL",
                                               NULL};
     static const char *const index_kinds[] = {"UNIQUE", "FULLTEXT", "SPATIAL", NULL};
+    static const char *const temporary[] = {"TEMP", "TEMPORARY", NULL};
     size_t i = 1;
     if (is_word(c, i, "OR") && is_word(c, i + 1, "REPLACE"))
         i += 2;
+    size_t kinds = i;
     i = lint_skip_words(c, i, table_kinds);
     lint_note_schema(c);
     if (is_word(c, i, "TABLE")) {
         int ifne;
         size_t kw = i;
         i = lint_skip_if_exists(c, i + 1, 1, &ifne);
-        lname t = lint_name_at(c, i, NULL);
+        lname t = lint_name_at(c, i, &i);
         lint_track(c, &c->lt->tables, t, no_name);
+        lint_galera_create_table(c, kw, t, i, lint_find_depth0(c, kinds, kw, temporary) < kw);
         lint_rule_non_idempotent_ddl(c, LINT_CREATE_TABLE, kw, t, ifne);
         return;
     }
@@ -72,6 +76,7 @@ static void lint_drop_table(section_ctx *c)
             any_existing = 1;
             lint_rule_drop_table(c, t);
         }
+        lint_galera_table_dropped(c, t);
         if (!is_op(c, i, ','))
             break;
         i++;
@@ -87,8 +92,11 @@ static void lint_drop_index(section_ctx *c)
     int concurrently = is_word(c, i, "CONCURRENTLY"), ife;
     size_t conc_tok = i;
     i = lint_skip_if_exists(c, i + (size_t)concurrently, 0, &ife);
-    lname index = lint_name_at(c, i, NULL);
+    lname index = lint_name_at(c, i, &i);
     int is_new = lint_index_is_new(c, index);
+    /* MySQL: DROP INDEX name ON table */
+    lint_galera_index(c, 0, "DROP INDEX",
+                      lint_name_at(c, lint_find_word_depth0(c, i, NT(c), "ON") + 1, NULL));
     if (concurrently)
         lint_rule_concurrent_in_transaction(c, conc_tok, "DROP INDEX CONCURRENTLY", index);
     else
@@ -117,10 +125,12 @@ static void lint_rename_table(section_ctx *c)
         if (!from.len || !is_word(c, i, "TO"))
             break;
         lname to = lint_name_at(c, i + 1, &i);
-        if (lint_table_is_new(c, from))
+        if (lint_table_is_new(c, from)) {
             lint_track(c, &c->lt->tables, to, no_name);
-        else
+            lint_galera_table_renamed(c, from, to);
+        } else {
             lint_rule_rename_table(c, from, to);
+        }
         if (!is_op(c, i, ','))
             break;
         i++;
@@ -197,6 +207,7 @@ void lint_statement(section_ctx *c)
     static const char *const inserts[] = {"INSERT", "REPLACE", "MERGE", "COPY", NULL};
     if (NT(c) == 0)
         return;
+    lint_galera_statement(c);
     if (is_word(c, 0, "CREATE"))
         lint_create(c);
     else if (is_word(c, 0, "ALTER") && is_word(c, 1, "TABLE"))

@@ -26,13 +26,23 @@ static int lint_migration_up(dm_linter *lt, dbmgmt_lint_report *r, const dm_migr
     return DBMGMT_OK;
 }
 
-static int report_new(dbmgmt_lint_report **out, dbmgmt_engine engine, const char *fn)
+static int report_new(dbmgmt_lint_report **out, dbmgmt_engine engine, uint32_t flags,
+                      const char *fn)
 {
     if (!out)
         return dm_error_invalid(fn, "out is NULL");
     *out = NULL;
     if (!dm_sql_dialect_valid(engine))
         return dm_error_invalid(fn, "unknown engine");
+    if (flags & ~(uint32_t)DBMGMT_LINT_GALERA)
+        return dm_error_set(NULL, DBMGMT_ERR_INVALID,
+                            "%s: unknown lint flags 0x%x (the known one is DBMGMT_LINT_GALERA, "
+                            "0x1)", fn, (unsigned)(flags & ~(uint32_t)DBMGMT_LINT_GALERA));
+    if ((flags & DBMGMT_LINT_GALERA) && engine != DBMGMT_ENGINE_MYSQL)
+        return dm_error_set(NULL, DBMGMT_ERR_INVALID,
+                            "%s: DBMGMT_LINT_GALERA needs the MySQL/MariaDB dialect "
+                            "(DBMGMT_ENGINE_MYSQL); Galera is not a %s cluster",
+                            fn, dbmgmt_engine_name(engine));
     dbmgmt_lint_report *r = dm_calloc(1, sizeof *r);
     if (!r)
         return dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory linting");
@@ -63,17 +73,24 @@ static dm_source *report_add_source(dbmgmt_lint_report *r, const char *dir, int 
     return src;
 }
 
-DBMGMT_API int dbmgmt_lint_dir(dbmgmt_lint_report **out, dbmgmt_engine engine, const char *dir)
+static void linter_init_with(dm_linter *lt, dbmgmt_engine engine, uint32_t flags)
+{
+    dm_linter_init(lt, engine);
+    lt->galera = (flags & DBMGMT_LINT_GALERA) != 0;
+}
+
+static int lint_dir_with(dbmgmt_lint_report **out, dbmgmt_engine engine, const char *dir,
+                         uint32_t flags, const char *fn)
 {
     if (!dir)
-        return dm_error_invalid("dbmgmt_lint_dir", "dir is NULL");
-    int rc = report_new(out, engine, "dbmgmt_lint_dir");
+        return dm_error_invalid(fn, "dir is NULL");
+    int rc = report_new(out, engine, flags, fn);
     if (rc != DBMGMT_OK)
         return rc;
     dbmgmt_lint_report *r = *out;
     dm_source *src = report_add_source(r, dir, &rc);
     dm_linter lt;
-    dm_linter_init(&lt, engine);
+    linter_init_with(&lt, engine, flags);
     for (size_t i = 0; src && i < src->count && rc == DBMGMT_OK; i++)
         rc = lint_migration_up(&lt, r, &src->items[i]);
     dm_linter_clear(&lt);
@@ -84,6 +101,17 @@ DBMGMT_API int dbmgmt_lint_dir(dbmgmt_lint_report **out, dbmgmt_engine engine, c
     }
     dm_lint_findings_sort(&r->findings);
     return DBMGMT_OK;
+}
+
+DBMGMT_API int dbmgmt_lint_dir(dbmgmt_lint_report **out, dbmgmt_engine engine, const char *dir)
+{
+    return lint_dir_with(out, engine, dir, 0, "dbmgmt_lint_dir");
+}
+
+DBMGMT_API int dbmgmt_lint_dir_with(dbmgmt_lint_report **out, dbmgmt_engine engine,
+                                    const char *dir, uint32_t flags)
+{
+    return lint_dir_with(out, engine, dir, flags, "dbmgmt_lint_dir_with");
 }
 
 static const char *base_name(const char *path)
@@ -125,12 +153,13 @@ static const dm_migration *migration_of_file(const dm_source *src, const char *f
     return NULL;
 }
 
-DBMGMT_API int dbmgmt_lint_files(dbmgmt_lint_report **out, dbmgmt_engine engine,
-                                 const char *const *files, size_t nfiles)
+static int lint_files_with(dbmgmt_lint_report **out, dbmgmt_engine engine,
+                           const char *const *files, size_t nfiles, uint32_t flags,
+                           const char *fn)
 {
     if (!files && nfiles)
-        return dm_error_invalid("dbmgmt_lint_files", "files is NULL");
-    int rc = report_new(out, engine, "dbmgmt_lint_files");
+        return dm_error_invalid(fn, "files is NULL");
+    int rc = report_new(out, engine, flags, fn);
     if (rc != DBMGMT_OK)
         return rc;
     dbmgmt_lint_report *r = *out;
@@ -139,10 +168,10 @@ DBMGMT_API int dbmgmt_lint_files(dbmgmt_lint_report **out, dbmgmt_engine engine,
     if (nfiles && (!dirs || !done))
         rc = dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory linting");
     dm_linter lt;
-    dm_linter_init(&lt, engine);
+    linter_init_with(&lt, engine, flags);
     for (size_t i = 0; i < nfiles && rc == DBMGMT_OK; i++) {
         if (!files[i]) {
-            rc = dm_error_invalid("dbmgmt_lint_files", "a file name is NULL");
+            rc = dm_error_invalid(fn, "a file name is NULL");
             break;
         }
         char *dir = dir_of(files[i]);
@@ -179,6 +208,18 @@ DBMGMT_API int dbmgmt_lint_files(dbmgmt_lint_report **out, dbmgmt_engine engine,
     }
     dm_lint_findings_sort(&r->findings);
     return DBMGMT_OK;
+}
+
+DBMGMT_API int dbmgmt_lint_files(dbmgmt_lint_report **out, dbmgmt_engine engine,
+                                 const char *const *files, size_t nfiles)
+{
+    return lint_files_with(out, engine, files, nfiles, 0, "dbmgmt_lint_files");
+}
+
+DBMGMT_API int dbmgmt_lint_files_with(dbmgmt_lint_report **out, dbmgmt_engine engine,
+                                      const char *const *files, size_t nfiles, uint32_t flags)
+{
+    return lint_files_with(out, engine, files, nfiles, flags, "dbmgmt_lint_files_with");
 }
 
 DBMGMT_API void dbmgmt_lint_report_free(dbmgmt_lint_report *r)

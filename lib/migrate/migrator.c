@@ -142,6 +142,23 @@ DBMGMT_API int dbmgmt_migrator_allow(dbmgmt_migrator *m, uint32_t allow_flags)
     return DBMGMT_OK;
 }
 
+DBMGMT_API int dbmgmt_migrator_set_galera(dbmgmt_migrator *m, int mode)
+{
+    CHECK_M(m, "dbmgmt_migrator_set_galera");
+    if (mode != DBMGMT_GALERA_AUTO && mode != DBMGMT_GALERA_ON && mode != DBMGMT_GALERA_OFF)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID,
+                                "dbmgmt_migrator_set_galera: unknown mode %d (DBMGMT_GALERA_AUTO "
+                                "0, _ON 1, _OFF 2)", mode);
+    dbmgmt_engine engine = m->conn->drv->engine;
+    if (mode == DBMGMT_GALERA_ON && engine != DBMGMT_ENGINE_MYSQL)
+        return dm_migrator_fail(m, DBMGMT_ERR_INVALID,
+                                "dbmgmt_migrator_set_galera: DBMGMT_GALERA_ON needs a "
+                                "MySQL/MariaDB connection; this one is %s, which has no Galera",
+                                dbmgmt_engine_name(engine));
+    m->galera = mode;
+    return DBMGMT_OK;
+}
+
 DBMGMT_API int dbmgmt_migrator_require_backup(dbmgmt_migrator *m, dbmgmt_backup *b)
 {
     CHECK_M(m, "dbmgmt_migrator_require_backup");

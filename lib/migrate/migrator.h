@@ -87,6 +87,7 @@ struct dbmgmt_migrator {
     char *environment;
     int32_t lock_timeout_ms;
     uint32_t allow;
+    int galera; /* DBMGMT_GALERA_AUTO / _ON / _OFF: the lint's Galera rules */
     dbmgmt_progress_fn progress;
     void *progress_userdata;
     dbmgmt_backup *backup_before; /* required before changes in production */

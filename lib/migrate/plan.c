@@ -216,12 +216,37 @@ static int live_table_exists(void *ctx, const char *name)
     return m->conn->drv->table_exists(m->conn->dc, NULL, name, &ignored);
 }
 
+/* Whether the steps are linted with the Galera rules: as set, or (AUTO)
+ * whether the server is a Galera node. Asked only when there is something
+ * to lint, so a boot with nothing to do makes no extra round trip. */
+static int lint_galera(dbmgmt_migrator *m, const dbmgmt_plan *p, int *galera)
+{
+    const dm_driver *drv = m->conn->drv;
+    *galera = m->galera == DBMGMT_GALERA_ON;
+    if (m->galera != DBMGMT_GALERA_AUTO || p->count == 0 || !drv->galera_node)
+        return DBMGMT_OK;
+    dm_error err;
+    dm_error_reset(&err);
+    int rc = drv->galera_node(m->conn->dc, &err);
+    if (rc < 0)
+        return dm_migrator_fail(m, rc,
+                                "cannot tell whether the server is a Galera node, for the lint's "
+                                "Galera rules (set them on or off with "
+                                "dbmgmt_migrator_set_galera): %s", err.msg);
+    *galera = rc == 1;
+    return DBMGMT_OK;
+}
+
 static int lint_steps(dbmgmt_migrator *m, dbmgmt_plan *p)
 {
+    int galera;
+    int rc = lint_galera(m, p, &galera);
+    if (rc != DBMGMT_OK)
+        return rc;
     dm_linter lt;
     dm_linter_init(&lt, m->conn->drv->engine);
     dm_linter_follow_plan(&lt, live_table_exists, m);
-    int rc = DBMGMT_OK;
+    lt.galera = galera;
     for (size_t i = 0; i < p->count && rc == DBMGMT_OK; i++) {
         const dm_plan_step *st = &p->steps[i];
         dm_error err;

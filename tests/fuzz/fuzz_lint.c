@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for migration lint (lib/migrate/lint.c). The input is
  * both sections of one migration; it is linted up and down in every
- * dialect, as a transactional and a non-transactional migration. Checks,
+ * dialect, as a transactional and a non-transactional migration (the
+ * transactional one with the Galera rules on). Checks,
  * for any input:
  *  - no crash; lint succeeds or fails with DBMGMT_ERR_PARSE (a section that
  *    does not split) and then adds no finding;
@@ -39,6 +40,7 @@ static void lint_once(dbmgmt_engine dialect, const dm_migration *mig, int transa
     dm_lint_findings f;
     memset(&f, 0, sizeof f);
     dm_linter_init(&lt, dialect);
+    lt.galera = transactional; /* the Galera rules too (inert outside MySQL) */
     static const int32_t directions[] = {DBMGMT_UP, DBMGMT_DOWN};
     for (size_t d = 0; d < 2; d++) {
         size_t before = f.count;

@@ -73,4 +73,48 @@ EOF
 out=$("$dbmgmt" lint --dir pg --dialect postgres) || fail "\$\$ body with --dialect postgres: exit $?: $out"
 case $out in *transaction-nesting*) fail "transaction-nesting in a \$\$ body: $out" ;; esac
 echo "$out" | grep -q '^1 migration linted: 0 errors, 0 warnings, 0 info$' || fail "\$\$ summary: $out"
+# --galera: the galera-* rules, mysql dialect only (the default with --galera)
+mkdir "$work/gal"
+cat >"$work/gal/001_log.sql" <<'EOF'
+-- migrate:up
+CREATE TABLE IF NOT EXISTS log (line TEXT) ENGINE=MyISAM;
+SELECT GET_LOCK('seed', 5);
+-- migrate:down
+DROP TABLE IF EXISTS log;
+EOF
+out=$("$dbmgmt" lint --dir gal --dialect mysql --json) || fail "no --galera: exit $?: $out"
+case $out in *galera-*) fail "galera findings without --galera: $out" ;; esac
+out=$("$dbmgmt" lint --dir gal --galera --json 2>"$work/err"); rc=$?
+[ $rc -eq 1 ] || fail "--galera with error findings: exit $rc (want 1)"
+[ ! -s "$work/err" ] || fail "--galera printed a dialect note: $(cat "$work/err")"
+for rule in '"engine":"mysql"' '"rule":"galera-no-primary-key","severity":"error"' \
+    '"rule":"galera-non-transactional-engine","severity":"error"' \
+    '"rule":"galera-explicit-lock","severity":"warning"'; do
+    case $out in *"$rule"*) ;; *) fail "--galera: no $rule in $out" ;; esac
+done
+human=$("$dbmgmt" lint gal/001_log.sql --galera --dialect mysql)
+echo "$human" | grep -q '^gal/001_log.sql:2: error galera-no-primary-key: CREATE TABLE log ' ||
+    fail "--galera human output: $human"
+echo "$human" | grep -q 'without a PRIMARY KEY: .*\. Safe: declare a PRIMARY KEY' ||
+    fail "--galera human output, safe way: $human"
+"$dbmgmt" --galera on lint --dir gal --json | grep -q '"errors":2' ||
+    fail "global --galera on is not lint --galera"
+"$dbmgmt" --galera off lint --dir gal --dialect mysql >/dev/null ||
+    fail "global --galera off: exit $?"
+"$dbmgmt" lint --dir gal --galera --dialect postgres >/dev/null 2>"$work/err"; rc=$?
+[ $rc -eq 2 ] || fail "--galera --dialect postgres: exit $rc (want 2)"
+grep -q "lint: --galera needs the mysql dialect (Galera is MariaDB/MySQL), not postgres" \
+    "$work/err" ||
+    fail "--galera --dialect postgres: $(cat "$work/err")"
+"$dbmgmt" --url postgres://nobody@127.0.0.1:1/x lint --dir gal --galera >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--galera with a postgres --url is not exit 2"
+"$dbmgmt" --galera sometimes lint --dir gal >/dev/null 2>"$work/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "\-\-galera takes on, off or auto, not 'sometimes'" "$work/err" ||
+    fail "global --galera sometimes: exit $rc: $(cat "$work/err")"
+# a migrating command: ON needs a MySQL/MariaDB connection
+"$dbmgmt" --url "sqlite://$work/g.db" --dir gal --galera on plan >/dev/null 2>"$work/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "DBMGMT_GALERA_ON needs a MySQL/MariaDB connection" "$work/err" ||
+    fail "--galera on with SQLite: exit $rc: $(cat "$work/err")"
+"$dbmgmt" --url "sqlite://$work/g.db" --dir gal --galera off plan >/dev/null 2>&1 ||
+    fail "--galera off with SQLite: exit $?"
 echo "1 passed, 0 failed"

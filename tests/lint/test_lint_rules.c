@@ -19,6 +19,7 @@
 #include "lint/lint.h"
 
 #include "cases.h"
+#include "support/files.h"
 
 /* Which rules apply where (docs/lint.md). */
 static unsigned rule_engines(const char *rule)
@@ -29,6 +30,8 @@ static unsigned rule_engines(const char *rule)
         {"concurrent-in-transaction", P}, {"constraint-not-valid", P},
         {"mysql-table-copy", M}, {"truncate-cascade", P}, {"lock-timeout-missing", P},
         {"transaction-nesting", L | P},
+        {"galera-no-primary-key", M}, {"galera-non-transactional-engine", M},
+        {"galera-explicit-lock", M}, {"galera-toi-alter", M},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (strcmp(t[i].rule, rule) == 0)
@@ -59,14 +62,16 @@ static void make_migration(dm_migration *mig, const char *up, const char *down, 
     }
 }
 
-/* Lint up (or down) and return the findings (caller clears them). */
-static dm_lint_findings lint_section(dbmgmt_engine e, const char *up, const char *down,
-                                     int no_tx, int32_t direction)
+/* Lint up (or down) and return the findings (caller clears them); galera:
+ * the linter's galera flag. */
+static dm_lint_findings lint_section_galera(dbmgmt_engine e, const char *up, const char *down,
+                                            int no_tx, int32_t direction, int galera)
 {
     dm_migration mig;
     make_migration(&mig, up, down, no_tx);
     dm_linter lt;
     dm_linter_init(&lt, e);
+    lt.galera = galera;
     dm_lint_findings f = {0};
     dm_error err;
     int transactional = e != DBMGMT_ENGINE_MYSQL && !no_tx;
@@ -75,6 +80,12 @@ static dm_lint_findings lint_section(dbmgmt_engine e, const char *up, const char
         fail_msg("lint failed: %s", err.msg);
     dm_linter_clear(&lt);
     return f;
+}
+
+static dm_lint_findings lint_section(dbmgmt_engine e, const char *up, const char *down,
+                                     int no_tx, int32_t direction)
+{
+    return lint_section_galera(e, up, down, no_tx, direction, 0);
 }
 
 static int count_rule(const dm_lint_findings *f, const char *rule)
@@ -94,8 +105,9 @@ static void run_cases(dbmgmt_engine e)
         const lint_case *k = &cases[i];
         if (!(k->engines & bit))
             continue;
-        dm_lint_findings f = lint_section(e, k->sql, (k->flags & NO_DOWN) ? NULL : "SELECT 1;",
-                                          k->flags & NO_TX, DBMGMT_UP);
+        dm_lint_findings f =
+            lint_section_galera(e, k->sql, (k->flags & NO_DOWN) ? NULL : "SELECT 1;",
+                                k->flags & NO_TX, DBMGMT_UP, (k->flags & GALERA) != 0);
         int got = count_rule(&f, k->rule);
         if (got != k->expect) {
             failures++;
@@ -203,6 +215,211 @@ static void test_lint_unsplittable_section_is_a_parse_error(void **state)
     dm_linter_clear(&lt);
 }
 
+static int count_galera(const dm_lint_findings *f)
+{
+    int n = 0;
+    for (size_t i = 0; i < f->count; i++)
+        n += strncmp(dm_lint_finding_rule(f, i), "galera-", 7) == 0;
+    return n;
+}
+
+/* Every case that makes a Galera finding makes none without the flag (any
+ * dialect), nor with it outside MySQL. */
+static void test_galera_rules_silent_without_the_flag(void **state)
+{
+    (void)state;
+    static const dbmgmt_engine engines[] = {DBMGMT_ENGINE_SQLITE, DBMGMT_ENGINE_POSTGRES,
+                                            DBMGMT_ENGINE_MYSQL};
+    int checked = 0, failures = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const lint_case *k = &cases[i];
+        if (!(k->flags & GALERA) || k->expect == 0 || strncmp(k->rule, "galera-", 7) != 0)
+            continue;
+        for (size_t e = 0; e < 3; e++)
+            for (int galera = 0; galera < 2; galera++) {
+                if (galera && engines[e] == DBMGMT_ENGINE_MYSQL)
+                    continue;
+                dm_lint_findings f = lint_section_galera(engines[e], k->sql, "SELECT 1;", 0,
+                                                         DBMGMT_UP, galera);
+                if (count_galera(&f)) {
+                    failures++;
+                    printf("FAIL [%s, galera %d] a galera finding for:\n%s\n",
+                           dbmgmt_engine_name(engines[e]), galera, k->sql);
+                }
+                dm_lint_findings_clear(&f);
+                checked++;
+            }
+    }
+    assert_true(checked > 20);
+    assert_int_equal(failures, 0);
+}
+
+static const dm_lint_finding *only_finding(const dm_lint_findings *f, const char *rule)
+{
+    const dm_lint_finding *found = NULL;
+    for (size_t i = 0; i < f->count; i++)
+        if (strcmp(dm_lint_finding_rule(f, i), rule) == 0) {
+            assert_null(found);
+            found = dm_lint_finding_at(f, i);
+        }
+    assert_non_null(found);
+    return found;
+}
+
+/* A keyless table is reported at the end of the section, at its CREATE's
+ * line, naming it; the messages name the tables, the advice the safe way. */
+static void test_galera_findings_name_table_line_and_safe_way(void **state)
+{
+    (void)state;
+    dm_lint_findings f =
+        lint_section_galera(DBMGMT_ENGINE_MYSQL,
+                            "SELECT 1;\n\nCREATE TABLE audit (\n  line TEXT\n) ENGINE=Aria;\n"
+                            "ALTER TABLE accounts ADD COLUMN tier INT;\n"
+                            "SELECT GET_LOCK('seed', 5);\n",
+                            "SELECT 1;", 0, DBMGMT_UP, 1);
+    const dm_lint_finding *x = only_finding(&f, "galera-no-primary-key");
+    assert_int_equal(x->line, 4); /* the section starts on line 2; CREATE is its 3rd line */
+    assert_int_equal(x->severity, DBMGMT_LINT_ERROR);
+    assert_non_null(strstr(x->message, "audit"));
+    assert_non_null(strstr(dm_lint_rule_advice(x->rule), "PRIMARY KEY"));
+
+    x = only_finding(&f, "galera-non-transactional-engine");
+    assert_int_equal(x->line, 6);
+    assert_int_equal(x->severity, DBMGMT_LINT_ERROR);
+    assert_non_null(strstr(x->message, "audit"));
+    assert_non_null(strstr(x->message, "Aria"));
+    assert_non_null(strstr(dm_lint_rule_advice(x->rule), "InnoDB"));
+
+    x = only_finding(&f, "galera-toi-alter");
+    assert_int_equal(x->line, 7);
+    assert_int_equal(x->severity, DBMGMT_LINT_WARNING);
+    assert_non_null(strstr(x->message, "accounts"));
+    assert_non_null(strstr(x->message, "TOI"));
+    assert_non_null(strstr(dm_lint_rule_advice(x->rule), "wsrep_OSU_method='RSU'"));
+    assert_non_null(strstr(dm_lint_rule_advice(x->rule), "pt-online-schema-change"));
+
+    x = only_finding(&f, "galera-explicit-lock");
+    assert_int_equal(x->line, 8);
+    assert_int_equal(x->severity, DBMGMT_LINT_WARNING);
+    assert_non_null(strstr(x->message, "GET_LOCK('seed')"));
+    dm_lint_findings_clear(&f);
+}
+
+/* Following a plan: a table an earlier step created (and the database does
+ * not have) is new, so altering it is not a TOI finding; one the database
+ * has is. */
+static int live_has_only_accounts(void *ctx, const char *name)
+{
+    (void)ctx;
+    return strcmp(name, "accounts") == 0;
+}
+
+static void test_galera_toi_alter_follows_the_plan(void **state)
+{
+    (void)state;
+    dm_migration first, second;
+    make_migration(&first, "CREATE TABLE orders (id INT PRIMARY KEY);\n", "SELECT 1;", 0);
+    make_migration(&second,
+                   "ALTER TABLE orders ADD COLUMN total INT;\n"
+                   "ALTER TABLE accounts ADD COLUMN tier INT;\n",
+                   "SELECT 1;", 0);
+    dm_linter lt;
+    dm_linter_init(&lt, DBMGMT_ENGINE_MYSQL);
+    dm_linter_follow_plan(&lt, live_has_only_accounts, NULL);
+    lt.galera = 1;
+    dm_lint_findings f = {0};
+    dm_error err;
+    assert_int_equal(dm_lint_migration(&lt, &first, DBMGMT_UP, 0, 0, &f, &err), DBMGMT_OK);
+    assert_int_equal(dm_lint_migration(&lt, &second, DBMGMT_UP, 0, 1, &f, &err), DBMGMT_OK);
+    const dm_lint_finding *x = only_finding(&f, "galera-toi-alter");
+    assert_int_equal(x->step, 1);
+    assert_non_null(strstr(x->message, "accounts"));
+    dm_lint_findings_clear(&f);
+    dm_linter_clear(&lt);
+}
+
+static size_t report_count_rule(const dbmgmt_lint_report *r, const char *rule)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < dbmgmt_lint_report_count(r); k++)
+        n += strcmp(dbmgmt_lint_report_rule(r, k), rule) == 0;
+    return n;
+}
+
+/* The public entry points: DBMGMT_LINT_GALERA adds the rules; without it
+ * (or with the plain calls) they are silent; unknown bits and a dialect
+ * other than MySQL are DBMGMT_ERR_INVALID, naming them. */
+static void test_lint_with_galera_flag(void **state)
+{
+    (void)state;
+    char dir[512], file[600];
+    assert_int_equal(support_scratch_dir(dir, sizeof dir, "dbmgmt-lint-galera"), 0);
+    support_write_file(dir, "001_log.sql",
+                       "-- migrate:up\nCREATE TABLE IF NOT EXISTS log (line TEXT) ENGINE=MyISAM;\n"
+                       "-- migrate:down\nDROP TABLE IF EXISTS log;\n");
+    snprintf(file, sizeof file, "%s/001_log.sql", dir);
+    const char *files[] = {file};
+
+    dbmgmt_lint_report *r = NULL;
+    assert_int_equal(dbmgmt_lint_dir_with(&r, DBMGMT_ENGINE_MYSQL, dir, DBMGMT_LINT_GALERA),
+                     DBMGMT_OK);
+    assert_int_equal(report_count_rule(r, "galera-no-primary-key"), 1);
+    assert_int_equal(report_count_rule(r, "galera-non-transactional-engine"), 1);
+    assert_int_equal(dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_ERROR), 2);
+    assert_int_equal(dbmgmt_lint_report_line(r, 0), 2);
+    dbmgmt_lint_report_free(r);
+    assert_int_equal(dbmgmt_lint_files_with(&r, DBMGMT_ENGINE_MYSQL, files, 1,
+                                            DBMGMT_LINT_GALERA), DBMGMT_OK);
+    assert_int_equal(dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_ERROR), 2);
+    dbmgmt_lint_report_free(r);
+
+    assert_int_equal(dbmgmt_lint_dir_with(&r, DBMGMT_ENGINE_MYSQL, dir, 0), DBMGMT_OK);
+    assert_int_equal(dbmgmt_lint_report_count(r), 0);
+    dbmgmt_lint_report_free(r);
+    assert_int_equal(dbmgmt_lint_files(&r, DBMGMT_ENGINE_MYSQL, files, 1), DBMGMT_OK);
+    assert_int_equal(dbmgmt_lint_report_count(r), 0);
+    dbmgmt_lint_report_free(r);
+
+    r = (dbmgmt_lint_report *)&r;
+    assert_int_equal(dbmgmt_lint_dir_with(&r, DBMGMT_ENGINE_MYSQL, dir, 0x6u),
+                     DBMGMT_ERR_INVALID);
+    assert_null(r);
+    assert_non_null(strstr(dbmgmt_errmsg(), "unknown lint flags 0x6"));
+    assert_int_equal(dbmgmt_lint_files_with(&r, DBMGMT_ENGINE_MYSQL, files, 1, 0x80000001u),
+                     DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_errmsg(), "0x80000000"));
+    assert_int_equal(dbmgmt_lint_dir_with(&r, DBMGMT_ENGINE_POSTGRES, dir, DBMGMT_LINT_GALERA),
+                     DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_errmsg(), "DBMGMT_LINT_GALERA needs the MySQL/MariaDB"));
+    assert_non_null(strstr(dbmgmt_errmsg(), "postgres"));
+    assert_int_equal(dbmgmt_lint_files_with(&r, DBMGMT_ENGINE_SQLITE, files, 1,
+                                            DBMGMT_LINT_GALERA), DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_errmsg(), "sqlite"));
+    assert_null(r);
+    assert_int_equal(support_remove_tree(dir), 0);
+}
+
+/* The migrator's setting: ON needs a MySQL/MariaDB connection; AUTO and
+ * OFF are accepted anywhere (AUTO finds no Galera outside MySQL). */
+static void test_migrator_set_galera_on_needs_mysql(void **state)
+{
+    (void)state;
+    dbmgmt_conn *c = NULL;
+    assert_int_equal(dbmgmt_conn_open(&c, "sqlite::memory:"), DBMGMT_OK);
+    dbmgmt_migrator *m = NULL;
+    assert_int_equal(dbmgmt_migrator_new(&m, c), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_set_galera(m, DBMGMT_GALERA_ON), DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(m), "needs a MySQL/MariaDB connection"));
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(m), "sqlite"));
+    assert_int_equal(dbmgmt_migrator_set_galera(m, 9), DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_errmsg(), "unknown mode 9"));
+    assert_int_equal(dbmgmt_migrator_set_galera(m, DBMGMT_GALERA_OFF), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_set_galera(m, DBMGMT_GALERA_AUTO), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_set_galera(NULL, DBMGMT_GALERA_AUTO), DBMGMT_ERR_INVALID);
+    dbmgmt_migrator_free(m);
+    dbmgmt_conn_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +429,11 @@ int main(void)
         cmocka_unit_test(test_lint_finding_names_file_line_and_advice),
         cmocka_unit_test(test_lint_down_section_reverting_its_up_is_clean),
         cmocka_unit_test(test_lint_unsplittable_section_is_a_parse_error),
+        cmocka_unit_test(test_galera_rules_silent_without_the_flag),
+        cmocka_unit_test(test_galera_findings_name_table_line_and_safe_way),
+        cmocka_unit_test(test_galera_toi_alter_follows_the_plan),
+        cmocka_unit_test(test_lint_with_galera_flag),
+        cmocka_unit_test(test_migrator_set_galera_on_needs_mysql),
     };
     return cmocka_run_group_tests_name("lint/rules", tests, NULL, NULL);
 }

@@ -38,6 +38,7 @@ typedef struct cli_options {
     uint32_t allow;          /* DBMGMT_ALLOW_* */
     const char *backup_dir;  /* --backup-dir: back up there before changing production */
     int verbose;             /* --verbose: info-severity lint findings too */
+    int galera;              /* --galera: DBMGMT_GALERA_AUTO (default), _ON or _OFF */
 } cli_options;
 
 extern cli_options cli_globals;

@@ -73,11 +73,31 @@ static void print_human(const dbmgmt_lint_report *r)
            errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s", infos);
 }
 
+/* --galera: Galera is MySQL/MariaDB, so without --dialect the dialect is
+ * --url's, else MySQL (said on no line: --galera says it); another dialect
+ * is a usage error. DBMGMT_ENGINE_NONE after that error. */
+static dbmgmt_engine galera_dialect(dbmgmt_engine engine)
+{
+    if (engine == DBMGMT_ENGINE_NONE) {
+        const char *url = cli_globals.url ? cli_globals.url : getenv("DATABASE_URL");
+        engine = url && *url ? engine_of_dsn(url) : DBMGMT_ENGINE_NONE;
+        if (engine == DBMGMT_ENGINE_NONE)
+            engine = DBMGMT_ENGINE_MYSQL;
+    }
+    if (engine != DBMGMT_ENGINE_MYSQL) {
+        cli_usage_error("lint: --galera needs the mysql dialect (Galera is MariaDB/MySQL), "
+                        "not %s", dbmgmt_engine_name(engine));
+        return DBMGMT_ENGINE_NONE;
+    }
+    return engine;
+}
+
 int cmd_lint(int argc, char **argv)
 {
     const char *dir = NULL;
     dbmgmt_engine engine = DBMGMT_ENGINE_NONE;
     int json = cli_globals.json;
+    int galera = cli_globals.galera == DBMGMT_GALERA_ON;
     const char **files = calloc((size_t)argc + 1, sizeof *files);
     size_t nfiles = 0;
     if (!files) {
@@ -88,6 +108,8 @@ int cmd_lint(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--json") == 0) {
             json = 1;
+        } else if (strcmp(a, "--galera") == 0) {
+            galera = 1;
         } else if (strcmp(a, "--dir") == 0 || strcmp(a, "--dialect") == 0 ||
                    strcmp(a, "--engine") == 0) { /* --engine: its first name, kept */
             if (i + 1 >= argc) {
@@ -112,12 +134,17 @@ int cmd_lint(int argc, char **argv)
         free(files);
         return cli_usage_error("lint: give --dir DIR or FILES, not both");
     }
+    if (galera && (engine = galera_dialect(engine)) == DBMGMT_ENGINE_NONE) {
+        free(files);
+        return CLI_EXIT_USAGE;
+    }
     if (engine == DBMGMT_ENGINE_NONE)
         engine = default_dialect();
     dbmgmt_lint_report *r = NULL;
-    int rc = nfiles ? dbmgmt_lint_files(&r, engine, files, nfiles)
-                    : dbmgmt_lint_dir(&r, engine,
-                                      dir ? dir : cli_globals.dir ? cli_globals.dir : "migrations");
+    uint32_t flags = galera ? DBMGMT_LINT_GALERA : 0;
+    const char *folder = dir ? dir : cli_globals.dir ? cli_globals.dir : "migrations";
+    int rc = nfiles ? dbmgmt_lint_files_with(&r, engine, files, nfiles, flags)
+                    : dbmgmt_lint_dir_with(&r, engine, folder, flags);
     free(files);
     if (rc != DBMGMT_OK) {
         if (json)

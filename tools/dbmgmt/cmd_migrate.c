@@ -46,6 +46,8 @@ static int session_open(session *s)
         rc = dbmgmt_migrator_set_lock_timeout_ms(s->m, cli_globals.lock_timeout_ms);
     if (rc == DBMGMT_OK && cli_globals.allow)
         rc = dbmgmt_migrator_allow(s->m, cli_globals.allow);
+    if (rc == DBMGMT_OK && cli_globals.galera != DBMGMT_GALERA_AUTO)
+        rc = dbmgmt_migrator_set_galera(s->m, cli_globals.galera);
     if (rc == DBMGMT_OK && cli_globals.backup_dir)
         rc = dbmgmt_backup_new(&s->backup, cli_globals.url, cli_globals.backup_dir);
     if (rc == DBMGMT_OK && s->backup)

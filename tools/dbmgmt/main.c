@@ -45,7 +45,7 @@ static const cli_command commands[] = {
      "  --symbol NAME         the name of the dbmgmt_migration_def table "
      "(default: dbmgmt_migrations)\n",
      cmd_embed},
-    {"lint", "[--dir DIR | FILES...] [--dialect postgres|mysql|sqlite] [--json]",
+    {"lint", "[--dir DIR | FILES...] [--dialect postgres|mysql|sqlite] [--galera] [--json]",
      "check migrations for changes that break running services (docs/lint.md); exit 1 on errors",
      "  --dir DIR             lint every migration of DIR (default: the global --dir, else "
      "./migrations)\n"
@@ -53,6 +53,9 @@ static const cli_command commands[] = {
      "  --dialect NAME        postgres, mysql or sqlite (default: from --url, else sqlite, said "
      "on stderr)\n"
      "  --engine NAME         the same as --dialect\n"
+     "  --galera              for a Galera cluster: add the galera-* rules (mysql dialect "
+     "only;\n"
+     "                        without --dialect and --url, mysql)\n"
      "  --json                one JSON object (docs/lint.md)\n",
      cmd_lint},
     {"backup", "--backup-dir DIR run | list | verify ID | restore ID --to DSN | "
@@ -139,6 +142,9 @@ static void print_usage(FILE *f)
                "  --allow-out-of-order --allow-missing --allow-down-in-production\n"
                "  --allow-lint-errors  run error-severity lint findings in production\n"
                "  --backup-dir DIR     in production, back up there before changing the schema\n"
+               "  --galera on|off|auto the Galera lint rules in plans (default auto: when the "
+               "server\n"
+               "                       is a Galera node; lint: on = lint --galera)\n"
                "  --json               machine-readable output\n"
                "  -v, --verbose        plan, up, down: info-severity lint findings too\n"
                "  -h, --help           this text; after a command: that command's options\n\n"
@@ -202,6 +208,23 @@ static const cli_command *find_command(const char *name)
     return NULL;
 }
 
+/* --galera on|off|auto into cli_globals.galera; -1 after a usage error. */
+static int parse_galera_mode(const char *value)
+{
+    static const struct {
+        const char *name;
+        int mode;
+    } modes[] = {{"auto", DBMGMT_GALERA_AUTO}, {"on", DBMGMT_GALERA_ON},
+                 {"off", DBMGMT_GALERA_OFF}};
+    for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++)
+        if (strcmp(value, modes[k].name) == 0) {
+            cli_globals.galera = modes[k].mode;
+            return 0;
+        }
+    cli_usage_error("--galera takes on, off or auto, not '%s'", value);
+    return -1;
+}
+
 /* Global options before the command; returns the index of the command, or
  * -1 after a usage error. */
 static int parse_global_options(int argc, char **argv)
@@ -249,6 +272,10 @@ static int parse_global_options(int argc, char **argv)
             }
             cli_globals.lock_timeout_ms = (int32_t)ms;
             i++;
+        } else if (strcmp(o, "--galera") == 0) {
+            if (parse_galera_mode(value) < 0)
+                return -1;
+            i++;
         } else {
             cli_usage_error("unknown option '%s'", o);
             return -1;
@@ -275,7 +302,7 @@ int cli_main(int argc, char **argv)
 {
     /* a fresh start on every call: the tests run the tool many times in
      * one process */
-    cli_globals = (cli_options){NULL, NULL, NULL, NULL, 0, -1, 0, NULL, 0};
+    cli_globals = (cli_options){.lock_timeout_ms = -1, .galera = DBMGMT_GALERA_AUTO};
     running = NULL;
     int first = parse_global_options(argc, argv);
     if (first < 0)

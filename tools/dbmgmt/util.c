@@ -62,7 +62,7 @@ fail:
     return -1;
 }
 
-cli_options cli_globals = {NULL, NULL, NULL, NULL, 0, -1, 0, NULL, 0};
+cli_options cli_globals = {.lock_timeout_ms = -1, .galera = DBMGMT_GALERA_AUTO};
 
 const char *cli_json_quote(const char *s)
 {

@@ -21,8 +21,9 @@ from .errors import (AcquireTimeout, Busy, ChecksumMismatch, Closed, ConnectFail
                      OutOfMemory, ParseError, PolicyRefused, ReadOnlyServer, SQLError, Timeout,
                      Unsupported)
 from .migrate import (ALLOW_DOWN_IN_PRODUCTION, ALLOW_LINT_ERRORS, ALLOW_MISSING_APPLIED,
-                      ALLOW_OUT_OF_ORDER, DOWN, UP, Finding, LintReport, MigrationDef, Migrator,
-                      Plan, Problem, Step, embed_c, lint, migrate_on_boot)
+                      ALLOW_OUT_OF_ORDER, DOWN, GALERA_AUTO, GALERA_OFF, GALERA_ON, UP, Finding,
+                      LintReport, MigrationDef, Migrator, Plan, Problem, Step, embed_c, lint,
+                      migrate_on_boot)
 from .pool import Pool, PoolEvent, PoolMetric
 from .backup import Backup, BackupMetric, Hook, Keep, Retention, Schedule
 from .sql import SqlStatement, split
@@ -37,6 +38,7 @@ __all__ = [
     "migrate_on_boot", "Migrator", "Plan", "Step", "Problem", "Finding", "MigrationDef",
     "LintReport", "lint", "embed_c", "UP", "DOWN", "ALLOW_OUT_OF_ORDER",
     "ALLOW_MISSING_APPLIED", "ALLOW_DOWN_IN_PRODUCTION", "ALLOW_LINT_ERRORS",
+    "GALERA_AUTO", "GALERA_ON", "GALERA_OFF",
     "split", "SqlStatement",
     "Backup", "BackupMetric", "Hook", "Keep", "Retention", "Schedule", "Advisor", "Advice",
     "DbmgmtError", "InvalidArgument", "OutOfMemory", "IOFailure", "ConnectFailed", "SQLError",

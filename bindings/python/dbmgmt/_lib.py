@@ -261,8 +261,16 @@ ADVISE_PROTOTYPES = {
 }
 PROTOTYPES.update(ADVISE_PROTOTYPES)
 
+# Galera-aware lint (issue 19)
+GALERA_PROTOTYPES = {
+    "dbmgmt_lint_dir_with": (c_int, [PP, c_int, STR, c_uint32]),
+    "dbmgmt_lint_files_with": (c_int, [PP, c_int, POINTER(c_char_p), c_size_t, c_uint32]),
+    "dbmgmt_migrator_set_galera": (c_int, [P, c_int]),
+}
+PROTOTYPES.update(GALERA_PROTOTYPES)
+
 OPTIONAL = ({"dbmgmt_sqlstate", "dbmgmt_result_column_type"} | set(BACKUP_PROTOTYPES) |
-            set(ADVISE_PROTOTYPES))
+            set(ADVISE_PROTOTYPES) | set(GALERA_PROTOTYPES))
 
 
 class LibraryNotFound(OSError):

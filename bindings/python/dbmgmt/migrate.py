@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
 from . import _lib
 from ._core import CallbackErrors, Engine, Handle, check, thread_error
 from .connection import Connection
-from .errors import DbmgmtError, error_for
+from .errors import DbmgmtError, Unsupported, error_for
 
 UP = 1
 DOWN = -1
@@ -22,11 +22,21 @@ ALLOW_DOWN_IN_PRODUCTION = 0x4
 ALLOW_LINT_ERRORS = 0x8
 
 LINT_INFO, LINT_WARNING, LINT_ERROR = 0, 1, 2
+
+# The lint's Galera rules in a migrator's plans (dbmgmt_migrator_set_galera):
+# AUTO asks the server (wsrep_on), ON always (MySQL/MariaDB only), OFF never.
+GALERA_AUTO, GALERA_ON, GALERA_OFF = 0, 1, 2
+LINT_GALERA = 0x1  # DBMGMT_LINT_GALERA
 _SEVERITY = {LINT_INFO: "info", LINT_WARNING: "warning", LINT_ERROR: "error"}
 
 NO_TRANSACTION = 0x1  # DBMGMT_MIGRATION_NO_TRANSACTION
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _require_galera(L) -> None:
+    if not hasattr(L, "dbmgmt_migrator_set_galera"):
+        raise Unsupported(-11, f"the loaded libdbmgmt ({_lib.loaded_path()}) has no Galera lint")
 # progress(version, name, direction (UP/DOWN), done (False before a step,
 # True after), elapsed_ms) -> truthy to stop before the step
 ProgressFn = Callable[[str, str, int, bool, int], Any]
@@ -193,7 +203,8 @@ class Migrator(Handle):
     progress=fn)``; with a DSN (or None: $DATABASE_URL) it opens and owns its
     connection. Keywords: defs (compiled-in MigrationDefs instead of a
     folder), table, environment, lock_timeout_ms, allow (ALLOW_* flags),
-    progress. Belongs to one thread at a time, like its connection.
+    galera (GALERA_AUTO, _ON, _OFF: see set_galera), progress. Belongs to
+    one thread at a time, like its connection.
 
     progress(version, name, direction, done, elapsed_ms) is called before
     (done False) and after (done True) each step; a truthy return before a
@@ -206,7 +217,7 @@ class Migrator(Handle):
                  dir: Optional[PathLike] = None, *, defs: Optional[Sequence[MigrationDef]] = None,
                  table: Optional[str] = None, environment: Optional[str] = None,
                  lock_timeout_ms: Optional[int] = None, allow: int = 0,
-                 progress: Optional[ProgressFn] = None) -> None:
+                 galera: int = GALERA_AUTO, progress: Optional[ProgressFn] = None) -> None:
         owned = None
         if not isinstance(conn, Connection):
             conn = owned = Connection(conn)
@@ -243,6 +254,8 @@ class Migrator(Handle):
                 self._call(L.dbmgmt_migrator_set_lock_timeout_ms(self._h, int(lock_timeout_ms)))
             if allow:
                 self._call(L.dbmgmt_migrator_allow(self._h, int(allow)))
+            if galera != GALERA_AUTO:
+                self.set_galera(galera)
             if progress is not None:
                 self.set_progress(progress)
         except BaseException:
@@ -295,6 +308,14 @@ class Migrator(Handle):
         self._call(self._L.dbmgmt_migrator_require_backup(
             self._h, backup._handle() if backup is not None else None))
         self._backup_box[:] = [backup] if backup is not None else []
+
+    def set_galera(self, mode: int) -> None:
+        """Whether plans are linted with the Galera rules: GALERA_AUTO (the
+        default: when the server is a Galera node), GALERA_ON (e.g. planning
+        on a plain server for a Galera cluster; MySQL/MariaDB only, else
+        InvalidArgument), GALERA_OFF."""
+        _require_galera(self._L)
+        self._call(self._L.dbmgmt_migrator_set_galera(self._handle(), int(mode)))
 
     def set_progress(self, fn: Optional[ProgressFn]) -> None:
         """Set (or with None remove) the progress callback."""
@@ -380,18 +401,27 @@ class LintReport(list):
         return [f for f in self if f.severity == "error"]
 
 
-def lint(paths: Union[PathLike, Sequence[PathLike]], engine: Union[Engine, int, str] = "sqlite"
-         ) -> LintReport:
+def lint(paths: Union[PathLike, Sequence[PathLike]], engine: Union[Engine, int, str] = "sqlite",
+         *, galera: bool = False) -> LintReport:
     """Lint the up sections of a migration folder (a path) or of some
-    migration files (a list of paths) for engine's dialect. No database."""
+    migration files (a list of paths) for engine's dialect. No database.
+    galera: for a Galera cluster, with the galera-* rules (engine "mysql"
+    only, else InvalidArgument)."""
     L = _lib.lib()
     out = c_void_p()
     eng = int(Engine.of(engine))
+    flags = LINT_GALERA if galera else 0
+    if flags:
+        _require_galera(L)
     if isinstance(paths, (str, os.PathLike)):
-        check(L.dbmgmt_lint_dir(byref(out), eng, _lib.encode(os.fspath(paths))))
+        path = _lib.encode(os.fspath(paths))
+        check(L.dbmgmt_lint_dir_with(byref(out), eng, path, flags) if flags
+              else L.dbmgmt_lint_dir(byref(out), eng, path))
     else:
         files = [_lib.encode(os.fspath(p)) for p in paths]
-        check(L.dbmgmt_lint_files(byref(out), eng, _lib.string_array(files), len(files)))
+        array = _lib.string_array(files)
+        check(L.dbmgmt_lint_files_with(byref(out), eng, array, len(files), flags) if flags
+              else L.dbmgmt_lint_files(byref(out), eng, array, len(files)))
     h = out.value
     S = _lib.text
     try:
@@ -421,4 +451,5 @@ def embed_c(dir: PathLike, symbol: str) -> str:
 
 __all__ = ["migrate_on_boot", "Migrator", "Plan", "Step", "Problem", "Finding", "MigrationDef",
            "LintReport", "lint", "embed_c", "UP", "DOWN", "ALLOW_OUT_OF_ORDER",
-           "ALLOW_MISSING_APPLIED", "ALLOW_DOWN_IN_PRODUCTION", "ALLOW_LINT_ERRORS"]
+           "ALLOW_MISSING_APPLIED", "ALLOW_DOWN_IN_PRODUCTION", "ALLOW_LINT_ERRORS",
+           "GALERA_AUTO", "GALERA_ON", "GALERA_OFF"]

@@ -110,6 +110,22 @@ def test_lint_finds_dangerous_patterns(tmp_path):
     assert report.json.startswith("{")
 
 
+def test_lint_galera_rules_only_when_asked_and_only_for_mysql(tmp_path):
+    (tmp_path / "001_log.sql").write_text(
+        "-- migrate:up\nCREATE TABLE IF NOT EXISTS log (line TEXT) ENGINE=MyISAM;\n"
+        "-- migrate:down\nDROP TABLE IF EXISTS log;\n")
+    assert not [f for f in dbmgmt.lint(str(tmp_path), "mysql") if f.rule.startswith("galera-")]
+    report = dbmgmt.lint(str(tmp_path), "mysql", galera=True)
+    assert sorted(f.rule for f in report.errors) == ["galera-no-primary-key",
+                                                     "galera-non-transactional-engine"]
+    assert all(f.line == 2 and "log" in f.message for f in report.errors)
+    files = dbmgmt.lint([tmp_path / "001_log.sql"], "mysql", galera=True)
+    assert len(files.errors) == 2
+    with pytest.raises(dbmgmt.InvalidArgument) as info:
+        dbmgmt.lint(str(tmp_path), "postgres", galera=True)
+    assert "DBMGMT_LINT_GALERA needs the MySQL/MariaDB dialect" in info.value.message
+
+
 def test_logger_receives_redacted_lines():
     lines = []
     dbmgmt.set_logger(lambda level, msg: lines.append((level, msg)), dbmgmt.LogLevel.DEBUG)

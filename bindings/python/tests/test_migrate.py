@@ -185,3 +185,47 @@ def test_bad_migration_folder_is_a_parse_error_naming_the_file(dsn, tmp_path):
     with pytest.raises(dbmgmt.ParseError) as info:
         dbmgmt.Migrator(dsn, str(tmp_path))
     assert "001_x.sql" in info.value.message
+
+
+def galera_rules(findings):
+    return sorted(f.rule for f in findings if f.rule.startswith("galera-"))
+
+
+def test_galera_setting_chooses_the_lint_rules_of_plans(dsn, tmp_path):
+    """Migrator(galera=...) / set_galera(): ON lints plans with the Galera
+    rules (MySQL/MariaDB only) and their errors refuse production; AUTO asks
+    the server (the test servers are not Galera nodes); OFF never."""
+    tag = uuid.uuid4().hex[:8]
+    table, hist = f"py_{tag}_keyless", f"py_{tag}_hist"
+    d = tmp_path / "migrations"
+    d.mkdir()
+    (d / "001_keyless.sql").write_text(
+        f"-- migrate:up\nCREATE TABLE {table} (note VARCHAR(20));\n"
+        f"-- migrate:down\nDROP TABLE {table};\n")
+    if ENGINE != "mysql":
+        with pytest.raises(dbmgmt.InvalidArgument) as info:
+            dbmgmt.Migrator(dsn, str(d), table=hist, galera=dbmgmt.GALERA_ON)
+        assert "needs a MySQL/MariaDB connection" in info.value.message
+        with dbmgmt.Migrator(dsn, str(d), table=hist, galera=dbmgmt.GALERA_OFF) as m:
+            assert galera_rules(m.plan().findings) == []
+        return
+    try:
+        with dbmgmt.Migrator(dsn, str(d), table=hist, environment="production") as m:
+            plan = m.plan()  # AUTO on a plain server
+            assert galera_rules(plan.findings) == [] and plan.ok
+            m.set_galera(dbmgmt.GALERA_ON)
+            plan = m.plan()
+            assert galera_rules(plan.findings) == ["galera-no-primary-key"]
+            assert not plan.ok
+            assert any("galera-no-primary-key" in p.message and "001_keyless.sql:2" in p.message
+                       for p in plan.problems)
+            with pytest.raises(dbmgmt.PolicyRefused):
+                m.up()
+            with pytest.raises(dbmgmt.InvalidArgument):
+                m.set_galera(7)
+        with dbmgmt.Migrator(dsn, str(d), table=hist, galera=dbmgmt.GALERA_OFF) as m:
+            assert galera_rules(m.plan().findings) == []
+    finally:
+        with dbmgmt.Connection(dsn) as c:
+            c.exec(f"DROP TABLE IF EXISTS {table}")
+            c.exec(f"DROP TABLE IF EXISTS {hist}")
