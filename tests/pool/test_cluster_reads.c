@@ -23,44 +23,17 @@
 #include <cmocka.h>
 
 #include "dbmgmt.h"
+#include "support/cluster.h"
 #include "support/engine.h"
 
 #define MEMBERS 3
 #define LAG_BOUND_MS 500
 #define CHECK_INTERVAL_MS 100
 
-static char member_dsn[MEMBERS][512], admin_dsn[MEMBERS][512];
+static char member_dsn[MEMBERS][SUPPORT_DSN_MAX], admin_dsn[MEMBERS][SUPPORT_DSN_MAX];
 static int member_port[MEMBERS];
 static int leader = -1;
 static const char *cluster_dsn, *script;
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-static void split_words(const char *list, char out[MEMBERS][512])
-{
-    const char *p = list;
-    for (int i = 0; i < MEMBERS; i++) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        assert_true(n > 0 && n < 512);
-        memcpy(out[i], p, n);
-        out[i][n] = '\0';
-        p += n;
-    }
-}
-
-static void cluster_command(const char *args)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "bash '%s' %s >&2", script, args);
-    assert_int_equal(system(cmd), 0);
-}
 
 /* Which member leads, from the members themselves. */
 static void find_leader(void)
@@ -104,36 +77,13 @@ static void wait_caught_up(int i)
         dbmgmt_conn_close(r);
         if (done)
             return;
-        sleep_ms(50);
+        support_sleep_ms(50);
     }
     fail_msg("member %d did not catch up within 30 s", i);
 }
 
-typedef struct event_log {
-    pthread_mutex_t lock;
-    int counts[16];
-} event_log;
-
-static void on_event(void *userdata, int32_t event, const char *message)
-{
-    event_log *log = userdata;
-    fprintf(stderr, "event %d: %s\n", (int)event, message);
-    pthread_mutex_lock(&log->lock);
-    if (event >= 0 && event < 16)
-        log->counts[event]++;
-    pthread_mutex_unlock(&log->lock);
-}
-
-static int event_count(event_log *log, int event)
-{
-    pthread_mutex_lock(&log->lock);
-    int n = log->counts[event];
-    pthread_mutex_unlock(&log->lock);
-    return n;
-}
-
 /* A pool on the cluster DSN with the two replicas, no background thread. */
-static dbmgmt_pool *open_cluster_pool(int32_t bound, int32_t fallback, event_log *log)
+static dbmgmt_pool *open_cluster_pool(int32_t bound, int32_t fallback, support_event_log *log)
 {
     dbmgmt_pool_config *cfg = NULL;
     assert_int_equal(dbmgmt_pool_config_new(&cfg), DBMGMT_OK);
@@ -145,7 +95,8 @@ static dbmgmt_pool *open_cluster_pool(int32_t bound, int32_t fallback, event_log
     assert_int_equal(dbmgmt_pool_config_set_replica_check_interval_ms(cfg, CHECK_INTERVAL_MS),
                      DBMGMT_OK);
     if (log)
-        assert_int_equal(dbmgmt_pool_config_set_event_callback(cfg, on_event, log), DBMGMT_OK);
+        assert_int_equal(dbmgmt_pool_config_set_event_callback(cfg, support_on_event, log),
+                         DBMGMT_OK);
     for (int i = 0; i < MEMBERS; i++)
         if (i != leader)
             assert_int_equal(dbmgmt_pool_config_add_replica(cfg, member_dsn[i]), DBMGMT_OK);
@@ -161,7 +112,7 @@ static dbmgmt_pool *open_cluster_pool(int32_t bound, int32_t fallback, event_log
 static void two_checks(dbmgmt_pool *pool)
 {
     for (int i = 0; i < 2; i++) {
-        sleep_ms(CHECK_INTERVAL_MS + 10);
+        support_sleep_ms(CHECK_INTERVAL_MS + 10);
         assert_true(dbmgmt_pool_maintain(pool) >= 0);
     }
 }
@@ -194,7 +145,7 @@ static int resume_all(void **state)
     for (int i = 0; i < MEMBERS; i++)
         if (i != leader)
             support_exec_on(admin_dsn[i], "SELECT pg_wal_replay_resume()");
-    cluster_command("maintenance off");
+    support_cluster_command(script, "maintenance off");
     return 0;
 }
 
@@ -207,7 +158,7 @@ static void test_lag_bound_excludes_a_paused_replica_and_takes_it_back(void **st
                     "timestamptz DEFAULT now())");
     wait_caught_up(paused);
     wait_caught_up(other);
-    event_log log = {PTHREAD_MUTEX_INITIALIZER, {0}};
+    support_event_log log = SUPPORT_EVENT_LOG_INIT;
     dbmgmt_pool *pool = open_cluster_pool(LAG_BOUND_MS, DBMGMT_REPLICA_FALLBACK_PRIMARY, &log);
     two_checks(pool);
     unsigned seen = read_members(pool, 6);
@@ -217,10 +168,11 @@ static void test_lag_bound_excludes_a_paused_replica_and_takes_it_back(void **st
 
     /* replay paused on one replica while the primary writes: past the
      * bound after LAG_BOUND_MS of writes it lacks */
-    cluster_command("maintenance on"); /* else Patroni resumes replay at its next loop */
+    /* maintenance: else Patroni resumes replay at its next loop */
+    support_cluster_command(script, "maintenance on");
     support_exec_on(admin_dsn[paused], "SELECT pg_wal_replay_pause()");
     write_on_leader("INSERT INTO lag_probe DEFAULT VALUES");
-    sleep_ms(LAG_BOUND_MS + 200);
+    support_sleep_ms(LAG_BOUND_MS + 200);
     write_on_leader("INSERT INTO lag_probe DEFAULT VALUES");
     two_checks(pool);
     assert_true(dbmgmt_pool_metric(pool, DBMGMT_POOL_REPLICA_LAG_MS) > LAG_BOUND_MS);
@@ -229,7 +181,7 @@ static void test_lag_bound_excludes_a_paused_replica_and_takes_it_back(void **st
         fail_msg("acquire_read handed out the paused replica (stats: %s)",
                  dbmgmt_pool_stats_json(pool));
     assert_true(seen & (1u << other));
-    assert_true(event_count(&log, DBMGMT_POOL_EVENT_REPLICA_LAGGING) >= 1);
+    assert_true(support_event_count(&log, DBMGMT_POOL_EVENT_REPLICA_LAGGING) >= 1);
     char *json = dbmgmt_pool_stats_json(pool);
     assert_non_null(strstr(json, "\"serves_reads\":false"));
     fprintf(stderr, "one replica paused: %s\n", json);
@@ -238,7 +190,7 @@ static void test_lag_bound_excludes_a_paused_replica_and_takes_it_back(void **st
     /* every replica paused: reads fall back to the primary, or fail */
     support_exec_on(admin_dsn[other], "SELECT pg_wal_replay_pause()");
     write_on_leader("INSERT INTO lag_probe DEFAULT VALUES");
-    sleep_ms(LAG_BOUND_MS + 200);
+    support_sleep_ms(LAG_BOUND_MS + 200);
     write_on_leader("INSERT INTO lag_probe DEFAULT VALUES");
     two_checks(pool);
     seen = read_members(pool, 4);
@@ -254,14 +206,14 @@ static void test_lag_bound_excludes_a_paused_replica_and_takes_it_back(void **st
     /* resumed: back within the bound, and reads again */
     support_exec_on(admin_dsn[paused], "SELECT pg_wal_replay_resume()");
     support_exec_on(admin_dsn[other], "SELECT pg_wal_replay_resume()");
-    cluster_command("maintenance off");
+    support_cluster_command(script, "maintenance off");
     wait_caught_up(paused);
     wait_caught_up(other);
     two_checks(pool);
     seen = read_members(pool, 6);
     assert_true(seen & (1u << paused));
     assert_true(seen & (1u << other));
-    assert_true(event_count(&log, DBMGMT_POOL_EVENT_REPLICA_CAUGHT_UP) >= 2);
+    assert_true(support_event_count(&log, DBMGMT_POOL_EVENT_REPLICA_CAUGHT_UP) >= 2);
     assert_int_equal(dbmgmt_pool_close(pool, 1000), DBMGMT_OK);
 }
 
@@ -370,7 +322,7 @@ static void test_read_your_writes(void **state)
     if (plain == 0) {
         /* replication on one machine can be quicker than the next query:
          * make one replica late, so the check itself is seen to work */
-        cluster_command("maintenance on");
+        support_cluster_command(script, "maintenance on");
         int late = (leader + 1) % MEMBERS;
         support_exec_on(admin_dsn[late], "SELECT pg_wal_replay_pause()");
         write_on_leader("DELETE FROM ryw");
@@ -383,7 +335,7 @@ static void test_read_your_writes(void **state)
                 again, THREADS * PAIRS);
         assert_int_equal(again, 0);
         support_exec_on(admin_dsn[late], "SELECT pg_wal_replay_resume()");
-        cluster_command("maintenance off");
+        support_cluster_command(script, "maintenance off");
         wait_caught_up(late);
     }
     assert_true(plain > 0);
@@ -432,8 +384,8 @@ int main(void)
         fprintf(stderr, "no cluster: DBMGMT_TEST_CLUSTER_DSN is unset (tests/cluster.sh)\n");
         return 77;
     }
-    split_words(getenv("DBMGMT_TEST_CLUSTER_MEMBER_DSNS"), member_dsn);
-    split_words(getenv("DBMGMT_TEST_CLUSTER_ADMIN_DSNS"), admin_dsn);
+    support_split_words(getenv("DBMGMT_TEST_CLUSTER_MEMBER_DSNS"), MEMBERS, member_dsn);
+    support_split_words(getenv("DBMGMT_TEST_CLUSTER_ADMIN_DSNS"), MEMBERS, admin_dsn);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_position_rules),
         cmocka_unit_test_teardown(test_lag_bound_excludes_a_paused_replica_and_takes_it_back,

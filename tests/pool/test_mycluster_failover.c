@@ -31,12 +31,13 @@
 #include <cmocka.h>
 
 #include "dbmgmt.h"
+#include "support/cluster.h"
 #include "support/engine.h"
 
 #define WRITERS 8
 #define MEMBERS 3
 
-static char admin[MEMBERS][512];
+static char admin[MEMBERS][SUPPORT_DSN_MAX];
 static const char *hosts_dsn, *script, *passwords;
 
 static atomic_int phase; /* 0 before the kill, 1 after it, 2 after the promotion, 3 stop */
@@ -50,13 +51,6 @@ typedef struct writer {
     char first_failure[400];
     char bad_failure[400];
 } writer;
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
 
 static void note_failure(writer *w, int p, int rc, const char *msg)
 {
@@ -82,7 +76,7 @@ static void *writer_main(void *arg)
         int rc = dbmgmt_pool_acquire(w->pool, &c, 5000);
         if (rc != DBMGMT_OK) {
             note_failure(w, p, rc, dbmgmt_errmsg());
-            sleep_ms(20);
+            support_sleep_ms(20);
             continue;
         }
         snprintf(sql, sizeof sql, "INSERT INTO failover_rows (writer, seq) VALUES (%d, %ld)",
@@ -94,16 +88,9 @@ static void *writer_main(void *arg)
             note_failure(w, p, rc, dbmgmt_conn_errmsg(c));
         dbmgmt_pool_release(w->pool, c);
         if (rc != DBMGMT_OK)
-            sleep_ms(20);
+            support_sleep_ms(20);
     }
     return NULL;
-}
-
-static void cluster_command(const char *args)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "bash '%s' %s >&2", script, args);
-    assert_int_equal(system(cmd), 0);
 }
 
 static long sum(writer *w, int which_ok, int p)
@@ -158,18 +145,18 @@ static void test_writes_move_to_the_new_writable_host(void **state)
     }
     /* writes flow to p (hang guard 60 s) */
     for (int t = 0; t < 600 && sum(w, 1, 0) < 200; t++)
-        sleep_ms(100);
-    cluster_command("kill p");
+        support_sleep_ms(100);
+    support_cluster_command(script, "kill p");
     atomic_store(&phase, 1);
     /* writes fail now: p is gone and r1, r2 are read-only (hang guard 60 s) */
     for (int t = 0; t < 600 && sum(w, 0, 1) < WRITERS; t++)
-        sleep_ms(100);
-    cluster_command("promote r1");
+        support_sleep_ms(100);
+    support_cluster_command(script, "promote r1");
     atomic_store(&phase, 2);
     /* every writer writes again, with nothing done by the application */
     int resumed = 0;
     for (int t = 0; t < 600 && !resumed; t++) {
-        sleep_ms(100);
+        support_sleep_ms(100);
         resumed = 1;
         for (int i = 0; i < WRITERS; i++)
             resumed &= w[i].ok[2] >= 20;
@@ -220,7 +207,7 @@ static void test_writes_move_to_the_new_writable_host(void **state)
     for (int t = 0; t < 100 && left != 0; t++) { /* the server reaps closed sessions */
         left = app_sessions(1, user);
         if (left)
-            sleep_ms(50);
+            support_sleep_ms(50);
     }
     assert_int_equal(left, 0);
 }

@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "dbmgmt.h"
+#include "support/cluster.h"
 #include "support/engine.h"
 
 #define MEMBERS 3 /* p r1 r2, or g1 g2 g3 */
@@ -37,34 +38,12 @@
 #define CHECK_INTERVAL_MS 100
 
 typedef struct cluster {
-    char app[MEMBERS][512];   /* the app user's DSN of each member */
-    char admin[MEMBERS][512]; /* root's */
+    char app[MEMBERS][SUPPORT_DSN_MAX];   /* the app user's DSN of each member */
+    char admin[MEMBERS][SUPPORT_DSN_MAX]; /* root's */
     int port[MEMBERS];
 } cluster;
 
 static cluster repl, galera;
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-static void split_words(const char *list, int n, char out[][512])
-{
-    const char *p = list ? list : "";
-    for (int i = 0; i < n; i++) {
-        while (*p == ' ')
-            p++;
-        size_t len = strcspn(p, " ");
-        if (len == 0 || len >= 512)
-            fail_msg("expected %d DSNs in a list", n);
-        memcpy(out[i], p, len);
-        out[i][len] = '\0';
-        p += len;
-    }
-}
 
 static void find_ports(cluster *cl)
 {
@@ -96,32 +75,9 @@ static void wait_caught_up(int i)
         fail_msg("replica %d did not reach %s within 60 s", i, pos);
 }
 
-typedef struct event_log {
-    pthread_mutex_t lock;
-    int counts[16];
-} event_log;
-
-static void on_event(void *userdata, int32_t event, const char *message)
-{
-    event_log *log = userdata;
-    fprintf(stderr, "event %d: %s\n", (int)event, message);
-    pthread_mutex_lock(&log->lock);
-    if (event >= 0 && event < 16)
-        log->counts[event]++;
-    pthread_mutex_unlock(&log->lock);
-}
-
-static int event_count(event_log *log, int event)
-{
-    pthread_mutex_lock(&log->lock);
-    int n = log->counts[event];
-    pthread_mutex_unlock(&log->lock);
-    return n;
-}
-
 /* A pool writing to member 0 and reading from 1 and 2, no background thread. */
 static dbmgmt_pool *open_pool(const cluster *cl, int32_t bound, int32_t fallback,
-                              event_log *log)
+                              support_event_log *log)
 {
     dbmgmt_pool_config *cfg = NULL;
     assert_int_equal(dbmgmt_pool_config_new(&cfg), DBMGMT_OK);
@@ -133,7 +89,8 @@ static dbmgmt_pool *open_pool(const cluster *cl, int32_t bound, int32_t fallback
     assert_int_equal(dbmgmt_pool_config_set_replica_check_interval_ms(cfg, CHECK_INTERVAL_MS),
                      DBMGMT_OK);
     if (log)
-        assert_int_equal(dbmgmt_pool_config_set_event_callback(cfg, on_event, log), DBMGMT_OK);
+        assert_int_equal(dbmgmt_pool_config_set_event_callback(cfg, support_on_event, log),
+                         DBMGMT_OK);
     for (int i = 1; i < MEMBERS; i++)
         assert_int_equal(dbmgmt_pool_config_add_replica(cfg, cl->app[i]), DBMGMT_OK);
     dbmgmt_pool *pool = NULL;
@@ -146,7 +103,7 @@ static dbmgmt_pool *open_pool(const cluster *cl, int32_t bound, int32_t fallback
 static void two_checks(dbmgmt_pool *pool)
 {
     for (int i = 0; i < 2; i++) {
-        sleep_ms(CHECK_INTERVAL_MS + 10);
+        support_sleep_ms(CHECK_INTERVAL_MS + 10);
         assert_true(dbmgmt_pool_maintain(pool) >= 0);
     }
 }
@@ -181,7 +138,7 @@ static void test_lag_bound_excludes_a_stopped_replica_and_takes_it_back(void **s
                                  "AUTO_INCREMENT PRIMARY KEY, at DATETIME(6) DEFAULT NOW(6))");
     wait_caught_up(1);
     wait_caught_up(2);
-    event_log log = {PTHREAD_MUTEX_INITIALIZER, {0}};
+    support_event_log log = SUPPORT_EVENT_LOG_INIT;
     dbmgmt_pool *pool = open_pool(&repl, LAG_BOUND_MS, DBMGMT_REPLICA_FALLBACK_PRIMARY, &log);
     two_checks(pool);
     unsigned seen = read_members(&repl, pool, 6);
@@ -191,7 +148,7 @@ static void test_lag_bound_excludes_a_stopped_replica_and_takes_it_back(void **s
      * once it lacks LAG_BOUND_MS of writes */
     support_exec_on(repl.admin[1], "STOP SLAVE SQL_THREAD");
     support_exec_on(repl.app[0], "INSERT INTO lag_probe () VALUES ()");
-    sleep_ms(LAG_BOUND_MS + 200);
+    support_sleep_ms(LAG_BOUND_MS + 200);
     support_exec_on(repl.app[0], "INSERT INTO lag_probe () VALUES ()");
     two_checks(pool);
     assert_true(dbmgmt_pool_metric(pool, DBMGMT_POOL_REPLICA_LAG_MS) > LAG_BOUND_MS);
@@ -199,7 +156,7 @@ static void test_lag_bound_excludes_a_stopped_replica_and_takes_it_back(void **s
     if (seen != 1u << 2)
         fail_msg("acquire_read handed out members %#x with r1 stopped (stats: %s)", seen,
                  dbmgmt_pool_stats_json(pool));
-    assert_true(event_count(&log, DBMGMT_POOL_EVENT_REPLICA_LAGGING) >= 1);
+    assert_true(support_event_count(&log, DBMGMT_POOL_EVENT_REPLICA_LAGGING) >= 1);
     char *json = dbmgmt_pool_stats_json(pool);
     assert_non_null(strstr(json, "\"serves_reads\":false"));
     fprintf(stderr, "r1 stopped: %s\n", json);
@@ -211,7 +168,7 @@ static void test_lag_bound_excludes_a_stopped_replica_and_takes_it_back(void **s
     two_checks(pool);
     seen = read_members(&repl, pool, 6);
     assert_int_equal(seen, 1u << 1 | 1u << 2);
-    assert_true(event_count(&log, DBMGMT_POOL_EVENT_REPLICA_CAUGHT_UP) >= 1);
+    assert_true(support_event_count(&log, DBMGMT_POOL_EVENT_REPLICA_CAUGHT_UP) >= 1);
     assert_int_equal(dbmgmt_pool_close(pool, 1000), DBMGMT_OK);
 }
 
@@ -383,12 +340,12 @@ static void test_galera_nodes_serve_reads_after_writes(void **state)
     (void)state;
     create_ryw(galera.app[0]);
     writer_port = support_query_int_on(galera.app[0], "SELECT @@port");
-    event_log log = {PTHREAD_MUTEX_INITIALIZER, {0}};
+    support_event_log log = SUPPORT_EVENT_LOG_INIT;
     dbmgmt_pool *pool = open_pool(&galera, LAG_BOUND_MS, DBMGMT_REPLICA_FALLBACK_PRIMARY, &log);
     two_checks(pool);
     unsigned seen = read_members(&galera, pool, 6);
     assert_int_equal(seen, 1u << 1 | 1u << 2);
-    assert_int_equal(event_count(&log, DBMGMT_POOL_EVENT_REPLICA_PROMOTED), 0);
+    assert_int_equal(support_event_count(&log, DBMGMT_POOL_EVENT_REPLICA_PROMOTED), 0);
     char pos[64];
     dbmgmt_conn *c = NULL;
     assert_int_equal(dbmgmt_conn_open(&c, galera.app[0]), DBMGMT_OK);
@@ -420,10 +377,10 @@ int main(void)
         return 77;
     }
     snprintf(repl.app[0], sizeof repl.app[0], "%s", primary);
-    split_words(getenv("DBMGMT_TEST_MYREPL_REPLICA_DSNS"), MEMBERS - 1, &repl.app[1]);
-    split_words(getenv("DBMGMT_TEST_MYREPL_ADMIN_DSNS"), MEMBERS, repl.admin);
-    split_words(getenv("DBMGMT_TEST_GALERA_DSNS"), MEMBERS, galera.app);
-    split_words(getenv("DBMGMT_TEST_GALERA_ADMIN_DSNS"), MEMBERS, galera.admin);
+    support_split_words(getenv("DBMGMT_TEST_MYREPL_REPLICA_DSNS"), MEMBERS - 1, &repl.app[1]);
+    support_split_words(getenv("DBMGMT_TEST_MYREPL_ADMIN_DSNS"), MEMBERS, repl.admin);
+    support_split_words(getenv("DBMGMT_TEST_GALERA_DSNS"), MEMBERS, galera.app);
+    support_split_words(getenv("DBMGMT_TEST_GALERA_ADMIN_DSNS"), MEMBERS, galera.admin);
     find_ports(&repl);
     find_ports(&galera);
     const struct CMUnitTest tests[] = {

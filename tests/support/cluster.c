@@ -1,0 +1,59 @@
+/* Test support for the cluster suite: see cluster.h. */
+#include "cluster.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+void support_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+void support_split_words(const char *list, int n, char out[][SUPPORT_DSN_MAX])
+{
+    const char *p = list ? list : "";
+    for (int i = 0; i < n; i++) {
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, " ");
+        if (len == 0 || len >= SUPPORT_DSN_MAX)
+            fail_msg("expected %d DSNs in a list", n);
+        memcpy(out[i], p, len);
+        out[i][len] = '\0';
+        p += len;
+    }
+}
+
+void support_cluster_command(const char *script, const char *args)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "bash '%s' %s >&2", script, args);
+    assert_int_equal(system(cmd), 0);
+}
+
+void support_on_event(void *userdata, int32_t event, const char *message)
+{
+    support_event_log *log = userdata;
+    fprintf(stderr, "event %d: %s\n", (int)event, message);
+    pthread_mutex_lock(&log->lock);
+    if (event >= 0 && event < SUPPORT_EVENT_TYPES)
+        log->counts[event]++;
+    pthread_mutex_unlock(&log->lock);
+}
+
+int support_event_count(support_event_log *log, int event)
+{
+    pthread_mutex_lock(&log->lock);
+    int n = event >= 0 && event < SUPPORT_EVENT_TYPES ? log->counts[event] : 0;
+    pthread_mutex_unlock(&log->lock);
+    return n;
+}
