@@ -33,7 +33,6 @@ import tempfile
 import time
 
 DBMGMT, LIBRARY = sys.argv[1], sys.argv[2]
-passed = failed = 0
 LOCK_TIMEOUT_MS = "120000"
 
 # Ten migrations: eight in a transaction (each records itself in `applied`), two
@@ -116,53 +115,13 @@ TRANSACTIONAL = sorted(n[:3] for n, body in MIGRATIONS.items() if "transaction:f
 # ---------------------------------------------------------------------------------------
 # The smallest client over libdbmgmt's C API
 # ---------------------------------------------------------------------------------------
-lib = ctypes.CDLL(LIBRARY)
-lib.dbmgmt_errmsg.restype = ctypes.c_char_p
-lib.dbmgmt_conn_errmsg.restype = ctypes.c_char_p
-lib.dbmgmt_result_text.restype = ctypes.c_char_p
-lib.dbmgmt_conn_errmsg.argtypes = [ctypes.c_void_p]
-for fn in ("dbmgmt_conn_exec", "dbmgmt_conn_lock", "dbmgmt_conn_unlock", "dbmgmt_conn_prepare"):
-    getattr(lib, fn).restype = ctypes.c_int
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import dbmgmt_ctypes as dc  # noqa: E402  (tests/support: the client and the checks)
+
+lib = dc.load(LIBRARY)
 
 
-class Conn:
-    def __init__(self, dsn):
-        self.h = ctypes.c_void_p()
-        if lib.dbmgmt_conn_open(ctypes.byref(self.h), dsn.encode()) != 0:
-            raise RuntimeError(lib.dbmgmt_errmsg().decode())
-
-    def _fail(self):
-        raise RuntimeError(lib.dbmgmt_conn_errmsg(self.h).decode())
-
-    def exec(self, sql):
-        if lib.dbmgmt_conn_exec(self.h, sql.encode()) != 0:
-            self._fail()
-
-    def rows(self, sql):
-        r = ctypes.c_void_p()
-        if lib.dbmgmt_conn_query(self.h, ctypes.byref(r), sql.encode(), ctypes.c_size_t(0), None) != 0:
-            self._fail()
-        out = []
-        try:
-            n = lib.dbmgmt_result_column_count(r)
-            while lib.dbmgmt_result_next(r) == 1:
-                row = []
-                for i in range(n):
-                    v = lib.dbmgmt_result_text(r, i)
-                    row.append(None if v is None else v.decode())
-                out.append(tuple(row))
-        finally:
-            lib.dbmgmt_result_free(r)
-        return out
-
-    def scalar(self, sql):
-        rows = self.rows(sql)
-        return rows[0][0] if rows else None
-
-    def lock(self, name, timeout_ms):
-        if lib.dbmgmt_conn_lock(self.h, name.encode(), ctypes.c_int32(timeout_ms)) != 0:
-            self._fail()
-
+class Conn(dc.Conn):
     def prepare_and_run(self, sql):
         """A named server-side statement (the public dbmgmt_conn_prepare)."""
         s, r = ctypes.c_void_p(), ctypes.c_void_p()
@@ -175,18 +134,9 @@ class Conn:
         finally:
             lib.dbmgmt_stmt_free(s)
 
-    def close(self):
-        lib.dbmgmt_conn_close(self.h)
 
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-        print(f"ok   {name}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}", flush=True)
+checks = dc.Checks()
+check, say, captured = checks.check, checks.say, checks.captured
 
 
 # ---------------------------------------------------------------------------------------
@@ -442,10 +392,10 @@ def main():
         started = time.time()
         sixteen_migrators_direct_and_pooled(cl, folder)
         replica_refused_and_multi_host_finds_primary(cl, folder)
-        print(f"{passed} passed, {failed} failed in {time.time() - started:.1f} s")
+        print(f"{checks.passed} passed, {checks.failed} failed in {time.time() - started:.1f} s")
     finally:
         shutil.rmtree(folder.dir, ignore_errors=True)
-    return 1 if failed else 0
+    return 1 if checks.failed else 0
 
 
 if __name__ == "__main__":

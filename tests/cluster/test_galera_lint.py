@@ -22,7 +22,6 @@ tests/mariadb_cluster.sh run --`), and for the plain server
 DBMGMT_TEST_MYREPL_PRIMARY_DSN / DBMGMT_TEST_MYREPL_ADMIN_DSNS; without the
 Galera ones it is skipped (exit 77), unless CI=true (then it fails).
 """
-import ctypes
 import json
 import os
 import re
@@ -33,8 +32,6 @@ import tempfile
 import time
 
 DBMGMT, LIBRARY = sys.argv[1], sys.argv[2]
-passed = failed = 0
-captured = []  # everything the CLI printed, searched for passwords at the end
 
 ACCOUNTS = """-- migrate:up
 CREATE TABLE gl_accounts (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -58,52 +55,13 @@ ALTER TABLE gl_accounts DROP COLUMN tier;
 # ---------------------------------------------------------------------------------------
 # A connection through libdbmgmt's C API (root, to create databases and look)
 # ---------------------------------------------------------------------------------------
-lib = ctypes.CDLL(LIBRARY)
-lib.dbmgmt_errmsg.restype = ctypes.c_char_p
-lib.dbmgmt_conn_errmsg.restype = ctypes.c_char_p
-lib.dbmgmt_conn_errmsg.argtypes = [ctypes.c_void_p]
-lib.dbmgmt_result_text.restype = ctypes.c_char_p
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import dbmgmt_ctypes as dc  # noqa: E402  (tests/support: the client and the checks)
 
-
-class Conn:
-    def __init__(self, dsn):
-        self.h = ctypes.c_void_p()
-        if lib.dbmgmt_conn_open(ctypes.byref(self.h), dsn.encode()) != 0:
-            raise RuntimeError(lib.dbmgmt_errmsg().decode())
-
-    def exec(self, sql):
-        if lib.dbmgmt_conn_exec(self.h, sql.encode()) != 0:
-            raise RuntimeError(lib.dbmgmt_conn_errmsg(self.h).decode())
-
-    def column(self, sql):
-        r = ctypes.c_void_p()
-        if lib.dbmgmt_conn_query(self.h, ctypes.byref(r), sql.encode(), ctypes.c_size_t(0),
-                                 None) != 0:
-            raise RuntimeError(lib.dbmgmt_conn_errmsg(self.h).decode())
-        out = []
-        while lib.dbmgmt_result_next(r) == 1:
-            v = lib.dbmgmt_result_text(r, 0)
-            out.append(None if v is None else v.decode())
-        lib.dbmgmt_result_free(r)
-        return out
-
-    def close(self):
-        lib.dbmgmt_conn_close(self.h)
-
-
-def say(text):
-    captured.append(text)
-    print(text, flush=True)
-
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-        say(f"ok   {name}")
-    else:
-        failed += 1
-        say(f"FAIL {name} {detail}")
+lib = dc.load(LIBRARY)
+Conn = dc.Conn
+checks = dc.Checks()
+check, say, captured = checks.check, checks.say, checks.captured
 
 
 DSN_RE = re.compile(r"^(mysql://([^:@/]+)(?::[^@/]*)?@)([^/?]+)(?:/([^?]*))?(?:\?(.*))?$")
@@ -321,8 +279,8 @@ def main():
         shutil.rmtree(folder.dir, ignore_errors=True)
         for server, name in dbs:
             server.drop_database(name)
-    print(f"{passed} passed, {failed} failed in {time.time() - started:.1f} s")
-    return 1 if failed else 0
+    print(f"{checks.passed} passed, {checks.failed} failed in {time.time() - started:.1f} s")
+    return 1 if checks.failed else 0
 
 
 if __name__ == "__main__":

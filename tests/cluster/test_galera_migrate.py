@@ -37,7 +37,6 @@ Needs DBMGMT_TEST_GALERA_DSNS and DBMGMT_TEST_GALERA_ADMIN_DSNS (`bash
 tests/mariadb_cluster.sh run --`); without them it is skipped (exit 77),
 unless CI=true (then it fails).
 """
-import ctypes
 import os
 import re
 import shutil
@@ -48,8 +47,6 @@ import tempfile
 import time
 
 DBMGMT, LIBRARY = sys.argv[1], sys.argv[2]
-passed = failed = 0
-captured = []  # everything the CLI printed, searched for passwords at the end
 LOCK_TIMEOUT_MS = "120000"
 GET_LOCK_ATTEMPTS = 3
 TAKEOVER_LEASE_S = 5
@@ -136,65 +133,13 @@ EXPECTED_ROWS = {"accounts": 2001, "orders": 5000}
 # ---------------------------------------------------------------------------------------
 # The smallest client over libdbmgmt's C API
 # ---------------------------------------------------------------------------------------
-lib = ctypes.CDLL(LIBRARY)
-lib.dbmgmt_errmsg.restype = ctypes.c_char_p
-lib.dbmgmt_conn_errmsg.restype = ctypes.c_char_p
-lib.dbmgmt_result_text.restype = ctypes.c_char_p
-lib.dbmgmt_conn_errmsg.argtypes = [ctypes.c_void_p]
-lib.dbmgmt_conn_exec.restype = ctypes.c_int
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import dbmgmt_ctypes as dc  # noqa: E402  (tests/support: the client and the checks)
 
-
-class Conn:
-    def __init__(self, dsn):
-        self.h = ctypes.c_void_p()
-        if lib.dbmgmt_conn_open(ctypes.byref(self.h), dsn.encode()) != 0:
-            raise RuntimeError(lib.dbmgmt_errmsg().decode())
-
-    def _fail(self):
-        raise RuntimeError(lib.dbmgmt_conn_errmsg(self.h).decode())
-
-    def exec(self, sql):
-        if lib.dbmgmt_conn_exec(self.h, sql.encode()) != 0:
-            self._fail()
-
-    def rows(self, sql):
-        r = ctypes.c_void_p()
-        if lib.dbmgmt_conn_query(self.h, ctypes.byref(r), sql.encode(), ctypes.c_size_t(0), None) != 0:
-            self._fail()
-        out = []
-        try:
-            n = lib.dbmgmt_result_column_count(r)
-            while lib.dbmgmt_result_next(r) == 1:
-                row = []
-                for i in range(n):
-                    v = lib.dbmgmt_result_text(r, i)
-                    row.append(None if v is None else v.decode())
-                out.append(tuple(row))
-        finally:
-            lib.dbmgmt_result_free(r)
-        return out
-
-    def scalar(self, sql):
-        rows = self.rows(sql)
-        return rows[0][0] if rows else None
-
-    def close(self):
-        lib.dbmgmt_conn_close(self.h)
-
-
-def say(text):
-    captured.append(text)
-    print(text, flush=True)
-
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-        say(f"ok   {name}")
-    else:
-        failed += 1
-        say(f"FAIL {name} {detail}")
+lib = dc.load(LIBRARY)
+Conn = dc.Conn
+checks = dc.Checks()
+check, say, captured = checks.check, checks.say, checks.captured
 
 
 # ---------------------------------------------------------------------------------------
@@ -627,10 +572,10 @@ def main():
         check(f"no password in anything printed ({len(captured)} outputs searched for "
               f"{len(cl.passwords)} passwords)", cl.passwords and not leaked,
               f"{len(leaked)} leaked" if leaked else "no passwords to search for")
-        print(f"{passed} passed, {failed} failed in {time.time() - started:.1f} s")
+        print(f"{checks.passed} passed, {checks.failed} failed in {time.time() - started:.1f} s")
     finally:
         shutil.rmtree(folder.dir, ignore_errors=True)
-    return 1 if failed else 0
+    return 1 if checks.failed else 0
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ usage: test_processes.py DBMGMT_EXE LIBDBMGMT_SO ENGINE
 The DSNs come from DBMGMT_TEST_PG_DSN / DBMGMT_TEST_MYSQL_DSN (skipped with
 exit 77 when absent, a failure with CI=true).
 """
-import ctypes
 import os
 import shutil
 import signal
@@ -23,59 +22,13 @@ import tempfile
 import time
 
 DBMGMT, LIBRARY, ENGINE = sys.argv[1], sys.argv[2], sys.argv[3]
-lib = ctypes.CDLL(LIBRARY)
-lib.dbmgmt_errmsg.restype = ctypes.c_char_p
-lib.dbmgmt_conn_errmsg.restype = ctypes.c_char_p
-lib.dbmgmt_result_text.restype = ctypes.c_char_p
-lib.dbmgmt_result_int64.restype = ctypes.c_int64
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import dbmgmt_ctypes as dc  # noqa: E402  (tests/support: the client and the checks)
 
-passed = failed = 0
-
-
-class Conn:
-    """The smallest client over libdbmgmt's C API."""
-
-    def __init__(self, dsn):
-        self.h = ctypes.c_void_p()
-        if lib.dbmgmt_conn_open(ctypes.byref(self.h), dsn.encode()) != 0:
-            raise RuntimeError(lib.dbmgmt_errmsg().decode())
-
-    def exec(self, sql):
-        if lib.dbmgmt_conn_exec(self.h, sql.encode()) != 0:
-            raise RuntimeError(lib.dbmgmt_conn_errmsg(self.h).decode())
-
-    def scalar(self, sql):
-        r = ctypes.c_void_p()
-        if lib.dbmgmt_conn_query(self.h, ctypes.byref(r), sql.encode(), 0, None) != 0:
-            raise RuntimeError(lib.dbmgmt_conn_errmsg(self.h).decode())
-        try:
-            if lib.dbmgmt_result_next(r) != 1:
-                return None
-            v = lib.dbmgmt_result_text(r, 0)
-            return None if v is None else v.decode()
-        finally:
-            lib.dbmgmt_result_free(r)
-
-    def tables(self):
-        out = ctypes.c_char_p()
-        lib.dbmgmt_conn_schema_json.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p)]
-        if lib.dbmgmt_conn_schema_json(self.h, ctypes.byref(out)) != 0:
-            raise RuntimeError(lib.dbmgmt_conn_errmsg(self.h).decode())
-        import json
-        return {t["name"] for t in json.loads(out.value.decode())["tables"]}
-
-    def close(self):
-        lib.dbmgmt_conn_close(self.h)
-
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
+lib = dc.load(LIBRARY)
+Conn = dc.Conn
+checks = dc.Checks()
+check, say, captured = checks.check, checks.say, checks.captured
 
 
 class Scratch:
@@ -258,8 +211,8 @@ def main():
     if ENGINE == "postgres":
         concurrent_index_completes_while_others_wait(base)
         read_only_session_is_refused_before_writing(base)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    print(f"{checks.passed} passed, {checks.failed} failed")
+    return 1 if checks.failed else 0
 
 
 if __name__ == "__main__":
