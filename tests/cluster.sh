@@ -52,14 +52,14 @@ set -euo pipefail
 exec 3>&1 1>&2
 
 readonly PG_BIN=/usr/lib/postgresql/15/bin
-readonly POLICY_RC_D=/usr/sbin/policy-rc.d
-readonly INSTALL_LOCK=/run/lock/dbmgmt-test-servers.install.lock   # shared with servers.sh
 readonly MARKER=.dbmgmt-test-cluster      # marks a folder as ours before any rm -rf
 readonly START_SECONDS=180                # bring-up bound, for a busy 2-core machine
 readonly MEMBERS=(m1 m2 m3)
 readonly PKGS=(postgresql-15 postgresql-client-15 patroni etcd-server etcd-client
     pgbouncer curl)
 readonly SERVICES=(etcd pgbouncer patroni postgresql)   # what the packages could start
+# What this run installs must not start at the next boot (etcd on 2379, pgbouncer on 6432).
+readonly DISABLE_UNITS=(etcd-server:etcd pgbouncer:pgbouncer)
 # Patroni timing. Decision: ttl 10 / loop_wait 2 / retry_timeout 4 (loop_wait +
 # 2 * retry_timeout = ttl, as Patroni's docs ask). A crashed leader is noticed within one
 # loop (2 s) and, with primary_start_timeout 0, failed over at once instead of being
@@ -71,10 +71,12 @@ readonly TTL=10 LOOP_WAIT=2 RETRY_TIMEOUT=4
 readonly CLEAN_ENV=(env -i "PATH=$PG_BIN:/usr/sbin:/usr/bin:/sbin:/bin" LC_ALL=C.UTF-8
     HOME=/var/lib/postgresql)
 
-log() { printf '[cluster] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-in_ci() { [[ ${CI:-} == true || ${CI:-} == 1 ]]; }
-usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+# For tests/harness.sh: log prefix, end of the usage text (lines 2-32 above), ports,
+# how much of a log to show.
+readonly LOG_TAG=cluster USAGE_END=33 WHAT=cluster STATE_DIR_VAR=DBMGMT_TEST_CLUSTER_DIR
+readonly PORT_LO=15000 PORT_HI=32767 LOG_TAIL_LINES=25
+# shellcheck source=tests/harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 # ---------------------------------------------------------------------------------------
 # State: one folder per start. Layout: state.env (root, 0600: ports, passwords), pids/
@@ -101,10 +103,7 @@ set_paths() {
 member_dir() { echo "$STATE_DIR/$1"; }
 
 make_state_dir() {
-    STATE_DIR=$(mktemp -d /tmp/dbmgmt-cluster.XXXXXX)
-    chmod 0711 "$STATE_DIR"          # postgres must reach its own subfolders
-    touch "$STATE_DIR/$MARKER"
-    set_paths
+    new_state_dir dbmgmt-cluster
     mkdir -m 0700 "$PID_DIR"
     SCOPE=dbmgmt-test-${STATE_DIR##*.}
 }
@@ -119,51 +118,8 @@ make_etcd_dir() {
     chmod 0700 "$ETCD_DIR"
 }
 
-save_state() {   # plain assignments: load_state sources them inside a function
-    local v
-    (
-        umask 077
-        for v in "${STATE_VARS[@]}"; do printf '%s=%q\n' "$v" "${!v}"; done >"$STATE_DIR/state.env"
-    )
-}
-
-load_state() {
-    STATE_DIR=${DBMGMT_TEST_CLUSTER_DIR:-}
-    [[ -n $STATE_DIR ]] || die "DBMGMT_TEST_CLUSTER_DIR is not set (run \`start\` first)"
-    [[ -f $STATE_DIR/$MARKER && -f $STATE_DIR/state.env ]] ||
-        die "$STATE_DIR is not a folder made by tests/cluster.sh"
-    set_paths
-    # shellcheck source=/dev/null
-    source "$STATE_DIR/state.env"
+state_loaded() {   # after load_state (tests/harness.sh)
     ((CLUSTER_OK)) || die "the cluster in $STATE_DIR did not start"
-}
-
-now_us() { echo "${EPOCHREALTIME/./}"; }
-seconds_since() {   # start (from now_us): elapsed seconds with two decimals
-    local d=$(($(now_us) - $1))
-    printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000))
-}
-
-random_hex24() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
-
-# A free TCP port on 127.0.0.1 below the kernel's ephemeral range (as in servers.sh), not
-# one already taken for this cluster. Free = nothing accepts a connection there. Sets PORT
-# (not printed: a $(...) subshell would lose PICKED).
-PICKED=() PORT=''
-pick_free_port() {
-    local lo hi port tries p
-    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
-    hi=$((lo > 20000 ? lo - 1 : 32767))
-    for ((tries = 0; tries < 200; tries++)); do
-        port=$((15000 + (RANDOM * 32768 + RANDOM) % (hi - 15000)))
-        for p in "${PICKED[@]}"; do ((p != port)) || continue 2; done
-        if ! (exec 4<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            PICKED+=("$port")
-            PORT=$port
-            return 0
-        fi
-    done
-    die "no free TCP port found on 127.0.0.1"
 }
 
 pick_ports() {
@@ -188,33 +144,15 @@ member_api_port() { local p; read -ra p <<<"$API_PORTS"; echo "${p[$(member_inde
 
 # ---------------------------------------------------------------------------------------
 # Processes: each pid this script starts is written to pids/NAME.pid, and teardown kills
-# exactly those (and what they started), never anything found by name.
+# exactly those (and what they started), never anything found by name. is_zombie, alive,
+# wait_gone, descendants and kill_and_wait are in tests/harness.sh.
 # ---------------------------------------------------------------------------------------
-is_zombie() { [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
-alive() { [[ -e /proc/$1 ]] && ! is_zombie "$1"; }
-
-wait_gone() {   # pid: until it has exited (a zombie counts: nobody may reap it)
-    local deadline=$((SECONDS + 30))
-    while alive "$1"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.05
-    done
-}
-
 recorded_pid() {   # name expected-comm: the recorded pid if that process still runs
     local pid
     pid=$(cat "$PID_DIR/$1.pid" 2>/dev/null) || return 1
     [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" || return 1
     [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2"* ]] || return 1
     echo "$pid"
-}
-
-descendants() {   # pid: every process below it, deepest last
-    local child
-    for child in $(pgrep -P "$1" || true); do
-        echo "$child"
-        descendants "$child"
-    done
 }
 
 postmaster_pid() {   # member: its running postmaster's pid, from data/postmaster.pid
@@ -228,25 +166,9 @@ postmaster_pid() {   # member: its running postmaster's pid, from data/postmaste
     echo "$pid"
 }
 
-kill_and_wait() {   # signal pids...
-    local sig=$1 pid
-    shift
-    for pid; do kill "-$sig" "$pid" 2>/dev/null || true; done
-    for pid; do wait_gone "$pid" || log "warning: pid $pid did not exit"; done
-}
-
 # ---------------------------------------------------------------------------------------
 # Failures: fatal with CI=true, otherwise a warning and no cluster variables.
 # ---------------------------------------------------------------------------------------
-show_log_tails() {   # files...: the last lines of each that is not empty
-    local f
-    for f in "$@"; do
-        [[ -s $f ]] || continue
-        log "---- last lines of $f"
-        tail -n 25 "$f" >&2 || true
-    done
-}
-
 member_logs() {
     local m
     for m in "${MEMBERS[@]}"; do
@@ -270,87 +192,8 @@ cluster_failed() {   # message [logs...]: default, every log of the cluster
 }
 
 # ---------------------------------------------------------------------------------------
-# Packages. As in servers.sh: while apt-get runs, a temporary /usr/sbin/policy-rc.d that
-# exits 101 keeps invoke-rc.d / deb-systemd-invoke from starting the default services
-# (etcd on 2379, pgbouncer on 6432, postgresql `main` on 5432); the same lock serializes
-# concurrent installs of both scripts. Under systemd, a service that starts anyway (a
-# package that ignores policy-rc.d) is stopped afterwards, but only if it was not running
-# before the install: it may be someone else's; and the etcd / pgbouncer units this run
-# installed are disabled.
-# ---------------------------------------------------------------------------------------
-POLICY_SWAPPED=0
-
-pkg_installed() { dpkg -s "$1" 2>/dev/null | grep -qx 'Status: install ok installed'; }
-
-policy_rc_d_install() {
-    if [[ -e $POLICY_RC_D ]]; then cp -p "$POLICY_RC_D" "$STATE_DIR/policy-rc.d.orig"; fi
-    POLICY_SWAPPED=1
-    printf '#!/bin/sh\n# temporary, from libdbmgmt tests/cluster.sh: no service starts during install\nexit 101\n' \
-        >"$POLICY_RC_D"
-    chmod 0755 "$POLICY_RC_D"
-}
-
-policy_rc_d_restore() {
-    ((POLICY_SWAPPED)) || return 0
-    if [[ -e $STATE_DIR/policy-rc.d.orig ]]; then
-        mv -f "$STATE_DIR/policy-rc.d.orig" "$POLICY_RC_D"
-    else
-        rm -f "$POLICY_RC_D"
-    fi
-    POLICY_SWAPPED=0
-}
-
-have_systemd() { [[ -d /run/systemd/system ]]; }
-
-active_services() {   # the SERVICES systemd runs now, one a line
-    have_systemd || return 0
-    local s
-    for s in "${SERVICES[@]}"; do
-        systemctl is-active --quiet "$s.service" 2>/dev/null && echo "$s"
-    done
-    return 0
-}
-
-stop_services_started_by() {   # services running before, packages just installed
-    local before=$1 installed=$2 s
-    have_systemd || return 0
-    for s in $(active_services); do
-        grep -qx "$s" <<<"$before" && continue
-        log "stopping $s.service, started by its package"
-        systemctl stop "$s.service" || true
-    done
-    # What this run installed must not start at the next boot either (etcd on 2379,
-    # pgbouncer on 6432): the packages are here for the tests only.
-    for s in etcd-server:etcd pgbouncer:pgbouncer; do
-        grep -qw -- "${s%%:*}" <<<"$installed" || continue
-        systemctl disable "${s#*:}.service" >/dev/null 2>&1 || true
-    done
-}
-
-install_packages() {   # returns non-zero when a package could not be installed
-    local missing=() p before rc=0
-    for p in "${PKGS[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-    ((${#missing[@]})) || return 0
-    exec 9>"$INSTALL_LOCK"
-    flock -w 900 9 || die "another install holds $INSTALL_LOCK"
-    missing=()
-    for p in "${PKGS[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-    if ((${#missing[@]})); then
-        before=$(active_services)
-        policy_rc_d_install
-        log "installing ${missing[*]} (log: $APT_LOG)"
-        {
-            apt-get -q -o DPkg::Lock::Timeout=300 update &&
-                DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 \
-                    --no-install-recommends install "${missing[@]}"
-        } >>"$APT_LOG" 2>&1 || rc=1
-        policy_rc_d_restore
-        stop_services_started_by "$before" "${missing[*]}"
-    fi
-    exec 9>&-          # the servers must not inherit the lock
-    return "$rc"
-}
-
+# Packages: tests/harness.sh's install_packages (PKGS; SERVICES that start anyway are
+# stopped, the DISABLE_UNITS this run installed are disabled).
 # ---------------------------------------------------------------------------------------
 # etcd: one member, v3 API (Patroni's etcd3 client), client and peer port on 127.0.0.1.
 # ---------------------------------------------------------------------------------------
@@ -723,6 +566,8 @@ bring_up() {
     log "cluster up in $(seconds_since "$t0") s ($(seconds_since "$t1") s after install): leader $leader, 2 streaming replicas (1 sync), $(memory_in_use) MiB"
 }
 
+exit_unless_up() { ((CLUSTER_OK)) || exit 1; }   # for cmd_start (tests/harness.sh)
+
 our_pids() {   # every process of the cluster: the recorded ones, the postmasters (a
     # member's survives its Patroni) and all their descendants, once each
     local f pid m
@@ -742,15 +587,6 @@ our_pids() {   # every process of the cluster: the recorded ones, the postmaster
     } | sort -un
 }
 
-memory_in_use() {   # MiB: the proportional set size (Pss) of every process of the cluster
-    local pid kb=0 pss
-    for pid in $(our_pids); do
-        pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null) || continue
-        kb=$((kb + ${pss:-0}))
-    done
-    echo $((kb / 1024))
-}
-
 stop_processes() {
     local pid
     if pid=$(recorded_pid pgbouncer pgbouncer); then kill_and_wait KILL "$pid"; fi
@@ -758,18 +594,11 @@ stop_processes() {
     if pid=$(recorded_pid etcd etcd); then kill_and_wait KILL "$pid"; fi
 }
 
-teardown() {
-    [[ -n $STATE_DIR && -f $STATE_DIR/$MARKER ]] || return 0
-    local t0
-    t0=$(now_us)
-    policy_rc_d_restore
+stop_all() {   # teardown's (tests/harness.sh): the processes, etcd's folder on tmpfs
     stop_processes
     if [[ -n $ETCD_DIR && $ETCD_DIR != "$STATE_DIR"/* && -f $ETCD_DIR/$MARKER ]]; then
         rm -rf "$ETCD_DIR"
     fi
-    rm -rf "$STATE_DIR"
-    log "cluster stopped and $STATE_DIR removed in $(seconds_since "$t0") s"
-    STATE_DIR=''
 }
 
 # Assigns (does not export) the variables; clears them all when the cluster is not up,
@@ -805,62 +634,7 @@ set_vars() {
 # ---------------------------------------------------------------------------------------
 # Sub-commands
 # ---------------------------------------------------------------------------------------
-CHILD=''
-
-on_signal() {   # signal number: stop CMD, then exit (the EXIT trap tears down)
-    trap '' INT TERM
-    if [[ -n $CHILD ]]; then
-        kill -TERM "$CHILD" 2>/dev/null || true
-        wait "$CHILD" 2>/dev/null || true
-    fi
-    exit $((128 + $1))
-}
-
-cmd_run() {
-    [[ ${1-} == -- ]] && shift
-    (($#)) || usage
-    trap 'teardown' EXIT
-    trap 'on_signal 2' INT
-    trap 'on_signal 15' TERM
-    bring_up
-    set_vars
-    local v rc=0
-    for v in "${VARS[@]}"; do [[ -v $v ]] && export "${v?}"; done
-    # In the background so a signal to this script is handled at once; `<&0` keeps the
-    # caller's stdin when there is one (CI may start us with stdin closed).
-    if { true <&0; } 2>/dev/null; then
-        "$@" <&0 >&3 3>&- &
-    else
-        "$@" </dev/null >&3 3>&- &
-    fi
-    CHILD=$!
-    wait "$CHILD" || rc=$?
-    CHILD=''
-    exit "$rc"
-}
-
-cmd_start() {
-    trap 'teardown' EXIT           # only if start-up fails
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    bring_up
-    ((CLUSTER_OK)) || exit 1
-    trap - EXIT INT TERM
-    set_vars
-    local v
-    for v in "${VARS[@]}"; do
-        [[ -v $v ]] && printf 'export %s=%q\n' "$v" "${!v}" >&3
-    done
-    log "stop with: bash ${BASH_SOURCE[0]} stop"
-}
-
-cmd_install() {
-    [[ $EUID -eq 0 ]] || die "run as root"
-    make_state_dir
-    trap 'teardown' EXIT
-    install_packages || { show_log_tails "$APT_LOG"; die "could not install ${PKGS[*]}"; }
-}
-
+# run, start, stop and install are in tests/harness.sh.
 cmd_leader() {
     load_state
     writable_leader >&3 || die "no leader accepts writes now"
@@ -959,18 +733,10 @@ cmd_status() {
     cluster_members >&3 || die "no Patroni REST API answers"
 }
 
-cmd_stop() {
-    load_state
-    teardown
-}
-
-main() {
-    local cmd=${1-}
-    (($#)) && shift
+script_command() {   # command args...: all but run, start and stop (tests/harness.sh)
+    local cmd=$1
+    shift
     case $cmd in
-    run) cmd_run "$@" ;;
-    start) cmd_start ;;
-    stop) cmd_stop ;;
     install) cmd_install ;;
     leader) cmd_leader ;;
     wait-leader) cmd_wait_leader "$@" ;;

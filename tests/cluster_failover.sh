@@ -15,14 +15,9 @@ set -euo pipefail
 DRILL=$1
 SCRIPT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster.sh
 
-if [[ -z ${DBMGMT_TEST_CLUSTER_DSN:-} ]]; then
-    if [[ ${CI:-} == true || ${CI:-} == 1 ]]; then
-        echo "DBMGMT_TEST_CLUSTER_DSN is not set (run under tests/cluster.sh; required with CI=true)"
-        exit 1
-    fi
-    echo "skipped: DBMGMT_TEST_CLUSTER_DSN is not set (run under bash tests/cluster.sh run --)"
-    exit 77
-fi
+# shellcheck source=tests/selftest_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/selftest_lib.sh"
+skip_unless_set cluster.sh DBMGMT_TEST_CLUSTER_DSN
 
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT

@@ -11,46 +11,15 @@
 # shellcheck disable=SC2317 # the checks are functions called through check / eventually
 set -euo pipefail
 
+# shellcheck source=tests/selftest_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/selftest_lib.sh"
+# pass, fail, check, equals, eventually, now_us, seconds_since: tests/selftest_lib.sh.
+
 SCRIPT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster.sh
-PASSED=0 FAILED=0
 OUT=$(mktemp)            # output of the command under test, shown when a check fails
 trap 'rm -f "$OUT"' EXIT
 
-skip_without_cluster() {   # exit 77 (meson's skip) without the variables, 1 with CI=true
-    [[ -z ${DBMGMT_TEST_CLUSTER_DSN:-} ]] || return 0
-    if [[ ${CI:-} == true || ${CI:-} == 1 ]]; then
-        echo "DBMGMT_TEST_CLUSTER_DSN is not set (run under tests/cluster.sh; required with CI=true)"
-        exit 1
-    fi
-    echo "skipped: DBMGMT_TEST_CLUSTER_DSN is not set (run under bash tests/cluster.sh run --)"
-    exit 77
-}
-skip_without_cluster
-
-pass() { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; sed 's/^/     | /' "$OUT" | tail -n 15; }
-check() {      # name cmd...: the command must succeed
-    local name=$1; shift
-    if "$@" >"$OUT" 2>&1; then pass "$name"; else fail "$name"; fi
-}
-equals() {     # expected cmd...: the command's stdout must be exactly `expected`
-    local expected=$1 got; shift
-    got=$("$@" 2>&1) || { echo "$got"; return 1; }
-    [[ $got == "$expected" ]] || { echo "expected [$expected], got [$got]"; return 1; }
-}
-eventually() {   # seconds cmd...: retry the command until it succeeds
-    local deadline=$((SECONDS + $1)); shift
-    until "$@"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.25
-    done
-}
-
-now_us() { echo "${EPOCHREALTIME/./}"; }
-seconds_since() {   # start (from now_us): elapsed seconds, two decimals
-    local d=$(($(now_us) - $1))
-    printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000))
-}
+skip_unless_set cluster.sh DBMGMT_TEST_CLUSTER_DSN
 
 # DSN postgres://user:password@host:port/db into the array DSN (user pw host port db), so
 # the password goes to psql through PGPASSWORD, never argv.

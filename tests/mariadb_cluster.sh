@@ -56,8 +56,6 @@ set -euo pipefail
 # so nothing but the export lines can reach `eval "$(... start)"`.
 exec 3>&1 1>&2
 
-readonly POLICY_RC_D=/usr/sbin/policy-rc.d
-readonly INSTALL_LOCK=/run/lock/dbmgmt-test-servers.install.lock   # shared with servers.sh
 readonly MARKER=.dbmgmt-test-mycluster    # marks a folder as ours before any rm -rf
 readonly START_SECONDS=180                # bound of each wait, for a busy 2-core machine
 readonly GALERA_PROVIDER=/usr/lib/galera/libgalera_smm.so
@@ -67,6 +65,7 @@ readonly MEMBERS=("${REPL_MEMBERS[@]}" "${GALERA_MEMBERS[@]}")
 # ss (iproute2): wsrep_sst_rsync checks its rsync daemon's port with it.
 readonly PKGS=(mariadb-server mariadb-client galera-4 rsync openssl iproute2 procps)
 readonly SERVICES=(mariadb rsync)         # what the packages could start
+readonly DISABLE_UNITS=()
 # Ports: free ones in a block that tests/servers.sh and tests/cluster.sh never pick from
 # (they pick from 15000 up), so concurrent start-ups cannot choose the same port.
 readonly PORT_LO=10000 PORT_HI=14999
@@ -77,10 +76,12 @@ readonly EVS_OPTIONS='evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.ins
 # can redirect them to another server, user or configuration.
 readonly CLEAN_ENV=(env -i "PATH=/usr/sbin:/usr/bin:/sbin:/bin" LC_ALL=C.UTF-8)
 
-log() { printf '[mariadb-cluster] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-in_ci() { [[ ${CI:-} == true || ${CI:-} == 1 ]]; }
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+# For tests/harness.sh: log prefix, end of the usage text (the whole header above), how
+# much of a log to show.
+readonly LOG_TAG=mariadb-cluster USAGE_END='/^set -euo/' WHAT=clusters
+readonly STATE_DIR_VAR=DBMGMT_TEST_MYCLUSTER_DIR LOG_TAIL_LINES=25
+# shellcheck source=tests/harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 # ---------------------------------------------------------------------------------------
 # State: one folder per start. Layout: state.env (root, 0600: ports, passwords), pids/
@@ -110,59 +111,9 @@ set_paths() {
 member_dir() { echo "$STATE_DIR/$1"; }
 
 make_state_dir() {
-    STATE_DIR=$(mktemp -d /tmp/dbmgmt-mycluster.XXXXXX)
-    chmod 0711 "$STATE_DIR"          # mysql must reach its own subfolders
-    touch "$STATE_DIR/$MARKER"
-    set_paths
+    new_state_dir dbmgmt-mycluster
     mkdir -m 0700 "$PID_DIR" "$ROLE_DIR" "$CLIENT_DIR"
     CLUSTER_NAME=dbmgmt-test-${STATE_DIR##*.}
-}
-
-save_state() {   # plain assignments: load_state sources them inside a function
-    local v
-    (
-        umask 077
-        for v in "${STATE_VARS[@]}"; do printf '%s=%q\n' "$v" "${!v}"; done >"$STATE_DIR/state.env"
-    )
-}
-
-load_state() {
-    STATE_DIR=${DBMGMT_TEST_MYCLUSTER_DIR:-}
-    [[ -n $STATE_DIR ]] || die "DBMGMT_TEST_MYCLUSTER_DIR is not set (run \`start\` first)"
-    [[ -f $STATE_DIR/$MARKER && -f $STATE_DIR/state.env ]] ||
-        die "$STATE_DIR is not a folder made by tests/mariadb_cluster.sh"
-    set_paths
-    # shellcheck source=/dev/null
-    source "$STATE_DIR/state.env"
-}
-
-now_us() { echo "${EPOCHREALTIME/./}"; }
-seconds_since() {   # start (from now_us): elapsed seconds with two decimals
-    local d=$(($(now_us) - $1))
-    printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000))
-}
-
-random_hex24() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
-
-# A free TCP port on 127.0.0.1 in PORT_LO..PORT_HI (below the kernel's ephemeral range,
-# so no outgoing connection takes it while a killed server is down), not one already
-# taken for these clusters. Free = nothing accepts a connection there. Sets PORT.
-PICKED=() PORT=''
-pick_free_port() {
-    local lo hi port tries p
-    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
-    hi=$((lo <= PORT_HI ? lo - 1 : PORT_HI))
-    ((hi > PORT_LO + 100)) || die "the ephemeral port range starts at $lo: no room for fixed ports"
-    for ((tries = 0; tries < 200; tries++)); do
-        port=$((PORT_LO + (RANDOM * 32768 + RANDOM) % (hi - PORT_LO + 1)))
-        for p in "${PICKED[@]}"; do ((p != port)) || continue 2; done
-        if ! (exec 4<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            PICKED+=("$port")
-            PORT=$port
-            return 0
-        fi
-    done
-    die "no free TCP port found on 127.0.0.1"
 }
 
 pick_ports() {
@@ -196,33 +147,8 @@ member_by_port() {   # port: the member listening there, if any
 # ---------------------------------------------------------------------------------------
 # Processes: the pid of each server this script launches is written to pids/NAME.pid;
 # teardown kills exactly those (and what they started), never anything found by name.
+# is_zombie, alive, wait_gone, descendants and kill_and_wait are in tests/harness.sh.
 # ---------------------------------------------------------------------------------------
-is_zombie() { [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
-alive() { [[ -e /proc/$1 ]] && ! is_zombie "$1"; }
-
-wait_gone() {   # pid: until it has exited (a zombie counts: nobody may reap it)
-    local deadline=$((SECONDS + 30))
-    while alive "$1"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.05
-    done
-}
-
-descendants() {   # pid: every process below it, deepest last
-    local child
-    for child in $(pgrep -P "$1" || true); do
-        echo "$child"
-        descendants "$child"
-    done
-}
-
-kill_and_wait() {   # signal pids...
-    local sig=$1 pid
-    shift
-    for pid; do kill "-$sig" "$pid" 2>/dev/null || true; done
-    for pid; do wait_gone "$pid" || log "warning: pid $pid did not exit"; done
-}
-
 # The member's running mariadbd: the recorded pid (or the server's own pid file), if
 # that process is a mariadbd started with this member's configuration (a pid may have
 # been reused since).
@@ -256,15 +182,6 @@ kill_member() {   # member
 # ---------------------------------------------------------------------------------------
 # Failures: fatal with CI=true, otherwise a warning and the cluster is left out.
 # ---------------------------------------------------------------------------------------
-show_log_tails() {   # files...: the last lines of each that is not empty
-    local f
-    for f in "$@"; do
-        [[ -s $f ]] || continue
-        log "---- last lines of $f"
-        tail -n 25 "$f" >&2 || true
-    done
-}
-
 member_logs() {   # members...
     local m
     for m; do
@@ -294,79 +211,9 @@ cluster_failed() {   # repl|galera message [logs...]: default, the members' logs
 }
 
 # ---------------------------------------------------------------------------------------
-# Packages. As in servers.sh and cluster.sh: while apt-get runs, a temporary
-# /usr/sbin/policy-rc.d that exits 101 keeps the packages from starting their default
-# services (mariadb on 3306); the same lock serializes concurrent installs of all three
-# scripts. Under systemd, a service that starts anyway is stopped afterwards, but only if
-# it was not running before the install: it may be someone else's.
+# Packages: tests/harness.sh's install_packages (PKGS; SERVICES that start anyway are
+# stopped), then tools_present.
 # ---------------------------------------------------------------------------------------
-POLICY_SWAPPED=0
-
-pkg_installed() { dpkg -s "$1" 2>/dev/null | grep -qx 'Status: install ok installed'; }
-
-policy_rc_d_install() {
-    if [[ -e $POLICY_RC_D ]]; then cp -p "$POLICY_RC_D" "$STATE_DIR/policy-rc.d.orig"; fi
-    POLICY_SWAPPED=1
-    printf '#!/bin/sh\n# temporary, from libdbmgmt tests/mariadb_cluster.sh: no service starts during install\nexit 101\n' \
-        >"$POLICY_RC_D"
-    chmod 0755 "$POLICY_RC_D"
-}
-
-policy_rc_d_restore() {
-    ((POLICY_SWAPPED)) || return 0
-    if [[ -e $STATE_DIR/policy-rc.d.orig ]]; then
-        mv -f "$STATE_DIR/policy-rc.d.orig" "$POLICY_RC_D"
-    else
-        rm -f "$POLICY_RC_D"
-    fi
-    POLICY_SWAPPED=0
-}
-
-have_systemd() { [[ -d /run/systemd/system ]]; }
-
-active_services() {   # the SERVICES systemd runs now, one a line
-    have_systemd || return 0
-    local s
-    for s in "${SERVICES[@]}"; do
-        systemctl is-active --quiet "$s.service" 2>/dev/null && echo "$s"
-    done
-    return 0
-}
-
-stop_services_started_by() {   # services running before the install
-    local before=$1 s
-    have_systemd || return 0
-    for s in $(active_services); do
-        grep -qx "$s" <<<"$before" && continue
-        log "stopping $s.service, started by its package"
-        systemctl stop "$s.service" || true
-    done
-}
-
-install_packages() {   # returns non-zero when a package could not be installed
-    local missing=() p before rc=0
-    for p in "${PKGS[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-    ((${#missing[@]})) || return 0
-    exec 9>"$INSTALL_LOCK"
-    flock -w 900 9 || die "another install holds $INSTALL_LOCK"
-    missing=()
-    for p in "${PKGS[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-    if ((${#missing[@]})); then
-        before=$(active_services)
-        policy_rc_d_install
-        log "installing ${missing[*]} (log: $APT_LOG)"
-        {
-            apt-get -q -o DPkg::Lock::Timeout=300 update &&
-                DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 \
-                    --no-install-recommends install "${missing[@]}"
-        } >>"$APT_LOG" 2>&1 || rc=1
-        policy_rc_d_restore
-        stop_services_started_by "$before"
-    fi
-    exec 9>&-          # the servers must not inherit the lock
-    return "$rc"
-}
-
 tools_present() {   # what the servers need, whatever installed it
     local t
     for t in mariadbd mariadb mariadb-admin mariadb-install-db wsrep_sst_rsync rsync openssl ss; do
@@ -425,6 +272,10 @@ bring_up() {
         "replication $( ((REPL_OK)) && echo up || echo down), Galera $( ((GALERA_OK)) && echo up || echo down), $(memory_in_use) MiB"
 }
 
+# Without CI=true, clusters that could not start are left out, and when neither is up
+# `start` prints nothing and exits 0: the tests that need them skip.
+exit_unless_up() { ((REPL_OK || GALERA_OK)) || exit 0; }   # cmd_start's (tests/harness.sh)
+
 our_pids() {   # every process of the clusters: the servers, what they started, and any
     # mariadbd started with a configuration of this folder (launched but not yet recorded)
     local m pid
@@ -436,15 +287,6 @@ our_pids() {   # every process of the clusters: the servers, what they started, 
         done
         [[ -z $STATE_DIR ]] || pgrep -f -- "^mariadbd --defaults-file=$STATE_DIR/[a-z0-9]*/my.cnf( |\$)" || true
     } | sort -un
-}
-
-memory_in_use() {   # MiB: the proportional set size (Pss) of every process of the clusters
-    local pid kb=0 pss
-    for pid in $(our_pids); do
-        pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null) || continue
-        kb=$((kb + ${pss:-0}))
-    done
-    echo $((kb / 1024))
 }
 
 stop_setups() {   # a start-up under way (a signal): it and what it runs now, at once
@@ -469,16 +311,7 @@ stop_processes() {
     ((${#pids[@]} == 0)) || kill_and_wait KILL "${pids[@]}"
 }
 
-teardown() {
-    [[ -n $STATE_DIR && -f $STATE_DIR/$MARKER ]] || return 0
-    local t0
-    t0=$(now_us)
-    policy_rc_d_restore
-    stop_processes
-    rm -rf "$STATE_DIR"
-    log "clusters stopped and $STATE_DIR removed in $(seconds_since "$t0") s"
-    STATE_DIR=''
-}
+stop_all() { stop_processes; }   # teardown's (tests/harness.sh)
 
 # Assigns (does not export) the variables; clears them all first, so a caller's stale
 # values cannot point the suite at a cluster that is gone.
@@ -527,65 +360,7 @@ set_vars() {
 # ---------------------------------------------------------------------------------------
 # Sub-commands
 # ---------------------------------------------------------------------------------------
-CHILD=''
-
-on_signal() {   # signal number: stop CMD, then exit (the EXIT trap tears down)
-    trap '' INT TERM
-    if [[ -n $CHILD ]]; then
-        kill -TERM "$CHILD" 2>/dev/null || true
-        wait "$CHILD" 2>/dev/null || true
-    fi
-    exit $((128 + $1))
-}
-
-cmd_run() {
-    [[ ${1-} == -- ]] && shift
-    (($#)) || usage
-    trap 'teardown' EXIT
-    trap 'on_signal 2' INT
-    trap 'on_signal 15' TERM
-    bring_up
-    set_vars
-    local v rc=0
-    for v in "${VARS[@]}"; do [[ -v $v ]] && export "${v?}"; done
-    # In the background so a signal to this script is handled at once; `<&0` keeps the
-    # caller's stdin when there is one (CI may start us with stdin closed).
-    if { true <&0; } 2>/dev/null; then
-        "$@" <&0 >&3 3>&- &
-    else
-        "$@" </dev/null >&3 3>&- &
-    fi
-    CHILD=$!
-    wait "$CHILD" || rc=$?
-    CHILD=''
-    exit "$rc"
-}
-
-# Without CI=true, clusters that could not start are left out, and when neither is up
-# `start` prints nothing and exits 0: the tests that need them skip.
-cmd_start() {
-    trap 'teardown' EXIT           # only if start-up fails
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    bring_up
-    ((REPL_OK || GALERA_OK)) || exit 0
-    trap - EXIT INT TERM
-    set_vars
-    local v
-    for v in "${VARS[@]}"; do
-        [[ -v $v ]] && printf 'export %s=%q\n' "$v" "${!v}" >&3
-    done
-    log "stop with: bash ${BASH_SOURCE[0]} stop"
-}
-
-cmd_install() {
-    [[ $EUID -eq 0 ]] || die "run as root"
-    make_state_dir
-    trap 'teardown' EXIT
-    install_packages || { show_log_tails "$APT_LOG"; die "could not install ${PKGS[*]}"; }
-    tools_present || die "tools are missing after the install"
-}
-
+# run, start, stop and install are in tests/harness.sh.
 cmd_kill() {   # name
     (($# == 1)) || usage
     load_state
@@ -756,18 +531,10 @@ cmd_status() {
     done
 }
 
-cmd_stop() {
-    load_state
-    teardown
-}
-
-main() {
-    local cmd=${1-}
-    (($#)) && shift
+script_command() {   # command args...: all but run, start and stop (tests/harness.sh)
+    local cmd=$1
+    shift
     case $cmd in
-    run) cmd_run "$@" ;;
-    start) cmd_start ;;
-    stop) cmd_stop ;;
     install) cmd_install ;;
     kill) cmd_kill "$@" ;;
     start-member) cmd_start_member "$@" ;;

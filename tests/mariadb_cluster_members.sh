@@ -150,33 +150,20 @@ wait_until() {   # seconds member what cmd...: retry cmd while the member's serv
 
 wait_up() { wait_until "$2" "$1" "answering" member_pings "$1"; }   # member seconds
 
-my_hash() {   # mysql_native_password hash, *HEX(SHA1(SHA1(pw))): the password stays in bash
-    local h
-    h=$(printf '%s' "$1" | openssl dgst -sha1 -binary | openssl dgst -sha1 -r)
-    h=${h%% *}
-    printf '*%s' "${h^^}"
-}
-
 # Root with a password over TCP (for tests that need SUPER), the database, and the app
-# user from password hashes, so that no password is in the SQL that a binary log or
-# Galera's write-set cache keeps. The app user gets what a migrator or pool needs to read
-# replication state, but neither SUPER nor READ_ONLY ADMIN: read_only must stop it.
+# user, from password hashes (tests/harness.sh's my_users_sql), so that no password is in
+# the SQL that a binary log or Galera's write-set cache keeps. The app user also gets what
+# a migrator or pool needs to read replication state, but neither SUPER nor READ_ONLY
+# ADMIN: read_only must stop it.
 create_users() {   # member root-password app-password
     local root_hash app_hash
     root_hash=$(my_hash "$2")
     app_hash=$(my_hash "$3")
-    # shellcheck disable=SC2119
-    member_sql "$1" <<EOF
-ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING '$root_hash';
-CREATE USER root@'127.0.0.1' IDENTIFIED BY PASSWORD '$root_hash';
-GRANT ALL PRIVILEGES ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;
-CREATE DATABASE dbmgmt_test;
-CREATE USER dbmgmt_test@'127.0.0.1' IDENTIFIED BY PASSWORD '$app_hash';
-CREATE USER dbmgmt_test@localhost IDENTIFIED BY PASSWORD '$app_hash';
-GRANT ALL PRIVILEGES ON dbmgmt_test.* TO dbmgmt_test@'127.0.0.1', dbmgmt_test@localhost;
-GRANT ALL PRIVILEGES ON \`dbmgmt\_%\`.* TO dbmgmt_test@'127.0.0.1', dbmgmt_test@localhost;
-GRANT PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.* TO dbmgmt_test@'127.0.0.1', dbmgmt_test@localhost;
-EOF
+    {
+        my_users_sql "$root_hash" "$app_hash"
+        echo "GRANT PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.* TO dbmgmt_test@'127.0.0.1'," \
+            "dbmgmt_test@localhost;"
+    } | member_sql "$1"
 }
 
 write_client_file() {   # file user password: a client option file, mode 0600

@@ -18,19 +18,13 @@
 # shellcheck disable=SC2016 # `check NAME eval '...'`: expanded when the check runs
 set -euo pipefail
 
-skip_without_clusters() {   # exit 77 (meson's skip) without the variables, 1 with CI=true
-    [[ -z ${DBMGMT_TEST_MYREPL_PRIMARY_DSN:-} || -z ${DBMGMT_TEST_GALERA_DSNS:-} ]] || return 0
-    if [[ ${CI:-} == true || ${CI:-} == 1 ]]; then
-        echo "DBMGMT_TEST_MYREPL_PRIMARY_DSN / DBMGMT_TEST_GALERA_DSNS are not set (run under tests/mariadb_cluster.sh; required with CI=true)"
-        exit 1
-    fi
-    echo "skipped: DBMGMT_TEST_MYREPL_PRIMARY_DSN / DBMGMT_TEST_GALERA_DSNS are not set (run under bash tests/mariadb_cluster.sh run --)"
-    exit 77
-}
-skip_without_clusters
+# shellcheck source=tests/selftest_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/selftest_lib.sh"
+# pass, fail, check, equals, eventually, now_us, seconds_since: tests/selftest_lib.sh.
+
+skip_unless_set mariadb_cluster.sh DBMGMT_TEST_MYREPL_PRIMARY_DSN DBMGMT_TEST_GALERA_DSNS
 
 SCRIPT=${DBMGMT_TEST_MYCLUSTER_SCRIPT:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/mariadb_cluster.sh}
-PASSED=0 FAILED=0
 WORK=$(mktemp -d)        # client option files (0600), the output of each command
 chmod 0700 "$WORK"
 OUT=$WORK/out            # output of the command under test, shown when a check fails
@@ -38,38 +32,11 @@ ALL=$WORK/all            # every command's output and everything printed: no pas
 trap 'rm -rf "$WORK"' EXIT
 exec > >(tee -a "$ALL") 2>&1
 
-pass() { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; sed 's/^/     | /' "$OUT" | tail -n 15; }
-check() {      # name cmd...: the command must succeed
-    local name=$1 rc=0; shift
-    "$@" >"$OUT" 2>&1 || rc=$?
-    cat "$OUT" >>"$ALL"
-    if ((rc == 0)); then pass "$name"; else fail "$name"; fi
-}
-equals() {     # expected cmd...: the command's stdout must be exactly `expected`
-    local expected=$1 got; shift
-    got=$("$@" 2>&1) || { echo "$got"; return 1; }
-    [[ $got == "$expected" ]] || { echo "expected [$expected], got [$got]"; return 1; }
-}
 prints() {     # expected cmd...: the command succeeds and its stdout is exactly `expected`
     local expected=$1 got; shift
     got=$("$@" 2>"$WORK/stderr") || { echo "$got"; cat "$WORK/stderr"; return 1; }
     [[ $got == "$expected" ]] || { echo "expected [$expected], got [$got]"; cat "$WORK/stderr"; return 1; }
 }
-eventually() {   # seconds cmd...: retry the command until it succeeds
-    local deadline=$((SECONDS + $1)); shift
-    until "$@"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.25
-    done
-}
-
-now_us() { echo "${EPOCHREALTIME/./}"; }
-seconds_since() {   # start (from now_us): elapsed seconds, two decimals
-    local d=$(($(now_us) - $1))
-    printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000))
-}
-
 # DSN mysql://user:password@host:port/db into the array DSN (user pw host port db).
 parse_dsn() {
     [[ $1 =~ ^mysql://([^:@/]+):([^@/]+)@([^:/,]+):([0-9]+)/([^?/]+)$ ]] || return 1

@@ -35,8 +35,6 @@ set -euo pipefail
 exec 3>&1 1>&2
 
 readonly PG_BIN=/usr/lib/postgresql/15/bin
-readonly POLICY_RC_D=/usr/sbin/policy-rc.d
-readonly INSTALL_LOCK=/run/lock/dbmgmt-test-servers.install.lock
 readonly MARKER=.dbmgmt-test-servers      # marks a folder as ours before any rm -rf
 readonly WAIT_SECONDS=60
 readonly PG_PKGS=(postgresql-15 postgresql-client-15 postgresql-15-hypopg openssl)
@@ -46,10 +44,12 @@ readonly BUILD_PKGS=(libpq-dev libmariadb-dev)   # the library build needs these
 # redirect them to another server or user.
 readonly CLEAN_ENV=(env -i "PATH=$PG_BIN:/usr/sbin:/usr/bin:/sbin:/bin" LC_ALL=C.UTF-8)
 
-log() { printf '[servers] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-in_ci() { [[ ${CI:-} == true || ${CI:-} == 1 ]]; }
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+# For tests/harness.sh: log prefix, end of the usage text (lines 2-16 above), ports,
+# how much of a log to show.
+readonly LOG_TAG=servers USAGE_END=17 WHAT=servers STATE_DIR_VAR=DBMGMT_TEST_SERVERS_DIR
+readonly PORT_LO=15000 PORT_HI=32767 LOG_TAIL_LINES=20
+# shellcheck source=tests/harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 # ---------------------------------------------------------------------------------------
 # State: one folder per start, holding both servers and state.env (ports, passwords, which
@@ -58,6 +58,7 @@ usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2;
 STATE_DIR=''
 PG_OK=0 MY_OK=0
 PG_PORT='' MY_PORT='' PG_PW='' PG_ADMIN_PW='' MY_PW='' MY_ROOT_PW=''
+readonly STATE_VARS=(PG_OK MY_OK PG_PORT MY_PORT PG_PW PG_ADMIN_PW MY_PW MY_ROOT_PW)
 
 set_paths() {
     PG_DIR=$STATE_DIR/pg
@@ -66,71 +67,11 @@ set_paths() {
     APT_LOG=$STATE_DIR/apt.log
 }
 
-make_state_dir() {
-    STATE_DIR=$(mktemp -d /tmp/dbmgmt-servers.XXXXXX)
-    chmod 0711 "$STATE_DIR"          # postgres and mysql must reach their own subfolder
-    touch "$STATE_DIR/$MARKER"
-    set_paths
-}
-
-save_state() {   # plain assignments: load_state sources them inside a function
-    local v
-    (
-        umask 077
-        for v in PG_OK MY_OK PG_PORT MY_PORT PG_PW PG_ADMIN_PW MY_PW MY_ROOT_PW; do
-            printf '%s=%q\n' "$v" "${!v}"
-        done >"$STATE_DIR/state.env"
-    )
-}
-
-load_state() {
-    STATE_DIR=${DBMGMT_TEST_SERVERS_DIR:-}
-    [[ -n $STATE_DIR ]] || die "DBMGMT_TEST_SERVERS_DIR is not set (run \`start\` first)"
-    [[ -f $STATE_DIR/$MARKER && -f $STATE_DIR/state.env ]] ||
-        die "$STATE_DIR is not a folder made by tests/servers.sh"
-    set_paths
-    # shellcheck source=/dev/null
-    source "$STATE_DIR/state.env"
-}
-
-now_us() { echo "${EPOCHREALTIME/./}"; }
-seconds_since() {   # start (from now_us): elapsed seconds with two decimals
-    local d=$(($(now_us) - $1))
-    printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000))
-}
-
-random_hex24() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
-
-# A free TCP port on 127.0.0.1 below the kernel's ephemeral range, so that no outgoing
-# connection can take it while a test has the server stopped (pg-stop / pg-start must
-# come back on the same port). Free = nothing accepts a connection there.
-pick_free_port() {
-    local avoid=${1:-0} lo hi port tries
-    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
-    hi=$((lo > 20000 ? lo - 1 : 32767))
-    for ((tries = 0; tries < 200; tries++)); do
-        port=$((15000 + (RANDOM * 32768 + RANDOM) % (hi - 15000)))
-        ((port != avoid)) || continue
-        if ! (exec 4<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free TCP port found on 127.0.0.1"
-}
+make_state_dir() { new_state_dir dbmgmt-servers; }
 
 # ---------------------------------------------------------------------------------------
 # Engine failures: fatal with CI=true, otherwise a warning and the engine is left out.
 # ---------------------------------------------------------------------------------------
-show_log_tails() {   # files...: the last lines of each that is not empty
-    local f
-    for f in "$@"; do
-        [[ -s $f ]] || continue
-        log "---- last lines of $f"
-        tail -n 20 "$f" >&2 || true
-    done
-}
-
 newest_logs() {   # dir: its two most recently written logs, newest last
     find "$1" -maxdepth 1 -type f \( -name '*.log' -o -name '*.err' \) -printf '%T@ %p\n' \
         2>/dev/null | sort -n | tail -n 2 | cut -d' ' -f2-
@@ -156,37 +97,10 @@ engine_failed() {   # engine (pg|mysql), message, [logs...]: default, its newest
 }
 
 # ---------------------------------------------------------------------------------------
-# Packages. Decision: while apt-get runs, a temporary /usr/sbin/policy-rc.d that exits
-# 101 stops invoke-rc.d / deb-systemd-invoke from starting the default services
-# (postgresql `main` on 5432, mariadb on 3306). That is the robust choice: it works with
-# and without systemd (containers have none), nothing is started only to be stopped, and
-# we never stop a service someone else may be using. An existing policy-rc.d (Docker
-# images ship one) is put back afterwards; a lock serializes concurrent installs so two
-# runs cannot swap it over each other. The default services would not clash anyway: our
-# servers use their own free ports, sockets and folders.
+# Packages, under tests/harness.sh's policy-rc.d and install lock (see there), group by
+# group: an engine whose packages fail is left out, the other one still starts.
 # ---------------------------------------------------------------------------------------
-POLICY_SWAPPED=0
 APT_UPDATED=0
-
-pkg_installed() { dpkg -s "$1" 2>/dev/null | grep -qx 'Status: install ok installed'; }
-
-policy_rc_d_install() {
-    if [[ -e $POLICY_RC_D ]]; then cp -p "$POLICY_RC_D" "$STATE_DIR/policy-rc.d.orig"; fi
-    POLICY_SWAPPED=1
-    printf '#!/bin/sh\n# temporary, from libdbmgmt tests/servers.sh: no service starts during install\nexit 101\n' \
-        >"$POLICY_RC_D"
-    chmod 0755 "$POLICY_RC_D"
-}
-
-policy_rc_d_restore() {
-    ((POLICY_SWAPPED)) || return 0
-    if [[ -e $STATE_DIR/policy-rc.d.orig ]]; then
-        mv -f "$STATE_DIR/policy-rc.d.orig" "$POLICY_RC_D"
-    else
-        rm -f "$POLICY_RC_D"
-    fi
-    POLICY_SWAPPED=0
-}
 
 apt_install_missing() {   # packages...; returns non-zero when the install fails
     local missing=() p
@@ -194,12 +108,11 @@ apt_install_missing() {   # packages...; returns non-zero when the install fails
     ((${#missing[@]})) || return 0
     if ((!APT_UPDATED)); then
         log "apt-get update"
-        apt-get -q -o DPkg::Lock::Timeout=300 update >>"$APT_LOG" 2>&1 || return 1
+        apt_update >>"$APT_LOG" 2>&1 || return 1
         APT_UPDATED=1
     fi
     log "installing ${missing[*]} (log: $APT_LOG)"
-    DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 \
-        --no-install-recommends install "${missing[@]}" >>"$APT_LOG" 2>&1
+    apt_install "${missing[@]}" >>"$APT_LOG" 2>&1
 }
 
 # pg_stat_statements ships inside postgresql-15 on Debian 12, where
@@ -212,15 +125,14 @@ pg_contrib_package_is_real() {
     apt-cache policy postgresql-contrib-15 2>/dev/null | grep -q 'Candidate: [^(]'
 }
 
-install_packages() {
+install_engine_packages() {
     local pg_pkgs=("${PG_PKGS[@]}")
     local all=("${PG_PKGS[@]}" "${MY_PKGS[@]}" "${BUILD_PKGS[@]}") p need=0
     for p in "${all[@]}"; do pkg_installed "$p" || need=1; done
     pg_contrib_needed && need=1
     ((need)) || return 0
 
-    exec 9>"$INSTALL_LOCK"
-    flock -w 900 9 || die "another install holds $INSTALL_LOCK"
+    install_lock
     policy_rc_d_install
     if pg_contrib_needed; then
         apt_install_missing "${pg_pkgs[@]}" || true
@@ -237,7 +149,7 @@ install_packages() {
         log "warning: could not install ${BUILD_PKGS[*]}"
     fi
     policy_rc_d_restore
-    exec 9>&-          # the servers must not inherit the lock
+    install_unlock
     ((PG_OK)) || engine_failed pg "could not install ${pg_pkgs[*]}" "$APT_LOG"
     ((MY_OK)) || engine_failed mysql "could not install ${MY_PKGS[*]}" "$APT_LOG"
 }
@@ -387,16 +299,6 @@ my_pid() {   # the running mariadbd's pid, if any: from its pid file, else its c
     pgrep -o -f -- "^mariadbd --no-defaults --user=mysql --datadir=$MY_DIR/data "
 }
 
-is_zombie() { [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
-
-wait_gone() {   # pid: until it has exited (a zombie counts: nobody may reap it)
-    local deadline=$((SECONDS + 30))
-    while [[ -e /proc/$1 ]] && ! is_zombie "$1"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.05
-    done
-}
-
 my_start() {
     local deadline=$((SECONDS + WAIT_SECONDS))
     # setsid: its own session, so neither a Ctrl-C at the caller's terminal nor a test
@@ -430,30 +332,15 @@ my_stop() {
     rm -f "$MY_DIR/mariadbd.pid" "$MY_DIR/mysqld.sock" "$MY_DIR/mysqld.sock.lock"
 }
 
-my_hash() {   # mysql_native_password hash, *HEX(SHA1(SHA1(pw))): the password stays in bash
-    local h
-    h=$(printf '%s' "$1" | openssl dgst -sha1 -binary | openssl dgst -sha1 -r)
-    h=${h%% *}
-    printf '*%s' "${h^^}"
-}
-
-# Users are created from password hashes, so the password is not even in the SQL that
-# the server sees (performance_schema keeps recent statement texts).
+# Users are created from password hashes (harness.sh's my_users_sql), so the password
+# is not even in the SQL that the server sees (performance_schema keeps recent statement
+# texts).
 my_create_users() {
     local root_hash user_hash
     root_hash=$(my_hash "$MY_ROOT_PW")
     user_hash=$(my_hash "$MY_PW")
     # shellcheck disable=SC2119
-    my_client <<EOF
-ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING '$root_hash';
-CREATE USER root@'127.0.0.1' IDENTIFIED BY PASSWORD '$root_hash';
-GRANT ALL PRIVILEGES ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;
-CREATE DATABASE dbmgmt_test;
-CREATE USER dbmgmt_test@'127.0.0.1' IDENTIFIED BY PASSWORD '$user_hash';
-CREATE USER dbmgmt_test@localhost IDENTIFIED BY PASSWORD '$user_hash';
-GRANT ALL PRIVILEGES ON dbmgmt_test.* TO dbmgmt_test@'127.0.0.1', dbmgmt_test@localhost;
-GRANT ALL PRIVILEGES ON \`dbmgmt\_%\`.* TO dbmgmt_test@'127.0.0.1', dbmgmt_test@localhost;
-EOF
+    my_users_sql "$root_hash" "$user_hash" | my_client
     # Statistics for the index advisor; not fatal where the server refuses them.
     # shellcheck disable=SC2119
     my_client <<'EOF' || log "warning: MariaDB: PROCESS / performance_schema not granted"
@@ -489,9 +376,9 @@ bring_up() {
     t0=$(now_us)
     make_state_dir
     PG_OK=1 MY_OK=1
-    install_packages
-    PG_PORT=$(pick_free_port)
-    MY_PORT=$(pick_free_port "$PG_PORT")
+    install_engine_packages
+    pick_free_port; PG_PORT=$PORT
+    pick_free_port; MY_PORT=$PORT
     PG_PW=$(random_hex24) PG_ADMIN_PW=$(random_hex24)
     MY_PW=$(random_hex24) MY_ROOT_PW=$(random_hex24)
     save_state
@@ -511,20 +398,14 @@ bring_up() {
     log "servers up in $(seconds_since "$t0") s"
 }
 
-teardown() {
-    [[ -n $STATE_DIR && -f $STATE_DIR/$MARKER ]] || return 0
-    local t0 pid
-    t0=$(now_us)
+stop_all() {   # teardown's (tests/harness.sh): the servers
+    local pid
     # A start-up still under way (failure of the other engine, or a signal) is let finish,
     # each step being bounded, so that no server it launches is missed below.
     for pid in "${SETUP_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     SETUP_PIDS=()
-    policy_rc_d_restore
     pg_teardown
     my_teardown
-    rm -rf "$STATE_DIR"
-    log "servers stopped and $STATE_DIR removed in $(seconds_since "$t0") s"
-    STATE_DIR=''
 }
 
 # Assigns (does not export) the variables of the engines that are up; clears the others
@@ -554,60 +435,7 @@ set_vars() {
 # ---------------------------------------------------------------------------------------
 # Sub-commands
 # ---------------------------------------------------------------------------------------
-CHILD=''
-
-on_signal() {   # signal number: stop CMD, then exit (the EXIT trap tears down)
-    trap '' INT TERM
-    if [[ -n $CHILD ]]; then
-        kill -TERM "$CHILD" 2>/dev/null || true
-        wait "$CHILD" 2>/dev/null || true
-    fi
-    exit $((128 + $1))
-}
-
-cmd_run() {
-    [[ ${1-} == -- ]] && shift
-    (($#)) || usage
-    trap 'teardown' EXIT
-    trap 'on_signal 2' INT
-    trap 'on_signal 15' TERM
-    bring_up
-    set_vars
-    local v rc=0
-    for v in "${VARS[@]}"; do [[ -v $v ]] && export "${v?}"; done
-    # In the background so a signal to this script is handled at once; `<&0` keeps
-    # the caller's stdin (a background job would otherwise get /dev/null), when there is
-    # one (CI may start us with stdin closed).
-    if { true <&0; } 2>/dev/null; then
-        "$@" <&0 >&3 3>&- &
-    else
-        "$@" </dev/null >&3 3>&- &
-    fi
-    CHILD=$!
-    wait "$CHILD" || rc=$?
-    CHILD=''
-    exit "$rc"
-}
-
-cmd_start() {
-    trap 'teardown' EXIT           # only if start-up fails
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    bring_up
-    trap - EXIT INT TERM
-    set_vars
-    local v
-    for v in "${VARS[@]}"; do
-        [[ -v $v ]] && printf 'export %s=%q\n' "$v" "${!v}" >&3
-    done
-    log "stop with: bash ${BASH_SOURCE[0]} stop"
-}
-
-cmd_stop() {
-    load_state
-    teardown
-}
-
+# run, start and stop are in tests/harness.sh.
 cmd_engine() {   # pg|mysql start|stop
     load_state
     local engine=$1 action=$2 ok=$PG_OK name='PostgreSQL'
@@ -628,13 +456,10 @@ cmd_engine() {   # pg|mysql start|stop
     log "$name $action: done (127.0.0.1:$([[ $engine == pg ]] && echo "$PG_PORT" || echo "$MY_PORT"))"
 }
 
-main() {
-    local cmd=${1-}
-    (($#)) && shift
+script_command() {   # command args...: all but run, start and stop (tests/harness.sh)
+    local cmd=$1
+    shift
     case $cmd in
-    run) cmd_run "$@" ;;
-    start) cmd_start ;;
-    stop) cmd_stop ;;
     pg-stop) cmd_engine pg stop ;;
     pg-start) cmd_engine pg start ;;
     mysql-stop) cmd_engine mysql stop ;;

@@ -6,27 +6,19 @@
 # Usage (as root): bash tests/servers_selftest.sh      Prints "N passed, M failed".
 set -euo pipefail
 
+# shellcheck source=tests/selftest_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/selftest_lib.sh"
+# pass, fail, check, equals, now_us, seconds_since: tests/selftest_lib.sh.
+
 SERVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/servers.sh
-PASSED=0 FAILED=0
 OUT=$(mktemp)            # output of the command under test, shown when a check fails
 trap 'rm -f "$OUT"' EXIT
 
-pass() { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; sed 's/^/     | /' "$OUT" | tail -n 15; }
-check() {      # name cmd...: the command must succeed
-    local name=$1; shift
-    if "$@" >"$OUT" 2>&1; then pass "$name"; else fail "$name"; fi
-}
 check_fails() {   # name pattern cmd...: must fail, with `pattern` in its output
     local name=$1 pattern=$2; shift 2
     if "$@" >"$OUT" 2>&1; then fail "$name (it succeeded)"
     elif grep -qiE "$pattern" "$OUT"; then pass "$name"
     else fail "$name (no /$pattern/ in the error)"; fi
-}
-equals() {     # expected cmd...: the command's stdout must be exactly `expected`
-    local expected=$1 got; shift
-    got=$("$@" 2>&1) || { echo "$got"; return 1; }
-    [[ $got == "$expected" ]] || { echo "expected [$expected], got [$got]"; return 1; }
 }
 
 # DSN scheme://user:password@host:port/db into the array DSN (user pw host port db), so
@@ -49,12 +41,6 @@ my() {   # user password [client options...] -- sql
     while [[ $1 != -- ]]; do opts+=("$1"); shift; done
     MYSQL_PWD=$pw mariadb --no-defaults --protocol=tcp -h 127.0.0.1 -P "$MY_PORT" \
         --connect-timeout=5 -u "$user" -N -B "${opts[@]}" -e "$2" dbmgmt_test
-}
-
-now_us() { echo "${EPOCHREALTIME/./}"; }
-seconds_since() {   # start (from now_us): elapsed seconds, two decimals
-    local d=$(($(now_us) - $1))
-    printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000))
 }
 
 timed() {   # name cmd...: like check, with the time it took in the name
