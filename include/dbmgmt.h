@@ -10,6 +10,7 @@
 #include "dbmgmt/backup.h"
 #include "dbmgmt/common.h"
 #include "dbmgmt/conn.h"
+#include "dbmgmt/health.h"
 #include "dbmgmt/migrate.h"
 #include "dbmgmt/pool.h"
 #include "dbmgmt/sql.h"
