@@ -115,16 +115,13 @@ static void fill(dbmgmt_conn *c)
     support_exec_ok(c, "CREATE INDEX big_grp ON big(grp)");
     support_exec_ok(c, "CREATE TABLE digits(d INT NOT NULL)");
     support_exec_ok(c, "INSERT INTO digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)");
-    support_exec_ok(c, engine == DBMGMT_ENGINE_MYSQL
-                           ? "INSERT INTO big SELECT a.d*1000+b.d*100+c.d*10+e.d, b.d, "
-                             "REPEAT('x', 300) FROM digits a, digits b, digits c, digits e"
-                           : "INSERT INTO big SELECT a.d*1000+b.d*100+c.d*10+e.d, b.d, "
-                             "'" /* 300 x */
-                             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                             "' FROM digits a, digits b, digits c, digits e");
+    /* 10000 rows of 300 bytes of padding each */
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO big SELECT a.d*1000+b.d*100+c.d*10+e.d, b.d, %s "
+             "FROM digits a, digits b, digits c, digits e",
+             engine == DBMGMT_ENGINE_SQLITE ? "hex(zeroblob(150))" : "REPEAT('x', 300)");
+    support_exec_ok(c, sql);
     if (engine == DBMGMT_ENGINE_MYSQL) /* the sizes information_schema shows are InnoDB's stats */
         support_exec_ok(c, "ANALYZE TABLE big, small, digits");
 }
