@@ -481,6 +481,80 @@ static void test_lock_wait(void **state)
     support_scratch_db_drop(&db, base_dsn);
 }
 
+/* ---- a session without the monitoring privileges ---------------------------------------- */
+
+/* db's DSN with another user and password. */
+static void dsn_as(char *out, size_t cap, const char *dsn, const char *user, const char *pw)
+{
+    const char *auth = strstr(dsn, "://") + 3;
+    const char *at = strchr(auth, '@');
+    assert_non_null(at);
+    snprintf(out, cap, "%.*s%s:%s%s", (int)(auth - dsn), dsn, user, pw, at);
+}
+
+/* Runs sql that holds a password: a failure shows the server's message, not the SQL. */
+static void exec_secret(const char *dsn, const char *sql)
+{
+    dbmgmt_conn *c = open_conn(dsn);
+    int rc = dbmgmt_conn_exec(c, sql);
+    if (rc != DBMGMT_OK)
+        fail_msg("creating the unprivileged user: %s (%s)", dbmgmt_status_name(rc),
+                 dbmgmt_conn_errmsg(c));
+    dbmgmt_conn_close(c);
+}
+
+/* A role with none of pg_monitor / PROCESS / SLAVE MONITOR / performance_schema:
+ * what it may not read is absent, and the collection still succeeds. */
+static void test_unprivileged(void **state)
+{
+    (void)state;
+    support_scratch_db db;
+    scratch(&db, 1);
+    char admin[1024], sql[600], pw[40], plain[1100], user[64];
+    admin_dsn_for(admin, sizeof admin, &db);
+    snprintf(user, sizeof user, "dbmgmt_plain_%d", (int)getpid());
+    snprintf(pw, sizeof pw, "p%08x%08x", (unsigned)getpid(), (unsigned)rand());
+    if (engine == DBMGMT_ENGINE_POSTGRES) /* no statement text (with the password) kept */
+        snprintf(sql, sizeof sql,
+                 "SET pg_stat_statements.track_utility = off; SET log_statement = 'none'; "
+                 "CREATE ROLE %s LOGIN PASSWORD '%s'; GRANT CREATE ON SCHEMA public TO %s",
+                 user, pw, user);
+    else
+        snprintf(sql, sizeof sql,
+                 "CREATE USER %s@'127.0.0.1' IDENTIFIED BY '%s'; "
+                 "GRANT ALL ON %s.* TO %s@'127.0.0.1'", user, pw, db.name, user);
+    exec_secret(admin, sql);
+    dsn_as(plain, sizeof plain, db.dsn, user, pw);
+    dbmgmt_conn *c = open_conn(plain);
+    support_exec_ok(c, "CREATE TABLE t(id INT PRIMARY KEY)");
+    dbmgmt_health *h = collect(c);
+    assert_true(get(h, DBMGMT_HEALTH_DATABASE_SIZE_BYTES) > 0);
+    assert_true(get(h, DBMGMT_HEALTH_CONNECTIONS_TOTAL) >= 1);
+    assert_true(has(h, DBMGMT_HEALTH_DEADLOCKS_TOTAL));
+    if (engine == DBMGMT_ENGINE_POSTGRES) {
+        expect_absent(h, DBMGMT_HEALTH_DISK_USED_RATIO); /* data_directory is hidden */
+    } else {
+        expect_absent(h, DBMGMT_HEALTH_LOCK_WAITS);          /* INNODB_LOCK_WAITS: PROCESS */
+        expect_absent(h, DBMGMT_HEALTH_CONNECTIONS_WAITING); /* INNODB_TRX: PROCESS */
+        expect_absent(h, DBMGMT_HEALTH_MEAN_QUERY_SECONDS);  /* performance_schema */
+        expect_absent(h, DBMGMT_HEALTH_UNUSED_INDEXES);
+        assert_true(has(h, DBMGMT_HEALTH_QUERIES_TOTAL)); /* GLOBAL_STATUS is everyone's */
+    }
+    expect_absent(h, DBMGMT_HEALTH_REPLICATION_LAG_SECONDS);
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM t"), 0); /* still usable */
+    dbmgmt_health_free(h);
+    dbmgmt_conn_close(c);
+    snprintf(sql, sizeof sql,
+             engine == DBMGMT_ENGINE_POSTGRES ? "DROP OWNED BY %s" : "DROP USER %s@'127.0.0.1'",
+             user);
+    support_exec_on(admin, sql);
+    support_scratch_db_drop(&db, base_dsn);
+    if (engine == DBMGMT_ENGINE_POSTGRES) {
+        snprintf(sql, sizeof sql, "DROP ROLE %s", user);
+        support_exec_on(admin_dsn, sql);
+    }
+}
+
 /* ---- inside the caller's transaction ---------------------------------------------------- */
 
 /* The reads run in the caller's transaction, which survives them, even
@@ -752,6 +826,7 @@ int main(void)
     const struct CMUnitTest servers[] = {
         cmocka_unit_test(test_deadlock),
         cmocka_unit_test(test_lock_wait),
+        cmocka_unit_test(test_unprivileged),
     };
     const struct CMUnitTest sqlite[] = {
         cmocka_unit_test(test_sqlite_memory),
