@@ -574,8 +574,13 @@ static void test_in_transaction(void **state)
     }
     assert_int_equal(dbmgmt_conn_begin(c), DBMGMT_OK);
     support_exec_ok(c, "INSERT INTO small VALUES (4, 0)");
+    if (engine == DBMGMT_ENGINE_POSTGRES) /* the caller's own setting, for this transaction */
+        support_exec_ok(c, "SET LOCAL lock_timeout = '7s'");
     dbmgmt_health *h = collect(c);
     assert_int_equal(dbmgmt_conn_in_transaction(c), 1);
+    if (engine == DBMGMT_ENGINE_POSTGRES)
+        assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM pg_settings WHERE "
+                                              "name = 'lock_timeout' AND setting = '7000'"), 1);
     assert_true(get(h, DBMGMT_HEALTH_DATABASE_SIZE_BYTES) > 0);
     if (engine == DBMGMT_ENGINE_POSTGRES)
         assert_int_equal(dbmgmt_health_table_count(h), 0); /* refused: lock_timeout */
@@ -587,7 +592,7 @@ static void test_in_transaction(void **state)
     if (other) {
         assert_int_equal(dbmgmt_conn_rollback(other), DBMGMT_OK);
         dbmgmt_conn_close(other);
-        /* lock_timeout was put back as it was */
+        /* lock_timeout was put back as it was: the SET LOCAL ended with the transaction */
         assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM pg_settings WHERE "
                                               "name = 'lock_timeout' AND setting = '0'"), 1);
     }
