@@ -314,8 +314,6 @@ int dm_my_health(dm_dconn *c, dbmgmt_health *h, dm_error *err)
         if (rc == DBMGMT_OK)
             rc = my_rows(c, tables_sql, table_row, h, NULL, 0, err,
                          "reading information_schema.TABLES");
-        if (rc == DBMGMT_ERR_NOMEM)
-            rc = dm_error_set(err, rc, "out of memory reading table sizes");
     }
     if (rc == DBMGMT_OK)
         rc = my_global_status(c, h, err);

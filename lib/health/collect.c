@@ -111,19 +111,21 @@ static int collect_conn(dbmgmt_conn *conn, int64_t at_ms, dbmgmt_health **out)
     return DBMGMT_OK;
 }
 
-/* A replica's name for people: host:port of its DSN (never the password),
- * or the redacted DSN when it has no host. */
+/* A replica's name for people: host:port of its DSN (never the password;
+ * the engine's default port when it names none), or the redacted DSN when
+ * it has no host. */
 static char *replica_name(const pool_group *g)
 {
     dm_dsn *d = NULL;
     char *name = NULL;
     if (dm_dsn_parse(g->dsn, &d, NULL) == DBMGMT_OK && d->host) {
+        int port = d->port ? d->port : d->engine == DBMGMT_ENGINE_POSTGRES ? 5432 : 3306;
         size_t cap = strlen(d->host) + 16;
         name = dm_malloc(cap);
         if (name && strchr(d->host, ':'))
-            snprintf(name, cap, "[%s]:%d", d->host, d->port);
+            snprintf(name, cap, "[%s]:%d", d->host, port);
         else if (name)
-            snprintf(name, cap, "%s:%d", d->host, d->port);
+            snprintf(name, cap, "%s:%d", d->host, port);
     } else {
         name = dm_strdup(g->shown ? g->shown : "replica");
     }

@@ -74,9 +74,11 @@ static void test_postgres_standby(void **state)
     (void)state;
     int standbys[MAX_MEMBERS], n;
     int leader = find_roles(standbys, &n);
-    /* a commit to replay, then the standby catches up: lag 0 */
-    support_exec_on(members[leader], "CREATE TABLE IF NOT EXISTS health_probe(x INT); "
-                                     "INSERT INTO health_probe VALUES (1)");
+    /* commits to replay (leaving nothing behind), then the standby catches up: lag 0 */
+    char sql[160];
+    snprintf(sql, sizeof sql, "CREATE TABLE health_probe_%d(x INT); DROP TABLE health_probe_%d",
+             (int)getpid(), (int)getpid());
+    support_exec_on(members[leader], sql);
     double lag = -1;
     for (int waited = 0; waited <= WAIT_MS; waited += 200) {
         dbmgmt_health *h = collect_on(members[standbys[0]]);
