@@ -335,9 +335,9 @@ static void format_message(char *msg, size_t cap, const dm_alert_rule *r, int32_
     else
         snprintf(msg, cap,
                  "%s alert %s resolved: %s is %g, at or below %g (the threshold %g less "
-                 "its hysteresis %g)",
+                 "its %g %% hysteresis)",
                  severity_name(r->severity), r->name, figure, r->last_value, resolve_bound(r),
-                 r->threshold, r->hysteresis);
+                 r->threshold, r->hysteresis * 100);
 }
 
 /* Tell the callback; copies of the name and message, so nothing it reads
