@@ -48,25 +48,6 @@ static void find_leader(void)
     assert_true(leader >= 0);
 }
 
-/* Until member i has replayed everything the leader wrote. */
-static void wait_caught_up(int i)
-{
-    int64_t deadline = monotonic_ms() + DEADLINE_MS;
-    for (;;) {
-        dbmgmt_conn *l = NULL;
-        assert_int_equal(dbmgmt_conn_open(&l, admin_dsn[leader]), DBMGMT_OK);
-        char pos[64], sql[160];
-        assert_int_equal(dbmgmt_conn_write_position(l, pos, sizeof pos), DBMGMT_OK);
-        dbmgmt_conn_close(l);
-        snprintf(sql, sizeof sql, "SELECT (pg_last_wal_replay_lsn() >= '%s'::pg_lsn)::int", pos);
-        if (support_query_int_on(admin_dsn[i], sql))
-            return;
-        if (monotonic_ms() > deadline)
-            fail_msg("member %d did not catch up within %d ms", i, DEADLINE_MS);
-        support_sleep_ms(50);
-    }
-}
-
 typedef struct notes {
     int fired_high, resolved_high, fired_critical, resolved_critical;
     double value;
@@ -111,10 +92,7 @@ static double evaluate_standby(dbmgmt_alerts *a, dbmgmt_conn *standby)
 static int resume_all(void **state)
 {
     (void)state;
-    for (int i = 0; i < MEMBERS; i++)
-        if (i != leader)
-            support_exec_on(admin_dsn[i], "SELECT pg_wal_replay_resume()");
-    support_cluster_command(script, "maintenance off");
+    support_pg_resume_replicas(admin_dsn, MEMBERS, leader, script);
     return 0;
 }
 
@@ -126,7 +104,7 @@ static void test_replication_lag_rules_fire_on_a_paused_standby_and_resolve(void
     support_exec_on(member_dsn[leader], "CREATE TABLE IF NOT EXISTS alerts_lag_probe "
                                         "(id bigserial PRIMARY KEY, at timestamptz DEFAULT now())");
     support_exec_on(member_dsn[leader], "INSERT INTO alerts_lag_probe DEFAULT VALUES");
-    wait_caught_up(paused);
+    support_pg_wait_caught_up(admin_dsn[leader], admin_dsn[paused]);
 
     notes n = {0};
     dbmgmt_alerts *a = NULL;
