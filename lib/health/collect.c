@@ -178,20 +178,39 @@ static int add_pool_figures(dbmgmt_pool *pool, dbmgmt_health *h)
     return DBMGMT_OK;
 }
 
+/* No connection to lend and none to open, or borrowers already queued: a
+ * health check would wait behind the very exhaustion it is to report. */
+static int pool_exhausted(const dbmgmt_pool *pool)
+{
+    return dbmgmt_pool_metric(pool, DBMGMT_POOL_WAITING) > 0 ||
+           (dbmgmt_pool_metric(pool, DBMGMT_POOL_IDLE) == 0 &&
+            dbmgmt_pool_metric(pool, DBMGMT_POOL_TOTAL) >=
+                dbmgmt_pool_metric(pool, DBMGMT_POOL_MAX));
+}
+
+/* The server's figures on a borrowed connection, then the pool's; on an
+ * exhausted pool only the pool's (the server's are absent this time), so
+ * pool_waiting_high can fire while the borrowers wait (docs/alerts.md). */
 static int collect_pool(dbmgmt_pool *pool, int64_t at_ms, dbmgmt_health **out)
 {
     dbmgmt_conn *conn = NULL;
-    int rc = dbmgmt_pool_acquire(pool, &conn, -1);
-    if (rc != DBMGMT_OK)
-        return rc;
     dbmgmt_health *h = NULL;
-    rc = collect_conn(conn, at_ms, &h);
-    if (rc != DBMGMT_OK) {
-        dm_error failed = conn->err;
+    int rc;
+    if (pool_exhausted(pool)) {
+        h = dm_health_new(pool->drv->engine, at_ms);
+        if (!h)
+            return dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory collecting health");
+    } else {
+        if ((rc = dbmgmt_pool_acquire(pool, &conn, -1)) != DBMGMT_OK)
+            return rc;
+        rc = collect_conn(conn, at_ms, &h);
+        if (rc != DBMGMT_OK) {
+            dm_error failed = conn->err;
+            dbmgmt_pool_release(pool, conn);
+            return dm_error_copy(NULL, &failed);
+        }
         dbmgmt_pool_release(pool, conn);
-        return dm_error_copy(NULL, &failed);
     }
-    dbmgmt_pool_release(pool, conn);
     rc = add_pool_figures(pool, h);
     if (rc != DBMGMT_OK) {
         dbmgmt_health_free(h);
