@@ -387,6 +387,7 @@ int dbmgmt_metrics_to_prometheus(const dbmgmt_health *h, const dbmgmt_pool *pool
     if (alerts)
         put_alerts(&b, alerts);
     *out = dm_buf_detach(&b); /* "" when nothing was given */
-    return *out ? DBMGMT_OK
-                : dm_error_set(NULL, DBMGMT_ERR_NOMEM, "dbmgmt_metrics_to_prometheus: out of memory");
+    if (!*out)
+        return dm_error_set(NULL, DBMGMT_ERR_NOMEM, "dbmgmt_metrics_to_prometheus: out of memory");
+    return DBMGMT_OK;
 }
