@@ -141,22 +141,29 @@ typedef struct dbmgmt_alerts dbmgmt_alerts;
 /*
  * The callback: a rule began firing or resolved. rule is its name, value the
  * figure that decided it, message a sentence for people; both strings valid
- * only during the call.
+ * only during the call. It runs on the thread that evaluates, once per
+ * change; it may read the set (dbmgmt_alerts_to_json) but not change it
+ * (set_rule, remove_rule, evaluate, observe fail with DBMGMT_ERR_INVALID)
+ * and must not free it.
  */
 typedef void (*dbmgmt_alert_fn)(void *userdata, const char *rule, int32_t state,
                                 int32_t severity, double value, const char *message);
 
-/* A rule set holding the default rules (seed 003; docs/health.md lists
- * them): pool_usage_high, pool_waiting_high, slow_queries_high,
+/* A rule set holding the default rules (seeds 003 and 004; docs/alerts.md
+ * lists them): pool_usage_high, pool_waiting_high, slow_queries_high,
  * replication_lag_critical, replication_lag_high, disk_usage_high,
- * deadlocks_high. */
+ * deadlocks_high, each with for_ms 0 and hysteresis 0.1. */
 DBMGMT_API int dbmgmt_alerts_new(dbmgmt_alerts **out);
 DBMGMT_API void dbmgmt_alerts_free(dbmgmt_alerts *a);
 /*
  * Add a rule, or replace the one of that name: it fires when metric is
- * above threshold for for_ms (0: at the first such sample), and resolves
- * when it falls to threshold × (1 − hysteresis) or below (hysteresis 0..1;
- * the defaults use 0.1), so a value wavering at the threshold does not flap.
+ * above threshold for for_ms (0: at the first such sample; until then it is
+ * pending, and a sample at or below the threshold ends that silently), and
+ * resolves when it falls to threshold − hysteresis × |threshold| or below
+ * (hysteresis 0..1; the defaults use 0.1), so a value wavering at the
+ * threshold does not flap. DBMGMT_ERR_INVALID, naming the rule and the
+ * setting, for an empty name, a bad metric or severity, a threshold that is
+ * not finite, for_ms < 0 or hysteresis outside 0..1.
  */
 DBMGMT_API int dbmgmt_alerts_set_rule(dbmgmt_alerts *a, const char *name, int32_t metric,
                                       double threshold, int32_t severity, int64_t for_ms,
@@ -170,7 +177,7 @@ DBMGMT_API int32_t dbmgmt_alerts_evaluate(dbmgmt_alerts *a, const dbmgmt_health 
 /* Evaluate on one value the host measured itself (the rules on metric). */
 DBMGMT_API int32_t dbmgmt_alerts_observe(dbmgmt_alerts *a, int32_t metric, double value,
                                          int64_t now_ms);
-/* The rules and their state as JSON (docs/health.md). Free with dbmgmt_free(). */
+/* The rules and their state as JSON (docs/alerts.md). Free with dbmgmt_free(). */
 DBMGMT_API char *dbmgmt_alerts_to_json(const dbmgmt_alerts *a);
 
 /* ---- Prometheus ---------------------------------------------------------- */

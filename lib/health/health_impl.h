@@ -45,4 +45,13 @@ static inline void dm_health_set(dbmgmt_health *h, int32_t metric, double v)
 /* A new, empty snapshot (refs 1); NULL on NOMEM. */
 dbmgmt_health *dm_health_new(dbmgmt_engine engine, int64_t collected_at_ms);
 
+/* alerts.c */
+/* The rules of an alert set, for the Prometheus exposition: index 0 ..
+ * dm_alerts_count() - 1, in the order the rules were added. */
+size_t dm_alerts_count(const dbmgmt_alerts *a);
+const char *dm_alerts_rule_name(const dbmgmt_alerts *a, size_t i);  /* NULL past the end */
+int32_t dm_alerts_rule_metric(const dbmgmt_alerts *a, size_t i);    /* -1 past the end */
+int32_t dm_alerts_rule_severity(const dbmgmt_alerts *a, size_t i);  /* dbmgmt_alert_severity */
+int dm_alerts_rule_firing(const dbmgmt_alerts *a, size_t i);        /* 1 firing, else 0 */
+
 #endif /* DM_HEALTH_IMPL_H */
