@@ -15,13 +15,6 @@
 #include "health_impl.h"
 #include "migrate/migrator.h"
 
-/* The alert set's rules, for the exposition (lib/health/alerts.c, branch
- * alerts, declares them in health_impl.h). */
-size_t dm_alerts_count(const dbmgmt_alerts *a);
-const char *dm_alerts_rule_name(const dbmgmt_alerts *a, size_t i);
-int32_t dm_alerts_rule_severity(const dbmgmt_alerts *a, size_t i);
-int dm_alerts_rule_firing(const dbmgmt_alerts *a, size_t i);
-
 /* ---- the text format ------------------------------------------------------- */
 
 /* A sample value as Prometheus parses it: NaN, +Inf, -Inf; an integral value
