@@ -2,7 +2,9 @@
 
   check_cli_prometheus.py sqlite|postgres|mysql DBMGMT
 
-1. `dbmgmt health --prometheus` passes `promtool check metrics`;
+1. `dbmgmt health --prometheus` passes `promtool check metrics` (also with the
+   global --dir, which adds the migration families); `health` and `health
+   --json` answer;
 2. `dbmgmt health --textfile PATH` replaces PATH by a rename (a reader holding
    the old file still sees it whole), leaves no temporary file, and the
    content passes promtool;
@@ -131,6 +133,35 @@ def check_health_and_textfile(dbmgmt, env, tmp):
     check("health --prometheus has the default alert rules",
           'dbmgmt_alert_firing{rule="' in p.stdout, p.stdout)
     promtool_ok("promtool check metrics: health --prometheus", p.stdout)
+    check("no migration families without --dir", "dbmgmt_migration" not in p.stdout, p.stdout)
+
+    p = run([dbmgmt, "health"], env)
+    check("health (table) exits 0", p.returncode == 0, p.stderr)
+    check("health (table) names the engine and the size",
+          "engine " in p.stdout and "database_size_bytes " in p.stdout, p.stdout)
+    p = run([dbmgmt, "health", "--json"], env)
+    check("health --json exits 0", p.returncode == 0, p.stderr)
+    try:
+        doc = json.loads(p.stdout)
+        check("health --json has database_size_bytes",
+              isinstance(doc.get("database_size_bytes"), (int, float)), p.stdout)
+    except ValueError as e:
+        check("health --json is JSON", False, "%s: %s" % (e, p.stdout))
+
+    # the global --dir adds the migration state (a history table of our own
+    # that does not exist: the one migration is pending, nothing applied)
+    mig = os.path.join(tmp, "migrations")
+    os.mkdir(mig)
+    with open(os.path.join(mig, "001_probe.sql"), "w") as f:
+        f.write("CREATE TABLE dbmgmt_prom_never (id INT);\n")
+    p = run([dbmgmt, "--dir", mig, "--table", "dbmgmt_prom_history", "health", "--prometheus"],
+            env)
+    check("--dir health --prometheus exits 0", p.returncode == 0, p.stderr)
+    check("--dir: dbmgmt_migrations_pending 1", "\ndbmgmt_migrations_pending 1\n" in p.stdout,
+          p.stdout)
+    check("--dir: dbmgmt_migration_dirty 0", "\ndbmgmt_migration_dirty 0\n" in p.stdout, p.stdout)
+    check("--dir: nothing applied, no version", "dbmgmt_migration_info" not in p.stdout, p.stdout)
+    promtool_ok("promtool check metrics: --dir health --prometheus", p.stdout)
 
     textdir = os.path.join(tmp, "textfile")
     os.mkdir(textdir)
