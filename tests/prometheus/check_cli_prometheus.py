@@ -13,7 +13,8 @@
    dbmgmt_database_size_bytes equal to the database's real size (SQLite:
    page_count * page_size by the sqlite3 shell; PostgreSQL:
    pg_database_size() by psql; MariaDB: the series is there and positive);
-   SIGTERM stops the exporter with status 0.
+   SIGTERM stops the exporter with status 0; a scrape that fails (a missing
+   --dir) answers 500 with the message, and SIGINT stops it with status 0.
 
 The database comes from the environment (DBMGMT_TEST_PG_DSN /
 DBMGMT_TEST_MYSQL_DSN, given to dbmgmt as DATABASE_URL, never in argv); SQLite
@@ -270,6 +271,31 @@ def check_exporter(engine, dbmgmt, env, tmp, dsn, sqlite_path):
         check("SIGTERM stops the exporter with status 0", rc == 0, str(rc) + " " + outputs[-1])
 
 
+def check_exporter_failure(dbmgmt, env, tmp):
+    """A scrape that fails answers 500 with the message; the exporter keeps serving."""
+    port = free_port()
+    missing_dir = os.path.join(tmp, "no-such-migrations")
+    exporter = subprocess.Popen([dbmgmt, "--dir", missing_dir, "exporter", "--listen",
+                                 "127.0.0.1:%d" % port], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        got = poll("the exporter", lambda: (lambda r: r if r[0] else None)(
+            http_get("http://127.0.0.1:%d/metrics" % port)))
+        check("a failing scrape answers 500 naming the folder",
+              got is not None and got[0] == 500 and "no-such-migrations" in got[1], str(got))
+    finally:
+        exporter.send_signal(signal.SIGINT)
+        try:
+            _, err = exporter.communicate(timeout=60)
+            rc = exporter.returncode
+        except subprocess.TimeoutExpired:
+            exporter.kill()
+            _, err = exporter.communicate()
+            rc = "killed after 60 s"
+        outputs.append(err)
+        check("SIGINT stops the exporter with status 0", rc == 0, "%s %s" % (rc, err))
+
+
 def main():
     engine, dbmgmt = sys.argv[1], sys.argv[2]
     for tool in ("promtool", "prometheus"):
@@ -298,6 +324,7 @@ def main():
     try:
         check_health_and_textfile(dbmgmt, env, tmp)
         check_exporter(engine, dbmgmt, env, tmp, dsn, sqlite_path)
+        check_exporter_failure(dbmgmt, env, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if engine == "mysql":
