@@ -48,20 +48,42 @@ static void put_number(dm_buf *b, double v)
     dm_buf_puts(b, s);
 }
 
+/* The length of the valid UTF-8 sequence at p (1..4), or 0 when it is not
+ * one (stray continuation byte, overlong form, surrogate, past U+10FFFF). */
+static size_t utf8_length(const unsigned char *p)
+{
+    size_t n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3
+             : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if ((n == 2 && p[0] < 0xC2) || (n == 3 && p[0] == 0xE0 && p[1] < 0xA0) ||
+        (n == 3 && p[0] == 0xED && p[1] >= 0xA0) || (n == 4 && p[0] == 0xF0 && p[1] < 0x90) ||
+        (n == 4 && (p[0] > 0xF4 || (p[0] == 0xF4 && p[1] >= 0x90))))
+        return 0;
+    return n;
+}
+
 /* A label value between double quotes: backslash, double quote and newline
- * escaped as the format says. */
+ * escaped as the format says; a byte that is not valid UTF-8 (which would
+ * make Prometheus reject the whole scrape) becomes U+FFFD. */
 static void put_label_value(dm_buf *b, const char *v)
 {
     dm_buf_putc(b, '"');
-    for (const char *p = v ? v : ""; *p; p++) {
+    const unsigned char *p = (const unsigned char *)(v ? v : "");
+    while (*p) {
+        size_t n = utf8_length(p);
         if (*p == '\\')
             dm_buf_puts(b, "\\\\");
         else if (*p == '"')
             dm_buf_puts(b, "\\\"");
         else if (*p == '\n')
             dm_buf_puts(b, "\\n");
+        else if (n == 0)
+            dm_buf_puts(b, "\xEF\xBF\xBD");
         else
-            dm_buf_putc(b, *p);
+            dm_buf_append(b, p, n);
+        p += n ? n : 1;
     }
     dm_buf_putc(b, '"');
 }

@@ -159,7 +159,9 @@ static void test_numbers_and_escaping(void **state)
     h->tables[0].bytes = 8192;
     h->tables[1].name = dm_strdup("main.plain");
     h->tables[1].bytes = 4096;
-    h->ntables = 2;
+    h->tables[2].name = dm_strdup("main.caf\xc3\xa9_\xff\xc3");  /* é, then invalid bytes */
+    h->tables[2].bytes = 1024;
+    h->ntables = 3;
     h->replicas = dm_calloc(2, sizeof *h->replicas);
     h->replicas[0].name = dm_strdup("10.0.0.2:5432");
     h->replicas[0].lag_seconds = 1.25;
@@ -177,6 +179,8 @@ static void test_numbers_and_escaping(void **state)
     assert_non_null(
         strstr(t, "dbmgmt_table_size_bytes{table=\"main.we\\\"ird\\\\na\\nme\"} 8192\n"));
     assert_non_null(strstr(t, "dbmgmt_table_size_bytes{table=\"main.plain\"} 4096\n"));
+    assert_non_null(strstr(t, "dbmgmt_table_size_bytes{table=\"main.caf\xc3\xa9_"
+                              "\xef\xbf\xbd\xef\xbf\xbd\"} 1024\n"));
     assert_int_equal(count_lines_starting(t, "# TYPE dbmgmt_table_size_bytes "), 1);
     assert_non_null(strstr(t, "dbmgmt_replica_lag_seconds{replica=\"10.0.0.2:5432\"} 1.25\n"));
     assert_null(strstr(t, "unknown-lag")); /* lag unknown: no sample */
