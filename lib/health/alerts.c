@@ -362,27 +362,15 @@ static int32_t count_firing(const dbmgmt_alerts *a)
     return n;
 }
 
-/* Every rule on metric (all metrics when metric < 0, values from h). */
-static int32_t evaluate_rules(dbmgmt_alerts *a, const dbmgmt_health *h, int32_t metric,
-                              double value, int64_t now_ms)
+/* One value for one rule, and the news to the callback. A NaN is no figure:
+ * like an absent one, it leaves the rule as it is. */
+static void judge(dbmgmt_alerts *a, dm_alert_rule *r, double value, int64_t now_ms)
 {
-    for (size_t i = 0; i < a->nrules; i++) {
-        dm_alert_rule *r = &a->rules[i];
-        double v = value;
-        if (h) {
-            if (!h->present[r->metric])
-                continue;
-            v = h->value[r->metric];
-        } else if (r->metric != metric) {
-            continue;
-        }
-        if (isnan(v))
-            continue; /* no figure: like an absent one, the state stays */
-        int32_t news = rule_step(r, v, now_ms);
-        if (news)
-            notify(a, r, news);
-    }
-    return count_firing(a);
+    if (isnan(value))
+        return;
+    int32_t news = rule_step(r, value, now_ms);
+    if (news)
+        notify(a, r, news);
 }
 
 DBMGMT_API int32_t dbmgmt_alerts_evaluate(dbmgmt_alerts *a, const dbmgmt_health *h)
@@ -392,7 +380,12 @@ DBMGMT_API int32_t dbmgmt_alerts_evaluate(dbmgmt_alerts *a, const dbmgmt_health 
     int rc = refuse_in_callback(a, "dbmgmt_alerts_evaluate");
     if (rc != DBMGMT_OK)
         return rc;
-    return evaluate_rules(a, h, -1, 0, h->collected_at_ms);
+    for (size_t i = 0; i < a->nrules; i++) {
+        dm_alert_rule *r = &a->rules[i];
+        if (h->present[r->metric])
+            judge(a, r, h->value[r->metric], h->collected_at_ms);
+    }
+    return count_firing(a);
 }
 
 DBMGMT_API int32_t dbmgmt_alerts_observe(dbmgmt_alerts *a, int32_t metric, double value,
@@ -405,7 +398,10 @@ DBMGMT_API int32_t dbmgmt_alerts_observe(dbmgmt_alerts *a, int32_t metric, doubl
     int rc = refuse_in_callback(a, "dbmgmt_alerts_observe");
     if (rc != DBMGMT_OK)
         return rc;
-    return evaluate_rules(a, NULL, metric, value, now_ms);
+    for (size_t i = 0; i < a->nrules; i++)
+        if (a->rules[i].metric == metric)
+            judge(a, &a->rules[i], value, now_ms);
+    return count_firing(a);
 }
 
 /* ---- JSON and the exposition's accessors ---------------------------------- */

@@ -132,8 +132,9 @@ static char *replica_name(const pool_group *g)
 }
 
 /* The pool's figures, read after the health check gave its connection
- * back (so they are the application's, not the check's), and the lag of
- * each replica at the pool's last check of it. */
+ * back (so they are the application's, not the check's), and its replicas
+ * (in place of the primary's standbys) with their lag at the pool's last
+ * check. */
 static int add_pool_figures(dbmgmt_pool *pool, dbmgmt_health *h)
 {
     double active = (double)dbmgmt_pool_metric(pool, DBMGMT_POOL_ACTIVE);
@@ -155,6 +156,10 @@ static int add_pool_figures(dbmgmt_pool *pool, dbmgmt_health *h)
     if (max > 0)
         dm_health_set(h, DBMGMT_HEALTH_POOL_USAGE_RATIO, active / max);
 
+    /* a pool's snapshot lists the pool's replicas, not the primary's standbys */
+    for (size_t i = 0; i < h->nreplicas; i++)
+        dm_free(h->replicas[i].name);
+    h->nreplicas = 0;
     double worst = -1;
     for (int i = 0; i < nreplicas; i++) {
         char *name = replica_name(&pool->groups[1 + i]);

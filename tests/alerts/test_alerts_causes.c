@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "dbmgmt.h"
+#include "support/cluster.h"
 #include "support/engine.h"
 #include "support/files.h"
 
@@ -63,13 +64,6 @@ static int64_t monotonic_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
 }
 
 /* Waits are generous: a busy CI machine is slow, never wrong. */
@@ -245,7 +239,7 @@ static void test_pool_waiting_high_fires_with_eleven_blocked_and_resolves(void *
             fail_msg("only %lld of %d threads wait in acquire after %d ms",
                      (long long)dbmgmt_pool_metric(pool, DBMGMT_POOL_WAITING), NWAITERS,
                      DEADLINE_MS);
-        sleep_ms(10);
+        support_sleep_ms(10);
     }
     /* the pool is exhausted and 11 threads wait: the snapshot must say so
      * (the health check cannot borrow a connection here) */
@@ -317,7 +311,7 @@ static void wait_for_counter(dbmgmt_conn *c, int32_t counter, double want)
         if (monotonic_ms() > deadline)
             fail_msg("%s is %g after %d ms, not yet %g", dbmgmt_health_metric_name(counter), v,
                      DEADLINE_MS, want);
-        sleep_ms(100);
+        support_sleep_ms(100);
     }
 }
 

@@ -61,25 +61,10 @@ static int member_of_port(int port)
     return -1;
 }
 
-/* Wait (bounded) until member i has replayed everything the leader wrote. */
+/* Until member i has replayed everything the leader wrote. */
 static void wait_caught_up(int i)
 {
-    for (int tries = 0; tries < 600; tries++) {
-        dbmgmt_conn *l = NULL, *r = NULL;
-        assert_int_equal(dbmgmt_conn_open(&l, admin_dsn[leader]), DBMGMT_OK);
-        assert_int_equal(dbmgmt_conn_open(&r, admin_dsn[i]), DBMGMT_OK);
-        char pos[64];
-        assert_int_equal(dbmgmt_conn_write_position(l, pos, sizeof pos), DBMGMT_OK);
-        char sql[200];
-        snprintf(sql, sizeof sql, "SELECT (pg_last_wal_replay_lsn() >= '%s'::pg_lsn)::int", pos);
-        int64_t done = support_query_int(r, sql);
-        dbmgmt_conn_close(l);
-        dbmgmt_conn_close(r);
-        if (done)
-            return;
-        support_sleep_ms(50);
-    }
-    fail_msg("member %d did not catch up within 30 s", i);
+    support_pg_wait_caught_up(admin_dsn[leader], admin_dsn[i]);
 }
 
 /* A pool on the cluster DSN with the two replicas, no background thread. */
@@ -142,10 +127,7 @@ static void write_on_leader(const char *sql)
 static int resume_all(void **state)
 {
     (void)state;
-    for (int i = 0; i < MEMBERS; i++)
-        if (i != leader)
-            support_exec_on(admin_dsn[i], "SELECT pg_wal_replay_resume()");
-    support_cluster_command(script, "maintenance off");
+    support_pg_resume_replicas(admin_dsn, MEMBERS, leader, script);
     return 0;
 }
 

@@ -11,6 +11,9 @@
 
 #include <cmocka.h>
 
+#include "dbmgmt.h"
+#include "engine.h"
+
 void support_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -38,6 +41,31 @@ void support_cluster_command(const char *script, const char *args)
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "bash '%s' %s >&2", script, args);
     assert_int_equal(system(cmd), 0);
+}
+
+void support_pg_wait_caught_up(const char *leader_admin_dsn, const char *member_admin_dsn)
+{
+    for (int tries = 0; tries < 1200; tries++) {
+        dbmgmt_conn *l = NULL;
+        assert_int_equal(dbmgmt_conn_open(&l, leader_admin_dsn), DBMGMT_OK);
+        char pos[64], sql[200];
+        assert_int_equal(dbmgmt_conn_write_position(l, pos, sizeof pos), DBMGMT_OK);
+        dbmgmt_conn_close(l);
+        snprintf(sql, sizeof sql, "SELECT (pg_last_wal_replay_lsn() >= '%s'::pg_lsn)::int", pos);
+        if (support_query_int_on(member_admin_dsn, sql))
+            return;
+        support_sleep_ms(50);
+    }
+    fail_msg("a standby did not catch up with the leader within 60 s");
+}
+
+void support_pg_resume_replicas(char admin_dsns[][SUPPORT_DSN_MAX], int n, int leader,
+                                const char *script)
+{
+    for (int i = 0; i < n; i++)
+        if (i != leader)
+            support_exec_on(admin_dsns[i], "SELECT pg_wal_replay_resume()");
+    support_cluster_command(script, "maintenance off");
 }
 
 void support_on_event(void *userdata, int32_t event, const char *message)
