@@ -45,9 +45,7 @@ static void print_value(double v)
 /* A short table: every figure present, the largest tables, the replicas. */
 static void print_human(const dbmgmt_health *h)
 {
-    static const char *const engines[] = {"none", "sqlite", "postgres", "mysql"};
-    dbmgmt_engine e = dbmgmt_health_engine(h);
-    printf("%-28s %s\n", "engine", (int)e >= 0 && (int)e < 4 ? engines[e] : "?");
+    printf("%-28s %s\n", "engine", dbmgmt_engine_name(dbmgmt_health_engine(h)));
     for (int32_t i = 0; i < DBMGMT_HEALTH_METRIC_COUNT; i++) {
         double v;
         if (dbmgmt_health_get(h, i, &v) != DBMGMT_OK)
