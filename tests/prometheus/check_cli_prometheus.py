@@ -305,6 +305,11 @@ def main():
     if os.environ.get("DBMGMT_TEST_HAVE_MICROHTTPD") == "0":
         missing("dbmgmt was built without libmicrohttpd: no exporter (scripts/deps.sh installs "
                 "libmicrohttpd-dev)")
+    if engine != "sqlite":
+        var = {"postgres": "DBMGMT_TEST_PG_DSN", "mysql": "DBMGMT_TEST_MYSQL_DSN"}[engine]
+        dsn = os.environ.get(var)
+        if not dsn:
+            missing("no %s server: %s is not set (tests/servers.sh sets it)" % (engine, var))
     tmp = tempfile.mkdtemp(prefix="dbmgmt-prom-")
     sqlite_path = None
     if engine == "sqlite":
@@ -313,11 +318,6 @@ def main():
                         "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);"
                         "INSERT INTO t (v) VALUES ('a'), ('b');"], check=True)
         dsn = "sqlite://" + sqlite_path
-    else:
-        var = {"postgres": "DBMGMT_TEST_PG_DSN", "mysql": "DBMGMT_TEST_MYSQL_DSN"}[engine]
-        dsn = os.environ.get(var)
-        if not dsn:
-            missing("no %s server: %s is not set (tests/servers.sh sets it)" % (engine, var))
     env = dict(os.environ, DATABASE_URL=dsn)
     if engine == "mysql":  # an empty MariaDB database has no size to report
         mariadb(dsn, "CREATE TABLE IF NOT EXISTS dbmgmt_prom_probe (id INT PRIMARY KEY)")
