@@ -7,7 +7,8 @@
 # the cluster suite.)
 set -euo pipefail
 want=(gcc g++ meson ninja-build pkg-config libsqlite3-dev sqlite3 python3 binutils
-      libpq-dev libmariadb-dev)
+      libpq-dev libmariadb-dev
+      libmicrohttpd-dev)   # dbmgmt exporter (the CLI only, never the library)
 if [ "${1:-build}" = test ]; then
     want+=(libcmocka-dev abigail-tools)
     # the Python binding's tests (bindings/python): Debian's pytest, and what an

@@ -372,6 +372,27 @@ DBMGMT_API int dbmgmt_migrator_status_json(dbmgmt_migrator *m, char **out)
     return *out ? DBMGMT_OK : dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
 }
 
+/* For the Prometheus exposition (lib/health/prometheus.c): what status_json
+ * says as three figures. */
+int dm_migrator_state(dbmgmt_migrator *m, size_t *pending, int *dirty, char **applied)
+{
+    CHECK_M(m, "dbmgmt_metrics_to_prometheus");
+    dm_history h;
+    int rc = dm_history_read(m, &h);
+    if (rc != DBMGMT_OK)
+        return rc;
+    *pending = 0;
+    for (size_t i = 0; i < m->source.count; i++)
+        if (strcmp(version_state(&h, &m->source.items[i]), "pending") == 0)
+            (*pending)++;
+    *dirty = h.dirty != NULL;
+    *applied = NULL;
+    if (h.newest && !(*applied = dm_strdup(h.newest)))
+        rc = dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
+    dm_history_clear(&h);
+    return rc;
+}
+
 /* ---- migrate on boot ------------------------------------------------------------ */
 
 /* The boot call reads the migrations folder on a second thread while the

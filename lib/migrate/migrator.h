@@ -148,6 +148,10 @@ int dm_resume(dbmgmt_migrator *m);
 int dm_repair(dbmgmt_migrator *m);
 int dm_baseline(dbmgmt_migrator *m, const char *version);
 
+/* migrator.c: the versions pending, whether one failed (dirty), and the
+ * newest applied version (*applied: dm_free it; NULL when none). */
+int dm_migrator_state(dbmgmt_migrator *m, size_t *pending, int *dirty, char **applied);
+
 /* Record a failure on the migrator (and the thread). */
 #define dm_migrator_fail(m, ...) dm_error_set(&(m)->err, __VA_ARGS__)
 

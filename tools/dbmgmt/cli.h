@@ -91,5 +91,14 @@ int cli_parse_utc_offset(const char *s, int32_t *offset_s);
 void cli_format_rfc3339(int64_t unix_s, int32_t offset_s, char out[CLI_RFC3339_MAX]);
 int cmd_backup(int argc, char **argv);
 int cmd_advise(int argc, char **argv);  /* issue 9 */
+int cmd_health(int argc, char **argv);  /* issue 20 */
+int cmd_exporter(int argc, char **argv); /* issue 20; needs libmicrohttpd */
+
+/* The Prometheus exposition of h (and pool, when given) with the alert rules,
+ * the migration state when the global --dir is given (read on conn; none
+ * when conn is NULL) and the backups' when --backup-dir is (cmd_health.c).
+ * *out freed with dbmgmt_free(); a dbmgmt status. */
+int cli_health_exposition(dbmgmt_conn *conn, const dbmgmt_pool *pool, const dbmgmt_health *h,
+                          const dbmgmt_alerts *alerts, char **out);
 
 #endif

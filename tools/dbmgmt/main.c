@@ -85,6 +85,22 @@ static const cli_command commands[] = {
      "  --from-stats          add the workload the engine recorded (pg_stat_statements, ...)\n"
      "  --json                one JSON object (docs/advise.md)\n",
      cmd_advise},
+    {"health", "[--url DSN] [--json | --prometheus] [--textfile PATH]",
+     "the database's health figures: a table, JSON or Prometheus text (docs/prometheus.md)",
+     "  --url DSN             the database (default: the global --url, else $DATABASE_URL)\n"
+     "  --json                one JSON object: every figure by name, null when absent\n"
+     "  --prometheus          the Prometheus text exposition, with the default alert rules,\n"
+     "                        the migration state when the global --dir is given and the\n"
+     "                        backups' when the global --backup-dir is\n"
+     "  --textfile PATH       write that exposition to PATH atomically (node_exporter's\n"
+     "                        textfile collector) instead of standard output\n",
+     cmd_health},
+    {"exporter", "--listen HOST:PORT [--url DSN]",
+     "serve GET /metrics for Prometheus: fresh health per scrape (docs/prometheus.md)",
+     "  --listen HOST:PORT    the address to serve on (127.0.0.1:9187; [::1]:9187)\n"
+     "  --url DSN             the database (default: the global --url, else $DATABASE_URL)\n"
+     "  SIGINT, SIGTERM       stop serving and exit 0\n",
+     cmd_exporter},
     {"split", "--engine sqlite|postgres|mysql [FILE|-]",
      "split an SQL script into statements, one JSON object per line",
      "  -e, --engine NAME     the SQL dialect: sqlite, postgres or mysql (required)\n"

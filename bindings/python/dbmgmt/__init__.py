@@ -28,6 +28,8 @@ from .pool import Pool, PoolEvent, PoolMetric
 from .backup import Backup, BackupMetric, Hook, Keep, Retention, Schedule
 from .sql import SqlStatement, split
 from .advise import Advice, Advisor
+from .health import (Alerts, AlertSeverity, AlertState, Health, HealthMetric, Sampler, collect,
+                     collect_pool, health, metrics_to_prometheus)
 
 __version__ = "0.1.0"
 
@@ -41,6 +43,8 @@ __all__ = [
     "GALERA_AUTO", "GALERA_ON", "GALERA_OFF",
     "split", "SqlStatement",
     "Backup", "BackupMetric", "Hook", "Keep", "Retention", "Schedule", "Advisor", "Advice",
+    "Health", "HealthMetric", "Sampler", "Alerts", "AlertSeverity", "AlertState", "collect",
+    "collect_pool", "health", "metrics_to_prometheus",
     "DbmgmtError", "InvalidArgument", "OutOfMemory", "IOFailure", "ConnectFailed", "SQLError",
     "Timeout", "AcquireTimeout", "Busy", "ChecksumMismatch", "DirtyDatabase", "PolicyRefused",
     "Unsupported", "NotFound", "Closed", "InternalError", "ParseError",

@@ -269,8 +269,42 @@ GALERA_PROTOTYPES = {
 }
 PROTOTYPES.update(GALERA_PROTOTYPES)
 
+# health.h (issue 20): snapshots, the sampler, alert rules, Prometheus
+ALERT_FN = CFUNCTYPE(None, c_void_p, c_char_p, c_int32, c_int32, c_double, c_char_p)
+HEALTH_PROTOTYPES = {
+    "dbmgmt_health_collect": (c_int, [P, PP]),
+    "dbmgmt_health_collect_pool": (c_int, [P, PP]),
+    "dbmgmt_health_free": (None, [P]),
+    "dbmgmt_health_engine": (c_int, [P]),
+    "dbmgmt_health_collected_at_ms": (c_int64, [P]),
+    "dbmgmt_health_get": (c_int, [P, c_int32, POINTER(c_double)]),
+    "dbmgmt_health_metric_name": (STR, [c_int32]),
+    "dbmgmt_health_table_count": (c_size_t, [P]),
+    "dbmgmt_health_table_name": (STR, [P, c_size_t]),
+    "dbmgmt_health_table_bytes": (c_int64, [P, c_size_t]),
+    "dbmgmt_health_replica_count": (c_size_t, [P]),
+    "dbmgmt_health_replica_name": (STR, [P, c_size_t]),
+    "dbmgmt_health_replica_lag_seconds": (c_double, [P, c_size_t]),
+    "dbmgmt_health_to_json": (OWNED_STR, [P]),
+    "dbmgmt_health_sampler_new": (c_int, [PP]),
+    "dbmgmt_health_sampler_free": (None, [P]),
+    "dbmgmt_health_sample": (c_int, [P, P, P, PP]),
+    "dbmgmt_health_sample_at": (c_int, [P, P, P, c_int64, PP]),
+    "dbmgmt_alerts_new": (c_int, [PP]),
+    "dbmgmt_alerts_free": (None, [P]),
+    "dbmgmt_alerts_set_rule": (c_int, [P, STR, c_int32, c_double, c_int32, c_int64, c_double]),
+    "dbmgmt_alerts_remove_rule": (c_int, [P, STR]),
+    "dbmgmt_alerts_set_callback": (c_int, [P, ALERT_FN, P]),
+    "dbmgmt_alerts_evaluate": (c_int32, [P, P]),
+    "dbmgmt_alerts_observe": (c_int32, [P, c_int32, c_double, c_int64]),
+    "dbmgmt_alerts_to_json": (OWNED_STR, [P]),
+    "dbmgmt_metrics_to_prometheus": (c_int, [P, P, P, P, P, POINTER(c_void_p)]),
+}
+PROTOTYPES.update(HEALTH_PROTOTYPES)
+
 OPTIONAL = ({"dbmgmt_sqlstate", "dbmgmt_result_column_type"} | set(BACKUP_PROTOTYPES) |
-            set(ADVISE_PROTOTYPES) | set(GALERA_PROTOTYPES))
+            set(ADVISE_PROTOTYPES) | set(GALERA_PROTOTYPES) |
+            set(HEALTH_PROTOTYPES))
 
 
 class LibraryNotFound(OSError):
