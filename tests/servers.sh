@@ -261,8 +261,10 @@ CREATE ROLE dbmgmt_test LOGIN CREATEDB PASSWORD '$PG_PW';
 EOF
     pg_admin_psql postgres <<'EOF'
 CREATE DATABASE dbmgmt_test OWNER dbmgmt_test;
--- the advisor reads every backend's statistics, like PROCESS on MariaDB
+-- the advisor reads every backend's statistics, like PROCESS on MariaDB; health
+-- (docs/health.md) also reads data_directory: pg_monitor has both
 GRANT pg_read_all_stats TO dbmgmt_test;
+GRANT pg_monitor TO dbmgmt_test;
 \connect dbmgmt_test
 CREATE EXTENSION IF NOT EXISTS hypopg;
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
@@ -351,11 +353,13 @@ my_create_users() {
     user_hash=$(my_hash "$MY_PW")
     # shellcheck disable=SC2119
     my_users_sql "$root_hash" "$user_hash" | my_client
-    # Statistics for the index advisor; not fatal where the server refuses them.
+    # Statistics for the index advisor and health (docs/health.md: SHOW SLAVE STATUS
+    # needs SLAVE MONITOR); not fatal where the server refuses them.
     # shellcheck disable=SC2119
     my_client <<'EOF' || log "warning: MariaDB: PROCESS / performance_schema not granted"
 GRANT PROCESS ON *.* TO dbmgmt_test@'127.0.0.1', dbmgmt_test@localhost;
 GRANT SELECT ON performance_schema.* TO dbmgmt_test@'127.0.0.1', dbmgmt_test@localhost;
+GRANT SLAVE MONITOR ON *.* TO dbmgmt_test@'127.0.0.1', dbmgmt_test@localhost;
 EOF
 }
 

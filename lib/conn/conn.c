@@ -22,6 +22,11 @@ static int conn_failed(dbmgmt_conn *conn, int rc)
     return rc;
 }
 
+int dm_conn_failed(dbmgmt_conn *conn, int rc)
+{
+    return conn_failed(conn, rc);
+}
+
 #define CHECK_ARG(cond, fn, what)                                                                 \
     do {                                                                                          \
         if (!(cond))                                                                              \

@@ -40,6 +40,11 @@ int dm_conn_exec_statement(dbmgmt_conn *conn, const char *sql);
 struct dm_sql_stmt;
 int dm_conn_exec_split(dbmgmt_conn *conn, const struct dm_sql_stmt *st);
 
+/* After a driver call outside conn.c returned rc: a lost session marks the
+ * connection broken, and the password is scrubbed from the message (on the
+ * connection and the thread). Returns rc. */
+int dm_conn_failed(dbmgmt_conn *conn, int rc);
+
 /* Record a failure on the connection (and the thread). Returns code. */
 #define dm_conn_fail(conn, ...) dm_error_set(&(conn)->err, __VA_ARGS__)
 

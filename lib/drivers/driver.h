@@ -21,6 +21,7 @@
 typedef struct dm_dconn dm_dconn; /* a driver's connection */
 typedef struct dm_dstmt dm_dstmt; /* a driver's prepared statement */
 typedef struct dm_whatif dm_whatif; /* a driver's what-if (hypothetical index) session */
+struct dbmgmt_health;               /* a health snapshot (lib/health/health_impl.h) */
 
 typedef enum dm_value_type {
     DM_VALUE_NULL,
@@ -276,6 +277,16 @@ typedef struct dm_driver {
      * 1 when the server is a node of a Galera cluster (wsrep_on = ON), 0
      * when not, < 0 on error. NULL: the engine has no Galera (never one). */
     int (*galera_node)(dm_dconn *c, dm_error *err);
+
+    /* --- Health (issue 20, docs/health.md) -------------------------------
+     * Fill h from the engine's own statistics (lib/health/health_impl.h's
+     * dm_health_set, health_collect.h's helpers); a figure the engine
+     * cannot give is left absent, never 0, and so is one whose statistic
+     * the session may not read (a refusal is not an error). The session
+     * stays usable and no transaction is begun or ended: inside the
+     * caller's transaction the reads run in it (PostgreSQL: a refused read
+     * under a savepoint, so the transaction survives). NULL: no figures. */
+    int (*health)(dm_dconn *c, struct dbmgmt_health *h, dm_error *err);
 } dm_driver;
 
 /* "name" with embedded quotes doubled (SQL standard; SQLite, PostgreSQL). */

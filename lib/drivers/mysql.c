@@ -638,4 +638,5 @@ const dm_driver dm_mysql_driver = {
     .position_diff = dm_my_position_diff,
     .wait_position = dm_my_wait_position,
     .galera_node = dm_my_galera_node,
+    .health = dm_my_health,
 };

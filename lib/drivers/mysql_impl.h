@@ -3,7 +3,8 @@
  * mysql.c (the Connector/C table, errors, connections, transactions, the
  * vtable), mysql_stmt.c (prepared statements and their results),
  * mysql_schema.c (catalog, table lookup, session state, index-advice
- * statistics) and mysql_cluster.c (named locks, replication and Galera).
+ * statistics), mysql_cluster.c (named locks, replication and Galera) and
+ * mysql_health.c (the health op, issue 20).
  */
 #ifndef DM_DRIVERS_MYSQL_IMPL_H
 #define DM_DRIVERS_MYSQL_IMPL_H
@@ -174,5 +175,9 @@ int dm_my_migration_unlock(dm_dconn *c, const char *name, dm_error *err);
 int dm_my_migration_lock_check(dm_dconn *c, const char *name, dm_error *err);
 /* Stop the lease's renewing thread and forget the lease (close). */
 void dm_my_lease_stop(dm_dconn *c);
+
+/* mysql_health.c: the health op (issue 20). */
+struct dbmgmt_health;
+int dm_my_health(dm_dconn *c, struct dbmgmt_health *h, dm_error *err);
 
 #endif

@@ -3,7 +3,8 @@
  * postgres.c (the libpq table, connections, statements, transactions, the
  * vtable), postgres_schema.c (catalog, table lookup, session state),
  * postgres_advise.c (HypoPG what-if sessions, statistics, workload) and
- * postgres_cluster.c (named locks; replication and standby state).
+ * postgres_cluster.c (named locks; replication and standby state) and
+ * postgres_health.c (the health op: statistics views, issue 20).
  */
 #ifndef DM_DRIVERS_POSTGRES_IMPL_H
 #define DM_DRIVERS_POSTGRES_IMPL_H
@@ -75,5 +76,9 @@ int dm_pg_wait_position(dm_dconn *c, const char *position, int32_t timeout_ms, d
 int dm_pg_migration_lock(dm_dconn *c, const char *name, int32_t timeout_ms, dm_error *err);
 int dm_pg_migration_unlock(dm_dconn *c, const char *name, dm_error *err);
 int dm_pg_standby_reason(dm_dconn *c, char *reason, size_t len, dm_error *err);
+
+/* postgres_health.c */
+struct dbmgmt_health;
+int dm_pg_health(dm_dconn *c, struct dbmgmt_health *h, dm_error *err);
 
 #endif

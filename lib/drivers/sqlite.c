@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "driver.h"
+#include "sqlite_impl.h"
 
 #define SQLITE_DEFAULT_BUSY_TIMEOUT_MS 5000
 
@@ -108,6 +108,11 @@ static int sqlite_fail(sqlite3 *db, int code, dm_error *err, const char *context
                             "%s%sSQLite: %s (%s, SQLSTATE %s)", context ? context : "",
                             context ? ": " : "", msg, info ? info->name : "SQLITE_UNKNOWN",
                             info ? info->sqlstate : "HY000");
+}
+
+int dm_sqlite_fail(sqlite3 *db, int code, dm_error *err, const char *context)
+{
+    return sqlite_fail(db, code, err, context);
 }
 
 static int open_flags_for_mode(const char *mode)
@@ -890,4 +895,5 @@ const dm_driver dm_sqlite_driver = {
     .whatif_explain = sqlite_whatif_explain,
     .whatif_close = sqlite_whatif_close,
     .column_distinct = sqlite_column_distinct,
+    .health = dm_sqlite_health,
 };

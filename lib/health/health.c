@@ -48,7 +48,9 @@ const char *dbmgmt_health_metric_name(int32_t metric)
 
 void dbmgmt_health_free(dbmgmt_health *h)
 {
-    if (!h || --h->refs > 0)
+    /* atomic: the sampler's reference may be dropped on another thread than
+     * the caller's */
+    if (!h || __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     for (size_t i = 0; i < h->ntables; i++)
         dm_free(h->tables[i].name);
