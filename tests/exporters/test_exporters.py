@@ -72,8 +72,11 @@ lib.dbmgmt_health_sample.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_
                                      ctypes.POINTER(ctypes.c_void_p)]
 lib.dbmgmt_health_to_json.argtypes = [ctypes.c_void_p]
 lib.dbmgmt_health_to_json.restype = ctypes.c_void_p
-lib.dbmgmt_metrics_to_prometheus.argtypes = [ctypes.c_void_p] * 5 + [
-    ctypes.POINTER(ctypes.c_void_p)]
+# The exposition comes with the `prom` work; until it is merged the check goes without.
+HAVE_PROM = hasattr(lib, "dbmgmt_metrics_to_prometheus")
+if HAVE_PROM:
+    lib.dbmgmt_metrics_to_prometheus.argtypes = [ctypes.c_void_p] * 5 + [
+        ctypes.POINTER(ctypes.c_void_p)]
 lib.dbmgmt_free.argtypes = [ctypes.c_void_p]
 
 
@@ -305,10 +308,11 @@ def check_no_thread(conn):
                                                               ctypes.byref(h)) == 0,
               lib.dbmgmt_errmsg().decode())
         j = lib.dbmgmt_health_to_json(h)
-        out = ctypes.c_void_p()
-        lib.dbmgmt_metrics_to_prometheus(h, None, None, None, None, ctypes.byref(out))
         lib.dbmgmt_free(j)
-        lib.dbmgmt_free(out)
+        if HAVE_PROM:
+            out = ctypes.c_void_p()
+            lib.dbmgmt_metrics_to_prometheus(h, None, None, None, None, ctypes.byref(out))
+            lib.dbmgmt_free(out)
         lib.dbmgmt_health_free(h)
     lib.dbmgmt_health_sampler_free(s)
     after = threads_now()
