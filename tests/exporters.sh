@@ -7,8 +7,9 @@
 # Usage:
 #   bash tests/exporters.sh run KIND... -- CMD ARGS...
 #       start one exporter per KIND, wait until each one's /metrics answers, run CMD with
-#       DBMGMT_TEST_<KIND>_EXPORTER_URL (http://127.0.0.1:PORT/metrics) in its
-#       environment, stop them, exit with CMD's status. KIND:
+#       DBMGMT_TEST_<KIND>_EXPORTER_URL (http://127.0.0.1:PORT/metrics) and _PID (its
+#       process) in its environment, stop them, exit with CMD's status.
+#       postgres_exporter's sessions have application_name dbmgmt-exporter-KIND. KIND:
 #         pg         postgres_exporter, its default collectors
 #         pg-health  postgres_exporter restricted to the figures of dbmgmt_health_collect
 #                    (tests/exporters/pg_health_queries.yaml)
@@ -23,7 +24,7 @@
 # exporters' logs are searched for DBMGMT_TEST_PASSWORDS when they stop.
 set -euo pipefail
 
-readonly LOG_TAG=exporters USAGE_END=20 WHAT=exporters STATE_DIR_VAR=DBMGMT_TEST_EXPORTERS_DIR
+readonly LOG_TAG=exporters USAGE_END=21 WHAT=exporters STATE_DIR_VAR=DBMGMT_TEST_EXPORTERS_DIR
 readonly MARKER=.dbmgmt-test-exporters PORT_LO=15000 PORT_HI=32767 LOG_TAIL_LINES=20
 readonly STATE_VARS=()
 readonly WAIT_SECONDS=30
@@ -58,18 +59,21 @@ parse_mysql_dsn() {
 # ---------------------------------------------------------------------------------------
 EXPORTER_PIDS=() URL_VARS=()
 
-url_var() {   # kind: the variable that carries its URL
+var_base() {   # kind: DBMGMT_TEST_<KIND>_EXPORTER, the prefix of its variables
     local k=${1^^}
-    printf 'DBMGMT_TEST_%s_EXPORTER_URL' "${k//-/_}"
+    printf 'DBMGMT_TEST_%s_EXPORTER' "${k//-/_}"
 }
 
-pg_dsn() {   # the admin DSN, with TLS verified by the servers' CA when there is one
+# The admin DSN, with TLS verified by the servers' CA when there is one, and the
+# application_name dbmgmt-exporter-KIND (bench_health.c finds the sessions by it).
+pg_dsn() {   # kind
     local dsn=$DBMGMT_TEST_PG_ADMIN_DSN sep='?'
     [[ $dsn == *\?* ]] && sep='&'
+    dsn+="${sep}application_name=dbmgmt-exporter-$1"
     if [[ -n ${DBMGMT_TEST_PG_CA:-} ]]; then
-        printf '%s%ssslmode=verify-full&sslrootcert=%s' "$dsn" "$sep" "$DBMGMT_TEST_PG_CA"
+        printf '%s&sslmode=verify-full&sslrootcert=%s' "$dsn" "$DBMGMT_TEST_PG_CA"
     else
-        printf '%s%ssslmode=disable' "$dsn" "$sep"
+        printf '%s&sslmode=disable' "$dsn"
     fi
 }
 
@@ -100,7 +104,7 @@ exporter_config() {
                 --no-collector.bgwriter
                 "--extend.query-path=$HERE/exporters/pg_health_queries.yaml")
         fi
-        ENV_DSN=$(pg_dsn)
+        ENV_DSN=$(pg_dsn "$kind")
         ;;
     mysql)
         [[ -n ${DBMGMT_TEST_MYSQL_ADMIN_DSN:-} ]] ||
@@ -126,7 +130,7 @@ metrics_answer() {   # port: /metrics answers with the exporter's own `up` gauge
 }
 
 start_exporter() {   # kind
-    local kind=$1 tries pid log deadline
+    local kind=$1 tries pid log deadline base
     exporter_config "$kind"
     log="$STATE_DIR/$kind.log"
     for ((tries = 0; tries < 5; tries++)); do
@@ -147,8 +151,10 @@ start_exporter() {   # kind
             sleep 0.1
         done
         if alive "$pid" && metrics_answer "$PORT"; then
-            printf -v "$(url_var "$kind")" 'http://127.0.0.1:%s/metrics' "$PORT"
-            URL_VARS+=("$(url_var "$kind")")
+            base=$(var_base "$kind")
+            printf -v "${base}_URL" 'http://127.0.0.1:%s/metrics' "$PORT"
+            printf -v "${base}_PID" '%s' "$pid"
+            URL_VARS+=("${base}_URL" "${base}_PID")
             log "$kind: $PROG on 127.0.0.1:$PORT"
             return 0
         fi
