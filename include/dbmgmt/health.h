@@ -37,7 +37,7 @@ typedef enum dbmgmt_health_metric {
     DBMGMT_HEALTH_CONNECTIONS_ACTIVE = 4,    /* server sessions running a statement */
     DBMGMT_HEALTH_CONNECTIONS_IDLE = 5,      /* server sessions doing nothing */
     DBMGMT_HEALTH_CONNECTIONS_WAITING = 6,   /* server sessions waiting on a lock */
-    DBMGMT_HEALTH_CONNECTIONS_TOTAL = 7,     /* all client sessions on the server */
+    DBMGMT_HEALTH_CONNECTIONS_TOTAL = 7,     /* client sessions (PostgreSQL: of this database) */
     DBMGMT_HEALTH_CONNECTIONS_MAX = 8,       /* max_connections */
     DBMGMT_HEALTH_DEADLOCKS_TOTAL = 9,       /* deadlocks detected */
     DBMGMT_HEALTH_LOCK_WAITS = 10,           /* lock requests waiting right now */

@@ -73,11 +73,11 @@ static int sqlite_tables(sqlite3 *db, dbmgmt_health *h, dm_error *err)
 }
 
 /* The file system of the database file's folder. */
-static void sqlite_disk(dbmgmt_health *h, const char *file)
+static int sqlite_disk(dbmgmt_health *h, const char *file, dm_error *err)
 {
     char *dir = dm_strdup(file);
     if (!dir)
-        return; /* out of memory: the figure is left absent */
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading the disk's usage");
     char *slash = strrchr(dir, '/');
     if (slash == dir)
         dir[1] = '\0';
@@ -87,6 +87,7 @@ static void sqlite_disk(dbmgmt_health *h, const char *file)
         strcpy(dir, ".");
     dm_health_set_disk(h, dir);
     dm_free(dir);
+    return DBMGMT_OK;
 }
 
 int dm_sqlite_health(dm_dconn *c, dbmgmt_health *h, dm_error *err)
@@ -103,6 +104,6 @@ int dm_sqlite_health(dm_dconn *c, dbmgmt_health *h, dm_error *err)
         dm_health_set_cache(h, hits, misses);
     rc = sqlite_tables(db, h, err);
     if (rc == DBMGMT_OK && on_disk)
-        sqlite_disk(h, file);
+        rc = sqlite_disk(h, file, err);
     return rc;
 }

@@ -151,9 +151,9 @@ static int add_pool_figures(dbmgmt_pool *pool, dbmgmt_health *h)
     for (int i = 0; i < nreplicas; i++)
         lag_ms[i] = pool->groups[1 + i].lag_ms;
     pthread_mutex_unlock(&pool->lock);
-    /* max is per server; active counts the primary's and the replicas' */
+    /* both count the primary and the replicas together */
     if (max > 0)
-        dm_health_set(h, DBMGMT_HEALTH_POOL_USAGE_RATIO, active / (max * (1 + nreplicas)));
+        dm_health_set(h, DBMGMT_HEALTH_POOL_USAGE_RATIO, active / max);
 
     double worst = -1;
     for (int i = 0; i < nreplicas; i++) {

@@ -3,6 +3,7 @@
 #include "health_impl.h"
 
 #include "core/buf.h"
+#include "core/error.h"
 #include "core/json.h"
 
 DBMGMT_API char *dbmgmt_health_to_json(const dbmgmt_health *h)
@@ -47,9 +48,10 @@ DBMGMT_API char *dbmgmt_health_to_json(const dbmgmt_health *h)
     }
     dm_json_array_end(&j);
     dm_json_object_end(&j);
-    if (dm_json_failed(&j)) {
+    char *out = dm_json_failed(&j) ? NULL : dm_buf_detach(&b);
+    if (!out) {
         dm_buf_free(&b);
-        return NULL;
+        dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory rendering health as JSON");
     }
-    return dm_buf_detach(&b);
+    return out;
 }
