@@ -13,9 +13,12 @@
 #         pg         postgres_exporter, its default collectors
 #         pg-health  postgres_exporter restricted to the figures of dbmgmt_health_collect
 #                    (tests/exporters/pg_health_queries.yaml)
+#         pg-replication  postgres_exporter, its defaults plus the replication lag query
+#                    of its documentation's example (tests/exporters/pg_replication.yaml)
 #         mysql      mysqld_exporter, its default collectors plus the table sizes of the
 #                    DSN's database (--collect.info_schema.tables)
-#       pg/pg-health use DBMGMT_TEST_PG_ADMIN_DSN (and DBMGMT_TEST_PG_CA), mysql
+#       The pg kinds use DBMGMT_EXPORTER_PG_DSN, else DBMGMT_TEST_PG_ADMIN_DSN (TLS with
+#       DBMGMT_TEST_PG_CA when set); mysql DBMGMT_EXPORTER_MYSQL_DSN, else
 #       DBMGMT_TEST_MYSQL_ADMIN_DSN. Without the DSN or the exporter's program CMD is not
 #       run and the exit status is 77 (skip), unless CI=true, which makes it a failure.
 #
@@ -24,7 +27,7 @@
 # exporters' logs are searched for DBMGMT_TEST_PASSWORDS when they stop.
 set -euo pipefail
 
-readonly LOG_TAG=exporters USAGE_END=21 WHAT=exporters STATE_DIR_VAR=DBMGMT_TEST_EXPORTERS_DIR
+readonly LOG_TAG=exporters USAGE_END=24 WHAT=exporters STATE_DIR_VAR=DBMGMT_TEST_EXPORTERS_DIR
 readonly MARKER=.dbmgmt-test-exporters PORT_LO=15000 PORT_HI=32767 LOG_TAIL_LINES=20
 readonly STATE_VARS=()
 readonly WAIT_SECONDS=30
@@ -67,7 +70,7 @@ var_base() {   # kind: DBMGMT_TEST_<KIND>_EXPORTER, the prefix of its variables
 # The admin DSN, with TLS verified by the servers' CA when there is one, and the
 # application_name dbmgmt-exporter-KIND (bench_health.c finds the sessions by it).
 pg_dsn() {   # kind
-    local dsn=$DBMGMT_TEST_PG_ADMIN_DSN sep='?'
+    local dsn=${DBMGMT_EXPORTER_PG_DSN:-$DBMGMT_TEST_PG_ADMIN_DSN} sep='?'
     [[ $dsn == *\?* ]] && sep='&'
     dsn+="${sep}application_name=dbmgmt-exporter-$1"
     if [[ -n ${DBMGMT_TEST_PG_CA:-} ]]; then
@@ -78,7 +81,7 @@ pg_dsn() {   # kind
 }
 
 write_my_cnf() {   # file: the [client] section mysqld_exporter reads, mode 0600
-    parse_mysql_dsn "$DBMGMT_TEST_MYSQL_ADMIN_DSN"
+    parse_mysql_dsn "${DBMGMT_EXPORTER_MYSQL_DSN:-$DBMGMT_TEST_MYSQL_ADMIN_DSN}"
     (
         umask 077
         printf '[client]\nuser=%s\npassword=%s\nhost=%s\nport=%s\n' \
@@ -92,8 +95,9 @@ exporter_config() {
     local kind=$1
     ENV_DSN=''
     case $kind in
-    pg | pg-health)
-        [[ -n ${DBMGMT_TEST_PG_ADMIN_DSN:-} ]] || skip_or_fail "DBMGMT_TEST_PG_ADMIN_DSN is not set"
+    pg | pg-health | pg-replication)
+        [[ -n ${DBMGMT_EXPORTER_PG_DSN:-${DBMGMT_TEST_PG_ADMIN_DSN:-}} ]] ||
+            skip_or_fail "DBMGMT_TEST_PG_ADMIN_DSN is not set"
         PROG=$PG_EXPORTER
         ARGS=(--log.level=warn)
         if [[ $kind == pg-health ]]; then
@@ -103,11 +107,13 @@ exporter_config() {
             ARGS+=(--disable-default-metrics --disable-settings-metrics
                 --no-collector.bgwriter
                 "--extend.query-path=$HERE/exporters/pg_health_queries.yaml")
+        elif [[ $kind == pg-replication ]]; then
+            ARGS+=("--extend.query-path=$HERE/exporters/pg_replication.yaml")
         fi
         ENV_DSN=$(pg_dsn "$kind")
         ;;
     mysql)
-        [[ -n ${DBMGMT_TEST_MYSQL_ADMIN_DSN:-} ]] ||
+        [[ -n ${DBMGMT_EXPORTER_MYSQL_DSN:-${DBMGMT_TEST_MYSQL_ADMIN_DSN:-}} ]] ||
             skip_or_fail "DBMGMT_TEST_MYSQL_ADMIN_DSN is not set"
         PROG=$MY_EXPORTER
         write_my_cnf "$STATE_DIR/my.cnf"
@@ -192,7 +198,9 @@ cmd_run_exporters() {   # KIND... -- CMD ARGS...
     trap 'on_signal 15' TERM
     for v in "${kinds[@]}"; do start_exporter "$v"; done
     for v in "${URL_VARS[@]}"; do export "${v?}"; done
-    "$@" </dev/null &
+    # `<&0` keeps the caller's stdin for CMD (a background job would get /dev/null): a
+    # caller may hold the exporters up until it closes CMD's stdin.
+    if { true <&0; } 2>/dev/null; then "$@" <&0 & else "$@" </dev/null & fi
     CHILD=$!
     wait "$CHILD" || rc=$?
     CHILD=''
