@@ -142,10 +142,18 @@ def in_thread(fn):
 
 
 def wait_for(what, fn, seconds=30):
+    """Until fn() is true; a RuntimeError from fn (a table not replicated yet) counts
+    as not yet."""
     deadline = time.monotonic() + seconds
-    while not fn():
+    last = ""
+    while True:
+        try:
+            if fn():
+                return
+        except RuntimeError as e:
+            last = f" (last error: {e})"
         if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
+            raise RuntimeError(f"timed out waiting for {what}{last}")
         time.sleep(0.1)
 
 
