@@ -89,11 +89,13 @@ def compare_pg(c1, m, c2, db):
     name, ok, detail = within("", exp_active, c1[ACTIVE], c2[ACTIVE])
     ok = ok or within("", exp_active - 1, c1[ACTIVE], c2[ACTIVE])[1]
     res.append(("connections active (pg_stat_activity_count{state=active}, "
-                "+1 when the exporter's second session is running)", ok, detail))
+                "+1 when the exporter's second session is running)", ok,
+                detail + ", +1 allowed"))
     name, ok, detail = within("", exp_idle, c1[IDLE], c2[IDLE])
     ok = ok or within("", exp_idle + 1, c1[IDLE], c2[IDLE])[1]
     res.append(("connections idle (pg_stat_activity_count{state=~idle.*}, "
-                "-1 when the exporter's second session is running)", ok, detail))
+                "-1 when the exporter's second session is running)", ok,
+                detail + ", -1 allowed"))
     res.append(within("connections total (sum of pg_stat_activity_count{datname})",
                       sum(act.values()), c1[TOTAL], c2[TOTAL]))
     res.append(within("max_connections (pg_settings_max_connections)",
