@@ -52,7 +52,10 @@ TOLERANCES = {
     "ratio": 1e-9,
 }
 
+
 # ---- comparisons ------------------------------------------------------------------------
+
+
 def ratio_within(name, exp, lo, hi):
     eps = TOLERANCES["ratio"]
     return (name, lo - eps <= exp <= hi + eps,
@@ -158,6 +161,8 @@ def same_instant(conn, url, compare, db):
 
 
 # ---- load: sessions, a long statement, a deadlock ---------------------------------------
+
+
 def make_deadlock(dsn, admin, table, lock_waits_sql):
     """Two sessions lock rows 1 and 2 in opposite orders: the server kills one."""
     a, b = dc.Conn(dsn), dc.Conn(dsn)
@@ -212,6 +217,8 @@ def check_no_thread(conn):
 
 
 # ---- per engine -------------------------------------------------------------------------
+
+
 def run_server(dsn_var, admin_var, url_var):
     dsn, admin_dsn, url = (os.environ.get(v) for v in (dsn_var, admin_var, url_var))
     for var, val in ((dsn_var, dsn), (admin_var, admin_dsn), (url_var, url)):
