@@ -213,7 +213,9 @@ static int pg_replication(dm_dconn *c, dbmgmt_health *h, int standby, dm_error *
     return rc;
 }
 
-/* The largest tables, under a lock_timeout of its own (put back after). */
+/* The largest tables, under a lock_timeout of its own, put back after:
+ * inside the caller's transaction as a SET LOCAL would (so a SET LOCAL of
+ * the caller's still ends with the transaction), else for the session. */
 static int pg_tables(dm_dconn *c, dbmgmt_health *h, dm_error *err)
 {
     PGresult *r = NULL;
@@ -224,17 +226,20 @@ static int pg_tables(dm_dconn *c, dbmgmt_health *h, dm_error *err)
     char before[64];
     snprintf(before, sizeof before, "%s", dm_libpq.PQgetvalue(r, 0, 0));
     dm_libpq.PQclear(r);
-    rc = dm_pg_simple(c, "SELECT set_config('lock_timeout', '2s', false)", err,
-                      "setting lock_timeout");
+    const char *local = dm_libpq.PQtransactionStatus(c->pg) == PQTRANS_INTRANS ? "t" : "f";
+    const char *values[2] = {"2s", local};
+    rc = dm_pg_params(c, "SELECT set_config('lock_timeout', $1, $2::boolean)", 2, values, &r,
+                      err, "setting lock_timeout");
     if (rc != DBMGMT_OK)
         return rc;
+    dm_libpq.PQclear(r);
     rc = pg_try(c, tables_sql, &r, err, "reading pg_total_relation_size");
-    const char *values[1] = {before};
+    values[0] = before;
     PGresult *back = NULL;
-    int brc = dm_pg_params(c, "SELECT set_config('lock_timeout', $1, false)", 1, values, &back,
-                           err, "putting lock_timeout back");
+    int brc = dm_pg_params(c, "SELECT set_config('lock_timeout', $1, $2::boolean)", 2, values,
+                           &back, err, "putting lock_timeout back");
     dm_libpq.PQclear(back);
-    if (rc == DBMGMT_OK && brc != DBMGMT_OK)
+    if ((rc == DBMGMT_OK || rc == PG_REFUSED) && brc != DBMGMT_OK)
         rc = brc;
     if (rc != DBMGMT_OK) {
         dm_libpq.PQclear(r);

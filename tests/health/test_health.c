@@ -115,16 +115,13 @@ static void fill(dbmgmt_conn *c)
     support_exec_ok(c, "CREATE INDEX big_grp ON big(grp)");
     support_exec_ok(c, "CREATE TABLE digits(d INT NOT NULL)");
     support_exec_ok(c, "INSERT INTO digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)");
-    support_exec_ok(c, engine == DBMGMT_ENGINE_MYSQL
-                           ? "INSERT INTO big SELECT a.d*1000+b.d*100+c.d*10+e.d, b.d, "
-                             "REPEAT('x', 300) FROM digits a, digits b, digits c, digits e"
-                           : "INSERT INTO big SELECT a.d*1000+b.d*100+c.d*10+e.d, b.d, "
-                             "'" /* 300 x */
-                             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                             "' FROM digits a, digits b, digits c, digits e");
+    /* 10000 rows of 300 bytes of padding each */
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO big SELECT a.d*1000+b.d*100+c.d*10+e.d, b.d, %s "
+             "FROM digits a, digits b, digits c, digits e",
+             engine == DBMGMT_ENGINE_SQLITE ? "hex(zeroblob(150))" : "REPEAT('x', 300)");
+    support_exec_ok(c, sql);
     if (engine == DBMGMT_ENGINE_MYSQL) /* the sizes information_schema shows are InnoDB's stats */
         support_exec_ok(c, "ANALYZE TABLE big, small, digits");
 }
@@ -484,6 +481,80 @@ static void test_lock_wait(void **state)
     support_scratch_db_drop(&db, base_dsn);
 }
 
+/* ---- a session without the monitoring privileges ---------------------------------------- */
+
+/* db's DSN with another user and password. */
+static void dsn_as(char *out, size_t cap, const char *dsn, const char *user, const char *pw)
+{
+    const char *auth = strstr(dsn, "://") + 3;
+    const char *at = strchr(auth, '@');
+    assert_non_null(at);
+    snprintf(out, cap, "%.*s%s:%s%s", (int)(auth - dsn), dsn, user, pw, at);
+}
+
+/* Runs sql that holds a password: a failure shows the server's message, not the SQL. */
+static void exec_secret(const char *dsn, const char *sql)
+{
+    dbmgmt_conn *c = open_conn(dsn);
+    int rc = dbmgmt_conn_exec(c, sql);
+    if (rc != DBMGMT_OK)
+        fail_msg("creating the unprivileged user: %s (%s)", dbmgmt_status_name(rc),
+                 dbmgmt_conn_errmsg(c));
+    dbmgmt_conn_close(c);
+}
+
+/* A role with none of pg_monitor / PROCESS / SLAVE MONITOR / performance_schema:
+ * what it may not read is absent, and the collection still succeeds. */
+static void test_unprivileged(void **state)
+{
+    (void)state;
+    support_scratch_db db;
+    scratch(&db, 1);
+    char admin[1024], sql[600], pw[40], plain[1100], user[64];
+    admin_dsn_for(admin, sizeof admin, &db);
+    snprintf(user, sizeof user, "dbmgmt_plain_%d", (int)getpid());
+    snprintf(pw, sizeof pw, "p%08x%08x", (unsigned)getpid(), (unsigned)rand());
+    if (engine == DBMGMT_ENGINE_POSTGRES) /* no statement text (with the password) kept */
+        snprintf(sql, sizeof sql,
+                 "SET pg_stat_statements.track_utility = off; SET log_statement = 'none'; "
+                 "CREATE ROLE %s LOGIN PASSWORD '%s'; GRANT CREATE ON SCHEMA public TO %s",
+                 user, pw, user);
+    else
+        snprintf(sql, sizeof sql,
+                 "CREATE USER %s@'127.0.0.1' IDENTIFIED BY '%s'; "
+                 "GRANT ALL ON %s.* TO %s@'127.0.0.1'", user, pw, db.name, user);
+    exec_secret(admin, sql);
+    dsn_as(plain, sizeof plain, db.dsn, user, pw);
+    dbmgmt_conn *c = open_conn(plain);
+    support_exec_ok(c, "CREATE TABLE t(id INT PRIMARY KEY)");
+    dbmgmt_health *h = collect(c);
+    assert_true(get(h, DBMGMT_HEALTH_DATABASE_SIZE_BYTES) > 0);
+    assert_true(get(h, DBMGMT_HEALTH_CONNECTIONS_TOTAL) >= 1);
+    assert_true(has(h, DBMGMT_HEALTH_DEADLOCKS_TOTAL));
+    if (engine == DBMGMT_ENGINE_POSTGRES) {
+        expect_absent(h, DBMGMT_HEALTH_DISK_USED_RATIO); /* data_directory is hidden */
+    } else {
+        expect_absent(h, DBMGMT_HEALTH_LOCK_WAITS);          /* INNODB_LOCK_WAITS: PROCESS */
+        expect_absent(h, DBMGMT_HEALTH_CONNECTIONS_WAITING); /* INNODB_TRX: PROCESS */
+        expect_absent(h, DBMGMT_HEALTH_MEAN_QUERY_SECONDS);  /* performance_schema */
+        expect_absent(h, DBMGMT_HEALTH_UNUSED_INDEXES);
+        assert_true(has(h, DBMGMT_HEALTH_QUERIES_TOTAL)); /* GLOBAL_STATUS is everyone's */
+    }
+    expect_absent(h, DBMGMT_HEALTH_REPLICATION_LAG_SECONDS);
+    assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM t"), 0); /* still usable */
+    dbmgmt_health_free(h);
+    dbmgmt_conn_close(c);
+    snprintf(sql, sizeof sql,
+             engine == DBMGMT_ENGINE_POSTGRES ? "DROP OWNED BY %s" : "DROP USER %s@'127.0.0.1'",
+             user);
+    support_exec_on(admin, sql);
+    support_scratch_db_drop(&db, base_dsn);
+    if (engine == DBMGMT_ENGINE_POSTGRES) {
+        snprintf(sql, sizeof sql, "DROP ROLE %s", user);
+        support_exec_on(admin_dsn, sql);
+    }
+}
+
 /* ---- inside the caller's transaction ---------------------------------------------------- */
 
 /* The reads run in the caller's transaction, which survives them, even
@@ -503,8 +574,13 @@ static void test_in_transaction(void **state)
     }
     assert_int_equal(dbmgmt_conn_begin(c), DBMGMT_OK);
     support_exec_ok(c, "INSERT INTO small VALUES (4, 0)");
+    if (engine == DBMGMT_ENGINE_POSTGRES) /* the caller's own setting, for this transaction */
+        support_exec_ok(c, "SET LOCAL lock_timeout = '7s'");
     dbmgmt_health *h = collect(c);
     assert_int_equal(dbmgmt_conn_in_transaction(c), 1);
+    if (engine == DBMGMT_ENGINE_POSTGRES)
+        assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM pg_settings WHERE "
+                                              "name = 'lock_timeout' AND setting = '7000'"), 1);
     assert_true(get(h, DBMGMT_HEALTH_DATABASE_SIZE_BYTES) > 0);
     if (engine == DBMGMT_ENGINE_POSTGRES)
         assert_int_equal(dbmgmt_health_table_count(h), 0); /* refused: lock_timeout */
@@ -516,7 +592,7 @@ static void test_in_transaction(void **state)
     if (other) {
         assert_int_equal(dbmgmt_conn_rollback(other), DBMGMT_OK);
         dbmgmt_conn_close(other);
-        /* lock_timeout was put back as it was */
+        /* lock_timeout was put back as it was: the SET LOCAL ended with the transaction */
         assert_int_equal(support_query_int(c, "SELECT COUNT(*) FROM pg_settings WHERE "
                                               "name = 'lock_timeout' AND setting = '0'"), 1);
     }
@@ -755,6 +831,7 @@ int main(void)
     const struct CMUnitTest servers[] = {
         cmocka_unit_test(test_deadlock),
         cmocka_unit_test(test_lock_wait),
+        cmocka_unit_test(test_unprivileged),
     };
     const struct CMUnitTest sqlite[] = {
         cmocka_unit_test(test_sqlite_memory),
