@@ -40,6 +40,10 @@ readonly WAIT_SECONDS=60
 readonly PG_PKGS=(postgresql-15 postgresql-client-15 postgresql-15-hypopg openssl)
 readonly MY_PKGS=(mariadb-server mariadb-client openssl)
 readonly BUILD_PKGS=(libpq-dev libmariadb-dev)   # the library build needs these
+# The reference exporters the `exporters` suite and tests/bench/bench_health.c compare
+# health against (tests/exporters.sh starts them), and Prometheus with promtool for the
+# exposition's tests (docs/health-exporters.md). Their services never start (policy-rc.d).
+readonly EXPORTER_PKGS=(prometheus-postgres-exporter prometheus-mysqld-exporter prometheus)
 # A clean environment for the admin tools: no PG*/MYSQL_* variables of the caller's can
 # redirect them to another server or user.
 readonly CLEAN_ENV=(env -i "PATH=$PG_BIN:/usr/sbin:/usr/bin:/sbin:/bin" LC_ALL=C.UTF-8)
@@ -127,7 +131,8 @@ pg_contrib_package_is_real() {
 
 install_engine_packages() {
     local pg_pkgs=("${PG_PKGS[@]}")
-    local all=("${PG_PKGS[@]}" "${MY_PKGS[@]}" "${BUILD_PKGS[@]}") p need=0
+    local all=("${PG_PKGS[@]}" "${MY_PKGS[@]}" "${BUILD_PKGS[@]}" "${EXPORTER_PKGS[@]}")
+    local p need=0
     for p in "${all[@]}"; do pkg_installed "$p" || need=1; done
     pg_contrib_needed && need=1
     ((need)) || return 0
@@ -147,6 +152,11 @@ install_engine_packages() {
         show_log_tails "$APT_LOG"
         in_ci && die "could not install ${BUILD_PKGS[*]} (needed to build the library)"
         log "warning: could not install ${BUILD_PKGS[*]}"
+    fi
+    if ! apt_install_missing "${EXPORTER_PKGS[@]}"; then
+        show_log_tails "$APT_LOG"
+        in_ci && die "could not install ${EXPORTER_PKGS[*]} (the exporters suite needs them)"
+        log "warning: could not install ${EXPORTER_PKGS[*]} (the exporters suite will skip)"
     fi
     policy_rc_d_restore
     install_unlock

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/servers_selftest.sh — checks tests/servers.sh against real servers: password
 # logins over TCP, PostgreSQL TLS verification with and without the CA, wrong passwords,
-# crash-stop / restart on the same port, no password in logs or on argv, and that `run`
-# and `start`/`stop` leave no server process and no folder behind.
+# crash-stop / restart on the same port, no password in logs or on argv, the exporters
+# installed with no service started, and that `run` and `start`/`stop` leave no server
+# process and no folder behind.
 # Usage (as root): bash tests/servers_selftest.sh      Prints "N passed, M failed".
 set -euo pipefail
 
@@ -86,6 +87,17 @@ inside() {
     parse_dsn "$DBMGMT_TEST_MYSQL_ADMIN_DSN"; local my_root=${DSN[0]} my_root_pw=${DSN[1]}
     local ca=$DBMGMT_TEST_PG_CA empty_ca
     empty_ca=$(mktemp)
+
+    # The exporters (docs/health-exporters.md): installed, and their packages' services
+    # not started: nothing listens on their default ports (9187, 9104, 9090); the tests
+    # start their own on free ports of 127.0.0.1 (tests/exporters.sh).
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    check "exporters: postgres_exporter, mysqld_exporter and promtool are installed" bash -c \
+        'for p; do command -v "$p" >/dev/null || exit 1; done' sh \
+        prometheus-postgres-exporter prometheus-mysqld-exporter promtool
+    # shellcheck disable=SC2016
+    check "exporters: no packaged service listens on 9187, 9104 or 9090" bash -c \
+        'for p in 9187 9104 9090; do ! (exec 4<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || exit 1; done'
 
     # PostgreSQL
     check "pg: dbmgmt_test logs in with its password over TCP" \
