@@ -75,30 +75,38 @@ static void pg_set(dbmgmt_health *h, int32_t metric, PGresult *r, int col)
  * docs/health.md). Settings come from current_setting(), not pg_settings
  * (which builds the whole view); data_directory only for a role that may
  * read it (pg_read_all_settings), else NULL. A standby's lag is 0 when it
- * replayed all it received.
+ * replayed all it received. The statistics are read through the functions
+ * under pg_stat_database, pg_stat_activity, pg_locks and pg_stat_user_indexes
+ * (the same columns, the views' own definitions): planning the views cost
+ * more than running the query (3 ms of 6 on a warm session, PostgreSQL 15).
  */
 static const char main_sql[] =
-    "SELECT pg_database_size(current_database()), d.blks_hit, d.blks_read, d.deadlocks, "
-    "d.xact_commit + d.xact_rollback, current_setting('max_connections')::bigint, "
-    "(SELECT count(*) FROM pg_locks WHERE NOT granted), pg_is_in_recovery(), "
+    "SELECT pg_database_size(d.oid), pg_stat_get_db_blocks_hit(d.oid), "
+    "pg_stat_get_db_blocks_fetched(d.oid) - pg_stat_get_db_blocks_hit(d.oid), "
+    "pg_stat_get_db_deadlocks(d.oid), "
+    "pg_stat_get_db_xact_commit(d.oid) + pg_stat_get_db_xact_rollback(d.oid), "
+    "current_setting('max_connections')::bigint, "
+    "(SELECT count(*) FROM pg_lock_status() l WHERE NOT l.granted), pg_is_in_recovery(), "
     "coalesce(inet_client_addr() <<= '127.0.0.0/8' OR inet_client_addr() = '::1', true), "
     "CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE') "
     "THEN current_setting('data_directory') END, "
     "a.active, a.idle, a.waiting, a.total, "
-    "(SELECT count(*) FROM pg_stat_user_indexes s JOIN pg_index i "
-    "ON i.indexrelid = s.indexrelid "
-    "WHERE s.idx_scan = 0 AND NOT i.indisunique AND NOT i.indisprimary), "
+    "(SELECT count(*) FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+    "WHERE NOT i.indisunique AND NOT i.indisprimary "
+    "AND pg_stat_get_numscans(i.indexrelid) = 0 AND t.relkind IN ('r', 'm') "
+    "AND t.relnamespace NOT IN ('pg_catalog'::regnamespace, "
+    "'information_schema'::regnamespace, 'pg_toast'::regnamespace)), "
     "(SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
     "WHERE e.extname = 'pg_stat_statements'), "
     "CASE WHEN NOT pg_is_in_recovery() THEN NULL "
     "WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
     "ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END "
-    "FROM (SELECT count(*) FILTER (WHERE state = 'active') AS active, "
-    "count(*) FILTER (WHERE state LIKE 'idle%') AS idle, "
-    "count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting, count(*) AS total "
-    "FROM pg_stat_activity WHERE datname = current_database() "
-    "AND backend_type = 'client backend') a "
-    "LEFT JOIN pg_stat_database d ON d.datname = current_database()";
+    "FROM pg_database d, (SELECT count(*) FILTER (WHERE s.state = 'active') AS active, "
+    "count(*) FILTER (WHERE s.state LIKE 'idle%') AS idle, "
+    "count(*) FILTER (WHERE s.wait_event_type = 'Lock') AS waiting, count(*) AS total "
+    "FROM pg_stat_get_activity(NULL) s WHERE s.backend_type = 'client backend' "
+    "AND s.datid = (SELECT oid FROM pg_database WHERE datname = current_database())) a "
+    "WHERE d.datname = current_database()";
 
 /*
  * The largest tables (kind 't') and a primary's streaming standbys (kind
