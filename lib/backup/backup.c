@@ -633,6 +633,13 @@ static void entry_to_json(dm_json *j, const dm_bk_entry *e, const dm_bk_counts *
         dm_json_int(j, e->restore_ms);
     dm_json_key(j, "restore_result");
     dm_json_string(j, e->restore_result);
+    dm_json_key(j, "attrs");
+    dm_json_object_begin(j);
+    for (size_t i = 0; i < e->attrs.n; i++) {
+        dm_json_key(j, e->attrs.keys[i]);
+        dm_json_string(j, e->attrs.values[i]);
+    }
+    dm_json_object_end(j);
     dm_json_key(j, "rows");
     dm_json_object_begin(j);
     for (size_t i = 0; i < counts->n; i++) {

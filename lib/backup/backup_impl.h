@@ -43,6 +43,16 @@ typedef struct dm_bk_counts {
     size_t cap;
 } dm_bk_counts;
 
+/* Engine-specific facts of a backup, as text pairs (catalog table
+ * backup_attrs): an engine's label, WAL or binlog range, the encryption, ...
+ * Keys are unique per backup; dm_bk_attrs_set replaces a key's value. */
+typedef struct dm_bk_attrs {
+    char **keys;
+    char **values;
+    size_t n;
+    size_t cap;
+} dm_bk_attrs;
+
 /* One catalog row. */
 typedef struct dm_bk_entry {
     char *id;
@@ -60,6 +70,7 @@ typedef struct dm_bk_entry {
     int64_t restored_at; /* -1: never */
     int64_t restore_ms;
     char *restore_result;
+    dm_bk_attrs attrs; /* written with the row by dm_bkcat_insert; read by get and all */
 } dm_bk_entry;
 
 struct dbmgmt_backup {
@@ -133,6 +144,12 @@ int64_t dm_bk_counts_get(const dm_bk_counts *c, const char *table);
  * difference fill err with the first table that differs. */
 int dm_bk_counts_compare(const dm_bk_counts *expected, const dm_bk_counts *actual, dm_error *err);
 
+/* ---- attrs (catalog.c) ---- */
+int dm_bk_attrs_set(dm_bk_attrs *a, const char *key, const char *value);
+/* The value of key, or NULL. */
+const char *dm_bk_attrs_get(const dm_bk_attrs *a, const char *key);
+void dm_bk_attrs_clear(dm_bk_attrs *a);
+
 /* ---- catalog.c ---- */
 int dm_bkcat_open(sqlite3 **out, const char *dir, dm_error *err);
 void dm_bkcat_close(sqlite3 *db);
@@ -153,6 +170,9 @@ int dm_bkcat_record_verify(sqlite3 *db, const char *id, int64_t at, int ok,
 int dm_bkcat_record_restore(sqlite3 *db, const char *id, int64_t at, int64_t ms,
                               const char *result, dm_error *err);
 int dm_bkcat_delete(sqlite3 *db, const char *id, dm_error *err);
+/* Set (insert or replace) one attribute of a recorded backup. */
+int dm_bkcat_set_attr(sqlite3 *db, const char *id, const char *key, const char *value,
+                      dm_error *err);
 /* The restore duration of the newest drill, or -1. */
 int64_t dm_bkcat_last_restore_ms(sqlite3 *db);
 void dm_bk_entry_clear(dm_bk_entry *e);

@@ -28,7 +28,10 @@ static const char catalog_schema[] =
     " backup_id TEXT NOT NULL REFERENCES backups(id) ON DELETE CASCADE,"
     " table_name TEXT NOT NULL, row_count INTEGER NOT NULL,"
     " PRIMARY KEY(backup_id, table_name));"
-    "CREATE TABLE IF NOT EXISTS schedule_runs(name TEXT PRIMARY KEY, last_run INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS schedule_runs(name TEXT PRIMARY KEY, last_run INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS backup_attrs("
+    " backup_id TEXT NOT NULL REFERENCES backups(id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(backup_id, key));";
 
 static int cat_fail(sqlite3 *db, dm_error *err, const char *what)
 {
@@ -96,6 +99,23 @@ static int insert_counts(sqlite3 *db, const char *id, const dm_bk_counts *counts
     return rc;
 }
 
+static int upsert_attr(sqlite3 *db, const char *id, const char *key, const char *value)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO backup_attrs VALUES(?, ?, ?) ON CONFLICT"
+                                "(backup_id, key) DO UPDATE SET value = excluded.value",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, value, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int upsert_last_run(sqlite3 *db, const char *schedule, int64_t when)
 {
     sqlite3_stmt *st = NULL;
@@ -139,6 +159,8 @@ int dm_bkcat_insert(sqlite3 *db, const dm_bk_entry *e, const dm_bk_counts *count
     sqlite3_finalize(st);
     if (rc == SQLITE_OK)
         rc = insert_counts(db, e->id, counts);
+    for (size_t i = 0; rc == SQLITE_OK && i < e->attrs.n; i++)
+        rc = upsert_attr(db, e->id, e->attrs.keys[i], e->attrs.values[i]);
     if (rc == SQLITE_OK && e->schedule)
         rc = upsert_last_run(db, e->schedule, e->time);
     if (rc == SQLITE_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
@@ -238,6 +260,34 @@ static int read_counts(sqlite3 *db, const char *id, dm_bk_counts *counts, dm_err
     return rc == SQLITE_DONE ? DBMGMT_OK : cat_fail(db, err, "reading row counts");
 }
 
+static int read_attrs(sqlite3 *db, dm_bk_entry *e, dm_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT key, value FROM backup_attrs WHERE backup_id = ? "
+                           "ORDER BY key",
+                           -1, &st, NULL) != SQLITE_OK)
+        return cat_fail(db, err, "reading a backup's attributes");
+    sqlite3_bind_text(st, 1, e->id, -1, SQLITE_TRANSIENT);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (dm_bk_attrs_set(&e->attrs, (const char *)sqlite3_column_text(st, 0),
+                            (const char *)sqlite3_column_text(st, 1)) != DBMGMT_OK) {
+            sqlite3_finalize(st);
+            return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading attributes");
+        }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DBMGMT_OK : cat_fail(db, err, "reading a backup's attributes");
+}
+
+int dm_bkcat_set_attr(sqlite3 *db, const char *id, const char *key, const char *value,
+                      dm_error *err)
+{
+    return upsert_attr(db, id, key, value) == SQLITE_OK
+               ? DBMGMT_OK
+               : cat_fail(db, err, "recording a backup's attribute");
+}
+
 int dm_bkcat_get(sqlite3 *db, const char *id, dm_bk_entry *e, dm_bk_counts *counts,
                  dm_error *err)
 {
@@ -258,6 +308,11 @@ int dm_bkcat_get(sqlite3 *db, const char *id, dm_bk_entry *e, dm_bk_counts *coun
     else
         status = cat_fail(db, err, "reading a backup");
     sqlite3_finalize(st);
+    if (status == DBMGMT_OK) {
+        status = read_attrs(db, e, err);
+        if (status != DBMGMT_OK)
+            dm_bk_entry_clear(e);
+    }
     if (status == DBMGMT_OK && counts) {
         status = read_counts(db, id, counts, err);
         if (status != DBMGMT_OK)
@@ -299,6 +354,8 @@ int dm_bkcat_all(sqlite3 *db, dm_bk_entry **out, size_t *n, dm_error *err)
         status = cat_fail(db, err, "listing backups");
     else if (status == DBMGMT_ERR_NOMEM)
         dm_error_set(err, status, "out of memory listing backups");
+    for (size_t i = 0; status == DBMGMT_OK && i < count; i++)
+        status = read_attrs(db, &v[i], err);
     if (status != DBMGMT_OK) {
         dm_bk_entries_free(v, count);
         return status;
@@ -393,7 +450,62 @@ void dm_bk_entry_clear(dm_bk_entry *e)
     dm_free(e->file);
     dm_free(e->verify_result);
     dm_free(e->restore_result);
+    dm_bk_attrs_clear(&e->attrs);
     memset(e, 0, sizeof *e);
+}
+
+int dm_bk_attrs_set(dm_bk_attrs *a, const char *key, const char *value)
+{
+    char *v = dm_strdup(value);
+    if (!v)
+        return DBMGMT_ERR_NOMEM;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->keys[i], key) == 0) {
+            dm_free(a->values[i]);
+            a->values[i] = v;
+            return DBMGMT_OK;
+        }
+    if (a->n == a->cap) {
+        size_t ncap = a->cap ? a->cap * 2 : 8;
+        char **nk = dm_realloc(a->keys, ncap * sizeof *nk);
+        if (nk)
+            a->keys = nk;
+        char **nv = nk ? dm_realloc(a->values, ncap * sizeof *nv) : NULL;
+        if (nv)
+            a->values = nv;
+        if (!nk || !nv) {
+            dm_free(v);
+            return DBMGMT_ERR_NOMEM;
+        }
+        a->cap = ncap;
+    }
+    char *k = dm_strdup(key);
+    if (!k) {
+        dm_free(v);
+        return DBMGMT_ERR_NOMEM;
+    }
+    a->keys[a->n] = k;
+    a->values[a->n++] = v;
+    return DBMGMT_OK;
+}
+
+const char *dm_bk_attrs_get(const dm_bk_attrs *a, const char *key)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->keys[i], key) == 0)
+            return a->values[i];
+    return NULL;
+}
+
+void dm_bk_attrs_clear(dm_bk_attrs *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        dm_free(a->keys[i]);
+        dm_free(a->values[i]);
+    }
+    dm_free(a->keys);
+    dm_free(a->values);
+    memset(a, 0, sizeof *a);
 }
 
 void dm_bk_entries_free(dm_bk_entry *v, size_t n)
