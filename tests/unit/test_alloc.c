@@ -3,11 +3,12 @@
  * allocation of the library and can only be set before first use. Then,
  * for every n, the n-th allocation the library makes fails along:
  * open -> query -> read -> free on a connection; a migration run; a lint of
- * a folder; an index-advice run; a backup cycle; a pool's life. Each must
- * end in DBMGMT_ERR_NOMEM (recorded on the thread) with nothing leaked and
- * nothing crashed, and where it matters the next run without failures must
- * succeed on what the failed one left (no half-applied state). SQLite only
- * (its own allocations are not the hook's), so no server is needed.
+ * a folder; an index-advice run; a backup cycle; a pool's life; health
+ * samples; alert rules. Each must end in DBMGMT_ERR_NOMEM (recorded on the
+ * thread) with nothing leaked and nothing crashed, and where it matters the
+ * next run without failures must succeed on what the failed one left (no
+ * half-applied state). SQLite only (its own allocations are not the
+ * hook's), so no server is needed.
  * DBMGMT_TEST_ALLOC_BACKTRACE=1 prints the stack of each failed allocation.
  */
 #include <setjmp.h>
@@ -708,6 +709,91 @@ static void test_cli_survives_every_failing_allocation(void **state)
 }
 #endif
 
+/* ---- health: a sampler's samples and their JSON; alert rules ------------------ */
+
+static char health_dsn[256];
+
+/* Open, two samples, the JSON of the second, close. */
+static int health_scenario(void)
+{
+    dbmgmt_conn *conn = NULL;
+    dbmgmt_health_sampler *s = NULL;
+    dbmgmt_health *a = NULL, *b = NULL;
+    int rc = dbmgmt_conn_open(&conn, health_dsn);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_health_sampler_new(&s);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_health_sample_at(s, conn, NULL, 1000, &a);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_health_sample_at(s, conn, NULL, 2000, &b);
+    if (rc == DBMGMT_OK) {
+        char *json = dbmgmt_health_to_json(b);
+        rc = json ? DBMGMT_OK : DBMGMT_ERR_NOMEM;
+        dbmgmt_free(json);
+    }
+    dbmgmt_health_free(a);
+    dbmgmt_health_free(b);
+    dbmgmt_health_sampler_free(s);
+    dbmgmt_conn_close(conn);
+    return rc;
+}
+
+static void test_health_survives_every_failing_allocation(void **state)
+{
+    (void)state;
+    snprintf(health_dsn, sizeof health_dsn, "sqlite://%s/h.db", work);
+    dbmgmt_conn *conn = NULL;
+    assert_int_equal(dbmgmt_conn_open(&conn, health_dsn), DBMGMT_OK);
+    assert_int_equal(dbmgmt_conn_exec(conn, "CREATE TABLE t(x INT PRIMARY KEY); "
+                                            "CREATE TABLE u(y); INSERT INTO t VALUES (1), (2)"),
+                     DBMGMT_OK);
+    dbmgmt_conn_close(conn);
+    fail_each_allocation("health: samples and JSON", health_scenario, NULL, NULL, 0);
+}
+
+static int alerts_fired;
+
+static void count_firing(void *userdata, const char *rule, int32_t state, int32_t severity,
+                         double value, const char *message)
+{
+    (void)userdata, (void)rule, (void)severity, (void)value, (void)message;
+    alerts_fired += state == DBMGMT_ALERT_FIRING;
+}
+
+/* The default rules and two more, one firing, the JSON. */
+static int alerts_scenario(void)
+{
+    dbmgmt_alerts *a = NULL;
+    alerts_fired = 0;
+    int rc = dbmgmt_alerts_new(&a);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_alerts_set_callback(a, count_firing, NULL);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_alerts_set_rule(a, "waits", DBMGMT_HEALTH_LOCK_WAITS, 5,
+                                    DBMGMT_ALERT_WARNING, 0, 0.1);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_alerts_set_rule(a, "cache_misses", DBMGMT_HEALTH_CACHE_READS_TOTAL, 1e6,
+                                    DBMGMT_ALERT_CRITICAL, 1000, 0.5);
+    if (rc == DBMGMT_OK && (dbmgmt_alerts_observe(a, DBMGMT_HEALTH_LOCK_WAITS, 6, 1) != 1 ||
+                            alerts_fired != 1))
+        fail_msg("the rule added did not fire");
+    if (rc == DBMGMT_OK) {
+        char *json = dbmgmt_alerts_to_json(a);
+        if (json && !strstr(json, "\"name\":\"cache_misses\""))
+            fail_msg("the JSON lacks a rule: %s", json);
+        rc = json ? DBMGMT_OK : DBMGMT_ERR_NOMEM;
+        dbmgmt_free(json);
+    }
+    dbmgmt_alerts_free(a);
+    return rc;
+}
+
+static void test_alerts_survive_every_failing_allocation(void **state)
+{
+    (void)state;
+    fail_each_allocation("alerts: rules, a firing, JSON", alerts_scenario, NULL, NULL, 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -751,6 +837,8 @@ int main(void)
         cmocka_unit_test(test_backups_survive_every_failing_allocation),
         cmocka_unit_test(test_pool_survives_every_failing_allocation),
         cmocka_unit_test(test_pool_out_of_memory_is_not_a_server_outage),
+        cmocka_unit_test(test_health_survives_every_failing_allocation),
+        cmocka_unit_test(test_alerts_survive_every_failing_allocation),
 #ifdef DBMGMT_TEST_CLI
         cmocka_unit_test(test_cli_survives_every_failing_allocation),
 #endif
