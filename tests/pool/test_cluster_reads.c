@@ -357,15 +357,9 @@ int main(void)
 {
     cluster_dsn = getenv("DBMGMT_TEST_CLUSTER_DSN");
     script = getenv("DBMGMT_TEST_CLUSTER_SCRIPT");
-    const char *ci = getenv("CI");
-    if (!cluster_dsn || !*cluster_dsn || !script) {
-        if (ci && (strcmp(ci, "true") == 0 || strcmp(ci, "1") == 0)) {
-            fprintf(stderr, "CI=true and no cluster (DBMGMT_TEST_CLUSTER_DSN unset)\n");
-            return 1;
-        }
-        fprintf(stderr, "no cluster: DBMGMT_TEST_CLUSTER_DSN is unset (tests/cluster.sh)\n");
-        return 77;
-    }
+    int missing = support_pg_cluster_missing(cluster_dsn, script);
+    if (missing)
+        return missing;
     support_split_words(getenv("DBMGMT_TEST_CLUSTER_MEMBER_DSNS"), MEMBERS, member_dsn);
     support_split_words(getenv("DBMGMT_TEST_CLUSTER_ADMIN_DSNS"), MEMBERS, admin_dsn);
     const struct CMUnitTest tests[] = {

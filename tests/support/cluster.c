@@ -14,6 +14,19 @@
 #include "dbmgmt.h"
 #include "engine.h"
 
+int support_pg_cluster_missing(const char *cluster_dsn, const char *script)
+{
+    if (cluster_dsn && *cluster_dsn && script)
+        return 0;
+    const char *ci = getenv("CI");
+    if (ci && (strcmp(ci, "true") == 0 || strcmp(ci, "1") == 0)) {
+        fprintf(stderr, "CI=true and no cluster (DBMGMT_TEST_CLUSTER_DSN unset)\n");
+        return 1;
+    }
+    fprintf(stderr, "no cluster: DBMGMT_TEST_CLUSTER_DSN is unset (tests/cluster.sh)\n");
+    return 77;
+}
+
 void support_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

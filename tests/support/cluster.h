@@ -13,6 +13,12 @@
 
 #define SUPPORT_DSN_MAX 512
 
+/* A program's exit status when tests/cluster.sh's cluster is not there
+ * (DBMGMT_TEST_CLUSTER_DSN or DBMGMT_TEST_CLUSTER_SCRIPT unset): 1 under
+ * CI=true, where a missing cluster is a failure, else 77 (skip), with the
+ * reason on stderr; 0 when both are set. */
+int support_pg_cluster_missing(const char *cluster_dsn, const char *script);
+
 /* Sleeps ms milliseconds, through signals. */
 void support_sleep_ms(int ms);
 
