@@ -1,14 +1,15 @@
 /*
  * SIGKILL during off-site copies (issue 21): a child takes backups of a
  * 6 MiB SQLite database in a loop, each copied off-site, pruning as it
- * goes, and is killed at a random moment, 24 times. After each kill, before
+ * goes, and is killed 24 times: half at a random moment, half a random
+ * 0-3 ms after a copy's partial file appeared in the off-site folder. After each kill, before
  * any cleanup, every catalog row has its file in the backup folder and every
  * copy row its file in the off-site folder with the recorded size and
  * SHA-256 (sha256sum, not the library); then a new scheduler (which cleans
  * up) leaves no partial file in either folder and no copy without its row,
  * and a tick copies every verified backup that has no copy yet. The kills
  * that hit a copy in flight (a partial file in the off-site folder) are
- * counted; at least one must, or the test proved nothing.
+ * counted; at least a quarter must, or the test proved nothing.
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -131,7 +132,16 @@ static void test_kill_during_offsite_copies(void **state)
         assert_true(pid >= 0);
         if (pid == 0)
             child_loop();
-        usleep((useconds_t)(20000 + rand() % 400000));
+        if (run % 2 == 0) {
+            /* anywhere: setup, backup, verify, copy, prune */
+            usleep((useconds_t)(20000 + rand() % 400000));
+        } else {
+            /* aimed: once a copy is in flight, a little later (on a loaded
+             * machine random moments alone may all miss the copies) */
+            for (int i = 0; i < 50000 && offsite_count(off, ".partial-") == 0; i++)
+                usleep(100);
+            usleep((useconds_t)(rand() % 3000));
+        }
         kill(pid, SIGKILL);
         int status = 0;
         waitpid(pid, &status, 0);
@@ -160,7 +170,7 @@ static void test_kill_during_offsite_copies(void **state)
     }
     printf("%d of %d kills hit a copy in flight; %d copies checked\n", caught_in_copy, RUNS,
            copies_seen);
-    assert_true(caught_in_copy >= 1);
+    assert_true(caught_in_copy >= RUNS / 4);
     assert_true(copies_seen >= RUNS);
     assert_int_equal(support_remove_tree(dir), 0);
 }
