@@ -114,6 +114,18 @@ DBMGMT_API int dbmgmt_backup_set_hook(dbmgmt_backup *b, dbmgmt_hook hook,
 DBMGMT_API int dbmgmt_backup_set_rpo_bound(dbmgmt_backup *b, int64_t max_age_s);
 /* The UTC offset the schedules are evaluated in (default 0). */
 DBMGMT_API int dbmgmt_backup_set_utc_offset(dbmgmt_backup *b, int32_t utc_offset_s);
+/*
+ * Copy each verified backup to a second folder, dir (a mounted remote file
+ * system), with the backup folder's crash safety; NULL turns it off (one
+ * location at a time; copies recorded at earlier locations stay in the
+ * catalog, are verified and pruned). dir must exist, be writable and not be
+ * the backup folder: checked now, with an error naming it. The copy follows
+ * the verify and precedes the UPLOAD hook; a failed copy is alerted and
+ * counted, the backup stays valid, and each tick copies what is missing.
+ * Prune removes copies with their backups; verify checks them; restore
+ * reads a copy when the main file is missing or damaged. docs/backup-offsite.md.
+ */
+DBMGMT_API int dbmgmt_backup_set_offsite(dbmgmt_backup *b, const char *dir);
 
 /* Run what is due at now (Unix seconds): each schedule due since its last
  * run fires once (a job missed while the host was down runs once, not once

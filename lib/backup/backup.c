@@ -200,6 +200,7 @@ DBMGMT_API void dbmgmt_backup_free(dbmgmt_backup *b)
     dm_bkcat_close(b->cat);
     dm_dsn_free(b->dsn);
     dm_free(b->dir);
+    dm_free(b->offsite_dir);
     pthread_cond_destroy(&b->wake);
     pthread_mutex_destroy(&b->mu);
     dm_free(b);
@@ -325,7 +326,9 @@ static int remove_backup(dbmgmt_backup *b, const dm_bk_entry *e)
     }
     /* The entry goes first: a crash in between leaves a stray file, never
      * an entry without its file. */
-    int rc = dm_bkcat_delete(b->cat, e->id, &b->err);
+    int rc = dm_bk_offsite_remove(b, e->id); /* each copy's row, then its file */
+    if (rc == DBMGMT_OK)
+        rc = dm_bkcat_delete(b->cat, e->id, &b->err);
     if (rc == DBMGMT_OK && unlink(path) != 0 && errno != ENOENT)
         dm_log(DBMGMT_LOG_WARN, "prune: cannot remove '%s': %s", path, strerror(errno));
     if (rc == DBMGMT_OK)
@@ -483,6 +486,9 @@ static int32_t tick_locked(dbmgmt_backup *b, int64_t now)
         if (pruned < 0)
             rc = pruned;
     }
+    /* Off-site copies missing (a failed or interrupted copy): every tick. */
+    if (rc == DBMGMT_OK)
+        rc = dm_bk_offsite_tick(b);
     int rpo_rc = check_rpo(b, now);
     if (rc == DBMGMT_OK)
         rc = rpo_rc;
@@ -598,7 +604,8 @@ static void json_time(dm_json *j, const char *key, int64_t t)
     dm_json_string(j, s);
 }
 
-static void entry_to_json(dm_json *j, const dm_bk_entry *e, const dm_bk_counts *counts)
+static void entry_to_json(dm_json *j, const dm_bk_entry *e, const dm_bk_counts *counts,
+                          const dm_bk_copies *copies)
 {
     dm_json_object_begin(j);
     dm_json_key(j, "id");
@@ -640,6 +647,8 @@ static void entry_to_json(dm_json *j, const dm_bk_entry *e, const dm_bk_counts *
         dm_json_string(j, e->attrs.values[i]);
     }
     dm_json_object_end(j);
+    dm_json_key(j, "copies");
+    dm_bk_copies_to_json(j, copies);
     dm_json_key(j, "rows");
     dm_json_object_begin(j);
     for (size_t i = 0; i < counts->n; i++) {
@@ -664,9 +673,13 @@ static char *list_json_locked(dbmgmt_backup *b)
     for (size_t i = 0; rc == DBMGMT_OK && i < n; i++) {
         dm_bk_entry e = {0};
         dm_bk_counts counts = {0};
+        dm_bk_copies copies = {0};
         rc = dm_bkcat_get(b->cat, v[i].id, &e, &counts, &b->err);
         if (rc == DBMGMT_OK)
-            entry_to_json(&j, &e, &counts);
+            rc = dm_bkcat_copies(b->cat, v[i].id, &copies, &b->err);
+        if (rc == DBMGMT_OK)
+            entry_to_json(&j, &e, &counts, &copies);
+        dm_bk_copies_clear(&copies);
         dm_bk_entry_clear(&e);
         dm_bk_counts_clear(&counts);
     }

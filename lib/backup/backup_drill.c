@@ -132,7 +132,9 @@ static int restore_drill(dbmgmt_backup *b, const dm_bk_entry *e, const dm_bk_cou
     if (!path)
         return dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
     int64_t start = dm_monotonic_ms();
-    int rc = dm_bk_check_file(b, e, path); /* never restore a file that changed */
+    /* Never restore a file that changed; the off-site copy when the main
+     * file is missing or damaged (path then names the copy). */
+    int rc = dm_bk_restore_source(b, e, &path);
     if (rc == DBMGMT_OK)
         rc = engine_of_entry(e) == DBMGMT_ENGINE_SQLITE ? restore_sqlite(b, path, target, expected)
                                                         : restore_dump(b, path, target, expected);

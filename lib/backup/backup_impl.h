@@ -73,6 +73,21 @@ typedef struct dm_bk_entry {
     dm_bk_attrs attrs; /* written with the row by dm_bkcat_insert; read by get and all */
 } dm_bk_entry;
 
+/* One off-site copy of a backup (catalog table backup_copies). */
+typedef struct dm_bk_copy {
+    char *location; /* the off-site folder, as resolved by dbmgmt_backup_set_offsite */
+    char *file;     /* name inside it (the backup's own file name) */
+    int64_t size;
+    char sha256[65];
+    int64_t copied_at; /* Unix seconds */
+} dm_bk_copy;
+
+typedef struct dm_bk_copies {
+    dm_bk_copy *v;
+    size_t n;
+    size_t cap;
+} dm_bk_copies;
+
 struct dbmgmt_backup {
     pthread_mutex_t mu; /* recursive: hooks may call back into the object */
     dm_error err;
@@ -91,6 +106,9 @@ struct dbmgmt_backup {
     int tick_housekeeping_done; /* verify + prune ran once in this process */     /* the first (RPO with no verified backup yet) */
     /* metrics, kept in step with the catalog */
     int64_t failures;
+    /* off-site copy (backup_offsite.c) */
+    char *offsite_dir;   /* resolved folder, or NULL: off */
+    int offsite_alerted; /* the tick's retries failed and were alerted; reset on success */
     int64_t last_restore_ms;
     /* background thread */
     pthread_t thread;
@@ -194,6 +212,47 @@ int dm_bk_copy_fd(int in, int out);
 int dm_bk_copy_file(const char *src_path, const char *dst_path, dm_error *err);
 /* "dir/name", caller frees. */
 char *dm_bk_path(const char *dir, const char *name);
+
+/* ---- backup_offsite.c (off-site copies, docs/backup-offsite.md) ---- */
+/* Copy the verified backup id to the off-site folder and record it; a
+ * failure is alerted and counted (the backup itself stays valid). */
+int dm_bk_offsite_copy(dbmgmt_backup *b, const char *id);
+/* The tick's part: clean the off-site folder, then copy every verified
+ * backup with no copy there yet (newest first). */
+int dm_bk_offsite_tick(dbmgmt_backup *b);
+/* Remove the backup's copies, each row before its file (prune). */
+int dm_bk_offsite_remove(dbmgmt_backup *b, const char *id);
+/* Check the size and SHA-256 of the backup's copies; a damaged or missing
+ * copy (in a folder that is there) loses its row and file, so the next tick
+ * copies it again. DBMGMT_ERR_CHECKSUM naming the folder. */
+int dm_bk_offsite_verify(dbmgmt_backup *b, const dm_bk_entry *e);
+/* The file a restore reads: *path (the main file) when it checks, else the
+ * first copy that does (*path replaced); else the main file's error. */
+int dm_bk_restore_source(dbmgmt_backup *b, const dm_bk_entry *e, char **path);
+/* Remove leftovers in the off-site folder: partial copies of dead
+ * processes, and copies of catalogued backups that have no row there. */
+void dm_bk_offsite_cleanup(dbmgmt_backup *b);
+/* The copies array of a backup in list JSON. */
+struct dm_json;
+void dm_bk_copies_to_json(struct dm_json *j, const dm_bk_copies *c);
+
+/* ---- catalog_copies.c ---- */
+/* BEGIN IMMEDIATE; end with commit (1) or rollback (0). */
+int dm_bkcat_write_begin(sqlite3 *db, dm_error *err);
+int dm_bkcat_write_end(sqlite3 *db, int commit, dm_error *err);
+/* Insert or replace the copy of backup id at c->location. */
+int dm_bkcat_copy_insert(sqlite3 *db, const char *id, const dm_bk_copy *c, dm_error *err);
+int dm_bkcat_copy_delete(sqlite3 *db, const char *id, const char *location, dm_error *err);
+/* The copies of backup id, by location. */
+int dm_bkcat_copies(sqlite3 *db, const char *id, dm_bk_copies *out, dm_error *err);
+/* Ids of verified backups with no copy at location, newest first. */
+int dm_bkcat_missing_copies(sqlite3 *db, const char *location, char ***ids, size_t *n,
+                            dm_error *err);
+/* 1 when a backup's file is named file / a copy at location is; 0 when not. */
+int dm_bkcat_file_is_backup(sqlite3 *db, const char *file, dm_error *err);
+int dm_bkcat_copy_exists(sqlite3 *db, const char *location, const char *file, dm_error *err);
+void dm_bk_copies_clear(dm_bk_copies *c);
+void dm_bk_strings_free(char **v, size_t n);
 
 /* ---- engine_sqlite.c ---- */
 /* Online backup of the database at src_path into dst_path (a new file). */

@@ -141,7 +141,7 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
     return rc;
 }
 
-/* Take, record, verify and hand to the upload hook. */
+/* Take, record, verify, copy off-site and hand to the upload hook. */
 int dm_bk_backup_and_verify(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t idcap)
 {
     id[0] = '\0';
@@ -158,6 +158,9 @@ int dm_bk_backup_and_verify(dbmgmt_backup *b, const dm_bk_job *job, char *id, si
     rc = dm_bk_verify_locked(b, id);
     if (rc != DBMGMT_OK)
         return rc;
+    /* The built-in off-site copy, then the upload hook (which runs even
+     * when the copy failed); a failed copy leaves the backup valid. */
+    rc = dm_bk_offsite_copy(b, id);
     if (b->hooks[DBMGMT_HOOK_UPLOAD].fn) {
         dm_bk_entry e = {0};
         if (dm_bkcat_get(b->cat, id, &e, NULL, &b->err) == DBMGMT_OK) {
@@ -252,6 +255,10 @@ int dm_bk_verify_locked(dbmgmt_backup *b, const char *id)
         dm_error_set(&b->err, rc, "%s", msg);
         dm_bk_failed(b, rc);
     }
+    /* The off-site copies: the backup's own record stays about its main
+     * file; a damaged copy is alerted, counted and copied again. */
+    if (rc == DBMGMT_OK)
+        rc = dm_bk_offsite_verify(b, &e);
     dm_free(path);
     dm_bk_entry_clear(&e);
     return rc;

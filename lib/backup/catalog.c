@@ -31,7 +31,11 @@ static const char catalog_schema[] =
     "CREATE TABLE IF NOT EXISTS schedule_runs(name TEXT PRIMARY KEY, last_run INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS backup_attrs("
     " backup_id TEXT NOT NULL REFERENCES backups(id) ON DELETE CASCADE,"
-    " key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(backup_id, key));";
+    " key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(backup_id, key));"
+    "CREATE TABLE IF NOT EXISTS backup_copies("
+    " backup_id TEXT NOT NULL REFERENCES backups(id) ON DELETE CASCADE,"
+    " location TEXT NOT NULL, file TEXT NOT NULL, size INTEGER NOT NULL,"
+    " sha256 TEXT NOT NULL, copied_at INTEGER NOT NULL, PRIMARY KEY(backup_id, location));";
 
 static int cat_fail(sqlite3 *db, dm_error *err, const char *what)
 {

@@ -5,10 +5,12 @@
  * equal row counts; a flipped byte fails verify and alerts; while the dump
  * and restore tools run, a watcher thread reads /proc/PID/cmdline of every
  * child of this process and finds no password there; a wrong password
- * never shows up in the error message.
+ * never shows up in the error message; a dump is copied to the off-site
+ * folder with its SHA-256 (issue 21).
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,12 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <dbmgmt.h>
 
+#include "offsite_support.h"
 #include "support/engine.h"
 #include "support/files.h"
 
@@ -251,6 +255,47 @@ static void test_flipped_byte_in_dump_fails_verify_and_alerts(void **state)
     support_scratch_db_drop(&src, base_dsn);
 }
 
+static void test_dump_copied_off_site(void **state)
+{
+    (void)state;
+    support_scratch_db src;
+    support_scratch_db_create(&src, base_dsn, "dbmgmt_bk_off", NULL);
+    support_exec_on(src.dsn, "CREATE TABLE t(id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2)");
+    char dir[64], off[128], off_real[PATH_MAX];
+    assert_int_equal(support_scratch_dir(dir, sizeof dir, "dbmgmt-bkeng"), 0);
+    snprintf(off, sizeof off, "%s.offsite", dir);
+    assert_int_equal(mkdir(off, 0700), 0);
+    assert_non_null(realpath(off, off_real));
+    dbmgmt_backup *b = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b, src.dsn, dir), DBMGMT_OK);
+    if (dbmgmt_backup_set_offsite(b, off) != DBMGMT_OK)
+        fail_msg("set_offsite: %s", dbmgmt_backup_errmsg(b));
+    char *id = NULL;
+    if (dbmgmt_backup_run_now(b, &id) != DBMGMT_OK)
+        fail_msg("backup: %s", dbmgmt_backup_errmsg(b));
+    char name[256], main_path[400], copy_path[400], main_sha[65], copy_sha[65];
+    snprintf(name, sizeof name, "%s.%s", id, engine == DBMGMT_ENGINE_POSTGRES ? "pgdump" : "sql");
+    snprintf(main_path, sizeof main_path, "%s/%s", dir, name);
+    snprintf(copy_path, sizeof copy_path, "%s/%s", off, name);
+    assert_int_equal(offsite_sha256(main_path, main_sha), 0);
+    assert_int_equal(offsite_sha256(copy_path, copy_sha), 0);
+    assert_string_equal(copy_sha, main_sha);
+    char *json = dbmgmt_backup_list_json(b);
+    assert_non_null(json);
+    const char *copies = strstr(json, "\"copies\":[{");
+    assert_non_null(copies);
+    char got[PATH_MAX];
+    assert_string_equal(offsite_json_text(copies, NULL, "location", got, sizeof got), off_real);
+    assert_string_equal(offsite_json_text(copies, NULL, "sha256", got, sizeof got), main_sha);
+    dbmgmt_free(json);
+    assert_int_equal(dbmgmt_backup_verify(b, id), DBMGMT_OK);
+    dbmgmt_free(id);
+    dbmgmt_backup_free(b);
+    assert_int_equal(support_remove_tree(dir), 0);
+    assert_int_equal(support_remove_tree(off), 0);
+    support_scratch_db_drop(&src, base_dsn);
+}
+
 static void test_wrong_password_never_in_messages(void **state)
 {
     (void)state;
@@ -293,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_backup_verify_restore_round_trip_without_password_on_argv),
         cmocka_unit_test(test_flipped_byte_in_dump_fails_verify_and_alerts),
         cmocka_unit_test(test_wrong_password_never_in_messages),
+        cmocka_unit_test(test_dump_copied_off_site),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -469,6 +469,75 @@ static void test_backups_survive_every_failing_allocation(void **state)
     fail_each_allocation("backups", backup_scenario, backup_reset, backup_recover, 0);
 }
 
+/* Off-site copies (issue 21): set the folder (its cleanup), a backup copied,
+ * a tick (the retry pass), verify of the copy, list with copies, prune of a
+ * backup and its copy. */
+static char offsite_dir[256];
+
+static void offsite_reset(void)
+{
+    remove_under_work("backups", NULL);
+    remove_under_work("offsite", NULL);
+    mkdir(offsite_dir, 0700);
+}
+
+static int offsite_scenario(void)
+{
+    dbmgmt_backup *b = NULL;
+    dbmgmt_retention *keep = NULL;
+    char *id = NULL, *id2 = NULL;
+    int rc = dbmgmt_backup_new(&b, backup_dsn, backup_dir);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_backup_set_offsite(b, offsite_dir);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_backup_run_now(b, &id);
+    if (rc == DBMGMT_OK) {
+        int32_t taken = dbmgmt_backup_tick(b, 1700000000);
+        if (taken < 0)
+            rc = taken;
+    }
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_backup_verify(b, id);
+    if (rc == DBMGMT_OK) {
+        char *json = dbmgmt_backup_list_json(b);
+        if (!json)
+            rc = dbmgmt_errcode();
+        dbmgmt_free(json);
+    }
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_backup_run_now(b, &id2);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_retention_new(&keep);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_retention_set_keep(keep, DBMGMT_KEEP_LAST, 1);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_backup_set_retention(b, keep);
+    dbmgmt_retention_free(keep);
+    if (rc == DBMGMT_OK && dbmgmt_backup_prune(b, 0) < 0)
+        rc = dbmgmt_errcode();
+    dbmgmt_free(id);
+    dbmgmt_free(id2);
+    dbmgmt_backup_free(b);
+    return rc;
+}
+
+static void test_offsite_copies_survive_every_failing_allocation(void **state)
+{
+    (void)state;
+    snprintf(backup_dsn, sizeof backup_dsn, "sqlite://%s/b.db", work);
+    snprintf(backup_dir, sizeof backup_dir, "%s/backups", work);
+    snprintf(offsite_dir, sizeof offsite_dir, "%s/offsite", work);
+    dbmgmt_conn *conn = NULL;
+    assert_int_equal(dbmgmt_conn_open(&conn, backup_dsn), DBMGMT_OK);
+    assert_int_equal(dbmgmt_conn_exec(conn, "CREATE TABLE IF NOT EXISTS t (id INTEGER "
+                                            "PRIMARY KEY, v TEXT);"),
+                     DBMGMT_OK);
+    dbmgmt_conn_close(conn);
+    fail_each_allocation("off-site copies", offsite_scenario, offsite_reset, offsite_scenario,
+                         0);
+    remove_under_work("offsite", NULL);
+}
+
 /* ---- the pool ---------------------------------------------------------------------- */
 
 static char pool_dsn[160];
@@ -835,6 +904,7 @@ int main(void)
         cmocka_unit_test(test_advice_survives_every_failing_allocation),
         cmocka_unit_test(test_schedules_and_retention_survive_every_failing_allocation),
         cmocka_unit_test(test_backups_survive_every_failing_allocation),
+        cmocka_unit_test(test_offsite_copies_survive_every_failing_allocation),
         cmocka_unit_test(test_pool_survives_every_failing_allocation),
         cmocka_unit_test(test_pool_out_of_memory_is_not_a_server_outage),
         cmocka_unit_test(test_health_survives_every_failing_allocation),

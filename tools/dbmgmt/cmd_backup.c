@@ -1,5 +1,5 @@
 /*
- * dbmgmt [--url DSN] backup --backup-dir DIR run | list [--json] | verify ID |
+ * dbmgmt [--url DSN] backup --backup-dir DIR [--offsite DIR] run | list [--json] | verify ID |
  * restore ID --to DSN | prune [--dry-run] [--keep-last N] [--keep-hourly N]
  * [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]
  * [--keep-within DURATION] — the backup catalog from the
@@ -13,6 +13,7 @@
 
 typedef struct backup_args {
     const char *dir;
+    const char *offsite; /* off-site copy folder (issue 21), or NULL */
     const char *action;
     const char *id;
     const char *to;
@@ -64,6 +65,8 @@ static int parse_backup_args(int argc, char **argv, backup_args *a)
         const char *o = argv[i];
         if (!strcmp(o, "--backup-dir") && i + 1 < argc) {
             a->dir = argv[++i];
+        } else if (!strcmp(o, "--offsite") && i + 1 < argc) {
+            a->offsite = argv[++i];
         } else if (!strcmp(o, "--to") && i + 1 < argc) {
             a->to = argv[++i];
         } else if (!strcmp(o, "--keep-within") && i + 1 < argc) {
@@ -219,6 +222,11 @@ int cmd_backup(int argc, char **argv)
     rc = dbmgmt_backup_new(&b, cli_globals.url, a.dir);
     if (rc != DBMGMT_OK)
         return backup_fail(NULL, rc);
+    if (a.offsite && (rc = dbmgmt_backup_set_offsite(b, a.offsite)) != DBMGMT_OK) {
+        int code = backup_fail(b, rc);
+        dbmgmt_backup_free(b);
+        return code;
+    }
     int exit_code;
     if (!strcmp(a.action, "run")) {
         exit_code = action_run(b, &a);

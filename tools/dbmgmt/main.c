@@ -58,10 +58,12 @@ static const cli_command commands[] = {
      "                        without --dialect and --url, mysql)\n"
      "  --json                one JSON object (docs/lint.md)\n",
      cmd_lint},
-    {"backup", "--backup-dir DIR run | list | verify ID | restore ID --to DSN | "
+    {"backup", "--backup-dir DIR [--offsite DIR] run | list | verify ID | restore ID --to DSN | "
                "prune [--dry-run] --keep-* N",
      "take, list, verify, restore-drill and prune backups (docs/backup.md)",
      "  --backup-dir DIR      the backup catalog (required); the database is the global --url\n"
+     "  --offsite DIR         copy each backup to DIR too (run copies, verify checks, prune\n"
+     "                        removes the copies; docs/backup-offsite.md)\n"
      "  run                   take a backup now and verify it\n"
      "  list [--json]         the backups in the catalog\n"
      "  verify ID             check backup ID: size, SHA-256, the engine's own check\n"

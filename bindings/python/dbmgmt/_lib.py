@@ -229,6 +229,12 @@ BACKUP_PROTOTYPES = {
 }
 PROTOTYPES.update(BACKUP_PROTOTYPES)
 
+# backup.h, off-site copies (issue 21): bound when present.
+OFFSITE_PROTOTYPES = {
+    "dbmgmt_backup_set_offsite": (c_int, [P, STR]),
+}
+PROTOTYPES.update(OFFSITE_PROTOTYPES)
+
 # Added after the first release of the binding's C API: bound when present.
 # advise.h
 ADVISE_PROTOTYPES = {
@@ -304,7 +310,7 @@ PROTOTYPES.update(HEALTH_PROTOTYPES)
 
 OPTIONAL = ({"dbmgmt_sqlstate", "dbmgmt_result_column_type"} | set(BACKUP_PROTOTYPES) |
             set(ADVISE_PROTOTYPES) | set(GALERA_PROTOTYPES) |
-            set(HEALTH_PROTOTYPES))
+            set(HEALTH_PROTOTYPES) | set(OFFSITE_PROTOTYPES))
 
 
 class LibraryNotFound(OSError):

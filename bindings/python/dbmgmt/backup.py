@@ -128,7 +128,7 @@ class Backup(Handle):
 
     def __init__(self, dsn: Optional[str], backup_dir: str, *,
                  retention: Optional[Retention] = None, rpo_bound_s: int = 0,
-                 utc_offset_s: int = 0) -> None:
+                 utc_offset_s: int = 0, offsite: Optional[str] = None) -> None:
         L = self._L = _require()
         self.callback_errors = CallbackErrors()
         self._hooks: Dict[int, object] = {}
@@ -142,6 +142,8 @@ class Backup(Handle):
                 self._call(L.dbmgmt_backup_set_rpo_bound(self._h, int(rpo_bound_s)))
             if utc_offset_s:
                 self._call(L.dbmgmt_backup_set_utc_offset(self._h, int(utc_offset_s)))
+            if offsite is not None:
+                self.set_offsite(offsite)
         except BaseException:
             self.close()
             raise
@@ -160,6 +162,15 @@ class Backup(Handle):
 
     def set_retention(self, retention: Retention) -> None:
         self._call(self._L.dbmgmt_backup_set_retention(self._handle(), retention._handle()))
+
+    def set_offsite(self, directory: Optional[str]) -> None:
+        """Copy each verified backup to directory too (None: off); see
+        docs/backup-offsite.md. The folder must exist and be writable."""
+        if not hasattr(self._L, "dbmgmt_backup_set_offsite"):
+            raise Unsupported(-11, f"the loaded libdbmgmt ({_lib.loaded_path()}) has no "
+                              "off-site copies (dbmgmt_backup_set_offsite)")
+        self._call(self._L.dbmgmt_backup_set_offsite(
+            self._handle(), None if directory is None else _lib.encode(directory)))
 
     def set_hook(self, hook: Hook, fn: Optional[HookFn]) -> None:
         errors = self.callback_errors

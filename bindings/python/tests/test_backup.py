@@ -1,7 +1,9 @@
 """Backup scheduling through the binding (when the library has backup.h's
 module): schedules, retention, a SQLite backup with hooks whose exceptions
-reach the caller."""
+reach the caller, off-site copies."""
+import hashlib
 import os
+import time
 
 import pytest
 
@@ -45,3 +47,44 @@ def test_backup_runs_hooks_and_reraises_their_exceptions(tmp_path):
         b.set_hook(dbmgmt.Hook.UPLOAD, refuse)
         with pytest.raises(PermissionError, match="off-site"):
             b.run_now()
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.mark.skipif(not _lib.has("dbmgmt_backup_set_offsite"), reason="no off-site copies")
+def test_offsite_copy_listed_verified_and_pruned(tmp_path):
+    db = tmp_path / "app.db"
+    off = tmp_path / "off"
+    off.mkdir()
+    with dbmgmt.Connection(f"sqlite://{db}") as c:
+        c.exec("CREATE TABLE t (id INTEGER); INSERT INTO t VALUES (1), (2);")
+    with pytest.raises(dbmgmt.DbmgmtError, match="no-such"):
+        dbmgmt.Backup(f"sqlite://{db}", str(tmp_path / "backups"),
+                      offsite=str(tmp_path / "no-such"))
+    with dbmgmt.Backup(f"sqlite://{db}", str(tmp_path / "backups"), offsite=str(off)) as b:
+        first = b.run_now()
+        entry = b.list()[0]
+        copy = off / entry["file"]
+        assert _sha256(copy) == entry["sha256"]
+        assert entry["copies"] == [{"location": os.path.realpath(off), "file": entry["file"],
+                                    "size": entry["size"], "sha256": entry["sha256"],
+                                    "copied_at": entry["copies"][0]["copied_at"]}]
+        with open(copy, "r+b") as f:
+            f.seek(100)
+            byte = f.read(1)
+            f.seek(100)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        with pytest.raises(dbmgmt.ChecksumMismatch, match="off-site copy in"):
+            b.verify(first)
+        assert b.list()[0]["copies"] == [] and not copy.exists()
+        b.tick(int(time.time()))
+        assert _sha256(copy) == entry["sha256"]
+        b.set_retention(dbmgmt.Retention(last=1))
+        time.sleep(1)
+        b.run_now()
+        assert b.prune() == 1
+        assert not copy.exists() and len(list(off.iterdir())) == 1
+        b.set_offsite(None)
