@@ -33,6 +33,14 @@ out="$dir/out"
 if "$dbmgmt" backup keygen >/dev/null 2>&1; then fail "keygen without --key-file"; fi
 "$dbmgmt" backup keygen --key-file "$dir/k" >"$out" 2>&1 || fail "keygen: $(cat "$out")"
 cat "$out" >>"$dir/all"
+if ! bk --key-file "$dir/k" list >"$out" 2>&1; then
+    if grep -q "without libsodium" "$out"; then
+        echo "libdbmgmt was built without libsodium: $(cat "$out")"
+        [ "${CI:-}" = true ] && exit 1
+        exit 77
+    fi
+    fail "list with a key file: $(cat "$out")"
+fi
 [ "$(stat -c %a "$dir/k")" = 600 ] || fail "key file mode $(stat -c %a "$dir/k")"
 [ "$(wc -c <"$dir/k")" = 65 ] || fail "key file size $(wc -c <"$dir/k")"
 key=$(cat "$dir/k")
