@@ -311,7 +311,8 @@ static void test_truncated_or_extended_file_fails(void **state)
     /* Cut at a chunk boundary: no FINAL chunk. */
     expect_refused(f, id, path, orig, HEADER + 3 * CHUNK_CT, "truncated");
     /* Cut inside a chunk, inside the header, to nothing. */
-    expect_refused(f, id, path, orig, HEADER + 3 * CHUNK_CT + 500, "authentication failed at chunk 4");
+    expect_refused(f, id, path, orig, HEADER + 3 * CHUNK_CT + 500,
+                   "authentication failed at chunk 4");
     expect_refused(f, id, path, orig, 40, "truncated");
     expect_refused(f, id, path, orig, 0, "truncated");
     /* A byte after the FINAL chunk. */

@@ -61,7 +61,8 @@ def test_key_file_backup_verify_restore(tmp_path, source):
             assert list(c.query("SELECT v FROM t ORDER BY id")) == [("kestrel-secret",), ("b",)]
     # Without the key, and with another: clear errors, nothing restored.
     with dbmgmt.Backup(source, str(tmp_path / "backups")) as b:
-        with pytest.raises(dbmgmt.InvalidArgument, match=f"backup {backup_id} is encrypted: no key"):
+        with pytest.raises(dbmgmt.InvalidArgument,
+                           match=f"backup {backup_id} is encrypted: no key"):
             b.verify(backup_id)
         b.set_key(os.urandom(32))
         with pytest.raises(dbmgmt.InvalidArgument, match="encrypted with another key"):
