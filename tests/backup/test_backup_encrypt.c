@@ -436,7 +436,10 @@ static void test_key_files_raw_or_hex_and_private(void **state)
     write_key_file(kf, enc_key, 31, 0600);
     assert_int_equal(dbmgmt_backup_set_key_file(c, kf), DBMGMT_ERR_PARSE);
     assert_non_null(strstr(dbmgmt_backup_errmsg(c), kf));
-    write_key_file(kf, enc_key, 33, 0600);
+    unsigned char longer[33];
+    memcpy(longer, enc_key, 32);
+    longer[32] = '\n';
+    write_key_file(kf, longer, sizeof longer, 0600);
     assert_int_equal(dbmgmt_backup_set_key_file(c, kf), DBMGMT_ERR_PARSE);
     hex[10] = 'g';
     write_key_file(kf, hex, 65, 0600);
