@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages libdbmgmt needs, only those missing.
-#   scripts/deps.sh build     compiler, meson, SQLite, libpq, MariaDB Connector/C
+#   scripts/deps.sh build     compiler, meson, SQLite, libpq, MariaDB Connector/C, libsodium
 #   scripts/deps.sh test      the above plus cmocka and abigail-tools
 # (tests/servers.sh installs the PostgreSQL and MariaDB servers themselves,
 # tests/cluster.sh etcd, Patroni and PgBouncer, and tests/mariadb_cluster.sh Galera, for
@@ -8,7 +8,8 @@
 set -euo pipefail
 want=(gcc g++ meson ninja-build pkg-config libsqlite3-dev sqlite3 python3 binutils
       libpq-dev libmariadb-dev
-      libmicrohttpd-dev)   # dbmgmt exporter (the CLI only, never the library)
+      libmicrohttpd-dev    # dbmgmt exporter (the CLI only, never the library)
+      libsodium-dev)       # encryption at rest of backups (-Dsodium, docs/backup-encryption.md)
 if [ "${1:-build}" = test ]; then
     want+=(libcmocka-dev abigail-tools)
     # the Python binding's tests (bindings/python): Debian's pytest, and what an

@@ -159,6 +159,21 @@ DBMGMT_API char *dbmgmt_backup_list_json(dbmgmt_backup *b);
 /* A metric (dbmgmt_backup_metric_id, as dbmgmt_pool_metric takes its id); -1
  * for a NULL handle or an unknown metric. */
 DBMGMT_API int64_t dbmgmt_backup_metric(const dbmgmt_backup *b, int32_t which);
+/*
+ * Encryption at rest (docs/backup-encryption.md): from now on every backup
+ * the library writes itself (SQLite copies, PostgreSQL and MySQL dumps) is
+ * encrypted with libsodium's crypto_secretstream_xchacha20poly1305 under
+ * key (len must be 32); verify and restore decrypt with it and refuse a
+ * file that fails authentication. The key is copied into locked memory,
+ * wiped when replaced or freed, and never logged. key NULL and len 0 turns
+ * encryption off for new backups. DBMGMT_ERR_UNSUPPORTED when libdbmgmt was
+ * built without libsodium.
+ */
+DBMGMT_API int dbmgmt_backup_set_key(dbmgmt_backup *b, const unsigned char *key, size_t len);
+/* The same with the key read from a file of exactly 32 raw bytes or 64 hex
+ * characters (and an optional newline); a file that group or others may
+ * access is refused (DBMGMT_ERR_POLICY), as ssh refuses private keys. */
+DBMGMT_API int dbmgmt_backup_set_key_file(dbmgmt_backup *b, const char *path);
 /* The last failure on this scheduler; "" if none. */
 DBMGMT_API const char *dbmgmt_backup_errmsg(const dbmgmt_backup *b);
 

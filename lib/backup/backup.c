@@ -201,6 +201,7 @@ DBMGMT_API void dbmgmt_backup_free(dbmgmt_backup *b)
     dm_dsn_free(b->dsn);
     dm_free(b->dir);
     dm_free(b->offsite_dir);
+    dm_bk_key_free(b->key);
     pthread_cond_destroy(&b->wake);
     pthread_mutex_destroy(&b->mu);
     dm_free(b);

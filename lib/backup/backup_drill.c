@@ -135,9 +135,18 @@ static int restore_drill(dbmgmt_backup *b, const dm_bk_entry *e, const dm_bk_cou
     /* Never restore a file that changed; the off-site copy when the main
      * file is missing or damaged (path then names the copy). */
     int rc = dm_bk_restore_source(b, e, &path);
+    /* Encrypted: decrypted and authenticated in full before the target is touched. */
+    char *plain = NULL;
+    if (rc == DBMGMT_OK && dm_bk_is_encrypted(e))
+        rc = dm_bk_decrypt_to_temp(b, e, path, &plain);
+    const char *src = plain ? plain : path;
     if (rc == DBMGMT_OK)
-        rc = engine_of_entry(e) == DBMGMT_ENGINE_SQLITE ? restore_sqlite(b, path, target, expected)
-                                                        : restore_dump(b, path, target, expected);
+        rc = engine_of_entry(e) == DBMGMT_ENGINE_SQLITE ? restore_sqlite(b, src, target, expected)
+                                                        : restore_dump(b, src, target, expected);
+    if (plain) {
+        unlink(plain);
+        dm_free(plain);
+    }
     int64_t ms = dm_monotonic_ms() - start;
     char msg[DM_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", rc == DBMGMT_OK ? "ok" : b->err.msg);

@@ -30,6 +30,9 @@ typedef struct dm_bk_schedule {
     dbmgmt_schedule *cron;
 } dm_bk_schedule;
 
+/* The backup key (backup_crypt.c): sodium_malloc-ed, wiped when freed. */
+typedef struct dm_bk_key dm_bk_key;
+
 typedef struct dm_bk_hook {
     dbmgmt_backup_hook_fn fn;
     void *userdata;
@@ -116,6 +119,7 @@ struct dbmgmt_backup {
     pthread_cond_t wake;
     int thread_running;
     int stop_requested;
+    dm_bk_key *key;             /* NULL: new backups are not encrypted (backup_crypt.c) */
 };
 
 /* ---- backup.c ---- */
@@ -276,5 +280,27 @@ int dm_dump_check(dbmgmt_engine engine, const char *path, dm_error *err);
 int dm_dump_restore(const dm_dsn *target, const char *path, dm_error *err);
 /* Row counts of the tables of the database at dsn (one snapshot). */
 int dm_dump_count(const char *dsn, dm_bk_counts *counts, dm_error *err);
+
+/* ---- backup_crypt.c (encryption at rest, docs/backup-encryption.md) ---- */
+/* The scheme's name, the catalog attribute "encryption". */
+#define DM_BK_ENCRYPTION "secretstream-xchacha20poly1305"
+/* Wipe and free a key; accepts NULL. */
+void dm_bk_key_free(dm_bk_key *k);
+/* 1 when the catalog says e's file is encrypted. */
+int dm_bk_is_encrypted(const dm_bk_entry *e);
+/* "dir/.NAME.plain.partial-PID": where plaintext lives while it must (caller frees). */
+char *dm_bk_plain_temp(const dbmgmt_backup *b, const char *name);
+/* Create path anew, 0600, for writing: a descriptor, or a negative status. */
+int dm_bk_create_private(const char *path, dm_error *err);
+/* Encrypt plain_path into cipher_path (0600) with b's key; attrs receives
+ * encryption, plain_size, plain_sha256 and key_id. */
+int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cipher_path,
+                       dm_bk_attrs *attrs);
+/* Decrypt e's file at path into a new 0600 temporary file (*plain_path,
+ * the caller unlinks and frees it), authenticating every chunk and checking
+ * the plaintext's size and SHA-256 against the catalog's; nothing is left
+ * behind on failure. */
+int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
+                          char **plain_path);
 
 #endif

@@ -3,11 +3,18 @@
  * restore ID --to DSN | prune [--dry-run] [--keep-last N] [--keep-hourly N]
  * [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]
  * [--keep-within DURATION] — the backup catalog from the
- * command line, over the public API (docs/backup.md).
+ * command line, over the public API (docs/backup.md). With --key-file PATH
+ * (or $DBMGMT_BACKUP_KEY_FILE) backups are encrypted and decrypted with the
+ * key in that file; "backup keygen --key-file PATH" makes one
+ * (docs/backup-encryption.md). A key is never taken on the command line.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -21,6 +28,7 @@ typedef struct backup_args {
     int json;
     int32_t keep[6]; /* by dbmgmt_keep; 0 = rule off */
     const char *within;
+    const char *key_file; /* --key-file, else $DBMGMT_BACKUP_KEY_FILE, else NULL */
 } backup_args;
 
 static const char *const keep_options[6] = {"--keep-last",    "--keep-hourly",
@@ -69,6 +77,11 @@ static int parse_backup_args(int argc, char **argv, backup_args *a)
             a->offsite = argv[++i];
         } else if (!strcmp(o, "--to") && i + 1 < argc) {
             a->to = argv[++i];
+        } else if (!strcmp(o, "--key-file") && i + 1 < argc) {
+            a->key_file = argv[++i];
+        } else if (!strcmp(o, "--key") || !strncmp(o, "--key=", 6)) {
+            return cli_usage_error("backup: a key is never given on the command line (it "
+                                   "would show in ps): use --key-file PATH");
         } else if (!strcmp(o, "--keep-within") && i + 1 < argc) {
             a->within = argv[++i];
         } else if (!strncmp(o, "--keep-", 7)) {
@@ -90,10 +103,20 @@ static int parse_backup_args(int argc, char **argv, backup_args *a)
             return cli_usage_error("backup: unexpected argument '%s'", o);
         }
     }
+    if (!a->key_file && getenv("DBMGMT_BACKUP_KEY_FILE") && *getenv("DBMGMT_BACKUP_KEY_FILE"))
+        a->key_file = getenv("DBMGMT_BACKUP_KEY_FILE");
+    if (a->action && !strcmp(a->action, "keygen")) {
+        if (!a->key_file)
+            return cli_usage_error("backup keygen: --key-file PATH is required");
+        if (a->id)
+            return cli_usage_error("backup keygen: unexpected argument '%s'", a->id);
+        return CLI_EXIT_OK;
+    }
     if (!a->dir)
         return cli_usage_error("backup: --backup-dir DIR is required");
     if (!a->action)
-        return cli_usage_error("backup: missing action (run, list, verify, restore, prune)");
+        return cli_usage_error("backup: missing action (run, list, verify, restore, prune, "
+                               "keygen)");
     int needs_id = !strcmp(a->action, "verify") || !strcmp(a->action, "restore");
     if (needs_id && !a->id)
         return cli_usage_error("backup %s: missing backup ID", a->action);
@@ -212,12 +235,56 @@ static int action_prune(dbmgmt_backup *b, const backup_args *a)
     return print_done(a, msg, NULL);
 }
 
+/* A new key: 64 hex characters and a newline in a new 0600 file; never
+ * over an existing one, never printed. */
+static int action_keygen(const backup_args *a)
+{
+    unsigned char key[32];
+    size_t got = 0;
+    while (got < sizeof key) {
+        ssize_t n = getrandom(key + got, sizeof key - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fprintf(stderr, "dbmgmt backup keygen: getrandom: %s\n", strerror(errno));
+            return CLI_EXIT_FAILURE;
+        }
+        got += (size_t)n;
+    }
+    char text[66];
+    for (size_t i = 0; i < sizeof key; i++)
+        snprintf(text + 2 * i, 3, "%02x", key[i]);
+    text[64] = '\n';
+    text[65] = '\0';
+    memset(key, 0, sizeof key);
+    int fd = open(a->key_file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int ok = fd >= 0 && write(fd, text, 65) == 65 && fsync(fd) == 0;
+    int err = errno;
+    if (fd >= 0 && close(fd) != 0)
+        ok = 0;
+    memset(text, 0, sizeof text);
+    if (!ok) {
+        fprintf(stderr, "dbmgmt backup keygen: cannot write the key file '%s': %s%s\n",
+                a->key_file, strerror(err),
+                err == EEXIST ? " (a key file is never overwritten)" : "");
+        if (fd >= 0)
+            unlink(a->key_file);
+        return CLI_EXIT_FAILURE;
+    }
+    char msg[600];
+    snprintf(msg, sizeof msg, "wrote a new backup key to %s (keep a copy elsewhere: "
+             "encrypted backups cannot be restored without it)", a->key_file);
+    return print_done(a, msg, NULL);
+}
+
 int cmd_backup(int argc, char **argv)
 {
     backup_args a;
     int rc = parse_backup_args(argc, argv, &a);
     if (rc != CLI_EXIT_OK)
         return rc;
+    if (!strcmp(a.action, "keygen"))
+        return action_keygen(&a);
     dbmgmt_backup *b = NULL;
     rc = dbmgmt_backup_new(&b, cli_globals.url, a.dir);
     if (rc != DBMGMT_OK)
@@ -226,6 +293,11 @@ int cmd_backup(int argc, char **argv)
         int code = backup_fail(b, rc);
         dbmgmt_backup_free(b);
         return code;
+    }
+    if (a.key_file && (rc = dbmgmt_backup_set_key_file(b, a.key_file)) != DBMGMT_OK) {
+        int exit_code = backup_fail(b, rc);
+        dbmgmt_backup_free(b);
+        return exit_code;
     }
     int exit_code;
     if (!strcmp(a.action, "run")) {

@@ -59,7 +59,7 @@ static const cli_command commands[] = {
      "  --json                one JSON object (docs/lint.md)\n",
      cmd_lint},
     {"backup", "--backup-dir DIR [--offsite DIR] run | list | verify ID | restore ID --to DSN | "
-               "prune [--dry-run] --keep-* N",
+               "prune [--dry-run] --keep-* N | keygen --key-file PATH",
      "take, list, verify, restore-drill and prune backups (docs/backup.md)",
      "  --backup-dir DIR      the backup catalog (required); the database is the global --url\n"
      "  --offsite DIR         copy each backup to DIR too (run copies, verify checks, prune\n"
@@ -78,6 +78,10 @@ static const cli_command commands[] = {
      "  --keep-monthly N      with prune: the same per month\n"
      "  --keep-yearly N       with prune: the same per year\n"
      "  --keep-within D       with prune: keep every backup within D of the newest (1y2m3d4h)\n"
+     "  --key-file PATH       encrypt new backups, decrypt to verify and restore, with the\n"
+     "                        key in PATH (0600; 32 bytes or 64 hex); default\n"
+     "                        $DBMGMT_BACKUP_KEY_FILE (docs/backup-encryption.md)\n"
+     "  keygen --key-file PATH  write a new random key to PATH (0600, never overwritten)\n"
      "  --json                machine-readable output\n",
      cmd_backup},
     {"advise", "[--url DSN] [--queries FILE] [--from-stats] [--json]",

@@ -226,6 +226,9 @@ BACKUP_PROTOTYPES = {
     "dbmgmt_backup_list_json": (OWNED_STR, [P]),
     "dbmgmt_backup_metric": (c_int64, [P, c_int32]),
     "dbmgmt_backup_errmsg": (STR, [P]),
+    # encryption at rest (issue 21)
+    "dbmgmt_backup_set_key": (c_int, [P, c_void_p, c_size_t]),
+    "dbmgmt_backup_set_key_file": (c_int, [P, STR]),
 }
 PROTOTYPES.update(BACKUP_PROTOTYPES)
 

@@ -197,6 +197,34 @@ class Backup(Handle):
     def stop(self) -> None:
         self._call(self._L.dbmgmt_backup_stop(self._handle()), "stop")
 
+    def set_key(self, key: Optional[bytes]) -> None:
+        """Encrypt new backups (and decrypt to verify and restore) with key,
+        32 bytes; None turns encryption off for new backups. The library
+        keeps its own wiped copy; a bytearray given here is the caller's to
+        clear. Prefer set_key_file: Python cannot wipe a bytes object.
+        Raises Unsupported when the library was built without libsodium."""
+        self._require_key_api()
+        if key is None:
+            self._call(self._L.dbmgmt_backup_set_key(self._handle(), None, 0), "set_key")
+            return
+        buf = (ctypes.c_ubyte * len(key)).from_buffer_copy(key)
+        try:
+            self._call(self._L.dbmgmt_backup_set_key(self._handle(), buf, len(key)), "set_key")
+        finally:
+            ctypes.memset(buf, 0, len(key))
+
+    def set_key_file(self, path: str) -> None:
+        """The key from a file of 32 raw bytes or 64 hex characters (and a
+        newline), which group and others must not be able to read."""
+        self._require_key_api()
+        self._call(self._L.dbmgmt_backup_set_key_file(self._handle(), _lib.encode(str(path))),
+                   "set_key_file")
+
+    def _require_key_api(self) -> None:
+        if not _lib.has("dbmgmt_backup_set_key"):
+            raise Unsupported(-11, f"the loaded libdbmgmt ({_lib.loaded_path()}) has no "
+                                   "backup encryption")
+
     def run_now(self) -> str:
         out = c_void_p()
         self._call(self._L.dbmgmt_backup_run_now(self._handle(), byref(out)), "run_now")
