@@ -147,6 +147,32 @@ DBMGMT_API char *dbmgmt_backup_list_json(dbmgmt_backup *b);
 /* A metric (dbmgmt_backup_metric_id, as dbmgmt_pool_metric takes its id); -1
  * for a NULL handle or an unknown metric. */
 DBMGMT_API int64_t dbmgmt_backup_metric(const dbmgmt_backup *b, int32_t which);
+/*
+ * The engine taking this scheduler's backups: "auto" (the default: SQLite's
+ * online backup, pg_dump -Fc, mysqldump by the DSN) or "pgbackrest"
+ * (PostgreSQL only, the server's data directory on this machine): the
+ * repository goes to <backup_dir>/pgbackrest, the library writes
+ * <backup_dir>/pgbackrest.conf, creates the stanza, sets archive_command
+ * (and archive_mode, which then needs a restart: DBMGMT_ERR_POLICY naming
+ * the settings) when the role is superuser, and runs pgbackrest check.
+ * Schedules' kinds are then full, diff or incr. See docs/backup-pgbackrest.md.
+ */
+DBMGMT_API int dbmgmt_backup_set_engine(dbmgmt_backup *b, const char *engine);
+/*
+ * Restore the database as it was at utc_time (Unix seconds). pgbackrest:
+ * target is an empty or new data directory, restored by pgBackRest from
+ * the newest backup that ended at or before the time, WAL replayed to it
+ * (recovery promotes; the caller starts a server on it). Other engines: the
+ * nearest backup at or before the time, restored into target (a DSN, or a
+ * path for SQLite) as dbmgmt_backup_restore does. A time before every
+ * backup is DBMGMT_ERR_NOTFOUND naming the earliest time available.
+ */
+DBMGMT_API int dbmgmt_backup_restore_to_time(dbmgmt_backup *b, const char *target,
+                                             int64_t utc_time);
+/* What the last successful dbmgmt_backup_restore_to_time restored, as a
+ * JSON object (engine, backup_id, backup_time, target_time, target,
+ * method, label); "" before any. Valid until the next call on b. */
+DBMGMT_API const char *dbmgmt_backup_restore_info(const dbmgmt_backup *b);
 /* The last failure on this scheduler; "" if none. */
 DBMGMT_API const char *dbmgmt_backup_errmsg(const dbmgmt_backup *b);
 

@@ -38,6 +38,8 @@ static const char *file_ext(const char *engine)
         return "pgdump";
     if (strcmp(engine, "mysql") == 0)
         return "sql";
+    if (strcmp(engine, "pgbackrest") == 0)
+        return "pgbackrest.json"; /* the set's object of `pgbackrest info` */
     return "bak";
 }
 
@@ -62,9 +64,21 @@ static int make_id(dbmgmt_backup *b, int64_t t, const char *kind, char *out, siz
     return dm_error_set(&b->err, DBMGMT_ERR_INTERNAL, "no free backup id at %s", stamp);
 }
 
+/* The engine that takes this scheduler's backups: the one place that maps
+ * the configured engine to its name (a later engine joins here and in
+ * produce_file and engine_check). */
+static const char *engine_name(const dbmgmt_backup *b)
+{
+    if (b->hooks[DBMGMT_HOOK_BACKUP].fn)
+        return "hook";
+    if (b->engine_id == DM_BK_ENGINE_PGBACKREST)
+        return "pgbackrest";
+    return dbmgmt_engine_name(b->dsn->engine);
+}
+
 /* Produce the file at partial: the BACKUP hook, or the engine. */
-static int produce_file(dbmgmt_backup *b, const char *id, const char *partial,
-                        dm_bk_counts *counts)
+static int produce_file(dbmgmt_backup *b, const dm_bk_job *job, const char *id,
+                        const char *partial, dm_bk_counts *counts, dm_bk_attrs *attrs)
 {
     if (b->hooks[DBMGMT_HOOK_BACKUP].fn) {
         if (dm_bk_call_hook(b, DBMGMT_HOOK_BACKUP, id, partial, NULL) != 0)
@@ -74,6 +88,8 @@ static int produce_file(dbmgmt_backup *b, const char *id, const char *partial,
                                 "the backup hook did not write '%s' for %s", partial, id);
         return DBMGMT_OK;
     }
+    if (b->engine_id == DM_BK_ENGINE_PGBACKREST)
+        return dm_pgbr_backup(b, job->kind, partial, attrs);
     if (b->dsn->engine == DBMGMT_ENGINE_SQLITE) {
         int rc = dm_sqlite_backup(b->dsn->database, partial, &b->err);
         /* Counted on the copy itself: exactly the backup's snapshot. */
@@ -102,8 +118,7 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
     int rc = make_id(b, job->time, job->kind, id, idcap);
     if (rc != DBMGMT_OK)
         return rc;
-    const char *engine = b->hooks[DBMGMT_HOOK_BACKUP].fn ? "hook"
-                                                         : dbmgmt_engine_name(b->dsn->engine);
+    const char *engine = engine_name(b);
     char name[256], partial_name[300];
     snprintf(name, sizeof name, "%s.%s", id, file_ext(engine));
     snprintf(partial_name, sizeof partial_name, "%s%s%ld", name, DM_BACKUP_PARTIAL,
@@ -121,7 +136,7 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
     if (!final || !partial)
         rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
     if (rc == DBMGMT_OK)
-        rc = produce_file(b, id, partial, &counts);
+        rc = produce_file(b, job, id, partial, &counts, &e.attrs);
     if (rc == DBMGMT_OK)
         rc = finish_file(b, partial, final, &e);
     e.finished_ms = wall_ms();
@@ -136,6 +151,7 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
         dm_log(DBMGMT_LOG_INFO, "backup %s: %lld bytes in %lld ms", id, (long long)e.size,
                (long long)(e.finished_ms - e.started_ms));
     dm_bk_counts_clear(&counts);
+    dm_bk_attrs_clear(&e.attrs);
     dm_free(final);
     dm_free(partial);
     return rc;
@@ -205,6 +221,8 @@ static int engine_check(dbmgmt_backup *b, const dm_bk_entry *e, const char *path
         return dm_dump_check(DBMGMT_ENGINE_POSTGRES, path, &b->err);
     if (strcmp(e->engine, "mysql") == 0)
         return dm_dump_check(DBMGMT_ENGINE_MYSQL, path, &b->err);
+    if (strcmp(e->engine, "pgbackrest") == 0)
+        return dm_pgbr_check(b, e);
     return DBMGMT_OK; /* made by the host's hook: the checksum is all we know */
 }
 
