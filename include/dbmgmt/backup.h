@@ -135,7 +135,9 @@ DBMGMT_API int dbmgmt_backup_run_now(dbmgmt_backup *b, char **out_id);
 DBMGMT_API int dbmgmt_backup_verify(dbmgmt_backup *b, const char *id);
 /* Restore a backup into target_dsn (a scratch database), check its
  * integrity and row counts against those recorded at backup time, and
- * record the duration (RTO). */
+ * record the duration (RTO). A pgbackrest backup goes into the empty or new
+ * data directory target_dsn instead, consistent at the backup's end (the
+ * caller starts a server on it to count rows). */
 DBMGMT_API int dbmgmt_backup_restore(dbmgmt_backup *b, const char *id, const char *target_dsn);
 /* Apply the retention: remove what it does not keep (never the newest
  * verified backup). With dry_run nothing is removed. Returns the number of

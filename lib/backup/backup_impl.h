@@ -245,9 +245,10 @@ int dm_pgbr_backup(dbmgmt_backup *b, const char *kind, const char *dst_path, dm_
 int dm_pgbr_check(dbmgmt_backup *b, const dm_bk_entry *e);
 /* pgbackrest expire --set (its dependents go with it). */
 int dm_pgbr_expire(dbmgmt_backup *b, const dm_bk_entry *e);
-/* pgbackrest restore --type=time of set label into the data directory
- * target (empty or new). */
-int dm_pgbr_restore_time(dbmgmt_backup *b, const char *label, const char *target, int64_t t);
+/* pgbackrest restore of set label into the data directory target (empty or
+ * new): --type=time to *t, or --type=immediate (the backup's end) when t is
+ * NULL; recovery promotes when the server is started on it. */
+int dm_pgbr_restore(dbmgmt_backup *b, const char *label, const char *target, const int64_t *t);
 /* pgbr_json.c: a minimal reader for pgbackrest info's JSON. */
 const char *dm_pgbr_json_skip(const char *p);
 const char *dm_pgbr_json_get(const char *obj, const char *key);

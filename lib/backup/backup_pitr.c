@@ -125,7 +125,7 @@ static int restore_to_time_locked(dbmgmt_backup *b, const char *target, int64_t 
     if (i == n)
         rc = b->err.code != DBMGMT_OK ? b->err.code : DBMGMT_ERR_NOTFOUND;
     if (rc == DBMGMT_OK && pgbr) {
-        rc = dm_pgbr_restore_time(b, dm_bk_attrs_get(&v[i].attrs, "label"), target, t);
+        rc = dm_pgbr_restore(b, dm_bk_attrs_get(&v[i].attrs, "label"), target, &t);
     } else if (rc == DBMGMT_OK) {
         char *dsn = target_dsn(target, b->dsn->engine);
         rc = dsn ? dbmgmt_backup_restore(b, v[i].id, dsn)

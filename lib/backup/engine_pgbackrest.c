@@ -718,7 +718,7 @@ static int restore_dir(dbmgmt_backup *b, const char *target)
     return DBMGMT_OK;
 }
 
-int dm_pgbr_restore_time(dbmgmt_backup *b, const char *label, const char *target, int64_t t)
+int dm_pgbr_restore(dbmgmt_backup *b, const char *label, const char *target, const int64_t *t)
 {
     if (!b->pgbr)
         return dm_error_set(&b->err, DBMGMT_ERR_INVALID,
@@ -728,7 +728,7 @@ int dm_pgbr_restore_time(dbmgmt_backup *b, const char *label, const char *target
         return dm_error_set(&b->err, DBMGMT_ERR_POLICY,
                             "restore target '%s' is the server's own data directory", target);
     int rc = restore_dir(b, target);
-    time_t tt = (time_t)t;
+    time_t tt = t ? (time_t)*t : 0;
     struct tm tm;
     char when[64] = "", target_arg[96], set_arg[160];
     gmtime_r(&tt, &tm);
@@ -740,10 +740,24 @@ int dm_pgbr_restore_time(dbmgmt_backup *b, const char *label, const char *target
     if (rc == DBMGMT_OK && dm_buf_failed(&path_arg))
         rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
     if (rc == DBMGMT_OK) {
-        const char *args[] = {"--type=time", target_arg, "--target-action=promote", set_arg,
-                              path_arg.data, NULL};
-        rc = pgbr_run(b, "restore", args, -1);
+        /* without a time: consistent at the backup's end, then promoted */
+        const char *timed[] = {"--type=time", target_arg, "--target-action=promote", set_arg,
+                               path_arg.data, NULL};
+        const char *immediate[] = {"--type=immediate", "--target-action=promote", set_arg,
+                                   path_arg.data, NULL};
+        rc = pgbr_run(b, "restore", t ? timed : immediate, -1);
     }
     dm_buf_free(&path_arg);
+    /* what a server needs to start on it */
+    static const char *const need[] = {"PG_VERSION", "global/pg_control", "backup_label"};
+    for (size_t i = 0; rc == DBMGMT_OK && i < sizeof need / sizeof need[0]; i++) {
+        char *path = dm_bk_path(target, need[i]);
+        if (!path)
+            rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
+        else if (access(path, F_OK) != 0)
+            rc = dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+                              "pgbackrest restore of set %s left no '%s'", label, path);
+        dm_free(path);
+    }
     return rc;
 }

@@ -370,6 +370,23 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     assert_non_null(strstr(dbmgmt_backup_restore_info(b), incr_label));
     assert_int_equal(count_restored(r1), 100 + 10 + 3 + 7);
 
+    /* the restore drill of the incr: a data directory consistent at its end */
+    char r3[192], incr_id[160];
+    snprintf(r3, sizeof r3, "%s/r3", top);
+    char *list = dbmgmt_backup_list_json(b);
+    const char *ip = strstr(list, "-incr\"");
+    assert_non_null(ip);
+    const char *is = ip;
+    while (is > list && is[-1] != '"')
+        is--;
+    snprintf(incr_id, sizeof incr_id, "%.*s", (int)(ip + 5 - is), is);
+    dbmgmt_free(list);
+    rc = dbmgmt_backup_restore(b, incr_id, r3);
+    if (rc != DBMGMT_OK)
+        fail_msg("restore drill of %s: %s", incr_id, dbmgmt_backup_errmsg(b));
+    assert_true(dbmgmt_backup_metric(b, DBMGMT_BACKUP_LAST_RESTORE_MS) > 0);
+    assert_int_equal(count_restored(r3), 100 + 10 + 3);
+
     /* day 2: a second full, then diff and incr on it; keep the last 2 */
     dbmgmt_retention *ret = NULL;
     assert_int_equal(dbmgmt_retention_new(&ret), DBMGMT_OK);
@@ -453,7 +470,7 @@ static int teardown(void **state)
     (void)state;
     char data[160];
     snprintf(data, sizeof data, "%s/data", pgdir);
-    sh("%s stop %s; %s stop %s/r1; %s stop %s/r2", script, data, script, top, script, top);
+    sh("%s stop %s; for r in r1 r2 r3; do %s stop %s/$r; done", script, data, script, top);
     if (!getenv("DBMGMT_TEST_KEEP") && strncmp(top, "/tmp/dbmgmt-pitr-", 17) == 0)
         sh("rm -rf %s", top);
     return 0;
