@@ -471,8 +471,11 @@ int dm_pgbr_setup(dbmgmt_backup *b)
             return dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
         b->pgbr->conf = dm_bk_path(b->dir, "pgbackrest.conf");
         b->pgbr->repo = dm_bk_path(b->dir, "pgbackrest");
-        if (!b->pgbr->conf || !b->pgbr->repo)
+        if (!b->pgbr->conf || !b->pgbr->repo) {
+            dm_pgbr_free(b->pgbr);
+            b->pgbr = NULL;
             return dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
+        }
     }
     if (strchr(b->dir, '\'') || strchr(b->dir, ' ') || strchr(b->dir, '\n'))
         return dm_error_set(&b->err, DBMGMT_ERR_INVALID,
@@ -529,6 +532,11 @@ static int put_attr(dm_bk_attrs *a, const char *key, const char *obj, const char
     if (v && k2)
         v = dm_pgbr_json_get(v, k2);
     char *s = dm_pgbr_json_text(v);
+    const char *t = v;
+    while (t && (*t == ' ' || *t == '\n'))
+        t++;
+    if (!s && t && strncmp(t, "null", 4) != 0)
+        return DBMGMT_ERR_NOMEM; /* a value was there: only memory can lose it */
     int rc = dm_bk_attrs_set(a, key, s ? s : "");
     dm_free(s);
     return rc;

@@ -6,7 +6,10 @@
  * - full, diff and incr backups by schedule through dbmgmt_backup_tick with
  *   an injected clock; the catalog's attrs (label, type, prior, WAL range,
  *   sizes, times); verify through pgbackrest verify; a schedule of another
- *   kind is refused; no pgbackrest child has the password on its argv;
+ *   kind is refused; no pgbackrest child has the password on its argv; a
+ *   role that is not superuser gets an error naming the settings needed;
+ * - a restore drill of the incr into a data directory, a server started on
+ *   it: the rows at the incr's end;
  * - rows inserted after the incr; restore --to-time a moment between two
  *   inserts into a scratch data directory, a server started on it: exactly
  *   the rows committed before the time;
@@ -296,6 +299,25 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     assert_int_equal(dbmgmt_backup_add_schedule(b, "nightly-full", "0 1 * * *", "full"),
                      DBMGMT_OK);
     assert_int_equal(dbmgmt_backup_add_schedule(b, "diff", "0 2 * * *", "diff"), DBMGMT_OK);
+    /* a role that is not superuser: the settings the server needs, named */
+    char sql[256], dsn_reader[256], bk2[160];
+    snprintf(sql, sizeof sql, "CREATE ROLE reader LOGIN PASSWORD '%s';"
+                              "GRANT pg_read_all_settings TO reader", password);
+    support_exec_on(dsn, sql);
+    snprintf(dsn_reader, sizeof dsn_reader, "postgres://reader:%s@127.0.0.1:%d/postgres",
+             password, port);
+    snprintf(bk2, sizeof bk2, "%s/backups-reader", top);
+    dbmgmt_backup *b2 = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b2, dsn_reader, bk2), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_set_engine(b2, "pgbackrest"), DBMGMT_ERR_POLICY);
+    char want[300];
+    snprintf(want, sizeof want, "archive_command = 'pgbackrest --config=%s/pgbackrest.conf "
+                                "--stanza=dbmgmt archive-push %%p'", bk2);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b2), want));
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b2), "not superuser"));
+    assert_null(strstr(dbmgmt_backup_errmsg(b2), password));
+    dbmgmt_backup_free(b2);
+
     struct stat st;
     char conf[256];
     snprintf(conf, sizeof conf, "%s/pgbackrest.conf", bkdir);
