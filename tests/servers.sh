@@ -37,7 +37,8 @@ exec 3>&1 1>&2
 readonly PG_BIN=/usr/lib/postgresql/15/bin
 readonly MARKER=.dbmgmt-test-servers      # marks a folder as ours before any rm -rf
 readonly WAIT_SECONDS=60
-readonly PG_PKGS=(postgresql-15 postgresql-client-15 postgresql-15-hypopg openssl)
+# pgbackrest: the pgBackRest backup engine and its tests (tests/pitr, docs/backup-pgbackrest.md)
+readonly PG_PKGS=(postgresql-15 postgresql-client-15 postgresql-15-hypopg pgbackrest openssl)
 readonly MY_PKGS=(mariadb-server mariadb-client openssl)
 readonly BUILD_PKGS=(libpq-dev libmariadb-dev)   # the library build needs these
 # The reference exporters the `exporters` suite and tests/bench/bench_health.c compare

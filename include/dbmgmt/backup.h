@@ -147,7 +147,9 @@ DBMGMT_API int dbmgmt_backup_run_now(dbmgmt_backup *b, char **out_id);
 DBMGMT_API int dbmgmt_backup_verify(dbmgmt_backup *b, const char *id);
 /* Restore a backup into target_dsn (a scratch database), check its
  * integrity and row counts against those recorded at backup time, and
- * record the duration (RTO). */
+ * record the duration (RTO). A pgbackrest backup goes into the empty or new
+ * data directory target_dsn instead, consistent at the backup's end (the
+ * caller starts a server on it to count rows). */
 DBMGMT_API int dbmgmt_backup_restore(dbmgmt_backup *b, const char *id, const char *target_dsn);
 /* Apply the retention: remove what it does not keep (never the newest
  * verified backup). With dry_run nothing is removed. Returns the number of
@@ -174,6 +176,32 @@ DBMGMT_API int dbmgmt_backup_set_key(dbmgmt_backup *b, const unsigned char *key,
  * characters (and an optional newline); a file that group or others may
  * access is refused (DBMGMT_ERR_POLICY), as ssh refuses private keys. */
 DBMGMT_API int dbmgmt_backup_set_key_file(dbmgmt_backup *b, const char *path);
+/*
+ * The engine taking this scheduler's backups: "auto" (the default: SQLite's
+ * online backup, pg_dump -Fc, mysqldump by the DSN) or "pgbackrest"
+ * (PostgreSQL only, the server's data directory on this machine): the
+ * repository goes to <backup_dir>/pgbackrest, the library writes
+ * <backup_dir>/pgbackrest.conf, creates the stanza, sets archive_command
+ * (and archive_mode, which then needs a restart: DBMGMT_ERR_POLICY naming
+ * the settings) when the role is superuser, and runs pgbackrest check.
+ * Schedules' kinds are then full, diff or incr. See docs/backup-pgbackrest.md.
+ */
+DBMGMT_API int dbmgmt_backup_set_engine(dbmgmt_backup *b, const char *engine);
+/*
+ * Restore the database as it was at utc_time (Unix seconds). pgbackrest:
+ * target is an empty or new data directory, restored by pgBackRest from
+ * the newest backup that ended at or before the time, WAL replayed to it
+ * (recovery promotes; the caller starts a server on it). Other engines: the
+ * nearest backup at or before the time, restored into target (a DSN, or a
+ * path for SQLite) as dbmgmt_backup_restore does. A time before every
+ * backup is DBMGMT_ERR_NOTFOUND naming the earliest time available.
+ */
+DBMGMT_API int dbmgmt_backup_restore_to_time(dbmgmt_backup *b, const char *target,
+                                             int64_t utc_time);
+/* What the last successful dbmgmt_backup_restore_to_time restored, as a
+ * JSON object (engine, backup_id, backup_time, target_time, target,
+ * method, label); "" before any. Valid until the next call on b. */
+DBMGMT_API const char *dbmgmt_backup_restore_info(const dbmgmt_backup *b);
 /* The last failure on this scheduler; "" if none. */
 DBMGMT_API const char *dbmgmt_backup_errmsg(const dbmgmt_backup *b);
 

@@ -202,6 +202,8 @@ DBMGMT_API void dbmgmt_backup_free(dbmgmt_backup *b)
     dm_free(b->dir);
     dm_free(b->offsite_dir);
     dm_bk_key_free(b->key);
+    dm_pgbr_free(b->pgbr);
+    dm_free(b->last_pitr_json);
     pthread_cond_destroy(&b->wake);
     pthread_mutex_destroy(&b->mu);
     dm_free(b);
@@ -256,7 +258,44 @@ DBMGMT_API int dbmgmt_backup_add_schedule(dbmgmt_backup *b, const char *name, co
                             "dbmgmt_backup_add_schedule: kind '%s' must be 1-64 letters, digits, "
                             "'_' or '-' (it becomes part of file names)", kind);
     dm_bk_lock(b);
-    int rc = add_schedule_locked(b, name, expr, kind);
+    int rc = DBMGMT_OK;
+    if (b->engine_id == DM_BK_ENGINE_PGBACKREST && !dm_pgbr_valid_kind(kind))
+        rc = dm_error_set(&b->err, DBMGMT_ERR_INVALID,
+                          "schedule '%s': with the pgbackrest engine the kind is full, diff or "
+                          "incr, not '%s'", name, kind);
+    if (rc == DBMGMT_OK)
+        rc = add_schedule_locked(b, name, expr, kind);
+    dm_bk_unlock(b);
+    return rc;
+}
+
+/* The engine: "auto" (SQLite copy, pg_dump, mysqldump by the DSN) or
+ * "pgbackrest" (PostgreSQL; set up here: docs/backup-pgbackrest.md). */
+DBMGMT_API int dbmgmt_backup_set_engine(dbmgmt_backup *b, const char *engine)
+{
+    if (!b || !engine)
+        return dm_error_invalid("dbmgmt_backup_set_engine", "b or engine is NULL");
+    dm_bk_lock(b);
+    dm_error_reset(&b->err);
+    int rc = DBMGMT_OK;
+    if (strcmp(engine, "auto") == 0) {
+        b->engine_id = DM_BK_ENGINE_AUTO;
+    } else if (strcmp(engine, "pgbackrest") == 0) {
+        for (size_t i = 0; rc == DBMGMT_OK && i < b->nschedules; i++)
+            if (!dm_pgbr_valid_kind(b->schedules[i].kind))
+                rc = dm_error_set(&b->err, DBMGMT_ERR_INVALID,
+                                  "schedule '%s': with the pgbackrest engine the kind is full, "
+                                  "diff or incr, not '%s'",
+                                  b->schedules[i].name, b->schedules[i].kind);
+        if (rc == DBMGMT_OK)
+            rc = dm_pgbr_setup(b);
+        if (rc == DBMGMT_OK)
+            b->engine_id = DM_BK_ENGINE_PGBACKREST;
+    } else {
+        rc = dm_error_set(&b->err, DBMGMT_ERR_INVALID,
+                          "dbmgmt_backup_set_engine: unknown engine '%s' (auto, pgbackrest)",
+                          engine);
+    }
     dm_bk_unlock(b);
     return rc;
 }
@@ -325,6 +364,15 @@ static int remove_backup(dbmgmt_backup *b, const dm_bk_entry *e)
         dm_free(path);
         return 1; /* the host keeps it */
     }
+    /* A pgBackRest set leaves the repository first: should expire fail,
+     * the catalog still tells the truth. */
+    if (strcmp(e->engine, "pgbackrest") == 0) {
+        int erc = dm_pgbr_expire(b, e);
+        if (erc != DBMGMT_OK) {
+            dm_free(path);
+            return erc;
+        }
+    }
     /* The entry goes first: a crash in between leaves a stray file, never
      * an entry without its file. */
     int rc = dm_bk_offsite_remove(b, e->id); /* each copy's row, then its file */
@@ -336,6 +384,28 @@ static int remove_backup(dbmgmt_backup *b, const dm_bk_entry *e)
         dm_log(DBMGMT_LOG_INFO, "pruned backup %s", e->id);
     dm_free(path);
     return rc;
+}
+
+/* pgBackRest: a kept diff/incr keeps the sets it depends on (its prior,
+ * and theirs): expiring a full expires its dependents. */
+static void keep_prior_sets(const dm_bk_entry *v, size_t n, uint8_t *keep)
+{
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *prior = keep[i] && !strcmp(v[i].engine, "pgbackrest")
+                                    ? dm_bk_attrs_get(&v[i].attrs, "prior")
+                                    : NULL;
+            for (size_t j = 0; prior && *prior && j < n; j++) {
+                const char *label = dm_bk_attrs_get(&v[j].attrs, "label");
+                if (!keep[j] && label && !strcmp(label, prior) &&
+                    !strcmp(v[j].engine, "pgbackrest")) {
+                    keep[j] = 1;
+                    changed = 1;
+                }
+            }
+        }
+    }
 }
 
 static int32_t prune_locked(dbmgmt_backup *b, int dry_run)
@@ -360,7 +430,13 @@ static int32_t prune_locked(dbmgmt_backup *b, int dry_run)
     size_t pinned = newest_verified(v, n);
     if (rc == DBMGMT_OK && pinned < n)
         keep[pinned] = 1;
-    for (size_t i = 0; rc == DBMGMT_OK && i < n; i++) {
+    if (rc == DBMGMT_OK)
+        keep_prior_sets(v, n, keep);
+    /* pgBackRest: newest first, so a diff/incr goes before the set it
+     * depends on; other engines oldest first. */
+    int newest_first = b->engine_id == DM_BK_ENGINE_PGBACKREST;
+    for (size_t k = 0; rc == DBMGMT_OK && k < n; k++) {
+        size_t i = newest_first ? n - 1 - k : k;
         if (keep[i])
             continue;
         if (dry_run) {

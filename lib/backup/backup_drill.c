@@ -126,7 +126,7 @@ static int restore_dump(dbmgmt_backup *b, const char *path, const dm_dsn *target
 /* The drill: restore, the engine's check, row counts; recorded, and
  * alerted when it fails. */
 static int restore_drill(dbmgmt_backup *b, const dm_bk_entry *e, const dm_bk_counts *expected,
-                         const dm_dsn *target)
+                         const dm_dsn *target, const char *target_dir)
 {
     char *path = dm_bk_path(b->dir, e->file);
     if (!path)
@@ -140,7 +140,9 @@ static int restore_drill(dbmgmt_backup *b, const dm_bk_entry *e, const dm_bk_cou
     if (rc == DBMGMT_OK && dm_bk_is_encrypted(e))
         rc = dm_bk_decrypt_to_temp(b, e, path, &plain);
     const char *src = plain ? plain : path;
-    if (rc == DBMGMT_OK)
+    if (rc == DBMGMT_OK && target_dir) /* pgbackrest: a data directory, started by the caller */
+        rc = dm_pgbr_restore(b, dm_bk_attrs_get(&e->attrs, "label"), target_dir, NULL);
+    else if (rc == DBMGMT_OK)
         rc = engine_of_entry(e) == DBMGMT_ENGINE_SQLITE ? restore_sqlite(b, src, target, expected)
                                                         : restore_dump(b, src, target, expected);
     if (plain) {
@@ -171,10 +173,15 @@ static int restore_locked(dbmgmt_backup *b, const char *id, const char *target_d
     dm_bk_counts expected = {0};
     dm_dsn *target = NULL;
     int rc = dm_bkcat_get(b->cat, id, &e, &expected, &b->err);
-    if (rc == DBMGMT_OK)
+    int pgbr = rc == DBMGMT_OK && strcmp(e.engine, "pgbackrest") == 0;
+    if (pgbr && !target_dsn)
+        rc = dm_error_set(&b->err, DBMGMT_ERR_INVALID,
+                          "dbmgmt_backup_restore: pgbackrest backup %s needs a target data "
+                          "directory", e.id);
+    else if (rc == DBMGMT_OK && !pgbr)
         rc = restore_target(b, &e, target_dsn, &target);
     if (rc == DBMGMT_OK)
-        rc = restore_drill(b, &e, &expected, target);
+        rc = restore_drill(b, &e, &expected, target, pgbr ? target_dsn : NULL);
     dm_dsn_free(target);
     dm_bk_entry_clear(&e);
     dm_bk_counts_clear(&expected);

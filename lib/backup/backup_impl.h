@@ -24,6 +24,14 @@
  * later scheduler removes only the leftovers of processes that are gone. */
 #define DM_BACKUP_PARTIAL ".partial-"
 
+/* The engine a scheduler uses (dbmgmt_backup_set_engine). */
+typedef enum dm_bk_engine_id {
+    DM_BK_ENGINE_AUTO = 0, /* SQLite copy, pg_dump, mysqldump by the DSN */
+    DM_BK_ENGINE_PGBACKREST = 1
+} dm_bk_engine_id;
+
+typedef struct dm_pgbr dm_pgbr; /* engine_pgbackrest.c */
+
 typedef struct dm_bk_schedule {
     char *name;
     char *kind;
@@ -113,6 +121,10 @@ struct dbmgmt_backup {
     char *offsite_dir;   /* resolved folder, or NULL: off */
     int offsite_alerted; /* the tick's retries failed and were alerted; reset on success */
     int64_t last_restore_ms;
+    /* engine (dbmgmt_backup_set_engine) and point-in-time restores */
+    dm_bk_engine_id engine_id;
+    dm_pgbr *pgbr;         /* set up by dbmgmt_backup_set_engine("pgbackrest") */
+    char *last_pitr_json;  /* what the last restore_to_time restored */
     /* background thread */
     pthread_t thread;
     dm_thread_start thread_start;
@@ -302,5 +314,29 @@ int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cip
  * behind on failure. */
 int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
                           char **plain_path);
+/* ---- engine_pgbackrest.c (docs/backup-pgbackrest.md) ---- */
+/* 1 when kind is a pgBackRest backup type (full, diff, incr). */
+int dm_pgbr_valid_kind(const char *kind);
+/* Connect, write <dir>/pgbackrest.conf, make the repository, set or name
+ * the archiving settings, stanza-create and check. */
+int dm_pgbr_setup(dbmgmt_backup *b);
+void dm_pgbr_free(dm_pgbr *p);
+/* A backup of the schedule's kind (manual: incr) whose info JSON goes to
+ * dst_path and whose facts (label, type, prior, WAL and LSN range, sizes,
+ * times) go to attrs. */
+int dm_pgbr_backup(dbmgmt_backup *b, const char *kind, const char *dst_path, dm_bk_attrs *attrs);
+/* pgbackrest verify, and the backup's set still in the repository. */
+int dm_pgbr_check(dbmgmt_backup *b, const dm_bk_entry *e);
+/* pgbackrest expire --set (its dependents go with it). */
+int dm_pgbr_expire(dbmgmt_backup *b, const dm_bk_entry *e);
+/* pgbackrest restore of set label into the data directory target (empty or
+ * new): --type=time to *t, or --type=immediate (the backup's end) when t is
+ * NULL; recovery promotes when the server is started on it. */
+int dm_pgbr_restore(dbmgmt_backup *b, const char *label, const char *target, const int64_t *t);
+/* pgbr_json.c: a minimal reader for pgbackrest info's JSON. */
+const char *dm_pgbr_json_skip(const char *p);
+const char *dm_pgbr_json_get(const char *obj, const char *key);
+const char *dm_pgbr_json_at(const char *arr, size_t i, size_t *n);
+char *dm_pgbr_json_text(const char *v);
 
 #endif

@@ -38,6 +38,8 @@ static const char *file_ext(const char *engine)
         return "pgdump";
     if (strcmp(engine, "mysql") == 0)
         return "sql";
+    if (strcmp(engine, "pgbackrest") == 0)
+        return "pgbackrest.json"; /* the set's object of `pgbackrest info` */
     return "bak";
 }
 
@@ -62,9 +64,21 @@ static int make_id(dbmgmt_backup *b, int64_t t, const char *kind, char *out, siz
     return dm_error_set(&b->err, DBMGMT_ERR_INTERNAL, "no free backup id at %s", stamp);
 }
 
+/* The engine that takes this scheduler's backups: the one place that maps
+ * the configured engine to its name (a later engine joins here and in
+ * produce_file and engine_check). */
+static const char *engine_name(const dbmgmt_backup *b)
+{
+    if (b->hooks[DBMGMT_HOOK_BACKUP].fn)
+        return "hook";
+    if (b->engine_id == DM_BK_ENGINE_PGBACKREST)
+        return "pgbackrest";
+    return dbmgmt_engine_name(b->dsn->engine);
+}
+
 /* Produce the file at partial: the BACKUP hook, or the engine. */
-static int produce_file(dbmgmt_backup *b, const char *id, const char *partial,
-                        dm_bk_counts *counts)
+static int produce_file(dbmgmt_backup *b, const dm_bk_job *job, const char *id,
+                        const char *partial, dm_bk_counts *counts, dm_bk_attrs *attrs)
 {
     if (b->hooks[DBMGMT_HOOK_BACKUP].fn) {
         if (dm_bk_call_hook(b, DBMGMT_HOOK_BACKUP, id, partial, NULL) != 0)
@@ -74,6 +88,8 @@ static int produce_file(dbmgmt_backup *b, const char *id, const char *partial,
                                 "the backup hook did not write '%s' for %s", partial, id);
         return DBMGMT_OK;
     }
+    if (b->engine_id == DM_BK_ENGINE_PGBACKREST)
+        return dm_pgbr_backup(b, job->kind, partial, attrs);
     if (b->dsn->engine == DBMGMT_ENGINE_SQLITE) {
         int rc = dm_sqlite_backup(b->dsn->database, partial, &b->err);
         /* Counted on the copy itself: exactly the backup's snapshot. */
@@ -85,8 +101,9 @@ static int produce_file(dbmgmt_backup *b, const char *id, const char *partial,
 /* With a key (and not a hook's backup): the engine writes plaintext into a
  * 0600 temporary file, encrypted into partial right after and removed on
  * every path. */
-static int produce_encrypted(dbmgmt_backup *b, const char *id, const char *name,
-                             const char *partial, dm_bk_counts *counts, dm_bk_attrs *attrs)
+static int produce_encrypted(dbmgmt_backup *b, const dm_bk_job *job, const char *id,
+                             const char *name, const char *partial, dm_bk_counts *counts,
+                             dm_bk_attrs *attrs)
 {
     char *plain = dm_bk_plain_temp(b, name);
     if (!plain)
@@ -96,7 +113,7 @@ static int produce_encrypted(dbmgmt_backup *b, const char *id, const char *name,
     if (fd >= 0)
         close(fd);
     if (rc == DBMGMT_OK)
-        rc = produce_file(b, id, plain, counts);
+        rc = produce_file(b, job, id, plain, counts, attrs);
     if (rc == DBMGMT_OK)
         rc = dm_bk_encrypt_file(b, plain, partial, attrs);
     unlink(plain);
@@ -124,10 +141,11 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
     int rc = make_id(b, job->time, job->kind, id, idcap);
     if (rc != DBMGMT_OK)
         return rc;
-    const char *engine = b->hooks[DBMGMT_HOOK_BACKUP].fn ? "hook"
-                                                         : dbmgmt_engine_name(b->dsn->engine);
-    /* Hook-made backups are the host's to encrypt (docs/decisions.md). */
-    int encrypt = b->key && !b->hooks[DBMGMT_HOOK_BACKUP].fn;
+    const char *engine = engine_name(b);
+    /* Hook-made backups are the host's to encrypt (docs/decisions.md);
+     * pgBackRest encrypts its repository with its own cipher. */
+    int encrypt = b->key && !b->hooks[DBMGMT_HOOK_BACKUP].fn &&
+                  b->engine_id != DM_BK_ENGINE_PGBACKREST;
     char name[256], partial_name[300];
     snprintf(name, sizeof name, "%s.%s%s", id, file_ext(engine), encrypt ? ".enc" : "");
     snprintf(partial_name, sizeof partial_name, "%s%s%ld", name, DM_BACKUP_PARTIAL,
@@ -145,8 +163,8 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
     if (!final || !partial)
         rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
     if (rc == DBMGMT_OK)
-        rc = encrypt ? produce_encrypted(b, id, name, partial, &counts, &e.attrs)
-                     : produce_file(b, id, partial, &counts);
+        rc = encrypt ? produce_encrypted(b, job, id, name, partial, &counts, &e.attrs)
+                     : produce_file(b, job, id, partial, &counts, &e.attrs);
     if (rc == DBMGMT_OK)
         rc = finish_file(b, partial, final, &e);
     e.finished_ms = wall_ms();
@@ -234,6 +252,8 @@ static int engine_check(dbmgmt_backup *b, const dm_bk_entry *e, const char *path
         return dm_dump_check(DBMGMT_ENGINE_POSTGRES, path, &b->err);
     if (strcmp(e->engine, "mysql") == 0)
         return dm_dump_check(DBMGMT_ENGINE_MYSQL, path, &b->err);
+    if (strcmp(e->engine, "pgbackrest") == 0)
+        return dm_pgbr_check(b, e);
     return DBMGMT_OK; /* made by the host's hook: the checksum is all we know */
 }
 

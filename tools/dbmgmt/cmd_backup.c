@@ -1,9 +1,9 @@
 /*
- * dbmgmt [--url DSN] backup --backup-dir DIR [--offsite DIR] run | list [--json] | verify ID |
- * restore ID --to DSN | prune [--dry-run] [--keep-last N] [--keep-hourly N]
- * [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]
- * [--keep-within DURATION] — the backup catalog from the
- * command line, over the public API (docs/backup.md). With --key-file PATH
+ * dbmgmt [--url DSN] backup --backup-dir DIR [--offsite DIR] [--engine auto|pgbackrest]
+ * run | list [--json] | verify ID | restore ID --to DSN | restore --to-time TIME TARGET |
+ * prune [--dry-run] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]
+ * [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION] — the backup catalog
+ * from the command line, over the public API (docs/backup.md). With --key-file PATH
  * (or $DBMGMT_BACKUP_KEY_FILE) backups are encrypted and decrypted with the
  * key in that file; "backup keygen --key-file PATH" makes one
  * (docs/backup-encryption.md). A key is never taken on the command line.
@@ -24,6 +24,8 @@ typedef struct backup_args {
     const char *action;
     const char *id;
     const char *to;
+    const char *to_time; /* restore --to-time TIME TARGET (TARGET in id) */
+    const char *engine;
     int dry_run;
     int json;
     int32_t keep[6]; /* by dbmgmt_keep; 0 = rule off */
@@ -82,6 +84,10 @@ static int parse_backup_args(int argc, char **argv, backup_args *a)
         } else if (!strcmp(o, "--key") || !strncmp(o, "--key=", 6)) {
             return cli_usage_error("backup: a key is never given on the command line (it "
                                    "would show in ps): use --key-file PATH");
+        } else if (!strcmp(o, "--to-time") && i + 1 < argc) {
+            a->to_time = argv[++i];
+        } else if (!strcmp(o, "--engine") && i + 1 < argc) {
+            a->engine = argv[++i];
         } else if (!strcmp(o, "--keep-within") && i + 1 < argc) {
             a->within = argv[++i];
         } else if (!strncmp(o, "--keep-", 7)) {
@@ -118,6 +124,15 @@ static int parse_backup_args(int argc, char **argv, backup_args *a)
         return cli_usage_error("backup: missing action (run, list, verify, restore, prune, "
                                "keygen)");
     int needs_id = !strcmp(a->action, "verify") || !strcmp(a->action, "restore");
+    if (!strcmp(a->action, "restore") && a->to_time) {
+        if (!a->id || a->to)
+            return cli_usage_error("backup restore --to-time TIME TARGET: give the target (a "
+                                   "data directory for pgbackrest, a DSN or SQLite file) and no "
+                                   "backup ID or --to");
+        return CLI_EXIT_OK;
+    }
+    if (a->to_time)
+        return cli_usage_error("backup %s: --to-time goes with restore", a->action);
     if (needs_id && !a->id)
         return cli_usage_error("backup %s: missing backup ID", a->action);
     if (!needs_id && a->id)
@@ -277,6 +292,25 @@ static int action_keygen(const backup_args *a)
     return print_done(a, msg, NULL);
 }
 
+/* restore --to-time TIME TARGET: dbmgmt_backup_restore_to_time; prints
+ * which backup it used (dbmgmt_backup_restore_info). */
+static int action_restore_to_time(dbmgmt_backup *b, const backup_args *a)
+{
+    int64_t t = 0;
+    int32_t nanos = 0;
+    if (cli_parse_rfc3339(a->to_time, &t, &nanos) != 0)
+        return cli_usage_error("backup restore: --to-time '%s' is not an RFC 3339 time "
+                               "(2026-12-05T10:00:00Z)", a->to_time);
+    int rc = dbmgmt_backup_restore_to_time(b, a->id, t);
+    if (rc != DBMGMT_OK)
+        return backup_fail(b, rc);
+    if (a->json)
+        printf("{\"status\":\"DBMGMT_OK\",\"restored\":%s}\n", dbmgmt_backup_restore_info(b));
+    else
+        printf("restored to %s into %s: %s\n", a->to_time, a->id, dbmgmt_backup_restore_info(b));
+    return CLI_EXIT_OK;
+}
+
 int cmd_backup(int argc, char **argv)
 {
     backup_args a;
@@ -289,15 +323,16 @@ int cmd_backup(int argc, char **argv)
     rc = dbmgmt_backup_new(&b, cli_globals.url, a.dir);
     if (rc != DBMGMT_OK)
         return backup_fail(NULL, rc);
-    if (a.offsite && (rc = dbmgmt_backup_set_offsite(b, a.offsite)) != DBMGMT_OK) {
+    if (a.offsite)
+        rc = dbmgmt_backup_set_offsite(b, a.offsite);
+    if (rc == DBMGMT_OK && a.engine)
+        rc = dbmgmt_backup_set_engine(b, a.engine);
+    if (rc == DBMGMT_OK && a.key_file)
+        rc = dbmgmt_backup_set_key_file(b, a.key_file);
+    if (rc != DBMGMT_OK) {
         int code = backup_fail(b, rc);
         dbmgmt_backup_free(b);
         return code;
-    }
-    if (a.key_file && (rc = dbmgmt_backup_set_key_file(b, a.key_file)) != DBMGMT_OK) {
-        int exit_code = backup_fail(b, rc);
-        dbmgmt_backup_free(b);
-        return exit_code;
     }
     int exit_code;
     if (!strcmp(a.action, "run")) {
@@ -307,6 +342,8 @@ int cmd_backup(int argc, char **argv)
     } else if (!strcmp(a.action, "verify")) {
         rc = dbmgmt_backup_verify(b, a.id);
         exit_code = rc == DBMGMT_OK ? print_done(&a, "verified", a.id) : backup_fail(b, rc);
+    } else if (!strcmp(a.action, "restore") && a.to_time) {
+        exit_code = action_restore_to_time(b, &a);
     } else if (!strcmp(a.action, "restore")) {
         rc = dbmgmt_backup_restore(b, a.id, a.to);
         char msg[128];

@@ -58,8 +58,9 @@ static const cli_command commands[] = {
      "                        without --dialect and --url, mysql)\n"
      "  --json                one JSON object (docs/lint.md)\n",
      cmd_lint},
-    {"backup", "--backup-dir DIR [--offsite DIR] run | list | verify ID | restore ID --to DSN | "
-               "prune [--dry-run] --keep-* N | keygen --key-file PATH",
+    {"backup", "--backup-dir DIR [--offsite DIR] [--engine E] run | list | verify ID | "
+               "restore ID --to DSN | restore --to-time TIME TARGET | prune [--dry-run] "
+               "--keep-* N | keygen --key-file PATH",
      "take, list, verify, restore-drill and prune backups (docs/backup.md)",
      "  --backup-dir DIR      the backup catalog (required); the database is the global --url\n"
      "  --offsite DIR         copy each backup to DIR too (run copies, verify checks, prune\n"
@@ -69,6 +70,11 @@ static const cli_command commands[] = {
      "  verify ID             check backup ID: size, SHA-256, the engine's own check\n"
      "  restore ID --to DSN   a restore drill: restore backup ID into DSN (not the source), "
      "check its rows\n"
+     "  restore --to-time TIME TARGET  the database as it was at TIME (2026-12-05T10:00:00Z):\n"
+     "                        pgbackrest: WAL replayed into the empty data directory TARGET;\n"
+     "                        others: the nearest backup at or before TIME into TARGET\n"
+     "  --engine E            auto (default: SQLite copy, pg_dump, mysqldump) or pgbackrest\n"
+     "                        (PostgreSQL; docs/backup-pgbackrest.md)\n"
      "  prune                 remove the backups the --keep-* options do not keep\n"
      "  --dry-run             with prune: only count what it would remove\n"
      "  --keep-last N         with prune: keep the N newest backups (-1: all)\n"

@@ -1,0 +1,512 @@
+/*
+ * The pgBackRest engine and point-in-time restore on a scratch PostgreSQL 15
+ * this test starts itself (tests/pitr/pg_scratch.sh: initdb as postgres,
+ * archive_mode = on, a free port), so the library can set archive_command:
+ *
+ * - full, diff and incr backups by schedule through dbmgmt_backup_tick with
+ *   an injected clock; the catalog's attrs (label, type, prior, WAL range,
+ *   sizes, times); verify through pgbackrest verify; a schedule of another
+ *   kind is refused; no pgbackrest child has the password on its argv; a
+ *   role that is not superuser gets an error naming the settings needed;
+ * - a restore drill of the incr into a data directory, a server started on
+ *   it: the rows at the incr's end;
+ * - rows inserted after the incr; restore --to-time a moment between two
+ *   inserts into a scratch data directory, a server started on it: exactly
+ *   the rows committed before the time;
+ * - retention through pgbackrest expire: the sets before the newest full go
+ *   (and their WAL), and the oldest kept backup restores to its end time.
+ *
+ * Needs root (the server runs as postgres), pgbackrest and PostgreSQL 15:
+ * without them it is skipped (exit 77), or fails under CI=true.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <dbmgmt.h>
+
+#include "support/engine.h"
+
+#define T0 1893456000LL /* 2030-01-01T00:00:00Z: the injected clock */
+#define HOUR 3600
+#define DAY 86400
+
+static char top[64], pgdir[128], bkdir[128], dsn[256], script[512];
+static char password[40];
+static int port;
+
+/* ---- the scratch server ------------------------------------------------------------- */
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(s, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static int64_t q(const char *sql)
+{
+    return support_query_int_on(dsn, sql);
+}
+
+/* Wait until the server's clock is past second t. */
+static void wait_server_past(int64_t t)
+{
+    for (int i = 0; i < 100 && q("SELECT floor(extract(epoch from clock_timestamp()))::bigint")
+                                    <= t; i++)
+        usleep(50000);
+}
+
+/* Switch the WAL segment and wait until the archiver has pushed it. */
+static void switch_and_archive(void)
+{
+    char seg[64];
+    dbmgmt_conn *c = NULL;
+    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
+    dbmgmt_result *r = NULL;
+    assert_int_equal(dbmgmt_conn_query(c, &r, "SELECT pg_walfile_name(pg_switch_wal())", 0, NULL),
+                     DBMGMT_OK);
+    assert_int_equal(dbmgmt_result_next(r), 1);
+    snprintf(seg, sizeof seg, "%s", dbmgmt_result_text(r, 0));
+    dbmgmt_result_free(r);
+    int done = 0;
+    for (int i = 0; i < 300 && !done; i++) {
+        assert_int_equal(dbmgmt_conn_query(c, &r, "SELECT COALESCE(last_archived_wal, '') "
+                                                  "FROM pg_stat_archiver", 0, NULL), DBMGMT_OK);
+        assert_int_equal(dbmgmt_result_next(r), 1);
+        done = strcmp(dbmgmt_result_text(r, 0), seg) >= 0;
+        dbmgmt_result_free(r);
+        if (!done)
+            usleep(100000);
+    }
+    dbmgmt_conn_close(c);
+    if (!done)
+        fail_msg("WAL segment %s was not archived within 30 s", seg);
+}
+
+/* Start a server on a restored data directory; the rows of t once it has
+ * left recovery; stop it. */
+static int64_t count_restored(const char *data)
+{
+    int p2 = free_port();
+    if (sh("%s start %s %d %s", script, data, p2, pgdir) != 0) {
+        sh("tail -n 30 %s/%s.log >&2", pgdir, strrchr(data, '/') + 1);
+        fail_msg("the restored server in %s did not start", data);
+    }
+    char dsn2[256];
+    snprintf(dsn2, sizeof dsn2, "postgres://postgres:%s@127.0.0.1:%d/postgres", password, p2);
+    for (int i = 0; i < 300 && support_query_int_on(dsn2, "SELECT pg_is_in_recovery()::int"); i++)
+        usleep(100000);
+    assert_int_equal(support_query_int_on(dsn2, "SELECT pg_is_in_recovery()::int"), 0);
+    int64_t n = support_query_int_on(dsn2, "SELECT COUNT(*) FROM t");
+    sh("%s stop %s", script, data);
+    return n;
+}
+
+/* ---- watching our children's command lines ------------------------------------------- */
+
+typedef struct watcher {
+    volatile int stop;
+    int seen, leaks;
+} watcher;
+
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n >= 0)
+        buf[n] = '\0';
+    return n;
+}
+
+static void *watcher_main(void *arg)
+{
+    watcher *w = arg;
+    while (!w->stop) {
+        DIR *d = opendir("/proc");
+        struct dirent *ent;
+        while (d && (ent = readdir(d)) != NULL) {
+            if (ent->d_name[0] < '1' || ent->d_name[0] > '9')
+                continue;
+            char path[300], comm[64], cmdline[8192];
+            snprintf(path, sizeof path, "/proc/%s/comm", ent->d_name);
+            if (read_small(path, comm, sizeof comm) <= 0 || strncmp(comm, "pgbackrest", 10))
+                continue;
+            snprintf(path, sizeof path, "/proc/%s/cmdline", ent->d_name);
+            ssize_t n = read_small(path, cmdline, sizeof cmdline);
+            if (n <= 0)
+                continue;
+            w->seen++;
+            if (memmem(cmdline, (size_t)n, password, strlen(password)))
+                w->leaks++;
+        }
+        if (d)
+            closedir(d);
+        usleep(500);
+    }
+    return NULL;
+}
+
+/* ---- catalog ------------------------------------------------------------------------ */
+
+/* The value of attribute key of the backup whose kind is kind (the n-th,
+ * from 0), from the list JSON (attrs are flat string pairs). */
+static void attr_of(dbmgmt_backup *b, const char *kind, int nth, const char *key, char *out,
+                    size_t cap)
+{
+    char *json = dbmgmt_backup_list_json(b);
+    assert_non_null(json);
+    out[0] = '\0';
+    char want[64];
+    snprintf(want, sizeof want, "\"kind\":\"%s\"", kind);
+    const char *p = json;
+    for (int i = 0; i <= nth && p; i++) {
+        p = strstr(p, want);
+        if (p && i < nth)
+            p += strlen(want);
+    }
+    if (p) {
+        const char *attrs = strstr(p, "\"attrs\":{");
+        char k[64];
+        snprintf(k, sizeof k, "\"%s\":\"", key);
+        const char *v = attrs ? strstr(attrs, k) : NULL;
+        const char *end = attrs ? strchr(attrs, '}') : NULL;
+        if (v && v < end) {
+            v += strlen(k);
+            size_t len = strcspn(v, "\"");
+            snprintf(out, cap, "%.*s", (int)(len < cap ? len : cap - 1), v);
+        }
+    }
+    dbmgmt_free(json);
+}
+
+static int64_t attr_int(dbmgmt_backup *b, const char *kind, int nth, const char *key)
+{
+    char v[64];
+    attr_of(b, kind, nth, key, v, sizeof v);
+    return *v ? strtoll(v, NULL, 10) : -1;
+}
+
+static int count_kind(dbmgmt_backup *b, const char *kind)
+{
+    char *json = dbmgmt_backup_list_json(b);
+    char want[64];
+    snprintf(want, sizeof want, "\"kind\":\"%s\"", kind);
+    int n = 0;
+    for (const char *p = json; (p = strstr(p, want)) != NULL; p += strlen(want))
+        n++;
+    dbmgmt_free(json);
+    return n;
+}
+
+/* A pgBackRest set's folder in the repository. */
+static int set_exists(const char *label)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/pgbackrest/backup/dbmgmt/%s", bkdir, label);
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The number of archived WAL segments (of timeline 1) older than seg. */
+static int segments_before(const char *seg)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/pgbackrest/archive/dbmgmt/15-1/%.16s", bkdir, seg);
+    DIR *d = opendir(path);
+    int n = 0;
+    struct dirent *ent;
+    while (d && (ent = readdir(d)) != NULL)
+        if (strlen(ent->d_name) > 24 && strncmp(ent->d_name, seg, 24) < 0 &&
+            ent->d_name[0] != '.')
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int32_t tick_ok(dbmgmt_backup *b, int64_t now)
+{
+    int32_t n = dbmgmt_backup_tick(b, now);
+    if (n < 0 || dbmgmt_backup_metric(b, DBMGMT_BACKUP_FAILURES) != 0)
+        fail_msg("tick at %lld: %d: %s", (long long)now, n, dbmgmt_backup_errmsg(b));
+    return n;
+}
+
+/* ---- the test ------------------------------------------------------------------------ */
+
+static void test_full_diff_incr_restore_to_time_and_prune(void **state)
+{
+    (void)state;
+    support_exec_on(dsn, "CREATE TABLE t(id serial PRIMARY KEY, note text NOT NULL);"
+                         "INSERT INTO t(note) SELECT 'base' FROM generate_series(1, 100)");
+    dbmgmt_backup *b = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b, dsn, bkdir), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "nightly-full", "0 1 * * *", "full"),
+                     DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "diff", "0 2 * * *", "diff"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "daily", "0 4 * * *", "daily"), DBMGMT_OK);
+    /* a schedule of another kind: refused, naming it */
+    assert_int_equal(dbmgmt_backup_set_engine(b, "pgbackrest"), DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b), "'daily'"));
+    dbmgmt_backup_free(b);
+    b = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b, dsn, bkdir), DBMGMT_OK);
+
+    watcher w = {0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, watcher_main, &w), 0);
+    int rc = dbmgmt_backup_set_engine(b, "pgbackrest");
+    if (rc != DBMGMT_OK)
+        fail_msg("set_engine: %s", dbmgmt_backup_errmsg(b));
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "incr", "0 3 * * *", "incr"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "bad", "0 4 * * *", "daily"),
+                     DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b), "'bad'"));
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "nightly-full", "0 1 * * *", "full"),
+                     DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "diff", "0 2 * * *", "diff"), DBMGMT_OK);
+    /* a role that is not superuser: the settings the server needs, named */
+    char sql[256], dsn_reader[256], bk2[160];
+    snprintf(sql, sizeof sql, "CREATE ROLE reader LOGIN PASSWORD '%s';"
+                              "GRANT pg_read_all_settings TO reader", password);
+    support_exec_on(dsn, sql);
+    snprintf(dsn_reader, sizeof dsn_reader, "postgres://reader:%s@127.0.0.1:%d/postgres",
+             password, port);
+    snprintf(bk2, sizeof bk2, "%s/backups-reader", top);
+    dbmgmt_backup *b2 = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b2, dsn_reader, bk2), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_set_engine(b2, "pgbackrest"), DBMGMT_ERR_POLICY);
+    char want[300];
+    snprintf(want, sizeof want, "archive_command = 'pgbackrest --config=%s/pgbackrest.conf "
+                                "--stanza=dbmgmt archive-push %%p'", bk2);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b2), want));
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b2), "not superuser"));
+    assert_null(strstr(dbmgmt_backup_errmsg(b2), password));
+    dbmgmt_backup_free(b2);
+
+    struct stat st;
+    char conf[256];
+    snprintf(conf, sizeof conf, "%s/pgbackrest.conf", bkdir);
+    assert_int_equal(stat(conf, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* full, diff, incr by schedule (the injected clock) */
+    assert_int_equal(tick_ok(b, T0), 0);
+    assert_int_equal(tick_ok(b, T0 + 1 * HOUR), 1);
+    support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after full' FROM generate_series(1, 10)");
+    assert_int_equal(tick_ok(b, T0 + 2 * HOUR), 1);
+    support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after diff' FROM generate_series(1, 3)");
+    assert_int_equal(tick_ok(b, T0 + 3 * HOUR), 1);
+    w.stop = 1;
+    pthread_join(th, NULL);
+    assert_true(w.seen > 0);
+    assert_int_equal(w.leaks, 0);
+
+    char full_label[64], diff_label[64], incr_label[64], v[64];
+    attr_of(b, "full", 0, "label", full_label, sizeof full_label);
+    attr_of(b, "diff", 0, "label", diff_label, sizeof diff_label);
+    attr_of(b, "incr", 0, "label", incr_label, sizeof incr_label);
+    assert_non_null(strstr(full_label, "F"));
+    assert_non_null(strstr(diff_label, "_"));
+    assert_non_null(strstr(diff_label, "D"));
+    assert_non_null(strstr(incr_label, "I"));
+    attr_of(b, "full", 0, "type", v, sizeof v);
+    assert_string_equal(v, "full");
+    attr_of(b, "diff", 0, "type", v, sizeof v);
+    assert_string_equal(v, "diff");
+    attr_of(b, "incr", 0, "type", v, sizeof v);
+    assert_string_equal(v, "incr");
+    attr_of(b, "diff", 0, "prior", v, sizeof v);
+    assert_string_equal(v, full_label);
+    attr_of(b, "incr", 0, "prior", v, sizeof v);
+    assert_string_equal(v, diff_label);
+    attr_of(b, "incr", 0, "wal_start", v, sizeof v);
+    assert_int_equal(strlen(v), 24);
+    attr_of(b, "incr", 0, "lsn_stop", v, sizeof v);
+    assert_non_null(strchr(v, '/'));
+    assert_true(attr_int(b, "full", 0, "backup_size") > 1000000);
+    assert_true(attr_int(b, "full", 0, "repo_size") > 0);
+    assert_true(attr_int(b, "incr", 0, "stop_time") >= attr_int(b, "incr", 0, "start_time"));
+    assert_true(attr_int(b, "incr", 0, "start_time") > 1700000000);
+    char *json = dbmgmt_backup_list_json(b);
+    assert_null(strstr(json, "\"verified\":false"));
+    assert_non_null(strstr(json, "\"engine\":\"pgbackrest\""));
+    dbmgmt_free(json);
+    int64_t incr_stop = attr_int(b, "incr", 0, "stop_time");
+
+    /* rows after the incr; a moment between two inserts */
+    wait_server_past(incr_stop);
+    support_exec_on(dsn, "INSERT INTO t(note) SELECT 'batch a' FROM generate_series(1, 7)");
+    int64_t target = q("SELECT floor(extract(epoch from clock_timestamp()))::bigint") + 1;
+    wait_server_past(target);
+    support_exec_on(dsn, "INSERT INTO t(note) SELECT 'batch b' FROM generate_series(1, 5)");
+    switch_and_archive();
+    assert_int_equal(q("SELECT COUNT(*) FROM t"), 125);
+
+    /* before the first backup: an error naming the earliest time */
+    char r0[192];
+    snprintf(r0, sizeof r0, "%s/r0", top);
+    assert_int_equal(dbmgmt_backup_restore_to_time(b, r0, attr_int(b, "full", 0, "start_time")),
+                     DBMGMT_ERR_NOTFOUND);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b), "earliest time available"));
+
+    char r1[192];
+    snprintf(r1, sizeof r1, "%s/r1", top);
+    rc = dbmgmt_backup_restore_to_time(b, r1, target);
+    if (rc != DBMGMT_OK)
+        fail_msg("restore to time: %s", dbmgmt_backup_errmsg(b));
+    assert_non_null(strstr(dbmgmt_backup_restore_info(b), incr_label));
+    assert_int_equal(count_restored(r1), 100 + 10 + 3 + 7);
+
+    /* the restore drill of the incr: a data directory consistent at its end */
+    char r3[192], incr_id[160];
+    snprintf(r3, sizeof r3, "%s/r3", top);
+    char *list = dbmgmt_backup_list_json(b);
+    const char *ip = strstr(list, "-incr\"");
+    assert_non_null(ip);
+    const char *is = ip;
+    while (is > list && is[-1] != '"')
+        is--;
+    snprintf(incr_id, sizeof incr_id, "%.*s", (int)(ip + 5 - is), is);
+    dbmgmt_free(list);
+    rc = dbmgmt_backup_restore(b, incr_id, r3);
+    if (rc != DBMGMT_OK)
+        fail_msg("restore drill of %s: %s", incr_id, dbmgmt_backup_errmsg(b));
+    assert_true(dbmgmt_backup_metric(b, DBMGMT_BACKUP_LAST_RESTORE_MS) > 0);
+    assert_int_equal(count_restored(r3), 100 + 10 + 3);
+
+    /* day 2: a second full, then diff and incr on it; keep the last 2 */
+    dbmgmt_retention *ret = NULL;
+    assert_int_equal(dbmgmt_retention_new(&ret), DBMGMT_OK);
+    assert_int_equal(dbmgmt_retention_set_keep(ret, DBMGMT_KEEP_LAST, 2), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_set_retention(b, ret), DBMGMT_OK);
+    dbmgmt_retention_free(ret);
+    assert_int_equal(tick_ok(b, T0 + DAY + 1 * HOUR), 1);
+    /* keep-last 2 keeps the incr of day 1 and so its diff and full */
+    assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 4);
+    int64_t full2_stop = attr_int(b, "full", 1, "stop_time");
+    char full2_wal[64], full2_label[64];
+    attr_of(b, "full", 1, "wal_start", full2_wal, sizeof full2_wal);
+    attr_of(b, "full", 1, "label", full2_label, sizeof full2_label);
+    wait_server_past(full2_stop);
+    support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after full 2' FROM generate_series(1, 4)");
+    switch_and_archive();
+    assert_true(segments_before(full2_wal) > 0);
+    assert_int_equal(tick_ok(b, T0 + DAY + 3 * HOUR), 2); /* diff and incr */
+    assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 3);
+    assert_int_equal(count_kind(b, "full"), 1);
+    assert_int_equal(count_kind(b, "diff"), 1);
+    assert_int_equal(count_kind(b, "incr"), 1);
+    attr_of(b, "full", 0, "label", v, sizeof v);
+    assert_string_equal(v, full2_label);
+    /* the expired sets left the repository, and the WAL before the oldest kept */
+    assert_false(set_exists(full_label));
+    assert_false(set_exists(incr_label));
+    assert_true(set_exists(full2_label));
+    assert_int_equal(segments_before(full2_wal), 0);
+
+    /* the oldest kept backup restores to its end time */
+    char r2[192];
+    snprintf(r2, sizeof r2, "%s/r2", top);
+    rc = dbmgmt_backup_restore_to_time(b, r2, full2_stop);
+    if (rc != DBMGMT_OK)
+        fail_msg("restore of the oldest kept backup: %s", dbmgmt_backup_errmsg(b));
+    assert_non_null(strstr(dbmgmt_backup_restore_info(b), full2_label));
+    assert_int_equal(count_restored(r2), 125);
+    assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_FAILURES), 0);
+    dbmgmt_backup_free(b);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *ci = getenv("CI");
+    int in_ci = ci && !strcmp(ci, "true");
+    const char *missing = geteuid() != 0 ? "root (the scratch server runs as postgres)"
+                          : access("/usr/lib/postgresql/15/bin/initdb", X_OK) != 0
+                              ? "PostgreSQL 15 (postgresql-15)"
+                          : system("command -v pgbackrest >/dev/null") != 0
+                              ? "pgbackrest (the Debian package)"
+                              : NULL;
+    if (missing) {
+        printf("%s: needs %s\n", in_ci ? "FAIL" : "SKIP", missing);
+        exit(in_ci ? 1 : 77);
+    }
+    snprintf(top, sizeof top, "/tmp/dbmgmt-pitr-XXXXXX");
+    if (!mkdtemp(top) || chmod(top, 0711) != 0)
+        return -1;
+    snprintf(pgdir, sizeof pgdir, "%s/pg", top);
+    snprintf(bkdir, sizeof bkdir, "%s/backups", top);
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    for (size_t i = 0; i < 24; i++)
+        password[i] = "abcdefghjkmnpqrstuvwxyz23456789"[rand_r(&seed) % 31];
+    password[24] = '\0';
+    port = free_port();
+    snprintf(dsn, sizeof dsn, "postgres://postgres:%s@127.0.0.1:%d/postgres", password, port);
+    setenv("PGSCRATCH_PW", password, 1);
+    int rc = sh("%s init %s %d", script, pgdir, port);
+    unsetenv("PGSCRATCH_PW");
+    if (rc != 0) {
+        sh("cat %s/initdb.log %s/server.log >&2", pgdir, pgdir);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char data[160];
+    snprintf(data, sizeof data, "%s/data", pgdir);
+    sh("%s stop %s; for r in r1 r2 r3; do %s stop %s/$r; done", script, data, script, top);
+    if (!getenv("DBMGMT_TEST_KEEP") && strncmp(top, "/tmp/dbmgmt-pitr-", 17) == 0)
+        sh("rm -rf %s", top);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s PATH/pg_scratch.sh\n", argv[0]);
+        return 2;
+    }
+    snprintf(script, sizeof script, "%s", argv[1]);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_diff_incr_restore_to_time_and_prune),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
