@@ -113,13 +113,36 @@ static int set_key_locked(dbmgmt_backup *b, const unsigned char *key, size_t len
     return DBMGMT_OK;
 }
 
+int dm_bk_key_passphrase(const dm_bk_key *k, const char *context, char out[65])
+{
+    unsigned char pass[32];
+    crypto_generichash(pass, sizeof pass, (const unsigned char *)context, strlen(context), k->key,
+                       sizeof k->key);
+    sodium_bin2hex(out, 65, pass, sizeof pass);
+    sodium_memzero(pass, sizeof pass);
+    return DBMGMT_OK;
+}
+
+/* pgBackRest fixes a repository's cipher when the stanza is created. */
+static int key_after_engine(dbmgmt_backup *b)
+{
+    if (b->engine_id != DM_BK_ENGINE_PGBACKREST)
+        return DBMGMT_OK;
+    return dm_error_set(&b->err, DBMGMT_ERR_POLICY,
+                        "dbmgmt_backup_set_key: set the key before "
+                        "dbmgmt_backup_set_engine(\"pgbackrest\"): pgBackRest fixes its "
+                        "repository's cipher when the stanza is created");
+}
+
 DBMGMT_API int dbmgmt_backup_set_key(dbmgmt_backup *b, const unsigned char *key, size_t len)
 {
     if (!b)
         return dm_error_invalid("dbmgmt_backup_set_key", "b is NULL");
     dm_bk_lock(b);
     dm_error_reset(&b->err);
-    int rc = set_key_locked(b, key, len);
+    int rc = key_after_engine(b);
+    if (rc == DBMGMT_OK)
+        rc = set_key_locked(b, key, len);
     dm_bk_unlock(b);
     return rc;
 }
@@ -192,7 +215,9 @@ DBMGMT_API int dbmgmt_backup_set_key_file(dbmgmt_backup *b, const char *path)
     dm_bk_lock(b);
     dm_error_reset(&b->err);
     unsigned char *key = sodium_malloc(32);
-    int rc = key ? read_key_file(b, path, key)
+    int rc = key_after_engine(b);
+    if (rc == DBMGMT_OK)
+        rc = key ? read_key_file(b, path, key)
                  : dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory for the backup key");
     if (rc == DBMGMT_OK)
         rc = set_key_locked(b, key, 32);
@@ -525,6 +550,14 @@ int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *pa
 void dm_bk_key_free(dm_bk_key *k)
 {
     (void)k;
+}
+
+int dm_bk_key_passphrase(const dm_bk_key *k, const char *context, char out[65])
+{
+    (void)k;
+    (void)context;
+    out[0] = '\0';
+    return DBMGMT_ERR_UNSUPPORTED; /* no key can be set without libsodium */
 }
 
 DBMGMT_API int dbmgmt_backup_set_key(dbmgmt_backup *b, const unsigned char *key, size_t len)

@@ -113,14 +113,14 @@ struct dbmgmt_backup {
     int rpo_alerted;            /* the bound was passed and alerted; reset when back under */
     int32_t utc_offset_s;
     int64_t last_tick_now;      /* the newest now given to tick (simulated clocks) */
-    int64_t first_tick_now;
-    int tick_housekeeping_done; /* verify + prune ran once in this process */     /* the first (RPO with no verified backup yet) */
+    int64_t first_tick_now;     /* the first (RPO with no verified backup yet) */
+    int tick_housekeeping_done; /* verify + prune ran once in this process */
     /* metrics, kept in step with the catalog */
     int64_t failures;
+    int64_t last_restore_ms;
     /* off-site copy (backup_offsite.c) */
     char *offsite_dir;   /* resolved folder, or NULL: off */
     int offsite_alerted; /* the tick's retries failed and were alerted; reset on success */
-    int64_t last_restore_ms;
     /* engine (dbmgmt_backup_set_engine) and point-in-time restores */
     dm_bk_engine_id engine_id;
     dm_pgbr *pgbr;         /* set up by dbmgmt_backup_set_engine("pgbackrest") */
@@ -131,7 +131,8 @@ struct dbmgmt_backup {
     pthread_cond_t wake;
     int thread_running;
     int stop_requested;
-    dm_bk_key *key;             /* NULL: new backups are not encrypted (backup_crypt.c) */
+    /* encryption at rest (backup_crypt.c) */
+    dm_bk_key *key; /* NULL: new backups are not encrypted */
 };
 
 /* ---- backup.c ---- */
@@ -298,6 +299,10 @@ int dm_dump_count(const char *dsn, dm_bk_counts *counts, dm_error *err);
 #define DM_BK_ENCRYPTION "secretstream-xchacha20poly1305"
 /* Wipe and free a key; accepts NULL. */
 void dm_bk_key_free(dm_bk_key *k);
+/* A passphrase for another tool's cipher (pgBackRest's repo1-cipher-pass):
+ * 64 hex characters of a BLAKE2b hash of the key under context, so the key
+ * itself is never written anywhere. out is 65 bytes; wipe it after use. */
+int dm_bk_key_passphrase(const dm_bk_key *k, const char *context, char out[65]);
 /* 1 when the catalog says e's file is encrypted. */
 int dm_bk_is_encrypted(const dm_bk_entry *e);
 /* "dir/.NAME.plain.partial-PID": where plaintext lives while it must (caller frees). */

@@ -15,6 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 
@@ -103,6 +104,30 @@ static int record_result(dbmgmt_backup *b, const dm_bk_entry *e, int64_t t, int 
     return DBMGMT_OK;
 }
 
+/* A restore to a time is a drill like dbmgmt_backup_restore's: its result
+ * and duration (RTO) recorded on the backup it started from, a failure
+ * alerted and counted. (The other engines go through
+ * dbmgmt_backup_restore, which records itself.) */
+static int record_drill(dbmgmt_backup *b, const dm_bk_entry *e, int64_t t, int64_t ms, int rc)
+{
+    char when[40], msg[DM_ERRMSG_MAX + 48];
+    dm_bk_format_utc(t, 0, when, sizeof when);
+    if (rc == DBMGMT_OK)
+        snprintf(msg, sizeof msg, "ok (to %s)", when);
+    else
+        snprintf(msg, sizeof msg, "to %s: %s", when, b->err.msg);
+    if (rc != DBMGMT_ERR_NOMEM)
+        dm_bkcat_record_restore(b->cat, e->id, dm_bk_logical_now(b), ms, msg, NULL);
+    if (rc == DBMGMT_OK) {
+        b->last_restore_ms = ms;
+        return DBMGMT_OK;
+    }
+    dm_bk_alert(b, e->id, NULL, "restore of backup %s %s", e->id, msg);
+    dm_error_set(&b->err, rc, "%s", msg);
+    dm_bk_failed(b, rc);
+    return rc;
+}
+
 /* A SQLite target may be a plain path. */
 static char *target_dsn(const char *target, dbmgmt_engine engine)
 {
@@ -125,7 +150,9 @@ static int restore_to_time_locked(dbmgmt_backup *b, const char *target, int64_t 
     if (i == n)
         rc = b->err.code != DBMGMT_OK ? b->err.code : DBMGMT_ERR_NOTFOUND;
     if (rc == DBMGMT_OK && pgbr) {
+        int64_t start = dm_monotonic_ms();
         rc = dm_pgbr_restore(b, dm_bk_attrs_get(&v[i].attrs, "label"), target, &t);
+        rc = record_drill(b, &v[i], t, dm_monotonic_ms() - start, rc);
     } else if (rc == DBMGMT_OK) {
         char *dsn = target_dsn(target, b->dsn->engine);
         rc = dsn ? dbmgmt_backup_restore(b, v[i].id, dsn)

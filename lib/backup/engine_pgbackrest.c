@@ -37,6 +37,8 @@
 #define STDERR_KEEP 1536
 #define MAX_ARGS 16
 #define MAX_ENV 8
+/* The context of the repository passphrase derived from the backup key. */
+#define PGBR_CIPHER_CONTEXT "dbmgmt pgbackrest repo1-cipher-pass"
 
 struct dm_pgbr {
     char *conf;    /* <dir>/pgbackrest.conf */
@@ -314,6 +316,14 @@ static char *archive_command(const dm_pgbr *p)
     return dm_buf_detach(&c);
 }
 
+/* A buffer that held the cipher passphrase: zeroed before it is freed. */
+static void wipe_free(dm_buf *t)
+{
+    if (t->data)
+        memset(t->data, 0, t->len);
+    dm_buf_free(t);
+}
+
 static int write_config(dbmgmt_backup *b, const server_facts *f)
 {
     const dm_pgbr *p = b->pgbr;
@@ -332,8 +342,19 @@ static int write_config(dbmgmt_backup *b, const server_facts *f)
         dm_buf_printf(&t, "pg1-user=%s\n", b->dsn->user);
     if (b->dsn->database)
         dm_buf_printf(&t, "pg1-database=%s\n", b->dsn->database);
-    if (dm_buf_failed(&t)) {
+    /* pgBackRest's own cipher, the passphrase derived from the key; room is
+     * reserved first so no reallocation leaves a copy of it behind. */
+    if (b->key && dm_buf_reserve(&t, 128) == 0) {
+        char pass[65];
+        dm_bk_key_passphrase(b->key, PGBR_CIPHER_CONTEXT, pass);
+        dm_buf_printf(&t, "repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=%s\n", pass);
+        memset(pass, 0, sizeof pass);
+    } else if (b->key) {
         dm_buf_free(&t);
+        return dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
+    }
+    if (dm_buf_failed(&t)) {
+        wipe_free(&t);
         return dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
     }
     dm_buf tmp = DM_BUF_INIT;
@@ -356,7 +377,7 @@ static int write_config(dbmgmt_backup *b, const server_facts *f)
     if (rc != DBMGMT_OK && tmp.data)
         unlink(tmp.data);
     dm_buf_free(&tmp);
-    dm_buf_free(&t);
+    wipe_free(&t);
     return rc;
 }
 
@@ -379,6 +400,37 @@ static int make_repo(dbmgmt_backup *b)
                                 b->dir, (long)p->uid, strerror(errno));
     }
     return DBMGMT_OK;
+}
+
+/* A repository made before keeps its cipher (pgBackRest cannot change it):
+ * its backup.info starts with OpenSSL's "Salted__" when encrypted. */
+static int check_repo_cipher(dbmgmt_backup *b)
+{
+    dm_buf info = DM_BUF_INIT;
+    dm_buf_printf(&info, "%s/backup/" STANZA "/backup.info", b->pgbr->repo);
+    if (dm_buf_failed(&info))
+        return dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
+    char head[8] = {0};
+    int fd = open(info.data, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, head, sizeof head) : -1;
+    if (fd >= 0)
+        close(fd);
+    int rc = DBMGMT_OK;
+    if (n == (ssize_t)sizeof head) {
+        int encrypted = memcmp(head, "Salted__", sizeof head) == 0;
+        if (encrypted && !b->key)
+            rc = dm_error_set(&b->err, DBMGMT_ERR_POLICY,
+                              "pgbackrest: the repository '%s' is encrypted: set the backup key "
+                              "(dbmgmt_backup_set_key, --key-file) before the engine",
+                              b->pgbr->repo);
+        else if (!encrypted && b->key)
+            rc = dm_error_set(&b->err, DBMGMT_ERR_POLICY,
+                              "pgbackrest: the repository '%s' was made without encryption and "
+                              "pgBackRest cannot encrypt it later: use a new backup folder for "
+                              "encrypted backups", b->pgbr->repo);
+    }
+    dm_buf_free(&info);
+    return rc;
 }
 
 static void sql_literal(dm_buf *sql, const char *s)
@@ -491,6 +543,8 @@ int dm_pgbr_setup(dbmgmt_backup *b)
         rc = init_paths(b, f.data_dir);
     if (rc == DBMGMT_OK)
         rc = make_repo(b);
+    if (rc == DBMGMT_OK)
+        rc = check_repo_cipher(b);
     if (rc == DBMGMT_OK)
         rc = write_config(b, &f);
     if (rc == DBMGMT_OK)
@@ -608,7 +662,9 @@ int dm_pgbr_backup(dbmgmt_backup *b, const char *kind, const char *dst_path, dm_
                               "shows no new backup in '%s'", type, b->pgbr->repo);
     }
     if (rc == DBMGMT_OK)
-        rc = backup_attrs(set, type, attrs) == DBMGMT_OK
+        rc = backup_attrs(set, type, attrs) == DBMGMT_OK &&
+                     dm_bk_attrs_set(attrs, "repo_cipher",
+                                     b->key ? "aes-256-cbc" : "none") == DBMGMT_OK
                  ? DBMGMT_OK
                  : dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
     if (rc == DBMGMT_OK)

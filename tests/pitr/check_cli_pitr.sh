@@ -9,7 +9,8 @@ dir=$(mktemp -d /tmp/dbmgmt-pitrcli-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-sqlite3 "$dir/app.db" "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES ('a');"
+sqlite3 "$dir/app.db" \
+    "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES ('a');"
 url="sqlite://$dir/app.db"
 bk() { "$dbmgmt" --url "$url" backup --backup-dir "$dir/backups" "$@"; }
 

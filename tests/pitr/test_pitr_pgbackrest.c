@@ -14,7 +14,12 @@
  *   inserts into a scratch data directory, a server started on it: exactly
  *   the rows committed before the time;
  * - retention through pgbackrest expire: the sets before the newest full go
- *   (and their WAL), and the oldest kept backup restores to its end time.
+ *   (and their WAL), and the oldest kept backup restores to its end time;
+ * - all of it encrypted by pgBackRest's own cipher (repo1-cipher-type =
+ *   aes-256-cbc) under a passphrase derived from the backup key: the
+ *   repository's files are ciphertext, the key is in no file and no argv, a
+ *   key set after the engine and an encrypted repository without a key are
+ *   refused.
  *
  * Needs root (the server runs as postgres), pgbackrest and PostgreSQL 15:
  * without them it is skipped (exit 77), or fails under CI=true.
@@ -48,6 +53,9 @@
 
 static char top[64], pgdir[128], bkdir[128], dsn[256], script[512];
 static char password[40];
+/* The backup key (32 bytes) and its hex form, which must appear nowhere. */
+static const unsigned char bkey[32] = "pitr-test-key-0123456789abcdefgh";
+static char key_hex[65];
 static int port;
 
 /* ---- the scratch server ------------------------------------------------------------- */
@@ -170,7 +178,10 @@ static void *watcher_main(void *arg)
             if (n <= 0)
                 continue;
             w->seen++;
-            if (memmem(cmdline, (size_t)n, password, strlen(password)))
+            if (memmem(cmdline, (size_t)n, password, strlen(password)) ||
+                memmem(cmdline, (size_t)n, key_hex, 64) ||
+                memmem(cmdline, (size_t)n, bkey, 32) ||
+                memmem(cmdline, (size_t)n, "cipher-pass", 11))
                 w->leaks++;
         }
         if (d)
@@ -258,6 +269,31 @@ static int segments_before(const char *seg)
     return n;
 }
 
+/* 1 when the file starts as OpenSSL's encrypted output does. */
+static int salted(const char *path)
+{
+    char head[9] = {0};
+    return read_small(path, head, sizeof head) == 8 && strcmp(head, "Salted__") == 0;
+}
+
+/* Some archived WAL segment of timeline 1 (its path into out), or 0. */
+static int some_segment(char *out, size_t cap)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/pgbackrest/archive/dbmgmt/15-1/0000000100000000", bkdir);
+    DIR *d = opendir(dir);
+    struct dirent *ent;
+    int found = 0;
+    while (d && !found && (ent = readdir(d)) != NULL)
+        if (strlen(ent->d_name) > 24 && ent->d_name[0] != '.') {
+            snprintf(out, cap, "%s/%s", dir, ent->d_name);
+            found = 1;
+        }
+    if (d)
+        closedir(d);
+    return found;
+}
+
 static int32_t tick_ok(dbmgmt_backup *b, int64_t now)
 {
     int32_t n = dbmgmt_backup_tick(b, now);
@@ -289,9 +325,19 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     watcher w = {0};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, watcher_main, &w), 0);
+    assert_int_equal(dbmgmt_backup_set_key(b, bkey, sizeof bkey), DBMGMT_OK);
     int rc = dbmgmt_backup_set_engine(b, "pgbackrest");
     if (rc != DBMGMT_OK)
         fail_msg("set_engine: %s", dbmgmt_backup_errmsg(b));
+    /* pgBackRest fixes the cipher at stanza-create: a later key is refused */
+    assert_int_equal(dbmgmt_backup_set_key(b, bkey, sizeof bkey), DBMGMT_ERR_POLICY);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b), "before dbmgmt_backup_set_engine"));
+    /* the encrypted repository without the key: refused, naming it */
+    dbmgmt_backup *nokey = NULL;
+    assert_int_equal(dbmgmt_backup_new(&nokey, dsn, bkdir), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_set_engine(nokey, "pgbackrest"), DBMGMT_ERR_POLICY);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(nokey), "is encrypted"));
+    dbmgmt_backup_free(nokey);
     assert_int_equal(dbmgmt_backup_add_schedule(b, "incr", "0 3 * * *", "incr"), DBMGMT_OK);
     assert_int_equal(dbmgmt_backup_add_schedule(b, "bad", "0 4 * * *", "daily"),
                      DBMGMT_ERR_INVALID);
@@ -323,6 +369,12 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     snprintf(conf, sizeof conf, "%s/pgbackrest.conf", bkdir);
     assert_int_equal(stat(conf, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
+    char text[4096];
+    assert_true(read_small(conf, text, sizeof text) > 0);
+    assert_non_null(strstr(text, "repo1-cipher-type=aes-256-cbc\n"));
+    assert_non_null(strstr(text, "repo1-cipher-pass="));
+    assert_null(strstr(text, key_hex));
+    assert_null(memmem(text, strlen(text), bkey, sizeof bkey));
 
     /* full, diff, incr by schedule (the injected clock) */
     assert_int_equal(tick_ok(b, T0), 0);
@@ -335,6 +387,12 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     pthread_join(th, NULL);
     assert_true(w.seen > 0);
     assert_int_equal(w.leaks, 0);
+    /* the repository is ciphertext: its backup.info and its WAL */
+    char path[600];
+    snprintf(path, sizeof path, "%s/pgbackrest/backup/dbmgmt/backup.info", bkdir);
+    assert_true(salted(path));
+    assert_true(some_segment(path, sizeof path));
+    assert_true(salted(path));
 
     char full_label[64], diff_label[64], incr_label[64], v[64];
     attr_of(b, "full", 0, "label", full_label, sizeof full_label);
@@ -356,6 +414,8 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     assert_string_equal(v, diff_label);
     attr_of(b, "incr", 0, "wal_start", v, sizeof v);
     assert_int_equal(strlen(v), 24);
+    attr_of(b, "incr", 0, "repo_cipher", v, sizeof v);
+    assert_string_equal(v, "aes-256-cbc");
     attr_of(b, "incr", 0, "lsn_stop", v, sizeof v);
     assert_non_null(strchr(v, '/'));
     assert_true(attr_int(b, "full", 0, "backup_size") > 1000000);
@@ -390,6 +450,11 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     if (rc != DBMGMT_OK)
         fail_msg("restore to time: %s", dbmgmt_backup_errmsg(b));
     assert_non_null(strstr(dbmgmt_backup_restore_info(b), incr_label));
+    /* a drill to a time: recorded on the backup it started from, with its RTO */
+    assert_true(dbmgmt_backup_metric(b, DBMGMT_BACKUP_LAST_RESTORE_MS) > 0);
+    char *rec = dbmgmt_backup_list_json(b);
+    assert_non_null(strstr(rec, "\"restore_result\":\"ok (to "));
+    dbmgmt_free(rec);
     assert_int_equal(count_restored(r1), 100 + 10 + 3 + 7);
 
     /* the restore drill of the incr: a data directory consistent at its end */
@@ -505,6 +570,8 @@ int main(int argc, char **argv)
         return 2;
     }
     snprintf(script, sizeof script, "%s", argv[1]);
+    for (size_t i = 0; i < sizeof bkey; i++)
+        snprintf(key_hex + 2 * i, 3, "%02x", bkey[i]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_diff_incr_restore_to_time_and_prune),
     };

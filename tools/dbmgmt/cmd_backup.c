@@ -325,10 +325,11 @@ int cmd_backup(int argc, char **argv)
         return backup_fail(NULL, rc);
     if (a.offsite)
         rc = dbmgmt_backup_set_offsite(b, a.offsite);
-    if (rc == DBMGMT_OK && a.engine)
-        rc = dbmgmt_backup_set_engine(b, a.engine);
+    /* the key before the engine: pgBackRest's repository cipher comes from it */
     if (rc == DBMGMT_OK && a.key_file)
         rc = dbmgmt_backup_set_key_file(b, a.key_file);
+    if (rc == DBMGMT_OK && a.engine)
+        rc = dbmgmt_backup_set_engine(b, a.engine);
     if (rc != DBMGMT_OK) {
         int code = backup_fail(b, rc);
         dbmgmt_backup_free(b);
