@@ -238,6 +238,14 @@ OFFSITE_PROTOTYPES = {
 }
 PROTOTYPES.update(OFFSITE_PROTOTYPES)
 
+# backup.h, engines and point-in-time restore (issue 21): bound when present.
+PITR_PROTOTYPES = {
+    "dbmgmt_backup_set_engine": (c_int, [P, STR]),
+    "dbmgmt_backup_restore_to_time": (c_int, [P, STR, c_int64]),
+    "dbmgmt_backup_restore_info": (STR, [P]),
+}
+PROTOTYPES.update(PITR_PROTOTYPES)
+
 # Added after the first release of the binding's C API: bound when present.
 # advise.h
 ADVISE_PROTOTYPES = {

@@ -128,7 +128,8 @@ class Backup(Handle):
 
     def __init__(self, dsn: Optional[str], backup_dir: str, *,
                  retention: Optional[Retention] = None, rpo_bound_s: int = 0,
-                 utc_offset_s: int = 0, offsite: Optional[str] = None) -> None:
+                 utc_offset_s: int = 0, offsite: Optional[str] = None,
+                 engine: Optional[str] = None) -> None:
         L = self._L = _require()
         self.callback_errors = CallbackErrors()
         self._hooks: Dict[int, object] = {}
@@ -144,6 +145,8 @@ class Backup(Handle):
                 self._call(L.dbmgmt_backup_set_utc_offset(self._h, int(utc_offset_s)))
             if offsite is not None:
                 self.set_offsite(offsite)
+            if engine is not None:
+                self.set_engine(engine)
         except BaseException:
             self.close()
             raise
@@ -171,6 +174,35 @@ class Backup(Handle):
                               "off-site copies (dbmgmt_backup_set_offsite)")
         self._call(self._L.dbmgmt_backup_set_offsite(
             self._handle(), None if directory is None else _lib.encode(directory)))
+
+    def set_engine(self, engine: str) -> None:
+        """The engine taking this scheduler's backups: "auto" (SQLite copy,
+        pg_dump, mysqldump by the DSN) or "pgbackrest" (PostgreSQL; see
+        docs/backup-pgbackrest.md). Set a backup key first: pgBackRest fixes
+        its repository's cipher when the engine is set up."""
+        self._require_pitr_api()
+        self._call(self._L.dbmgmt_backup_set_engine(self._handle(), _lib.encode(engine)),
+                   "set_engine")
+
+    def restore_to_time(self, target: str, when) -> dict:
+        """Restore the database as it was at when (Unix seconds, or an aware
+        datetime) into target: a new data directory for pgbackrest, else a
+        DSN (or a SQLite path). Returns what was restored (engine,
+        backup_id, backup_time, target_time, target, method, ...)."""
+        self._require_pitr_api()
+        if hasattr(when, "timestamp"):
+            if getattr(when, "tzinfo", None) is None:
+                raise ValueError("restore_to_time: give an aware datetime (UTC is assumed "
+                                 "nowhere) or Unix seconds")
+            when = when.timestamp()
+        self._call(self._L.dbmgmt_backup_restore_to_time(self._handle(), _lib.encode(target),
+                                                         int(when)), "restore_to_time")
+        return json.loads(_lib.text(self._L.dbmgmt_backup_restore_info(self._handle())) or "{}")
+
+    def _require_pitr_api(self) -> None:
+        if not _lib.has("dbmgmt_backup_restore_to_time"):
+            raise Unsupported(-11, f"the loaded libdbmgmt ({_lib.loaded_path()}) has no "
+                                   "backup engines or point-in-time restore")
 
     def set_hook(self, hook: Hook, fn: Optional[HookFn]) -> None:
         errors = self.callback_errors

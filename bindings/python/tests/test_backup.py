@@ -1,6 +1,7 @@
 """Backup scheduling through the binding (when the library has backup.h's
 module): schedules, retention, a SQLite backup with hooks whose exceptions
 reach the caller, off-site copies."""
+import datetime
 import hashlib
 import os
 import time
@@ -88,3 +89,35 @@ def test_offsite_copy_listed_verified_and_pruned(tmp_path):
         assert b.prune() == 1
         assert not copy.exists() and len(list(off.iterdir())) == 1
         b.set_offsite(None)
+
+
+def test_restore_to_time_takes_the_nearest_backup_before_it(tmp_path):
+    """SQLite: the nearest backup at or before the time (no log replay)."""
+    db = tmp_path / "app.db"
+    with dbmgmt.Connection(f"sqlite://{db}") as c:
+        c.exec("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    t0 = 1893456000  # 2030-01-01T00:00:00Z, the injected clock
+    with dbmgmt.Backup(f"sqlite://{db}", str(tmp_path / "backups"), engine="auto") as b:
+        with pytest.raises(dbmgmt.DbmgmtError, match="'tape'"):
+            b.set_engine("tape")
+        with pytest.raises(dbmgmt.Unsupported, match="PostgreSQL"):
+            b.set_engine("pgbackrest")
+        b.add_schedule("hourly", "0 * * * *", "hourly")
+        with pytest.raises(dbmgmt.NotFound):
+            b.restore_to_time(str(tmp_path / "r0.db"), t0)
+        b.tick(t0)
+        for h in (1, 2, 3):
+            with dbmgmt.Connection(f"sqlite://{db}") as c:
+                c.exec("INSERT INTO t DEFAULT VALUES")
+            assert b.tick(t0 + h * 3600) == 1
+        target = tmp_path / "restored.db"
+        info = b.restore_to_time(str(target), datetime.datetime.fromtimestamp(
+            t0 + 2 * 3600 + 1800, datetime.timezone.utc))
+        assert info["engine"] == "sqlite"
+        assert info["backup_time"] == "2030-01-01T02:00:00Z"
+        assert info["target_time"] == "2030-01-01T02:30:00Z"
+        assert "no log replay" in info["method"]
+        with dbmgmt.Connection(f"sqlite://{target}") as c:
+            assert c.query("SELECT COUNT(*) FROM t")[0][0] == 2
+        with pytest.raises(ValueError, match="aware datetime"):
+            b.restore_to_time(str(target), datetime.datetime(2030, 1, 1, 2, 30))
