@@ -19,13 +19,14 @@
  * A stream without a FINAL chunk is truncated; bytes after it are refused.
  *
  * Plaintext only ever exists in a 0600 temporary file in the backup folder
- * named like a partial file (".NAME.plain.partial-PID": a scheduler started
+ * named like a partial file (".NAME.plain.partial-PID.N": a scheduler started
  * after a crash removes it), unlinked on every path.
  */
 #include "backup_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +43,13 @@
 
 char *dm_bk_plain_temp(const dbmgmt_backup *b, const char *name)
 {
+    /* A sequence number after the pid: two schedulers of one process on one
+     * folder may verify the same backup at once (the cleanup of dead
+     * processes' files reads only the pid). */
+    static atomic_ulong seq;
     char tmp[400];
-    if ((size_t)snprintf(tmp, sizeof tmp, ".%s.plain%s%ld", name, DM_BACKUP_PARTIAL,
-                         (long)getpid()) >= sizeof tmp)
+    if ((size_t)snprintf(tmp, sizeof tmp, ".%s.plain%s%ld.%lu", name, DM_BACKUP_PARTIAL,
+                         (long)getpid(), atomic_fetch_add(&seq, 1)) >= sizeof tmp)
         return NULL;
     return dm_bk_path(b->dir, tmp);
 }
@@ -286,6 +291,7 @@ static int bufs_alloc(stream_bufs *s, dm_error *err)
         return DBMGMT_OK;
     dm_free(s->plain);
     dm_free(s->cipher);
+    s->plain = s->cipher = NULL; /* bufs_free after a failure frees nothing twice */
     return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory encrypting a backup");
 }
 
