@@ -9,9 +9,7 @@
  * (a watcher reads /proc/PID/cmdline and environ of every child), in the
  * captured log, the error messages or the list JSON.
  */
-#include <dirent.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,91 +25,18 @@
 #include <dbmgmt.h>
 
 #include "encrypt_common.h"
+#include "support/child_watch.h"
 #include "support/engine.h"
 #include "support/files.h"
 
 static const char *base_dsn;
 static dbmgmt_engine engine;
 
-/* ---- watching our children ------------------------------------------------------------ */
+/* The dump and restore tools, whose command lines (and environments) are
+ * watched for secrets while they run (tests/support/child_watch.h). */
+static const char *const dump_tools[] = {"pg_dump", "pg_restore", "mysqldump", "mariadb-dump",
+                                         "mysql", "mariadb", NULL};
 
-typedef struct watcher {
-    volatile int stop;
-    int tools_seen;
-    int leaks;
-    char leaked[128];
-} watcher;
-
-static int is_tool(const char *comm)
-{
-    static const char *const tools[] = {"pg_dump", "pg_restore", "mysqldump", "mariadb-dump",
-                                        "mysql", "mariadb"};
-    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
-        if (!strcmp(comm, tools[i]))
-            return 1;
-    return 0;
-}
-
-static ssize_t read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n >= 0)
-        buf[n] = '\0';
-    return n;
-}
-
-static void inspect_process(watcher *w, const char *pid)
-{
-    char path[64], stat[512], comm[64];
-    static char data[65536];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
-    if (read_small(path, stat, sizeof stat) <= 0)
-        return;
-    const char *close_paren = strrchr(stat, ')');
-    int ppid = 0;
-    char st;
-    if (!close_paren || sscanf(close_paren + 1, " %c %d", &st, &ppid) != 2 || ppid != getpid())
-        return;
-    snprintf(path, sizeof path, "/proc/%s/comm", pid);
-    if (read_small(path, comm, sizeof comm) <= 0)
-        return;
-    comm[strcspn(comm, "\n")] = '\0';
-    if (!is_tool(comm))
-        return; /* forked but not yet exec-ed */
-    static const char *const what[] = {"cmdline", "environ"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "/proc/%s/%s", pid, what[i]);
-        ssize_t n = read_small(path, data, sizeof data);
-        if (n <= 0)
-            continue;
-        if (i == 0)
-            w->tools_seen++;
-        if (enc_has_secret(data, (size_t)n)) {
-            w->leaks++;
-            snprintf(w->leaked, sizeof w->leaked, "%s's %s", comm, what[i]);
-        }
-    }
-}
-
-static void *watcher_main(void *arg)
-{
-    watcher *w = arg;
-    while (!w->stop) {
-        DIR *d = opendir("/proc");
-        struct dirent *ent;
-        while (d && (ent = readdir(d)) != NULL)
-            if (ent->d_name[0] >= '1' && ent->d_name[0] <= '9')
-                inspect_process(w, ent->d_name);
-        if (d)
-            closedir(d);
-        usleep(200);
-    }
-    return NULL;
-}
 
 /* ---- tests --------------------------------------------------------------------------- */
 
@@ -162,24 +87,25 @@ static void test_encrypted_dump_round_trip_and_tamper(void **state)
     assert_int_equal(dbmgmt_backup_new(&b, src.dsn, backups), DBMGMT_OK);
     assert_int_equal(dbmgmt_backup_set_key_file(b, kf), DBMGMT_OK);
 
-    watcher w = {0};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, watcher_main, &w), 0);
+    const support_secret secrets[] = {
+        {enc_key, sizeof enc_key}, {enc_key_hex, 64}, {enc_key_HEX, 64}};
+    support_child_watch *w = support_child_watch_start(dump_tools, 1, 1, secrets, 3);
     char *id = NULL;
     int rc = dbmgmt_backup_run_now(b, &id); /* verify included: the tool checks the plaintext */
-    int dump_seen = w.tools_seen;
+    support_watch_result seen;
+    support_child_watch_peek(w, &seen);
     if (rc == DBMGMT_OK)
         rc = dbmgmt_backup_verify(b, id);
     if (rc == DBMGMT_OK)
         rc = dbmgmt_backup_restore(b, id, dst.dsn);
-    w.stop = 1;
-    pthread_join(t, NULL);
+    support_watch_result all;
+    support_child_watch_stop(w, &all);
     if (rc != DBMGMT_OK)
         fail_msg("backup, verify or restore: %s", dbmgmt_backup_errmsg(b));
-    assert_true(dump_seen > 0);
-    assert_true(w.tools_seen > dump_seen);
-    if (w.leaks)
-        fail_msg("the key was in %s", w.leaked);
+    assert_true(seen.seen > 0);
+    assert_true(all.seen > seen.seen);
+    if (all.leaks)
+        fail_msg("the key was in %s", all.leaked);
     assert_int_equal(support_query_int_on(dst.dsn, "SELECT COUNT(*) FROM items"), 10000);
     assert_int_equal(support_query_int_on(dst.dsn, "SELECT COUNT(*) FROM notes WHERE body = "
                                                    "'heron-confidential'"), 1);

@@ -8,10 +8,8 @@
  * never shows up in the error message; a dump is copied to the off-site
  * folder with its SHA-256 (issue 21).
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +25,7 @@
 #include <dbmgmt.h>
 
 #include "offsite_support.h"
+#include "support/child_watch.h"
 #include "support/engine.h"
 #include "support/files.h"
 
@@ -64,83 +63,11 @@ static void fill_source(const char *dsn)
                      "DO DELETE FROM notes WHERE body IS NULL AND id < 0");
 }
 
-/* ---- watching our children's command lines ------------------------------------------- */
+/* The dump and restore tools, whose command lines (and environments) are
+ * watched for secrets while they run (tests/support/child_watch.h). */
+static const char *const dump_tools[] = {"pg_dump", "pg_restore", "mysqldump", "mariadb-dump",
+                                         "mysql", "mariadb", NULL};
 
-typedef struct watcher {
-    volatile int stop;
-    int tools_seen;     /* dump/restore tool processes seen */
-    int leaks;          /* command lines containing the password */
-    char leaked[256];
-} watcher;
-
-static int is_tool(const char *comm)
-{
-    static const char *const tools[] = {"pg_dump", "pg_restore", "mysqldump", "mariadb-dump",
-                                        "mysql", "mariadb"};
-    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
-        if (!strcmp(comm, tools[i]))
-            return 1;
-    return 0;
-}
-
-static ssize_t read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n >= 0)
-        buf[n] = '\0';
-    return n;
-}
-
-static void inspect_process(watcher *w, const char *pid)
-{
-    char path[64], stat[512], comm[64], cmdline[8192];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
-    if (read_small(path, stat, sizeof stat) <= 0)
-        return;
-    const char *close_paren = strrchr(stat, ')');
-    int ppid = 0;
-    char st;
-    if (!close_paren || sscanf(close_paren + 1, " %c %d", &st, &ppid) != 2 || ppid != getpid())
-        return;
-    snprintf(path, sizeof path, "/proc/%s/comm", pid);
-    if (read_small(path, comm, sizeof comm) <= 0)
-        return;
-    comm[strcspn(comm, "\n")] = '\0';
-    if (!is_tool(comm))
-        return; /* forked but not yet exec-ed */
-    snprintf(path, sizeof path, "/proc/%s/cmdline", pid);
-    ssize_t n = read_small(path, cmdline, sizeof cmdline);
-    if (n <= 0)
-        return;
-    w->tools_seen++;
-    if (memmem(cmdline, (size_t)n, password, strlen(password))) {
-        w->leaks++;
-        for (ssize_t i = 0; i < n; i++)
-            if (!cmdline[i])
-                cmdline[i] = ' ';
-        snprintf(w->leaked, sizeof w->leaked, "%s: %.200s", comm, "(command line withheld)");
-    }
-}
-
-static void *watcher_main(void *arg)
-{
-    watcher *w = arg;
-    while (!w->stop) {
-        DIR *d = opendir("/proc");
-        struct dirent *ent;
-        while (d && (ent = readdir(d)) != NULL)
-            if (ent->d_name[0] >= '1' && ent->d_name[0] <= '9')
-                inspect_process(w, ent->d_name);
-        if (d)
-            closedir(d);
-        usleep(200);
-    }
-    return NULL;
-}
 
 /* ---- tests ------------------------------------------------------------------------ */
 
@@ -173,24 +100,24 @@ static void test_backup_verify_restore_round_trip_without_password_on_argv(void 
     dbmgmt_backup *b = NULL;
     assert_int_equal(dbmgmt_backup_new(&b, src.dsn, dir), DBMGMT_OK);
 
-    watcher w = {0};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, watcher_main, &w), 0);
+    const support_secret secret = {password, strlen(password)};
+    support_child_watch *w = support_child_watch_start(dump_tools, 1, 0, &secret, 1);
     char *id = NULL;
     int rc = dbmgmt_backup_run_now(b, &id);
     if (rc != DBMGMT_OK)
         fail_msg("backup: %s", dbmgmt_backup_errmsg(b));
-    int dump_seen = w.tools_seen;
+    support_watch_result seen;
+    support_child_watch_peek(w, &seen);
     assert_int_equal(dbmgmt_backup_verify(b, id), DBMGMT_OK);
     rc = dbmgmt_backup_restore(b, id, dst.dsn);
-    w.stop = 1;
-    pthread_join(t, NULL);
+    support_watch_result all;
+    support_child_watch_stop(w, &all);
     if (rc != DBMGMT_OK)
         fail_msg("restore: %s", dbmgmt_backup_errmsg(b));
-    assert_true(dump_seen > 0);
-    assert_true(w.tools_seen > dump_seen);
-    if (w.leaks)
-        fail_msg("a password was on a child's command line (%s)", w.leaked);
+    assert_true(seen.seen > 0);
+    assert_true(all.seen > seen.seen);
+    if (all.leaks)
+        fail_msg("a password was on a child's command line (%s)", all.leaked);
 
     assert_int_equal(support_query_int_on(dst.dsn, "SELECT COUNT(*) FROM items"), 100000);
     assert_int_equal(support_query_int_on(dst.dsn, "SELECT COUNT(*) FROM notes"), 3);

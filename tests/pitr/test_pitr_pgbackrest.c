@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +44,7 @@
 
 #include <dbmgmt.h>
 
+#include "support/child_watch.h"
 #include "support/engine.h"
 
 #define T0 1893456000LL /* 2030-01-01T00:00:00Z: the injected clock */
@@ -141,13 +141,6 @@ static int64_t count_restored(const char *data)
     return n;
 }
 
-/* ---- watching our children's command lines ------------------------------------------- */
-
-typedef struct watcher {
-    volatile int stop;
-    int seen, leaks;
-} watcher;
-
 static ssize_t read_small(const char *path, char *buf, size_t cap)
 {
     int fd = open(path, O_RDONLY);
@@ -158,37 +151,6 @@ static ssize_t read_small(const char *path, char *buf, size_t cap)
     if (n >= 0)
         buf[n] = '\0';
     return n;
-}
-
-static void *watcher_main(void *arg)
-{
-    watcher *w = arg;
-    while (!w->stop) {
-        DIR *d = opendir("/proc");
-        struct dirent *ent;
-        while (d && (ent = readdir(d)) != NULL) {
-            if (ent->d_name[0] < '1' || ent->d_name[0] > '9')
-                continue;
-            char path[300], comm[64], cmdline[8192];
-            snprintf(path, sizeof path, "/proc/%s/comm", ent->d_name);
-            if (read_small(path, comm, sizeof comm) <= 0 || strncmp(comm, "pgbackrest", 10))
-                continue;
-            snprintf(path, sizeof path, "/proc/%s/cmdline", ent->d_name);
-            ssize_t n = read_small(path, cmdline, sizeof cmdline);
-            if (n <= 0)
-                continue;
-            w->seen++;
-            if (memmem(cmdline, (size_t)n, password, strlen(password)) ||
-                memmem(cmdline, (size_t)n, key_hex, 64) ||
-                memmem(cmdline, (size_t)n, bkey, 32) ||
-                memmem(cmdline, (size_t)n, "cipher-pass", 11))
-                w->leaks++;
-        }
-        if (d)
-            closedir(d);
-        usleep(500);
-    }
-    return NULL;
 }
 
 /* ---- catalog ------------------------------------------------------------------------ */
@@ -322,9 +284,14 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     b = NULL;
     assert_int_equal(dbmgmt_backup_new(&b, dsn, bkdir), DBMGMT_OK);
 
-    watcher w = {0};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, watcher_main, &w), 0);
+    /* every pgbackrest process (ours and the server's archive-push): no
+     * password, key or passphrase on its command line */
+    static const char *const tools[] = {"pgbackrest", NULL};
+    const support_secret secrets[] = {{password, strlen(password)},
+                                      {key_hex, 64},
+                                      {bkey, sizeof bkey},
+                                      {"cipher-pass", 11}};
+    support_child_watch *w = support_child_watch_start(tools, 0, 0, secrets, 4);
     assert_int_equal(dbmgmt_backup_set_key(b, bkey, sizeof bkey), DBMGMT_OK);
     int rc = dbmgmt_backup_set_engine(b, "pgbackrest");
     if (rc != DBMGMT_OK)
@@ -383,10 +350,11 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     assert_int_equal(tick_ok(b, T0 + 2 * HOUR), 1);
     support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after diff' FROM generate_series(1, 3)");
     assert_int_equal(tick_ok(b, T0 + 3 * HOUR), 1);
-    w.stop = 1;
-    pthread_join(th, NULL);
-    assert_true(w.seen > 0);
-    assert_int_equal(w.leaks, 0);
+    support_watch_result seen;
+    support_child_watch_stop(w, &seen);
+    assert_true(seen.seen > 0);
+    if (seen.leaks)
+        fail_msg("a secret was in %s", seen.leaked);
     /* the repository is ciphertext: its backup.info and its WAL */
     char path[600];
     snprintf(path, sizeof path, "%s/pgbackrest/backup/dbmgmt/backup.info", bkdir);
