@@ -419,5 +419,8 @@ int dm_mdb_chain(dbmgmt_backup *b, const dm_bk_entry *e, dm_bk_entry **chain, si
 int dm_mdb_copy_tree(const char *src, const char *dst, dm_error *err);
 int dm_mdb_chown_tree(const char *dir, uid_t uid, gid_t gid, dm_error *err);
 void dm_mdb_remove_tree(const char *dir);
+/* Append "file <sha256> <size> <path relative to dir>\n" for every regular file. */
+struct dm_buf;
+int dm_mdb_hash_tree(const char *dir, struct dm_buf *out, dm_error *err);
 
 #endif

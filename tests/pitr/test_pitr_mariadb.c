@@ -1,0 +1,477 @@
+/*
+ * The mariadb-backup engine and point-in-time restore on a scratch MariaDB
+ * this test starts itself (tests/pitr/mariadb_scratch.sh: mariadb-install-db
+ * as mysql, the binary log on, a free port on 127.0.0.1):
+ *
+ * - full then incr backups by schedule through dbmgmt_backup_tick with an
+ *   injected clock; the catalog's attrs (type, base, LSNs, binlog position);
+ *   a schedule of another kind is refused; no child (mariadb-backup,
+ *   mariadb-binlog, mariadb) has the password on its argv, no log line or
+ *   error holds it, and no options file is left behind;
+ * - rows inserted after the incr at distinct seconds; restore_to_time a
+ *   moment between two inserts into a new data directory, a server started
+ *   on it: exactly the rows committed before the time;
+ * - a server without the binary log is refused at set_engine, naming the
+ *   settings it needs;
+ * - a flipped byte in a backup file fails verify naming the file;
+ * - retention keeps the full a kept incr needs; once a newer full is kept
+ *   alone, the older chain's folders and binlogs go.
+ *
+ * Needs root (the server runs as mysql), mariadbd and mariadb-backup:
+ * without them it is skipped (exit 77), or fails under CI=true.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <dbmgmt.h>
+
+#include "support/engine.h"
+
+#define T0 1893456000LL /* 2030-01-01T00:00:00Z: the injected clock */
+#define HOUR 3600
+#define DAY 86400
+
+static char top[64], mydir[128], bkdir[128], dsn[256], script[512];
+static char password[40];
+static int port;
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int log_lines, log_leaks;
+
+/* ---- the scratch server ------------------------------------------------------------- */
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(s, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static int64_t q(const char *sql)
+{
+    return support_query_int_on(dsn, sql);
+}
+
+/* Wait until the server's clock is past second t. */
+static void wait_server_past(int64_t t)
+{
+    for (int i = 0; i < 100 && q("SELECT UNIX_TIMESTAMP()") <= t; i++)
+        usleep(50000);
+    assert_true(q("SELECT UNIX_TIMESTAMP()") > t);
+}
+
+/* ---- watching our children's command lines and the library's log ----------------------- */
+
+typedef struct watcher {
+    volatile int stop;
+    int seen, leaks;
+} watcher;
+
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n >= 0)
+        buf[n] = '\0';
+    return n;
+}
+
+static void *watcher_main(void *arg)
+{
+    watcher *w = arg;
+    while (!w->stop) {
+        DIR *d = opendir("/proc");
+        struct dirent *ent;
+        while (d && (ent = readdir(d)) != NULL) {
+            if (ent->d_name[0] < '1' || ent->d_name[0] > '9')
+                continue;
+            char path[300], comm[64], cmdline[8192];
+            snprintf(path, sizeof path, "/proc/%s/comm", ent->d_name);
+            if (read_small(path, comm, sizeof comm) <= 0 || strncmp(comm, "mariadb", 7))
+                continue;
+            snprintf(path, sizeof path, "/proc/%s/cmdline", ent->d_name);
+            ssize_t n = read_small(path, cmdline, sizeof cmdline);
+            if (n <= 0 || !memmem(cmdline, (size_t)n, "--defaults-extra-file=", 22))
+                continue; /* the scratch server itself */
+            w->seen++;
+            if (memmem(cmdline, (size_t)n, password, strlen(password)))
+                w->leaks++;
+        }
+        if (d)
+            closedir(d);
+        usleep(500);
+    }
+    return NULL;
+}
+
+static void log_watch(void *userdata, dbmgmt_log_level level, const char *message)
+{
+    (void)userdata;
+    (void)level;
+    pthread_mutex_lock(&log_mu);
+    log_lines++;
+    if (strstr(message, password))
+        log_leaks++;
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* ---- catalog ------------------------------------------------------------------------ */
+
+/* The value of attribute key of the n-th backup (from 0) of kind, from the
+ * list JSON (attrs are flat string pairs); id receives its id. */
+static void attr_of(dbmgmt_backup *b, const char *kind, int nth, const char *key, char *out,
+                    size_t cap)
+{
+    char *json = dbmgmt_backup_list_json(b);
+    assert_non_null(json);
+    out[0] = '\0';
+    char want[64];
+    snprintf(want, sizeof want, "\"kind\":\"%s\"", kind);
+    const char *p = json;
+    for (int i = 0; i <= nth && p; i++) {
+        p = strstr(p, want);
+        if (p && i < nth)
+            p += strlen(want);
+    }
+    if (p) {
+        const char *attrs = strstr(p, "\"attrs\":{");
+        char k[64];
+        snprintf(k, sizeof k, "\"%s\":\"", key);
+        const char *v = attrs ? strstr(attrs, k) : NULL;
+        const char *end = attrs ? strchr(attrs, '}') : NULL;
+        if (v && v < end) {
+            v += strlen(k);
+            size_t len = strcspn(v, "\"");
+            snprintf(out, cap, "%.*s", (int)(len < cap ? len : cap - 1), v);
+        }
+    }
+    dbmgmt_free(json);
+}
+
+static int64_t attr_int(dbmgmt_backup *b, const char *kind, int nth, const char *key)
+{
+    char v[64];
+    attr_of(b, kind, nth, key, v, sizeof v);
+    return *v ? strtoll(v, NULL, 10) : -1;
+}
+
+/* The id of the n-th backup of kind ("...-full"). */
+static void id_of(dbmgmt_backup *b, const char *kind, int nth, char *out, size_t cap)
+{
+    char dir[256];
+    attr_of(b, kind, nth, "dir", dir, sizeof dir);
+    const char *slash = strrchr(dir, '/');
+    assert_non_null(slash);
+    snprintf(out, cap, "%s", slash + 1);
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* Files in dir whose name starts with prefix (or sorts before `before`). */
+static int count_files(const char *dir, const char *prefix, const char *before)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *ent;
+    while (d && (ent = readdir(d)) != NULL) {
+        if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, ".."))
+            continue;
+        if ((prefix && !strncmp(ent->d_name, prefix, strlen(prefix))) ||
+            (before && strcmp(ent->d_name, before) < 0))
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int32_t tick_ok(dbmgmt_backup *b, int64_t now)
+{
+    int32_t n = dbmgmt_backup_tick(b, now);
+    if (n < 0 || dbmgmt_backup_metric(b, DBMGMT_BACKUP_FAILURES) != 0)
+        fail_msg("tick at %lld: %d: %s", (long long)now, n, dbmgmt_backup_errmsg(b));
+    return n;
+}
+
+/* Start a server on a restored data directory, the rows of pitr.t, stop it. */
+static int64_t count_restored(const char *data, int p2, int keep_running)
+{
+    char sock[160];
+    snprintf(sock, sizeof sock, "%s/sock", top);
+    if (sh("%s start %s %d %s", script, data, p2, sock) != 0)
+        fail_msg("the restored server in %s did not start", data);
+    char dsn2[256];
+    snprintf(dsn2, sizeof dsn2, "mysql://root:%s@127.0.0.1:%d/pitr", password, p2);
+    int64_t n = support_query_int_on(dsn2, "SELECT COUNT(*) FROM t");
+    if (!keep_running)
+        sh("%s stop %s %s", script, data, sock);
+    return n;
+}
+
+/* ---- the test ------------------------------------------------------------------------ */
+
+static void flip_byte(const char *path, off_t at)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char c;
+    assert_int_equal(pread(fd, &c, 1, at), 1);
+    c ^= 0x5a;
+    assert_int_equal(pwrite(fd, &c, 1, at), 1);
+    close(fd);
+}
+
+static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state)
+{
+    (void)state;
+    assert_int_equal(dbmgmt_set_logger(log_watch, NULL, DBMGMT_LOG_DEBUG), DBMGMT_OK);
+    support_exec_on(dsn, "CREATE TABLE t(id INT AUTO_INCREMENT PRIMARY KEY, note TEXT NOT NULL)"
+                         " ENGINE=InnoDB");
+    support_exec_on(dsn, "INSERT INTO t(note) SELECT 'base' FROM seq_1_to_100");
+    dbmgmt_backup *b = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b, dsn, bkdir), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "nightly-full", "0 1 * * *", "full"),
+                     DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "daily", "0 4 * * *", "daily"), DBMGMT_OK);
+    /* a schedule of another kind: refused, naming it */
+    assert_int_equal(dbmgmt_backup_set_engine(b, "mariadb-backup"), DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b), "'daily'"));
+    dbmgmt_backup_free(b);
+    b = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b, dsn, bkdir), DBMGMT_OK);
+
+    watcher w = {0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, watcher_main, &w), 0);
+    int rc = dbmgmt_backup_set_engine(b, "mariadb-backup");
+    if (rc != DBMGMT_OK)
+        fail_msg("set_engine: %s", dbmgmt_backup_errmsg(b));
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "nightly-full", "0 1 * * *", "full"),
+                     DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "incr", "0 3 * * *", "incr"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_add_schedule(b, "bad", "0 4 * * *", "diff"),
+                     DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b), "'bad'"));
+
+    /* full, then incr by schedule (the injected clock) */
+    assert_int_equal(tick_ok(b, T0), 0);
+    assert_int_equal(tick_ok(b, T0 + 1 * HOUR), 1);
+    support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after full' FROM seq_1_to_10");
+    assert_int_equal(tick_ok(b, T0 + 3 * HOUR), 1);
+    w.stop = 1;
+    pthread_join(th, NULL);
+    assert_true(w.seen > 0);
+    assert_int_equal(w.leaks, 0);
+    assert_int_equal(count_files(bkdir, ".dbmgmt-mysql-", NULL), 0); /* options files gone */
+
+    char full_id[160], incr_id[160], v[256];
+    id_of(b, "full", 0, full_id, sizeof full_id);
+    id_of(b, "incr", 0, incr_id, sizeof incr_id);
+    attr_of(b, "full", 0, "type", v, sizeof v);
+    assert_string_equal(v, "full");
+    attr_of(b, "incr", 0, "type", v, sizeof v);
+    assert_string_equal(v, "incr");
+    attr_of(b, "incr", 0, "base", v, sizeof v);
+    assert_string_equal(v, full_id);
+    attr_of(b, "incr", 0, "binlog_file", v, sizeof v);
+    assert_non_null(strstr(v, "mysql-bin."));
+    assert_true(attr_int(b, "incr", 0, "binlog_pos") > 0);
+    attr_of(b, "incr", 0, "gtid", v, sizeof v);
+    assert_non_null(strstr(v, "0-1-"));
+    assert_true(attr_int(b, "incr", 0, "from_lsn") == attr_int(b, "full", 0, "to_lsn"));
+    assert_true(attr_int(b, "incr", 0, "last_lsn") > attr_int(b, "full", 0, "last_lsn"));
+    char *json = dbmgmt_backup_list_json(b);
+    assert_null(strstr(json, "\"verified\":false"));
+    assert_non_null(strstr(json, "\"engine\":\"mariadb-backup\""));
+    dbmgmt_free(json);
+
+    /* rows after the incr, at distinct seconds; a moment between them */
+    wait_server_past(attr_int(b, "incr", 0, "stop_time"));
+    support_exec_on(dsn, "INSERT INTO t(note) SELECT 'batch a' FROM seq_1_to_7");
+    int64_t target = q("SELECT UNIX_TIMESTAMP()") + 1;
+    wait_server_past(target);
+    support_exec_on(dsn, "INSERT INTO t(note) SELECT 'batch b' FROM seq_1_to_5");
+    assert_int_equal(q("SELECT COUNT(*) FROM t"), 122);
+
+    char r1[192];
+    snprintf(r1, sizeof r1, "%s/r1", top);
+    rc = dbmgmt_backup_restore_to_time(b, r1, target);
+    if (rc != DBMGMT_OK)
+        fail_msg("restore to time: %s", dbmgmt_backup_errmsg(b));
+    const char *info = dbmgmt_backup_restore_info(b);
+    assert_non_null(strstr(info, incr_id));
+    assert_non_null(strstr(info, "\"engine\":\"mariadb-backup\""));
+    assert_non_null(strstr(info, "\"binlog_range\":\"mysql-bin."));
+    assert_int_equal(count_files(bkdir, ".mariadb-", NULL), 0); /* scratch folders gone */
+    int p2 = free_port();
+    assert_int_equal(count_restored(r1, p2, 1), 100 + 10 + 7);
+
+    /* a server without the binary log (the restored one): the settings, named */
+    char dsn2[256], bk2[160];
+    snprintf(dsn2, sizeof dsn2, "mysql://root:%s@127.0.0.1:%d/pitr", password, p2);
+    snprintf(bk2, sizeof bk2, "%s/backups-nobinlog", top);
+    dbmgmt_backup *b2 = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b2, dsn2, bk2), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_set_engine(b2, "mariadb-backup"), DBMGMT_ERR_POLICY);
+    const char *msg = dbmgmt_backup_errmsg(b2);
+    assert_non_null(strstr(msg, "log_bin"));
+    assert_non_null(strstr(msg, "binlog_format"));
+    assert_non_null(strstr(msg, "server_id"));
+    assert_null(strstr(msg, password));
+    dbmgmt_backup_free(b2);
+    char sock[160];
+    snprintf(sock, sizeof sock, "%s/sock", top);
+    sh("%s stop %s %s", script, r1, sock);
+
+    /* the restore drill of the incr: the rows at its end */
+    char r2[192];
+    snprintf(r2, sizeof r2, "%s/r2", top);
+    rc = dbmgmt_backup_restore(b, incr_id, r2);
+    if (rc != DBMGMT_OK)
+        fail_msg("restore of %s: %s", incr_id, dbmgmt_backup_errmsg(b));
+    assert_int_equal(count_restored(r2, free_port(), 0), 100 + 10);
+
+    /* a flipped byte in a backup file fails verify, naming the file */
+    char path[512];
+    snprintf(path, sizeof path, "%s/mariadb-backup/%s/ibdata1", bkdir, full_id);
+    flip_byte(path, 4096 + 17);
+    assert_int_equal(dbmgmt_backup_verify(b, full_id), DBMGMT_ERR_CHECKSUM);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b), "ibdata1"));
+    assert_null(strstr(dbmgmt_backup_errmsg(b), password));
+    assert_int_equal(dbmgmt_backup_verify(b, incr_id), DBMGMT_ERR_CHECKSUM); /* its chain */
+    flip_byte(path, 4096 + 17);
+    assert_int_equal(dbmgmt_backup_verify(b, full_id), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_verify(b, incr_id), DBMGMT_OK);
+    int64_t failures = dbmgmt_backup_metric(b, DBMGMT_BACKUP_FAILURES);
+
+    /* keep-last 1 keeps the incr, and so the full it needs */
+    dbmgmt_retention *ret = NULL;
+    assert_int_equal(dbmgmt_retention_new(&ret), DBMGMT_OK);
+    assert_int_equal(dbmgmt_retention_set_keep(ret, DBMGMT_KEEP_LAST, 1), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_set_retention(b, ret), DBMGMT_OK);
+    dbmgmt_retention_free(ret);
+    assert_int_equal(dbmgmt_backup_prune(b, 0), 0);
+    assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 2);
+    char mbdir[192], bldir[192];
+    snprintf(mbdir, sizeof mbdir, "%s/mariadb-backup", bkdir);
+    snprintf(bldir, sizeof bldir, "%s/binlog", bkdir);
+    assert_true(exists_in(mbdir, full_id));
+    /* day 2: a new full, kept alone; the old chain and its binlogs go */
+    int32_t n = dbmgmt_backup_tick(b, T0 + DAY + 1 * HOUR);
+    if (n != 1 || dbmgmt_backup_metric(b, DBMGMT_BACKUP_FAILURES) != failures)
+        fail_msg("tick of day 2: %d: %s", n, dbmgmt_backup_errmsg(b));
+    assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 1);
+    assert_false(exists_in(mbdir, full_id));
+    assert_false(exists_in(mbdir, incr_id));
+    char full2_binlog[64];
+    attr_of(b, "full", 0, "binlog_file", full2_binlog, sizeof full2_binlog);
+    assert_true(*full2_binlog);
+    assert_int_equal(count_files(bldir, NULL, full2_binlog), 0);
+    assert_true(exists_in(bldir, full2_binlog) || count_files(bldir, "mysql-bin.", NULL) > 0);
+    dbmgmt_backup_free(b);
+
+    assert_int_equal(dbmgmt_set_logger(NULL, NULL, DBMGMT_LOG_INFO), DBMGMT_OK);
+    assert_true(log_lines > 0);
+    assert_int_equal(log_leaks, 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *ci = getenv("CI");
+    int in_ci = ci && !strcmp(ci, "true");
+    const char *missing = geteuid() != 0 ? "root (the scratch server runs as mysql)"
+                          : system("command -v mariadbd >/dev/null || "
+                                   "test -x /usr/sbin/mariadbd") != 0
+                              ? "mariadbd (mariadb-server)"
+                          : system("command -v mariadb-backup >/dev/null") != 0
+                              ? "mariadb-backup (the Debian package)"
+                          : system("command -v mariadb-binlog >/dev/null") != 0
+                              ? "mariadb-binlog (mariadb-client)"
+                              : NULL;
+    if (missing) {
+        printf("%s: needs %s\n", in_ci ? "FAIL" : "SKIP", missing);
+        exit(in_ci ? 1 : 77);
+    }
+    snprintf(top, sizeof top, "/tmp/dbmgmt-pitr-my-XXXXXX");
+    if (!mkdtemp(top) || chmod(top, 0711) != 0)
+        return -1;
+    snprintf(mydir, sizeof mydir, "%s/my", top);
+    snprintf(bkdir, sizeof bkdir, "%s/backups", top);
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    for (size_t i = 0; i < 24; i++)
+        password[i] = "abcdefghjkmnpqrstuvwxyz23456789"[rand_r(&seed) % 31];
+    password[24] = '\0';
+    port = free_port();
+    snprintf(dsn, sizeof dsn, "mysql://root:%s@127.0.0.1:%d/pitr", password, port);
+    setenv("MDBSCRATCH_PW", password, 1);
+    int rc = sh("%s init %s %d", script, mydir, port);
+    unsetenv("MDBSCRATCH_PW");
+    if (rc != 0) {
+        sh("cat %s/install.log %s/data.err >&2", mydir, mydir);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sh("%s stop %s/data %s; for r in r1 r2; do %s stop %s/$r %s/sock; done", script, mydir,
+       mydir, script, top, top);
+    if (!getenv("DBMGMT_TEST_KEEP") && strncmp(top, "/tmp/dbmgmt-pitr-my-", 20) == 0)
+        sh("rm -rf %s", top);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s PATH/mariadb_scratch.sh\n", argv[0]);
+        return 2;
+    }
+    snprintf(script, sizeof script, "%s", argv[1]);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_incr_by_schedule_restore_to_time_verify_prune),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
