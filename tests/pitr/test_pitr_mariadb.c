@@ -11,6 +11,8 @@
  * - rows inserted after the incr at distinct seconds; restore_to_time a
  *   moment between two inserts into a new data directory, a server started
  *   on it: exactly the rows committed before the time;
+ * - the same restore through `dbmgmt backup --engine mariadb-backup restore
+ *   --to-time` (when the CLI is built);
  * - a server without the binary log is refused at set_engine, naming the
  *   settings it needs;
  * - a flipped byte in a backup file fails verify naming the file;
@@ -47,7 +49,7 @@
 #define HOUR 3600
 #define DAY 86400
 
-static char top[64], mydir[128], bkdir[128], dsn[256], script[512];
+static char top[64], mydir[128], bkdir[128], dsn[256], script[512], cli[512];
 static char password[40];
 static int port;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -362,6 +364,27 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     snprintf(sock, sizeof sock, "%s/sock", top);
     sh("%s stop %s %s", script, r1, sock);
 
+    /* the same through the CLI (the DSN in DATABASE_URL, not on its argv) */
+    if (*cli) {
+        char r3[192], when[32], out[192];
+        snprintf(r3, sizeof r3, "%s/r3", top);
+        snprintf(out, sizeof out, "%s/cli.out", top);
+        time_t tt = (time_t)target;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        setenv("DATABASE_URL", dsn, 1);
+        rc = sh("%s backup --backup-dir %s --engine mariadb-backup restore --to-time %s %s "
+                ">%s 2>&1", cli, bkdir, when, r3, out);
+        unsetenv("DATABASE_URL");
+        if (rc != 0) {
+            sh("cat %s", out);
+            fail_msg("dbmgmt backup restore --to-time failed");
+        }
+        assert_int_equal(sh("grep -q 'binlog_range' %s", out), 0);
+        assert_int_equal(count_restored(r3, free_port(), 0), 100 + 10 + 7);
+    }
+
     /* the restore drill of the incr: the rows at its end */
     char r2[192];
     snprintf(r2, sizeof r2, "%s/r2", top);
@@ -456,7 +479,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    sh("%s stop %s/data %s; for r in r1 r2; do %s stop %s/$r %s/sock; done", script, mydir,
+    sh("%s stop %s/data %s; for r in r1 r2 r3; do %s stop %s/$r %s/sock; done", script, mydir,
        mydir, script, top, top);
     if (!getenv("DBMGMT_TEST_KEEP") && strncmp(top, "/tmp/dbmgmt-pitr-my-", 20) == 0)
         sh("rm -rf %s", top);
@@ -466,10 +489,12 @@ static int teardown(void **state)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s PATH/mariadb_scratch.sh\n", argv[0]);
+        fprintf(stderr, "usage: %s PATH/mariadb_scratch.sh [PATH/dbmgmt]\n", argv[0]);
         return 2;
     }
     snprintf(script, sizeof script, "%s", argv[1]);
+    if (argc > 2) /* the CLI's restore --to-time too */
+        snprintf(cli, sizeof cli, "%s", argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_incr_by_schedule_restore_to_time_verify_prune),
     };
