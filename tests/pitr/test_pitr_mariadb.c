@@ -25,16 +25,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +41,7 @@
 #include <dbmgmt.h>
 
 #include "support/engine.h"
+#include "support/pitr.h"
 
 #define T0 1893456000LL /* 2030-01-01T00:00:00Z: the injected clock */
 #define HOUR 3600
@@ -56,28 +54,6 @@ static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static int log_lines, log_leaks;
 
 /* ---- the scratch server ------------------------------------------------------------- */
-
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(s, (struct sockaddr *)&a, &len) != 0)
-        return -1;
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
 
 static int64_t q(const char *sql)
 {
@@ -92,52 +68,7 @@ static void wait_server_past(int64_t t)
     assert_true(q("SELECT UNIX_TIMESTAMP()") > t);
 }
 
-/* ---- watching our children's command lines and the library's log ----------------------- */
-
-typedef struct watcher {
-    volatile int stop;
-    int seen, leaks;
-} watcher;
-
-static ssize_t read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n >= 0)
-        buf[n] = '\0';
-    return n;
-}
-
-static void *watcher_main(void *arg)
-{
-    watcher *w = arg;
-    while (!w->stop) {
-        DIR *d = opendir("/proc");
-        struct dirent *ent;
-        while (d && (ent = readdir(d)) != NULL) {
-            if (ent->d_name[0] < '1' || ent->d_name[0] > '9')
-                continue;
-            char path[300], comm[64], cmdline[8192];
-            snprintf(path, sizeof path, "/proc/%s/comm", ent->d_name);
-            if (read_small(path, comm, sizeof comm) <= 0 || strncmp(comm, "mariadb", 7))
-                continue;
-            snprintf(path, sizeof path, "/proc/%s/cmdline", ent->d_name);
-            ssize_t n = read_small(path, cmdline, sizeof cmdline);
-            if (n <= 0 || !memmem(cmdline, (size_t)n, "--defaults-extra-file=", 22))
-                continue; /* the scratch server itself */
-            w->seen++;
-            if (memmem(cmdline, (size_t)n, password, strlen(password)))
-                w->leaks++;
-        }
-        if (d)
-            closedir(d);
-        usleep(500);
-    }
-    return NULL;
-}
+/* ---- the library's log ---------------------------------------------------------------- */
 
 static void log_watch(void *userdata, dbmgmt_log_level level, const char *message)
 {
@@ -152,49 +83,11 @@ static void log_watch(void *userdata, dbmgmt_log_level level, const char *messag
 
 /* ---- catalog ------------------------------------------------------------------------ */
 
-/* The value of attribute key of the n-th backup (from 0) of kind, from the
- * list JSON (attrs are flat string pairs); id receives its id. */
-static void attr_of(dbmgmt_backup *b, const char *kind, int nth, const char *key, char *out,
-                    size_t cap)
-{
-    char *json = dbmgmt_backup_list_json(b);
-    assert_non_null(json);
-    out[0] = '\0';
-    char want[64];
-    snprintf(want, sizeof want, "\"kind\":\"%s\"", kind);
-    const char *p = json;
-    for (int i = 0; i <= nth && p; i++) {
-        p = strstr(p, want);
-        if (p && i < nth)
-            p += strlen(want);
-    }
-    if (p) {
-        const char *attrs = strstr(p, "\"attrs\":{");
-        char k[64];
-        snprintf(k, sizeof k, "\"%s\":\"", key);
-        const char *v = attrs ? strstr(attrs, k) : NULL;
-        const char *end = attrs ? strchr(attrs, '}') : NULL;
-        if (v && v < end) {
-            v += strlen(k);
-            size_t len = strcspn(v, "\"");
-            snprintf(out, cap, "%.*s", (int)(len < cap ? len : cap - 1), v);
-        }
-    }
-    dbmgmt_free(json);
-}
-
-static int64_t attr_int(dbmgmt_backup *b, const char *kind, int nth, const char *key)
-{
-    char v[64];
-    attr_of(b, kind, nth, key, v, sizeof v);
-    return *v ? strtoll(v, NULL, 10) : -1;
-}
-
 /* The id of the n-th backup of kind ("...-full"). */
 static void id_of(dbmgmt_backup *b, const char *kind, int nth, char *out, size_t cap)
 {
     char dir[256];
-    attr_of(b, kind, nth, "dir", dir, sizeof dir);
+    support_backup_attr(b, kind, nth, "dir", dir, sizeof dir);
     const char *slash = strrchr(dir, '/');
     assert_non_null(slash);
     snprintf(out, cap, "%s", slash + 1);
@@ -226,26 +119,18 @@ static int count_files(const char *dir, const char *prefix, const char *before)
     return n;
 }
 
-static int32_t tick_ok(dbmgmt_backup *b, int64_t now)
-{
-    int32_t n = dbmgmt_backup_tick(b, now);
-    if (n < 0 || dbmgmt_backup_metric(b, DBMGMT_BACKUP_FAILURES) != 0)
-        fail_msg("tick at %lld: %d: %s", (long long)now, n, dbmgmt_backup_errmsg(b));
-    return n;
-}
-
 /* Start a server on a restored data directory, the rows of pitr.t, stop it. */
 static int64_t count_restored(const char *data, int p2, int keep_running)
 {
     char sock[160];
     snprintf(sock, sizeof sock, "%s/sock", top);
-    if (sh("%s start %s %d %s", script, data, p2, sock) != 0)
+    if (support_sh("%s start %s %d %s", script, data, p2, sock) != 0)
         fail_msg("the restored server in %s did not start", data);
     char dsn2[256];
     snprintf(dsn2, sizeof dsn2, "mysql://root:%s@127.0.0.1:%d/pitr", password, p2);
     int64_t n = support_query_int_on(dsn2, "SELECT COUNT(*) FROM t");
     if (!keep_running)
-        sh("%s stop %s %s", script, data, sock);
+        support_sh("%s stop %s %s", script, data, sock);
     return n;
 }
 
@@ -281,9 +166,10 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     b = NULL;
     assert_int_equal(dbmgmt_backup_new(&b, dsn, bkdir), DBMGMT_OK);
 
-    watcher w = {0};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, watcher_main, &w), 0);
+    /* the tools' command lines (not the scratch server's: no defaults file) */
+    support_argv_watch w = {.comm_prefix = "mariadb", .marker = "--defaults-extra-file=",
+                            .secret = password};
+    support_argv_watch_start(&w);
     int rc = dbmgmt_backup_set_engine(b, "mariadb-backup");
     if (rc != DBMGMT_OK)
         fail_msg("set_engine: %s", dbmgmt_backup_errmsg(b));
@@ -295,12 +181,11 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     assert_non_null(strstr(dbmgmt_backup_errmsg(b), "'bad'"));
 
     /* full, then incr by schedule (the injected clock) */
-    assert_int_equal(tick_ok(b, T0), 0);
-    assert_int_equal(tick_ok(b, T0 + 1 * HOUR), 1);
+    assert_int_equal(support_tick_ok(b, T0), 0);
+    assert_int_equal(support_tick_ok(b, T0 + 1 * HOUR), 1);
     support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after full' FROM seq_1_to_10");
-    assert_int_equal(tick_ok(b, T0 + 3 * HOUR), 1);
-    w.stop = 1;
-    pthread_join(th, NULL);
+    assert_int_equal(support_tick_ok(b, T0 + 3 * HOUR), 1);
+    support_argv_watch_stop(&w);
     assert_true(w.seen > 0);
     assert_int_equal(w.leaks, 0);
     assert_int_equal(count_files(bkdir, ".dbmgmt-mysql-", NULL), 0); /* options files gone */
@@ -308,26 +193,26 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     char full_id[160], incr_id[160], v[256];
     id_of(b, "full", 0, full_id, sizeof full_id);
     id_of(b, "incr", 0, incr_id, sizeof incr_id);
-    attr_of(b, "full", 0, "type", v, sizeof v);
+    support_backup_attr(b, "full", 0, "type", v, sizeof v);
     assert_string_equal(v, "full");
-    attr_of(b, "incr", 0, "type", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "type", v, sizeof v);
     assert_string_equal(v, "incr");
-    attr_of(b, "incr", 0, "base", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "base", v, sizeof v);
     assert_string_equal(v, full_id);
-    attr_of(b, "incr", 0, "binlog_file", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "binlog_file", v, sizeof v);
     assert_non_null(strstr(v, "mysql-bin."));
-    assert_true(attr_int(b, "incr", 0, "binlog_pos") > 0);
-    attr_of(b, "incr", 0, "gtid", v, sizeof v);
+    assert_true(support_backup_attr_int(b, "incr", 0, "binlog_pos") > 0);
+    support_backup_attr(b, "incr", 0, "gtid", v, sizeof v);
     assert_non_null(strstr(v, "0-1-"));
-    assert_true(attr_int(b, "incr", 0, "from_lsn") == attr_int(b, "full", 0, "to_lsn"));
-    assert_true(attr_int(b, "incr", 0, "last_lsn") > attr_int(b, "full", 0, "last_lsn"));
+    assert_true(support_backup_attr_int(b, "incr", 0, "from_lsn") == support_backup_attr_int(b, "full", 0, "to_lsn"));
+    assert_true(support_backup_attr_int(b, "incr", 0, "last_lsn") > support_backup_attr_int(b, "full", 0, "last_lsn"));
     char *json = dbmgmt_backup_list_json(b);
     assert_null(strstr(json, "\"verified\":false"));
     assert_non_null(strstr(json, "\"engine\":\"mariadb-backup\""));
     dbmgmt_free(json);
 
     /* rows after the incr, at distinct seconds; a moment between them */
-    wait_server_past(attr_int(b, "incr", 0, "stop_time"));
+    wait_server_past(support_backup_attr_int(b, "incr", 0, "stop_time"));
     support_exec_on(dsn, "INSERT INTO t(note) SELECT 'batch a' FROM seq_1_to_7");
     int64_t target = q("SELECT UNIX_TIMESTAMP()") + 1;
     wait_server_past(target);
@@ -344,7 +229,7 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     assert_non_null(strstr(info, "\"engine\":\"mariadb-backup\""));
     assert_non_null(strstr(info, "\"binlog_range\":\"mysql-bin."));
     assert_int_equal(count_files(bkdir, ".mariadb-", NULL), 0); /* scratch folders gone */
-    int p2 = free_port();
+    int p2 = support_free_port();
     assert_int_equal(count_restored(r1, p2, 1), 100 + 10 + 7);
 
     /* a server without the binary log (the restored one): the settings, named */
@@ -362,7 +247,7 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     dbmgmt_backup_free(b2);
     char sock[160];
     snprintf(sock, sizeof sock, "%s/sock", top);
-    sh("%s stop %s %s", script, r1, sock);
+    support_sh("%s stop %s %s", script, r1, sock);
 
     /* the same through the CLI (the DSN in DATABASE_URL, not on its argv) */
     if (*cli) {
@@ -374,15 +259,15 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
         gmtime_r(&tt, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
         setenv("DATABASE_URL", dsn, 1);
-        rc = sh("%s backup --backup-dir %s --engine mariadb-backup restore --to-time %s %s "
+        rc = support_sh("%s backup --backup-dir %s --engine mariadb-backup restore --to-time %s %s "
                 ">%s 2>&1", cli, bkdir, when, r3, out);
         unsetenv("DATABASE_URL");
         if (rc != 0) {
-            sh("cat %s", out);
+            support_sh("cat %s", out);
             fail_msg("dbmgmt backup restore --to-time failed");
         }
-        assert_int_equal(sh("grep -q 'binlog_range' %s", out), 0);
-        assert_int_equal(count_restored(r3, free_port(), 0), 100 + 10 + 7);
+        assert_int_equal(support_sh("grep -q 'binlog_range' %s", out), 0);
+        assert_int_equal(count_restored(r3, support_free_port(), 0), 100 + 10 + 7);
     }
 
     /* the restore drill of the incr: the rows at its end */
@@ -391,7 +276,7 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     rc = dbmgmt_backup_restore(b, incr_id, r2);
     if (rc != DBMGMT_OK)
         fail_msg("restore of %s: %s", incr_id, dbmgmt_backup_errmsg(b));
-    assert_int_equal(count_restored(r2, free_port(), 0), 100 + 10);
+    assert_int_equal(count_restored(r2, support_free_port(), 0), 100 + 10);
 
     /* a flipped byte in a backup file fails verify, naming the file */
     char path[512];
@@ -426,7 +311,7 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     assert_false(exists_in(mbdir, full_id));
     assert_false(exists_in(mbdir, incr_id));
     char full2_binlog[64];
-    attr_of(b, "full", 0, "binlog_file", full2_binlog, sizeof full2_binlog);
+    support_backup_attr(b, "full", 0, "binlog_file", full2_binlog, sizeof full2_binlog);
     assert_true(*full2_binlog);
     assert_int_equal(count_files(bldir, NULL, full2_binlog), 0);
     assert_true(exists_in(bldir, full2_binlog) || count_files(bldir, "mysql-bin.", NULL) > 0);
@@ -464,13 +349,13 @@ static int setup(void **state)
     for (size_t i = 0; i < 24; i++)
         password[i] = "abcdefghjkmnpqrstuvwxyz23456789"[rand_r(&seed) % 31];
     password[24] = '\0';
-    port = free_port();
+    port = support_free_port();
     snprintf(dsn, sizeof dsn, "mysql://root:%s@127.0.0.1:%d/pitr", password, port);
     setenv("MDBSCRATCH_PW", password, 1);
-    int rc = sh("%s init %s %d", script, mydir, port);
+    int rc = support_sh("%s init %s %d", script, mydir, port);
     unsetenv("MDBSCRATCH_PW");
     if (rc != 0) {
-        sh("cat %s/install.log %s/data.err >&2", mydir, mydir);
+        support_sh("cat %s/install.log %s/data.err >&2", mydir, mydir);
         return -1;
     }
     return 0;
@@ -479,10 +364,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    sh("%s stop %s/data %s; for r in r1 r2 r3; do %s stop %s/$r %s/sock; done", script, mydir,
+    support_sh("%s stop %s/data %s; for r in r1 r2 r3; do %s stop %s/$r %s/sock; done", script, mydir,
        mydir, script, top, top);
     if (!getenv("DBMGMT_TEST_KEEP") && strncmp(top, "/tmp/dbmgmt-pitr-my-", 20) == 0)
-        sh("rm -rf %s", top);
+        support_sh("rm -rf %s", top);
     return 0;
 }
 

@@ -22,16 +22,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +38,7 @@
 #include <dbmgmt.h>
 
 #include "support/engine.h"
+#include "support/pitr.h"
 
 #define T0 1893456000LL /* 2030-01-01T00:00:00Z: the injected clock */
 #define HOUR 3600
@@ -51,28 +49,6 @@ static char password[40];
 static int port;
 
 /* ---- the scratch server ------------------------------------------------------------- */
-
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(s, (struct sockaddr *)&a, &len) != 0)
-        return -1;
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
 
 static int64_t q(const char *sql)
 {
@@ -118,9 +94,9 @@ static void switch_and_archive(void)
  * left recovery; stop it. */
 static int64_t count_restored(const char *data)
 {
-    int p2 = free_port();
-    if (sh("%s start %s %d %s", script, data, p2, pgdir) != 0) {
-        sh("tail -n 30 %s/%s.log >&2", pgdir, strrchr(data, '/') + 1);
+    int p2 = support_free_port();
+    if (support_sh("%s start %s %d %s", script, data, p2, pgdir) != 0) {
+        support_sh("tail -n 30 %s/%s.log >&2", pgdir, strrchr(data, '/') + 1);
         fail_msg("the restored server in %s did not start", data);
     }
     char dsn2[256];
@@ -129,96 +105,11 @@ static int64_t count_restored(const char *data)
         usleep(100000);
     assert_int_equal(support_query_int_on(dsn2, "SELECT pg_is_in_recovery()::int"), 0);
     int64_t n = support_query_int_on(dsn2, "SELECT COUNT(*) FROM t");
-    sh("%s stop %s", script, data);
+    support_sh("%s stop %s", script, data);
     return n;
-}
-
-/* ---- watching our children's command lines ------------------------------------------- */
-
-typedef struct watcher {
-    volatile int stop;
-    int seen, leaks;
-} watcher;
-
-static ssize_t read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n >= 0)
-        buf[n] = '\0';
-    return n;
-}
-
-static void *watcher_main(void *arg)
-{
-    watcher *w = arg;
-    while (!w->stop) {
-        DIR *d = opendir("/proc");
-        struct dirent *ent;
-        while (d && (ent = readdir(d)) != NULL) {
-            if (ent->d_name[0] < '1' || ent->d_name[0] > '9')
-                continue;
-            char path[300], comm[64], cmdline[8192];
-            snprintf(path, sizeof path, "/proc/%s/comm", ent->d_name);
-            if (read_small(path, comm, sizeof comm) <= 0 || strncmp(comm, "pgbackrest", 10))
-                continue;
-            snprintf(path, sizeof path, "/proc/%s/cmdline", ent->d_name);
-            ssize_t n = read_small(path, cmdline, sizeof cmdline);
-            if (n <= 0)
-                continue;
-            w->seen++;
-            if (memmem(cmdline, (size_t)n, password, strlen(password)))
-                w->leaks++;
-        }
-        if (d)
-            closedir(d);
-        usleep(500);
-    }
-    return NULL;
 }
 
 /* ---- catalog ------------------------------------------------------------------------ */
-
-/* The value of attribute key of the backup whose kind is kind (the n-th,
- * from 0), from the list JSON (attrs are flat string pairs). */
-static void attr_of(dbmgmt_backup *b, const char *kind, int nth, const char *key, char *out,
-                    size_t cap)
-{
-    char *json = dbmgmt_backup_list_json(b);
-    assert_non_null(json);
-    out[0] = '\0';
-    char want[64];
-    snprintf(want, sizeof want, "\"kind\":\"%s\"", kind);
-    const char *p = json;
-    for (int i = 0; i <= nth && p; i++) {
-        p = strstr(p, want);
-        if (p && i < nth)
-            p += strlen(want);
-    }
-    if (p) {
-        const char *attrs = strstr(p, "\"attrs\":{");
-        char k[64];
-        snprintf(k, sizeof k, "\"%s\":\"", key);
-        const char *v = attrs ? strstr(attrs, k) : NULL;
-        const char *end = attrs ? strchr(attrs, '}') : NULL;
-        if (v && v < end) {
-            v += strlen(k);
-            size_t len = strcspn(v, "\"");
-            snprintf(out, cap, "%.*s", (int)(len < cap ? len : cap - 1), v);
-        }
-    }
-    dbmgmt_free(json);
-}
-
-static int64_t attr_int(dbmgmt_backup *b, const char *kind, int nth, const char *key)
-{
-    char v[64];
-    attr_of(b, kind, nth, key, v, sizeof v);
-    return *v ? strtoll(v, NULL, 10) : -1;
-}
 
 static int count_kind(dbmgmt_backup *b, const char *kind)
 {
@@ -258,14 +149,6 @@ static int segments_before(const char *seg)
     return n;
 }
 
-static int32_t tick_ok(dbmgmt_backup *b, int64_t now)
-{
-    int32_t n = dbmgmt_backup_tick(b, now);
-    if (n < 0 || dbmgmt_backup_metric(b, DBMGMT_BACKUP_FAILURES) != 0)
-        fail_msg("tick at %lld: %d: %s", (long long)now, n, dbmgmt_backup_errmsg(b));
-    return n;
-}
-
 /* ---- the test ------------------------------------------------------------------------ */
 
 static void test_full_diff_incr_restore_to_time_and_prune(void **state)
@@ -286,9 +169,8 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     b = NULL;
     assert_int_equal(dbmgmt_backup_new(&b, dsn, bkdir), DBMGMT_OK);
 
-    watcher w = {0};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, watcher_main, &w), 0);
+    support_argv_watch w = {.comm_prefix = "pgbackrest", .secret = password};
+    support_argv_watch_start(&w);
     int rc = dbmgmt_backup_set_engine(b, "pgbackrest");
     if (rc != DBMGMT_OK)
         fail_msg("set_engine: %s", dbmgmt_backup_errmsg(b));
@@ -325,48 +207,47 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     assert_int_equal(st.st_mode & 0777, 0600);
 
     /* full, diff, incr by schedule (the injected clock) */
-    assert_int_equal(tick_ok(b, T0), 0);
-    assert_int_equal(tick_ok(b, T0 + 1 * HOUR), 1);
+    assert_int_equal(support_tick_ok(b, T0), 0);
+    assert_int_equal(support_tick_ok(b, T0 + 1 * HOUR), 1);
     support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after full' FROM generate_series(1, 10)");
-    assert_int_equal(tick_ok(b, T0 + 2 * HOUR), 1);
+    assert_int_equal(support_tick_ok(b, T0 + 2 * HOUR), 1);
     support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after diff' FROM generate_series(1, 3)");
-    assert_int_equal(tick_ok(b, T0 + 3 * HOUR), 1);
-    w.stop = 1;
-    pthread_join(th, NULL);
+    assert_int_equal(support_tick_ok(b, T0 + 3 * HOUR), 1);
+    support_argv_watch_stop(&w);
     assert_true(w.seen > 0);
     assert_int_equal(w.leaks, 0);
 
     char full_label[64], diff_label[64], incr_label[64], v[64];
-    attr_of(b, "full", 0, "label", full_label, sizeof full_label);
-    attr_of(b, "diff", 0, "label", diff_label, sizeof diff_label);
-    attr_of(b, "incr", 0, "label", incr_label, sizeof incr_label);
+    support_backup_attr(b, "full", 0, "label", full_label, sizeof full_label);
+    support_backup_attr(b, "diff", 0, "label", diff_label, sizeof diff_label);
+    support_backup_attr(b, "incr", 0, "label", incr_label, sizeof incr_label);
     assert_non_null(strstr(full_label, "F"));
     assert_non_null(strstr(diff_label, "_"));
     assert_non_null(strstr(diff_label, "D"));
     assert_non_null(strstr(incr_label, "I"));
-    attr_of(b, "full", 0, "type", v, sizeof v);
+    support_backup_attr(b, "full", 0, "type", v, sizeof v);
     assert_string_equal(v, "full");
-    attr_of(b, "diff", 0, "type", v, sizeof v);
+    support_backup_attr(b, "diff", 0, "type", v, sizeof v);
     assert_string_equal(v, "diff");
-    attr_of(b, "incr", 0, "type", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "type", v, sizeof v);
     assert_string_equal(v, "incr");
-    attr_of(b, "diff", 0, "prior", v, sizeof v);
+    support_backup_attr(b, "diff", 0, "prior", v, sizeof v);
     assert_string_equal(v, full_label);
-    attr_of(b, "incr", 0, "prior", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "prior", v, sizeof v);
     assert_string_equal(v, diff_label);
-    attr_of(b, "incr", 0, "wal_start", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "wal_start", v, sizeof v);
     assert_int_equal(strlen(v), 24);
-    attr_of(b, "incr", 0, "lsn_stop", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "lsn_stop", v, sizeof v);
     assert_non_null(strchr(v, '/'));
-    assert_true(attr_int(b, "full", 0, "backup_size") > 1000000);
-    assert_true(attr_int(b, "full", 0, "repo_size") > 0);
-    assert_true(attr_int(b, "incr", 0, "stop_time") >= attr_int(b, "incr", 0, "start_time"));
-    assert_true(attr_int(b, "incr", 0, "start_time") > 1700000000);
+    assert_true(support_backup_attr_int(b, "full", 0, "backup_size") > 1000000);
+    assert_true(support_backup_attr_int(b, "full", 0, "repo_size") > 0);
+    assert_true(support_backup_attr_int(b, "incr", 0, "stop_time") >= support_backup_attr_int(b, "incr", 0, "start_time"));
+    assert_true(support_backup_attr_int(b, "incr", 0, "start_time") > 1700000000);
     char *json = dbmgmt_backup_list_json(b);
     assert_null(strstr(json, "\"verified\":false"));
     assert_non_null(strstr(json, "\"engine\":\"pgbackrest\""));
     dbmgmt_free(json);
-    int64_t incr_stop = attr_int(b, "incr", 0, "stop_time");
+    int64_t incr_stop = support_backup_attr_int(b, "incr", 0, "stop_time");
 
     /* rows after the incr; a moment between two inserts */
     wait_server_past(incr_stop);
@@ -380,7 +261,7 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     /* before the first backup: an error naming the earliest time */
     char r0[192];
     snprintf(r0, sizeof r0, "%s/r0", top);
-    assert_int_equal(dbmgmt_backup_restore_to_time(b, r0, attr_int(b, "full", 0, "start_time")),
+    assert_int_equal(dbmgmt_backup_restore_to_time(b, r0, support_backup_attr_int(b, "full", 0, "start_time")),
                      DBMGMT_ERR_NOTFOUND);
     assert_non_null(strstr(dbmgmt_backup_errmsg(b), "earliest time available"));
 
@@ -415,23 +296,23 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     assert_int_equal(dbmgmt_retention_set_keep(ret, DBMGMT_KEEP_LAST, 2), DBMGMT_OK);
     assert_int_equal(dbmgmt_backup_set_retention(b, ret), DBMGMT_OK);
     dbmgmt_retention_free(ret);
-    assert_int_equal(tick_ok(b, T0 + DAY + 1 * HOUR), 1);
+    assert_int_equal(support_tick_ok(b, T0 + DAY + 1 * HOUR), 1);
     /* keep-last 2 keeps the incr of day 1 and so its diff and full */
     assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 4);
-    int64_t full2_stop = attr_int(b, "full", 1, "stop_time");
+    int64_t full2_stop = support_backup_attr_int(b, "full", 1, "stop_time");
     char full2_wal[64], full2_label[64];
-    attr_of(b, "full", 1, "wal_start", full2_wal, sizeof full2_wal);
-    attr_of(b, "full", 1, "label", full2_label, sizeof full2_label);
+    support_backup_attr(b, "full", 1, "wal_start", full2_wal, sizeof full2_wal);
+    support_backup_attr(b, "full", 1, "label", full2_label, sizeof full2_label);
     wait_server_past(full2_stop);
     support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after full 2' FROM generate_series(1, 4)");
     switch_and_archive();
     assert_true(segments_before(full2_wal) > 0);
-    assert_int_equal(tick_ok(b, T0 + DAY + 3 * HOUR), 2); /* diff and incr */
+    assert_int_equal(support_tick_ok(b, T0 + DAY + 3 * HOUR), 2); /* diff and incr */
     assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 3);
     assert_int_equal(count_kind(b, "full"), 1);
     assert_int_equal(count_kind(b, "diff"), 1);
     assert_int_equal(count_kind(b, "incr"), 1);
-    attr_of(b, "full", 0, "label", v, sizeof v);
+    support_backup_attr(b, "full", 0, "label", v, sizeof v);
     assert_string_equal(v, full2_label);
     /* the expired sets left the repository, and the WAL before the oldest kept */
     assert_false(set_exists(full_label));
@@ -475,13 +356,13 @@ static int setup(void **state)
     for (size_t i = 0; i < 24; i++)
         password[i] = "abcdefghjkmnpqrstuvwxyz23456789"[rand_r(&seed) % 31];
     password[24] = '\0';
-    port = free_port();
+    port = support_free_port();
     snprintf(dsn, sizeof dsn, "postgres://postgres:%s@127.0.0.1:%d/postgres", password, port);
     setenv("PGSCRATCH_PW", password, 1);
-    int rc = sh("%s init %s %d", script, pgdir, port);
+    int rc = support_sh("%s init %s %d", script, pgdir, port);
     unsetenv("PGSCRATCH_PW");
     if (rc != 0) {
-        sh("cat %s/initdb.log %s/server.log >&2", pgdir, pgdir);
+        support_sh("cat %s/initdb.log %s/server.log >&2", pgdir, pgdir);
         return -1;
     }
     return 0;
@@ -492,9 +373,9 @@ static int teardown(void **state)
     (void)state;
     char data[160];
     snprintf(data, sizeof data, "%s/data", pgdir);
-    sh("%s stop %s; for r in r1 r2 r3; do %s stop %s/$r; done", script, data, script, top);
+    support_sh("%s stop %s; for r in r1 r2 r3; do %s stop %s/$r; done", script, data, script, top);
     if (!getenv("DBMGMT_TEST_KEEP") && strncmp(top, "/tmp/dbmgmt-pitr-", 17) == 0)
-        sh("rm -rf %s", top);
+        support_sh("rm -rf %s", top);
     return 0;
 }
 

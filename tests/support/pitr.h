@@ -1,0 +1,43 @@
+/*
+ * Helpers of the point-in-time tests (tests/pitr), which each start a
+ * scratch server of their own: a free port, a shell command, a thread that
+ * watches child processes' command lines for a secret, catalog attributes
+ * read from the list JSON, a tick that must not fail.
+ */
+#ifndef DBMGMT_TESTS_SUPPORT_PITR_H
+#define DBMGMT_TESTS_SUPPORT_PITR_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dbmgmt.h>
+
+/* A free TCP port on 127.0.0.1, or -1. */
+int support_free_port(void);
+/* system() of the formatted command. */
+int support_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Polls /proc for processes whose comm starts with comm_prefix (and, when
+ * marker is set, whose command line contains marker): seen counts the
+ * command lines read, leaks those that hold secret. */
+typedef struct support_argv_watch {
+    const char *comm_prefix;
+    const char *marker;
+    const char *secret;
+    volatile int stop;
+    int seen, leaks;
+    pthread_t thread;
+} support_argv_watch;
+void support_argv_watch_start(support_argv_watch *w);
+void support_argv_watch_stop(support_argv_watch *w);
+
+/* The value of attribute key of the nth backup (from 0) of kind, from the
+ * list JSON ("" when absent); as a number (-1 when absent). */
+void support_backup_attr(dbmgmt_backup *b, const char *kind, int nth, const char *key, char *out,
+                         size_t cap);
+int64_t support_backup_attr_int(dbmgmt_backup *b, const char *kind, int nth, const char *key);
+/* dbmgmt_backup_tick(b, now), failing the test on an error or a failure counted. */
+int32_t support_tick_ok(dbmgmt_backup *b, int64_t now);
+
+#endif
