@@ -107,7 +107,11 @@ static void remove_stale_partials(const char *dir)
         long pid = strtol(mark + strlen(DM_BACKUP_PARTIAL), NULL, 10);
         if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH)) {
             char *path = dm_bk_path(dir, ent->d_name);
-            if (path && unlink(path) == 0)
+            struct stat st;
+            int is_dir = path && lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+            if (is_dir) /* a scratch folder (mariadb-backup's verify and restore) */
+                dm_mdb_remove_tree(path);
+            if (path && (is_dir || unlink(path) == 0))
                 dm_log(DBMGMT_LOG_WARN, "removed '%s', left by a backup that did not finish",
                        path);
             dm_free(path);

@@ -300,7 +300,8 @@ int dm_mysql_options_file(const dm_dsn *dsn, const char *dir, const char *socket
     if (!tmp || !*tmp)
         tmp = "/tmp";
     dm_buf name = DM_BUF_INIT, text = DM_BUF_INIT;
-    dm_buf_printf(&name, "%s/.dbmgmt-mysql-XXXXXX", tmp);
+    /* a partial-file name: a crash's leftover goes at the next dbmgmt_backup_new */
+    dm_buf_printf(&name, "%s/.dbmgmt-mysql" DM_BACKUP_PARTIAL "%ld-XXXXXX", tmp, (long)getpid());
     dm_buf_puts(&text, "[client]\n");
     option_value(&text, "user", dsn->user);
     option_value(&text, "password", dsn->password);

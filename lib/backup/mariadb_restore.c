@@ -241,6 +241,10 @@ int dm_mdb_check(dbmgmt_backup *b, const dm_bk_entry *e, const char *manifest)
 /* An empty (or new) folder for the restore. */
 static int restore_dir(dbmgmt_backup *b, const char *target)
 {
+    if (strstr(target, "://"))
+        return dm_error_set(&b->err, DBMGMT_ERR_INVALID,
+                            "restore target '%s': a mariadb-backup backup restores into a data "
+                            "directory (a path), not a DSN", target);
     if (b->mdb->datadir && !strcmp(target, b->mdb->datadir))
         return dm_error_set(&b->err, DBMGMT_ERR_POLICY,
                             "restore target '%s' is the server's own data directory", target);

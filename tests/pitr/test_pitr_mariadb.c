@@ -7,7 +7,8 @@
  *   injected clock; the catalog's attrs (type, base, LSNs, binlog position);
  *   a schedule of another kind is refused; no child (mariadb-backup,
  *   mariadb-binlog, mariadb) has the password on its argv, no log line or
- *   error holds it, and no options file is left behind;
+ *   error holds it, and no options file is left behind (nor, at the next
+ *   open, one or a scratch folder of a crashed process);
  * - rows inserted after the incr at distinct seconds; restore_to_time a
  *   moment between two inserts into a new data directory, a server started
  *   on it: exactly the rows committed before the time;
@@ -164,7 +165,14 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     assert_non_null(strstr(dbmgmt_backup_errmsg(b), "'daily'"));
     dbmgmt_backup_free(b);
     b = NULL;
+    /* a crashed process's scratch folder and options file go at the next open */
+    assert_int_equal(support_sh("mkdir -p %s/.mariadb-verify.partial-2147483646/0 && "
+                                "touch %s/.mariadb-verify.partial-2147483646/0/ibdata1 "
+                                "%s/.dbmgmt-mysql.partial-2147483646-aBcDeF", bkdir, bkdir,
+                                bkdir), 0);
     assert_int_equal(dbmgmt_backup_new(&b, dsn, bkdir), DBMGMT_OK);
+    assert_int_equal(count_files(bkdir, ".mariadb-", NULL), 0);
+    assert_int_equal(count_files(bkdir, ".dbmgmt-mysql", NULL), 0);
 
     /* the tools' command lines (not the scratch server's: no defaults file) */
     support_argv_watch w = {.comm_prefix = "mariadb", .marker = "--defaults-extra-file=",
@@ -188,7 +196,7 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     support_argv_watch_stop(&w);
     assert_true(w.seen > 0);
     assert_int_equal(w.leaks, 0);
-    assert_int_equal(count_files(bkdir, ".dbmgmt-mysql-", NULL), 0); /* options files gone */
+    assert_int_equal(count_files(bkdir, ".dbmgmt-mysql", NULL), 0); /* options files gone */
 
     char full_id[160], incr_id[160], v[256];
     id_of(b, "full", 0, full_id, sizeof full_id);
