@@ -498,6 +498,7 @@ int dm_mdb_restore(dbmgmt_backup *b, const dm_bk_entry *e, const char *target,
     dm_bk_entry *chain = NULL;
     size_t n = 0;
     int rc = restore_dir(b, target);
+    int target_ours = rc == DBMGMT_OK; /* empty or new: emptied again on failure */
     if (rc == DBMGMT_OK)
         rc = dm_mdb_chain(b, e, &chain, &n);
     if (rc == DBMGMT_OK)
@@ -518,6 +519,10 @@ int dm_mdb_restore(dbmgmt_backup *b, const dm_bk_entry *e, const char *target,
     if (rc == DBMGMT_OK)
         dm_log(DBMGMT_LOG_INFO, "mariadb-backup: backup %s restored into '%s'%s%s", e->id,
                target, *range ? ", binlogs replayed " : "", *range ? *range : "");
+    if (rc != DBMGMT_OK && target_ours) { /* no half-restored data directory */
+        dm_mdb_remove_tree(target);
+        mkdir(target, 0750);
+    }
     dm_free(prepared);
     dm_free(scratch);
     dm_bk_entries_free(chain, n);

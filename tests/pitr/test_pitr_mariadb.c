@@ -212,8 +212,10 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     assert_true(support_backup_attr_int(b, "incr", 0, "binlog_pos") > 0);
     support_backup_attr(b, "incr", 0, "gtid", v, sizeof v);
     assert_non_null(strstr(v, "0-1-"));
-    assert_true(support_backup_attr_int(b, "incr", 0, "from_lsn") == support_backup_attr_int(b, "full", 0, "to_lsn"));
-    assert_true(support_backup_attr_int(b, "incr", 0, "last_lsn") > support_backup_attr_int(b, "full", 0, "last_lsn"));
+    assert_true(support_backup_attr_int(b, "incr", 0, "from_lsn") ==
+                support_backup_attr_int(b, "full", 0, "to_lsn"));
+    assert_true(support_backup_attr_int(b, "incr", 0, "last_lsn") >
+                support_backup_attr_int(b, "full", 0, "last_lsn"));
     char *json = dbmgmt_backup_list_json(b);
     assert_null(strstr(json, "\"verified\":false"));
     assert_non_null(strstr(json, "\"engine\":\"mariadb-backup\""));
@@ -333,8 +335,6 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
 static int setup(void **state)
 {
     (void)state;
-    const char *ci = getenv("CI");
-    int in_ci = ci && !strcmp(ci, "true");
     const char *missing = geteuid() != 0 ? "root (the scratch server runs as mysql)"
                           : system("command -v mariadbd >/dev/null || "
                                    "test -x /usr/sbin/mariadbd") != 0
@@ -344,19 +344,12 @@ static int setup(void **state)
                           : system("command -v mariadb-binlog >/dev/null") != 0
                               ? "mariadb-binlog (mariadb-client)"
                               : NULL;
-    if (missing) {
-        printf("%s: needs %s\n", in_ci ? "FAIL" : "SKIP", missing);
-        exit(in_ci ? 1 : 77);
-    }
-    snprintf(top, sizeof top, "/tmp/dbmgmt-pitr-my-XXXXXX");
-    if (!mkdtemp(top) || chmod(top, 0711) != 0)
+    support_require(missing);
+    if (support_scratch_top(top, sizeof top, "dbmgmt-pitr-my-") != 0)
         return -1;
     snprintf(mydir, sizeof mydir, "%s/my", top);
     snprintf(bkdir, sizeof bkdir, "%s/backups", top);
-    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-    for (size_t i = 0; i < 24; i++)
-        password[i] = "abcdefghjkmnpqrstuvwxyz23456789"[rand_r(&seed) % 31];
-    password[24] = '\0';
+    support_random_password(password, 24);
     port = support_free_port();
     snprintf(dsn, sizeof dsn, "mysql://root:%s@127.0.0.1:%d/pitr", password, port);
     setenv("MDBSCRATCH_PW", password, 1);
@@ -372,8 +365,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    support_sh("%s stop %s/data %s; for r in r1 r2 r3; do %s stop %s/$r %s/sock; done", script, mydir,
-       mydir, script, top, top);
+    support_sh("%s stop %s/data %s; for r in r1 r2 r3; do %s stop %s/$r %s/sock; done", script,
+               mydir, mydir, script, top, top);
     if (!getenv("DBMGMT_TEST_KEEP") && strncmp(top, "/tmp/dbmgmt-pitr-my-", 20) == 0)
         support_sh("rm -rf %s", top);
     return 0;

@@ -241,7 +241,8 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     assert_non_null(strchr(v, '/'));
     assert_true(support_backup_attr_int(b, "full", 0, "backup_size") > 1000000);
     assert_true(support_backup_attr_int(b, "full", 0, "repo_size") > 0);
-    assert_true(support_backup_attr_int(b, "incr", 0, "stop_time") >= support_backup_attr_int(b, "incr", 0, "start_time"));
+    assert_true(support_backup_attr_int(b, "incr", 0, "stop_time") >=
+                support_backup_attr_int(b, "incr", 0, "start_time"));
     assert_true(support_backup_attr_int(b, "incr", 0, "start_time") > 1700000000);
     char *json = dbmgmt_backup_list_json(b);
     assert_null(strstr(json, "\"verified\":false"));
@@ -261,7 +262,8 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     /* before the first backup: an error naming the earliest time */
     char r0[192];
     snprintf(r0, sizeof r0, "%s/r0", top);
-    assert_int_equal(dbmgmt_backup_restore_to_time(b, r0, support_backup_attr_int(b, "full", 0, "start_time")),
+    assert_int_equal(dbmgmt_backup_restore_to_time(
+                         b, r0, support_backup_attr_int(b, "full", 0, "start_time")),
                      DBMGMT_ERR_NOTFOUND);
     assert_non_null(strstr(dbmgmt_backup_errmsg(b), "earliest time available"));
 
@@ -335,27 +337,18 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *ci = getenv("CI");
-    int in_ci = ci && !strcmp(ci, "true");
     const char *missing = geteuid() != 0 ? "root (the scratch server runs as postgres)"
                           : access("/usr/lib/postgresql/15/bin/initdb", X_OK) != 0
                               ? "PostgreSQL 15 (postgresql-15)"
                           : system("command -v pgbackrest >/dev/null") != 0
                               ? "pgbackrest (the Debian package)"
                               : NULL;
-    if (missing) {
-        printf("%s: needs %s\n", in_ci ? "FAIL" : "SKIP", missing);
-        exit(in_ci ? 1 : 77);
-    }
-    snprintf(top, sizeof top, "/tmp/dbmgmt-pitr-XXXXXX");
-    if (!mkdtemp(top) || chmod(top, 0711) != 0)
+    support_require(missing);
+    if (support_scratch_top(top, sizeof top, "dbmgmt-pitr-") != 0)
         return -1;
     snprintf(pgdir, sizeof pgdir, "%s/pg", top);
     snprintf(bkdir, sizeof bkdir, "%s/backups", top);
-    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-    for (size_t i = 0; i < 24; i++)
-        password[i] = "abcdefghjkmnpqrstuvwxyz23456789"[rand_r(&seed) % 31];
-    password[24] = '\0';
+    support_random_password(password, 24);
     port = support_free_port();
     snprintf(dsn, sizeof dsn, "postgres://postgres:%s@127.0.0.1:%d/postgres", password, port);
     setenv("PGSCRATCH_PW", password, 1);

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -36,6 +38,30 @@ int support_sh(const char *fmt, ...)
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
     return system(cmd);
+}
+
+void support_require(const char *missing)
+{
+    if (!missing)
+        return;
+    const char *ci = getenv("CI");
+    int in_ci = ci && !strcmp(ci, "true");
+    printf("%s: needs %s\n", in_ci ? "FAIL" : "SKIP", missing);
+    exit(in_ci ? 1 : 77);
+}
+
+int support_scratch_top(char *top, size_t cap, const char *prefix)
+{
+    snprintf(top, cap, "/tmp/%sXXXXXX", prefix);
+    return mkdtemp(top) && chmod(top, 0711) == 0 ? 0 : -1;
+}
+
+void support_random_password(char *out, size_t len)
+{
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    for (size_t i = 0; i < len; i++)
+        out[i] = "abcdefghjkmnpqrstuvwxyz23456789"[rand_r(&seed) % 31];
+    out[len] = '\0';
 }
 
 static ssize_t read_small(const char *path, char *buf, size_t cap)

@@ -18,6 +18,14 @@ int support_free_port(void);
 /* system() of the formatted command. */
 int support_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Exit 77 (skip), or 1 under CI=true, when missing names what the test
+ * lacks; nothing when it is NULL. */
+void support_require(const char *missing);
+/* A new folder /tmp/<prefix>XXXXXX, mode 0711 (a server's user walks through it). */
+int support_scratch_top(char *top, size_t cap, const char *prefix);
+/* A random password of len letters and digits (out holds len + 1). */
+void support_random_password(char *out, size_t len);
+
 /* Polls /proc for processes whose comm starts with comm_prefix (and, when
  * marker is set, whose command line contains marker): seen counts the
  * command lines read, leaks those that hold secret. */
