@@ -332,14 +332,18 @@ static int write_manifest(dbmgmt_backup *b, const char *dir, const char *dst_pat
 
 /* ---- backup --------------------------------------------------------------------------- */
 
+/* From the backup folder, not b->mdb: a prune in a process that did not
+ * set the engine still removes the folder. */
 char *dm_mdb_dir(const dbmgmt_backup *b, const char *id)
 {
-    return dm_bk_path(b->mdb->root, id);
+    dm_buf p = DM_BUF_INIT;
+    dm_buf_printf(&p, "%s/mariadb-backup/%s", b->dir, id);
+    return dm_buf_detach(&p);
 }
 
 void dm_mdb_discard(dbmgmt_backup *b, const char *id)
 {
-    char *dir = b->mdb ? dm_mdb_dir(b, id) : NULL;
+    char *dir = dm_mdb_dir(b, id);
     if (dir)
         dm_mdb_remove_tree(dir);
     dm_free(dir);

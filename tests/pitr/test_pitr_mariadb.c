@@ -14,6 +14,7 @@
  *   on it: exactly the rows committed before the time;
  * - the same restore through `dbmgmt backup --engine mariadb-backup restore
  *   --to-time` (when the CLI is built);
+ * - an incr with no full before it fails, leaving no entry and no folder;
  * - a server without the binary log is refused at set_engine, naming the
  *   settings it needs;
  * - a flipped byte in a backup file fails verify naming the file;
@@ -258,6 +259,23 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     char sock[160];
     snprintf(sock, sizeof sock, "%s/sock", top);
     support_sh("%s stop %s %s", script, r1, sock);
+
+    /* an incr with no full before it: refused, and nothing left behind */
+    char bk3[160], mb3[192];
+    snprintf(bk3, sizeof bk3, "%s/backups-incr-only", top);
+    snprintf(mb3, sizeof mb3, "%s/mariadb-backup", bk3);
+    dbmgmt_backup *b3 = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b3, dsn, bk3), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_set_engine(b3, "mariadb-backup"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_add_schedule(b3, "incr", "0 3 * * *", "incr"), DBMGMT_OK);
+    dbmgmt_backup_tick(b3, T0);
+    dbmgmt_backup_tick(b3, T0 + 3 * HOUR);
+    assert_int_equal(dbmgmt_backup_metric(b3, DBMGMT_BACKUP_FAILURES), 1);
+    assert_int_equal(dbmgmt_backup_metric(b3, DBMGMT_BACKUP_COUNT), 0);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b3), "take a full backup first"));
+    assert_int_equal(count_files(mb3, "", NULL), 0);
+    assert_int_equal(count_files(bk3, "2030", NULL), 0);
+    dbmgmt_backup_free(b3);
 
     /* the same through the CLI (the DSN in DATABASE_URL, not on its argv) */
     if (*cli) {
