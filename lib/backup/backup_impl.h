@@ -422,5 +422,7 @@ void dm_mdb_remove_tree(const char *dir);
 /* Append "file <sha256> <size> <path relative to dir>\n" for every regular file. */
 struct dm_buf;
 int dm_mdb_hash_tree(const char *dir, struct dm_buf *out, dm_error *err);
+/* Append "<path relative to dir>\n" for every regular file. */
+int dm_mdb_list_tree(const char *dir, struct dm_buf *out, dm_error *err);
 
 #endif

@@ -158,3 +158,21 @@ int dm_mdb_hash_tree(const char *dir, dm_buf *out, dm_error *err)
     tree_walk w = {dir, strlen(dir), NULL, 0, 0, err, DBMGMT_OK, out};
     return run_walk(&w, dir, FTW_PHYS, hash_one);
 }
+
+static int list_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)flag;
+    (void)ftw;
+    if (S_ISREG(st->st_mode))
+        dm_buf_printf(walk->out, "%s\n", path + walk->src_len + 1);
+    return 0;
+}
+
+int dm_mdb_list_tree(const char *dir, dm_buf *out, dm_error *err)
+{
+    tree_walk w = {dir, strlen(dir), NULL, 0, 0, err, DBMGMT_OK, out};
+    int rc = run_walk(&w, dir, FTW_PHYS, list_one);
+    return rc == DBMGMT_OK && dm_buf_failed(out)
+               ? dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory")
+               : rc;
+}

@@ -107,6 +107,30 @@ static int check_line(dbmgmt_backup *b, const dm_bk_entry *e, const char *dir, c
     return rc;
 }
 
+/* A file in the folder the manifest does not list: added since. */
+static int check_no_extra(dbmgmt_backup *b, const dm_bk_entry *e, const char *dir,
+                          const dm_buf *listed)
+{
+    dm_buf found = DM_BUF_INIT, key = DM_BUF_INIT;
+    int rc = dm_mdb_list_tree(dir, &found, &b->err);
+    for (char *p = found.data; rc == DBMGMT_OK && p && *p;) {
+        char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        dm_buf_clear(&key);
+        dm_buf_printf(&key, " %.*s\n", (int)len, p);
+        if (dm_buf_failed(&key))
+            rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
+        else if (!strstr(listed->data ? listed->data : "", key.data))
+            rc = dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+                              "backup %s: '%s/%.*s' is not in its manifest (added since the "
+                              "backup)", e->id, dir, (int)len, p);
+        p = end ? end + 1 : p + len;
+    }
+    dm_buf_free(&found);
+    dm_buf_free(&key);
+    return rc;
+}
+
 int dm_mdb_check_files(dbmgmt_backup *b, const dm_bk_entry *e, const char *manifest)
 {
     char *dir = b->mdb ? dm_mdb_dir(b, e->id) : NULL;
@@ -120,19 +144,27 @@ int dm_mdb_check_files(dbmgmt_backup *b, const dm_bk_entry *e, const char *manif
                : dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot open '%s': %s", manifest,
                               strerror(errno));
     char line[4096 + 200];
-    size_t files = 0;
+    dm_buf listed = DM_BUF_INIT; /* " <path>\n" per file line */
     while (rc == DBMGMT_OK && f && fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
         if (strncmp(line, "file ", 5) != 0)
             continue;
         rc = check_line(b, e, dir, line);
-        files++;
+        const char *path = strchr(line + 5, ' '); /* "file HEX SIZE PATH": " PATH" */
+        path = path ? strchr(path + 1, ' ') : NULL;
+        if (path)
+            dm_buf_printf(&listed, "%s\n", path);
     }
     if (f)
         fclose(f);
-    if (rc == DBMGMT_OK && files == 0)
+    if (rc == DBMGMT_OK && listed.len == 0)
         rc = dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM, "backup %s: its manifest '%s' lists no "
                           "file", e->id, manifest);
+    if (rc == DBMGMT_OK && dm_buf_failed(&listed))
+        rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
+    if (rc == DBMGMT_OK)
+        rc = check_no_extra(b, e, dir, &listed);
+    dm_buf_free(&listed);
     dm_free(dir);
     return rc;
 }

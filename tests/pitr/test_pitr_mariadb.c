@@ -17,7 +17,8 @@
  * - an incr with no full before it fails, leaving no entry and no folder;
  * - a server without the binary log is refused at set_engine, naming the
  *   settings it needs;
- * - a flipped byte in a backup file fails verify naming the file;
+ * - a flipped byte in a backup file, or a file added to its folder, fails
+ *   verify naming the file;
  * - retention keeps the full a kept incr needs; once a newer full is kept
  *   alone, the older chain's folders and binlogs go.
  *
@@ -316,6 +317,12 @@ static void test_full_incr_by_schedule_restore_to_time_verify_prune(void **state
     assert_int_equal(dbmgmt_backup_verify(b, incr_id), DBMGMT_ERR_CHECKSUM); /* its chain */
     flip_byte(path, 4096 + 17);
     assert_int_equal(dbmgmt_backup_verify(b, full_id), DBMGMT_OK);
+    /* a file added to the folder fails too, naming it */
+    assert_int_equal(support_sh("touch %s/mariadb-backup/%s/pitr/intruder.ibd", bkdir, incr_id),
+                     0);
+    assert_int_equal(dbmgmt_backup_verify(b, incr_id), DBMGMT_ERR_CHECKSUM);
+    assert_non_null(strstr(dbmgmt_backup_errmsg(b), "intruder.ibd"));
+    assert_int_equal(support_sh("rm %s/mariadb-backup/%s/pitr/intruder.ibd", bkdir, incr_id), 0);
     assert_int_equal(dbmgmt_backup_verify(b, incr_id), DBMGMT_OK);
     int64_t failures = dbmgmt_backup_metric(b, DBMGMT_BACKUP_FAILURES);
 
