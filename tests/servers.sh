@@ -39,7 +39,7 @@ readonly MARKER=.dbmgmt-test-servers      # marks a folder as ours before any rm
 readonly WAIT_SECONDS=60
 # pgbackrest: the pgBackRest backup engine and its tests (tests/pitr, docs/backup-pgbackrest.md)
 readonly PG_PKGS=(postgresql-15 postgresql-client-15 postgresql-15-hypopg pgbackrest openssl)
-readonly MY_PKGS=(mariadb-server mariadb-client openssl)
+readonly MY_PKGS=(mariadb-server mariadb-client mariadb-backup openssl)   # mariadb-binlog: client
 readonly BUILD_PKGS=(libpq-dev libmariadb-dev)   # the library build needs these
 # The reference exporters the `exporters` suite and tests/bench/bench_health.c compare
 # health against (tests/exporters.sh starts them), and Prometheus with promtool for the

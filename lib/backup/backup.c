@@ -107,7 +107,11 @@ static void remove_stale_partials(const char *dir)
         long pid = strtol(mark + strlen(DM_BACKUP_PARTIAL), NULL, 10);
         if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH)) {
             char *path = dm_bk_path(dir, ent->d_name);
-            if (path && unlink(path) == 0)
+            struct stat st;
+            int is_dir = path && lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+            if (is_dir) /* a scratch folder (mariadb-backup's verify and restore) */
+                dm_mdb_remove_tree(path);
+            if (path && (is_dir || unlink(path) == 0))
                 dm_log(DBMGMT_LOG_WARN, "removed '%s', left by a backup that did not finish",
                        path);
             dm_free(path);
@@ -203,6 +207,7 @@ DBMGMT_API void dbmgmt_backup_free(dbmgmt_backup *b)
     dm_free(b->offsite_dir);
     dm_bk_key_free(b->key);
     dm_pgbr_free(b->pgbr);
+    dm_mdb_free(b->mdb);
     dm_free(b->last_pitr_json);
     pthread_cond_destroy(&b->wake);
     pthread_mutex_destroy(&b->mu);
@@ -263,14 +268,32 @@ DBMGMT_API int dbmgmt_backup_add_schedule(dbmgmt_backup *b, const char *name, co
         rc = dm_error_set(&b->err, DBMGMT_ERR_INVALID,
                           "schedule '%s': with the pgbackrest engine the kind is full, diff or "
                           "incr, not '%s'", name, kind);
+    if (b->engine_id == DM_BK_ENGINE_MARIADB_BACKUP && !dm_mdb_valid_kind(kind))
+        rc = dm_error_set(&b->err, DBMGMT_ERR_INVALID,
+                          "schedule '%s': with the mariadb-backup engine the kind is full or "
+                          "incr, not '%s'", name, kind);
     if (rc == DBMGMT_OK)
         rc = add_schedule_locked(b, name, expr, kind);
     dm_bk_unlock(b);
     return rc;
 }
 
-/* The engine: "auto" (SQLite copy, pg_dump, mysqldump by the DSN) or
- * "pgbackrest" (PostgreSQL; set up here: docs/backup-pgbackrest.md). */
+/* Every schedule's kind is one the engine takes (valid), else an error
+ * naming the first that is not. */
+static int check_kinds(dbmgmt_backup *b, const char *engine, int (*valid)(const char *),
+                       const char *kinds)
+{
+    for (size_t i = 0; i < b->nschedules; i++)
+        if (!valid(b->schedules[i].kind))
+            return dm_error_set(&b->err, DBMGMT_ERR_INVALID,
+                                "schedule '%s': with the %s engine the kind is %s, not '%s'",
+                                b->schedules[i].name, engine, kinds, b->schedules[i].kind);
+    return DBMGMT_OK;
+}
+
+/* The engine: "auto" (SQLite copy, pg_dump, mysqldump by the DSN),
+ * "pgbackrest" (PostgreSQL; docs/backup-pgbackrest.md) or "mariadb-backup"
+ * (MariaDB; docs/backup-mariadb-backup.md), set up here. */
 DBMGMT_API int dbmgmt_backup_set_engine(dbmgmt_backup *b, const char *engine)
 {
     if (!b || !engine)
@@ -281,20 +304,21 @@ DBMGMT_API int dbmgmt_backup_set_engine(dbmgmt_backup *b, const char *engine)
     if (strcmp(engine, "auto") == 0) {
         b->engine_id = DM_BK_ENGINE_AUTO;
     } else if (strcmp(engine, "pgbackrest") == 0) {
-        for (size_t i = 0; rc == DBMGMT_OK && i < b->nschedules; i++)
-            if (!dm_pgbr_valid_kind(b->schedules[i].kind))
-                rc = dm_error_set(&b->err, DBMGMT_ERR_INVALID,
-                                  "schedule '%s': with the pgbackrest engine the kind is full, "
-                                  "diff or incr, not '%s'",
-                                  b->schedules[i].name, b->schedules[i].kind);
+        rc = check_kinds(b, engine, dm_pgbr_valid_kind, "full, diff or incr");
         if (rc == DBMGMT_OK)
             rc = dm_pgbr_setup(b);
         if (rc == DBMGMT_OK)
             b->engine_id = DM_BK_ENGINE_PGBACKREST;
+    } else if (strcmp(engine, "mariadb-backup") == 0) {
+        rc = check_kinds(b, engine, dm_mdb_valid_kind, "full or incr");
+        if (rc == DBMGMT_OK)
+            rc = dm_mdb_setup(b);
+        if (rc == DBMGMT_OK)
+            b->engine_id = DM_BK_ENGINE_MARIADB_BACKUP;
     } else {
         rc = dm_error_set(&b->err, DBMGMT_ERR_INVALID,
-                          "dbmgmt_backup_set_engine: unknown engine '%s' (auto, pgbackrest)",
-                          engine);
+                          "dbmgmt_backup_set_engine: unknown engine '%s' (auto, pgbackrest, "
+                          "mariadb-backup)", engine);
     }
     dm_bk_unlock(b);
     return rc;
@@ -380,31 +404,45 @@ static int remove_backup(dbmgmt_backup *b, const dm_bk_entry *e)
         rc = dm_bkcat_delete(b->cat, e->id, &b->err);
     if (rc == DBMGMT_OK && unlink(path) != 0 && errno != ENOENT)
         dm_log(DBMGMT_LOG_WARN, "prune: cannot remove '%s': %s", path, strerror(errno));
+    if (rc == DBMGMT_OK && strcmp(e->engine, "mariadb-backup") == 0)
+        dm_mdb_discard(b, e->id); /* its folder, after its entry */
     if (rc == DBMGMT_OK)
         dm_log(DBMGMT_LOG_INFO, "pruned backup %s", e->id);
     dm_free(path);
     return rc;
 }
 
-/* pgBackRest: a kept diff/incr keeps the sets it depends on (its prior,
- * and theirs): expiring a full expires its dependents. */
+/* The backup a chained one depends on: pgBackRest's prior set (by label),
+ * mariadb-backup's base (by id). */
+static int is_base_of(const dm_bk_entry *e, const dm_bk_entry *cand)
+{
+    if (strcmp(e->engine, cand->engine) != 0)
+        return 0;
+    if (!strcmp(e->engine, "pgbackrest")) {
+        const char *prior = dm_bk_attrs_get(&e->attrs, "prior");
+        const char *label = dm_bk_attrs_get(&cand->attrs, "label");
+        return prior && *prior && label && !strcmp(label, prior);
+    }
+    if (!strcmp(e->engine, "mariadb-backup")) {
+        const char *base = dm_bk_attrs_get(&e->attrs, "base");
+        return base && *base && !strcmp(base, cand->id);
+    }
+    return 0;
+}
+
+/* A kept diff/incr keeps the backups it depends on (its base, and theirs):
+ * pgBackRest expires a full's dependents with it, and a mariadb-backup incr
+ * cannot be prepared without its chain. */
 static void keep_prior_sets(const dm_bk_entry *v, size_t n, uint8_t *keep)
 {
     for (int changed = 1; changed;) {
         changed = 0;
-        for (size_t i = 0; i < n; i++) {
-            const char *prior = keep[i] && !strcmp(v[i].engine, "pgbackrest")
-                                    ? dm_bk_attrs_get(&v[i].attrs, "prior")
-                                    : NULL;
-            for (size_t j = 0; prior && *prior && j < n; j++) {
-                const char *label = dm_bk_attrs_get(&v[j].attrs, "label");
-                if (!keep[j] && label && !strcmp(label, prior) &&
-                    !strcmp(v[j].engine, "pgbackrest")) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; keep[i] && j < n; j++)
+                if (!keep[j] && is_base_of(&v[i], &v[j])) {
                     keep[j] = 1;
                     changed = 1;
                 }
-            }
-        }
     }
 }
 
@@ -432,9 +470,9 @@ static int32_t prune_locked(dbmgmt_backup *b, int dry_run)
         keep[pinned] = 1;
     if (rc == DBMGMT_OK)
         keep_prior_sets(v, n, keep);
-    /* pgBackRest: newest first, so a diff/incr goes before the set it
-     * depends on; other engines oldest first. */
-    int newest_first = b->engine_id == DM_BK_ENGINE_PGBACKREST;
+    /* Chains (pgBackRest, mariadb-backup): newest first, so a diff/incr
+     * goes before the backup it depends on; other engines oldest first. */
+    int newest_first = b->engine_id != DM_BK_ENGINE_AUTO;
     for (size_t k = 0; rc == DBMGMT_OK && k < n; k++) {
         size_t i = newest_first ? n - 1 - k : k;
         if (keep[i])
@@ -449,6 +487,8 @@ static int32_t prune_locked(dbmgmt_backup *b, int dry_run)
         else if (r == 0)
             removed++;
     }
+    if (rc == DBMGMT_OK && !dry_run && removed > 0)
+        dm_mdb_prune_binlogs(b); /* those before the oldest kept backup's */
     dm_free(times);
     dm_free(keep);
     dm_bk_entries_free(v, n);
@@ -562,6 +602,13 @@ static int32_t tick_locked(dbmgmt_backup *b, int64_t now)
         int32_t pruned = prune_locked(b, 0);
         if (pruned < 0)
             rc = pruned;
+    }
+    /* mariadb-backup: the binlogs closed since the last tick, into the
+     * archive (a failure is alerted and counted, the tick goes on). */
+    if (rc == DBMGMT_OK && b->engine_id == DM_BK_ENGINE_MARIADB_BACKUP &&
+        dm_mdb_archive_binlogs(b) != DBMGMT_OK) {
+        dm_bk_alert(b, NULL, NULL, "binlog archive failed: %s", b->err.msg);
+        dm_bk_failed(b, DBMGMT_ERR_IO);
     }
     /* Off-site copies missing (a failed or interrupted copy): every tick. */
     if (rc == DBMGMT_OK)

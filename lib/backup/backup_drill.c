@@ -140,11 +140,15 @@ static int restore_drill(dbmgmt_backup *b, const dm_bk_entry *e, const dm_bk_cou
     if (rc == DBMGMT_OK && dm_bk_is_encrypted(e))
         rc = dm_bk_decrypt_to_temp(b, e, path, &plain);
     const char *src = plain ? plain : path;
-    if (rc == DBMGMT_OK && target_dir) /* pgbackrest: a data directory, started by the caller */
+    char *binlogs = NULL;
+    if (rc == DBMGMT_OK && target_dir && !strcmp(e->engine, "mariadb-backup"))
+        rc = dm_mdb_restore(b, e, target_dir, NULL, &binlogs); /* a data directory */
+    else if (rc == DBMGMT_OK && target_dir) /* pgbackrest: a data directory, started by the caller */
         rc = dm_pgbr_restore(b, dm_bk_attrs_get(&e->attrs, "label"), target_dir, NULL);
     else if (rc == DBMGMT_OK)
         rc = engine_of_entry(e) == DBMGMT_ENGINE_SQLITE ? restore_sqlite(b, src, target, expected)
                                                         : restore_dump(b, src, target, expected);
+    dm_free(binlogs);
     if (plain) {
         unlink(plain);
         dm_free(plain);
@@ -173,11 +177,13 @@ static int restore_locked(dbmgmt_backup *b, const char *id, const char *target_d
     dm_bk_counts expected = {0};
     dm_dsn *target = NULL;
     int rc = dm_bkcat_get(b->cat, id, &e, &expected, &b->err);
-    int pgbr = rc == DBMGMT_OK && strcmp(e.engine, "pgbackrest") == 0;
+    /* physical backups restore into a data directory */
+    int pgbr = rc == DBMGMT_OK &&
+               (!strcmp(e.engine, "pgbackrest") || !strcmp(e.engine, "mariadb-backup"));
     if (pgbr && !target_dsn)
         rc = dm_error_set(&b->err, DBMGMT_ERR_INVALID,
-                          "dbmgmt_backup_restore: pgbackrest backup %s needs a target data "
-                          "directory", e.id);
+                          "dbmgmt_backup_restore: %s backup %s needs a target data "
+                          "directory", e.engine, e.id);
     else if (rc == DBMGMT_OK && !pgbr)
         rc = restore_target(b, &e, target_dsn, &target);
     if (rc == DBMGMT_OK)

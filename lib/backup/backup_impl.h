@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/dsn.h"
 #include "core/error.h"
@@ -27,10 +28,12 @@
 /* The engine a scheduler uses (dbmgmt_backup_set_engine). */
 typedef enum dm_bk_engine_id {
     DM_BK_ENGINE_AUTO = 0, /* SQLite copy, pg_dump, mysqldump by the DSN */
-    DM_BK_ENGINE_PGBACKREST = 1
+    DM_BK_ENGINE_PGBACKREST = 1,
+    DM_BK_ENGINE_MARIADB_BACKUP = 2
 } dm_bk_engine_id;
 
 typedef struct dm_pgbr dm_pgbr; /* engine_pgbackrest.c */
+typedef struct dm_mdb dm_mdb;   /* engine_mariadb.c */
 
 typedef struct dm_bk_schedule {
     char *name;
@@ -124,6 +127,7 @@ struct dbmgmt_backup {
     /* engine (dbmgmt_backup_set_engine) and point-in-time restores */
     dm_bk_engine_id engine_id;
     dm_pgbr *pgbr;         /* set up by dbmgmt_backup_set_engine("pgbackrest") */
+    dm_mdb *mdb;           /* set up by dbmgmt_backup_set_engine("mariadb-backup") */
     char *last_pitr_json;  /* what the last restore_to_time restored */
     /* background thread */
     pthread_t thread;
@@ -229,6 +233,10 @@ int dm_bk_copy_fd(int in, int out);
 int dm_bk_copy_file(const char *src_path, const char *dst_path, dm_error *err);
 /* "dir/name", caller frees. */
 char *dm_bk_path(const char *dir, const char *name);
+/* Create dir (mode) unless it exists, and refuse it unless empty:
+ * DBMGMT_ERR_POLICY "restore target 'dir' is not empty: a <what> goes into
+ * an empty or new data directory". */
+int dm_bk_empty_dir(const char *dir, unsigned mode, const char *what, dm_error *err);
 
 /* ---- backup_offsite.c (off-site copies, docs/backup-offsite.md) ---- */
 /* Copy the verified backup id to the off-site folder and record it; a
@@ -319,6 +327,52 @@ int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cip
  * behind on failure. */
 int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
                           char **plain_path);
+/* ---- backup_child.c (running the engines' tools) ---- */
+#define DM_BK_ENV_MAX 24
+typedef struct dm_bk_env {
+    char *vars[DM_BK_ENV_MAX + 1];
+    size_t n;
+    int failed;
+} dm_bk_env;
+/* Add KEY=value (nothing when value is NULL); failed is set on no memory. */
+void dm_bk_env_add(dm_bk_env *e, const char *key, const char *value);
+/* PATH, HOME, TMPDIR and LC_ALL=C. */
+void dm_bk_env_base(dm_bk_env *e);
+/* Wipe (a password may be in it) and free. */
+void dm_bk_env_clear(dm_bk_env *e);
+/* The first executable named name on PATH; caller frees, NULL when none. */
+char *dm_bk_find_exe(const char *name);
+typedef struct dm_bk_child {
+    const char *what;   /* the tool in errors: "pgbackrest backup", "mariadb-backup" */
+    const char *exe;    /* full path */
+    char *const *argv;  /* never a password */
+    char *const *envp;
+    int in_fd, out_fd;  /* the child's stdin and stdout; -1: /dev/null */
+    int as_user;        /* run as uid/gid (this process is root) */
+    uid_t uid;
+    gid_t gid;
+    const char *secret; /* masked in the error message (the password), or NULL */
+} dm_bk_child;
+typedef struct dm_bk_proc {
+    pid_t pid;
+    int err_fd; /* the child's stderr, an unlinked temporary file */
+} dm_bk_proc;
+/* Start the child; dm_bk_child_wait must follow. */
+int dm_bk_child_spawn(const dm_bk_child *c, dm_bk_proc *p, dm_error *err);
+/* Wait for it: DBMGMT_OK on exit status 0, else DBMGMT_ERR_IO naming
+ * c->what with the start of its stderr (the secret masked). */
+int dm_bk_child_wait(const dm_bk_child *c, dm_bk_proc *p, dm_error *err);
+/* Spawn and wait. */
+int dm_bk_child_run(const dm_bk_child *c, dm_error *err);
+
+/* ---- engine_dump.c, shared with engine_mariadb.c ---- */
+/* A 0600 options file ([client]: user, password, host and port, or socket
+ * when socket is set) for --defaults-extra-file, created in dir (NULL:
+ * TMPDIR) and given to uid/gid when as_user; *path is the caller's to
+ * unlink and free. */
+int dm_mysql_options_file(const dm_dsn *dsn, const char *dir, const char *socket, int as_user,
+                          uid_t uid, gid_t gid, char **path, dm_error *err);
+
 /* ---- engine_pgbackrest.c (docs/backup-pgbackrest.md) ---- */
 /* 1 when kind is a pgBackRest backup type (full, diff, incr). */
 int dm_pgbr_valid_kind(const char *kind);
@@ -343,5 +397,41 @@ const char *dm_pgbr_json_skip(const char *p);
 const char *dm_pgbr_json_get(const char *obj, const char *key);
 const char *dm_pgbr_json_at(const char *arr, size_t i, size_t *n);
 char *dm_pgbr_json_text(const char *v);
+
+/* ---- engine_mariadb.c, mariadb_restore.c (docs/backup-mariadb-backup.md) ---- */
+/* 1 when kind is a mariadb-backup backup type (full, incr). */
+int dm_mdb_valid_kind(const char *kind);
+/* Connect, check log_bin and the data directory, make the folders. */
+int dm_mdb_setup(dbmgmt_backup *b);
+void dm_mdb_free(dm_mdb *m);
+/* A full or incr backup into <dir>/mariadb-backup/<id>; its manifest goes to
+ * dst_path and its facts (type, base, LSNs, binlog position) to attrs. */
+int dm_mdb_backup(dbmgmt_backup *b, const char *id, const char *kind, const char *dst_path,
+                  dm_bk_attrs *attrs);
+/* Remove the directory of backup id (a failed backup, a pruned one). */
+void dm_mdb_discard(dbmgmt_backup *b, const char *id);
+/* Every file against the manifest, and --prepare of a scratch copy of the chain. */
+int dm_mdb_check(dbmgmt_backup *b, const dm_bk_entry *e, const char *manifest);
+/* FLUSH BINARY LOGS and fetch the closed binlogs not yet in <dir>/binlog. */
+int dm_mdb_archive_binlogs(dbmgmt_backup *b);
+/* Remove archived binlogs before the binlog file of the oldest kept backup. */
+void dm_mdb_prune_binlogs(dbmgmt_backup *b);
+/* Restore backup id (its chain prepared) into the empty or new data
+ * directory target; with t, replay the archived binlogs up to t (UTC,
+ * whole seconds). json receives the binlog range replayed ("" without t). */
+int dm_mdb_restore(dbmgmt_backup *b, const dm_bk_entry *e, const char *target,
+                   const int64_t *t, char **binlog_range);
+/* The chain of e (full first, e last) from the catalog; caller frees with
+ * dm_bk_entries_free. */
+int dm_mdb_chain(dbmgmt_backup *b, const dm_bk_entry *e, dm_bk_entry **chain, size_t *n);
+/* mariadb_files.c: recursive copy, chown and removal of a directory. */
+int dm_mdb_copy_tree(const char *src, const char *dst, dm_error *err);
+int dm_mdb_chown_tree(const char *dir, uid_t uid, gid_t gid, dm_error *err);
+void dm_mdb_remove_tree(const char *dir);
+/* Append "file <sha256> <size> <path relative to dir>\n" for every regular file. */
+struct dm_buf;
+int dm_mdb_hash_tree(const char *dir, struct dm_buf *out, dm_error *err);
+/* Append "<path relative to dir>\n" for every regular file. */
+int dm_mdb_list_tree(const char *dir, struct dm_buf *out, dm_error *err);
 
 #endif

@@ -2,7 +2,9 @@
  * Point-in-time restores (docs/backup-pgbackrest.md, "Restore to a time"):
  * dbmgmt_backup_restore_to_time. With the pgbackrest engine, pgBackRest's
  * restore --type=time from the newest set that ended at or before the time
- * into an empty data directory; with the other engines (SQLite copy,
+ * into an empty data directory; with mariadb-backup, that backup's chain
+ * prepared into an empty data directory and the archived binlogs replayed
+ * to the second (docs/backup-mariadb-backup.md); with the other engines (SQLite copy,
  * pg_dump, mysqldump) the nearest backup at or before the time, restored as
  * dbmgmt_backup_restore does. What was restored is logged at info level and
  * kept as JSON for dbmgmt_backup_restore_info.
@@ -19,26 +21,37 @@
 #include "core/json.h"
 #include "core/log.h"
 
-/* The time a backup can be restored to or after: pgBackRest's stop time
- * (the backup is consistent from there), else the catalog time. */
-static int64_t usable_from(const dm_bk_entry *e, int pgbr)
+/* The engine whose backups roll forward to a time (pgbackrest,
+ * mariadb-backup), or NULL: the nearest backup. */
+static const char *pitr_engine(const dbmgmt_backup *b)
 {
-    if (!pgbr)
+    return b->engine_id == DM_BK_ENGINE_PGBACKREST         ? "pgbackrest"
+           : b->engine_id == DM_BK_ENGINE_MARIADB_BACKUP ? "mariadb-backup"
+                                                          : NULL;
+}
+
+/* The time a backup can be restored to or after: the engine's stop time
+ * (the backup is consistent from there), else the catalog time. */
+static int64_t usable_from(const dm_bk_entry *e, const char *pitr)
+{
+    if (!pitr)
         return e->time;
     const char *stop = dm_bk_attrs_get(&e->attrs, "stop_time");
     return stop && *stop ? strtoll(stop, NULL, 10) : -1;
 }
 
-static int candidate(const dm_bk_entry *e, int pgbr)
+static int candidate(const dm_bk_entry *e, const char *pitr)
 {
-    if (pgbr)
-        return !strcmp(e->engine, "pgbackrest");
-    return strcmp(e->engine, "pgbackrest") != 0 && strcmp(e->engine, "hook") != 0;
+    if (pitr)
+        return !strcmp(e->engine, pitr);
+    return strcmp(e->engine, "pgbackrest") != 0 && strcmp(e->engine, "mariadb-backup") != 0 &&
+           strcmp(e->engine, "hook") != 0;
 }
 
 /* The newest usable backup at or before t: its index, or n with the error
  * naming the earliest time available. */
-static size_t pick(dbmgmt_backup *b, const dm_bk_entry *v, size_t n, int64_t t, int pgbr)
+static size_t pick(dbmgmt_backup *b, const dm_bk_entry *v, size_t n, int64_t t,
+                   const char *pgbr)
 {
     size_t best = n, first = n;
     for (size_t i = 0; i < n; i++) {
@@ -56,7 +69,7 @@ static size_t pick(dbmgmt_backup *b, const dm_bk_entry *v, size_t n, int64_t t, 
         if (first == n) {
             dm_error_set(&b->err, DBMGMT_ERR_NOTFOUND,
                          "restore to %s: the catalog has no %s backup", want,
-                         pgbr ? "pgbackrest" : "restorable");
+                         pgbr ? pgbr : "restorable");
         } else {
             dm_bk_format_utc(usable_from(&v[first], pgbr), 0, earliest, sizeof earliest);
             dm_error_set(&b->err, DBMGMT_ERR_NOTFOUND,
@@ -67,12 +80,22 @@ static size_t pick(dbmgmt_backup *b, const dm_bk_entry *v, size_t n, int64_t t, 
     return best;
 }
 
-static int record_result(dbmgmt_backup *b, const dm_bk_entry *e, int64_t t, int pgbr,
-                         const char *target)
+static const char *method_of(const char *pitr)
+{
+    if (!pitr)
+        return "nearest backup at or before the time (no log replay)";
+    if (!strcmp(pitr, "pgbackrest"))
+        return "pgbackrest restore --type=time (WAL replayed to the time)";
+    return "mariadb-backup --prepare and --move-back, then mariadb-binlog --stop-datetime "
+           "replayed into a temporary mariadbd (one-second precision)";
+}
+
+static int record_result(dbmgmt_backup *b, const dm_bk_entry *e, int64_t t, const char *pitr,
+                         const char *target, const char *binlogs)
 {
     char when[40], from[40];
     dm_bk_format_utc(t, 0, when, sizeof when);
-    dm_bk_format_utc(usable_from(e, pgbr), 0, from, sizeof from);
+    dm_bk_format_utc(usable_from(e, pitr), 0, from, sizeof from);
     dm_buf out = DM_BUF_INIT;
     dm_json j;
     dm_json_init(&j, &out);
@@ -88,11 +111,14 @@ static int record_result(dbmgmt_backup *b, const dm_bk_entry *e, int64_t t, int 
     dm_json_key(&j, "target");
     dm_json_string(&j, target);
     dm_json_key(&j, "method");
-    dm_json_string(&j, pgbr ? "pgbackrest restore --type=time (WAL replayed to the time)"
-                            : "nearest backup at or before the time (no log replay)");
-    if (pgbr) {
+    dm_json_string(&j, method_of(pitr));
+    if (pitr && !strcmp(pitr, "pgbackrest")) {
         dm_json_key(&j, "label");
         dm_json_string(&j, dm_bk_attrs_get(&e->attrs, "label"));
+    }
+    if (binlogs) {
+        dm_json_key(&j, "binlog_range");
+        dm_json_string(&j, binlogs);
     }
     dm_json_object_end(&j);
     char *s = dm_buf_detach(&out);
@@ -145,13 +171,17 @@ static int restore_to_time_locked(dbmgmt_backup *b, const char *target, int64_t 
     int rc = dm_bkcat_all(b->cat, &v, &n, &b->err);
     if (rc != DBMGMT_OK)
         return rc;
-    int pgbr = b->engine_id == DM_BK_ENGINE_PGBACKREST;
-    size_t i = pick(b, v, n, t, pgbr);
+    const char *pitr = pitr_engine(b);
+    size_t i = pick(b, v, n, t, pitr);
+    char *binlogs = NULL;
     if (i == n)
         rc = b->err.code != DBMGMT_OK ? b->err.code : DBMGMT_ERR_NOTFOUND;
-    if (rc == DBMGMT_OK && pgbr) {
+    if (rc == DBMGMT_OK && pitr) {
         int64_t start = dm_monotonic_ms();
-        rc = dm_pgbr_restore(b, dm_bk_attrs_get(&v[i].attrs, "label"), target, &t);
+        if (b->engine_id == DM_BK_ENGINE_PGBACKREST)
+            rc = dm_pgbr_restore(b, dm_bk_attrs_get(&v[i].attrs, "label"), target, &t);
+        else
+            rc = dm_mdb_restore(b, &v[i], target, &t, &binlogs);
         rc = record_drill(b, &v[i], t, dm_monotonic_ms() - start, rc);
     } else if (rc == DBMGMT_OK) {
         char *dsn = target_dsn(target, b->dsn->engine);
@@ -160,7 +190,8 @@ static int restore_to_time_locked(dbmgmt_backup *b, const char *target, int64_t 
         dm_free(dsn);
     }
     if (rc == DBMGMT_OK)
-        rc = record_result(b, &v[i], t, pgbr, target);
+        rc = record_result(b, &v[i], t, pitr, target, binlogs);
+    dm_free(binlogs);
     dm_bk_entries_free(v, n);
     return rc;
 }

@@ -40,6 +40,8 @@ static const char *file_ext(const char *engine)
         return "sql";
     if (strcmp(engine, "pgbackrest") == 0)
         return "pgbackrest.json"; /* the set's object of `pgbackrest info` */
+    if (strcmp(engine, "mariadb-backup") == 0)
+        return "mariadb-backup.manifest"; /* the backup folder's checksums and facts */
     return "bak";
 }
 
@@ -73,6 +75,8 @@ static const char *engine_name(const dbmgmt_backup *b)
         return "hook";
     if (b->engine_id == DM_BK_ENGINE_PGBACKREST)
         return "pgbackrest";
+    if (b->engine_id == DM_BK_ENGINE_MARIADB_BACKUP)
+        return "mariadb-backup";
     return dbmgmt_engine_name(b->dsn->engine);
 }
 
@@ -90,6 +94,8 @@ static int produce_file(dbmgmt_backup *b, const dm_bk_job *job, const char *id,
     }
     if (b->engine_id == DM_BK_ENGINE_PGBACKREST)
         return dm_pgbr_backup(b, job->kind, partial, attrs);
+    if (b->engine_id == DM_BK_ENGINE_MARIADB_BACKUP)
+        return dm_mdb_backup(b, id, job->kind, partial, attrs);
     if (b->dsn->engine == DBMGMT_ENGINE_SQLITE) {
         int rc = dm_sqlite_backup(b->dsn->database, partial, &b->err);
         /* Counted on the copy itself: exactly the backup's snapshot. */
@@ -143,9 +149,9 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
         return rc;
     const char *engine = engine_name(b);
     /* Hook-made backups are the host's to encrypt (docs/decisions.md);
-     * pgBackRest encrypts its repository with its own cipher. */
-    int encrypt = b->key && !b->hooks[DBMGMT_HOOK_BACKUP].fn &&
-                  b->engine_id != DM_BK_ENGINE_PGBACKREST;
+     * pgBackRest encrypts its repository with its own cipher; a
+     * mariadb-backup folder is not encrypted (docs/backup-mariadb-backup.md). */
+    int encrypt = b->key && !b->hooks[DBMGMT_HOOK_BACKUP].fn && b->engine_id == DM_BK_ENGINE_AUTO;
     char name[256], partial_name[300];
     snprintf(name, sizeof name, "%s.%s%s", id, file_ext(engine), encrypt ? ".enc" : "");
     snprintf(partial_name, sizeof partial_name, "%s%s%ld", name, DM_BACKUP_PARTIAL,
@@ -175,6 +181,8 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
     }
     if (rc != DBMGMT_OK && partial)
         unlink(partial);
+    if (rc != DBMGMT_OK && !strcmp(engine, "mariadb-backup"))
+        dm_mdb_discard(b, id); /* no folder without its entry */
     if (rc == DBMGMT_OK)
         dm_log(DBMGMT_LOG_INFO, "backup %s: %lld bytes in %lld ms", id, (long long)e.size,
                (long long)(e.finished_ms - e.started_ms));
@@ -254,6 +262,8 @@ static int engine_check(dbmgmt_backup *b, const dm_bk_entry *e, const char *path
         return dm_dump_check(DBMGMT_ENGINE_MYSQL, path, &b->err);
     if (strcmp(e->engine, "pgbackrest") == 0)
         return dm_pgbr_check(b, e);
+    if (strcmp(e->engine, "mariadb-backup") == 0)
+        return dm_mdb_check(b, e, path);
     return DBMGMT_OK; /* made by the host's hook: the checksum is all we know */
 }
 

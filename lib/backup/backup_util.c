@@ -1,6 +1,7 @@
 /* Files and row counts for lib/backup. */
 #include "backup_impl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -225,4 +226,23 @@ int dm_bk_copy_file(const char *src_path, const char *dst_path, dm_error *err)
         status = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", dst_path,
                               strerror(errno));
     return status;
+}
+
+int dm_bk_empty_dir(const char *dir, unsigned mode, const char *what, dm_error *err)
+{
+    if (mkdir(dir, (mode_t)mode) != 0 && errno != EEXIST)
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dir, strerror(errno));
+    DIR *d = opendir(dir);
+    if (!d)
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot open '%s': %s", dir, strerror(errno));
+    struct dirent *ent;
+    int empty = 1;
+    while (empty && (ent = readdir(d)) != NULL)
+        empty = !strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..");
+    closedir(d);
+    if (!empty)
+        return dm_error_set(err, DBMGMT_ERR_POLICY,
+                            "restore target '%s' is not empty: a %s goes into an empty or new "
+                            "data directory", dir, what);
+    return DBMGMT_OK;
 }

@@ -21,12 +21,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conn/conn.h"
@@ -34,169 +31,28 @@
 #include "core/buf.h"
 #include "core/log.h"
 
-#define STDERR_KEEP 1536
-#define MAX_ENV 24
 #define MAX_ARGS 24
 #define PG_LIB_DIR "/usr/lib/postgresql"
 
-/* ---- child processes ------------------------------------------------------- */
-
-typedef struct child_env {
-    char *vars[MAX_ENV + 1];
-    size_t n;
-    int failed;
-} child_env;
-
-static void env_add(child_env *e, const char *key, const char *value)
-{
-    if (!value || e->failed)
-        return;
-    if (e->n == MAX_ENV) {
-        e->failed = 1;
-        return;
-    }
-    dm_buf b = DM_BUF_INIT;
-    dm_buf_printf(&b, "%s=%s", key, value);
-    char *s = dm_buf_detach(&b);
-    if (!s) {
-        e->failed = 1;
-        return;
-    }
-    e->vars[e->n++] = s;
-    e->vars[e->n] = NULL;
-}
-
-static void env_clear(child_env *e)
-{
-    for (size_t i = 0; i < e->n; i++) {
-        /* The PostgreSQL password is in here: wipe it before freeing. */
-        memset(e->vars[i], 0, strlen(e->vars[i]));
-        dm_free(e->vars[i]);
-    }
-    memset(e, 0, sizeof *e);
-}
-
-static void env_base(child_env *e)
-{
-    const char *path = getenv("PATH");
-    env_add(e, "PATH", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-    env_add(e, "HOME", getenv("HOME"));
-    env_add(e, "TMPDIR", getenv("TMPDIR"));
-    env_add(e, "LC_ALL", "C"); /* tools' messages in English, as ours */
-}
-
-/* The first executable named name on PATH; caller frees. */
-static char *find_in_path(const char *name)
-{
-    const char *path = getenv("PATH");
-    if (!path || !*path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        const char *end = strchr(path, ':');
-        size_t len = end ? (size_t)(end - path) : strlen(path);
-        if (len > 0) {
-            char *dir = dm_strndup(path, len);
-            char *full = dir ? dm_bk_path(dir, name) : NULL;
-            dm_free(dir);
-            if (full && access(full, X_OK) == 0)
-                return full;
-            dm_free(full);
-        }
-        path += len + (end ? 1 : 0);
-    }
-    return NULL;
-}
+/* ---- child processes (backup_child.c) ----------------------------------------- */
 
 typedef struct child_io {
     int in_fd;  /* -1: /dev/null */
     int out_fd; /* -1: /dev/null */
 } child_io;
 
-/* In the child between fork and exec: async-signal-safe calls only. */
-static void child_exec(const char *exe, char *const argv[], char *const envp[], int in_fd,
-                       int out_fd, int err_fd, int null_fd, const sigset_t *mask)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    sigprocmask(SIG_SETMASK, mask, NULL); /* the host's, not our thread's */
-    if (dup2(in_fd >= 0 ? in_fd : null_fd, 0) < 0 || dup2(out_fd >= 0 ? out_fd : null_fd, 1) < 0 ||
-        dup2(err_fd, 2) < 0)
-        _exit(127);
-    execve(exe, argv, envp);
-    _exit(127);
-}
-
-/* Read the child's stderr to its end, keeping the start of it. */
-static void drain_stderr(int fd, dm_buf *out)
-{
-    char chunk[512];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (out->len < STDERR_KEEP)
-            dm_buf_append(out, chunk,
-                          (size_t)n < STDERR_KEEP - out->len ? (size_t)n : STDERR_KEEP - out->len);
-    }
-}
-
 /* Run exe with argv and envp; 0 when it exits with status 0. On failure
  * err names the tool and carries its stderr (password masked). */
 static int run_tool(const char *exe, char *const argv[], char *const envp[], child_io io,
                     const char *password, dm_error *err)
 {
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0)
-        return dm_error_set(err, DBMGMT_ERR_IO, "cannot run %s: pipe: %s", argv[0],
-                            strerror(errno));
-    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    sigset_t mask;
-    dm_thread_host_mask(&mask);
-    pid_t pid = null_fd < 0 ? -1 : fork();
-    if (pid == 0)
-        child_exec(exe, argv, envp, io.in_fd, io.out_fd, pipefd[1], null_fd, &mask);
-    int fork_errno = errno;
-    close(pipefd[1]);
-    if (null_fd >= 0)
-        close(null_fd);
-    if (pid < 0) {
-        close(pipefd[0]);
-        return dm_error_set(err, DBMGMT_ERR_IO, "cannot run %s: %s", argv[0],
-                            strerror(fork_errno));
-    }
-    dm_buf errout = DM_BUF_INIT;
-    drain_stderr(pipefd[0], &errout);
-    close(pipefd[0]);
-    int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
-    int status = DBMGMT_OK;
-    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
-        char msg[STDERR_KEEP + 1];
-        snprintf(msg, sizeof msg, "%s", errout.data ? errout.data : "");
-        size_t len = strlen(msg);
-        while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
-            msg[--len] = '\0';
-        for (char *p = msg; *p; p++)
-            if (*p == '\n')
-                *p = ' ';
-        if (password && *password)
-            dm_redact_secret(msg, sizeof msg, password);
-        if (WIFEXITED(wstatus))
-            status = dm_error_set(err, DBMGMT_ERR_IO, "%s failed (exit %d)%s%s", argv[0],
-                                  WEXITSTATUS(wstatus), *msg ? ": " : "", msg);
-        else
-            status = dm_error_set(err, DBMGMT_ERR_IO, "%s killed by signal %d%s%s", argv[0],
-                                  WTERMSIG(wstatus), *msg ? ": " : "", msg);
-    }
-    dm_buf_free(&errout);
-    return status;
+    dm_bk_child c = {argv[0], exe, argv, envp, io.in_fd, io.out_fd, 0, 0, 0, password};
+    return dm_bk_child_run(&c, err);
 }
 
 /* ---- PostgreSQL ------------------------------------------------------------- */
 
-static void pg_env(child_env *e, const dm_dsn *dsn)
+static void pg_env(dm_bk_env *e, const dm_dsn *dsn)
 {
     static const char *const params[][2] = {
         {"sslmode", "PGSSLMODE"},         {"sslrootcert", "PGSSLROOTCERT"},
@@ -205,20 +61,20 @@ static void pg_env(child_env *e, const dm_dsn *dsn)
         {"application_name", "PGAPPNAME"}, {"target_session_attrs", "PGTARGETSESSIONATTRS"},
         {"options", "PGOPTIONS"},
     };
-    env_base(e);
-    env_add(e, "PGHOST", dsn->host);
+    dm_bk_env_base(e);
+    dm_bk_env_add(e, "PGHOST", dsn->host);
     if (dsn->port > 0) {
         char port[16];
         snprintf(port, sizeof port, "%d", dsn->port);
-        env_add(e, "PGPORT", port);
+        dm_bk_env_add(e, "PGPORT", port);
     }
-    env_add(e, "PGUSER", dsn->user);
-    env_add(e, "PGDATABASE", dsn->database);
-    env_add(e, "PGPASSWORD", dsn->password);
+    dm_bk_env_add(e, "PGUSER", dsn->user);
+    dm_bk_env_add(e, "PGDATABASE", dsn->database);
+    dm_bk_env_add(e, "PGPASSWORD", dsn->password);
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
-        env_add(e, params[i][1], dm_dsn_param_get(dsn, params[i][0]));
+        dm_bk_env_add(e, params[i][1], dm_dsn_param_get(dsn, params[i][0]));
     if (!dm_dsn_param_get(dsn, "connect_timeout"))
-        env_add(e, "PGCONNECT_TIMEOUT", "30");
+        dm_bk_env_add(e, "PGCONNECT_TIMEOUT", "30");
 }
 
 /* The newest /usr/lib/postgresql/N/bin/tool with N >= major (Debian keeps
@@ -244,7 +100,7 @@ static char *pg_tool(const char *tool, int major)
     }
     if (d)
         closedir(d);
-    return best ? best : find_in_path(tool);
+    return best ? best : dm_bk_find_exe(tool);
 }
 
 static int pg_server_major(dbmgmt_conn *conn)
@@ -366,7 +222,7 @@ static int pg_dump_file(const dm_dsn *dsn, int major, const char *snap, const ch
     if (!exe)
         return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
                             "pg_dump not found (install postgresql-client)");
-    child_env env = {0};
+    dm_bk_env env = {0};
     pg_env(&env, dsn);
     dm_buf snap_arg = DM_BUF_INIT, file_arg = DM_BUF_INIT;
     dm_buf_printf(&snap_arg, "--snapshot=%s", snap);
@@ -381,7 +237,7 @@ static int pg_dump_file(const dm_dsn *dsn, int major, const char *snap, const ch
     }
     dm_buf_free(&snap_arg);
     dm_buf_free(&file_arg);
-    env_clear(&env);
+    dm_bk_env_clear(&env);
     dm_free(exe);
     return rc;
 }
@@ -436,28 +292,36 @@ static void mysql_ssl_options(dm_buf *b, const dm_dsn *dsn)
         dm_buf_puts(b, "ssl\n");
 }
 
-/* A 0600 options file with the connection (password included) for
- * --defaults-extra-file; *path is the caller's to unlink and free. */
-static int mysql_options_file(const dm_dsn *dsn, char **path, dm_error *err)
+/* The 0600 options file (backup_impl.h): the connection, password included. */
+int dm_mysql_options_file(const dm_dsn *dsn, const char *dir, const char *socket, int as_user,
+                          uid_t uid, gid_t gid, char **path, dm_error *err)
 {
-    const char *tmp = getenv("TMPDIR");
+    const char *tmp = dir ? dir : getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
     dm_buf name = DM_BUF_INIT, text = DM_BUF_INIT;
-    dm_buf_printf(&name, "%s/dbmgmt-mysql-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    /* a partial-file name: a crash's leftover goes at the next dbmgmt_backup_new */
+    dm_buf_printf(&name, "%s/.dbmgmt-mysql" DM_BACKUP_PARTIAL "%ld-XXXXXX", tmp, (long)getpid());
     dm_buf_puts(&text, "[client]\n");
     option_value(&text, "user", dsn->user);
     option_value(&text, "password", dsn->password);
-    option_value(&text, "host", dsn->host);
-    if (dsn->port > 0)
-        dm_buf_printf(&text, "port=%d\n", dsn->port);
-    mysql_ssl_options(&text, dsn);
+    if (socket) {
+        option_value(&text, "socket", socket);
+    } else {
+        option_value(&text, "host", dsn->host);
+        if (dsn->port > 0)
+            dm_buf_printf(&text, "port=%d\n", dsn->port);
+        mysql_ssl_options(&text, dsn);
+    }
     int rc = DBMGMT_OK;
     int fd = -1;
     if (dm_buf_failed(&name) || dm_buf_failed(&text))
         rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory writing a MySQL options file");
     else if ((fd = mkostemp(name.data, O_CLOEXEC)) < 0) /* mode 0600 */
         rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot create a MySQL options file in %s: %s",
-                          tmp && *tmp ? tmp : "/tmp", strerror(errno));
-    else if (write(fd, text.data, text.len) != (ssize_t)text.len)
+                          tmp, strerror(errno));
+    else if (write(fd, text.data, text.len) != (ssize_t)text.len ||
+             (as_user && fchown(fd, uid, gid) != 0))
         rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write a MySQL options file: %s",
                           strerror(errno));
     if (fd >= 0)
@@ -477,8 +341,8 @@ static int mysql_options_file(const dm_dsn *dsn, char **path, dm_error *err)
 
 static char *mysql_tool(const char *mysql_name, const char *mariadb_name)
 {
-    char *exe = find_in_path(mysql_name);
-    return exe ? exe : find_in_path(mariadb_name);
+    char *exe = dm_bk_find_exe(mysql_name);
+    return exe ? exe : dm_bk_find_exe(mariadb_name);
 }
 
 /* Run a MySQL client tool with the connection in an options file. */
@@ -486,7 +350,7 @@ static int mysql_run(const dm_dsn *dsn, const char *exe, const char *const *args
                      dm_error *err)
 {
     char *options = NULL;
-    int rc = mysql_options_file(dsn, &options, err);
+    int rc = dm_mysql_options_file(dsn, NULL, NULL, 0, 0, 0, &options, err);
     if (rc != DBMGMT_OK)
         return rc;
     dm_buf defaults = DM_BUF_INIT;
@@ -499,13 +363,13 @@ static int mysql_run(const dm_dsn *dsn, const char *exe, const char *const *args
     for (size_t i = 0; args[i] && n < MAX_ARGS; i++)
         argv[n++] = (char *)args[i];
     argv[n] = NULL;
-    child_env env = {0};
-    env_base(&env);
+    dm_bk_env env = {0};
+    dm_bk_env_base(&env);
     if (env.failed || dm_buf_failed(&defaults))
         rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory starting %s", argv[0]);
     else
         rc = run_tool(exe, argv, env.vars, io, dsn->password, err);
-    env_clear(&env);
+    dm_bk_env_clear(&env);
     unlink(options);
     dm_free(options);
     dm_buf_free(&defaults);
@@ -597,15 +461,15 @@ int dm_dump_check(dbmgmt_engine engine, const char *path, dm_error *err)
     if (!exe)
         return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
                             "pg_restore not found (install postgresql-client)");
-    child_env env = {0};
-    env_base(&env);
+    dm_bk_env env = {0};
+    dm_bk_env_base(&env);
     char *argv[] = {"pg_restore", "--list", (char *)path, NULL};
     int rc = env.failed ? dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory")
                         : run_tool(exe, argv, env.vars, (child_io){-1, -1}, NULL, err);
     if (rc != DBMGMT_OK)
         rc = dm_error_set(err, DBMGMT_ERR_CHECKSUM, "'%s' is not a readable pg_dump archive: %s",
                           path, err->msg);
-    env_clear(&env);
+    dm_bk_env_clear(&env);
     dm_free(exe);
     return rc;
 }
@@ -616,7 +480,7 @@ static int pg_restore_file(const dm_dsn *target, int major, const char *path, dm
     if (!exe)
         return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
                             "pg_restore not found (install postgresql-client)");
-    child_env env = {0};
+    dm_bk_env env = {0};
     pg_env(&env, target);
     dm_buf dbname = DM_BUF_INIT;
     dm_buf_puts(&dbname, "--dbname=dbname='");
@@ -636,7 +500,7 @@ static int pg_restore_file(const dm_dsn *target, int major, const char *path, dm
         rc = run_tool(exe, argv, env.vars, (child_io){-1, -1}, target->password, err);
     }
     dm_buf_free(&dbname);
-    env_clear(&env);
+    dm_bk_env_clear(&env);
     dm_free(exe);
     return rc;
 }

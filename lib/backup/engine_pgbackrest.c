@@ -14,17 +14,12 @@
  */
 #include "backup_impl.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,9 +29,7 @@
 #include "core/log.h"
 
 #define STANZA "dbmgmt"
-#define STDERR_KEEP 1536
 #define MAX_ARGS 16
-#define MAX_ENV 8
 /* The context of the repository passphrase derived from the backup key. */
 #define PGBR_CIPHER_CONTEXT "dbmgmt pgbackrest repo1-cipher-pass"
 
@@ -66,114 +59,19 @@ int dm_pgbr_valid_kind(const char *kind)
 
 /* ---- running pgbackrest ------------------------------------------------------ */
 
-static char *find_pgbackrest(void)
-{
-    const char *path = getenv("PATH");
-    if (!path || !*path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        const char *end = strchr(path, ':');
-        size_t len = end ? (size_t)(end - path) : strlen(path);
-        if (len > 0) {
-            char *dir = dm_strndup(path, len);
-            char *full = dir ? dm_bk_path(dir, "pgbackrest") : NULL;
-            dm_free(dir);
-            if (full && access(full, X_OK) == 0)
-                return full;
-            dm_free(full);
-        }
-        path += len + (end ? 1 : 0);
-    }
-    return NULL;
-}
-
-static void env_put(char **env, size_t *n, const char *key, const char *value)
-{
-    if (!value || *n >= MAX_ENV)
-        return;
-    dm_buf b = DM_BUF_INIT;
-    dm_buf_printf(&b, "%s=%s", key, value);
-    char *s = dm_buf_detach(&b);
-    if (s)
-        env[(*n)++] = s;
-    env[*n] = NULL;
-}
-
-static void env_free(char **env, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        memset(env[i], 0, strlen(env[i])); /* PGPASSWORD */
-        dm_free(env[i]);
-    }
-}
-
-/* In the child: async-signal-safe calls only. */
-static void child_exec(const dm_pgbr *p, const char *exe, char *const argv[], char *const envp[],
-                       int out_fd, int err_fd, int null_fd, const sigset_t *mask)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    sigprocmask(SIG_SETMASK, mask, NULL);
-    if (p->as_owner && (setgroups(0, NULL) != 0 || setgid(p->gid) != 0 || setuid(p->uid) != 0))
-        _exit(126);
-    if (chdir("/") != 0 || dup2(null_fd, 0) < 0 || dup2(out_fd >= 0 ? out_fd : null_fd, 1) < 0 ||
-        dup2(err_fd, 2) < 0)
-        _exit(126);
-    execve(exe, argv, envp);
-    _exit(127);
-}
-
-static void drain(int fd, dm_buf *out)
-{
-    char chunk[512];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (out->len < STDERR_KEEP)
-            dm_buf_append(out, chunk,
-                          (size_t)n < STDERR_KEEP - out->len ? (size_t)n : STDERR_KEEP - out->len);
-    }
-}
-
-static int child_status(dbmgmt_backup *b, const char *cmd, int wstatus, dm_buf *errout)
-{
-    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
-        return DBMGMT_OK;
-    char msg[STDERR_KEEP + 1];
-    snprintf(msg, sizeof msg, "%s", errout->data ? errout->data : "");
-    size_t len = strlen(msg);
-    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
-        msg[--len] = '\0';
-    for (char *q = msg; *q; q++)
-        if (*q == '\n')
-            *q = ' ';
-    if (b->dsn->password && *b->dsn->password)
-        dm_redact_secret(msg, sizeof msg, b->dsn->password);
-    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 126)
-        return dm_error_set(&b->err, DBMGMT_ERR_IO,
-                            "pgbackrest %s: cannot switch to uid %ld (the owner of '%s')", cmd,
-                            (long)b->pgbr->uid, b->pgbr->pg_path);
-    if (WIFEXITED(wstatus))
-        return dm_error_set(&b->err, DBMGMT_ERR_IO, "pgbackrest %s failed (exit %d)%s%s", cmd,
-                            WEXITSTATUS(wstatus), *msg ? ": " : "", msg);
-    return dm_error_set(&b->err, DBMGMT_ERR_IO, "pgbackrest %s killed by signal %d%s%s", cmd,
-                        WTERMSIG(wstatus), *msg ? ": " : "", msg);
-}
-
 /* Run `pgbackrest --config=C --stanza=dbmgmt ARGS... CMD`, its stdout to
- * out_fd (-1: /dev/null). */
+ * out_fd (-1: /dev/null), as the data directory's owner (backup_child.c). */
 static int pgbr_run(dbmgmt_backup *b, const char *cmd, const char *const *args, int out_fd)
 {
     const dm_pgbr *p = b->pgbr;
-    char *exe = find_pgbackrest();
+    char *exe = dm_bk_find_exe("pgbackrest");
     if (!exe)
         return dm_error_set(&b->err, DBMGMT_ERR_UNSUPPORTED,
                             "pgbackrest not found on PATH (install the Debian package "
                             "pgbackrest)");
-    dm_buf config = DM_BUF_INIT;
+    dm_buf config = DM_BUF_INIT, what = DM_BUF_INIT;
     dm_buf_printf(&config, "--config=%s", p->conf);
+    dm_buf_printf(&what, "pgbackrest %s", cmd);
     char *argv[MAX_ARGS + 1];
     size_t n = 0;
     argv[n++] = "pgbackrest";
@@ -183,47 +81,22 @@ static int pgbr_run(dbmgmt_backup *b, const char *cmd, const char *const *args, 
         argv[n++] = (char *)args[i];
     argv[n++] = (char *)cmd;
     argv[n] = NULL;
-    char *env[MAX_ENV + 1] = {NULL};
-    size_t nenv = 0;
+    dm_bk_env env = {0};
     const char *path = getenv("PATH");
-    env_put(env, &nenv, "PATH", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-    env_put(env, &nenv, "LC_ALL", "C");
-    env_put(env, &nenv, "PGPASSWORD", b->dsn->password);
+    dm_bk_env_add(&env, "PATH", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+    dm_bk_env_add(&env, "LC_ALL", "C");
+    dm_bk_env_add(&env, "PGPASSWORD", b->dsn->password);
     int rc = DBMGMT_OK;
-    int pipefd[2] = {-1, -1}, null_fd = -1;
-    if (dm_buf_failed(&config) || nenv < 2 + (b->dsn->password ? 1u : 0u))
+    if (dm_buf_failed(&config) || dm_buf_failed(&what) || env.failed) {
         rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory starting pgbackrest");
-    else if (pipe2(pipefd, O_CLOEXEC) != 0 ||
-             (null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
-        rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot run pgbackrest: %s", strerror(errno));
-    pid_t pid = -1;
-    if (rc == DBMGMT_OK) {
-        sigset_t mask;
-        dm_thread_host_mask(&mask);
-        pid = fork();
-        if (pid == 0)
-            child_exec(p, exe, argv, env, out_fd, pipefd[1], null_fd, &mask);
-        if (pid < 0)
-            rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot run pgbackrest: %s",
-                              strerror(errno));
+    } else {
+        dm_bk_child c = {what.data, exe, argv, env.vars, -1, out_fd, p->as_owner, p->uid,
+                         p->gid, b->dsn->password};
+        rc = dm_bk_child_run(&c, &b->err);
     }
-    if (pipefd[1] >= 0)
-        close(pipefd[1]);
-    if (null_fd >= 0)
-        close(null_fd);
-    if (pid > 0) {
-        dm_buf errout = DM_BUF_INIT;
-        drain(pipefd[0], &errout);
-        int wstatus = 0;
-        while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-        }
-        rc = child_status(b, cmd, wstatus, &errout);
-        dm_buf_free(&errout);
-    }
-    if (pipefd[0] >= 0)
-        close(pipefd[0]);
-    env_free(env, nenv);
+    dm_bk_env_clear(&env);
     dm_buf_free(&config);
+    dm_buf_free(&what);
     dm_free(exe);
     return rc;
 }
@@ -759,22 +632,9 @@ int dm_pgbr_expire(dbmgmt_backup *b, const dm_bk_entry *e)
 /* An empty (or new) folder for the restore, owned as the data directory. */
 static int restore_dir(dbmgmt_backup *b, const char *target)
 {
-    if (mkdir(target, 0700) != 0 && errno != EEXIST)
-        return dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot create '%s': %s", target,
-                            strerror(errno));
-    DIR *d = opendir(target);
-    if (!d)
-        return dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot open '%s': %s", target,
-                            strerror(errno));
-    struct dirent *ent;
-    int empty = 1;
-    while (empty && (ent = readdir(d)) != NULL)
-        empty = !strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..");
-    closedir(d);
-    if (!empty)
-        return dm_error_set(&b->err, DBMGMT_ERR_POLICY,
-                            "restore target '%s' is not empty: a point-in-time restore goes "
-                            "into an empty or new data directory", target);
+    int rc = dm_bk_empty_dir(target, 0700, "point-in-time restore", &b->err);
+    if (rc != DBMGMT_OK)
+        return rc;
     if (b->pgbr->as_owner && (chown(target, b->pgbr->uid, b->pgbr->gid) != 0 ||
                               chmod(target, 0700) != 0))
         return dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot give '%s' to uid %ld: %s", target,

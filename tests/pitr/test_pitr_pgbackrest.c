@@ -27,15 +27,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +43,7 @@
 
 #include "support/child_watch.h"
 #include "support/engine.h"
+#include "support/pitr.h"
 
 #define T0 1893456000LL /* 2030-01-01T00:00:00Z: the injected clock */
 #define HOUR 3600
@@ -59,28 +57,6 @@ static char key_hex[65];
 static int port;
 
 /* ---- the scratch server ------------------------------------------------------------- */
-
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(s, (struct sockaddr *)&a, &len) != 0)
-        return -1;
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
 
 static int64_t q(const char *sql)
 {
@@ -126,9 +102,9 @@ static void switch_and_archive(void)
  * left recovery; stop it. */
 static int64_t count_restored(const char *data)
 {
-    int p2 = free_port();
-    if (sh("%s start %s %d %s", script, data, p2, pgdir) != 0) {
-        sh("tail -n 30 %s/%s.log >&2", pgdir, strrchr(data, '/') + 1);
+    int p2 = support_free_port();
+    if (support_sh("%s start %s %d %s", script, data, p2, pgdir) != 0) {
+        support_sh("tail -n 30 %s/%s.log >&2", pgdir, strrchr(data, '/') + 1);
         fail_msg("the restored server in %s did not start", data);
     }
     char dsn2[256];
@@ -137,7 +113,7 @@ static int64_t count_restored(const char *data)
         usleep(100000);
     assert_int_equal(support_query_int_on(dsn2, "SELECT pg_is_in_recovery()::int"), 0);
     int64_t n = support_query_int_on(dsn2, "SELECT COUNT(*) FROM t");
-    sh("%s stop %s", script, data);
+    support_sh("%s stop %s", script, data);
     return n;
 }
 
@@ -154,44 +130,6 @@ static ssize_t read_small(const char *path, char *buf, size_t cap)
 }
 
 /* ---- catalog ------------------------------------------------------------------------ */
-
-/* The value of attribute key of the backup whose kind is kind (the n-th,
- * from 0), from the list JSON (attrs are flat string pairs). */
-static void attr_of(dbmgmt_backup *b, const char *kind, int nth, const char *key, char *out,
-                    size_t cap)
-{
-    char *json = dbmgmt_backup_list_json(b);
-    assert_non_null(json);
-    out[0] = '\0';
-    char want[64];
-    snprintf(want, sizeof want, "\"kind\":\"%s\"", kind);
-    const char *p = json;
-    for (int i = 0; i <= nth && p; i++) {
-        p = strstr(p, want);
-        if (p && i < nth)
-            p += strlen(want);
-    }
-    if (p) {
-        const char *attrs = strstr(p, "\"attrs\":{");
-        char k[64];
-        snprintf(k, sizeof k, "\"%s\":\"", key);
-        const char *v = attrs ? strstr(attrs, k) : NULL;
-        const char *end = attrs ? strchr(attrs, '}') : NULL;
-        if (v && v < end) {
-            v += strlen(k);
-            size_t len = strcspn(v, "\"");
-            snprintf(out, cap, "%.*s", (int)(len < cap ? len : cap - 1), v);
-        }
-    }
-    dbmgmt_free(json);
-}
-
-static int64_t attr_int(dbmgmt_backup *b, const char *kind, int nth, const char *key)
-{
-    char v[64];
-    attr_of(b, kind, nth, key, v, sizeof v);
-    return *v ? strtoll(v, NULL, 10) : -1;
-}
 
 static int count_kind(dbmgmt_backup *b, const char *kind)
 {
@@ -254,14 +192,6 @@ static int some_segment(char *out, size_t cap)
     if (d)
         closedir(d);
     return found;
-}
-
-static int32_t tick_ok(dbmgmt_backup *b, int64_t now)
-{
-    int32_t n = dbmgmt_backup_tick(b, now);
-    if (n < 0 || dbmgmt_backup_metric(b, DBMGMT_BACKUP_FAILURES) != 0)
-        fail_msg("tick at %lld: %d: %s", (long long)now, n, dbmgmt_backup_errmsg(b));
-    return n;
 }
 
 /* ---- the test ------------------------------------------------------------------------ */
@@ -344,12 +274,12 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     assert_null(memmem(text, strlen(text), bkey, sizeof bkey));
 
     /* full, diff, incr by schedule (the injected clock) */
-    assert_int_equal(tick_ok(b, T0), 0);
-    assert_int_equal(tick_ok(b, T0 + 1 * HOUR), 1);
+    assert_int_equal(support_tick_ok(b, T0), 0);
+    assert_int_equal(support_tick_ok(b, T0 + 1 * HOUR), 1);
     support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after full' FROM generate_series(1, 10)");
-    assert_int_equal(tick_ok(b, T0 + 2 * HOUR), 1);
+    assert_int_equal(support_tick_ok(b, T0 + 2 * HOUR), 1);
     support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after diff' FROM generate_series(1, 3)");
-    assert_int_equal(tick_ok(b, T0 + 3 * HOUR), 1);
+    assert_int_equal(support_tick_ok(b, T0 + 3 * HOUR), 1);
     support_watch_result seen;
     support_child_watch_stop(w, &seen);
     assert_true(seen.seen > 0);
@@ -363,38 +293,39 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     assert_true(salted(path));
 
     char full_label[64], diff_label[64], incr_label[64], v[64];
-    attr_of(b, "full", 0, "label", full_label, sizeof full_label);
-    attr_of(b, "diff", 0, "label", diff_label, sizeof diff_label);
-    attr_of(b, "incr", 0, "label", incr_label, sizeof incr_label);
+    support_backup_attr(b, "full", 0, "label", full_label, sizeof full_label);
+    support_backup_attr(b, "diff", 0, "label", diff_label, sizeof diff_label);
+    support_backup_attr(b, "incr", 0, "label", incr_label, sizeof incr_label);
     assert_non_null(strstr(full_label, "F"));
     assert_non_null(strstr(diff_label, "_"));
     assert_non_null(strstr(diff_label, "D"));
     assert_non_null(strstr(incr_label, "I"));
-    attr_of(b, "full", 0, "type", v, sizeof v);
+    support_backup_attr(b, "full", 0, "type", v, sizeof v);
     assert_string_equal(v, "full");
-    attr_of(b, "diff", 0, "type", v, sizeof v);
+    support_backup_attr(b, "diff", 0, "type", v, sizeof v);
     assert_string_equal(v, "diff");
-    attr_of(b, "incr", 0, "type", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "type", v, sizeof v);
     assert_string_equal(v, "incr");
-    attr_of(b, "diff", 0, "prior", v, sizeof v);
+    support_backup_attr(b, "diff", 0, "prior", v, sizeof v);
     assert_string_equal(v, full_label);
-    attr_of(b, "incr", 0, "prior", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "prior", v, sizeof v);
     assert_string_equal(v, diff_label);
-    attr_of(b, "incr", 0, "wal_start", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "wal_start", v, sizeof v);
     assert_int_equal(strlen(v), 24);
-    attr_of(b, "incr", 0, "repo_cipher", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "repo_cipher", v, sizeof v);
     assert_string_equal(v, "aes-256-cbc");
-    attr_of(b, "incr", 0, "lsn_stop", v, sizeof v);
+    support_backup_attr(b, "incr", 0, "lsn_stop", v, sizeof v);
     assert_non_null(strchr(v, '/'));
-    assert_true(attr_int(b, "full", 0, "backup_size") > 1000000);
-    assert_true(attr_int(b, "full", 0, "repo_size") > 0);
-    assert_true(attr_int(b, "incr", 0, "stop_time") >= attr_int(b, "incr", 0, "start_time"));
-    assert_true(attr_int(b, "incr", 0, "start_time") > 1700000000);
+    assert_true(support_backup_attr_int(b, "full", 0, "backup_size") > 1000000);
+    assert_true(support_backup_attr_int(b, "full", 0, "repo_size") > 0);
+    assert_true(support_backup_attr_int(b, "incr", 0, "stop_time") >=
+                support_backup_attr_int(b, "incr", 0, "start_time"));
+    assert_true(support_backup_attr_int(b, "incr", 0, "start_time") > 1700000000);
     char *json = dbmgmt_backup_list_json(b);
     assert_null(strstr(json, "\"verified\":false"));
     assert_non_null(strstr(json, "\"engine\":\"pgbackrest\""));
     dbmgmt_free(json);
-    int64_t incr_stop = attr_int(b, "incr", 0, "stop_time");
+    int64_t incr_stop = support_backup_attr_int(b, "incr", 0, "stop_time");
 
     /* rows after the incr; a moment between two inserts */
     wait_server_past(incr_stop);
@@ -408,7 +339,8 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     /* before the first backup: an error naming the earliest time */
     char r0[192];
     snprintf(r0, sizeof r0, "%s/r0", top);
-    assert_int_equal(dbmgmt_backup_restore_to_time(b, r0, attr_int(b, "full", 0, "start_time")),
+    assert_int_equal(dbmgmt_backup_restore_to_time(
+                         b, r0, support_backup_attr_int(b, "full", 0, "start_time")),
                      DBMGMT_ERR_NOTFOUND);
     assert_non_null(strstr(dbmgmt_backup_errmsg(b), "earliest time available"));
 
@@ -448,23 +380,23 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     assert_int_equal(dbmgmt_retention_set_keep(ret, DBMGMT_KEEP_LAST, 2), DBMGMT_OK);
     assert_int_equal(dbmgmt_backup_set_retention(b, ret), DBMGMT_OK);
     dbmgmt_retention_free(ret);
-    assert_int_equal(tick_ok(b, T0 + DAY + 1 * HOUR), 1);
+    assert_int_equal(support_tick_ok(b, T0 + DAY + 1 * HOUR), 1);
     /* keep-last 2 keeps the incr of day 1 and so its diff and full */
     assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 4);
-    int64_t full2_stop = attr_int(b, "full", 1, "stop_time");
+    int64_t full2_stop = support_backup_attr_int(b, "full", 1, "stop_time");
     char full2_wal[64], full2_label[64];
-    attr_of(b, "full", 1, "wal_start", full2_wal, sizeof full2_wal);
-    attr_of(b, "full", 1, "label", full2_label, sizeof full2_label);
+    support_backup_attr(b, "full", 1, "wal_start", full2_wal, sizeof full2_wal);
+    support_backup_attr(b, "full", 1, "label", full2_label, sizeof full2_label);
     wait_server_past(full2_stop);
     support_exec_on(dsn, "INSERT INTO t(note) SELECT 'after full 2' FROM generate_series(1, 4)");
     switch_and_archive();
     assert_true(segments_before(full2_wal) > 0);
-    assert_int_equal(tick_ok(b, T0 + DAY + 3 * HOUR), 2); /* diff and incr */
+    assert_int_equal(support_tick_ok(b, T0 + DAY + 3 * HOUR), 2); /* diff and incr */
     assert_int_equal(dbmgmt_backup_metric(b, DBMGMT_BACKUP_COUNT), 3);
     assert_int_equal(count_kind(b, "full"), 1);
     assert_int_equal(count_kind(b, "diff"), 1);
     assert_int_equal(count_kind(b, "incr"), 1);
-    attr_of(b, "full", 0, "label", v, sizeof v);
+    support_backup_attr(b, "full", 0, "label", v, sizeof v);
     assert_string_equal(v, full2_label);
     /* the expired sets left the repository, and the WAL before the oldest kept */
     assert_false(set_exists(full_label));
@@ -487,34 +419,25 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *ci = getenv("CI");
-    int in_ci = ci && !strcmp(ci, "true");
     const char *missing = geteuid() != 0 ? "root (the scratch server runs as postgres)"
                           : access("/usr/lib/postgresql/15/bin/initdb", X_OK) != 0
                               ? "PostgreSQL 15 (postgresql-15)"
                           : system("command -v pgbackrest >/dev/null") != 0
                               ? "pgbackrest (the Debian package)"
                               : NULL;
-    if (missing) {
-        printf("%s: needs %s\n", in_ci ? "FAIL" : "SKIP", missing);
-        exit(in_ci ? 1 : 77);
-    }
-    snprintf(top, sizeof top, "/tmp/dbmgmt-pitr-XXXXXX");
-    if (!mkdtemp(top) || chmod(top, 0711) != 0)
+    support_require(missing);
+    if (support_scratch_top(top, sizeof top, "dbmgmt-pitr-") != 0)
         return -1;
     snprintf(pgdir, sizeof pgdir, "%s/pg", top);
     snprintf(bkdir, sizeof bkdir, "%s/backups", top);
-    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-    for (size_t i = 0; i < 24; i++)
-        password[i] = "abcdefghjkmnpqrstuvwxyz23456789"[rand_r(&seed) % 31];
-    password[24] = '\0';
-    port = free_port();
+    support_random_password(password, 24);
+    port = support_free_port();
     snprintf(dsn, sizeof dsn, "postgres://postgres:%s@127.0.0.1:%d/postgres", password, port);
     setenv("PGSCRATCH_PW", password, 1);
-    int rc = sh("%s init %s %d", script, pgdir, port);
+    int rc = support_sh("%s init %s %d", script, pgdir, port);
     unsetenv("PGSCRATCH_PW");
     if (rc != 0) {
-        sh("cat %s/initdb.log %s/server.log >&2", pgdir, pgdir);
+        support_sh("cat %s/initdb.log %s/server.log >&2", pgdir, pgdir);
         return -1;
     }
     return 0;
@@ -525,9 +448,9 @@ static int teardown(void **state)
     (void)state;
     char data[160];
     snprintf(data, sizeof data, "%s/data", pgdir);
-    sh("%s stop %s; for r in r1 r2 r3; do %s stop %s/$r; done", script, data, script, top);
+    support_sh("%s stop %s; for r in r1 r2 r3; do %s stop %s/$r; done", script, data, script, top);
     if (!getenv("DBMGMT_TEST_KEEP") && strncmp(top, "/tmp/dbmgmt-pitr-", 17) == 0)
-        sh("rm -rf %s", top);
+        support_sh("rm -rf %s", top);
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
- * dbmgmt [--url DSN] backup --backup-dir DIR [--offsite DIR] [--engine auto|pgbackrest]
- * run | list [--json] | verify ID | restore ID --to DSN | restore --to-time TIME TARGET |
+ * dbmgmt [--url DSN] backup --backup-dir DIR [--offsite DIR]
+ * [--engine auto|pgbackrest|mariadb-backup] run | list [--json] | verify ID | restore ID --to DSN | restore --to-time TIME TARGET |
  * prune [--dry-run] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]
  * [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION] — the backup catalog
  * from the command line, over the public API (docs/backup.md). With --key-file PATH
@@ -127,7 +127,8 @@ static int parse_backup_args(int argc, char **argv, backup_args *a)
     if (!strcmp(a->action, "restore") && a->to_time) {
         if (!a->id || a->to)
             return cli_usage_error("backup restore --to-time TIME TARGET: give the target (a "
-                                   "data directory for pgbackrest, a DSN or SQLite file) and no "
+                                   "data directory for pgbackrest and mariadb-backup, a DSN or "
+                                   "SQLite file) and no "
                                    "backup ID or --to");
         return CLI_EXIT_OK;
     }
