@@ -141,7 +141,8 @@ def seed_runs(s):
     check(f"{ENGINE}: ... --json: DBMGMT_ERR_POLICY",
           code == 1 and json.loads(out).get("status") == "DBMGMT_ERR_POLICY", out + err)
 
-    s.write(s.seeds, "003_bad.sql", "-- by hand\nINSERT INTO cli_users (id, name) VALUES (7, 'x');\n")
+    s.write(s.seeds, "003_bad.sql",
+            "-- by hand\nINSERT INTO cli_users (id, name) VALUES (7, 'x');\n")
     before = s.rows_checksum()
     code, out, err = s.run("lint", "--seeds", "--dialect", ENGINE)
     check(f"{ENGINE}: lint --seeds (beside --dir) names FILE:LINE and the rule, exit 1",
@@ -164,7 +165,8 @@ def seed_runs(s):
 
     code, out, err = s.run("embed", s.seeds, "-o", os.path.join(s.dir, "seeds.c"))
     check(f"{ENGINE}: embed refuses a seeds folder",
-          code == 1 and "seeds folder" in err and not os.path.exists(os.path.join(s.dir, "seeds.c")),
+          code == 1 and "seeds folder" in err
+          and not os.path.exists(os.path.join(s.dir, "seeds.c")),
           out + err)
 
 
@@ -172,7 +174,8 @@ def main():
     if ENGINE == "sqlite":
         base = "sqlite::memory:"
     else:
-        base = os.environ.get("DBMGMT_TEST_PG_DSN" if ENGINE == "postgres" else "DBMGMT_TEST_MYSQL_DSN")
+        base = os.environ.get("DBMGMT_TEST_PG_DSN" if ENGINE == "postgres"
+                              else "DBMGMT_TEST_MYSQL_DSN")
         if not base:
             print(f"no {ENGINE} DSN")
             return 1 if os.environ.get("CI") == "true" else 77

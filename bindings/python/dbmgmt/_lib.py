@@ -327,9 +327,9 @@ SEED_PROTOTYPES = {
 }
 PROTOTYPES.update(SEED_PROTOTYPES)
 
-OPTIONAL = (set(SEED_PROTOTYPES) | {"dbmgmt_sqlstate", "dbmgmt_result_column_type"} | set(BACKUP_PROTOTYPES) |
+OPTIONAL = ({"dbmgmt_sqlstate", "dbmgmt_result_column_type"} | set(BACKUP_PROTOTYPES) |
             set(ADVISE_PROTOTYPES) | set(GALERA_PROTOTYPES) |
-            set(HEALTH_PROTOTYPES) | set(OFFSITE_PROTOTYPES))
+            set(HEALTH_PROTOTYPES) | set(OFFSITE_PROTOTYPES) | set(SEED_PROTOTYPES))
 
 
 class LibraryNotFound(OSError):
