@@ -330,6 +330,11 @@ int dm_lock_session_open(dbmgmt_migrator *m, const char *lock_name, dbmgmt_conn 
     return DBMGMT_OK;
 }
 
+void dm_lock_name(const dbmgmt_migrator *m, char out[DM_LOCK_NAME_MAX])
+{
+    snprintf(out, DM_LOCK_NAME_MAX, "dbmgmt:%s", m->table);
+}
+
 /* Release the lock and close its session (closing alone would release it). */
 void dm_lock_session_close(dbmgmt_conn *c, const char *lock_name)
 {
@@ -355,8 +360,8 @@ static int lock_still_held(dbmgmt_migrator *m, dbmgmt_conn *lock_conn, const cha
 /* PostgreSQL, MySQL: one lock, on a connection of its own, for the run. */
 static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
 {
-    char lock_name[96];
-    snprintf(lock_name, sizeof lock_name, "dbmgmt:%s", m->table);
+    char lock_name[DM_LOCK_NAME_MAX];
+    dm_lock_name(m, lock_name);
     dbmgmt_conn *lock_conn = NULL;
     int rc = dm_lock_session_open(m, lock_name, &lock_conn);
     if (rc != DBMGMT_OK)
@@ -558,8 +563,8 @@ typedef int (*locked_action)(dbmgmt_migrator *m, dm_history *h, const void *arg)
 /* Run an action with the lock held and the history read inside it. */
 static int with_lock(dbmgmt_migrator *m, locked_action action, const void *arg)
 {
-    char lock_name[96];
-    snprintf(lock_name, sizeof lock_name, "dbmgmt:%s", m->table);
+    char lock_name[DM_LOCK_NAME_MAX];
+    dm_lock_name(m, lock_name);
     dbmgmt_conn *lock_conn = m->conn;
     int own_session = !m->conn->drv->lock_is_transaction;
     int rc = own_session ? dm_lock_session_open(m, lock_name, &lock_conn)

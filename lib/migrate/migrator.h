@@ -158,6 +158,9 @@ int dm_baseline(dbmgmt_migrator *m, const char *version);
  * migration lock on it, after refusing a read-only server; close it (the
  * lock released first). */
 int dm_lock_session_open(dbmgmt_migrator *m, const char *lock_name, dbmgmt_conn **out);
+/* The name of the migration lock of m's history table ("dbmgmt:TABLE"). */
+#define DM_LOCK_NAME_MAX 96
+void dm_lock_name(const dbmgmt_migrator *m, char out[DM_LOCK_NAME_MAX]);
 void dm_lock_session_close(dbmgmt_conn *c, const char *lock_name);
 
 /* seed.c: whether dir is a seeds folder (its last part is "seeds"), which

@@ -349,8 +349,8 @@ static int seed_with_transaction_lock(seed_run *run)
 static int seed_with_session_lock(seed_run *run)
 {
     dbmgmt_migrator *m = run->m;
-    char lock_name[96];
-    snprintf(lock_name, sizeof lock_name, "dbmgmt:%s", m->table);
+    char lock_name[DM_LOCK_NAME_MAX];
+    dm_lock_name(m, lock_name);
     dbmgmt_conn *lock_conn = NULL;
     int rc = dm_lock_session_open(m, lock_name, &lock_conn);
     if (rc != DBMGMT_OK)

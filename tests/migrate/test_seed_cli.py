@@ -49,18 +49,8 @@ class Scratch:
         self.seeds = os.path.join(self.dir, "seeds")
         os.mkdir(self.migrations)
         os.mkdir(self.seeds)
-        self.base = base_dsn
-        self.name = f"dbmgmt_seedcli_{os.getpid()}"
-        if ENGINE == "sqlite":
-            self.dsn = f"sqlite://{self.dir}/db.sqlite"
-        else:
-            c = Conn(base_dsn)
-            c.exec(f"CREATE DATABASE {self.name}")
-            c.close()
-            head, _, rest = base_dsn.partition("://")
-            auth, _, path = rest.partition("/")
-            query = ("?" + path.split("?", 1)[1]) if "?" in path else ""
-            self.dsn = f"{head}://{auth}/{self.name}{query}"
+        self.db = dc.ScratchDb(base_dsn, ENGINE, f"dbmgmt_seedcli_{os.getpid()}", self.dir)
+        self.dsn = self.db.dsn
 
     def write(self, folder, name, text):
         with open(os.path.join(folder, name), "w") as f:
@@ -88,13 +78,7 @@ class Scratch:
         return v
 
     def drop(self):
-        if ENGINE != "sqlite":
-            c = Conn(self.base)
-            if ENGINE == "postgres":
-                c.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       f"WHERE datname = '{self.name}'")
-            c.exec(f"DROP DATABASE {self.name}")
-            c.close()
+        self.db.drop()
         shutil.rmtree(self.dir)
 
 
