@@ -292,6 +292,8 @@ DBMGMT_API int dbmgmt_migrator_set_seed_progress(dbmgmt_migrator *m, dbmgmt_seed
  * is applied again (lint has made sure it is idempotent) and its row
  * updated. A failing seed is rolled back with its row; the seeds before it
  * stay applied, and the message names FILE:LINE and the server's message.
+ * A folder without seed files is DBMGMT_OK (nothing to do); a missing one is
+ * DBMGMT_ERR_IO naming it.
  */
 DBMGMT_API int dbmgmt_migrator_seed(dbmgmt_migrator *m, const char *seeds_dir);
 

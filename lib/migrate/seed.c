@@ -397,11 +397,18 @@ DBMGMT_API int dbmgmt_migrator_seed(dbmgmt_migrator *m, const char *seeds_dir)
         rc = refuse_production(&run, m->environment, " (the migrator's)");
     if (rc == DBMGMT_OK)
         rc = dm_source_add_dir(&run.seeds, dir, &m->err);
-    if (rc == DBMGMT_OK)
+    if (rc == DBMGMT_ERR_IO) { /* the loader speaks of a migrations folder */
+        char was[DM_ERRMSG_MAX];
+        snprintf(was, sizeof was, "%s", m->err.msg);
+        dm_migrator_fail(m, rc, "reading the seeds: %s", was);
+    }
+    if (rc == DBMGMT_OK && run.seeds.count == 0)
+        dm_log(DBMGMT_LOG_INFO, "no seed files in %s: nothing to seed", dir);
+    if (rc == DBMGMT_OK && run.seeds.count > 0)
         rc = check_seed_files(&run);
-    if (rc == DBMGMT_OK)
+    if (rc == DBMGMT_OK && run.seeds.count > 0)
         rc = lint_seeds(&run);
-    if (rc == DBMGMT_OK)
+    if (rc == DBMGMT_OK && run.seeds.count > 0)
         rc = m->conn->drv->lock_is_transaction ? seed_with_transaction_lock(&run)
                                                : seed_with_session_lock(&run);
     if (rc != DBMGMT_OK && m->err.code == DBMGMT_OK)

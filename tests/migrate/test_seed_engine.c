@@ -312,6 +312,36 @@ static void test_seed_failure_rolls_back_that_seed(void **state)
     assert_int_equal(support_query_int(s->conn, "SELECT COUNT(*) FROM dbmgmt_seed_history"), 1);
 }
 
+static int stop_after_first(void *userdata, const char *version, const char *name,
+                            const char *file, int32_t outcome, int64_t elapsed_ms)
+{
+    on_seed(userdata, version, name, file, outcome, elapsed_ms);
+    return 1;
+}
+
+static void test_seed_folder_and_progress_stop(void **state)
+{
+    scratch *s = *state;
+    write_schema(s);
+    ok(s, dbmgmt_migrator_up(reload(s, NULL)), "up");
+    /* an empty folder: nothing to do; a missing one: IO, naming it */
+    ok(s, dbmgmt_migrator_seed(s->m, NULL), "seed an empty folder");
+    assert_string_equal(s->seen, "");
+    char missing[400];
+    snprintf(missing, sizeof missing, "%s/no_such_seeds", s->root);
+    assert_int_equal(dbmgmt_migrator_seed(s->m, missing), DBMGMT_ERR_IO);
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "no_such_seeds"));
+    assert_non_null(strstr(dbmgmt_migrator_errmsg(s->m), "seeds"));
+    /* a non-zero return from the progress callback stops after that seed */
+    write_seeds(s, "(1, 'admin')");
+    assert_int_equal(dbmgmt_migrator_set_seed_progress(s->m, stop_after_first, s), DBMGMT_OK);
+    assert_int_equal(dbmgmt_migrator_seed(s->m, NULL), DBMGMT_ERR_POLICY);
+    assert_string_equal(s->seen, "001:1 ");
+    assert_int_equal(support_query_int(s->conn, "SELECT COUNT(*) FROM dbmgmt_seed_history"), 1);
+    ok(s, dbmgmt_migrator_seed(reload(s, NULL), NULL), "seed the rest");
+    assert_string_equal(s->seen, "001:0 002:1 ");
+}
+
 int main(void)
 {
     base_dsn = getenv("DBMGMT_TEST_DSN");
@@ -330,6 +360,7 @@ int main(void)
         T(test_seed_production_refuses),
         T(test_seed_refuses_pending_and_dirty),
         T(test_seed_failure_rolls_back_that_seed),
+        T(test_seed_folder_and_progress_stop),
     };
     int rc = cmocka_run_group_tests_name("conformance/seed", tests, NULL, NULL);
     if (evidence)
