@@ -252,6 +252,51 @@ DBMGMT_API int dbmgmt_migrate_on_boot(const char *dsn, const char *dir_or_null,
                                       const dbmgmt_migration_def *defs_or_null,
                                       const char *environment);
 
+/* ---- Seed data (docs/seeds.md) -------------------------------------------- */
+
+/* What a seed run did with one seed file (dbmgmt_seed_progress_fn). */
+#define DBMGMT_SEED_UNCHANGED 0  /* applied before with the same checksum: skipped */
+#define DBMGMT_SEED_APPLIED 1    /* applied for the first time */
+#define DBMGMT_SEED_REAPPLIED 2  /* changed since it was applied: applied again */
+
+/* Called after each seed file of a run, in order, with what was done and
+ * the time it took (0 when unchanged). A non-zero return stops the run
+ * there (DBMGMT_ERR_POLICY); the seeds done so far stay done. */
+typedef int (*dbmgmt_seed_progress_fn)(void *userdata, const char *version, const char *name,
+                                       const char *file, int32_t outcome, int64_t elapsed_ms);
+DBMGMT_API int dbmgmt_migrator_set_seed_progress(dbmgmt_migrator *m, dbmgmt_seed_progress_fn fn,
+                                                 void *userdata);
+
+/*
+ * Apply the seed data of a folder after migrating (Rails' db:seed, Flyway's
+ * repeatable migrations). seeds_dir NULL: the folder "seeds" beside the
+ * migrator's migrations folder (db/migrations -> db/seeds), else "./seeds".
+ * Seed files are named and ordered as migrations (any layout), one file one
+ * seed, with an up section only.
+ *
+ * Nothing is applied, and the status says why, when:
+ * - the environment (the migrator's, else the one stamped on the database)
+ *   is "production": DBMGMT_ERR_POLICY naming it and the folder;
+ * - a seed has an error-severity lint finding (seed-non-idempotent-insert,
+ *   seed-ddl; docs/lint.md): DBMGMT_ERR_POLICY naming FILE:LINE and the rule,
+ *   before the database is read;
+ * - a seed has a down section or transaction:false: DBMGMT_ERR_PARSE;
+ * - migrations are pending: DBMGMT_ERR_POLICY naming the first; the database
+ *   is dirty: DBMGMT_ERR_DIRTY; the history refuses a plan for another reason
+ *   (an edited migration, another environment): that plan's status.
+ *
+ * Under the migration lock, each seed runs in a transaction of its own with
+ * its row of the seed history table (dbmgmt_seed_history, beside the
+ * migration history: version, name, script, SHA-256 checksum, environment,
+ * applied_on): a seed whose checksum is recorded is skipped, a changed one
+ * is applied again (lint has made sure it is idempotent) and its row
+ * updated. A failing seed is rolled back with its row; the seeds before it
+ * stay applied, and the message names FILE:LINE and the server's message.
+ * A folder without seed files is DBMGMT_OK (nothing to do); a missing one is
+ * DBMGMT_ERR_IO naming it.
+ */
+DBMGMT_API int dbmgmt_migrator_seed(dbmgmt_migrator *m, const char *seeds_dir);
+
 /* ---- Standalone lint (no database) ------------------------------------------ */
 
 typedef struct dbmgmt_lint_report dbmgmt_lint_report;
@@ -276,6 +321,10 @@ DBMGMT_API int dbmgmt_lint_files(dbmgmt_lint_report **out, dbmgmt_engine engine,
                                  const char *const *files, size_t nfiles);
 /* Flags of the _with variants (OR-ed). */
 #define DBMGMT_LINT_GALERA 0x1u /* the target is a Galera cluster: add the galera-* rules */
+/* The folder (or files) holds seeds (docs/seeds.md): lint with the seed-*
+ * rules only (seed-non-idempotent-insert, seed-ddl), in place of the
+ * migration rules. */
+#define DBMGMT_LINT_SEEDS 0x2u
 /*
  * dbmgmt_lint_dir and dbmgmt_lint_files with flags (0: the same as those).
  * DBMGMT_ERR_INVALID, naming them, for unknown flag bits, and for

@@ -60,6 +60,10 @@ typedef enum dm_lint_rule {
     DM_LINT_GALERA_NON_TRANSACTIONAL_ENGINE,
     DM_LINT_GALERA_EXPLICIT_LOCK,
     DM_LINT_GALERA_TOI_ALTER,
+    /* Seeds (issue 22): only when the linter's seeds flag is set, in place
+     * of every migration rule (a seed file is data, run again when edited) */
+    DM_LINT_SEED_NON_IDEMPOTENT_INSERT,
+    DM_LINT_SEED_DDL,
     DM_LINT_RULE_COUNT
 } dm_lint_rule;
 
@@ -108,6 +112,9 @@ typedef struct dm_linter {
     /* Set by the caller after dm_linter_init: the target is a Galera node,
      * so the galera-* rules run (MySQL dialect only; docs/lint.md). */
     int galera;
+    /* Set by the caller after dm_linter_init: the sections are seed files
+     * (docs/seeds.md): only the seed-* rules run, and they run only then. */
+    int seeds;
     dm_lint_keyless *keyless; /* the current section's keyless new tables (reused) */
     size_t nkeyless, keyless_cap;
     dm_sql_token *toks; /* the current statement's tokens (reused) */

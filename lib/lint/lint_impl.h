@@ -34,6 +34,8 @@
  *   rules_galera.c       galera-no-primary-key, galera-non-transactional-engine,
  *                        galera-explicit-lock, galera-toi-alter (only with the
  *                        linter's galera flag, MySQL dialect)
+ *   rules_seed.c         seed-non-idempotent-insert, seed-ddl (only with the
+ *                        linter's seeds flag, in place of all the others)
  */
 #ifndef DM_LINT_IMPL_H
 #define DM_LINT_IMPL_H
@@ -308,5 +310,9 @@ void lint_galera_table_renamed(section_ctx *c, lname from, lname to);
 void lint_galera_table_dropped(section_ctx *c, lname table);
 /* At the end of a section: the tables it created that still have no key. */
 void lint_rule_galera_keyless_tables(section_ctx *c);
+
+/* rules_seed.c: a statement of a seed file (the linter's seeds flag), in
+ * place of lint_statement. */
+void lint_seed_statement(section_ctx *c);
 
 #endif

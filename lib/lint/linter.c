@@ -81,13 +81,18 @@ static void lint_statements(section_ctx *c, const dm_mig_statements *list, stmt_
             spans[i].first = c->line;
             spans[i].last = c->line + (int32_t)lint_count_newlines(c->text, strlen(c->text));
         }
-        lint_statement(c);
+        if (c->lt->seeds)
+            lint_seed_statement(c);
+        else
+            lint_statement(c);
     }
 }
 
 /* The rules that look at the section as a whole, once it has been read. */
 static void finish_section(section_ctx *c, int32_t direction)
 {
+    if (c->lt->seeds)
+        return; /* a seed is data: the migration rules do not apply */
     lint_rule_uncommitted_transaction(c);
     lint_rule_mixed_schema_and_data(c);
     lint_rule_missing_down(c, direction);

@@ -13,6 +13,7 @@ typedef struct rule_info {
     int whole_migration; /* allowed by a comment anywhere in the section */
     const char *advice;
     int galera; /* runs only when the target is a Galera node (MySQL dialect) */
+    int seed;   /* runs only on seed files, where nothing else runs */
 } rule_info;
 
 static const rule_info rule_table[DM_LINT_RULE_COUNT] = {
@@ -125,6 +126,19 @@ static const rule_info rule_table[DM_LINT_RULE_COUNT] = {
          "wsrep_OSU_method='RSU' (backward-compatible changes only); ALGORITHM=INSTANT changes "
          "are not flagged; for a small table, allow it with a reason",
          1},
+    [DM_LINT_SEED_NON_IDEMPOTENT_INSERT] =
+        {"seed-non-idempotent-insert", DBMGMT_LINT_ERROR, 0,
+         "make the insert an upsert on a primary or unique key: PostgreSQL, SQLite: INSERT ... "
+         "ON CONFLICT (key) DO NOTHING, or DO UPDATE SET col = excluded.col; SQLite also INSERT "
+         "OR IGNORE / INSERT OR REPLACE; MySQL/MariaDB: INSERT IGNORE, INSERT ... ON DUPLICATE "
+         "KEY UPDATE col = VALUES(col), or REPLACE; or MERGE",
+         0, 1},
+    [DM_LINT_SEED_DDL] =
+        {"seed-ddl", DBMGMT_LINT_ERROR, 0,
+         "move the schema change into a migration (migrations/) and keep only data in seeds/; "
+         "to empty a table in a seed, DELETE FROM it (in the seed's transaction) instead of "
+         "TRUNCATE",
+         0, 1},
 };
 
 const char *dm_lint_rule_id(dm_lint_rule rule)
@@ -158,6 +172,8 @@ int lint_rule_whole_migration(dm_lint_rule rule)
 
 int lint_rule_active(const dm_linter *lt, dm_lint_rule rule)
 {
+    if (rule_table[rule].seed || lt->seeds)
+        return rule_table[rule].seed && lt->seeds;
     return !rule_table[rule].galera || (lt->galera && lt->dialect == DBMGMT_ENGINE_MYSQL);
 }
 

@@ -305,7 +305,7 @@ static int refuse_read_only_server(dbmgmt_migrator *m, dbmgmt_conn *c)
 /* Open the lock session and take the lock for a run: the driver's migration
  * lock, else its session lock. Both servers are checked first: the lock only
  * excludes other migrators if it is taken on the primary they write to. */
-static int lock_session_open(dbmgmt_migrator *m, const char *lock_name, dbmgmt_conn **out)
+int dm_lock_session_open(dbmgmt_migrator *m, const char *lock_name, dbmgmt_conn **out)
 {
     *out = NULL;
     int rc = refuse_read_only_server(m, m->conn);
@@ -330,8 +330,13 @@ static int lock_session_open(dbmgmt_migrator *m, const char *lock_name, dbmgmt_c
     return DBMGMT_OK;
 }
 
+void dm_lock_name(const dbmgmt_migrator *m, char out[DM_LOCK_NAME_MAX])
+{
+    snprintf(out, DM_LOCK_NAME_MAX, "dbmgmt:%s", m->table);
+}
+
 /* Release the lock and close its session (closing alone would release it). */
-static void lock_session_close(dbmgmt_conn *c, const char *lock_name)
+void dm_lock_session_close(dbmgmt_conn *c, const char *lock_name)
 {
     if (c->drv->migration_unlock)
         (void)c->drv->migration_unlock(c->dc, lock_name, &c->err);
@@ -355,10 +360,10 @@ static int lock_still_held(dbmgmt_migrator *m, dbmgmt_conn *lock_conn, const cha
 /* PostgreSQL, MySQL: one lock, on a connection of its own, for the run. */
 static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
 {
-    char lock_name[96];
-    snprintf(lock_name, sizeof lock_name, "dbmgmt:%s", m->table);
+    char lock_name[DM_LOCK_NAME_MAX];
+    dm_lock_name(m, lock_name);
     dbmgmt_conn *lock_conn = NULL;
-    int rc = lock_session_open(m, lock_name, &lock_conn);
+    int rc = dm_lock_session_open(m, lock_name, &lock_conn);
     if (rc != DBMGMT_OK)
         return rc;
     dm_history h;
@@ -394,7 +399,7 @@ static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
         rc = meta_after_up_run(m, &h, newest, rows, max_rank);
     dbmgmt_plan_free(fresh);
     dm_history_clear(&h);
-    lock_session_close(lock_conn, lock_name);
+    dm_lock_session_close(lock_conn, lock_name);
     return rc;
 }
 
@@ -558,11 +563,11 @@ typedef int (*locked_action)(dbmgmt_migrator *m, dm_history *h, const void *arg)
 /* Run an action with the lock held and the history read inside it. */
 static int with_lock(dbmgmt_migrator *m, locked_action action, const void *arg)
 {
-    char lock_name[96];
-    snprintf(lock_name, sizeof lock_name, "dbmgmt:%s", m->table);
+    char lock_name[DM_LOCK_NAME_MAX];
+    dm_lock_name(m, lock_name);
     dbmgmt_conn *lock_conn = m->conn;
     int own_session = !m->conn->drv->lock_is_transaction;
-    int rc = own_session ? lock_session_open(m, lock_name, &lock_conn)
+    int rc = own_session ? dm_lock_session_open(m, lock_name, &lock_conn)
                          : from_conn(m, lock_conn,
                                      dbmgmt_conn_lock(lock_conn, lock_name, m->lock_timeout_ms));
     if (rc == DBMGMT_OK) {
@@ -575,7 +580,7 @@ static int with_lock(dbmgmt_migrator *m, locked_action action, const void *arg)
             dm_history_clear(&h);
         }
         if (own_session)
-            lock_session_close(lock_conn, lock_name);
+            dm_lock_session_close(lock_conn, lock_name);
         else if (dbmgmt_conn_in_transaction(m->conn) == 1) {
             if (rc == DBMGMT_OK)
                 dbmgmt_conn_unlock(lock_conn, lock_name);

@@ -281,7 +281,7 @@ const dm_history_row *dm_history_find(const dm_history *h, const char *version)
     return NULL;
 }
 
-static void utc_now(char out[32])
+void dm_utc_now(char out[32])
 {
     time_t now = time(NULL);
     struct tm tm;
@@ -289,7 +289,7 @@ static void utc_now(char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static const char *installed_by(void)
+const char *dm_installed_by(void)
 {
     const char *user = getenv("USER");
     return user && *user ? user : "unknown";
@@ -300,8 +300,9 @@ int dm_history_insert_raw(dbmgmt_migrator *m, int64_t rank, const char *version,
 {
     char rank_s[24], now[32];
     snprintf(rank_s, sizeof rank_s, "%lld", (long long)rank);
-    utc_now(now);
-    const char *params[] = {rank_s, version, description, script, checksum, installed_by(), now};
+    dm_utc_now(now);
+    const char *params[] = {rank_s,   version,           description, script,
+                            checksum, dm_installed_by(), now};
     return history_exec(m, "INSERT INTO ",
                         " (installed_rank, version, description, script, checksum, installed_by,"
                         " installed_on, execution_ms, success, statements_applied)"
@@ -316,9 +317,9 @@ int dm_history_insert(dbmgmt_migrator *m, int64_t rank, const dm_migration *mig,
     snprintf(ms, sizeof ms, "%lld", (long long)execution_ms);
     snprintf(ok, sizeof ok, "%d", success ? 1 : 0);
     snprintf(applied, sizeof applied, "%d", (int)statements_applied);
-    utc_now(now);
+    dm_utc_now(now);
     const char *params[] = {rank_s, mig->version, mig->name, mig->up.file ? mig->up.file : "",
-                            mig->checksum, installed_by(), now, ms, ok, applied};
+                            mig->checksum, dm_installed_by(), now, ms, ok, applied};
     return history_exec(m, "INSERT INTO ",
                         " (installed_rank, version, description, script, checksum, installed_by,"
                         " installed_on, execution_ms, success, statements_applied)"
@@ -514,10 +515,10 @@ int dm_history_meta_write(dbmgmt_migrator *m, const char *newest, size_t count, 
     snprintf(count_s, sizeof count_s, "%zu", count);
     applied_digest(m, count, digest_s);
     snprintf(rank_s, sizeof rank_s, "%lld", (long long)max_rank);
-    utc_now(now);
+    dm_utc_now(now);
     int rc = dm_history_meta_delete(m);
     const char *params[] = {DM_APPLIED_ROW_VERSION, count_s, newest ? newest : "", digest_s,
-                            installed_by(), now, rank_s};
+                            dm_installed_by(), now, rank_s};
     if (rc == DBMGMT_OK)
         rc = history_exec(m, "INSERT INTO ",
                           " (installed_rank, version, description, script, checksum, installed_by,"

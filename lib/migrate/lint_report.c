@@ -34,10 +34,11 @@ static int report_new(dbmgmt_lint_report **out, dbmgmt_engine engine, uint32_t f
     *out = NULL;
     if (!dm_sql_dialect_valid(engine))
         return dm_error_invalid(fn, "unknown engine");
-    if (flags & ~(uint32_t)DBMGMT_LINT_GALERA)
+    const uint32_t known = DBMGMT_LINT_GALERA | DBMGMT_LINT_SEEDS;
+    if (flags & ~known)
         return dm_error_set(NULL, DBMGMT_ERR_INVALID,
-                            "%s: unknown lint flags 0x%x (the known one is DBMGMT_LINT_GALERA, "
-                            "0x1)", fn, (unsigned)(flags & ~(uint32_t)DBMGMT_LINT_GALERA));
+                            "%s: unknown lint flags 0x%x (the known ones are DBMGMT_LINT_GALERA, "
+                            "0x1, and DBMGMT_LINT_SEEDS, 0x2)", fn, (unsigned)(flags & ~known));
     if ((flags & DBMGMT_LINT_GALERA) && engine != DBMGMT_ENGINE_MYSQL)
         return dm_error_set(NULL, DBMGMT_ERR_INVALID,
                             "%s: DBMGMT_LINT_GALERA needs the MySQL/MariaDB dialect "
@@ -77,6 +78,7 @@ static void linter_init_with(dm_linter *lt, dbmgmt_engine engine, uint32_t flags
 {
     dm_linter_init(lt, engine);
     lt->galera = (flags & DBMGMT_LINT_GALERA) != 0;
+    lt->seeds = (flags & DBMGMT_LINT_SEEDS) != 0;
 }
 
 static int lint_dir_with(dbmgmt_lint_report **out, dbmgmt_engine engine, const char *dir,

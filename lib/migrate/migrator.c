@@ -46,6 +46,7 @@ DBMGMT_API void dbmgmt_migrator_free(dbmgmt_migrator *m)
     dm_source_clear(&m->source);
     dm_session_state_clear(&m->session);
     dm_free(m->environment);
+    dm_free(m->migrations_dir);
     dm_free(m);
 }
 
@@ -56,7 +57,18 @@ DBMGMT_API int dbmgmt_migrator_add_dir(dbmgmt_migrator *m, const char *dir)
         return dm_migrator_fail(m, DBMGMT_ERR_INVALID,
                                 "this migrator already has a compiled-in table; one migrator "
                                 "takes migrations from a folder or from a table, not both");
-    return dm_source_add_dir(&m->source, dir ? dir : "migrations", &m->err);
+    const char *folder = dir ? dir : "migrations";
+    char *copy = dm_strdup(folder);
+    if (!copy)
+        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory adding %s", folder);
+    int rc = dm_source_add_dir(&m->source, folder, &m->err);
+    if (rc != DBMGMT_OK) {
+        dm_free(copy);
+        return rc;
+    }
+    dm_free(m->migrations_dir);
+    m->migrations_dir = copy;
+    return DBMGMT_OK;
 }
 
 DBMGMT_API int dbmgmt_migrator_add_table(dbmgmt_migrator *m, const dbmgmt_migration_def *defs)
@@ -562,6 +574,11 @@ DBMGMT_API int dbmgmt_migrations_embed_c(const char *dir, const char *symbol, ch
     if (!dir || !valid_c_identifier(symbol))
         return dm_error_invalid("dbmgmt_migrations_embed_c",
                                 "dir is NULL or symbol is not a C identifier");
+    if (dm_is_seeds_dir(dir))
+        return dm_error_set(NULL, DBMGMT_ERR_POLICY,
+                            "%s is a seeds folder: seed data is never embedded into a build "
+                            "(docs/seeds.md); embed the migrations folder, and run seeds from "
+                            "files with `dbmgmt seed` where they belong", dir);
     dm_source src;
     memset(&src, 0, sizeof src);
     int rc = dm_source_add_dir(&src, dir, NULL);

@@ -91,6 +91,9 @@ struct dbmgmt_migrator {
     dbmgmt_progress_fn progress;
     void *progress_userdata;
     dbmgmt_backup *backup_before; /* required before changes in production */
+    char *migrations_dir;         /* the folder added (seeds default beside it), or NULL */
+    dbmgmt_seed_progress_fn seed_progress;
+    void *seed_progress_userdata;
     dm_error err;
 };
 
@@ -128,6 +131,10 @@ int dm_history_delete(dbmgmt_migrator *m, const char *version);
 int dm_history_fingerprint(dbmgmt_migrator *m, int64_t *count, int64_t *max_rank);
 /* Append the quoted history table name. */
 void dm_history_table_sql(dbmgmt_migrator *m, dm_buf *out);
+/* The time now in UTC, 2026-12-05T18:00:00Z, and who runs the migrator
+ * ($USER, else "unknown"), as the history rows record them. */
+void dm_utc_now(char out[32]);
+const char *dm_installed_by(void);
 
 /* plan.c */
 /* Whether the environment in force (the migrator's, else the one stamped on
@@ -147,6 +154,18 @@ int dm_run(dbmgmt_migrator *m, int32_t direction, const char *target);
 int dm_resume(dbmgmt_migrator *m);
 int dm_repair(dbmgmt_migrator *m);
 int dm_baseline(dbmgmt_migrator *m, const char *version);
+/* Open the lock session of a run (PostgreSQL, MySQL) and take the
+ * migration lock on it, after refusing a read-only server; close it (the
+ * lock released first). */
+int dm_lock_session_open(dbmgmt_migrator *m, const char *lock_name, dbmgmt_conn **out);
+/* The name of the migration lock of m's history table ("dbmgmt:TABLE"). */
+#define DM_LOCK_NAME_MAX 96
+void dm_lock_name(const dbmgmt_migrator *m, char out[DM_LOCK_NAME_MAX]);
+void dm_lock_session_close(dbmgmt_conn *c, const char *lock_name);
+
+/* seed.c: whether dir is a seeds folder (its last part is "seeds"), which
+ * `dbmgmt embed` refuses (docs/seeds.md). */
+int dm_is_seeds_dir(const char *dir);
 
 /* migrator.c: the versions pending, whether one failed (dirty), and the
  * newest applied version (*applied: dm_free it; NULL when none). */

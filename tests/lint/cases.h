@@ -7,6 +7,7 @@
 #define NO_TX 1  /* -- migrate:up transaction:false */
 #define NO_DOWN 2 /* no down section */
 #define GALERA 4  /* linted for a Galera node (the linter's galera flag) */
+#define SEEDS 8   /* linted as a seed file (the linter's seeds flag: seed-* rules only) */
 
 typedef struct lint_case {
     const char *rule;
@@ -424,4 +425,53 @@ static const lint_case cases[] = {
     {"galera-toi-alter", M, 0, GALERA,
      "-- dbmgmt:allow galera-toi-alter users has 200 rows\nALTER TABLE users ADD COLUMN age INT;"},
     {"galera-toi-alter", M, 0, 0, "ALTER TABLE users ADD COLUMN age INT;"},
+    /* seed-non-idempotent-insert (seed files only) */
+    {"seed-non-idempotent-insert", ALL, 1, SEEDS, "INSERT INTO roles (id, name) VALUES (1, 'a');"},
+    {"seed-non-idempotent-insert", ALL, 1, SEEDS, "INSERT INTO roles SELECT * FROM other;"},
+    {"seed-non-idempotent-insert", ALL, 2, SEEDS,
+     "INSERT INTO roles (id) VALUES (1);\nINSERT INTO roles (id) VALUES (2);"},
+    {"seed-non-idempotent-insert", L, 1, SEEDS, "INSERT OR ABORT INTO roles (id) VALUES (1);"},
+    {"seed-non-idempotent-insert", M, 1, SEEDS, "INSERT roles (id) VALUES (1);"},
+    {"seed-non-idempotent-insert", M, 1, SEEDS,
+     "INSERT INTO roles (id) VALUES (1) ON CONFLICT (id) DO NOTHING;"},
+    {"seed-non-idempotent-insert", P, 1, SEEDS, "COPY roles (id) FROM '/tmp/roles.csv';"},
+    {"seed-non-idempotent-insert", P, 1, SEEDS,
+     "WITH x AS (SELECT 1 AS id) INSERT INTO roles (id) SELECT id FROM x;"},
+    {"seed-non-idempotent-insert", L | P, 0, SEEDS,
+     "INSERT INTO roles (id) VALUES (1) ON CONFLICT (id) DO NOTHING;"},
+    {"seed-non-idempotent-insert", L | P, 0, SEEDS,
+     "INSERT INTO roles (id, name) VALUES (1, 'a')\n"
+     "  ON CONFLICT (id) DO UPDATE SET name = excluded.name;"},
+    {"seed-non-idempotent-insert", L, 0, SEEDS, "INSERT OR IGNORE INTO roles (id) VALUES (1);"},
+    {"seed-non-idempotent-insert", L, 0, SEEDS, "INSERT OR REPLACE INTO roles (id) VALUES (1);"},
+    {"seed-non-idempotent-insert", L | M, 0, SEEDS, "REPLACE INTO roles (id) VALUES (1);"},
+    {"seed-non-idempotent-insert", M, 0, SEEDS, "INSERT IGNORE INTO roles (id) VALUES (1);"},
+    {"seed-non-idempotent-insert", M, 0, SEEDS,
+     "INSERT LOW_PRIORITY IGNORE INTO roles (id) VALUES (1);"},
+    {"seed-non-idempotent-insert", M, 0, SEEDS,
+     "INSERT INTO roles (id, name) VALUES (1, 'a') ON DUPLICATE KEY UPDATE name = VALUES(name);"},
+    {"seed-non-idempotent-insert", P, 0, SEEDS,
+     "MERGE INTO roles r USING (VALUES (1)) v (id) ON r.id = v.id\n"
+     "  WHEN NOT MATCHED THEN INSERT (id) VALUES (v.id);"},
+    {"seed-non-idempotent-insert", P, 0, SEEDS,
+     "WITH x AS (SELECT 1 AS id) INSERT INTO roles (id) SELECT id FROM x ON CONFLICT DO NOTHING;"},
+    {"seed-non-idempotent-insert", ALL, 0, SEEDS, "SELECT 'INSERT INTO roles VALUES (1)';"},
+    {"seed-non-idempotent-insert", ALL, 0, SEEDS, "UPDATE roles SET name = 'a' WHERE id = 1;"},
+    {"seed-non-idempotent-insert", ALL, 0, SEEDS,
+     "-- dbmgmt:allow seed-non-idempotent-insert emptied just above\n"
+     "INSERT INTO roles (id) VALUES (1);"},
+    {"seed-non-idempotent-insert", ALL, 0, 0, "INSERT INTO roles (id) VALUES (1);"},
+    /* seed-ddl (seed files only) */
+    {"seed-ddl", ALL, 1, SEEDS, "CREATE TABLE t (id INT);"},
+    {"seed-ddl", ALL, 1, SEEDS, "ALTER TABLE roles ADD COLUMN x INT;"},
+    {"seed-ddl", ALL, 1, SEEDS, "DROP TABLE roles;"},
+    {"seed-ddl", ALL, 1, SEEDS, "CREATE INDEX roles_name ON roles (name);"},
+    {"seed-ddl", P | M, 1, SEEDS, "TRUNCATE roles;"},
+    {"seed-ddl", ALL, 0, SEEDS, "DELETE FROM roles WHERE id > 10;"},
+    {"seed-ddl", ALL, 0, SEEDS, "SELECT 'CREATE TABLE x (id INT)';"},
+    {"seed-ddl", ALL, 0, SEEDS, "-- CREATE TABLE x (id INT)\nSELECT 1;"},
+    {"seed-ddl", ALL, 0, 0, "CREATE TABLE t (id INT);"},
+    /* in a seed, the migration rules do not run */
+    {"drop-table", ALL, 0, SEEDS, "DROP TABLE roles;"},
+    {"unbounded-update", ALL, 0, SEEDS, "UPDATE roles SET name = 'x';"},
 };

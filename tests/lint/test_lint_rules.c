@@ -32,6 +32,7 @@ static unsigned rule_engines(const char *rule)
         {"transaction-nesting", L | P},
         {"galera-no-primary-key", M}, {"galera-non-transactional-engine", M},
         {"galera-explicit-lock", M}, {"galera-toi-alter", M},
+        {"seed-ddl", ALL}, {"seed-non-idempotent-insert", ALL},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (strcmp(t[i].rule, rule) == 0)
@@ -63,7 +64,7 @@ static void make_migration(dm_migration *mig, const char *up, const char *down, 
 }
 
 /* Lint up (or down) and return the findings (caller clears them); galera:
- * the linter's galera flag. */
+ * the linter's galera flag (non-zero), or SEEDS: its seeds flag. */
 static dm_lint_findings lint_section_galera(dbmgmt_engine e, const char *up, const char *down,
                                             int no_tx, int32_t direction, int galera)
 {
@@ -71,7 +72,8 @@ static dm_lint_findings lint_section_galera(dbmgmt_engine e, const char *up, con
     make_migration(&mig, up, down, no_tx);
     dm_linter lt;
     dm_linter_init(&lt, e);
-    lt.galera = galera;
+    lt.galera = (galera & ~SEEDS) != 0;
+    lt.seeds = (galera & SEEDS) != 0;
     dm_lint_findings f = {0};
     dm_error err;
     int transactional = e != DBMGMT_ENGINE_MYSQL && !no_tx;
@@ -107,7 +109,7 @@ static void run_cases(dbmgmt_engine e)
             continue;
         dm_lint_findings f =
             lint_section_galera(e, k->sql, (k->flags & NO_DOWN) ? NULL : "SELECT 1;",
-                                k->flags & NO_TX, DBMGMT_UP, (k->flags & GALERA) != 0);
+                                k->flags & NO_TX, DBMGMT_UP, k->flags & (GALERA | SEEDS));
         int got = count_rule(&f, k->rule);
         if (got != k->expect) {
             failures++;
@@ -384,7 +386,7 @@ static void test_lint_with_galera_flag(void **state)
     assert_int_equal(dbmgmt_lint_dir_with(&r, DBMGMT_ENGINE_MYSQL, dir, 0x6u),
                      DBMGMT_ERR_INVALID);
     assert_null(r);
-    assert_non_null(strstr(dbmgmt_errmsg(), "unknown lint flags 0x6"));
+    assert_non_null(strstr(dbmgmt_errmsg(), "unknown lint flags 0x4")); /* 0x2: seeds */
     assert_int_equal(dbmgmt_lint_files_with(&r, DBMGMT_ENGINE_MYSQL, files, 1, 0x80000001u),
                      DBMGMT_ERR_INVALID);
     assert_non_null(strstr(dbmgmt_errmsg(), "0x80000000"));

@@ -40,18 +40,9 @@ class Scratch:
         self.dir = tempfile.mkdtemp(prefix="dbmgmt-proc-")
         self.migrations = os.path.join(self.dir, "migrations")
         os.mkdir(self.migrations)
-        self.base = base_dsn
-        self.name = f"dbmgmt_proc_{os.getpid()}_{Scratch.counter}"
-        if ENGINE == "sqlite":
-            self.dsn = f"sqlite://{self.dir}/db.sqlite"
-        else:
-            c = Conn(base_dsn)
-            c.exec(f"CREATE DATABASE {self.name}")
-            c.close()
-            head, _, rest = base_dsn.partition("://")
-            auth, _, path = rest.partition("/")
-            query = ("?" + path.split("?", 1)[1]) if "?" in path else ""
-            self.dsn = f"{head}://{auth}/{self.name}{query}"
+        self.db = dc.ScratchDb(base_dsn, ENGINE, f"dbmgmt_proc_{os.getpid()}_{Scratch.counter}",
+                               self.dir)
+        self.dsn = self.db.dsn
 
     def write(self, name, text):
         with open(os.path.join(self.migrations, name), "w") as f:
@@ -62,12 +53,7 @@ class Scratch:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
     def drop(self):
-        if ENGINE != "sqlite":
-            c = Conn(self.base)
-            if ENGINE == "postgres":
-                c.exec(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{self.name}'")
-            c.exec(f"DROP DATABASE {self.name}")
-            c.close()
+        self.db.drop()
         shutil.rmtree(self.dir)
 
 

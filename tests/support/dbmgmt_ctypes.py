@@ -5,6 +5,7 @@ program sees it) and the ok/FAIL lines with their counts.
     import dbmgmt_ctypes as dc
     lib = dc.load(LIBRARY)            # libdbmgmt.so.1 of the build under test
     c = dc.Conn("mysql://...")        # DBMGMT_OK or RuntimeError(the message)
+    db = dc.ScratchDb(base, "mysql", "name", tmpdir)   # db.dsn; db.drop()
     checks = dc.Checks()              # checks.check(name, ok, detail)
 
 A test finds this file with sys.path.insert(0, <tests/support>).
@@ -84,6 +85,35 @@ class Conn:
 
     def close(self):
         lib.dbmgmt_conn_close(self.h)
+
+
+class ScratchDb:
+    """A database of one test's own: on SQLite the file db.sqlite in
+    sqlite_dir, on a server CREATE DATABASE name through base_dsn (whose
+    database part is replaced in dsn); drop() removes it."""
+
+    def __init__(self, base_dsn, engine, name, sqlite_dir):
+        self.base, self.engine, self.name = base_dsn, engine, name
+        if engine == "sqlite":
+            self.dsn = f"sqlite://{sqlite_dir}/db.sqlite"
+            return
+        c = Conn(base_dsn)
+        c.exec(f"CREATE DATABASE {name}")
+        c.close()
+        head, _, rest = base_dsn.partition("://")
+        auth, _, path = rest.partition("/")
+        query = ("?" + path.split("?", 1)[1]) if "?" in path else ""
+        self.dsn = f"{head}://{auth}/{name}{query}"
+
+    def drop(self):
+        if self.engine == "sqlite":
+            return
+        c = Conn(self.base)
+        if self.engine == "postgres":
+            c.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   f"WHERE datname = '{self.name}'")
+        c.exec(f"DROP DATABASE {self.name}")
+        c.close()
 
 
 class Checks:

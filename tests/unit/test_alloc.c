@@ -73,6 +73,7 @@ static void counting_free(void *ptr)
 
 static char work[128];
 static char migrations[256];
+static char seeds[256];
 
 static void write_file(const char *dir, const char *name, const char *text)
 {
@@ -289,6 +290,64 @@ static void test_migrations_survive_every_failing_allocation(void **state)
     (void)state;
     snprintf(migrate_dsn, sizeof migrate_dsn, "sqlite://%s/m.db", work);
     fail_each_allocation("migrations", migrate_scenario, migrate_reset, migrate_recover, 0);
+}
+
+/* ---- seed data (issue 22) --------------------------------------------------------- */
+
+static void seed_reset(void)
+{
+    remove_under_work("s.db", "s.db-journal");
+}
+
+/* migrate, lint the seeds, seed (work/seeds, beside migrations) twice: the
+ * second run finds both seeds unchanged */
+static int seed_scenario(void)
+{
+    dbmgmt_lint_report *report = NULL;
+    int rc = dbmgmt_lint_dir_with(&report, DBMGMT_ENGINE_SQLITE, seeds, DBMGMT_LINT_SEEDS);
+    dbmgmt_lint_report_free(report);
+    dbmgmt_conn *conn = NULL;
+    dbmgmt_migrator *m = NULL;
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_conn_open(&conn, migrate_dsn);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_new(&m, conn);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_add_dir(m, migrations);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_up(m);
+    for (int run = 0; run < 2 && rc == DBMGMT_OK; run++)
+        rc = dbmgmt_migrator_seed(m, NULL);
+    dbmgmt_migrator_free(m);
+    dbmgmt_conn_close(conn);
+    return rc;
+}
+
+/* a clean run leaves the seeded row once, and each seed recorded once */
+static int seed_recover(void)
+{
+    int rc = seed_scenario();
+    dbmgmt_conn *conn = NULL;
+    dbmgmt_result *r = NULL;
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_conn_open(&conn, migrate_dsn);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_conn_query(conn, &r,
+                               "SELECT (SELECT COUNT(*) FROM a WHERE id = 10 AND name = 'z') * 10 "
+                               "+ (SELECT SUM(applied_count) FROM dbmgmt_seed_history)", 0, NULL);
+    if (rc == DBMGMT_OK && dbmgmt_result_next(r) == 1 && dbmgmt_result_int64(r, 0) != 12)
+        fail_msg("after recovery: rows*10 + seed runs = %lld, expected 12",
+                 (long long)dbmgmt_result_int64(r, 0));
+    dbmgmt_result_free(r);
+    dbmgmt_conn_close(conn);
+    return rc;
+}
+
+static void test_seeds_survive_every_failing_allocation(void **state)
+{
+    (void)state;
+    snprintf(migrate_dsn, sizeof migrate_dsn, "sqlite://%s/s.db", work);
+    fail_each_allocation("seeds", seed_scenario, seed_reset, seed_recover, 0);
 }
 
 /* ---- lint ------------------------------------------------------------------------ */
@@ -932,6 +991,13 @@ static int setup(void **state)
     snprintf(migrations, sizeof migrations, "%s/migrations", work);
     if (mkdir(migrations, 0700) != 0)
         return -1;
+    snprintf(seeds, sizeof seeds, "%s/seeds", work);
+    if (mkdir(seeds, 0700) != 0)
+        return -1;
+    write_file(seeds, "001_names.sql",
+               "INSERT INTO a (id, name) VALUES (10, 'seeded')\n"
+               "  ON CONFLICT (id) DO UPDATE SET name = excluded.name;\n");
+    write_file(seeds, "002_rename.sql", "UPDATE a SET name = 'z' WHERE id = 10;\n");
     write_file(migrations, "001_create.sql",
                "-- migrate:up\nCREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT);\n"
                "-- migrate:down\nDROP TABLE a;\n");
@@ -960,6 +1026,7 @@ int main(void)
         cmocka_unit_test(test_connections_survive_every_failing_allocation),
         cmocka_unit_test(test_migrations_survive_every_failing_allocation),
         cmocka_unit_test(test_lint_survives_every_failing_allocation),
+        cmocka_unit_test(test_seeds_survive_every_failing_allocation),
         cmocka_unit_test(test_advice_survives_every_failing_allocation),
         cmocka_unit_test(test_schedules_and_retention_survive_every_failing_allocation),
         cmocka_unit_test(test_backups_survive_every_failing_allocation),

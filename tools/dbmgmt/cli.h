@@ -64,6 +64,11 @@ dbmgmt_engine cli_parse_engine(const char *name);
  * or -1 with a message already printed to stderr. */
 int cli_read_file(const char *path, char **data, size_t *len);
 
+/* The seeds folder beside the migrations folder (the global --dir, else
+ * ./migrations: db/migrations -> db/seeds), as dbmgmt_migrator_seed finds
+ * it, written into buf; returns buf. */
+const char *cli_seeds_dir(char *buf, size_t cap);
+
 /* Commands. */
 int cmd_split(int argc, char **argv);
 int cmd_status(int argc, char **argv);
@@ -77,6 +82,7 @@ int cmd_resume(int argc, char **argv);
 int cmd_new(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
+int cmd_seed(int argc, char **argv); /* issue 22 */
 int cmd_schedule(int argc, char **argv);  /* issue 8 */
 int cmd_retention(int argc, char **argv); /* issue 8 */
 

@@ -1,4 +1,5 @@
-/* dbmgmt lint: the migration linter, without a database (docs/lint.md). */
+/* dbmgmt lint: the migration linter, without a database (docs/lint.md);
+ * --seeds: the seed files' rules instead (docs/seeds.md). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,7 @@ static const char *severity_word(int32_t s)
 }
 
 /* FILE:LINE: severity rule-id: why. Safe: alternative — grouped by file. */
-static void print_human(const dbmgmt_lint_report *r)
+static void print_human(const dbmgmt_lint_report *r, int seeds)
 {
     size_t n = dbmgmt_lint_report_count(r);
     const char *last = NULL;
@@ -67,8 +68,8 @@ static void print_human(const dbmgmt_lint_report *r)
     size_t errors = dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_ERROR);
     size_t warnings = dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_WARNING);
     size_t infos = dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_INFO);
-    printf("%zu migration%s linted: %zu error%s, %zu warning%s, %zu info\n",
-           dbmgmt_lint_report_migration_count(r),
+    printf("%zu %s%s linted: %zu error%s, %zu warning%s, %zu info\n",
+           dbmgmt_lint_report_migration_count(r), seeds ? "seed" : "migration",
            dbmgmt_lint_report_migration_count(r) == 1 ? "" : "s", errors,
            errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s", infos);
 }
@@ -98,6 +99,8 @@ int cmd_lint(int argc, char **argv)
     dbmgmt_engine engine = DBMGMT_ENGINE_NONE;
     int json = cli_globals.json;
     int galera = cli_globals.galera == DBMGMT_GALERA_ON;
+    int seeds = 0;
+    char seeds_dir[4096];
     const char **files = calloc((size_t)argc + 1, sizeof *files);
     size_t nfiles = 0;
     if (!files) {
@@ -110,6 +113,10 @@ int cmd_lint(int argc, char **argv)
             json = 1;
         } else if (strcmp(a, "--galera") == 0) {
             galera = 1;
+        } else if (strcmp(a, "--seeds") == 0) { /* --seeds [DIR] */
+            seeds = 1;
+            if (i + 1 < argc && argv[i + 1][0] != '-')
+                dir = argv[++i];
         } else if (strcmp(a, "--dir") == 0 || strcmp(a, "--dialect") == 0 ||
                    strcmp(a, "--engine") == 0) { /* --engine: its first name, kept */
             if (i + 1 >= argc) {
@@ -141,8 +148,11 @@ int cmd_lint(int argc, char **argv)
     if (engine == DBMGMT_ENGINE_NONE)
         engine = default_dialect();
     dbmgmt_lint_report *r = NULL;
-    uint32_t flags = galera ? DBMGMT_LINT_GALERA : 0;
-    const char *folder = dir ? dir : cli_globals.dir ? cli_globals.dir : "migrations";
+    uint32_t flags = (galera ? DBMGMT_LINT_GALERA : 0) | (seeds ? DBMGMT_LINT_SEEDS : 0);
+    const char *folder = dir                ? dir
+                         : seeds            ? cli_seeds_dir(seeds_dir, sizeof seeds_dir)
+                         : cli_globals.dir ? cli_globals.dir
+                                            : "migrations";
     int rc = nfiles ? dbmgmt_lint_files_with(&r, engine, files, nfiles, flags)
                     : dbmgmt_lint_dir_with(&r, engine, folder, flags);
     free(files);
@@ -164,7 +174,7 @@ int cmd_lint(int argc, char **argv)
         puts(s);
         dbmgmt_free(s);
     } else {
-        print_human(r);
+        print_human(r, seeds);
     }
     int status = dbmgmt_lint_report_count_severity(r, DBMGMT_LINT_ERROR) ? CLI_EXIT_FAILURE
                                                                           : CLI_EXIT_OK;

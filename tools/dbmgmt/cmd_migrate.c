@@ -442,3 +442,84 @@ int cmd_embed(int argc, char **argv)
         printf("{\"status\":\"DBMGMT_OK\",\"file\":%s}\n", cli_json_quote(out));
     return CLI_EXIT_OK;
 }
+
+/* ---- seed ------------------------------------------------------------------------ */
+
+/* The seeds done, as JSON array members (for --json). */
+typedef struct seed_log {
+    char *json;
+    size_t len, cap;
+    int failed; /* out of memory: the JSON is incomplete */
+} seed_log;
+
+static void seed_log_add(seed_log *l, const char *text)
+{
+    size_t n = strlen(text);
+    if (l->len + n + 1 > l->cap) {
+        size_t cap = (l->len + n + 1) * 2;
+        char *grown = realloc(l->json, cap);
+        if (!grown) {
+            l->failed = 1;
+            return;
+        }
+        l->json = grown;
+        l->cap = cap;
+    }
+    memcpy(l->json + l->len, text, n + 1);
+    l->len += n;
+}
+
+/* Progress on stderr, one line per seed file: applied / unchanged / re-applied. */
+static int seed_progress(void *userdata, const char *version, const char *name, const char *file,
+                         int32_t outcome, int64_t elapsed_ms)
+{
+    static const char *const said[] = {"unchanged", "applied", "re-applied"};
+    const char *what = outcome >= 0 && outcome <= 2 ? said[outcome] : "?";
+    fprintf(stderr, "seed %s %s (%s): %s in %lld ms\n", version, name, file, what,
+            (long long)elapsed_ms);
+    seed_log *l = userdata;
+    char entry[64];
+    seed_log_add(l, l->len ? "," : "");
+    seed_log_add(l, "{\"version\":");
+    seed_log_add(l, cli_json_quote(version));
+    seed_log_add(l, ",\"name\":");
+    seed_log_add(l, cli_json_quote(name));
+    seed_log_add(l, ",\"file\":");
+    seed_log_add(l, cli_json_quote(file));
+    snprintf(entry, sizeof entry, ",\"outcome\":\"%s\",\"elapsed_ms\":%lld}", what,
+             (long long)elapsed_ms);
+    seed_log_add(l, entry);
+    return 0;
+}
+
+int cmd_seed(int argc, char **argv)
+{
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            cli_globals.json = 1;
+        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else
+            return cli_usage_error("seed: unexpected argument '%s'", argv[i]);
+    }
+    session s;
+    if (session_open(&s))
+        return CLI_EXIT_FAILURE;
+    seed_log l = {0};
+    int rc = dbmgmt_migrator_set_seed_progress(s.m, seed_progress, &l);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_migrator_seed(s.m, dir);
+    int status = CLI_EXIT_OK;
+    if (rc != DBMGMT_OK)
+        status = fail_status(rc, dbmgmt_migrator_errmsg(s.m));
+    else if (cli_globals.json && !l.failed)
+        printf("{\"status\":\"DBMGMT_OK\",\"seeds\":[%s]}\n", l.json ? l.json : "");
+    else if (cli_globals.json)
+        status = fail_status(DBMGMT_ERR_NOMEM, "out of memory listing the seeds (all applied)");
+    else
+        printf("seeds are current\n");
+    free(l.json);
+    session_close(&s);
+    return status;
+}

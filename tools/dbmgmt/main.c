@@ -40,16 +40,29 @@ static const cli_command commands[] = {
      cmd_new},
     {"embed", "DIR -o FILE.c [--symbol NAME]",
      "compile a migrations folder into a C table for firmware",
-     "  DIR                   the migrations folder\n"
+     "  DIR                   the migrations folder (a seeds folder is refused: seed data is\n"
+     "                        never embedded, docs/seeds.md)\n"
      "  -o FILE.c             the C file to write (replaced in one rename)\n"
      "  --symbol NAME         the name of the dbmgmt_migration_def table "
      "(default: dbmgmt_migrations)\n",
      cmd_embed},
-    {"lint", "[--dir DIR | FILES...] [--dialect postgres|mysql|sqlite] [--galera] [--json]",
+    {"seed", "[--dir DIR] [--json]",
+     "apply the seed data after migrating (never in production); unchanged seeds are skipped",
+     "  --dir DIR             the seeds folder (default: seeds beside the migrations folder,\n"
+     "                        so ./seeds, or db/seeds for --dir db/migrations)\n"
+     "  --json                one JSON object: each seed's outcome (applied, unchanged,\n"
+     "                        re-applied); progress, one line per seed, is on stderr\n"
+     "  refused               with --env production (or a database stamped production),\n"
+     "                        migrations pending, a dirty database, or a seed lint error\n",
+     cmd_seed},
+    {"lint", "[--dir DIR | FILES... | --seeds [DIR]] [--dialect postgres|mysql|sqlite] [--galera] "
+             "[--json]",
      "check migrations for changes that break running services (docs/lint.md); exit 1 on errors",
      "  --dir DIR             lint every migration of DIR (default: the global --dir, else "
      "./migrations)\n"
      "  FILES...              lint only the migrations these files belong to\n"
+     "  --seeds [DIR]         lint seed files with the seed rules (seed-non-idempotent-insert,\n"
+     "                        seed-ddl); DIR default: seeds beside the migrations folder\n"
      "  --dialect NAME        postgres, mysql or sqlite (default: from --url, else sqlite, said "
      "on stderr)\n"
      "  --engine NAME         the same as --dialect\n"

@@ -94,3 +94,15 @@ const char *cli_json_quote(const char *s)
     *o = '\0';
     return *slot;
 }
+
+const char *cli_seeds_dir(char *buf, size_t cap)
+{
+    const char *mdir = cli_globals.dir ? cli_globals.dir : "migrations";
+    size_t len = strlen(mdir);
+    while (len > 1 && mdir[len - 1] == '/')
+        len--;
+    while (len > 0 && mdir[len - 1] != '/')
+        len--;
+    snprintf(buf, cap, "%.*sseeds", (int)len, mdir);
+    return buf;
+}

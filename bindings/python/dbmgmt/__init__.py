@@ -22,7 +22,8 @@ from .errors import (AcquireTimeout, Busy, ChecksumMismatch, Closed, ConnectFail
                      Unsupported)
 from .migrate import (ALLOW_DOWN_IN_PRODUCTION, ALLOW_LINT_ERRORS, ALLOW_MISSING_APPLIED,
                       ALLOW_OUT_OF_ORDER, DOWN, GALERA_AUTO, GALERA_OFF, GALERA_ON, UP, Finding,
-                      LintReport, MigrationDef, Migrator, Plan, Problem, Step, embed_c, lint,
+                      LintReport, MigrationDef, Migrator, Plan, Problem, SeedResult, Step, embed_c,
+                      lint,
                       migrate_on_boot)
 from .pool import Pool, PoolEvent, PoolMetric
 from .backup import Backup, BackupMetric, Hook, Keep, Retention, Schedule
@@ -38,6 +39,7 @@ __all__ = [
     "engine_available", "dsn_redact", "set_logger", "Engine", "LogLevel",
     "Connection", "Statement", "Rows", "Pool", "PoolMetric", "PoolEvent",
     "migrate_on_boot", "Migrator", "Plan", "Step", "Problem", "Finding", "MigrationDef",
+    "SeedResult",
     "LintReport", "lint", "embed_c", "UP", "DOWN", "ALLOW_OUT_OF_ORDER",
     "ALLOW_MISSING_APPLIED", "ALLOW_DOWN_IN_PRODUCTION", "ALLOW_LINT_ERRORS",
     "GALERA_AUTO", "GALERA_ON", "GALERA_OFF",

@@ -26,6 +26,7 @@ _path: Optional[str] = None
 # Callback types (DESIGN §2: a void *userdata first on every callback).
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, c_int32, c_int32, c_int64)
 POOL_EVENT_FN = CFUNCTYPE(None, c_void_p, c_int32, c_char_p)
+SEED_PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, c_char_p, c_int32, c_int64)
 LOG_FN = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
 
 
@@ -319,9 +320,16 @@ HEALTH_PROTOTYPES = {
 }
 PROTOTYPES.update(HEALTH_PROTOTYPES)
 
+# Seed data (issue 22).
+SEED_PROTOTYPES = {
+    "dbmgmt_migrator_seed": (c_int, [P, STR]),
+    "dbmgmt_migrator_set_seed_progress": (c_int, [P, SEED_PROGRESS_FN, P]),
+}
+PROTOTYPES.update(SEED_PROTOTYPES)
+
 OPTIONAL = ({"dbmgmt_sqlstate", "dbmgmt_result_column_type"} | set(BACKUP_PROTOTYPES) |
             set(ADVISE_PROTOTYPES) | set(GALERA_PROTOTYPES) |
-            set(HEALTH_PROTOTYPES) | set(OFFSITE_PROTOTYPES))
+            set(HEALTH_PROTOTYPES) | set(OFFSITE_PROTOTYPES) | set(SEED_PROTOTYPES))
 
 
 class LibraryNotFound(OSError):

@@ -27,6 +27,8 @@ LINT_INFO, LINT_WARNING, LINT_ERROR = 0, 1, 2
 # AUTO asks the server (wsrep_on), ON always (MySQL/MariaDB only), OFF never.
 GALERA_AUTO, GALERA_ON, GALERA_OFF = 0, 1, 2
 LINT_GALERA = 0x1  # DBMGMT_LINT_GALERA
+LINT_SEEDS = 0x2  # DBMGMT_LINT_SEEDS
+_SEED_OUTCOME = {0: "unchanged", 1: "applied", 2: "re-applied"}
 _SEVERITY = {LINT_INFO: "info", LINT_WARNING: "warning", LINT_ERROR: "error"}
 
 NO_TRANSACTION = 0x1  # DBMGMT_MIGRATION_NO_TRANSACTION
@@ -40,6 +42,17 @@ def _require_galera(L) -> None:
 # progress(version, name, direction (UP/DOWN), done (False before a step,
 # True after), elapsed_ms) -> truthy to stop before the step
 ProgressFn = Callable[[str, str, int, bool, int], Any]
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """What Migrator.seed() did with one seed file: outcome is "applied",
+    "unchanged" (same checksum as recorded: skipped) or "re-applied"."""
+    version: str
+    name: str
+    file: str
+    outcome: str
+    elapsed_ms: int
 
 
 @dataclass(frozen=True)
@@ -380,6 +393,35 @@ class Migrator(Handle):
         """Raise the first problem of the source against the history, if any."""
         self._call(self._L.dbmgmt_migrator_validate(self._handle()), "validate")
 
+    def seed(self, dir: Optional[PathLike] = None) -> List[SeedResult]:
+        """Apply the seed data of a folder after migrating (docs/seeds.md):
+        dir None is the folder "seeds" beside the migrations folder, else
+        ./seeds. Returns one SeedResult per seed file, in order. Raises
+        PolicyRefused in production (the migrator's environment or the
+        database's stamp), with migrations pending, or when a seed has a lint
+        error (seed-non-idempotent-insert, seed-ddl); DirtyDatabase when a
+        migration failed halfway; nothing is applied then. A failing seed is
+        rolled back; the ones before it stay applied."""
+        L = self._L
+        if not hasattr(L, "dbmgmt_migrator_seed"):
+            raise Unsupported(-11, f"the loaded libdbmgmt ({_lib.loaded_path()}) has no seeds")
+        done: List[SeedResult] = []
+
+        def on_seed(_userdata, version, name, file, outcome, elapsed_ms):
+            done.append(SeedResult(_lib.text(version) or "", _lib.text(name) or "",
+                                   _lib.text(file) or "", _SEED_OUTCOME.get(int(outcome), "?"),
+                                   int(elapsed_ms)))
+            return 0
+        cb = _lib.SEED_PROGRESS_FN(on_seed)
+        h = self._handle()
+        self._call(L.dbmgmt_migrator_set_seed_progress(h, cb, None))
+        try:
+            path = _lib.encode(os.fspath(dir)) if dir is not None else None
+            self._call(L.dbmgmt_migrator_seed(h, path), "seed")
+        finally:
+            L.dbmgmt_migrator_set_seed_progress(h, _lib.SEED_PROGRESS_FN(), None)
+        return done
+
     def status(self) -> dict:
         """Every known version with its state, as a dict: environment,
         current, dirty, migrations [{version, name, state, ...}]."""
@@ -402,15 +444,16 @@ class LintReport(list):
 
 
 def lint(paths: Union[PathLike, Sequence[PathLike]], engine: Union[Engine, int, str] = "sqlite",
-         *, galera: bool = False) -> LintReport:
+         *, galera: bool = False, seeds: bool = False) -> LintReport:
     """Lint the up sections of a migration folder (a path) or of some
     migration files (a list of paths) for engine's dialect. No database.
     galera: for a Galera cluster, with the galera-* rules (engine "mysql"
-    only, else InvalidArgument)."""
+    only, else InvalidArgument). seeds: the files are seeds (docs/seeds.md),
+    linted with the seed-* rules instead of the migration rules."""
     L = _lib.lib()
     out = c_void_p()
     eng = int(Engine.of(engine))
-    flags = LINT_GALERA if galera else 0
+    flags = (LINT_GALERA if galera else 0) | (LINT_SEEDS if seeds else 0)
     if flags:
         _require_galera(L)
     if isinstance(paths, (str, os.PathLike)):
@@ -450,6 +493,7 @@ def embed_c(dir: PathLike, symbol: str) -> str:
 
 
 __all__ = ["migrate_on_boot", "Migrator", "Plan", "Step", "Problem", "Finding", "MigrationDef",
+           "SeedResult",
            "LintReport", "lint", "embed_c", "UP", "DOWN", "ALLOW_OUT_OF_ORDER",
            "ALLOW_MISSING_APPLIED", "ALLOW_DOWN_IN_PRODUCTION", "ALLOW_LINT_ERRORS",
            "GALERA_AUTO", "GALERA_ON", "GALERA_OFF"]
