@@ -157,7 +157,7 @@ int dm_snap_value(const dm_snap_col *col, const unsigned char *key, size_t key_l
         snprintf(out, cap, "%lld", (long long)(u64_at(d, 0) % (uint64_t)col->int_max + 1));
     } else if (col->type == DM_SNAP_T_DATE || col->type == DM_SNAP_T_DATETIME) {
         int y, m, dd; /* 1940-01-01 + up to 70 years */
-        civil_from_days(-10957 + (int64_t)(u64_at(d, 0) % 25567), &y, &m, &dd);
+        civil_from_days(-10958 + (int64_t)(u64_at(d, 0) % 25567), &y, &m, &dd);
         snprintf(out, cap, "%04d-%02d-%02d%s", y, m, dd,
                  col->type == DM_SNAP_T_DATETIME ? " 00:00:00" : "");
     } else {
