@@ -149,6 +149,8 @@ int snap_sqlite(dbmgmt_snapshot *s, dbmgmt_backup *b, const char *id, const dm_d
     if (rc == DBMGMT_OK)
         rc = dm_snap_mask_database(s, dsn.data);
     if (rc == DBMGMT_OK)
+        rc = dm_snap_prepare_result(s);
+    if (rc == DBMGMT_OK)
         rc = dm_bk_fsync_path(scratch.data, &s->err);
     if (rc == DBMGMT_OK)
         rc = sqlite_target_free(s, path);
@@ -262,6 +264,8 @@ int snap_postgres(dbmgmt_snapshot *s, dbmgmt_backup *b, const char *id, const dm
     if (rc == DBMGMT_OK)
         rc = dm_snap_mask_database(s, scratch_dsn);
     if (rc == DBMGMT_OK)
+        rc = dm_snap_prepare_result(s);
+    if (rc == DBMGMT_OK)
         rc = pg_publish(s, admin, target, scratch);
     if (rc != DBMGMT_OK && created && admin) {
         dm_buf_printf(&sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", scratch);
@@ -358,6 +362,8 @@ int snap_mysql(dbmgmt_snapshot *s, dbmgmt_backup *b, const char *id, const dm_ds
         rc = restore_into(s, b, id, scratch_dsn);
     if (rc == DBMGMT_OK)
         rc = dm_snap_mask_database(s, scratch_dsn);
+    if (rc == DBMGMT_OK)
+        rc = dm_snap_prepare_result(s);
     if (rc == DBMGMT_OK)
         rc = my_target_state(s, admin, target->database, &exists);
     if (rc == DBMGMT_OK && !exists) {

@@ -77,6 +77,7 @@ DBMGMT_API void dbmgmt_snapshot_free(dbmgmt_snapshot *s)
     dm_free(s->dir);
     dm_free(s->backup_id);
     dm_free(s->result_json);
+    dm_free(s->pending_json);
     dm_free(s);
 }
 
@@ -206,8 +207,11 @@ static int pick_backup(dbmgmt_snapshot *s, dbmgmt_backup *b, dbmgmt_engine engin
 }
 
 
-static int write_result(dbmgmt_snapshot *s, const char *id, const dm_dsn *target, int64_t ms)
+int dm_snap_prepare_result(dbmgmt_snapshot *s)
 {
+    const char *id = s->run_id;
+    const dm_dsn *target = s->run_target;
+    int64_t ms = dm_monotonic_ms() - s->run_start;
     dm_buf out = {0};
     dm_json j;
     dm_json_init(&j, &out);
@@ -253,8 +257,8 @@ static int write_result(dbmgmt_snapshot *s, const char *id, const dm_dsn *target
         dm_buf_free(&out);
         return dm_error_set(&s->err, DBMGMT_ERR_NOMEM, "out of memory");
     }
-    dm_free(s->result_json);
-    s->result_json = dm_buf_detach(&out);
+    dm_free(s->pending_json);
+    s->pending_json = dm_buf_detach(&out);
     return DBMGMT_OK;
 }
 
@@ -295,14 +299,24 @@ static int run_locked(dbmgmt_snapshot *s, const char *target_dsn)
     if (rc == DBMGMT_OK)
         rc = pick_backup(s, b, target->engine, &id);
     clear_tables(s);
+    s->run_id = id;
+    s->run_target = target;
+    s->run_start = start;
     if (rc == DBMGMT_OK) {
         dm_log(DBMGMT_LOG_INFO, "snapshot: backup %s into a scratch database", id);
         rc = target->engine == DBMGMT_ENGINE_SQLITE     ? snap_sqlite(s, b, id, target)
              : target->engine == DBMGMT_ENGINE_POSTGRES ? snap_postgres(s, b, id, target)
                                                         : snap_mysql(s, b, id, target);
     }
-    if (rc == DBMGMT_OK)
-        rc = write_result(s, id, target, dm_monotonic_ms() - start);
+    if (rc == DBMGMT_OK) {
+        dm_free(s->result_json);
+        s->result_json = s->pending_json;
+        s->pending_json = NULL;
+    }
+    dm_free(s->pending_json);
+    s->pending_json = NULL;
+    s->run_id = NULL;
+    s->run_target = NULL;
     dm_free(id);
     dbmgmt_backup_free(b);
     dm_dsn_free(target);

@@ -76,6 +76,10 @@ struct dbmgmt_snapshot {
     void *progress_userdata;
     char *result_json; /* the last successful run */
     /* the run in progress */
+    const char *run_id;              /* the backup */
+    const struct dm_dsn *run_target;
+    int64_t run_start;               /* monotonic ms */
+    char *pending_json;              /* its result, made before publishing */
     dm_snap_table_result *tables;
     size_t ntables;
     size_t tables_cap;
@@ -125,5 +129,8 @@ int snap_postgres(dbmgmt_snapshot *s, struct dbmgmt_backup *b, const char *id,
                   const struct dm_dsn *target);
 int snap_mysql(dbmgmt_snapshot *s, struct dbmgmt_backup *b, const char *id,
                const struct dm_dsn *target);
+/* snapshot.c: the result JSON of the run, made after the masking and before
+ * publishing (so nothing can fail once the target exists). */
+int dm_snap_prepare_result(dbmgmt_snapshot *s);
 
 #endif
