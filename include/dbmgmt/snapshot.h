@@ -41,6 +41,10 @@ DBMGMT_API int dbmgmt_snapshot_set_key(dbmgmt_snapshot *s, const unsigned char *
 /* The same, read from a file (its bytes, a trailing newline dropped) that
  * group and others cannot access (else DBMGMT_ERR_POLICY naming it). */
 DBMGMT_API int dbmgmt_snapshot_set_key_file(dbmgmt_snapshot *s, const char *path);
+/* The backup key file (as dbmgmt_backup_set_key_file takes it) that
+ * decrypts an encrypted backup (docs/backup-encryption.md); NULL: none.
+ * Read when the snapshot runs. */
+DBMGMT_API int dbmgmt_snapshot_set_backup_key_file(dbmgmt_snapshot *s, const char *path);
 DBMGMT_API int dbmgmt_snapshot_set_progress(dbmgmt_snapshot *s, dbmgmt_snapshot_progress_fn fn,
                                             void *userdata);
 /*

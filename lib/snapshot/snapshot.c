@@ -76,6 +76,7 @@ DBMGMT_API void dbmgmt_snapshot_free(dbmgmt_snapshot *s)
     dm_snap_rules_clear(&s->rules);
     dm_free(s->dir);
     dm_free(s->backup_id);
+    dm_free(s->backup_key_file);
     dm_free(s->result_json);
     dm_free(s->pending_json);
     dm_free(s);
@@ -90,6 +91,18 @@ DBMGMT_API int dbmgmt_snapshot_set_backup_id(dbmgmt_snapshot *s, const char *id)
         return dm_error_set(&s->err, DBMGMT_ERR_NOMEM, "out of memory");
     dm_free(s->backup_id);
     s->backup_id = copy;
+    return DBMGMT_OK;
+}
+
+DBMGMT_API int dbmgmt_snapshot_set_backup_key_file(dbmgmt_snapshot *s, const char *path)
+{
+    if (!s)
+        return dm_error_invalid("dbmgmt_snapshot_set_backup_key_file", "s is NULL");
+    char *copy = NULL;
+    if (path && !(copy = dm_strdup(path)))
+        return dm_error_set(&s->err, DBMGMT_ERR_NOMEM, "out of memory");
+    dm_free(s->backup_key_file);
+    s->backup_key_file = copy;
     return DBMGMT_OK;
 }
 
@@ -296,6 +309,9 @@ static int run_locked(dbmgmt_snapshot *s, const char *target_dsn)
     char *id = NULL;
     if ((rc = dbmgmt_backup_new(&b, target_dsn, s->dir)) != DBMGMT_OK)
         rc = dm_error_set(&s->err, rc, "%s", dbmgmt_errmsg());
+    if (rc == DBMGMT_OK && s->backup_key_file &&
+        (rc = dbmgmt_backup_set_key_file(b, s->backup_key_file)) != DBMGMT_OK)
+        rc = dm_error_set(&s->err, rc, "%s", dbmgmt_backup_errmsg(b));
     if (rc == DBMGMT_OK)
         rc = pick_backup(s, b, target->engine, &id);
     clear_tables(s);

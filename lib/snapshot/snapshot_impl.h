@@ -69,6 +69,7 @@ struct dbmgmt_snapshot {
     dm_error err;
     char *dir;
     char *backup_id; /* NULL: the newest verified */
+    char *backup_key_file; /* NULL: backups are not encrypted */
     dm_snap_rules rules;
     unsigned char *key;
     size_t key_len;

@@ -280,6 +280,55 @@ static void test_key_never_in_argv_or_messages(void **state)
     assert_null(strstr(dbmgmt_errmsg(), key1));
 }
 
+/* An encrypted backup (docs/backup-encryption.md) is snapshot with its key,
+ * and refused without it. */
+static void test_encrypted_backup_needs_its_key(void **state)
+{
+    (void)state;
+    char enc_dir[300], bkey[300], path[400], dsn[1024];
+    snprintf(enc_dir, sizeof enc_dir, "%s/backups-enc", dir);
+    snprintf(bkey, sizeof bkey, "%s/bkey", dir);
+    write_file("bkey", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+               0600);
+    dbmgmt_backup *b = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b, src.dsn, enc_dir), DBMGMT_OK);
+    int rc = dbmgmt_backup_set_key_file(b, bkey);
+    if (rc == DBMGMT_ERR_UNSUPPORTED) {
+        dbmgmt_backup_free(b);
+        if (getenv("CI") && !strcmp(getenv("CI"), "true"))
+            fail_msg("CI=true and libdbmgmt was built without libsodium");
+        skip();
+    }
+    assert_int_equal(rc, DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_run_now(b, NULL), DBMGMT_OK);
+    dbmgmt_backup_free(b);
+    for (int with_key = 0; with_key < 2; with_key++) {
+        target_dsn(dsn, sizeof dsn, with_key ? "enc_key" : "enc_nokey");
+        dbmgmt_snapshot *s = NULL;
+        assert_int_equal(dbmgmt_snapshot_new(&s, enc_dir), DBMGMT_OK);
+        snprintf(path, sizeof path, "%s/rules_all", dir);
+        assert_int_equal(dbmgmt_snapshot_set_rules_file(s, path), DBMGMT_OK);
+        snprintf(path, sizeof path, "%s/key1", dir);
+        assert_int_equal(dbmgmt_snapshot_set_key_file(s, path), DBMGMT_OK);
+        if (with_key)
+            assert_int_equal(dbmgmt_snapshot_set_backup_key_file(s, bkey), DBMGMT_OK);
+        rc = dbmgmt_snapshot_run(s, dsn);
+        if (with_key && rc != DBMGMT_OK)
+            fail_msg("snapshot of an encrypted backup: %s", dbmgmt_snapshot_errmsg(s));
+        if (!with_key)
+            printf("without the backup key: %s\n", dbmgmt_snapshot_errmsg(s));
+        dbmgmt_snapshot_free(s);
+        if (!with_key) {
+            assert_int_not_equal(rc, DBMGMT_OK);
+            assert_false(target_exists(dsn, targets[ntargets - 1]));
+        }
+    }
+    read_people(dsn, &tmp_rows); /* the same masked values as from the plain backup */
+    assert_int_equal(tmp_rows.n, t1_rows.n);
+    assert_memory_equal(&tmp_rows.v, &t1_rows.v, sizeof tmp_rows.v);
+    assert_int_equal(scratch_left(), 0);
+}
+
 static void populate(void)
 {
     dbmgmt_conn *c = NULL;
@@ -362,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_hashes_stable_and_keyed),
         cmocka_unit_test(test_personal_without_rule_refused),
         cmocka_unit_test(test_key_never_in_argv_or_messages),
+        cmocka_unit_test(test_encrypted_backup_needs_its_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

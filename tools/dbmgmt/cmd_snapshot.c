@@ -17,6 +17,7 @@ int cmd_snapshot(int argc, char **argv)
 {
     const char *from = NULL, *id = NULL, *to = NULL, *mask = NULL;
     const char *key_file = getenv("DBMGMT_SNAPSHOT_KEY_FILE");
+    const char *backup_key_file = getenv("DBMGMT_BACKUP_KEY_FILE");
     int json = cli_globals.json;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
@@ -29,6 +30,8 @@ int cmd_snapshot(int argc, char **argv)
             mask = argv[++i];
         else if (strcmp(argv[i], "--mask-key-file") == 0 && i + 1 < argc)
             key_file = argv[++i];
+        else if (strcmp(argv[i], "--backup-key-file") == 0 && i + 1 < argc)
+            backup_key_file = argv[++i];
         else if (strcmp(argv[i], "--json") == 0)
             json = 1;
         else
@@ -46,6 +49,8 @@ int cmd_snapshot(int argc, char **argv)
     if ((id && dbmgmt_snapshot_set_backup_id(s, id) != DBMGMT_OK) ||
         dbmgmt_snapshot_set_rules_file(s, mask) != DBMGMT_OK ||
         (key_file && dbmgmt_snapshot_set_key_file(s, key_file) != DBMGMT_OK) ||
+        (backup_key_file &&
+         dbmgmt_snapshot_set_backup_key_file(s, backup_key_file) != DBMGMT_OK) ||
         dbmgmt_snapshot_set_progress(s, progress, NULL) != DBMGMT_OK ||
         dbmgmt_snapshot_run(s, to) != DBMGMT_OK) {
         fprintf(stderr, "dbmgmt snapshot: %s\n", dbmgmt_snapshot_errmsg(s));
