@@ -127,6 +127,37 @@ static int mask_all(dbmgmt_snapshot *s, dbmgmt_conn *conn, const dm_catalog *cat
     return rc;
 }
 
+/* PostgreSQL: the schema read and masked is the connection's current one; a
+ * table in another schema could hold personal data nobody checked, so it
+ * refuses the snapshot, every such table named. */
+static int pg_refuse_other_schemas(dbmgmt_snapshot *s, dbmgmt_conn *conn)
+{
+    dbmgmt_result *r = NULL;
+    int rc = dbmgmt_conn_query(conn, &r,
+                               "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN "
+                               "pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN "
+                               "('r', 'p') AND n.nspname NOT IN ('pg_catalog', "
+                               "'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND "
+                               "n.nspname <> current_schema() ORDER BY 1",
+                               0, NULL);
+    if (rc != DBMGMT_OK)
+        return dm_error_set(&s->err, rc, "listing the scratch database's schemas: %s",
+                            dbmgmt_conn_errmsg(conn));
+    dm_buf names = {0};
+    size_t n = 0;
+    while (dbmgmt_result_next(r) == 1)
+        dm_buf_printf(&names, "%s%s", n++ ? ", " : "", dbmgmt_result_text(r, 0));
+    dbmgmt_result_free(r);
+    if (dm_buf_failed(&names))
+        rc = dm_error_set(&s->err, DBMGMT_ERR_NOMEM, "out of memory");
+    else if (n)
+        rc = dm_error_set(&s->err, DBMGMT_ERR_POLICY,
+                          "%zu table(s) outside the current schema, which snapshots do not "
+                          "mask: %s", n, names.data);
+    dm_buf_free(&names);
+    return rc;
+}
+
 int dm_snap_mask_database(dbmgmt_snapshot *s, const char *dsn)
 {
     dbmgmt_conn *conn = NULL;
@@ -140,6 +171,8 @@ int dm_snap_mask_database(dbmgmt_snapshot *s, const char *dsn)
         rc = dm_error_set(&s->err, rc, "reading the scratch database's schema: %s", cerr.msg);
     else if (cat.failed)
         rc = dm_error_set(&s->err, DBMGMT_ERR_NOMEM, "out of memory reading the schema");
+    if (rc == DBMGMT_OK && dbmgmt_conn_engine(conn) == DBMGMT_ENGINE_POSTGRES)
+        rc = pg_refuse_other_schemas(s, conn);
     if (rc == DBMGMT_OK) {
         dm_catalog_sort(&cat);
         rc = dm_snap_rules_check(&s->rules, &cat, &s->err);

@@ -329,6 +329,40 @@ static void test_encrypted_backup_needs_its_key(void **state)
     assert_int_equal(scratch_left(), 0);
 }
 
+/* PostgreSQL: a table in a schema the snapshot does not mask refuses it. */
+static void test_postgres_table_in_other_schema_refused(void **state)
+{
+    (void)state;
+    if (engine != DBMGMT_ENGINE_POSTGRES)
+        skip();
+    support_scratch_db db2;
+    char bdir[300], dsn[1024], msg[1024];
+    support_scratch_db_create(&db2, base_dsn, "dbmgmt_snapo", NULL);
+    support_exec_on(db2.dsn, "CREATE TABLE people (id INTEGER PRIMARY KEY, score INTEGER);"
+                             "CREATE SCHEMA crm; CREATE TABLE crm.contacts (id INTEGER "
+                             "PRIMARY KEY, phone TEXT); INSERT INTO crm.contacts VALUES "
+                             "(1, '+4411')");
+    snprintf(bdir, sizeof bdir, "%s/backups-other", dir);
+    dbmgmt_backup *b = NULL;
+    assert_int_equal(dbmgmt_backup_new(&b, db2.dsn, bdir), DBMGMT_OK);
+    assert_int_equal(dbmgmt_backup_run_now(b, NULL), DBMGMT_OK);
+    dbmgmt_backup_free(b);
+    dbmgmt_snapshot *s = NULL;
+    char path[400];
+    assert_int_equal(dbmgmt_snapshot_new(&s, bdir), DBMGMT_OK);
+    write_file("rules_other", "people.score = keep\n", 0644);
+    snprintf(path, sizeof path, "%s/rules_other", dir);
+    assert_int_equal(dbmgmt_snapshot_set_rules_file(s, path), DBMGMT_OK);
+    target_dsn(dsn, sizeof dsn, "other");
+    assert_int_equal(dbmgmt_snapshot_run(s, dsn), DBMGMT_ERR_POLICY);
+    snprintf(msg, sizeof msg, "%s", dbmgmt_snapshot_errmsg(s));
+    dbmgmt_snapshot_free(s);
+    assert_non_null(strstr(msg, "crm.contacts"));
+    assert_false(target_exists(dsn, targets[ntargets - 1]));
+    assert_int_equal(scratch_left(), 0);
+    support_scratch_db_drop(&db2, base_dsn);
+}
+
 static void populate(void)
 {
     dbmgmt_conn *c = NULL;
@@ -412,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_personal_without_rule_refused),
         cmocka_unit_test(test_key_never_in_argv_or_messages),
         cmocka_unit_test(test_encrypted_backup_needs_its_key),
+        cmocka_unit_test(test_postgres_table_in_other_schema_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
