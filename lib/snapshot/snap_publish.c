@@ -299,6 +299,23 @@ static int my_target_state(dbmgmt_snapshot *s, dbmgmt_conn *admin, const char *n
     return DBMGMT_OK;
 }
 
+/* Views and routines stay in the scratch schema and go with it: said in
+ * the log (docs/snapshots.md). */
+static void my_warn_not_carried(dbmgmt_conn *admin, const char *scratch, const char *target)
+{
+    int64_t views = query_count(
+        admin, "SELECT COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?", scratch);
+    int64_t routines = query_count(
+        admin, "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?",
+        scratch);
+    if (views > 0 || routines > 0)
+        dm_log(DBMGMT_LOG_WARN,
+               "snapshot %s: %lld view(s) and %lld routine(s) of the backup are not carried "
+               "over (only tables move on MariaDB/MySQL)",
+               target, (long long)(views > 0 ? views : 0),
+               (long long)(routines > 0 ? routines : 0));
+}
+
 /* RENAME TABLE scratch.t TO target.t, ... in one statement (atomic). */
 static int my_move_tables(dbmgmt_snapshot *s, dbmgmt_conn *admin, const char *scratch,
                           const char *target)
@@ -374,6 +391,7 @@ int snap_mysql(dbmgmt_snapshot *s, dbmgmt_backup *b, const char *id, const dm_ds
         dm_buf_clear(&sql);
     }
     if (rc == DBMGMT_OK) {
+        my_warn_not_carried(admin, scratch, target->database);
         rc = my_move_tables(s, admin, scratch, target->database);
         moved = rc == DBMGMT_OK;
     }
