@@ -13,6 +13,7 @@
 #include "dbmgmt/health.h"
 #include "dbmgmt/migrate.h"
 #include "dbmgmt/pool.h"
+#include "dbmgmt/snapshot.h"
 #include "dbmgmt/sql.h"
 
 #endif /* DBMGMT_H */

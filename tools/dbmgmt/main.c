@@ -130,6 +130,20 @@ static const cli_command commands[] = {
      "  --url DSN             the database (default: the global --url, else $DATABASE_URL)\n"
      "  SIGINT, SIGTERM       stop serving and exit 0\n",
      cmd_exporter},
+    {"snapshot", "--from BACKUP_DIR [--id ID] --to DSN --mask RULES [--mask-key-file PATH] "
+                 "[--backup-key-file PATH] [--json]",
+     "an anonymised snapshot: restore a backup into scratch, mask it, publish it as DSN "
+     "(docs/snapshots.md)",
+     "  --from BACKUP_DIR     the backup folder (a dbmgmt backup catalog)\n"
+     "  --id ID               the backup to take (default: the newest verified one)\n"
+     "  --to DSN              the target: a new or empty database (SQLite: a file)\n"
+     "  --mask RULES          the masking rules: table.column = hash|email|phone|null|keep\n"
+     "  --mask-key-file PATH  the HMAC key of hash, email and phone (0600; default\n"
+     "                        $DBMGMT_SNAPSHOT_KEY_FILE); never give a key on the command line\n"
+     "  --backup-key-file PATH  decrypt an encrypted backup with this key file (default\n"
+     "                        $DBMGMT_BACKUP_KEY_FILE; docs/backup-encryption.md)\n"
+     "  --json                the totals as one JSON object (progress goes to stderr)\n",
+     cmd_snapshot},
     {"split", "--engine sqlite|postgres|mysql [FILE|-]",
      "split an SQL script into statements, one JSON object per line",
      "  -e, --engine NAME     the SQL dialect: sqlite, postgres or mysql (required)\n"
