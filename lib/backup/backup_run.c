@@ -257,20 +257,44 @@ static int engine_check(dbmgmt_backup *b, const dm_bk_entry *e, const char *path
     return DBMGMT_OK; /* made by the host's hook: the checksum is all we know */
 }
 
-/* The file's size and SHA-256 against the catalog's. */
-int dm_bk_check_file(dbmgmt_backup *b, const dm_bk_entry *e, const char *path)
+int dm_bk_check_sum(dbmgmt_backup *b, const dm_bk_entry *e, const char *path, int64_t size,
+                    const char *hex)
 {
-    int64_t size = 0;
-    char hex[65];
-    int rc = dm_bk_hash_file(path, &size, hex, &b->err);
-    if (rc != DBMGMT_OK)
-        return rc;
     if (size != e->size || strcmp(hex, e->sha256) != 0)
         return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
                             "backup %s: '%s' changed since it was written (SHA-256 %s, %lld "
                             "bytes; recorded %s, %lld bytes)",
                             e->id, path, hex, (long long)size, e->sha256, (long long)e->size);
     return DBMGMT_OK;
+}
+
+/* The file's size and SHA-256 against the catalog's. */
+int dm_bk_check_file(dbmgmt_backup *b, const dm_bk_entry *e, const char *path)
+{
+    int64_t size = 0;
+    char hex[65];
+    int rc = dm_bk_hash_file(path, &size, hex, &b->err);
+    return rc != DBMGMT_OK ? rc : dm_bk_check_sum(b, e, path, size, hex);
+}
+
+/* An encrypted file: its checksum (on a thread) and its decryption into a
+ * temporary file (*plain), in one pass over the data. A changed file is
+ * reported as such even where decryption failed first. */
+static int check_and_decrypt(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
+                             char **plain)
+{
+    dm_bk_bg_hash h;
+    dm_bk_bg_hash_start(&h, path);
+    int rc = dm_bk_decrypt_to_temp(b, e, path, plain);
+    int hash_rc = dm_bk_bg_hash_join(&h);
+    int sum_rc = hash_rc != DBMGMT_OK ? dm_error_set(&b->err, hash_rc, "%s", h.err.msg)
+                                      : dm_bk_check_sum(b, e, path, h.size, h.hex);
+    if (sum_rc != DBMGMT_OK && *plain) {
+        unlink(*plain);
+        dm_free(*plain);
+        *plain = NULL;
+    }
+    return sum_rc != DBMGMT_OK ? sum_rc : rc;
 }
 
 int dm_bk_verify_locked(dbmgmt_backup *b, const char *id)
@@ -282,11 +306,10 @@ int dm_bk_verify_locked(dbmgmt_backup *b, const char *id)
     char *path = dm_bk_path(b->dir, e.file);
     if (!path)
         rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
-    if (rc == DBMGMT_OK)
-        rc = dm_bk_check_file(b, &e, path);
     char *plain = NULL; /* encrypted: the authenticated plaintext, in a 0600 temporary file */
-    if (rc == DBMGMT_OK && dm_bk_is_encrypted(&e))
-        rc = dm_bk_decrypt_to_temp(b, &e, path, &plain);
+    if (rc == DBMGMT_OK)
+        rc = dm_bk_is_encrypted(&e) ? check_and_decrypt(b, &e, path, &plain)
+                                    : dm_bk_check_file(b, &e, path);
     if (rc == DBMGMT_OK)
         rc = engine_check(b, &e, plain ? plain : path);
     if (plain) {
