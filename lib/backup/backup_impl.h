@@ -338,6 +338,13 @@ int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cip
  * behind on failure. */
 int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
                           char **plain_path);
+/* The same without the plaintext's checksum (its size into *plain_size): the
+ * caller checks it with dm_bk_check_plain_sum before trusting the file, as
+ * verify does while the engine's check reads it. Not for restores. */
+int dm_bk_decrypt_to_temp_unchecked(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
+                                    char **plain_path, int64_t *plain_size);
+/* A plaintext's size and SHA-256 against e's plain_size and plain_sha256. */
+int dm_bk_check_plain_sum(dbmgmt_backup *b, const dm_bk_entry *e, int64_t size, const char *hex);
 /* ---- engine_pgbackrest.c (docs/backup-pgbackrest.md) ---- */
 /* 1 when kind is a pgBackRest backup type (full, diff, incr). */
 int dm_pgbr_valid_kind(const char *kind);
