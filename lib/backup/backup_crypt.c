@@ -303,7 +303,8 @@ static void bufs_free(stream_bufs *s)
     dm_free(s->cipher);
 }
 
-/* Encrypt the open plaintext in (size bytes) to out, hashing the plaintext. */
+/* Encrypt the open plaintext in (size bytes) to out, hashing the plaintext
+ * into sha unless it is NULL. */
 static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out, dm_sha256 *sha,
                           const char *plain_path, const char *cipher_path, dm_error *err)
 {
@@ -333,7 +334,8 @@ static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out, dm_
                               got < 0 ? strerror(errno) : "it shrank while being encrypted");
             break;
         }
-        dm_sha256_update(sha, s.plain, len);
+        if (sha)
+            dm_sha256_update(sha, s.plain, len);
         left -= (int64_t)len;
         unsigned char tag = left == 0 ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0;
         unsigned long long clen = 0;
@@ -373,18 +375,27 @@ int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cip
         close(in);
         return rc;
     }
-    dm_sha256 sha;
-    dm_sha256_init(&sha);
-    int rc = encrypt_stream(b->key, in, (int64_t)st.st_size, out, &sha, plain_path,
+    /* The plaintext's SHA-256 on a thread of its own, from the same file
+     * (private, written by nobody any more) while this one encrypts: one
+     * pass less on this thread (backup_bghash.c). */
+    dm_bk_bg_hash h;
+    dm_bk_bg_hash_start(&h, plain_path);
+    int rc = encrypt_stream(b->key, in, (int64_t)st.st_size, out, NULL, plain_path,
                             cipher_path, &b->err);
     close(in);
     if (close(out) != 0 && rc == DBMGMT_OK)
         rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
                           strerror(errno));
+    int hash_rc = dm_bk_bg_hash_join(&h);
     if (rc != DBMGMT_OK)
         return rc;
-    char hex[65], size[32];
-    dm_sha256_final_hex(&sha, hex);
+    if (hash_rc != DBMGMT_OK)
+        return dm_error_set(&b->err, hash_rc, "%s", h.err.msg);
+    if (h.size != (int64_t)st.st_size)
+        return dm_error_set(&b->err, DBMGMT_ERR_IO, "'%s' changed while being encrypted",
+                            plain_path);
+    char size[32];
+    const char *hex = h.hex;
     snprintf(size, sizeof size, "%lld", (long long)st.st_size);
     if (dm_bk_attrs_set(attrs, "encryption", DM_BK_ENCRYPTION) != DBMGMT_OK ||
         dm_bk_attrs_set(attrs, "plain_size", size) != DBMGMT_OK ||
@@ -456,7 +467,8 @@ static int decrypt_stream(dbmgmt_backup *b, const dm_bk_entry *e, int in, int ou
                               "altered or truncated)", e->id, chunk);
             break;
         }
-        dm_sha256_update(sha, s.plain, (size_t)plen);
+        if (sha)
+            dm_sha256_update(sha, s.plain, (size_t)plen);
         *total += (int64_t)plen;
         if (write_all(out, s.plain, (size_t)plen) != 0) {
             rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot write '%s': %s", plain_path,
@@ -478,18 +490,9 @@ static int decrypt_stream(dbmgmt_backup *b, const dm_bk_entry *e, int in, int ou
 /* The plaintext's size and SHA-256 against the catalog's. */
 static int check_plain(dbmgmt_backup *b, const dm_bk_entry *e, int64_t total, dm_sha256 *sha)
 {
-    const char *want_size = dm_bk_attrs_get(&e->attrs, "plain_size");
-    const char *want_sha = dm_bk_attrs_get(&e->attrs, "plain_sha256");
     char hex[65];
     dm_sha256_final_hex(sha, hex);
-    if (!want_size || !want_sha || strtoll(want_size, NULL, 10) != total ||
-        strcmp(want_sha, hex) != 0)
-        return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
-                            "backup %s: the decrypted content's checksum differs from the "
-                            "catalog's (SHA-256 %s, %lld bytes; recorded %s, %s bytes)",
-                            e->id, hex, (long long)total, want_sha ? want_sha : "none",
-                            want_size ? want_size : "no");
-    return DBMGMT_OK;
+    return dm_bk_check_plain_sum(b, e, total, hex);
 }
 
 static int no_key_or_wrong_key(dbmgmt_backup *b, const dm_bk_entry *e)
@@ -510,8 +513,10 @@ static int no_key_or_wrong_key(dbmgmt_backup *b, const dm_bk_entry *e)
     return DBMGMT_OK;
 }
 
-int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
-                          char **plain_path)
+/* check: the plaintext's size and SHA-256 against the catalog's, else
+ * only its size into *total (the caller checks the sum). */
+static int decrypt_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
+                        char **plain_path, int64_t *plain_size, int check)
 {
     *plain_path = NULL;
     int rc = no_key_or_wrong_key(b, e);
@@ -533,12 +538,13 @@ int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *pa
     dm_sha256 sha;
     dm_sha256_init(&sha);
     if (rc == DBMGMT_OK)
-        rc = decrypt_stream(b, e, in, out, header, &total, &sha, tmp);
+        rc = decrypt_stream(b, e, in, out, header, &total, check ? &sha : NULL, tmp);
     close(in);
     if (out >= 0 && close(out) != 0 && rc == DBMGMT_OK)
         rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-    if (rc == DBMGMT_OK)
+    if (rc == DBMGMT_OK && check)
         rc = check_plain(b, e, total, &sha);
+    *plain_size = total;
     if (rc != DBMGMT_OK) {
         if (tmp)
             unlink(tmp);
@@ -547,6 +553,19 @@ int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *pa
     }
     *plain_path = tmp;
     return DBMGMT_OK;
+}
+
+int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
+                          char **plain_path)
+{
+    int64_t total = 0;
+    return decrypt_temp(b, e, path, plain_path, &total, 1);
+}
+
+int dm_bk_decrypt_to_temp_unchecked(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
+                                    char **plain_path, int64_t *plain_size)
+{
+    return decrypt_temp(b, e, path, plain_path, plain_size, 0);
 }
 
 #else /* !DM_HAVE_SODIUM */
@@ -606,4 +625,25 @@ int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *pa
                         e->id);
 }
 
+int dm_bk_decrypt_to_temp_unchecked(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
+                                    char **plain_path, int64_t *plain_size)
+{
+    *plain_size = 0;
+    return dm_bk_decrypt_to_temp(b, e, path, plain_path);
+}
+
 #endif
+
+int dm_bk_check_plain_sum(dbmgmt_backup *b, const dm_bk_entry *e, int64_t size, const char *hex)
+{
+    const char *want_size = dm_bk_attrs_get(&e->attrs, "plain_size");
+    const char *want_sha = dm_bk_attrs_get(&e->attrs, "plain_sha256");
+    if (!want_size || !want_sha || strtoll(want_size, NULL, 10) != size ||
+        strcmp(want_sha, hex) != 0)
+        return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+                            "backup %s: the decrypted content's checksum differs from the "
+                            "catalog's (SHA-256 %s, %lld bytes; recorded %s, %s bytes)",
+                            e->id, hex, (long long)size, want_sha ? want_sha : "none",
+                            want_size ? want_size : "no");
+    return DBMGMT_OK;
+}

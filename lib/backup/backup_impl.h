@@ -223,6 +223,25 @@ int dm_bk_fsync_path(const char *path, dm_error *err);
 int dm_bk_fsync_dir(const char *dir, dm_error *err);
 /* Size and SHA-256 hex of a file. */
 int dm_bk_hash_file(const char *path, int64_t *size, char hex[65], dm_error *err);
+/* The same on a library thread (backup_bghash.c): start, do the other pass
+ * over the file's data, join; join returns the hash's status (err, size and
+ * hex hold the result). path is borrowed until the join. */
+typedef struct dm_bk_bg_hash {
+    pthread_t thread;
+    dm_thread_start start;
+    const char *path;
+    int started;
+    int rc;
+    int64_t size;
+    char hex[65];
+    dm_error err;
+} dm_bk_bg_hash;
+void dm_bk_bg_hash_start(dm_bk_bg_hash *h, const char *path);
+int dm_bk_bg_hash_join(dm_bk_bg_hash *h);
+/* size and hex (of the file at path) against e's recorded size and SHA-256:
+ * DBMGMT_ERR_CHECKSUM "changed since it was written" naming the backup. */
+int dm_bk_check_sum(dbmgmt_backup *b, const dm_bk_entry *e, const char *path, int64_t size,
+                    const char *hex);
 /* Copy in, from offset 0 to its end, to out (at out's position): with
  * copy_file_range (in the kernel; reflinks where the file system has
  * them), else pread/write where the file systems refuse it. in is read by
@@ -327,6 +346,13 @@ int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cip
  * behind on failure. */
 int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
                           char **plain_path);
+/* The same without the plaintext's checksum (its size into *plain_size): the
+ * caller checks it with dm_bk_check_plain_sum before trusting the file, as
+ * verify does while the engine's check reads it. Not for restores. */
+int dm_bk_decrypt_to_temp_unchecked(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
+                                    char **plain_path, int64_t *plain_size);
+/* A plaintext's size and SHA-256 against e's plain_size and plain_sha256. */
+int dm_bk_check_plain_sum(dbmgmt_backup *b, const dm_bk_entry *e, int64_t size, const char *hex);
 /* ---- backup_child.c (running the engines' tools) ---- */
 #define DM_BK_ENV_MAX 24
 typedef struct dm_bk_env {

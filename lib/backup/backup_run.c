@@ -267,20 +267,72 @@ static int engine_check(dbmgmt_backup *b, const dm_bk_entry *e, const char *path
     return DBMGMT_OK; /* made by the host's hook: the checksum is all we know */
 }
 
-/* The file's size and SHA-256 against the catalog's. */
-int dm_bk_check_file(dbmgmt_backup *b, const dm_bk_entry *e, const char *path)
+int dm_bk_check_sum(dbmgmt_backup *b, const dm_bk_entry *e, const char *path, int64_t size,
+                    const char *hex)
 {
-    int64_t size = 0;
-    char hex[65];
-    int rc = dm_bk_hash_file(path, &size, hex, &b->err);
-    if (rc != DBMGMT_OK)
-        return rc;
     if (size != e->size || strcmp(hex, e->sha256) != 0)
         return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
                             "backup %s: '%s' changed since it was written (SHA-256 %s, %lld "
                             "bytes; recorded %s, %lld bytes)",
                             e->id, path, hex, (long long)size, e->sha256, (long long)e->size);
     return DBMGMT_OK;
+}
+
+/* The file's size and SHA-256 against the catalog's. */
+int dm_bk_check_file(dbmgmt_backup *b, const dm_bk_entry *e, const char *path)
+{
+    int64_t size = 0;
+    char hex[65];
+    int rc = dm_bk_hash_file(path, &size, hex, &b->err);
+    return rc != DBMGMT_OK ? rc : dm_bk_check_sum(b, e, path, size, hex);
+}
+
+/* An encrypted file: its checksum (on a thread) and its decryption into a
+ * temporary file (*plain), in one pass over the data; the plaintext's
+ * checksum is the caller's (plain_checked). A changed file is reported as
+ * such even where decryption failed first. */
+static int check_and_decrypt(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
+                             char **plain, int64_t *plain_size)
+{
+    dm_bk_bg_hash h;
+    dm_bk_bg_hash_start(&h, path);
+    int rc = dm_bk_decrypt_to_temp_unchecked(b, e, path, plain, plain_size);
+    int hash_rc = dm_bk_bg_hash_join(&h);
+    int sum_rc = hash_rc != DBMGMT_OK ? dm_error_set(&b->err, hash_rc, "%s", h.err.msg)
+                                      : dm_bk_check_sum(b, e, path, h.size, h.hex);
+    if (sum_rc != DBMGMT_OK && *plain) {
+        unlink(*plain);
+        dm_free(*plain);
+        *plain = NULL;
+    }
+    return sum_rc != DBMGMT_OK ? sum_rc : rc;
+}
+
+/* The engine's check of the decrypted plaintext while a thread checks its
+ * size and SHA-256 against the catalog's; a checksum that differs is the
+ * error reported, before anything the engine's check found. */
+static int plain_checked(dbmgmt_backup *b, const dm_bk_entry *e, const char *plain,
+                         int64_t plain_size)
+{
+    dm_bk_bg_hash h;
+    dm_bk_bg_hash_start(&h, plain);
+    dm_error engine_err = {0};
+    int rc = engine_check(b, e, plain);
+    if (rc != DBMGMT_OK)
+        engine_err = b->err;
+    int hash_rc = dm_bk_bg_hash_join(&h);
+    if (hash_rc != DBMGMT_OK)
+        return dm_error_set(&b->err, hash_rc, "%s", h.err.msg);
+    int sum_rc = h.size == plain_size ? dm_bk_check_plain_sum(b, e, h.size, h.hex)
+                                      : dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+                                                     "backup %s: the decrypted copy '%s' "
+                                                     "changed while it was checked", e->id,
+                                                     plain);
+    if (sum_rc != DBMGMT_OK)
+        return sum_rc;
+    if (rc != DBMGMT_OK)
+        b->err = engine_err;
+    return rc;
 }
 
 int dm_bk_verify_locked(dbmgmt_backup *b, const char *id)
@@ -292,13 +344,13 @@ int dm_bk_verify_locked(dbmgmt_backup *b, const char *id)
     char *path = dm_bk_path(b->dir, e.file);
     if (!path)
         rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
-    if (rc == DBMGMT_OK)
-        rc = dm_bk_check_file(b, &e, path);
     char *plain = NULL; /* encrypted: the authenticated plaintext, in a 0600 temporary file */
-    if (rc == DBMGMT_OK && dm_bk_is_encrypted(&e))
-        rc = dm_bk_decrypt_to_temp(b, &e, path, &plain);
+    int64_t plain_size = 0;
     if (rc == DBMGMT_OK)
-        rc = engine_check(b, &e, plain ? plain : path);
+        rc = dm_bk_is_encrypted(&e) ? check_and_decrypt(b, &e, path, &plain, &plain_size)
+                                    : dm_bk_check_file(b, &e, path);
+    if (rc == DBMGMT_OK)
+        rc = plain ? plain_checked(b, &e, plain, plain_size) : engine_check(b, &e, path);
     if (plain) {
         unlink(plain);
         dm_free(plain);
