@@ -93,6 +93,7 @@ int cmd_backup(int argc, char **argv);
 int cmd_advise(int argc, char **argv);  /* issue 9 */
 int cmd_health(int argc, char **argv);  /* issue 20 */
 int cmd_exporter(int argc, char **argv); /* issue 20; needs libmicrohttpd */
+int cmd_archive(int argc, char **argv);  /* issue 22 */
 
 /* The Prometheus exposition of h (and pool, when given) with the alert rules,
  * the migration state when the global --dir is given (read on conn; none

@@ -1,0 +1,518 @@
+/*
+ * Retention and archival jobs (issue 22) on one engine: SQLite (a file of
+ * its own) or the server of DBMGMT_TEST_DSN (tests/engines/run_engine.sh).
+ *
+ * - a MOVE of DBMGMT_ARCHIVE_ROWS (default 1,000,000) rows with 8 writer
+ *   threads inserting and updating meanwhile: table + archive = rows ever
+ *   inserted, none in both, every old row archived; each writer times its
+ *   statements and the longest wait is printed beside the job's longest
+ *   batch;
+ * - export-then-delete: the files restore into an empty table with exactly
+ *   the removed rows (SHA-256 of the ordered rows);
+ * - 20 runs killed with SIGKILL at a random point (MOVE and EXPORT in
+ *   turn), then resumed: the same invariant every time;
+ * - a soft-delete policy, a cron tick, and the errors for a missing column
+ *   and a malformed window.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include <dbmgmt.h>
+
+#include "../../lib/core/sha256.h"
+#include "support/engine.h"
+#include "support/files.h"
+
+#define NOW INT64_C(1790000000)
+#define OLD_BASE (NOW - 200 * 86400)
+#define WRITERS 8
+
+static char dsn[1024];
+static dbmgmt_engine engine;
+static char scratch[512];
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void exec_quiet(const char *sql)
+{
+    dbmgmt_conn *c = NULL;
+    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
+    dbmgmt_conn_exec(c, sql); /* DROP of what may not be there */
+    dbmgmt_conn_close(c);
+}
+
+/* items(id, t, v, note): rows 1..n, every tenth one new (t = NOW), the
+ * others old (200 days before NOW, one second apart); note NULL on every
+ * seventh row. */
+static void make_items(const char *table, int64_t n)
+{
+    char sql[2048];
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
+    exec_quiet(sql);
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE %s(id BIGINT PRIMARY KEY, t BIGINT NOT NULL, v BIGINT NOT NULL,"
+             " note VARCHAR(64))", table);
+    support_exec_on(dsn, sql);
+    exec_quiet("DROP TABLE IF EXISTS arch_digits");
+    support_exec_on(dsn, "CREATE TABLE arch_digits(d INT NOT NULL);"
+                         "INSERT INTO arch_digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)");
+    char idexpr[256], note[320];
+    snprintf(idexpr, sizeof idexpr,
+             "(a.d + 10 * b.d + 100 * c.d + 1000 * d.d + 10000 * e.d + 100000 * f.d + 1)");
+    if (engine == DBMGMT_ENGINE_MYSQL)
+        snprintf(note, sizeof note, "CONCAT('note ', %s)", idexpr);
+    else
+        snprintf(note, sizeof note, "'note ' || %s", idexpr);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s(id, t, v, note) SELECT %s, CASE WHEN %s %% 10 = 0 THEN %lld"
+             " ELSE %lld + %s END, 0, CASE WHEN %s %% 7 = 0 THEN NULL ELSE %s END"
+             " FROM arch_digits a, arch_digits b, arch_digits c, arch_digits d, arch_digits e,"
+             " arch_digits f WHERE %s <= %lld",
+             table, idexpr, idexpr, (long long)NOW, (long long)OLD_BASE, idexpr, idexpr, note,
+             idexpr, (long long)n);
+    support_exec_on(dsn, sql);
+}
+
+static int64_t count_of(const char *sql)
+{
+    return support_query_int_on(dsn, sql);
+}
+
+static dbmgmt_archive *new_job(const char *table, int32_t action, const char *target,
+                               int32_t batch)
+{
+    dbmgmt_archive *a = NULL;
+    assert_int_equal(dbmgmt_archive_new(&a, dsn, table), DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_key(a, "id", DBMGMT_ARCHIVE_KEY_INTEGER), DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_time_column(a, "t", DBMGMT_ARCHIVE_TIME_EPOCH),
+                     DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_window(a, "90d"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_action(a, action, target), DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_batch_size(a, batch), DBMGMT_OK);
+    return a;
+}
+
+/* ---- writers -------------------------------------------------------------- */
+
+typedef struct writer {
+    int index;
+    int64_t rows; /* the table's initial rows: updates pick among them */
+    volatile int *stop;
+    int64_t inserted;
+    int64_t statements;
+    int64_t max_wait_ms;
+    int failed;
+    char error[512];
+} writer;
+
+static int64_t timed(writer *w, dbmgmt_conn *c, const char *sql)
+{
+    int64_t t0 = mono_ms();
+    int rc = dbmgmt_conn_exec(c, sql);
+    int64_t took = mono_ms() - t0;
+    if (took > w->max_wait_ms)
+        w->max_wait_ms = took;
+    w->statements++;
+    if (rc != DBMGMT_OK && !w->failed) {
+        w->failed = 1;
+        snprintf(w->error, sizeof w->error, "%s: %s", sql, dbmgmt_errmsg());
+    }
+    return rc;
+}
+
+static int busy_1ms(void *userdata, int count)
+{
+    (void)userdata;
+    usleep(1000);
+    return count < 30000;
+}
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    dbmgmt_conn *c = NULL;
+    if (dbmgmt_conn_open(&c, dsn) != DBMGMT_OK) {
+        w->failed = 1;
+        snprintf(w->error, sizeof w->error, "open: %s", dbmgmt_errmsg());
+        return NULL;
+    }
+    if (engine == DBMGMT_ENGINE_SQLITE) /* wait in 1 ms steps, not SQLite's up to 100 ms */
+        sqlite3_busy_handler(dbmgmt_conn_native(c), busy_1ms, NULL);
+    unsigned seed = (unsigned)(w->index * 7919 + 1);
+    char sql[256];
+    while (!*w->stop && !w->failed) {
+        int64_t id = INT64_C(10000000) + w->index * INT64_C(1000000) + w->inserted;
+        snprintf(sql, sizeof sql, "INSERT INTO arch_items(id, t, v, note) VALUES (%lld, %lld, 0,"
+                 " 'writer')", (long long)id, (long long)NOW);
+        if (timed(w, c, sql) == DBMGMT_OK)
+            w->inserted++;
+        int64_t target = 1 + (int64_t)((unsigned)rand_r(&seed) % (unsigned)w->rows);
+        snprintf(sql, sizeof sql, "UPDATE arch_items SET v = v + 1 WHERE id = %lld",
+                 (long long)target);
+        timed(w, c, sql);
+    }
+    dbmgmt_conn_close(c);
+    return NULL;
+}
+
+static int64_t env_rows(void)
+{
+    const char *s = getenv("DBMGMT_ARCHIVE_ROWS");
+    return s && *s ? atoll(s) : 1000000;
+}
+
+static void test_move_with_8_writers_keeps_every_row_once(void **state)
+{
+    (void)state;
+    int64_t rows = env_rows();
+    make_items("arch_items", rows);
+    exec_quiet("DROP TABLE IF EXISTS arch_items_archive");
+    int64_t old = count_of("SELECT COUNT(*) FROM arch_items WHERE t < 1790000000 - 90 * 86400");
+    assert_true(old > rows / 2);
+
+    volatile int stop = 0;
+    writer w[WRITERS];
+    pthread_t th[WRITERS];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < WRITERS; i++) {
+        w[i].index = i;
+        w[i].rows = rows;
+        w[i].stop = &stop;
+        assert_int_equal(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+    }
+    dbmgmt_archive *a = new_job("arch_items", DBMGMT_ARCHIVE_MOVE, "arch_items_archive", 1000);
+    int64_t t0 = mono_ms();
+    int rc = dbmgmt_archive_run(a, NOW);
+    int64_t took = mono_ms() - t0;
+    stop = 1;
+    int64_t inserted = 0, statements = 0, max_wait = 0;
+    for (int i = 0; i < WRITERS; i++) {
+        pthread_join(th[i], NULL);
+        if (w[i].failed)
+            fail_msg("writer %d: %s", i, w[i].error);
+        inserted += w[i].inserted;
+        statements += w[i].statements;
+        if (w[i].max_wait_ms > max_wait)
+            max_wait = w[i].max_wait_ms;
+    }
+    if (rc != DBMGMT_OK)
+        fail_msg("archive run: %s", dbmgmt_archive_errmsg(a));
+    printf("# %s: moved %lld rows in %lld ms (%.0f rows/s), %lld batches; writers: %lld inserts,"
+           " %lld statements, max wait %lld ms; job's longest batch %lld ms\n",
+           dbmgmt_engine_name(engine),
+           (long long)dbmgmt_archive_metric(a, DBMGMT_ARCHIVE_ROWS_MOVED), (long long)took,
+           took > 0 ? 1000.0 * (double)old / (double)took : 0.0,
+           (long long)dbmgmt_archive_metric(a, DBMGMT_ARCHIVE_BATCHES), (long long)inserted,
+           (long long)statements, (long long)max_wait,
+           (long long)dbmgmt_archive_metric(a, DBMGMT_ARCHIVE_LOCK_MS_MAX));
+    assert_int_equal(dbmgmt_archive_metric(a, DBMGMT_ARCHIVE_ROWS_MOVED), old);
+    assert_int_equal(dbmgmt_archive_metric(a, DBMGMT_ARCHIVE_ROWS_DELETED), old);
+    assert_true(statements > 0);
+    int64_t left = count_of("SELECT COUNT(*) FROM arch_items");
+    int64_t archived = count_of("SELECT COUNT(*) FROM arch_items_archive");
+    assert_int_equal(left + archived, rows + inserted);
+    assert_int_equal(archived, old);
+    assert_int_equal(count_of("SELECT COUNT(*) FROM arch_items i JOIN arch_items_archive r"
+                              " ON r.id = i.id"), 0);
+    assert_int_equal(count_of("SELECT COUNT(*) FROM arch_items WHERE t < 1790000000 - 90 * 86400"),
+                     0);
+    assert_int_equal(count_of("SELECT COUNT(*) FROM arch_items_archive WHERE archived_at = "
+                              "1790000000"), old);
+    dbmgmt_archive_free(a);
+}
+
+/* ---- export, restore, checksums ----------------------------------------------- */
+
+/* SHA-256 of "id|t|v|note\n" over the rows of sql (ordered by the caller). */
+static void rows_sha(const char *sql, char hex[65], int64_t *count)
+{
+    dbmgmt_conn *c = NULL;
+    dbmgmt_result *r = NULL;
+    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
+    if (dbmgmt_conn_query(c, &r, sql, 0, NULL) != DBMGMT_OK)
+        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
+    dm_sha256 ctx;
+    dm_sha256_init(&ctx);
+    *count = 0;
+    while (dbmgmt_result_next(r) == 1) {
+        for (int32_t i = 0; i < 4; i++) {
+            const char *v = dbmgmt_result_is_null(r, i) ? "\\N" : dbmgmt_result_text(r, i);
+            dm_sha256_update(&ctx, v, strlen(v));
+            dm_sha256_update(&ctx, i == 3 ? "\n" : "|", 1);
+        }
+        (*count)++;
+    }
+    dm_sha256_final_hex(&ctx, hex);
+    dbmgmt_result_free(r);
+    dbmgmt_conn_close(c);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Restore every .jsonl.gz of dir into table; the rows loaded. */
+static int64_t restore_folder(const char *dir, const char *table)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    char *names[4096];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 9 && strcmp(e->d_name + len - 9, ".jsonl.gz") == 0 && n < 4096)
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, by_name);
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[1024];
+        int64_t got = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (dbmgmt_archive_restore(path, dsn, table, &got) != DBMGMT_OK)
+            fail_msg("restore %s: %s", path, dbmgmt_errmsg());
+        total += got;
+        free(names[i]);
+    }
+    return total;
+}
+
+static void make_empty_like(const char *table)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
+    exec_quiet(sql);
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE %s(id BIGINT PRIMARY KEY, t BIGINT NOT NULL, v BIGINT NOT NULL,"
+             " note VARCHAR(64))", table);
+    support_exec_on(dsn, sql);
+}
+
+static void test_export_restores_exactly_the_removed_rows(void **state)
+{
+    (void)state;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/export", scratch);
+    support_remove_tree(dir);
+    make_items("arch_items", 5000);
+    support_exec_on(dsn, "UPDATE arch_items SET note = 'quote \" back\\\\slash é' WHERE id = 3");
+    char before[65], after[65];
+    int64_t n_before = 0, n_after = 0;
+    rows_sha("SELECT id, t, v, note FROM arch_items WHERE t < 1790000000 - 90 * 86400"
+             " ORDER BY id", before, &n_before);
+    dbmgmt_archive *a = new_job("arch_items", DBMGMT_ARCHIVE_EXPORT, dir, 700);
+    if (dbmgmt_archive_run(a, NOW) != DBMGMT_OK)
+        fail_msg("export: %s", dbmgmt_archive_errmsg(a));
+    assert_int_equal(dbmgmt_archive_metric(a, DBMGMT_ARCHIVE_ROWS_EXPORTED), n_before);
+    assert_int_equal(dbmgmt_archive_metric(a, DBMGMT_ARCHIVE_FILES), (n_before + 699) / 700);
+    assert_int_equal(count_of("SELECT COUNT(*) FROM arch_items"), 5000 - n_before);
+    char *status = dbmgmt_archive_status_json(a);
+    assert_non_null(status);
+    assert_non_null(strstr(status, "\"state\":\"deleted\""));
+    assert_null(strstr(status, "\"state\":\"written\""));
+    dbmgmt_free(status);
+    dbmgmt_archive_free(a);
+
+    make_empty_like("arch_restored");
+    assert_int_equal(restore_folder(dir, "arch_restored"), n_before);
+    rows_sha("SELECT id, t, v, note FROM arch_restored ORDER BY id", after, &n_after);
+    assert_int_equal(n_after, n_before);
+    assert_string_equal(after, before);
+}
+
+/* ---- SIGKILL at random points, then resume ---------------------------------------- */
+
+static void run_job_and_exit(int32_t action, const char *target)
+{
+    dbmgmt_archive *a = NULL;
+    int ok = dbmgmt_archive_new(&a, dsn, "arch_items") == DBMGMT_OK &&
+             dbmgmt_archive_set_time_column(a, "t", DBMGMT_ARCHIVE_TIME_EPOCH) == DBMGMT_OK &&
+             dbmgmt_archive_set_window(a, "90d") == DBMGMT_OK &&
+             dbmgmt_archive_set_action(a, action, target) == DBMGMT_OK &&
+             dbmgmt_archive_set_batch_size(a, 150) == DBMGMT_OK &&
+             dbmgmt_archive_run(a, NOW) == DBMGMT_OK;
+    dbmgmt_archive_free(a);
+    _exit(ok ? 0 : 3);
+}
+
+/* How long an uninterrupted run of the action takes here, in ms: the
+ * kills land anywhere in it. */
+static int64_t time_full_run(int32_t action, int64_t rows)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/calibrate-%d", scratch, (int)action);
+    make_items("arch_items", rows);
+    exec_quiet("DROP TABLE IF EXISTS arch_items_archive");
+    dbmgmt_archive *a = new_job("arch_items", action,
+                                action == DBMGMT_ARCHIVE_MOVE ? "arch_items_archive" : dir, 150);
+    int64_t t0 = mono_ms();
+    if (dbmgmt_archive_run(a, NOW) != DBMGMT_OK)
+        fail_msg("calibration run: %s", dbmgmt_archive_errmsg(a));
+    dbmgmt_archive_free(a);
+    return mono_ms() - t0;
+}
+
+static void test_sigkill_at_random_points_then_resume(void **state)
+{
+    (void)state;
+    const int64_t rows = 6000;
+    unsigned seed = (unsigned)getpid();
+    int killed = 0;
+    int64_t span[2] = {time_full_run(DBMGMT_ARCHIVE_MOVE, rows),
+                       time_full_run(DBMGMT_ARCHIVE_EXPORT, rows)};
+    printf("# an uninterrupted run: move %lld ms, export %lld ms\n", (long long)span[0],
+           (long long)span[1]);
+    for (int run = 0; run < 20; run++) {
+        int32_t action = run % 2 ? DBMGMT_ARCHIVE_EXPORT : DBMGMT_ARCHIVE_MOVE;
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/kill-%d", scratch, run);
+        const char *target = action == DBMGMT_ARCHIVE_MOVE ? "arch_items_archive" : dir;
+        make_items("arch_items", rows);
+        exec_quiet("DROP TABLE IF EXISTS arch_items_archive");
+        int64_t old = count_of("SELECT COUNT(*) FROM arch_items WHERE t < 1790000000 - 90 * 86400");
+        fflush(stdout);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            run_job_and_exit(action, target);
+        /* connecting and reading the columns come first: from 5 ms on */
+        int delay_ms = 5 + rand_r(&seed) % (int)(span[run % 2] > 10 ? span[run % 2] : 10);
+        usleep((useconds_t)delay_ms * 1000);
+        kill(pid, SIGKILL);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        int was_killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        killed += was_killed;
+        assert_true(was_killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+
+        dbmgmt_archive *a = new_job("arch_items", action, target, 150);
+        if (dbmgmt_archive_run(a, NOW) != DBMGMT_OK)
+            fail_msg("run %d: resume: %s", run, dbmgmt_archive_errmsg(a));
+        dbmgmt_archive_free(a);
+        int64_t left = count_of("SELECT COUNT(*) FROM arch_items");
+        const char *archive = "arch_items_archive";
+        if (action == DBMGMT_ARCHIVE_EXPORT) {
+            make_empty_like("arch_restored"); /* a duplicate key would fail the restore */
+            restore_folder(dir, "arch_restored");
+            archive = "arch_restored";
+        }
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", archive);
+        int64_t archived = count_of(sql);
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM arch_items i JOIN %s r ON r.id = i.id",
+                 archive);
+        int64_t both = count_of(sql);
+        printf("# run %2d (%s, %s after %3d ms): table %lld + archive %lld = %lld, in both %lld\n",
+               run, action == DBMGMT_ARCHIVE_MOVE ? "move" : "export",
+               was_killed ? "killed" : "done before the kill", delay_ms,
+               (long long)left, (long long)archived, (long long)(left + archived),
+               (long long)both);
+        assert_int_equal(left + archived, rows);
+        assert_int_equal(archived, old);
+        assert_int_equal(both, 0);
+    }
+    assert_true(killed >= 15); /* most kills land mid-run */
+}
+
+/* ---- policies and errors ------------------------------------------------------------- */
+
+static void test_soft_delete_and_tick(void **state)
+{
+    (void)state;
+    exec_quiet("DROP TABLE IF EXISTS arch_soft");
+    support_exec_on(dsn, "CREATE TABLE arch_soft(id BIGINT PRIMARY KEY, deleted_at BIGINT);"
+                         "INSERT INTO arch_soft VALUES (1, NULL), (2, 1700000000),"
+                         " (3, 1789999000), (4, NULL), (5, 1600000000)");
+    dbmgmt_archive *a = NULL;
+    assert_int_equal(dbmgmt_archive_new(&a, dsn, "arch_soft"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_soft_delete_column(a, "deleted_at",
+                                                           DBMGMT_ARCHIVE_TIME_EPOCH), DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_window(a, "30d"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_schedule(a, "0 3 * * *", 0), DBMGMT_OK);
+    /* 1790000000 is 2026-09-21 14:13:20 UTC: the first tick only records */
+    assert_int_equal(dbmgmt_archive_tick(a, NOW), 0);
+    assert_int_equal(dbmgmt_archive_tick(a, NOW + 3600), 0);
+    assert_int_equal(count_of("SELECT COUNT(*) FROM arch_soft"), 5);
+    assert_int_equal(dbmgmt_archive_tick(a, NOW + 14 * 3600), 1); /* 03:00 passed */
+    assert_int_equal(count_of("SELECT COUNT(*) FROM arch_soft"), 3);
+    assert_int_equal(count_of("SELECT COUNT(*) FROM arch_soft WHERE id IN (1, 3, 4)"), 3);
+    assert_string_equal(dbmgmt_archive_last_key(a), "5");
+    dbmgmt_archive_free(a);
+}
+
+static void test_errors_name_the_setting(void **state)
+{
+    (void)state;
+    dbmgmt_archive *a = NULL;
+    assert_int_equal(dbmgmt_archive_new(&a, dsn, "arch_soft"), DBMGMT_OK);
+    static const struct { const char *window; const char *needle; } bad[] = {
+        {"", "empty"}, {"90", "unit"}, {"d", "number expected at character 1"},
+        {"9x", "unit w, d, h, m or s expected at character 2"}, {"99999999999d", "too large"},
+        {"40000d", "longer than 100 years"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(dbmgmt_archive_set_window(a, bad[i].window), DBMGMT_ERR_PARSE);
+        if (!strstr(dbmgmt_archive_errmsg(a), bad[i].needle))
+            fail_msg("window '%s': '%s' lacks '%s'", bad[i].window, dbmgmt_archive_errmsg(a),
+                     bad[i].needle);
+    }
+    assert_int_equal(dbmgmt_archive_run(a, NOW), DBMGMT_ERR_INVALID);
+    assert_non_null(strstr(dbmgmt_archive_errmsg(a), "no time or soft-delete column"));
+    assert_int_equal(dbmgmt_archive_set_time_column(a, "created", DBMGMT_ARCHIVE_TIME_EPOCH),
+                     DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_window(a, "1d"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_run(a, NOW), DBMGMT_ERR_NOTFOUND);
+    assert_non_null(strstr(dbmgmt_archive_errmsg(a), "no column 'created' (the time column)"));
+    assert_int_equal(dbmgmt_archive_set_action(a, DBMGMT_ARCHIVE_MOVE, NULL), DBMGMT_ERR_INVALID);
+    assert_int_equal(dbmgmt_archive_set_batch_size(a, 0), DBMGMT_ERR_INVALID);
+    dbmgmt_archive_free(a);
+}
+
+int main(void)
+{
+    const char *env = getenv("DBMGMT_TEST_DSN");
+    assert_int_equal(support_scratch_dir(scratch, sizeof scratch, "archive"), 0);
+    if (env && *env) {
+        snprintf(dsn, sizeof dsn, "%s", env);
+    } else {
+        snprintf(dsn, sizeof dsn, "sqlite://%s/archive.db?busy_timeout=30000", scratch);
+        support_exec_on(dsn, "PRAGMA journal_mode=WAL");
+    }
+    engine = support_engine_of_dsn(dsn);
+    FILE *evidence = support_evidence_open();
+    dbmgmt_set_logger(support_log_to_evidence, evidence, DBMGMT_LOG_DEBUG);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_soft_delete_and_tick),
+        cmocka_unit_test(test_errors_name_the_setting),
+        cmocka_unit_test(test_export_restores_exactly_the_removed_rows),
+        cmocka_unit_test(test_sigkill_at_random_points_then_resume),
+        cmocka_unit_test(test_move_with_8_writers_keeps_every_row_once),
+    };
+    int failed = cmocka_run_group_tests_name(dbmgmt_engine_name(engine), tests, NULL, NULL);
+    if (!failed)
+        support_remove_tree(scratch);
+    if (evidence)
+        fclose(evidence);
+    return failed;
+}
