@@ -94,8 +94,9 @@ static int print_progress(void *userdata, const dbmgmt_archive *job)
 }
 
 /* The job the options describe; NULL after printing why not. */
-static dbmgmt_archive *archive_job(const archive_args *a, int need_policy)
+static dbmgmt_archive *archive_job(const archive_args *a, int need_policy, int *exit_status)
 {
+    *exit_status = CLI_EXIT_USAGE;
     dbmgmt_archive *job = NULL;
     int32_t action = action_of(a->action);
     if (!action) {
@@ -124,6 +125,7 @@ static dbmgmt_archive *archive_job(const archive_args *a, int need_policy)
         return NULL;
     }
     if (rc != DBMGMT_OK) {
+        *exit_status = CLI_EXIT_FAILURE;
         fprintf(stderr, "dbmgmt archive: %s\n", job ? dbmgmt_archive_errmsg(job) : dbmgmt_errmsg());
         dbmgmt_archive_free(job);
         return NULL;
@@ -131,7 +133,7 @@ static dbmgmt_archive *archive_job(const archive_args *a, int need_policy)
     return job;
 }
 
-static int archive_report(dbmgmt_archive *job, int json, int rc)
+static int archive_report(dbmgmt_archive *job, const char *table, int json, int rc)
 {
     char *status = dbmgmt_archive_status_json(job);
     if (json && status)
@@ -139,7 +141,7 @@ static int archive_report(dbmgmt_archive *job, int json, int rc)
     else if (status)
         printf("table %s: %lld rows examined, %lld moved, %lld exported, %lld deleted in %lld "
                "batches (longest %lld ms)\n",
-               dbmgmt_archive_last_key(job)[0] || rc == DBMGMT_OK ? "done" : "-",
+               table,
                (long long)dbmgmt_archive_metric(job, DBMGMT_ARCHIVE_ROWS_EXAMINED),
                (long long)dbmgmt_archive_metric(job, DBMGMT_ARCHIVE_ROWS_MOVED),
                (long long)dbmgmt_archive_metric(job, DBMGMT_ARCHIVE_ROWS_EXPORTED),
@@ -194,13 +196,13 @@ int cmd_archive(int argc, char **argv)
         return cli_usage_error("archive %s: unexpected argument '%s'", sub, a.files[0]);
     if (strcmp(sub, "run") != 0 && strcmp(sub, "status") != 0)
         return cli_usage_error("archive: run, status or restore expected, not '%s'", sub);
-    dbmgmt_archive *job = archive_job(&a, strcmp(sub, "run") == 0);
+    dbmgmt_archive *job = archive_job(&a, strcmp(sub, "run") == 0, &rc);
     if (!job)
-        return CLI_EXIT_USAGE;
+        return rc;
     time_t last = 0;
     dbmgmt_archive_set_progress(job, print_progress, &last);
     rc = strcmp(sub, "run") == 0 ? dbmgmt_archive_run(job, a.now) : DBMGMT_OK;
-    int status = archive_report(job, a.json, rc);
+    int status = archive_report(job, a.table, a.json, rc);
     dbmgmt_archive_free(job);
     return status;
 }
