@@ -104,20 +104,31 @@ int dm_arch_catalog_has(dbmgmt_archive *a, const char *file)
     return rc == SQLITE_DONE ? 0 : cat_fail(a, "looking up a file");
 }
 
+/* sql with the job's table bound to its one parameter; NULL after
+ * recording the failure as what. */
+static sqlite3_stmt *cat_prepare_for_table(dbmgmt_archive *a, const char *sql, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(a->catalog, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, a->table, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        cat_fail(a, what);
+        return NULL;
+    }
+    return st;
+}
+
 int dm_arch_catalog_pending(dbmgmt_archive *a,
                             int (*fn)(dbmgmt_archive *a, const char *file, const char *sha256),
                             int *found_any)
 {
-    sqlite3_stmt *st = NULL;
     *found_any = 0;
-    if (sqlite3_prepare_v2(a->catalog,
-                           "SELECT file, sha256 FROM exports WHERE state = 'written'"
-                           " AND source = ? ORDER BY file LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, a->table, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return cat_fail(a, "reading unfinished files");
-    }
+    sqlite3_stmt *st = cat_prepare_for_table(a,
+                                             "SELECT file, sha256 FROM exports WHERE state ="
+                                             " 'written' AND source = ? ORDER BY file LIMIT 1",
+                                             "reading unfinished files");
+    if (!st)
+        return a->err.code;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_finalize(st);
@@ -141,12 +152,12 @@ int dm_arch_catalog_pending(dbmgmt_archive *a,
 /* The next file number of this table: one past the files recorded. */
 int64_t dm_arch_catalog_next_number(dbmgmt_archive *a)
 {
-    sqlite3_stmt *st = NULL;
     int64_t n = -1;
-    if (sqlite3_prepare_v2(a->catalog, "SELECT count(*) FROM exports WHERE source = ?", -1, &st,
-                           NULL) == SQLITE_OK &&
-        sqlite3_bind_text(st, 1, a->table, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
+    sqlite3_stmt *st = cat_prepare_for_table(a, "SELECT count(*) FROM exports WHERE source = ?",
+                                             "counting files");
+    if (!st)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0) + 1;
     sqlite3_finalize(st);
     if (n < 0)
@@ -156,15 +167,13 @@ int64_t dm_arch_catalog_next_number(dbmgmt_archive *a)
 
 int dm_arch_catalog_json(dbmgmt_archive *a, dm_buf *out)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(a->catalog,
-                           "SELECT file, first_key, last_key, rows, sha256, state, created_at"
-                           " FROM exports WHERE source = ? ORDER BY file",
-                           -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, a->table, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return cat_fail(a, "listing files");
-    }
+    sqlite3_stmt *st = cat_prepare_for_table(a,
+                                             "SELECT file, first_key, last_key, rows, sha256,"
+                                             " state, created_at FROM exports WHERE source = ?"
+                                             " ORDER BY file",
+                                             "listing files");
+    if (!st)
+        return a->err.code;
     dm_json j;
     dm_json_init(&j, out);
     dm_json_array_begin(&j);

@@ -60,18 +60,24 @@ static void exec_quiet(const char *sql)
     dbmgmt_conn_close(c);
 }
 
-/* items(id, t, v, note): rows 1..n, every tenth one new (t = NOW), the
- * others old (200 days before NOW, one second apart); note NULL on every
- * seventh row. */
-static void make_items(const char *table, int64_t n)
+static void make_empty_like(const char *table)
 {
-    char sql[2048];
+    char sql[256];
     snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
     exec_quiet(sql);
     snprintf(sql, sizeof sql,
              "CREATE TABLE %s(id BIGINT PRIMARY KEY, t BIGINT NOT NULL, v BIGINT NOT NULL,"
              " note VARCHAR(64))", table);
     support_exec_on(dsn, sql);
+}
+
+/* items(id, t, v, note): rows 1..n, every tenth one new (t = NOW), the
+ * others old (200 days before NOW, one second apart); note NULL on every
+ * seventh row. */
+static void make_items(const char *table, int64_t n)
+{
+    char sql[2048];
+    make_empty_like(table);
     exec_quiet("DROP TABLE IF EXISTS arch_digits");
     support_exec_on(dsn, "CREATE TABLE arch_digits(d INT NOT NULL);"
                          "INSERT INTO arch_digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)");
@@ -301,17 +307,6 @@ static int64_t restore_folder(const char *dir, const char *table)
         free(names[i]);
     }
     return total;
-}
-
-static void make_empty_like(const char *table)
-{
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
-    exec_quiet(sql);
-    snprintf(sql, sizeof sql,
-             "CREATE TABLE %s(id BIGINT PRIMARY KEY, t BIGINT NOT NULL, v BIGINT NOT NULL,"
-             " note VARCHAR(64))", table);
-    support_exec_on(dsn, sql);
 }
 
 static void test_export_restores_exactly_the_removed_rows(void **state)
