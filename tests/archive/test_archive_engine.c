@@ -175,6 +175,7 @@ static void *writer_main(void *arg)
         snprintf(sql, sizeof sql, "UPDATE arch_items SET v = v + 1 WHERE id = %lld",
                  (long long)target);
         timed(w, c, sql);
+        usleep(5000); /* an application's writer, not a load generator */
     }
     dbmgmt_conn_close(c);
     return NULL;
@@ -459,6 +460,38 @@ static void test_soft_delete_and_tick(void **state)
     dbmgmt_archive_free(a);
 }
 
+/* A text key walked in batches of 2, and a timestamp column compared in UTC. */
+static void test_text_key_and_timestamp_column(void **state)
+{
+    (void)state;
+    exec_quiet("DROP TABLE IF EXISTS arch_codes");
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE arch_codes(code VARCHAR(32) PRIMARY KEY, created %s NOT NULL);"
+             "INSERT INTO arch_codes VALUES ('b-2', '2020-01-01 00:00:00'),"
+             " ('a''1', '2026-06-01 10:00:00'), ('c-3', '2026-09-20 00:00:00'),"
+             " ('d-4', '2019-05-05 05:05:05'), ('e-5', '2026-06-23 14:13:19')",
+             engine == DBMGMT_ENGINE_POSTGRES ? "TIMESTAMP"
+             : engine == DBMGMT_ENGINE_MYSQL  ? "DATETIME"
+                                              : "TEXT");
+    support_exec_on(dsn, sql);
+    dbmgmt_archive *a = NULL;
+    assert_int_equal(dbmgmt_archive_new(&a, dsn, "arch_codes"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_key(a, "code", DBMGMT_ARCHIVE_KEY_TEXT), DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_time_column(a, "created", DBMGMT_ARCHIVE_TIME_TIMESTAMP),
+                     DBMGMT_OK);
+    assert_int_equal(dbmgmt_archive_set_window(a, "90d"), DBMGMT_OK); /* 2026-06-23 14:13:20 */
+    assert_int_equal(dbmgmt_archive_set_batch_size(a, 2), DBMGMT_OK);
+    if (dbmgmt_archive_run(a, NOW) != DBMGMT_OK)
+        fail_msg("text keys: %s", dbmgmt_archive_errmsg(a));
+    assert_int_equal(dbmgmt_archive_metric(a, DBMGMT_ARCHIVE_ROWS_DELETED), 4);
+    assert_int_equal(dbmgmt_archive_metric(a, DBMGMT_ARCHIVE_BATCHES), 2);
+    assert_string_equal(dbmgmt_archive_last_key(a), "e-5");
+    assert_int_equal(count_of("SELECT COUNT(*) FROM arch_codes WHERE code = 'c-3'"), 1);
+    assert_int_equal(count_of("SELECT COUNT(*) FROM arch_codes"), 1);
+    dbmgmt_archive_free(a);
+}
+
 static void test_errors_name_the_setting(void **state)
 {
     (void)state;
@@ -501,6 +534,7 @@ int main(void)
     dbmgmt_set_logger(support_log_to_evidence, evidence, DBMGMT_LOG_DEBUG);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_soft_delete_and_tick),
+        cmocka_unit_test(test_text_key_and_timestamp_column),
         cmocka_unit_test(test_errors_name_the_setting),
         cmocka_unit_test(test_export_restores_exactly_the_removed_rows),
         cmocka_unit_test(test_sigkill_at_random_points_then_resume),
