@@ -88,6 +88,14 @@ DBMGMT_API int dbmgmt_archive_set_window(dbmgmt_archive *a, const char *duration
  * catalog archive-catalog.db. DELETE: target must be NULL.
  */
 DBMGMT_API int dbmgmt_archive_set_action(dbmgmt_archive *a, int32_t action, const char *target);
+/*
+ * MOVE into the table named by the action's target in another database (dsn;
+ * any engine), which must have the table's columns plus archived_at. Per
+ * batch, with the rows locked here: they are written there (replacing any
+ * copy of the same keys) and committed, then deleted here. NULL: the same
+ * database (the default).
+ */
+DBMGMT_API int dbmgmt_archive_set_archive_dsn(dbmgmt_archive *a, const char *dsn);
 /* Rows per batch (one transaction): 1..100000, default 1000. */
 DBMGMT_API int dbmgmt_archive_set_batch_size(dbmgmt_archive *a, int32_t rows);
 /* Pause between batches: 0..3600000 ms, default 0. */

@@ -61,6 +61,8 @@ void dbmgmt_archive_free(dbmgmt_archive *a)
     if (!a)
         return;
     dbmgmt_conn_close(a->conn);
+    dbmgmt_conn_close(a->archive_conn);
+    dm_free(a->archive_dsn);
     if (a->catalog)
         sqlite3_close_v2(a->catalog);
     dm_arch_columns_free(a);

@@ -67,31 +67,13 @@ static void arch_row_json(const dbmgmt_archive *a, dbmgmt_result *res, dm_buf *l
     dm_buf_putc(line, '\n');
 }
 
-/* SELECT the locked rows in key order into the gzip stream; *rows. */
+/* The locked rows in key order into the gzip stream; *rows. */
 static int arch_write_rows(dbmgmt_archive *a, const dm_arch_keys *keys, gzFile gz,
                            const char *path, int64_t *rows)
 {
-    dm_buf sql = DM_BUF_INIT, line = DM_BUF_INIT;
-    const char **params = dm_calloc((size_t)keys->count + 1, sizeof *params);
-    int32_t nparams = 0;
-    dm_buf_puts(&sql, "SELECT ");
-    for (int32_t i = 0; i < a->ncolumns; i++) {
-        if (i)
-            dm_buf_putc(&sql, ',');
-        dm_arch_quote(a, &sql, a->columns[i]);
-    }
-    dm_buf_puts(&sql, " FROM ");
-    dm_arch_quote(a, &sql, a->table);
-    if (params)
-        dm_arch_where_keys(a, &sql, keys, params, &nparams);
-    dm_buf_puts(&sql, " ORDER BY ");
-    dm_arch_quote(a, &sql, a->key_column);
+    dm_buf line = DM_BUF_INIT;
     dbmgmt_result *res = NULL;
-    int rc = !params || dm_buf_failed(&sql)
-                 ? dm_error_set(&a->err, DBMGMT_ERR_NOMEM, "out of memory building an export")
-                 : dbmgmt_conn_query(a->conn, &res, sql.data, (size_t)nparams, params);
-    if (rc != DBMGMT_OK && a->err.code == DBMGMT_OK)
-        rc = dm_arch_conn_fail(a, rc, "reading the rows to export");
+    int rc = dm_arch_select_rows(a, keys, &res);
     while (rc == DBMGMT_OK && (rc = dbmgmt_result_next(res)) == 1) {
         arch_row_json(a, res, &line);
         if (dm_buf_failed(&line))
@@ -104,8 +86,6 @@ static int arch_write_rows(dbmgmt_archive *a, const dm_arch_keys *keys, gzFile g
     if (rc < 0 && a->err.code == DBMGMT_OK)
         rc = dm_arch_conn_fail(a, rc, "reading the rows to export");
     dbmgmt_result_free(res);
-    dm_free(params);
-    dm_buf_free(&sql);
     dm_buf_free(&line);
     return rc < 0 ? rc : DBMGMT_OK;
 }

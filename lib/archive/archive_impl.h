@@ -30,6 +30,8 @@ struct dbmgmt_archive {
     int64_t window_s; /* -1: not set */
     int32_t action;
     char *target; /* MOVE: the archive table; EXPORT: the folder */
+    char *archive_dsn;          /* MOVE to another database: its DSN, else NULL */
+    dbmgmt_conn *archive_conn;  /* opened by the run */
     int32_t batch_size;
     int32_t pause_ms;
     const dbmgmt_pool *lag_pool;
@@ -67,14 +69,20 @@ int dm_arch_keys_push(dm_arch_keys *k, const char *key);
 void dm_arch_quote(const dbmgmt_archive *a, dm_buf *sql, const char *name);
 /* archive.c: the failure of a connection call, copied onto the job. */
 int dm_arch_conn_fail(dbmgmt_archive *a, int rc, const char *what);
-/* archive_run.c: " WHERE key IN (...)" for the keys; text keys become
- * parameters appended to params (which must hold keys->count entries). */
-void dm_arch_where_keys(const dbmgmt_archive *a, dm_buf *sql, const dm_arch_keys *keys,
-                        const char **params, int32_t *nparams);
+/* archive_run.c: " WHERE key IN (...)" for the keys, quoted for conn; text
+ * keys become parameters appended to params (keys->count entries). */
+void dm_arch_where_keys(const dbmgmt_archive *a, const dbmgmt_conn *conn, dm_buf *sql,
+                        const dm_arch_keys *keys, const char **params, int32_t *nparams);
+/* archive_run.c: run the statement in sql (consumed) with " WHERE key IN
+ * (...)" appended, on conn; *affected (may be NULL). */
+int dm_arch_exec_keys_on(dbmgmt_archive *a, dbmgmt_conn *conn, dm_buf *sql,
+                         const dm_arch_keys *keys, int64_t *affected);
 /* archive_run.c: run sql with params in the open transaction; *affected gets
  * its affected rows (may be NULL). */
 int dm_arch_exec(dbmgmt_archive *a, const char *sql, int32_t nparams, const char *const *params,
                  int64_t *affected);
+/* archive_run.c: SELECT the table's columns of the keys' rows, in key order. */
+int dm_arch_select_rows(dbmgmt_archive *a, const dm_arch_keys *keys, dbmgmt_result **out);
 /* archive_run.c: BEGIN in the engine's writer mode / COMMIT / ROLLBACK. */
 int dm_arch_begin(dbmgmt_archive *a);
 int dm_arch_commit(dbmgmt_archive *a);
@@ -83,6 +91,17 @@ void dm_arch_rollback(dbmgmt_archive *a);
  * exactly expected rows went (expected < 0: any number). */
 int dm_arch_delete_keys(dbmgmt_archive *a, const dm_arch_keys *keys, int64_t expected,
                         int64_t *deleted);
+
+/* archive_restore.c: one multi-row INSERT of rows x ncolumns text values
+ * (NULL = SQL NULL), plus extra_column = extra_value (SQL text) when given. */
+int dm_arch_insert_rows(dbmgmt_conn *conn, const char *table, char *const *columns,
+                        int32_t ncolumns, const char *extra_column, const char *extra_value,
+                        const char *const *values, int32_t rows, dm_error *err);
+/* archive_remote.c: MOVE to another database: the locked rows are written
+ * there (replacing any copy a killed run left) and committed, then deleted
+ * here in the batch's transaction. */
+int dm_arch_remote_open(dbmgmt_archive *a);
+int dm_arch_remote_move_batch(dbmgmt_archive *a, const dm_arch_keys *keys, int64_t now);
 
 /* archive_export.c: one export batch in the open transaction: write the
  * rows of keys (already selected and locked) to a file, fsync, record it,

@@ -133,37 +133,50 @@ typedef struct restore_state {
     dm_error err;
 } restore_state;
 
-static int restore_flush(restore_state *s)
+int dm_arch_insert_rows(dbmgmt_conn *conn, const char *table, char *const *columns,
+                        int32_t ncolumns, const char *extra_column, const char *extra_value,
+                        const char *const *values, int32_t rows, dm_error *err)
 {
-    if (s->rows == 0)
-        return DBMGMT_OK;
     dm_buf sql = DM_BUF_INIT;
     dm_buf_puts(&sql, "INSERT INTO ");
-    s->conn->drv->quote_ident(&sql, s->table);
+    conn->drv->quote_ident(&sql, table);
     dm_buf_puts(&sql, " (");
-    for (int32_t c = 0; c < s->ncolumns; c++) {
+    for (int32_t c = 0; c < ncolumns; c++) {
         if (c)
             dm_buf_putc(&sql, ',');
-        s->conn->drv->quote_ident(&sql, s->columns[c]);
+        conn->drv->quote_ident(&sql, columns[c]);
+    }
+    if (extra_column) {
+        dm_buf_putc(&sql, ',');
+        conn->drv->quote_ident(&sql, extra_column);
     }
     dm_buf_puts(&sql, ") VALUES ");
-    for (int32_t r = 0; r < s->rows; r++) {
+    for (int32_t r = 0; r < rows; r++) {
         dm_buf_puts(&sql, r ? ",(" : "(");
-        for (int32_t c = 0; c < s->ncolumns; c++)
+        for (int32_t c = 0; c < ncolumns; c++)
             dm_buf_puts(&sql, c ? ",?" : "?");
+        if (extra_column)
+            dm_buf_printf(&sql, ",%s", extra_value);
         dm_buf_putc(&sql, ')');
     }
     dbmgmt_result *res = NULL;
     int rc = dm_buf_failed(&sql)
-                 ? dm_error_set(&s->err, DBMGMT_ERR_NOMEM, "out of memory restoring")
-                 : dbmgmt_conn_query(s->conn, &res, sql.data, (size_t)(s->rows * s->ncolumns),
-                                     (const char *const *)s->values);
-    if (rc != DBMGMT_OK && s->err.code == DBMGMT_OK)
-        rc = dm_error_set_sql(&s->err, rc, dbmgmt_conn_sqlstate(s->conn),
-                              "restoring '%s' into table '%s': %s", s->file, s->table,
-                              dbmgmt_conn_errmsg(s->conn));
+                 ? dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory inserting into '%s'", table)
+                 : dbmgmt_conn_query(conn, &res, sql.data, (size_t)(rows * ncolumns), values);
+    if (rc != DBMGMT_OK && err->code == DBMGMT_OK)
+        rc = dm_error_set_sql(err, rc, dbmgmt_conn_sqlstate(conn), "inserting into table '%s': %s",
+                              table, dbmgmt_conn_errmsg(conn));
     dbmgmt_result_free(res);
     dm_buf_free(&sql);
+    return rc;
+}
+
+static int restore_flush(restore_state *s)
+{
+    if (s->rows == 0)
+        return DBMGMT_OK;
+    int rc = dm_arch_insert_rows(s->conn, s->table, s->columns, s->ncolumns, NULL, NULL,
+                                 (const char *const *)s->values, s->rows, &s->err);
     for (int32_t i = 0; i < s->rows * s->ncolumns; i++) {
         dm_free(s->values[i]);
         s->values[i] = NULL;

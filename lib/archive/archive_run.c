@@ -74,11 +74,11 @@ static void arch_put_key(const dbmgmt_archive *a, dm_buf *sql, const char *key,
     }
 }
 
-void dm_arch_where_keys(const dbmgmt_archive *a, dm_buf *sql, const dm_arch_keys *keys,
-                        const char **params, int32_t *nparams)
+void dm_arch_where_keys(const dbmgmt_archive *a, const dbmgmt_conn *conn, dm_buf *sql,
+                        const dm_arch_keys *keys, const char **params, int32_t *nparams)
 {
     dm_buf_puts(sql, " WHERE ");
-    dm_arch_quote(a, sql, a->key_column);
+    conn->drv->quote_ident(sql, a->key_column);
     dm_buf_puts(sql, " IN (");
     for (int32_t i = 0; i < keys->count; i++) {
         if (i)
@@ -121,9 +121,8 @@ void dm_arch_rollback(dbmgmt_archive *a)
         dbmgmt_conn_rollback(a->conn);
 }
 
-/* Run sql over the keys (appended as " WHERE key IN (...)"); *affected. */
-static int arch_exec_keys(dbmgmt_archive *a, dm_buf *sql, const dm_arch_keys *keys,
-                          int64_t *affected)
+int dm_arch_exec_keys_on(dbmgmt_archive *a, dbmgmt_conn *conn, dm_buf *sql,
+                         const dm_arch_keys *keys, int64_t *affected)
 {
     const char **params = dm_calloc((size_t)keys->count + 1, sizeof *params);
     if (!params) {
@@ -131,12 +130,59 @@ static int arch_exec_keys(dbmgmt_archive *a, dm_buf *sql, const dm_arch_keys *ke
         return dm_error_set(&a->err, DBMGMT_ERR_NOMEM, "out of memory building a batch");
     }
     int32_t nparams = 0;
-    dm_arch_where_keys(a, sql, keys, params, &nparams);
+    dm_arch_where_keys(a, conn, sql, keys, params, &nparams);
+    dbmgmt_result *res = NULL;
     int rc = dm_buf_failed(sql)
                  ? dm_error_set(&a->err, DBMGMT_ERR_NOMEM, "out of memory building a batch")
-                 : dm_arch_exec(a, sql->data, nparams, params, affected);
+                 : dbmgmt_conn_query(conn, &res, sql->data, (size_t)nparams, params);
+    if (rc == DBMGMT_OK && affected)
+        *affected = dbmgmt_result_affected_rows(res);
+    if (rc != DBMGMT_OK && a->err.code == DBMGMT_OK)
+        rc = dm_error_set_sql(&a->err, rc, dbmgmt_conn_sqlstate(conn),
+                              "archive of table '%s': statement failed: %s", a->table,
+                              dbmgmt_conn_errmsg(conn));
+    dbmgmt_result_free(res);
     dm_free(params);
     dm_buf_free(sql);
+    return rc;
+}
+
+static int arch_exec_keys(dbmgmt_archive *a, dm_buf *sql, const dm_arch_keys *keys,
+                          int64_t *affected)
+{
+    return dm_arch_exec_keys_on(a, a->conn, sql, keys, affected);
+}
+
+static void arch_column_list(const dbmgmt_archive *a, dm_buf *sql)
+{
+    for (int32_t i = 0; i < a->ncolumns; i++) {
+        if (i)
+            dm_buf_putc(sql, ',');
+        dm_arch_quote(a, sql, a->columns[i]);
+    }
+}
+
+int dm_arch_select_rows(dbmgmt_archive *a, const dm_arch_keys *keys, dbmgmt_result **out)
+{
+    *out = NULL;
+    dm_buf sql = DM_BUF_INIT;
+    const char **params = dm_calloc((size_t)keys->count + 1, sizeof *params);
+    int32_t nparams = 0;
+    dm_buf_puts(&sql, "SELECT ");
+    arch_column_list(a, &sql);
+    dm_buf_puts(&sql, " FROM ");
+    dm_arch_quote(a, &sql, a->table);
+    if (params)
+        dm_arch_where_keys(a, a->conn, &sql, keys, params, &nparams);
+    dm_buf_puts(&sql, " ORDER BY ");
+    dm_arch_quote(a, &sql, a->key_column);
+    int rc = !params || dm_buf_failed(&sql)
+                 ? dm_error_set(&a->err, DBMGMT_ERR_NOMEM, "out of memory reading a batch")
+                 : dbmgmt_conn_query(a->conn, out, sql.data, (size_t)nparams, params);
+    if (rc != DBMGMT_OK && a->err.code == DBMGMT_OK)
+        rc = dm_arch_conn_fail(a, rc, "reading the batch's rows");
+    dm_free(params);
+    dm_buf_free(&sql);
     return rc;
 }
 
@@ -159,15 +205,6 @@ int dm_arch_delete_keys(dbmgmt_archive *a, const dm_arch_keys *keys, int64_t exp
     if (deleted)
         *deleted = n;
     return DBMGMT_OK;
-}
-
-static void arch_column_list(const dbmgmt_archive *a, dm_buf *sql)
-{
-    for (int32_t i = 0; i < a->ncolumns; i++) {
-        if (i)
-            dm_buf_putc(sql, ',');
-        dm_arch_quote(a, sql, a->columns[i]);
-    }
 }
 
 /* MOVE: INSERT ... SELECT the locked rows into the archive table, then
@@ -301,7 +338,9 @@ static int arch_run_batch(dbmgmt_archive *a, int64_t cutoff, int64_t now, dm_arc
         rc = arch_select_keys(a, cutoff, keys);
     if (rc == DBMGMT_OK && keys->count > 0) {
         a->metrics[DBMGMT_ARCHIVE_ROWS_EXAMINED] += keys->count;
-        if (a->action == DBMGMT_ARCHIVE_MOVE)
+        if (a->action == DBMGMT_ARCHIVE_MOVE && a->archive_dsn)
+            rc = dm_arch_remote_move_batch(a, keys, now);
+        else if (a->action == DBMGMT_ARCHIVE_MOVE)
             rc = arch_move_batch(a, keys, now);
         else if (a->action == DBMGMT_ARCHIVE_EXPORT)
             rc = dm_arch_export_batch(a, keys, now);
@@ -449,7 +488,7 @@ static int arch_prepare(dbmgmt_archive *a)
     dm_arch_columns_free(a);
     int rc = arch_read_columns(a);
     if (rc == DBMGMT_OK && a->action == DBMGMT_ARCHIVE_MOVE)
-        rc = arch_ensure_archive_table(a);
+        rc = a->archive_dsn ? dm_arch_remote_open(a) : arch_ensure_archive_table(a);
     if (rc == DBMGMT_OK && a->action == DBMGMT_ARCHIVE_EXPORT) {
         rc = dm_arch_catalog_open(a);
         if (rc == DBMGMT_OK)
