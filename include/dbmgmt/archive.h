@@ -57,13 +57,15 @@ typedef enum dbmgmt_archive_metric_id {
     DBMGMT_ARCHIVE_LAG_WAITS = 6,     /* times the job waited for replica lag */
     DBMGMT_ARCHIVE_FILES = 7,         /* export files recorded */
     DBMGMT_ARCHIVE_RUNS = 8,          /* runs finished */
-    DBMGMT_ARCHIVE_RESUMED = 9        /* export files finished from a previous run */
+    DBMGMT_ARCHIVE_RESUMED = 9,       /* export files finished from a previous run */
+    DBMGMT_ARCHIVE_BATCH_ROWS = 10    /* rows asked for by the last batch (its size) */
 } dbmgmt_archive_metric_id;
 
 /*
  * A job on table (a plain name, quoted by the library) of the database at
  * dsn (NULL: getenv("DATABASE_URL")). The connection is opened by the first
- * run. Defaults: key column "id" (integer), batch 1000 rows, no pause, no
+ * run. Defaults: key column "id" (integer), batches sized by time (first
+ * batch 1000 rows, then 10..10000 rows held at most ~50 ms), no pause, no
  * window (dbmgmt_archive_run refuses until a time column and a window are
  * set), action DELETE.
  */
@@ -96,8 +98,21 @@ DBMGMT_API int dbmgmt_archive_set_action(dbmgmt_archive *a, int32_t action, cons
  * database (the default).
  */
 DBMGMT_API int dbmgmt_archive_set_archive_dsn(dbmgmt_archive *a, const char *dsn);
-/* Rows per batch (one transaction): 1..100000, default 1000. */
+/* Rows per batch (one transaction): 1..100000, default 1000. With a batch
+ * time target (dbmgmt_archive_set_batch_time, on by default) this is the
+ * first batch's size, kept within the target's min..max. */
 DBMGMT_API int dbmgmt_archive_set_batch_size(dbmgmt_archive *a, int32_t rows);
+/*
+ * Size batches by time (the chunk-time of pt-online-schema-change and
+ * gh-ost): the job measures how long each batch holds its locks (its first
+ * locking statement to its commit) and sizes the next one so it holds them
+ * about target_ms: rows * target_ms / held, at most twice the last size,
+ * within min_rows..max_rows (1..100000). target_ms 1..60000; 0 turns it off
+ * (every batch has dbmgmt_archive_set_batch_size's rows). Default: 50 ms,
+ * 10..10000 rows.
+ */
+DBMGMT_API int dbmgmt_archive_set_batch_time(dbmgmt_archive *a, int32_t target_ms,
+                                             int32_t min_rows, int32_t max_rows);
 /* Pause between batches: 0..3600000 ms, default 0. */
 DBMGMT_API int dbmgmt_archive_set_pause_ms(dbmgmt_archive *a, int32_t ms);
 /*

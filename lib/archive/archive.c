@@ -41,6 +41,9 @@ int dbmgmt_archive_new(dbmgmt_archive **out, const char *dsn, const char *table)
     a->window_s = -1;
     a->action = DBMGMT_ARCHIVE_DELETE;
     a->batch_size = 1000;
+    a->batch_time_ms = 50;
+    a->batch_min = 10;
+    a->batch_max = 10000;
     a->lag_check_ms = 100;
     a->last_tick = -1;
     *out = a;
@@ -199,6 +202,22 @@ int dbmgmt_archive_set_batch_size(dbmgmt_archive *a, int32_t rows)
     return DBMGMT_OK;
 }
 
+int dbmgmt_archive_set_batch_time(dbmgmt_archive *a, int32_t target_ms, int32_t min_rows,
+                                  int32_t max_rows)
+{
+    if (!a || target_ms < 0 || target_ms > 60000)
+        return arch_invalid(a, "dbmgmt_archive_set_batch_time", "target_ms must be 0..60000");
+    if (target_ms > 0 && (min_rows < 1 || max_rows > 100000 || min_rows > max_rows))
+        return arch_invalid(a, "dbmgmt_archive_set_batch_time",
+                            "min_rows..max_rows must be within 1..100000");
+    a->batch_time_ms = target_ms;
+    if (target_ms > 0) {
+        a->batch_min = min_rows;
+        a->batch_max = max_rows;
+    }
+    return DBMGMT_OK;
+}
+
 int dbmgmt_archive_set_pause_ms(dbmgmt_archive *a, int32_t ms)
 {
     if (!a || ms < 0 || ms > 3600000)
@@ -282,7 +301,8 @@ const char *dbmgmt_archive_errmsg(const dbmgmt_archive *a)
 
 static const char *const metric_names[DM_ARCHIVE_METRICS] = {
     "rows_examined", "rows_moved", "rows_deleted", "rows_exported", "batches",
-    "lock_ms_max",   "lag_waits",  "files",        "runs",          "resumed"};
+    "lock_ms_max",   "lag_waits",  "files",        "runs",          "resumed",
+    "batch_rows"};
 
 static const char *arch_action_name(int32_t action)
 {

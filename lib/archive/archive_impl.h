@@ -16,7 +16,7 @@
 #include "dbmgmt/backup.h"
 #include "dbmgmt/conn.h"
 
-#define DM_ARCHIVE_METRICS 10
+#define DM_ARCHIVE_METRICS 11
 #define DM_ARCHIVE_KEY_MAX 512
 
 struct dbmgmt_archive {
@@ -33,6 +33,11 @@ struct dbmgmt_archive {
     char *archive_dsn;          /* MOVE to another database: its DSN, else NULL */
     dbmgmt_conn *archive_conn;  /* opened by the run */
     int32_t batch_size;
+    int32_t batch_time_ms; /* 0: fixed batches of batch_size */
+    int32_t batch_min;
+    int32_t batch_max;
+    int32_t next_batch; /* the run's next batch size */
+    double rate_avg;    /* sized by time: weighted average rows per ms held */
     int32_t pause_ms;
     const dbmgmt_pool *lag_pool;
     int32_t max_lag_ms;
@@ -69,8 +74,10 @@ int dm_arch_keys_push(dm_arch_keys *k, const char *key);
 void dm_arch_quote(const dbmgmt_archive *a, dm_buf *sql, const char *name);
 /* archive.c: the failure of a connection call, copied onto the job. */
 int dm_arch_conn_fail(dbmgmt_archive *a, int rc, const char *what);
-/* archive_run.c: " WHERE key IN (...)" for the keys, quoted for conn; text
- * keys become parameters appended to params (keys->count entries). */
+/* archive_run.c: " WHERE key IN (...)" for the keys (in key order), quoted
+ * for conn, preceded on the job's own connection by the range "key >= first
+ * AND key <= last"; text keys become parameters appended to params (room for
+ * keys->count + 2 entries). */
 void dm_arch_where_keys(const dbmgmt_archive *a, const dbmgmt_conn *conn, dm_buf *sql,
                         const dm_arch_keys *keys, const char **params, int32_t *nparams);
 /* archive_run.c: run the statement in sql (consumed) with " WHERE key IN

@@ -27,7 +27,7 @@ ordered="SELECT id, t, quote(note) FROM"
 want=$(sqlite3 "$dir/app.db" "$ordered ev WHERE t < 1800000000 - 86400 ORDER BY id" | sha256sum)
 ar() { "$dbmgmt" --url "$url" archive "$@"; }
 
-out=$(ar run --table ev --time-column t --window 1d --action export --to "$dir/x" --batch 75 \
+out=$(ar run --table ev --time-column t --window 1d --action export --to "$dir/x" --batch 75 --batch-time 0 \
       --now 1800000000 --json 2>"$dir/err")
 echo "$out" | grep -q '"rows_exported":400' || fail "run --json: $out"
 echo "$out" | grep -q '"files":\[{"file":"ev-00000001.jsonl.gz"' || fail "no files in: $out"

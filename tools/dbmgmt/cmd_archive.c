@@ -10,7 +10,7 @@
 
 typedef struct archive_args {
     const char *table, *key, *time_column, *soft_column, *window, *action, *to, *dsn_to;
-    int32_t key_type, time_kind, batch, pause_ms;
+    int32_t key_type, time_kind, batch, pause_ms, batch_time_ms;
     int64_t now;
     int json;
     const char *files[64];
@@ -61,6 +61,8 @@ static int archive_parse(int argc, char **argv, archive_args *a)
         else if (strcmp(o, "--action") == 0) a->action = v;
         else if (strcmp(o, "--to") == 0) a->to = v;
         else if (strcmp(o, "--batch") == 0 && parse_int(v, &n) == 0) a->batch = (int32_t)n;
+        else if (strcmp(o, "--batch-time") == 0 && parse_int(v, &n) == 0)
+            a->batch_time_ms = (int32_t)n;
         else if (strcmp(o, "--pause-ms") == 0 && parse_int(v, &n) == 0) a->pause_ms = (int32_t)n;
         else if (strcmp(o, "--now") == 0 && parse_int(v, &n) == 0) a->now = n;
         else if (strcmp(o, "--url") == 0) cli_globals.url = v;
@@ -116,6 +118,8 @@ static dbmgmt_archive *archive_job(const archive_args *a, int need_policy, int *
         rc = dbmgmt_archive_set_action(job, action, action == DBMGMT_ARCHIVE_DELETE ? NULL : a->to);
     if (rc == DBMGMT_OK && a->batch)
         rc = dbmgmt_archive_set_batch_size(job, a->batch);
+    if (rc == DBMGMT_OK && a->batch_time_ms >= 0) /* 0: fixed batches of --batch */
+        rc = dbmgmt_archive_set_batch_time(job, a->batch_time_ms, 10, 10000);
     if (rc == DBMGMT_OK && a->pause_ms)
         rc = dbmgmt_archive_set_pause_ms(job, a->pause_ms);
     if (rc == DBMGMT_OK && need_policy && (!a->window || (!a->time_column && !a->soft_column))) {
@@ -184,6 +188,7 @@ int cmd_archive(int argc, char **argv)
     archive_args a = {0};
     a.key_type = DBMGMT_ARCHIVE_KEY_INTEGER;
     a.time_kind = DBMGMT_ARCHIVE_TIME_EPOCH;
+    a.batch_time_ms = -1; /* the library's default */
     a.now = (int64_t)time(NULL);
     a.json = cli_globals.json;
     int rc = archive_parse(argc, argv, &a);

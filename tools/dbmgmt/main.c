@@ -104,7 +104,9 @@ static const cli_command commands[] = {
      "  --window D            90d, 12h, 1d12h, 2w, 30m, 45s\n"
      "  --action A            delete (default), move (--to TABLE), export (--to DIR)\n"
      "  --to TABLE|DIR|DSN    archive table, export folder, or restore's database\n"
-     "  --batch N             rows per batch (default 1000)\n"
+     "  --batch N             rows per batch; the first one with --batch-time (1000)\n"
+     "  --batch-time MS       size batches to hold locks ~MS ms, 10..10000 rows;\n"
+     "                        0: fixed batches of --batch (default 50)\n"
      "  --pause-ms N          pause between batches (default 0)\n"
      "  --now UNIX            the time the window counts back from (default: now)\n"
      "  --json                the job's status as one JSON object\n",
