@@ -60,12 +60,13 @@ static int remote_read_rows(dbmgmt_archive *a, const dm_arch_keys *keys, char **
     dbmgmt_result *res = NULL;
     int rc = dm_arch_select_rows(a, keys, &res);
     int32_t row = 0;
-    while (rc == DBMGMT_OK && (rc = dbmgmt_result_next(res)) == 1) {
+    int next = 0;
+    while (rc == DBMGMT_OK && (next = dbmgmt_result_next(res)) == 1) {
         if (row == keys->count) {
             rc = DBMGMT_ERR_INTERNAL;
             break;
         }
-        for (int32_t c = 0; c < a->ncolumns && rc == 1; c++) {
+        for (int32_t c = 0; c < a->ncolumns && rc == DBMGMT_OK; c++) {
             if (dbmgmt_result_is_null(res, c))
                 continue;
             char *v = dm_strdup(dbmgmt_result_text(res, c));
@@ -75,6 +76,8 @@ static int remote_read_rows(dbmgmt_archive *a, const dm_arch_keys *keys, char **
         }
         row++;
     }
+    if (rc == DBMGMT_OK && next < 0)
+        rc = next;
     dbmgmt_result_free(res);
     if (rc == 0 && row != keys->count)
         rc = DBMGMT_ERR_INTERNAL;

@@ -52,12 +52,13 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The test's own statements share one connection (opening one per
+ * statement cost seconds of TLS handshakes on the servers). */
+static dbmgmt_conn *tc;
+
 static void exec_quiet(const char *sql)
 {
-    dbmgmt_conn *c = NULL;
-    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
-    dbmgmt_conn_exec(c, sql); /* DROP of what may not be there */
-    dbmgmt_conn_close(c);
+    dbmgmt_conn_exec(tc, sql); /* DROP of what may not be there */
 }
 
 static void make_empty_like(const char *table)
@@ -68,7 +69,7 @@ static void make_empty_like(const char *table)
     snprintf(sql, sizeof sql,
              "CREATE TABLE %s(id BIGINT PRIMARY KEY, t BIGINT NOT NULL, v BIGINT NOT NULL,"
              " note VARCHAR(64))", table);
-    support_exec_on(dsn, sql);
+    support_exec_ok(tc, sql);
 }
 
 /* items(id, t, v, note): rows 1..n, every tenth one new (t = NOW), the
@@ -98,12 +99,12 @@ static void make_items(const char *table, int64_t n)
         snprintf(sql, sizeof sql, "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1"
                  " FROM g WHERE i < %lld) INSERT INTO %s(id, t, v, note) SELECT %s FROM g",
                  (long long)n, table, select);
-    support_exec_on(dsn, sql);
+    support_exec_ok(tc, sql);
 }
 
 static int64_t count_of(const char *sql)
 {
-    return support_query_int_on(dsn, sql);
+    return support_query_int(tc, sql);
 }
 
 static dbmgmt_archive *new_job(const char *table, int32_t action, const char *target,
@@ -366,7 +367,7 @@ static void test_export_restores_exactly_the_removed_rows(void **state)
     snprintf(dir, sizeof dir, "%s/export", scratch);
     support_remove_tree(dir);
     make_items("arch_items", 5000);
-    support_exec_on(dsn, "UPDATE arch_items SET note = 'quote \" back\\\\slash é' WHERE id = 3");
+    support_exec_ok(tc, "UPDATE arch_items SET note = 'quote \" back\\\\slash é' WHERE id = 3");
     char before[65], after[65];
     int64_t n_before = 0, n_after = 0;
     rows_sha("SELECT id, t, v, note FROM arch_items WHERE t < 1790000000 - 90 * 86400"
@@ -401,6 +402,10 @@ static int report_batch(void *userdata, const dbmgmt_archive *job)
     return write(fd, "b", 1) == 1 ? 0 : 1;
 }
 
+/* 1350 old rows: moves in 27 batches of 50, exports in 9 of 150 (each file
+ * is restored after the run: fewer files, fewer connections) */
+#define KILL_BATCH(action) ((action) == DBMGMT_ARCHIVE_EXPORT ? 150 : 50)
+
 static void run_job_and_exit(int32_t action, const char *target, int report_fd)
 {
     dbmgmt_archive *a = NULL;
@@ -409,7 +414,7 @@ static void run_job_and_exit(int32_t action, const char *target, int report_fd)
              dbmgmt_archive_set_time_column(a, "t", DBMGMT_ARCHIVE_TIME_EPOCH) == DBMGMT_OK &&
              dbmgmt_archive_set_window(a, "90d") == DBMGMT_OK &&
              dbmgmt_archive_set_action(a, action, target) == DBMGMT_OK &&
-             dbmgmt_archive_set_batch_size(a, 50) == DBMGMT_OK &&
+             dbmgmt_archive_set_batch_size(a, KILL_BATCH(action)) == DBMGMT_OK &&
              dbmgmt_archive_set_batch_time(a, 0, 0, 0) == DBMGMT_OK &&
              dbmgmt_archive_run(a, NOW) == DBMGMT_OK;
     dbmgmt_archive_free(a);
@@ -419,7 +424,7 @@ static void run_job_and_exit(int32_t action, const char *target, int report_fd)
 static void test_sigkill_at_random_points_then_resume(void **state)
 {
     (void)state;
-    const int64_t rows = 1500; /* 1350 old: 27 batches of 50 */
+    const int64_t rows = 1500;
     unsigned seed = (unsigned)getpid();
     int killed = 0;
     for (int run = 0; run < 20; run++) {
@@ -440,9 +445,9 @@ static void test_sigkill_at_random_points_then_resume(void **state)
             run_job_and_exit(action, target, fds[1]);
         }
         close(fds[1]);
-        /* a random point: after batch k of the 27 (0: before the first), then
+        /* a random point: after batch k of the 27 or 9 (0: before the first), then
          * 0..2 ms into the next one (inside its transaction, its file, ...) */
-        int after_batches = rand_r(&seed) % 27, delay_us = rand_r(&seed) % 2000;
+        int after_batches = rand_r(&seed) % (int)(1350 / KILL_BATCH(action)), delay_us = rand_r(&seed) % 2000;
         char byte;
         for (int seen = 0; seen < after_batches && read(fds[0], &byte, 1) == 1;)
             seen++;
@@ -455,7 +460,7 @@ static void test_sigkill_at_random_points_then_resume(void **state)
         killed += was_killed;
         assert_true(was_killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
 
-        dbmgmt_archive *a = new_job("arch_items", action, target, 50);
+        dbmgmt_archive *a = new_job("arch_items", action, target, KILL_BATCH(action));
         if (dbmgmt_archive_run(a, NOW) != DBMGMT_OK)
             fail_msg("run %d: resume: %s", run, dbmgmt_archive_errmsg(a));
         dbmgmt_archive_free(a);
@@ -490,7 +495,7 @@ static void test_soft_delete_and_tick(void **state)
 {
     (void)state;
     exec_quiet("DROP TABLE IF EXISTS arch_soft");
-    support_exec_on(dsn, "CREATE TABLE arch_soft(id BIGINT PRIMARY KEY, deleted_at BIGINT);"
+    support_exec_ok(tc, "CREATE TABLE arch_soft(id BIGINT PRIMARY KEY, deleted_at BIGINT);"
                          "INSERT INTO arch_soft VALUES (1, NULL), (2, 1700000000),"
                          " (3, 1789999000), (4, NULL), (5, 1600000000)");
     dbmgmt_archive *a = NULL;
@@ -524,7 +529,7 @@ static void test_text_key_and_timestamp_column(void **state)
              engine == DBMGMT_ENGINE_POSTGRES ? "TIMESTAMP"
              : engine == DBMGMT_ENGINE_MYSQL  ? "DATETIME"
                                               : "TEXT");
-    support_exec_on(dsn, sql);
+    support_exec_ok(tc, sql);
     dbmgmt_archive *a = NULL;
     assert_int_equal(dbmgmt_archive_new(&a, dsn, "arch_codes"), DBMGMT_OK);
     assert_int_equal(dbmgmt_archive_set_key(a, "code", DBMGMT_ARCHIVE_KEY_TEXT), DBMGMT_OK);
@@ -581,6 +586,10 @@ int main(void)
         support_exec_on(dsn, "PRAGMA journal_mode=WAL");
     }
     engine = support_engine_of_dsn(dsn);
+    if (dbmgmt_conn_open(&tc, dsn) != DBMGMT_OK) {
+        printf("%s: %s\n", dbmgmt_engine_name(engine), dbmgmt_errmsg());
+        return 1;
+    }
     FILE *evidence = support_evidence_open();
     dbmgmt_set_logger(support_log_to_evidence, evidence, DBMGMT_LOG_DEBUG);
     const struct CMUnitTest tests[] = {
@@ -595,6 +604,7 @@ int main(void)
     if (only && *only)
         cmocka_set_test_filter(only);
     int failed = cmocka_run_group_tests_name(dbmgmt_engine_name(engine), tests, NULL, NULL);
+    dbmgmt_conn_close(tc);
     if (!failed)
         support_remove_tree(scratch);
     if (evidence)
