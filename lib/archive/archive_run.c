@@ -417,6 +417,14 @@ static int arch_run_batch(dbmgmt_archive *a, int64_t cutoff, int64_t now, dm_arc
         return rc;
     }
     int64_t held = dm_monotonic_ms() - started;
+    /* SQLite in WAL mode: the job copies its own pages back into the
+     * database now, outside the write lock (PASSIVE: writers go on), rather
+     * than leaving the writer whose commit crosses wal_autocheckpoint to do
+     * it, holding the write lock for every other writer meanwhile. A no-op
+     * in the other journal modes. */
+    if (dbmgmt_conn_engine(a->conn) == DBMGMT_ENGINE_SQLITE && keys->count > 0)
+        sqlite3_wal_checkpoint_v2(dbmgmt_conn_native(a->conn), NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                  NULL, NULL);
     if (a->pending_file[0] && (rc = dm_arch_export_committed(a)) != DBMGMT_OK)
         return rc;
     if (keys->count == 0)
