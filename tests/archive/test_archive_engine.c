@@ -448,7 +448,8 @@ static void test_sigkill_at_random_points_then_resume(void **state)
         close(fds[1]);
         /* a random point: after batch k of the 27 or 9 (0: before the first), then
          * 0..2 ms into the next one (inside its transaction, its file, ...) */
-        int after_batches = rand_r(&seed) % (int)(1350 / KILL_BATCH(action)), delay_us = rand_r(&seed) % 2000;
+        int after_batches = rand_r(&seed) % (int)(1350 / KILL_BATCH(action));
+        int delay_us = rand_r(&seed) % 2000;
         char byte;
         for (int seen = 0; seen < after_batches && read(fds[0], &byte, 1) == 1;)
             seen++;

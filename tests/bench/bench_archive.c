@@ -141,6 +141,8 @@ static int ours(void)
         rc = dbmgmt_archive_set_window(a, "90d");
     if (rc == DBMGMT_OK)
         rc = dbmgmt_archive_set_batch_size(a, 1000);
+    if (rc == DBMGMT_OK) /* fixed batches of 1000, like pt-archiver's --limit 1000 */
+        rc = dbmgmt_archive_set_batch_time(a, 0, 0, 0);
     if (rc == DBMGMT_OK)
         rc = dbmgmt_archive_run(a, NOW);
     if (rc != DBMGMT_OK)
