@@ -328,7 +328,6 @@ my_start() {
         --skip-name-resolve --character-set-server=utf8mb4 \
         --collation-server=utf8mb4_general_ci --performance-schema=ON \
         --innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=2 \
-        --innodb-log-file-size=256M \
         --ssl-ca="$CA_CRT" --ssl-cert="$MY_DIR/server.crt" --ssl-key="$MY_DIR/server.key" \
         </dev/null >>"$MY_DIR/mariadbd.out.log" 2>&1 3>&- &
     # `ping` succeeds as soon as the server answers, whatever the credentials.
@@ -340,9 +339,6 @@ my_start() {
     done
 }
 
-# innodb_log_file_size 256M (default 96M): archive-mysql's 1,000,000-row move filled the
-# redo log (checkpoint age at its maximum), and InnoDB's synchronous flushing then held a
-# batch's commit for over a second (docs/decisions.md, issue 22).
 # Decision: mysql-stop is SIGKILL, a crash like pg-stop's immediate mode; mysql-start
 # then goes through InnoDB crash recovery. Teardown uses it too. Committed data survives:
 # innodb_flush_log_at_trx_commit=2 writes the log to the OS at each commit and only
