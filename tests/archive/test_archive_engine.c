@@ -296,10 +296,23 @@ static void test_move_with_8_writers_keeps_every_row_once(void **state)
     assert_true(statements[0] > 0 && statements[1] > 0);
     printf("# %s: job phase: INSERTs of fresh keys max %lld ms, UPDATEs max %lld ms\n",
            dbmgmt_engine_name(engine), (long long)job_max[0], (long long)job_max[1]);
-    if (engine != DBMGMT_ENGINE_MYSQL && max_wait[1] > LOCK_BOUND_MS + max_wait[0])
+    /* SQLite: every writer waits for the job's write lock, INSERTs too:
+     * every statement is held to the bound over the control phase. */
+    if (engine == DBMGMT_ENGINE_SQLITE && max_wait[1] > LOCK_BOUND_MS + max_wait[0])
         fail_msg("a writer waited %lld ms during the job, more than %d ms over the control"
                  " phase's %lld ms", (long long)max_wait[1], LOCK_BOUND_MS,
                  (long long)max_wait[0]);
+    /* PostgreSQL: row locks. The INSERTs of fresh keys, which no batch
+     * locks, measure what the machine and server do to a writer in the same
+     * phase (a 2-core machine shared with other builds stalled them 407 ms
+     * once in a 16 s job phase; a 3 s control phase may see no such stall);
+     * the UPDATEs, which can wait for a batch's locks, are held to 100 ms over
+     * the larger of that and the control phase's max. */
+    int64_t base = max_wait[0] > job_max[0] ? max_wait[0] : job_max[0];
+    if (engine == DBMGMT_ENGINE_POSTGRES && job_max[1] > LOCK_BOUND_MS + base)
+        fail_msg("an UPDATE waited %lld ms during the job, more than %d ms over %lld ms (the"
+                 " control phase's max or the job phase's fresh-key INSERTs' max)",
+                 (long long)job_max[1], LOCK_BOUND_MS, (long long)base);
     /* Not asserted on MariaDB (docs/decisions.md, docs/archive.md): InnoDB
      * there stalls now and then under the job's deletes, whatever the batch
      * size (targets 20 and 50 ms, 200,000 and 1,000,000 rows: batches held
