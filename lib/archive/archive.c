@@ -94,7 +94,8 @@ int dbmgmt_archive_set_key(dbmgmt_archive *a, const char *column, int32_t key_ty
     if (!a || !column || !*column)
         return arch_invalid(a, "dbmgmt_archive_set_key", "NULL job or empty column");
     if (key_type != DBMGMT_ARCHIVE_KEY_INTEGER && key_type != DBMGMT_ARCHIVE_KEY_TEXT)
-        return arch_invalid(a, "dbmgmt_archive_set_key", "key_type is not a dbmgmt_archive_key_type");
+        return arch_invalid(a, "dbmgmt_archive_set_key",
+                            "key_type is not a dbmgmt_archive_key_type");
     int rc = arch_set_string(a, &a->key_column, column);
     if (rc == DBMGMT_OK)
         a->key_type = key_type;
@@ -150,7 +151,8 @@ static int arch_parse_window(dbmgmt_archive *a, const char *s, int64_t *out)
                      : *p == 'm' ? 60 : *p == 's' ? 1 : 0;
         if (!unit)
             return dm_error_set(&a->err, DBMGMT_ERR_PARSE,
-                                "archive window '%s': unit w, d, h, m or s expected at character %d",
+                                "archive window '%s': unit w, d, h, m or s expected at "
+                                "character %d",
                                 s, (int)(p - s) + 1);
         p++;
         total += n * unit;

@@ -508,7 +508,8 @@ static void test_sigkill_at_random_points_then_resume(void **state)
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM arch_items i JOIN %s r ON r.id = i.id",
                  archive);
         int64_t both = count_of(sql);
-        printf("# run %2d (%s, %s %2d batches + %4d us): table %lld + archive %lld = %lld, in both %lld\n",
+        printf("# run %2d (%s, %s %2d batches + %4d us): table %lld + archive %lld = %lld,"
+               " in both %lld\n",
                run, action == DBMGMT_ARCHIVE_MOVE ? "move" : "export",
                was_killed ? "killed after" : "done before the kill at", after_batches, delay_us,
                (long long)left, (long long)archived, (long long)(left + archived),
