@@ -7,6 +7,7 @@
 #define DBMGMT_H
 
 #include "dbmgmt/advise.h"
+#include "dbmgmt/archive.h"
 #include "dbmgmt/backup.h"
 #include "dbmgmt/common.h"
 #include "dbmgmt/conn.h"

@@ -9,7 +9,8 @@ set -euo pipefail
 want=(gcc g++ meson ninja-build pkg-config libsqlite3-dev sqlite3 python3 binutils
       libpq-dev libmariadb-dev
       libmicrohttpd-dev    # dbmgmt exporter (the CLI only, never the library)
-      libsodium-dev)       # encryption at rest of backups (-Dsodium, docs/backup-encryption.md)
+      libsodium-dev        # encryption at rest of backups (-Dsodium, docs/backup-encryption.md)
+      zlib1g-dev)          # gzip export files of retention jobs (lib/archive, docs/archive.md)
 if [ "${1:-build}" = test ]; then
     want+=(libcmocka-dev abigail-tools)
     # the Python binding's tests (bindings/python): Debian's pytest, and what an

@@ -45,6 +45,9 @@ readonly BUILD_PKGS=(libpq-dev libmariadb-dev)   # the library build needs these
 # health against (tests/exporters.sh starts them), and Prometheus with promtool for the
 # exposition's tests (docs/health-exporters.md). Their services never start (policy-rc.d).
 readonly EXPORTER_PKGS=(prometheus-postgres-exporter prometheus-mysqld-exporter prometheus)
+# pt-archiver (percona-toolkit), the reference of tests/bench/bench_archive.c (issue 22):
+# the bench's only, so a failed install is a warning.
+readonly BENCH_PKGS=(percona-toolkit)
 # A clean environment for the admin tools: no PG*/MYSQL_* variables of the caller's can
 # redirect them to another server or user.
 readonly CLEAN_ENV=(env -i "PATH=$PG_BIN:/usr/sbin:/usr/bin:/sbin:/bin" LC_ALL=C.UTF-8)
@@ -132,7 +135,8 @@ pg_contrib_package_is_real() {
 
 install_engine_packages() {
     local pg_pkgs=("${PG_PKGS[@]}")
-    local all=("${PG_PKGS[@]}" "${MY_PKGS[@]}" "${BUILD_PKGS[@]}" "${EXPORTER_PKGS[@]}")
+    local all=("${PG_PKGS[@]}" "${MY_PKGS[@]}" "${BUILD_PKGS[@]}" "${EXPORTER_PKGS[@]}"
+               "${BENCH_PKGS[@]}")
     local p need=0
     for p in "${all[@]}"; do pkg_installed "$p" || need=1; done
     pg_contrib_needed && need=1
@@ -159,6 +163,8 @@ install_engine_packages() {
         in_ci && die "could not install ${EXPORTER_PKGS[*]} (the exporters suite needs them)"
         log "warning: could not install ${EXPORTER_PKGS[*]} (the exporters suite will skip)"
     fi
+    apt_install_missing "${BENCH_PKGS[@]}" ||
+        log "warning: could not install ${BENCH_PKGS[*]} (bench-archive cannot run pt-archiver)"
     policy_rc_d_restore
     install_unlock
     ((PG_OK)) || engine_failed pg "could not install ${pg_pkgs[*]}" "$APT_LOG"

@@ -1013,6 +1013,71 @@ static int setup(void **state)
     return 0; /* the allocator is set by the first test, before any other use */
 }
 
+/* Retention jobs (issue 22): an export of 25 old rows in batches of 10
+ * (files, catalog, resume of what a failed run left), the status JSON, a
+ * restore of the first file, and a MOVE into an archive table. */
+static char archive_dsn[256], archive_dir[256], archive_file[300];
+
+static void archive_reset(void)
+{
+    remove_under_work("archive-export", NULL);
+    dbmgmt_conn *conn = NULL;
+    if (dbmgmt_conn_open(&conn, archive_dsn) != DBMGMT_OK)
+        fail_msg("archive reset: %s", dbmgmt_errmsg());
+    if (dbmgmt_conn_exec(conn, "DROP TABLE IF EXISTS ev; DROP TABLE IF EXISTS ev_back;"
+                               "DROP TABLE IF EXISTS ev_archive;"
+                               "CREATE TABLE ev (id INTEGER PRIMARY KEY, t INTEGER, note TEXT);"
+                               "CREATE TABLE ev_back (id INTEGER, t INTEGER, note TEXT);"
+                               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                               " WHERE i < 30) INSERT INTO ev SELECT i, CASE WHEN i > 25 THEN"
+                               " 2000000000 ELSE 1000 + i END, 'row \"' || i FROM n") != DBMGMT_OK)
+        fail_msg("archive reset: %s", dbmgmt_conn_errmsg(conn));
+    dbmgmt_conn_close(conn);
+}
+
+static int archive_job(int32_t action, const char *target)
+{
+    dbmgmt_archive *a = NULL;
+    int rc = dbmgmt_archive_new(&a, archive_dsn, "ev");
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_archive_set_time_column(a, "t", DBMGMT_ARCHIVE_TIME_EPOCH);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_archive_set_window(a, "1d");
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_archive_set_action(a, action, target);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_archive_set_batch_size(a, 10);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_archive_run(a, 1800000000);
+    if (rc == DBMGMT_OK) {
+        char *json = dbmgmt_archive_status_json(a);
+        if (!json)
+            rc = dbmgmt_errcode();
+        dbmgmt_free(json);
+    }
+    dbmgmt_archive_free(a);
+    return rc;
+}
+
+static int archive_scenario(void)
+{
+    int rc = archive_job(DBMGMT_ARCHIVE_EXPORT, archive_dir);
+    if (rc == DBMGMT_OK)
+        rc = dbmgmt_archive_restore(archive_file, archive_dsn, "ev_back", NULL);
+    if (rc == DBMGMT_OK)
+        rc = archive_job(DBMGMT_ARCHIVE_MOVE, "ev_archive");
+    return rc;
+}
+
+static void test_archive_jobs_survive_every_failing_allocation(void **state)
+{
+    (void)state;
+    snprintf(archive_dsn, sizeof archive_dsn, "sqlite://%s/archive.db", work);
+    snprintf(archive_dir, sizeof archive_dir, "%s/archive-export", work);
+    snprintf(archive_file, sizeof archive_file, "%s/ev-00000001.jsonl.gz", archive_dir);
+    fail_each_allocation("archive jobs", archive_scenario, archive_reset, archive_scenario, 0);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -1036,6 +1101,7 @@ int main(void)
         cmocka_unit_test(test_pool_out_of_memory_is_not_a_server_outage),
         cmocka_unit_test(test_health_survives_every_failing_allocation),
         cmocka_unit_test(test_alerts_survive_every_failing_allocation),
+        cmocka_unit_test(test_archive_jobs_survive_every_failing_allocation),
 #ifdef DBMGMT_TEST_CLI
         cmocka_unit_test(test_cli_survives_every_failing_allocation),
 #endif

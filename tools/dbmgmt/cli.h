@@ -100,6 +100,7 @@ int cmd_advise(int argc, char **argv);  /* issue 9 */
 int cmd_health(int argc, char **argv);  /* issue 20 */
 int cmd_exporter(int argc, char **argv); /* issue 20; needs libmicrohttpd */
 int cmd_snapshot(int argc, char **argv); /* issue 22 */
+int cmd_archive(int argc, char **argv);  /* issue 22 */
 
 /* The Prometheus exposition of h (and pool, when given) with the alert rules,
  * the migration state when the global --dir is given (read on conn; none

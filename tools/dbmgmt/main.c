@@ -107,6 +107,27 @@ static const cli_command commands[] = {
      "  keygen --key-file PATH  write a new random key to PATH (0600, never overwritten)\n"
      "  --json                machine-readable output\n",
      cmd_backup},
+    {"archive", "run | status | restore FILE... --table T [options]",
+     "retention and archival jobs: delete, move or export old rows (docs/archive.md)",
+     "  run                   run the policy now, in batches, progress on stderr\n"
+     "  status                the job and, for export, the catalog's files\n"
+     "  restore FILE... --to DSN --table T  load exported files into table T of DSN\n"
+     "  --table T             the table (required)\n"
+     "  --key COL             its single-column key (default id)\n"
+     "  --key-type integer|text  the key's type (default integer)\n"
+     "  --time-column COL     rows with COL < now - window are old\n"
+     "  --soft-delete-column COL  rows with COL IS NOT NULL AND COL < now - window are old\n"
+     "  --timestamp           the column is a timestamp (default: integer Unix seconds)\n"
+     "  --window D            90d, 12h, 1d12h, 2w, 30m, 45s\n"
+     "  --action A            delete (default), move (--to TABLE), export (--to DIR)\n"
+     "  --to TABLE|DIR|DSN    archive table, export folder, or restore's database\n"
+     "  --batch N             rows per batch; the first one with --batch-time (1000)\n"
+     "  --batch-time MS       size batches to hold locks ~MS ms, 10..10000 rows;\n"
+     "                        0: fixed batches of --batch (default 50)\n"
+     "  --pause-ms N          pause between batches (default 0)\n"
+     "  --now UNIX            the time the window counts back from (default: now)\n"
+     "  --json                the job's status as one JSON object\n",
+     cmd_archive},
     {"advise", "[--url DSN] [--queries FILE] [--from-stats] [--json]",
      "index advice: missing, duplicate, redundant, unused and FK indexes (docs/advise.md)",
      "  --url DSN             the database (default: the global --url, else $DATABASE_URL)\n"
