@@ -21,43 +21,8 @@
 #include <cmocka.h>
 
 #include "dbmgmt.h"
+#include "support/counting_alloc.h"
 #include "support/files.h"
-
-static atomic_long allocations, outstanding, fail_at;
-
-static int should_fail(void)
-{
-    long n = atomic_fetch_add(&allocations, 1) + 1;
-    long at = atomic_load(&fail_at);
-    return at && n == at;
-}
-
-static void *counting_malloc(size_t size)
-{
-    if (should_fail())
-        return NULL;
-    void *p = malloc(size);
-    if (p)
-        atomic_fetch_add(&outstanding, 1);
-    return p;
-}
-
-static void *counting_realloc(void *ptr, size_t size)
-{
-    if (should_fail())
-        return NULL;
-    void *p = realloc(ptr, size);
-    if (p && !ptr)
-        atomic_fetch_add(&outstanding, 1);
-    return p;
-}
-
-static void counting_free(void *ptr)
-{
-    if (ptr)
-        atomic_fetch_sub(&outstanding, 1);
-    free(ptr);
-}
 
 static char dir[128], backup_dir[256], target[400], target_path[300];
 
@@ -95,26 +60,26 @@ static int run_once(void)
 static void test_snapshot_survives_every_failing_allocation(void **state)
 {
     (void)state;
-    atomic_store(&fail_at, 0);
-    atomic_store(&allocations, 0);
-    long before = atomic_load(&outstanding);
+    atomic_store(&support_alloc_fail_at, 0);
+    atomic_store(&support_alloc_calls, 0);
+    long before = atomic_load(&support_alloc_live);
     assert_int_equal(run_once(), DBMGMT_OK);
-    long total = atomic_load(&allocations);
+    long total = atomic_load(&support_alloc_calls);
     assert_true(total >= 20);
-    assert_int_equal(atomic_load(&outstanding), before);
+    assert_int_equal(atomic_load(&support_alloc_live), before);
     unlink(target_path);
     int failed = 0;
     for (long n = 1; n <= total; n++) {
-        atomic_store(&allocations, 0);
-        atomic_store(&fail_at, n);
+        atomic_store(&support_alloc_calls, 0);
+        atomic_store(&support_alloc_fail_at, n);
         int rc = run_once();
-        atomic_store(&fail_at, 0);
+        atomic_store(&support_alloc_fail_at, 0);
         if (rc != DBMGMT_OK && rc != DBMGMT_ERR_NOMEM)
             fail_msg("allocation %ld of %ld failed: %s (%s)", n, total, dbmgmt_status_name(rc),
                      dbmgmt_errmsg());
-        if (atomic_load(&outstanding) != before)
+        if (atomic_load(&support_alloc_live) != before)
             fail_msg("allocation %ld of %ld failed: %ld blocks leaked", n, total,
-                     atomic_load(&outstanding) - before);
+                     atomic_load(&support_alloc_live) - before);
         assert_int_equal(scratch_files(), 0);
         struct stat st;
         if (rc != DBMGMT_OK && stat(target_path, &st) == 0)
@@ -129,7 +94,7 @@ static void test_snapshot_survives_every_failing_allocation(void **state)
 static int setup(void **state)
 {
     (void)state;
-    assert_int_equal(dbmgmt_set_allocator(counting_malloc, counting_realloc, counting_free),
+    assert_int_equal(dbmgmt_set_allocator(support_counting_malloc, support_counting_realloc, support_counting_free),
                      DBMGMT_OK);
     assert_int_equal(support_scratch_dir(dir, sizeof dir, "dbmgmt-snapalloc"), 0);
     snprintf(backup_dir, sizeof backup_dir, "%s/backups", dir);
