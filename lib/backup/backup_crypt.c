@@ -352,25 +352,25 @@ static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out, dm_
     return rc;
 }
 
-int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cipher_path,
-                       dm_bk_attrs *attrs)
+int dm_bk_encrypt_file_with(const dm_bk_key *key, const char *plain_path,
+                            const char *cipher_path, dm_bk_attrs *attrs, dm_error *err)
 {
-    if (!b->key)
-        return dm_error_set(&b->err, DBMGMT_ERR_INTERNAL, "no backup key to encrypt with");
+    if (!key)
+        return dm_error_set(err, DBMGMT_ERR_INTERNAL, "no backup key to encrypt with");
     int in = open(plain_path, O_RDONLY | O_CLOEXEC);
     if (in < 0)
-        return dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot open '%s': %s", plain_path,
+        return dm_error_set(err, DBMGMT_ERR_IO, "cannot open '%s': %s", plain_path,
                             strerror(errno));
     struct stat st;
     if (fstat(in, &st) != 0) {
-        int rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot stat '%s': %s", plain_path,
+        int rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot stat '%s': %s", plain_path,
                               strerror(errno));
         close(in);
         return rc;
     }
     int out = open(cipher_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out < 0) {
-        int rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot create '%s': %s", cipher_path,
+        int rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", cipher_path,
                               strerror(errno));
         close(in);
         return rc;
@@ -380,19 +380,19 @@ int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cip
      * pass less on this thread (backup_bghash.c). */
     dm_bk_bg_hash h;
     dm_bk_bg_hash_start(&h, plain_path);
-    int rc = encrypt_stream(b->key, in, (int64_t)st.st_size, out, NULL, plain_path,
-                            cipher_path, &b->err);
+    int rc = encrypt_stream(key, in, (int64_t)st.st_size, out, NULL, plain_path,
+                            cipher_path, err);
     close(in);
     if (close(out) != 0 && rc == DBMGMT_OK)
-        rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
+        rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
                           strerror(errno));
     int hash_rc = dm_bk_bg_hash_join(&h);
     if (rc != DBMGMT_OK)
         return rc;
     if (hash_rc != DBMGMT_OK)
-        return dm_error_set(&b->err, hash_rc, "%s", h.err.msg);
+        return dm_error_set(err, hash_rc, "%s", h.err.msg);
     if (h.size != (int64_t)st.st_size)
-        return dm_error_set(&b->err, DBMGMT_ERR_IO, "'%s' changed while being encrypted",
+        return dm_error_set(err, DBMGMT_ERR_IO, "'%s' changed while being encrypted",
                             plain_path);
     char size[32];
     const char *hex = h.hex;
@@ -400,59 +400,66 @@ int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cip
     if (dm_bk_attrs_set(attrs, "encryption", DM_BK_ENCRYPTION) != DBMGMT_OK ||
         dm_bk_attrs_set(attrs, "plain_size", size) != DBMGMT_OK ||
         dm_bk_attrs_set(attrs, "plain_sha256", hex) != DBMGMT_OK ||
-        dm_bk_attrs_set(attrs, "key_id", b->key->id_hex) != DBMGMT_OK)
-        return dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
+        dm_bk_attrs_set(attrs, "key_id", key->id_hex) != DBMGMT_OK)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory");
     return DBMGMT_OK;
 }
 
+int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cipher_path,
+                       dm_bk_attrs *attrs)
+{
+    return dm_bk_encrypt_file_with(b->key, plain_path, cipher_path, attrs, &b->err);
+}
+
 /* The header of e's file: format, and the key id against the catalog's. */
-static int check_header(dbmgmt_backup *b, const dm_bk_entry *e, const unsigned char *h,
-                        ssize_t got)
+static int check_header(const dm_bk_key *key, const dm_bk_entry *e, const unsigned char *h,
+                        ssize_t got, dm_error *err)
 {
     if (got < HEADER_LEN)
-        return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+        return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                             "backup %s: truncated (%zd bytes, shorter than the %d-byte header)",
                             e->id, got, (int)HEADER_LEN);
     if (memcmp(h, magic, sizeof magic) != 0)
-        return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+        return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                             "backup %s: '%s' is not an encrypted backup (bad magic)", e->id,
                             e->file);
     if (h[8] != 1)
-        return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+        return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                             "backup %s: unknown encryption format version %d", e->id, h[8]);
     if (h[9] || h[10] || h[11] || get_be32(h + 12) != CHUNK)
-        return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+        return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                             "backup %s: the encryption header was altered", e->id);
     char hex[2 * KEY_ID_LEN + 1];
     sodium_bin2hex(hex, sizeof hex, h + 16, KEY_ID_LEN);
-    if (strcmp(hex, b->key->id_hex) != 0)
-        return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+    if (strcmp(hex, key->id_hex) != 0)
+        return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                             "backup %s: the key id in its header (%s) is not the catalog's: "
                             "the file was altered", e->id, hex);
     return DBMGMT_OK;
 }
 
-/* Decrypt in (past the header) to out, authenticating every chunk. */
-static int decrypt_stream(dbmgmt_backup *b, const dm_bk_entry *e, int in, int out,
+/* Decrypt in (past the header) to out, authenticating every chunk; out < 0:
+ * authenticate (and hash into sha) only, writing nothing. */
+static int decrypt_stream(const dm_bk_key *key, const dm_bk_entry *e, int in, int out,
                           const unsigned char *header, int64_t *total, dm_sha256 *sha,
-                          const char *plain_path)
+                          const char *plain_path, dm_error *err)
 {
     crypto_secretstream_xchacha20poly1305_state st;
     if (crypto_secretstream_xchacha20poly1305_init_pull(&st, header + FIXED_LEN,
-                                                        b->key->key) != 0)
-        return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+                                                        key->key) != 0)
+        return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                             "backup %s: invalid secretstream header", e->id);
     stream_bufs s;
-    int rc = bufs_alloc(&s, &b->err);
+    int rc = bufs_alloc(&s, err);
     for (long chunk = 1; rc == DBMGMT_OK; chunk++) {
         ssize_t got = read_full(in, s.cipher, CHUNK + ABYTES);
         if (got < 0) {
-            rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "backup %s: cannot read '%s': %s", e->id,
+            rc = dm_error_set(err, DBMGMT_ERR_IO, "backup %s: cannot read '%s': %s", e->id,
                               e->file, strerror(errno));
             break;
         }
         if (got < (ssize_t)ABYTES) {
-            rc = dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+            rc = dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                               "backup %s: truncated: no final chunk (%ld chunks read)", e->id,
                               chunk - 1);
             break;
@@ -462,7 +469,7 @@ static int decrypt_stream(dbmgmt_backup *b, const dm_bk_entry *e, int in, int ou
         if (crypto_secretstream_xchacha20poly1305_pull(&st, s.plain, &plen, &tag, s.cipher,
                                                        (unsigned long long)got, header,
                                                        FIXED_LEN) != 0) {
-            rc = dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+            rc = dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                               "backup %s: authentication failed at chunk %ld (the file was "
                               "altered or truncated)", e->id, chunk);
             break;
@@ -470,14 +477,14 @@ static int decrypt_stream(dbmgmt_backup *b, const dm_bk_entry *e, int in, int ou
         if (sha)
             dm_sha256_update(sha, s.plain, (size_t)plen);
         *total += (int64_t)plen;
-        if (write_all(out, s.plain, (size_t)plen) != 0) {
-            rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot write '%s': %s", plain_path,
+        if (out >= 0 && write_all(out, s.plain, (size_t)plen) != 0) {
+            rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", plain_path,
                               strerror(errno));
             break;
         }
         if (tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL) {
             if (read_full(in, s.cipher, 1) != 0)
-                rc = dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+                rc = dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                                   "backup %s: data after the final chunk (%ld)", e->id, chunk);
             break;
         }
@@ -488,11 +495,11 @@ static int decrypt_stream(dbmgmt_backup *b, const dm_bk_entry *e, int in, int ou
 }
 
 /* The plaintext's size and SHA-256 against the catalog's. */
-static int check_plain(dbmgmt_backup *b, const dm_bk_entry *e, int64_t total, dm_sha256 *sha)
+static int check_plain(const dm_bk_entry *e, int64_t total, dm_sha256 *sha, dm_error *err)
 {
     char hex[65];
     dm_sha256_final_hex(sha, hex);
-    return dm_bk_check_plain_sum(b, e, total, hex);
+    return dm_bk_plain_sum_ok(e, total, hex, err);
 }
 
 static int no_key_or_wrong_key(dbmgmt_backup *b, const dm_bk_entry *e)
@@ -527,7 +534,7 @@ static int decrypt_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path
         return dm_error_set(&b->err, DBMGMT_ERR_IO, "backup %s: cannot open '%s': %s", e->id,
                             path, strerror(errno));
     unsigned char header[HEADER_LEN];
-    rc = check_header(b, e, header, read_full(in, header, sizeof header));
+    rc = check_header(b->key, e, header, read_full(in, header, sizeof header), &b->err);
     char *tmp = rc == DBMGMT_OK ? dm_bk_plain_temp(b, e->file) : NULL;
     if (rc == DBMGMT_OK && !tmp)
         rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
@@ -538,12 +545,13 @@ static int decrypt_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path
     dm_sha256 sha;
     dm_sha256_init(&sha);
     if (rc == DBMGMT_OK)
-        rc = decrypt_stream(b, e, in, out, header, &total, check ? &sha : NULL, tmp);
+        rc = decrypt_stream(b->key, e, in, out, header, &total, check ? &sha : NULL, tmp,
+                            &b->err);
     close(in);
     if (out >= 0 && close(out) != 0 && rc == DBMGMT_OK)
         rc = dm_error_set(&b->err, DBMGMT_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
     if (rc == DBMGMT_OK && check)
-        rc = check_plain(b, e, total, &sha);
+        rc = check_plain(e, total, &sha, &b->err);
     *plain_size = total;
     if (rc != DBMGMT_OK) {
         if (tmp)
@@ -566,6 +574,24 @@ int dm_bk_decrypt_to_temp_unchecked(dbmgmt_backup *b, const dm_bk_entry *e, cons
                                     char **plain_path, int64_t *plain_size)
 {
     return decrypt_temp(b, e, path, plain_path, plain_size, 0);
+}
+
+int dm_bk_authenticate(const dm_bk_key *key, const dm_bk_entry *e, const char *path,
+                       dm_error *err)
+{
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return dm_error_set(err, DBMGMT_ERR_IO, "backup %s: cannot open '%s': %s", e->id, path,
+                            strerror(errno));
+    unsigned char header[HEADER_LEN];
+    int rc = check_header(key, e, header, read_full(in, header, sizeof header), err);
+    int64_t total = 0;
+    dm_sha256 sha;
+    dm_sha256_init(&sha);
+    if (rc == DBMGMT_OK)
+        rc = decrypt_stream(key, e, in, -1, header, &total, &sha, NULL, err);
+    close(in);
+    return rc == DBMGMT_OK ? check_plain(e, total, &sha, err) : rc;
 }
 
 #else /* !DM_HAVE_SODIUM */
@@ -608,11 +634,17 @@ DBMGMT_API int dbmgmt_backup_set_key_file(dbmgmt_backup *b, const char *path)
     return rc;
 }
 
+int dm_bk_encrypt_file_with(const dm_bk_key *key, const char *plain_path,
+                            const char *cipher_path, dm_bk_attrs *attrs, dm_error *err)
+{
+    (void)key, (void)plain_path, (void)cipher_path, (void)attrs;
+    return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED, NO_SODIUM);
+}
+
 int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cipher_path,
                        dm_bk_attrs *attrs)
 {
-    (void)plain_path, (void)cipher_path, (void)attrs;
-    return dm_error_set(&b->err, DBMGMT_ERR_UNSUPPORTED, NO_SODIUM);
+    return dm_bk_encrypt_file_with(b->key, plain_path, cipher_path, attrs, &b->err);
 }
 
 int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
@@ -632,15 +664,29 @@ int dm_bk_decrypt_to_temp_unchecked(dbmgmt_backup *b, const dm_bk_entry *e, cons
     return dm_bk_decrypt_to_temp(b, e, path, plain_path);
 }
 
+int dm_bk_authenticate(const dm_bk_key *key, const dm_bk_entry *e, const char *path,
+                       dm_error *err)
+{
+    (void)key, (void)path;
+    return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
+                        "backup %s is encrypted, and libdbmgmt was built without libsodium",
+                        e->id);
+}
+
 #endif
 
 int dm_bk_check_plain_sum(dbmgmt_backup *b, const dm_bk_entry *e, int64_t size, const char *hex)
+{
+    return dm_bk_plain_sum_ok(e, size, hex, &b->err);
+}
+
+int dm_bk_plain_sum_ok(const dm_bk_entry *e, int64_t size, const char *hex, dm_error *err)
 {
     const char *want_size = dm_bk_attrs_get(&e->attrs, "plain_size");
     const char *want_sha = dm_bk_attrs_get(&e->attrs, "plain_sha256");
     if (!want_size || !want_sha || strtoll(want_size, NULL, 10) != size ||
         strcmp(want_sha, hex) != 0)
-        return dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
+        return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                             "backup %s: the decrypted content's checksum differs from the "
                             "catalog's (SHA-256 %s, %lld bytes; recorded %s, %s bytes)",
                             e->id, hex, (long long)size, want_sha ? want_sha : "none",

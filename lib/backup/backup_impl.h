@@ -238,6 +238,35 @@ typedef struct dm_bk_bg_hash {
 } dm_bk_bg_hash;
 void dm_bk_bg_hash_start(dm_bk_bg_hash *h, const char *path);
 int dm_bk_bg_hash_join(dm_bk_bg_hash *h);
+/* dm_bk_authenticate on a library thread, the same way; key, e and path are
+ * borrowed until the join, and err is the thread's own. */
+typedef struct dm_bk_bg_auth {
+    pthread_t thread;
+    dm_thread_start start;
+    const dm_bk_key *key;
+    const dm_bk_entry *e;
+    const char *path;
+    int started;
+    int rc;
+    dm_error err;
+} dm_bk_bg_auth;
+void dm_bk_bg_auth_start(dm_bk_bg_auth *a, const dm_bk_key *key, const dm_bk_entry *e,
+                         const char *path);
+int dm_bk_bg_auth_join(dm_bk_bg_auth *a);
+/* dm_bk_encrypt_file_with on a library thread, the same way. */
+typedef struct dm_bk_bg_encrypt {
+    pthread_t thread;
+    dm_thread_start start;
+    const dm_bk_key *key;
+    const char *plain, *cipher;
+    dm_bk_attrs *attrs;
+    int started;
+    int rc;
+    dm_error err;
+} dm_bk_bg_encrypt;
+void dm_bk_bg_encrypt_start(dm_bk_bg_encrypt *x, const dm_bk_key *key, const char *plain,
+                            const char *cipher, dm_bk_attrs *attrs);
+int dm_bk_bg_encrypt_join(dm_bk_bg_encrypt *x);
 /* size and hex (of the file at path) against e's recorded size and SHA-256:
  * DBMGMT_ERR_CHECKSUM "changed since it was written" naming the backup. */
 int dm_bk_check_sum(dbmgmt_backup *b, const dm_bk_entry *e, const char *path, int64_t size,
@@ -340,6 +369,9 @@ int dm_bk_create_private(const char *path, dm_error *err);
  * encryption, plain_size, plain_sha256 and key_id. */
 int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cipher_path,
                        dm_bk_attrs *attrs);
+/* The same with key, errors into err (for a library thread). */
+int dm_bk_encrypt_file_with(const dm_bk_key *key, const char *plain_path,
+                            const char *cipher_path, dm_bk_attrs *attrs, dm_error *err);
 /* Decrypt e's file at path into a new 0600 temporary file (*plain_path,
  * the caller unlinks and frees it), authenticating every chunk and checking
  * the plaintext's size and SHA-256 against the catalog's; nothing is left
@@ -351,8 +383,15 @@ int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *pa
  * verify does while the engine's check reads it. Not for restores. */
 int dm_bk_decrypt_to_temp_unchecked(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
                                     char **plain_path, int64_t *plain_size);
+/* Authenticate every chunk of e's file at path with key and check its
+ * plaintext's size and SHA-256 against the catalog's, writing no plaintext
+ * anywhere; err is the caller's (it may run on a thread of its own). */
+int dm_bk_authenticate(const dm_bk_key *key, const dm_bk_entry *e, const char *path,
+                       dm_error *err);
 /* A plaintext's size and SHA-256 against e's plain_size and plain_sha256. */
 int dm_bk_check_plain_sum(dbmgmt_backup *b, const dm_bk_entry *e, int64_t size, const char *hex);
+/* The same into err. */
+int dm_bk_plain_sum_ok(const dm_bk_entry *e, int64_t size, const char *hex, dm_error *err);
 /* ---- backup_child.c (running the engines' tools) ---- */
 #define DM_BK_ENV_MAX 24
 typedef struct dm_bk_env {

@@ -105,11 +105,13 @@ static int produce_file(dbmgmt_backup *b, const dm_bk_job *job, const char *id,
 }
 
 /* With a key (and not a hook's backup): the engine writes plaintext into a
- * 0600 temporary file, encrypted into partial right after and removed on
- * every path. */
+ * 0600 temporary file, encrypted into partial right after. On success the
+ * temporary file is the caller's (*plain: the verify that follows checks it
+ * instead of decrypting a second copy, then removes it); on failure it is
+ * removed. */
 static int produce_encrypted(dbmgmt_backup *b, const dm_bk_job *job, const char *id,
                              const char *name, const char *partial, dm_bk_counts *counts,
-                             dm_bk_attrs *attrs)
+                             dm_bk_attrs *attrs, char **kept)
 {
     char *plain = dm_bk_plain_temp(b, name);
     if (!plain)
@@ -118,13 +120,39 @@ static int produce_encrypted(dbmgmt_backup *b, const dm_bk_job *job, const char 
     int rc = fd < 0 ? fd : DBMGMT_OK;
     if (fd >= 0)
         close(fd);
-    if (rc == DBMGMT_OK)
+    if (rc == DBMGMT_OK && b->dsn->engine == DBMGMT_ENGINE_SQLITE) {
+        /* The copy, then its encryption on a library thread while this one
+         * counts the copy's rows: both only read it. */
+        rc = dm_sqlite_backup(b->dsn->database, plain, &b->err);
+        if (rc == DBMGMT_OK) {
+            dm_bk_bg_encrypt x;
+            dm_bk_bg_encrypt_start(&x, b->key, plain, partial, attrs);
+            rc = dm_sqlite_count(plain, counts, &b->err);
+            int enc_rc = dm_bk_bg_encrypt_join(&x);
+            if (rc == DBMGMT_OK && enc_rc != DBMGMT_OK)
+                rc = dm_error_set(&b->err, enc_rc, "%s", x.err.msg);
+        }
+    } else if (rc == DBMGMT_OK) {
         rc = produce_file(b, job, id, plain, counts, attrs);
-    if (rc == DBMGMT_OK)
-        rc = dm_bk_encrypt_file(b, plain, partial, attrs);
+        if (rc == DBMGMT_OK)
+            rc = dm_bk_encrypt_file(b, plain, partial, attrs);
+    }
+    if (rc == DBMGMT_OK) {
+        *kept = plain;
+        return rc;
+    }
     unlink(plain);
     dm_free(plain);
     return rc;
+}
+
+static void drop_plain(char **plain)
+{
+    if (*plain) {
+        unlink(*plain);
+        dm_free(*plain);
+        *plain = NULL;
+    }
 }
 
 /* Make the finished file durable under its final name. */
@@ -142,7 +170,9 @@ static int finish_file(dbmgmt_backup *b, const char *partial, const char *final,
     return rc;
 }
 
-static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t idcap)
+/* *plain: see produce_encrypted (NULL for an unencrypted backup). */
+static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t idcap,
+                       char **plain)
 {
     int rc = make_id(b, job->time, job->kind, id, idcap);
     if (rc != DBMGMT_OK)
@@ -169,7 +199,7 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
     if (!final || !partial)
         rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
     if (rc == DBMGMT_OK)
-        rc = encrypt ? produce_encrypted(b, job, id, name, partial, &counts, &e.attrs)
+        rc = encrypt ? produce_encrypted(b, job, id, name, partial, &counts, &e.attrs, plain)
                      : produce_file(b, job, id, partial, &counts, &e.attrs);
     if (rc == DBMGMT_OK)
         rc = finish_file(b, partial, final, &e);
@@ -181,6 +211,8 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
     }
     if (rc != DBMGMT_OK && partial)
         unlink(partial);
+    if (rc != DBMGMT_OK)
+        drop_plain(plain);
     if (rc != DBMGMT_OK && !strcmp(engine, "mariadb-backup"))
         dm_mdb_discard(b, id); /* no folder without its entry */
     if (rc == DBMGMT_OK)
@@ -193,11 +225,14 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
     return rc;
 }
 
+static int verify_locked(dbmgmt_backup *b, const char *id, const char *fresh_plain);
+
 /* Take, record, verify, copy off-site and hand to the upload hook. */
 int dm_bk_backup_and_verify(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t idcap)
 {
     id[0] = '\0';
-    int rc = take_backup(b, job, id, idcap);
+    char *plain = NULL;
+    int rc = take_backup(b, job, id, idcap, &plain);
     if (rc != DBMGMT_OK) {
         char msg[DM_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", b->err.msg);
@@ -207,7 +242,8 @@ int dm_bk_backup_and_verify(dbmgmt_backup *b, const dm_bk_job *job, char *id, si
         dm_error_set(&b->err, rc, "%s", msg);
         return dm_bk_failed(b, rc);
     }
-    rc = dm_bk_verify_locked(b, id);
+    rc = verify_locked(b, id, plain);
+    drop_plain(&plain);
     if (rc != DBMGMT_OK)
         return rc;
     /* The built-in off-site copy, then the upload hook (which runs even
@@ -335,7 +371,55 @@ static int plain_checked(dbmgmt_backup *b, const dm_bk_entry *e, const char *pla
     return rc;
 }
 
+/* The verify right after an encrypted backup, while the plaintext it
+ * encrypted is still in its 0600 temporary file (plain): no second
+ * plaintext copy is written (issue 21's benchmark). Four passes, three on
+ * library threads: the ciphertext's SHA-256 against the catalog's; every
+ * chunk authenticated and the decrypted plaintext's SHA-256 against the
+ * catalog's, nothing written; the temporary file's SHA-256 against the
+ * catalog's; and, on this thread, the engine's check of the temporary file.
+ * Together they check what the standalone verify does: the engine checked
+ * the very bytes the ciphertext decrypts to. Errors are reported in that
+ * order (a changed file as such, even where the engine's check failed). */
+static int fresh_encrypted_checked(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
+                                   const char *plain)
+{
+    dm_bk_bg_hash cipher_sum, plain_sum;
+    dm_bk_bg_auth auth;
+    dm_bk_bg_hash_start(&cipher_sum, path);
+    dm_bk_bg_auth_start(&auth, b->key, e, path);
+    dm_bk_bg_hash_start(&plain_sum, plain);
+    dm_error engine_err = {0};
+    int engine_rc = engine_check(b, e, plain);
+    if (engine_rc != DBMGMT_OK)
+        engine_err = b->err;
+    int cipher_rc = dm_bk_bg_hash_join(&cipher_sum);
+    int auth_rc = dm_bk_bg_auth_join(&auth);
+    int plain_rc = dm_bk_bg_hash_join(&plain_sum);
+    if (cipher_rc != DBMGMT_OK)
+        return dm_error_set(&b->err, cipher_rc, "%s", cipher_sum.err.msg);
+    int rc = dm_bk_check_sum(b, e, path, cipher_sum.size, cipher_sum.hex);
+    if (rc != DBMGMT_OK)
+        return rc;
+    if (auth_rc != DBMGMT_OK)
+        return dm_error_set(&b->err, auth_rc, "%s", auth.err.msg);
+    if (plain_rc != DBMGMT_OK)
+        return dm_error_set(&b->err, plain_rc, "%s", plain_sum.err.msg);
+    rc = dm_bk_check_plain_sum(b, e, plain_sum.size, plain_sum.hex);
+    if (rc != DBMGMT_OK)
+        return rc;
+    if (engine_rc != DBMGMT_OK)
+        b->err = engine_err;
+    return engine_rc;
+}
+
 int dm_bk_verify_locked(dbmgmt_backup *b, const char *id)
+{
+    return verify_locked(b, id, NULL);
+}
+
+/* fresh_plain: the plaintext of the backup just taken (encrypted), or NULL. */
+static int verify_locked(dbmgmt_backup *b, const char *id, const char *fresh_plain)
 {
     dm_bk_entry e = {0};
     int rc = dm_bkcat_get(b->cat, id, &e, NULL, &b->err);
@@ -346,10 +430,13 @@ int dm_bk_verify_locked(dbmgmt_backup *b, const char *id)
         rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
     char *plain = NULL; /* encrypted: the authenticated plaintext, in a 0600 temporary file */
     int64_t plain_size = 0;
-    if (rc == DBMGMT_OK)
+    int fresh = fresh_plain && dm_bk_is_encrypted(&e);
+    if (rc == DBMGMT_OK && fresh)
+        rc = fresh_encrypted_checked(b, &e, path, fresh_plain);
+    else if (rc == DBMGMT_OK)
         rc = dm_bk_is_encrypted(&e) ? check_and_decrypt(b, &e, path, &plain, &plain_size)
                                     : dm_bk_check_file(b, &e, path);
-    if (rc == DBMGMT_OK)
+    if (rc == DBMGMT_OK && !fresh)
         rc = plain ? plain_checked(b, &e, plain, plain_size) : engine_check(b, &e, path);
     if (plain) {
         unlink(plain);

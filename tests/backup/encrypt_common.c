@@ -23,9 +23,20 @@ static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *log_text;
 static size_t log_len, log_cap;
 
+static void (*log_hook)(const char *message, void *arg);
+static void *log_hook_arg;
+
+void enc_on_log(void (*fn)(const char *message, void *arg), void *arg)
+{
+    log_hook = fn;
+    log_hook_arg = arg;
+}
+
 static void capture_log(void *userdata, dbmgmt_log_level level, const char *message)
 {
     (void)userdata, (void)level;
+    if (log_hook)
+        log_hook(message, log_hook_arg);
     size_t n = strlen(message);
     pthread_mutex_lock(&log_mu);
     if (log_len + n + 2 > log_cap) {

@@ -18,6 +18,9 @@ extern char enc_key_hex[65], enc_key_HEX[65];
  * the library was built without libsodium, checks what set_key says and
  * returns 77 (1 under CI=true); else 0. */
 int enc_init(void);
+/* fn(message, arg) for every line logged from now on, on the logging
+ * thread, before it is captured; NULL: none. */
+void enc_on_log(void (*fn)(const char *message, void *arg), void *arg);
 /* Everything logged so far (the buffer is the test's own; a copy). */
 const char *enc_log(void);
 /* 1 when data holds the key, raw or as hex in either case. */

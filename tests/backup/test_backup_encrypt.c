@@ -10,6 +10,7 @@
  * read them; the key never appears in the log, an error, the catalog or
  * the list JSON; no plaintext is left in the backup folder.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -455,6 +456,90 @@ static void test_key_files_raw_or_hex_and_private(void **state)
     dbmgmt_free(id);
 }
 
+/* ---- the verify right after the backup ------------------------------------------------ */
+
+/* What to alter between the backup's record and its verify (the library
+ * logs "backup ID: N bytes in M ms" in between). */
+typedef struct tamper {
+    const char *dir;
+    int what; /* 0 the ciphertext, 1 the ciphertext and the catalog, 2 the plaintext */
+    int done;
+} tamper;
+
+static void tamper_on_log(const char *message, void *arg)
+{
+    tamper *t = arg;
+    if (t->done || !strstr(message, " bytes in "))
+        return;
+    DIR *d = opendir(t->dir);
+    assert_non_null(d);
+    struct dirent *ent;
+    char path[400];
+    while ((ent = readdir(d)) != NULL) {
+        size_t len = strlen(ent->d_name);
+        int plain = strstr(ent->d_name, ".plain") != NULL;
+        int cipher = !plain && len > 4 && strcmp(ent->d_name + len - 4, ".enc") == 0;
+        if ((t->what == 2 && plain) || (t->what != 2 && cipher)) {
+            snprintf(path, sizeof path, "%s/%s", t->dir, ent->d_name);
+            size_t n = 0;
+            unsigned char *data = enc_read_file(path, &n);
+            data[n / 2] ^= 0x10;
+            enc_write_file(path, data, n);
+            free(data);
+            if (t->what == 1) {
+                char id[200];
+                snprintf(id, sizeof id, "%.*s", (int)strcspn(ent->d_name, "."), ent->d_name);
+                enc_catalog_follow_file(t->dir, id, path);
+            }
+            t->done = 1;
+        }
+    }
+    closedir(d);
+}
+
+/* run_now verifies a new encrypted backup without decrypting a second copy
+ * (docs/backup.md, "Performance"): a ciphertext changed after it was
+ * recorded, one changed with its catalog row to match, and a plaintext
+ * changed before the engine checked it each fail that verify with what
+ * changed named, and no plaintext is left behind. */
+static void test_run_now_verify_catches_what_changed_after_the_backup(void **state)
+{
+    fixture *f = *state;
+    static const char *const expect[] = {
+        "changed since it was written",
+        "authentication failed at chunk",
+        "the decrypted content's checksum differs",
+    };
+    for (int what = 0; what < 3; what++) {
+        tamper t = {f->backups, what, 0};
+        enc_on_log(tamper_on_log, &t);
+        char *id = NULL;
+        int rc = dbmgmt_backup_run_now(f->b, &id);
+        enc_on_log(NULL, NULL);
+        assert_true(t.done);
+        assert_int_equal(rc, DBMGMT_ERR_CHECKSUM);
+        const char *msg = dbmgmt_backup_errmsg(f->b);
+        if (!strstr(msg, expect[what]))
+            fail_msg("case %d: expected '%s', got: %s", what, expect[what], msg);
+        enc_assert_no_leftovers(f->backups);
+        /* A changed ciphertext is never restored; where only the checked
+         * plaintext changed, the file itself is sound, and the standalone
+         * verify (which decrypts it anew) says so. */
+        if (what < 2)
+            assert_int_equal(dbmgmt_backup_restore(f->b, id, f->target_dsn),
+                             DBMGMT_ERR_CHECKSUM);
+        else
+            assert_int_equal(dbmgmt_backup_verify(f->b, id), DBMGMT_OK);
+        dbmgmt_free(id);
+    }
+    /* Untouched, the same call verifies. */
+    char path[300];
+    char *id = take_backup(f, path, sizeof path);
+    assert_int_equal(dbmgmt_backup_verify(f->b, id), DBMGMT_OK);
+    enc_assert_no_leftovers(f->backups);
+    dbmgmt_free(id);
+}
+
 /* ---- failures leave no plaintext; secrets stay out of everything --------------------- */
 
 static void test_failed_backup_leaves_no_plaintext(void **state)
@@ -536,6 +621,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated_or_extended_file_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_key_and_no_key_fail_clearly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_files_raw_or_hex_and_private, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_run_now_verify_catches_what_changed_after_the_backup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_backup_leaves_no_plaintext, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_never_in_log_errors_catalog_or_json, setup,
                                         teardown),
