@@ -4,7 +4,8 @@
  * (FOR UPDATE on the servers, the write lock taken by BEGIN IMMEDIATE on
  * SQLite), then every later statement names exactly those keys, so rows
  * that writers change meanwhile cannot slip between the archive's INSERT
- * and the DELETE.
+ * and the DELETE. A DELETE batch on a server locks nothing first: one
+ * statement deletes the old rows of the keys' range (arch_delete_old_keys).
  */
 #include "archive_impl.h"
 
@@ -275,8 +276,9 @@ static void arch_put_condition(const dbmgmt_archive *a, dm_buf *sql, int64_t cut
     params[(*nparams)++] = stamp;
 }
 
-/* Select and lock the next batch's keys after a->last_key. */
-static int arch_select_keys(dbmgmt_archive *a, int64_t cutoff, dm_arch_keys *keys)
+/* Select the next batch's keys after a->last_key, locking them when lock
+ * is set (on SQLite the transaction's write lock does). */
+static int arch_select_keys(dbmgmt_archive *a, int64_t cutoff, dm_arch_keys *keys, int lock)
 {
     char stamp[32];
     const char *params[2];
@@ -297,7 +299,7 @@ static int arch_select_keys(dbmgmt_archive *a, int64_t cutoff, dm_arch_keys *key
     dm_buf_puts(&sql, " ORDER BY ");
     dm_arch_quote(a, &sql, a->key_column);
     dm_buf_printf(&sql, " LIMIT %d", (int)a->next_batch);
-    if (dbmgmt_conn_engine(a->conn) != DBMGMT_ENGINE_SQLITE)
+    if (lock && dbmgmt_conn_engine(a->conn) != DBMGMT_ENGINE_SQLITE)
         dm_buf_puts(&sql, " FOR UPDATE");
     if (dm_buf_failed(&sql)) {
         dm_buf_free(&sql);
@@ -326,6 +328,41 @@ static int arch_select_keys(dbmgmt_archive *a, int64_t cutoff, dm_arch_keys *key
         rc = dm_arch_conn_fail(a, rc, "reading the next batch");
     dbmgmt_result_free(res);
     return rc < 0 ? rc : DBMGMT_OK;
+}
+
+/* DELETE on a server: the batch's keys were read without locks, and one
+ * statement in autocommit deletes the old rows of their range (first to
+ * last key, in this connection's order), holding row locks only while it
+ * runs, as pt-archiver's --bulk-delete does: a row a writer made young
+ * meanwhile stays, as the condition is checked again on the locked row; an
+ * old row written into the range meanwhile goes too. Nothing is copied
+ * anywhere, so nothing needs the keys locked between two statements. */
+static int arch_delete_old_keys(dbmgmt_archive *a, const dm_arch_keys *keys, int64_t cutoff)
+{
+    const char *params[3];
+    int32_t nparams = 0;
+    char stamp[32];
+    dm_buf sql = DM_BUF_INIT;
+    dm_buf_puts(&sql, "DELETE FROM ");
+    dm_arch_quote(a, &sql, a->table);
+    dm_buf_puts(&sql, " WHERE ");
+    dm_arch_quote(a, &sql, a->key_column);
+    dm_buf_puts(&sql, " >= ");
+    arch_put_key(a, &sql, keys->keys[0], params, &nparams);
+    dm_buf_puts(&sql, " AND ");
+    dm_arch_quote(a, &sql, a->key_column);
+    dm_buf_puts(&sql, " <= ");
+    arch_put_key(a, &sql, keys->keys[keys->count - 1], params, &nparams);
+    dm_buf_puts(&sql, " AND ");
+    arch_put_condition(a, &sql, cutoff, stamp, params, &nparams);
+    int64_t n = 0;
+    int rc = dm_buf_failed(&sql)
+                 ? dm_error_set(&a->err, DBMGMT_ERR_NOMEM, "out of memory building a batch")
+                 : dm_arch_exec(a, sql.data, nparams, params, &n);
+    if (rc == DBMGMT_OK)
+        a->metrics[DBMGMT_ARCHIVE_ROWS_DELETED] += n;
+    dm_buf_free(&sql);
+    return rc;
 }
 
 /* Wait while the pool's replicas lag past the bound; 1 when cancelled. */
@@ -395,13 +432,19 @@ static int arch_run_batch(dbmgmt_archive *a, int64_t cutoff, int64_t now, dm_arc
 {
     dm_arch_keys_clear(keys);
     a->pending_file[0] = '\0';
-    int rc = dm_arch_begin(a);
+    /* DELETE on a server: no transaction around the batch (arch_delete_old_keys) */
+    int light = a->action == DBMGMT_ARCHIVE_DELETE &&
+                dbmgmt_conn_engine(a->conn) != DBMGMT_ENGINE_SQLITE;
+    int rc = light ? DBMGMT_OK : dm_arch_begin(a);
     int64_t started = dm_monotonic_ms(); /* the locks are held from here to the commit */
     if (rc == DBMGMT_OK)
-        rc = arch_select_keys(a, cutoff, keys);
+        rc = arch_select_keys(a, cutoff, keys, !light);
     if (rc == DBMGMT_OK && keys->count > 0) {
         a->metrics[DBMGMT_ARCHIVE_ROWS_EXAMINED] += keys->count;
-        if (a->action == DBMGMT_ARCHIVE_MOVE && a->archive_dsn)
+        if (light) {
+            started = dm_monotonic_ms(); /* its locks: the DELETE's own run */
+            rc = arch_delete_old_keys(a, keys, cutoff);
+        } else if (a->action == DBMGMT_ARCHIVE_MOVE && a->archive_dsn)
             rc = dm_arch_remote_move_batch(a, keys, now);
         else if (a->action == DBMGMT_ARCHIVE_MOVE)
             rc = arch_move_batch(a, keys, now);
@@ -410,7 +453,7 @@ static int arch_run_batch(dbmgmt_archive *a, int64_t cutoff, int64_t now, dm_arc
         else
             rc = dm_arch_delete_keys(a, keys, keys->count, NULL);
     }
-    if (rc == DBMGMT_OK)
+    if (rc == DBMGMT_OK && !light)
         rc = dm_arch_commit(a);
     if (rc != DBMGMT_OK) {
         dm_arch_rollback(a);
