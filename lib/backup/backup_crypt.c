@@ -386,11 +386,11 @@ int dm_bk_encrypt_file_with(const dm_bk_key *key, const char *plain_path,
     if (close(out) != 0 && rc == DBMGMT_OK)
         rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
                           strerror(errno));
-    int hash_rc = dm_bk_bg_hash_join(&h);
+    int hash_rc = dm_bk_task_join(&h.task);
     if (rc != DBMGMT_OK)
         return rc;
     if (hash_rc != DBMGMT_OK)
-        return dm_error_set(err, hash_rc, "%s", h.err.msg);
+        return dm_error_set(err, hash_rc, "%s", h.task.err.msg);
     if (h.size != (int64_t)st.st_size)
         return dm_error_set(err, DBMGMT_ERR_IO, "'%s' changed while being encrypted",
                             plain_path);

@@ -223,50 +223,47 @@ int dm_bk_fsync_path(const char *path, dm_error *err);
 int dm_bk_fsync_dir(const char *dir, dm_error *err);
 /* Size and SHA-256 hex of a file. */
 int dm_bk_hash_file(const char *path, int64_t *size, char hex[65], dm_error *err);
-/* The same on a library thread (backup_bghash.c): start, do the other pass
- * over the file's data, join; join returns the hash's status (err, size and
- * hex hold the result). path is borrowed until the join. */
-typedef struct dm_bk_bg_hash {
+/* A pass of a backup's work on a library thread (backup_bghash.c): start
+ * it, do another pass on the calling thread, then dm_bk_task_join, which
+ * returns the task's status (its message in err). When no thread can be
+ * started the task runs at the join, on the caller's thread: the result is
+ * the same. Each kind below embeds the task first; what it is given is
+ * borrowed until the join. */
+typedef struct dm_bk_task {
     pthread_t thread;
     dm_thread_start start;
-    const char *path;
+    int (*fn)(struct dm_bk_task *t);
     int started;
     int rc;
+    dm_error err;
+} dm_bk_task;
+int dm_bk_task_join(dm_bk_task *t);
+/* dm_bk_hash_file: size and hex. */
+typedef struct dm_bk_bg_hash {
+    dm_bk_task task;
+    const char *path;
     int64_t size;
     char hex[65];
-    dm_error err;
 } dm_bk_bg_hash;
 void dm_bk_bg_hash_start(dm_bk_bg_hash *h, const char *path);
-int dm_bk_bg_hash_join(dm_bk_bg_hash *h);
-/* dm_bk_authenticate on a library thread, the same way; key, e and path are
- * borrowed until the join, and err is the thread's own. */
+/* dm_bk_authenticate. */
 typedef struct dm_bk_bg_auth {
-    pthread_t thread;
-    dm_thread_start start;
+    dm_bk_task task;
     const dm_bk_key *key;
     const dm_bk_entry *e;
     const char *path;
-    int started;
-    int rc;
-    dm_error err;
 } dm_bk_bg_auth;
 void dm_bk_bg_auth_start(dm_bk_bg_auth *a, const dm_bk_key *key, const dm_bk_entry *e,
                          const char *path);
-int dm_bk_bg_auth_join(dm_bk_bg_auth *a);
-/* dm_bk_encrypt_file_with on a library thread, the same way. */
+/* dm_bk_encrypt_file_with. */
 typedef struct dm_bk_bg_encrypt {
-    pthread_t thread;
-    dm_thread_start start;
+    dm_bk_task task;
     const dm_bk_key *key;
     const char *plain, *cipher;
     dm_bk_attrs *attrs;
-    int started;
-    int rc;
-    dm_error err;
 } dm_bk_bg_encrypt;
 void dm_bk_bg_encrypt_start(dm_bk_bg_encrypt *x, const dm_bk_key *key, const char *plain,
                             const char *cipher, dm_bk_attrs *attrs);
-int dm_bk_bg_encrypt_join(dm_bk_bg_encrypt *x);
 /* size and hex (of the file at path) against e's recorded size and SHA-256:
  * DBMGMT_ERR_CHECKSUM "changed since it was written" naming the backup. */
 int dm_bk_check_sum(dbmgmt_backup *b, const dm_bk_entry *e, const char *path, int64_t size,

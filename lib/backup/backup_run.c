@@ -128,9 +128,9 @@ static int produce_encrypted(dbmgmt_backup *b, const dm_bk_job *job, const char 
             dm_bk_bg_encrypt x;
             dm_bk_bg_encrypt_start(&x, b->key, plain, partial, attrs);
             rc = dm_sqlite_count(plain, counts, &b->err);
-            int enc_rc = dm_bk_bg_encrypt_join(&x);
+            int enc_rc = dm_bk_task_join(&x.task);
             if (rc == DBMGMT_OK && enc_rc != DBMGMT_OK)
-                rc = dm_error_set(&b->err, enc_rc, "%s", x.err.msg);
+                rc = dm_error_set(&b->err, enc_rc, "%s", x.task.err.msg);
         }
     } else if (rc == DBMGMT_OK) {
         rc = produce_file(b, job, id, plain, counts, attrs);
@@ -333,8 +333,8 @@ static int check_and_decrypt(dbmgmt_backup *b, const dm_bk_entry *e, const char 
     dm_bk_bg_hash h;
     dm_bk_bg_hash_start(&h, path);
     int rc = dm_bk_decrypt_to_temp_unchecked(b, e, path, plain, plain_size);
-    int hash_rc = dm_bk_bg_hash_join(&h);
-    int sum_rc = hash_rc != DBMGMT_OK ? dm_error_set(&b->err, hash_rc, "%s", h.err.msg)
+    int hash_rc = dm_bk_task_join(&h.task);
+    int sum_rc = hash_rc != DBMGMT_OK ? dm_error_set(&b->err, hash_rc, "%s", h.task.err.msg)
                                       : dm_bk_check_sum(b, e, path, h.size, h.hex);
     if (sum_rc != DBMGMT_OK && *plain) {
         unlink(*plain);
@@ -356,9 +356,9 @@ static int plain_checked(dbmgmt_backup *b, const dm_bk_entry *e, const char *pla
     int rc = engine_check(b, e, plain);
     if (rc != DBMGMT_OK)
         engine_err = b->err;
-    int hash_rc = dm_bk_bg_hash_join(&h);
+    int hash_rc = dm_bk_task_join(&h.task);
     if (hash_rc != DBMGMT_OK)
-        return dm_error_set(&b->err, hash_rc, "%s", h.err.msg);
+        return dm_error_set(&b->err, hash_rc, "%s", h.task.err.msg);
     int sum_rc = h.size == plain_size ? dm_bk_check_plain_sum(b, e, h.size, h.hex)
                                       : dm_error_set(&b->err, DBMGMT_ERR_CHECKSUM,
                                                      "backup %s: the decrypted copy '%s' "
@@ -393,18 +393,18 @@ static int fresh_encrypted_checked(dbmgmt_backup *b, const dm_bk_entry *e, const
     int engine_rc = engine_check(b, e, plain);
     if (engine_rc != DBMGMT_OK)
         engine_err = b->err;
-    int cipher_rc = dm_bk_bg_hash_join(&cipher_sum);
-    int auth_rc = dm_bk_bg_auth_join(&auth);
-    int plain_rc = dm_bk_bg_hash_join(&plain_sum);
+    int cipher_rc = dm_bk_task_join(&cipher_sum.task);
+    int auth_rc = dm_bk_task_join(&auth.task);
+    int plain_rc = dm_bk_task_join(&plain_sum.task);
     if (cipher_rc != DBMGMT_OK)
-        return dm_error_set(&b->err, cipher_rc, "%s", cipher_sum.err.msg);
+        return dm_error_set(&b->err, cipher_rc, "%s", cipher_sum.task.err.msg);
     int rc = dm_bk_check_sum(b, e, path, cipher_sum.size, cipher_sum.hex);
     if (rc != DBMGMT_OK)
         return rc;
     if (auth_rc != DBMGMT_OK)
-        return dm_error_set(&b->err, auth_rc, "%s", auth.err.msg);
+        return dm_error_set(&b->err, auth_rc, "%s", auth.task.err.msg);
     if (plain_rc != DBMGMT_OK)
-        return dm_error_set(&b->err, plain_rc, "%s", plain_sum.err.msg);
+        return dm_error_set(&b->err, plain_rc, "%s", plain_sum.task.err.msg);
     rc = dm_bk_check_plain_sum(b, e, plain_sum.size, plain_sum.hex);
     if (rc != DBMGMT_OK)
         return rc;
