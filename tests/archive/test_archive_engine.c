@@ -35,9 +35,9 @@
 
 #include <dbmgmt.h>
 
-#include "../../lib/core/sha256.h"
 #include "support/engine.h"
 #include "support/files.h"
+#include "support/rows.h"
 
 #define NOW INT64_C(1790000000)
 #define OLD_BASE (NOW - 200 * 86400)
@@ -351,30 +351,6 @@ static void test_move_with_8_writers_keeps_every_row_once(void **state)
 
 /* ---- export, restore, checksums ----------------------------------------------- */
 
-/* SHA-256 of "id|t|v|note\n" over the rows of sql (ordered by the caller). */
-static void rows_sha(const char *sql, char hex[65], int64_t *count)
-{
-    dbmgmt_conn *c = NULL;
-    dbmgmt_result *r = NULL;
-    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
-    if (dbmgmt_conn_query(c, &r, sql, 0, NULL) != DBMGMT_OK)
-        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
-    dm_sha256 ctx;
-    dm_sha256_init(&ctx);
-    *count = 0;
-    while (dbmgmt_result_next(r) == 1) {
-        for (int32_t i = 0; i < 4; i++) {
-            const char *v = dbmgmt_result_is_null(r, i) ? "\\N" : dbmgmt_result_text(r, i);
-            dm_sha256_update(&ctx, v, strlen(v));
-            dm_sha256_update(&ctx, i == 3 ? "\n" : "|", 1);
-        }
-        (*count)++;
-    }
-    dm_sha256_final_hex(&ctx, hex);
-    dbmgmt_result_free(r);
-    dbmgmt_conn_close(c);
-}
-
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -418,8 +394,9 @@ static void test_export_restores_exactly_the_removed_rows(void **state)
     support_exec_ok(tc, "UPDATE arch_items SET note = 'quote \" back\\\\slash é' WHERE id = 3");
     char before[65], after[65];
     int64_t n_before = 0, n_after = 0;
-    rows_sha("SELECT id, t, v, note FROM arch_items WHERE t < 1790000000 - 90 * 86400"
-             " ORDER BY id", before, &n_before);
+    support_rows_sha(dsn,
+                     "SELECT id, t, v, note FROM arch_items WHERE t < 1790000000 - 90 * 86400"
+                     " ORDER BY id", before, &n_before);
     dbmgmt_archive *a = new_job("arch_items", DBMGMT_ARCHIVE_EXPORT, dir, 700);
     if (dbmgmt_archive_run(a, NOW) != DBMGMT_OK)
         fail_msg("export: %s", dbmgmt_archive_errmsg(a));
@@ -435,7 +412,7 @@ static void test_export_restores_exactly_the_removed_rows(void **state)
 
     make_empty_like("arch_restored");
     assert_int_equal(restore_folder(dir, "arch_restored"), n_before);
-    rows_sha("SELECT id, t, v, note FROM arch_restored ORDER BY id", after, &n_after);
+    support_rows_sha(dsn, "SELECT id, t, v, note FROM arch_restored ORDER BY id", after, &n_after);
     assert_int_equal(n_after, n_before);
     assert_string_equal(after, before);
 }

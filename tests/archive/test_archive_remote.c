@@ -29,9 +29,9 @@
 
 #include <dbmgmt.h>
 
-#include "../../lib/core/sha256.h"
 #include "support/engine.h"
 #include "support/files.h"
+#include "support/rows.h"
 
 #define NOW INT64_C(1790000000)
 #define ROWS 3000 /* 2700 old (id % 10 != 0): 27 batches of 100 */
@@ -63,30 +63,6 @@ static void make_tables(const char *src, const char *dst)
     support_exec_on(dst, "DROP TABLE IF EXISTS archive_items");
     support_exec_on(dst, "CREATE TABLE archive_items(id BIGINT NOT NULL, t BIGINT NOT NULL,"
                          " v BIGINT NOT NULL, note VARCHAR(64), archived_at BIGINT NOT NULL)");
-}
-
-/* SHA-256 of "id|t|v|note\n" over the rows of sql. */
-static void rows_sha(const char *dsn, const char *sql, char hex[65], int64_t *count)
-{
-    dbmgmt_conn *c = NULL;
-    dbmgmt_result *r = NULL;
-    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
-    if (dbmgmt_conn_query(c, &r, sql, 0, NULL) != DBMGMT_OK)
-        fail_msg("%s: %s", sql, dbmgmt_conn_errmsg(c));
-    dm_sha256 ctx;
-    dm_sha256_init(&ctx);
-    *count = 0;
-    while (dbmgmt_result_next(r) == 1) {
-        for (int32_t i = 0; i < 4; i++) {
-            const char *v = dbmgmt_result_is_null(r, i) ? "\\N" : dbmgmt_result_text(r, i);
-            dm_sha256_update(&ctx, v, strlen(v));
-            dm_sha256_update(&ctx, i == 3 ? "\n" : "|", 1);
-        }
-        (*count)++;
-    }
-    dm_sha256_final_hex(&ctx, hex);
-    dbmgmt_result_free(r);
-    dbmgmt_conn_close(c);
 }
 
 static dbmgmt_archive *new_job(const char *src, const char *dst)
@@ -139,8 +115,8 @@ static void move_killed_between_commits_then_resumed(const char *src, const char
     make_tables(src, dst);
     char before[65], after[65];
     int64_t n_before = 0, n_after = 0;
-    rows_sha(src, "SELECT id, t, v, note FROM items WHERE t < 1790000000 - 90 * 86400"
-                  " ORDER BY id", before, &n_before);
+    support_rows_sha(src, "SELECT id, t, v, note FROM items WHERE t < 1790000000 - 90 * 86400"
+                          " ORDER BY id", before, &n_before);
     assert_int_equal(n_before, OLD);
 
     /* the kill: stop the child at random points (0..2 ms apart) until it
@@ -214,7 +190,7 @@ static void move_killed_between_commits_then_resumed(const char *src, const char
                                                " WHERE id % 10 = 0 OR archived_at <> 1790000000"),
                      0);
     assert_int_equal(rows_in_both(src, dst), 0);
-    rows_sha(dst, "SELECT id, t, v, note FROM archive_items ORDER BY id", after, &n_after);
+    support_rows_sha(dst, "SELECT id, t, v, note FROM archive_items ORDER BY id", after, &n_after);
     assert_int_equal(n_after, OLD);
     assert_string_equal(after, before);
 }

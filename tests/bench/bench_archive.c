@@ -36,6 +36,8 @@
 
 #include "dbmgmt.h"
 
+#include "bench_util.h"
+
 #define NOW INT64_C(1790000000)
 #define CUTOFF (NOW - 90 * 86400)
 
@@ -43,13 +45,6 @@ extern char **environ;
 
 static const char *dsn;
 static int64_t rows = 200000;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int exec_sql(const char *sql)
 {
@@ -225,18 +220,6 @@ static int pt_archiver(void)
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* The 99th percentile of n waits (sorts them). */

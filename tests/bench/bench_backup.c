@@ -33,33 +33,15 @@
 
 #include <dbmgmt.h>
 
+#include "bench_util.h"
+
 #include "backup/backup_impl.h"
 
 #define RUNS 6 /* each order of the three once */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct timing {
-    double best, median;
-} timing;
-
 static timing summarise(const double *runs)
 {
-    double v[RUNS];
-    memcpy(v, runs, sizeof v);
-    qsort(v, RUNS, sizeof *v, cmp_double);
-    return (timing){v[0], v[RUNS / 2]};
+    return summarise_runs(runs, RUNS);
 }
 
 static int make_database(const char *dsn, int size_mb)

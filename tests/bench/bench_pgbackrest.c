@@ -45,6 +45,8 @@
 
 #include <dbmgmt.h>
 
+#include "bench_util.h"
+
 #define RUNS 5
 #define T0 1893456000LL /* 2030-01-01T00:00:00Z: the injected clock of the schedule */
 #define HOUR 3600
@@ -53,29 +55,9 @@
 static char top[128], pgdir[160], bkdir[160], conf[200], script[1024];
 static char password[32], dsn[256];
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct timing {
-    double best, median;
-} timing;
-
 static timing summarise(const double *runs)
 {
-    double v[RUNS];
-    memcpy(v, runs, sizeof v);
-    qsort(v, RUNS, sizeof *v, cmp_double);
-    return (timing){v[0], v[RUNS / 2]};
+    return summarise_runs(runs, RUNS);
 }
 
 static int sh(const char *fmt, ...)
