@@ -270,8 +270,12 @@ static void test_key_never_in_argv_or_messages(void **state)
     support_watch_result res;
     support_child_watch_stop(w, &res);
     assert_int_equal(res.leaks, 0);
+    /* the restore's tool was watched: psql or mariadb through PATH, each run
+     * logged by its wrapper however short; pg_restore by its full path */
     if (base_dsn)
-        assert_true(res.seen > 0); /* the restore's tool was watched */
+        assert_true(res.seen > 0);
+    if (base_dsn && !strncmp(base_dsn, "mysql", 5))
+        assert_true(res.wrapped > 0);
     assert_null(strstr(json, key1));
     /* a failing run (existing target) says nothing of the key either */
     assert_int_equal(snapshot(dsn, "rules_all", "key1", msg, sizeof msg, NULL, 0),

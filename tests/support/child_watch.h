@@ -7,7 +7,15 @@
  * many times a millisecond, until stopped. Only the test's own children
  * when children_only (a process forked but not yet exec-ed still has the
  * test's comm and is passed over); any process otherwise (pgBackRest's
- * archive-push runs under the server). Plain C: no libdbmgmt.
+ * archive-push runs under the server).
+ *
+ * Sampling can miss a tool that ends within a few milliseconds on a busy
+ * machine, so the tools found on PATH are also wrapped: the watch puts a
+ * folder first on PATH whose script of each tool's name appends its own
+ * command line (and environment) to a log and execs the real tool. Every
+ * run the library starts by PATH is thus seen, however short; the tools it
+ * takes from /usr/lib/postgresql/N/bin are sampled only. PATH is restored
+ * at stop. Plain C: no libdbmgmt.
  */
 #ifndef DBMGMT_TESTS_SUPPORT_CHILD_WATCH_H
 #define DBMGMT_TESTS_SUPPORT_CHILD_WATCH_H
@@ -22,7 +30,8 @@ typedef struct support_secret {
 
 /* What the watch saw between start and stop. */
 typedef struct support_watch_result {
-    int seen;          /* command lines of the tools read */
+    int seen;          /* command lines of the tools read (sampled or wrapped) */
+    int wrapped;       /* runs of a wrapped tool (each one, however short) */
     int leaks;         /* reads that held a secret */
     char leaked[256];  /* the last leak: "TOOL's cmdline" (never the secret) */
 } support_watch_result;
