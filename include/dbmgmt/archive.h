@@ -58,7 +58,9 @@ typedef enum dbmgmt_archive_metric_id {
     DBMGMT_ARCHIVE_FILES = 7,         /* export files recorded */
     DBMGMT_ARCHIVE_RUNS = 8,          /* runs finished */
     DBMGMT_ARCHIVE_RESUMED = 9,       /* export files finished from a previous run */
-    DBMGMT_ARCHIVE_BATCH_ROWS = 10    /* rows asked for by the last batch (its size) */
+    DBMGMT_ARCHIVE_BATCH_ROWS = 10,   /* rows asked for by the last batch (its size) */
+    DBMGMT_ARCHIVE_RUNS_FAILED = 11,  /* runs that ended in a failure (or were cancelled) */
+    DBMGMT_ARCHIVE_LAST_SUCCESS = 12  /* the `now` of the last run that finished, 0: none */
 } dbmgmt_archive_metric_id;
 
 /*
@@ -156,6 +158,18 @@ DBMGMT_API const char *dbmgmt_archive_last_key(const dbmgmt_archive *a);
 DBMGMT_API char *dbmgmt_archive_status_json(dbmgmt_archive *a);
 /* The last failure on this job; "" if none. */
 DBMGMT_API const char *dbmgmt_archive_errmsg(const dbmgmt_archive *a);
+
+/*
+ * The Prometheus text exposition (format 0.0.4) of n jobs' metrics, for a
+ * host to serve beside dbmgmt_metrics_to_prometheus's text: one sample per
+ * job in each family, labelled table, action (delete, move, export) and
+ * database (the DSN's database name, or SQLite's path; never the DSN), plus
+ * dbmgmt_archive_last_run_failed (1 while the job's last run failed).
+ * docs/archive.md lists the families. DBMGMT_ERR_INVALID when two jobs have
+ * the same labels (a scrape with a duplicate series is rejected whole).
+ * *out is freed with dbmgmt_free().
+ */
+DBMGMT_API int dbmgmt_archive_to_prometheus(dbmgmt_archive *const *jobs, int32_t n, char **out);
 
 /*
  * Load an exported file (.jsonl.gz, or plain .jsonl) into table of the

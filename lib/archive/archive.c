@@ -304,9 +304,9 @@ const char *dbmgmt_archive_errmsg(const dbmgmt_archive *a)
 static const char *const metric_names[DM_ARCHIVE_METRICS] = {
     "rows_examined", "rows_moved", "rows_deleted", "rows_exported", "batches",
     "lock_ms_max",   "lag_waits",  "files",        "runs",          "resumed",
-    "batch_rows"};
+    "batch_rows",    "runs_failed", "last_success"};
 
-static const char *arch_action_name(int32_t action)
+const char *dm_arch_action_name(int32_t action)
 {
     return action == DBMGMT_ARCHIVE_MOVE     ? "move"
            : action == DBMGMT_ARCHIVE_EXPORT ? "export"
@@ -326,7 +326,7 @@ char *dbmgmt_archive_status_json(dbmgmt_archive *a)
     dm_json_key(&j, "table");
     dm_json_string(&j, a->table);
     dm_json_key(&j, "action");
-    dm_json_string(&j, arch_action_name(a->action));
+    dm_json_string(&j, dm_arch_action_name(a->action));
     dm_json_key(&j, "target");
     dm_json_string(&j, a->target);
     dm_json_key(&j, "last_key");

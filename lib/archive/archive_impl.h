@@ -16,7 +16,7 @@
 #include "dbmgmt/backup.h"
 #include "dbmgmt/conn.h"
 
-#define DM_ARCHIVE_METRICS 11
+#define DM_ARCHIVE_METRICS 13
 #define DM_ARCHIVE_KEY_MAX 512
 
 struct dbmgmt_archive {
@@ -53,6 +53,7 @@ struct dbmgmt_archive {
     char **columns;       /* the table's columns, read by the run */
     int32_t ncolumns;
     int64_t metrics[DM_ARCHIVE_METRICS];
+    int last_run_failed;   /* the last dbmgmt_archive_run failed */
     char pending_file[256]; /* EXPORT: the batch's file, marked deleted after the commit */
     int64_t pending_rows;
     int64_t busy_timeout_ms; /* SQLite: the connection's, kept by the job's busy handler */
@@ -113,6 +114,8 @@ int dm_arch_remote_move_batch(dbmgmt_archive *a, const dm_arch_keys *keys, int64
 /* archive_export.c: one export batch in the open transaction: write the
  * rows of keys (already selected and locked) to a file, fsync, record it,
  * rename, then delete the rows; a->pending_file names it. */
+const char *dm_arch_action_name(int32_t action);
+
 int dm_arch_export_batch(dbmgmt_archive *a, const dm_arch_keys *keys, int64_t now);
 /* archive_export.c: after the batch's commit: the file's rows are gone. */
 int dm_arch_export_committed(dbmgmt_archive *a);

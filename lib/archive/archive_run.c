@@ -619,8 +619,11 @@ int dbmgmt_archive_run(dbmgmt_archive *a, int64_t now)
         return dm_error_invalid("dbmgmt_archive_run", "a is NULL");
     dm_error_reset(&a->err);
     int rc = arch_prepare(a);
-    if (rc != DBMGMT_OK)
+    if (rc != DBMGMT_OK) {
+        a->metrics[DBMGMT_ARCHIVE_RUNS_FAILED]++;
+        a->last_run_failed = 1;
         return rc;
+    }
     int64_t cutoff = now - a->window_s;
     a->last_key[0] = '\0';
     a->next_batch = arch_first_batch(a);
@@ -645,7 +648,12 @@ int dbmgmt_archive_run(dbmgmt_archive *a, int64_t now)
         dm_sleep_ms(a->pause_ms);
     }
     arch_keys_free(&keys);
-    if (rc == DBMGMT_OK)
+    if (rc == DBMGMT_OK) {
         a->metrics[DBMGMT_ARCHIVE_RUNS]++;
+        a->metrics[DBMGMT_ARCHIVE_LAST_SUCCESS] = now;
+    } else {
+        a->metrics[DBMGMT_ARCHIVE_RUNS_FAILED]++;
+    }
+    a->last_run_failed = rc != DBMGMT_OK;
     return rc;
 }

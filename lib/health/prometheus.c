@@ -13,85 +13,10 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "health_impl.h"
+#include "prom_text.h"
 #include "migrate/migrator.h"
 
-/* ---- the text format ------------------------------------------------------- */
-
-/* A sample value as Prometheus parses it: NaN, +Inf, -Inf; an integral value
- * without exponent or fraction; else the shortest of %.15g/%.17g that reads
- * back exactly. A decimal comma (a caller's LC_NUMERIC) becomes a point. */
-static void put_number(dm_buf *b, double v)
-{
-    char s[64];
-    if (isnan(v)) {
-        dm_buf_puts(b, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        dm_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    if (v == floor(v) && fabs(v) < 9007199254740992.0) { /* 2^53: exact */
-        dm_buf_printf(b, "%.0f", v == 0 ? 0.0 : v);       /* no "-0" */
-        return;
-    }
-    snprintf(s, sizeof s, "%.15g", v);
-    for (char *p = s; *p; p++)
-        if (*p == ',')
-            *p = '.';
-    if (strtod(s, NULL) != v) {
-        snprintf(s, sizeof s, "%.17g", v);
-        for (char *p = s; *p; p++)
-            if (*p == ',')
-                *p = '.';
-    }
-    dm_buf_puts(b, s);
-}
-
-/* The length of the valid UTF-8 sequence at p (1..4), or 0 when it is not
- * one (stray continuation byte, overlong form, surrogate, past U+10FFFF). */
-static size_t utf8_length(const unsigned char *p)
-{
-    size_t n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3
-             : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    if ((n == 2 && p[0] < 0xC2) || (n == 3 && p[0] == 0xE0 && p[1] < 0xA0) ||
-        (n == 3 && p[0] == 0xED && p[1] >= 0xA0) || (n == 4 && p[0] == 0xF0 && p[1] < 0x90) ||
-        (n == 4 && (p[0] > 0xF4 || (p[0] == 0xF4 && p[1] >= 0x90))))
-        return 0;
-    return n;
-}
-
-/* A label value between double quotes: backslash, double quote and newline
- * escaped as the format says; a byte that is not valid UTF-8 (which would
- * make Prometheus reject the whole scrape) becomes U+FFFD. */
-static void put_label_value(dm_buf *b, const char *v)
-{
-    dm_buf_putc(b, '"');
-    const unsigned char *p = (const unsigned char *)(v ? v : "");
-    while (*p) {
-        size_t n = utf8_length(p);
-        if (*p == '\\')
-            dm_buf_puts(b, "\\\\");
-        else if (*p == '"')
-            dm_buf_puts(b, "\\\"");
-        else if (*p == '\n')
-            dm_buf_puts(b, "\\n");
-        else if (n == 0)
-            dm_buf_puts(b, "\xEF\xBF\xBD");
-        else
-            dm_buf_append(b, p, n);
-        p += n ? n : 1;
-    }
-    dm_buf_putc(b, '"');
-}
-
-static void family(dm_buf *b, const char *name, const char *type, const char *help)
-{
-    dm_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
+/* ---- the text format (prom_text.c) ------------------------------------------ */
 
 /* One sample; label NULL: none, else one label (value escaped). */
 static void sample(dm_buf *b, const char *name, const char *label, const char *value, double v)
@@ -99,18 +24,18 @@ static void sample(dm_buf *b, const char *name, const char *label, const char *v
     dm_buf_puts(b, name);
     if (label) {
         dm_buf_printf(b, "{%s=", label);
-        put_label_value(b, value);
+        dm_prom_label_value(b, value);
         dm_buf_putc(b, '}');
     }
     dm_buf_putc(b, ' ');
-    put_number(b, v);
+    dm_prom_number(b, v);
     dm_buf_putc(b, '\n');
 }
 
 /* A family of one unlabelled sample. */
 static void single(dm_buf *b, const char *name, const char *type, const char *help, double v)
 {
-    family(b, name, type, help);
+    dm_prom_family(b, name, type, help);
     sample(b, name, NULL, NULL, v);
 }
 
@@ -193,7 +118,7 @@ static void health_states(dm_buf *b, const dbmgmt_health *h, const char *name, c
         any |= h->present[metrics[i]];
     if (!any)
         return;
-    family(b, name, "gauge", help);
+    dm_prom_family(b, name, "gauge", help);
     for (size_t i = 0; i < n; i++)
         if (h->present[metrics[i]])
             sample(b, name, "state", states[i], h->value[metrics[i]]);
@@ -215,7 +140,7 @@ static void put_health(dm_buf *b, const dbmgmt_health *h, int pool_given)
     health_states(b, h, "dbmgmt_connections", "Server sessions by state.", conn_metrics,
                   conn_names, COUNT_OF(connection_states));
     if (h->ntables) {
-        family(b, "dbmgmt_table_size_bytes", "gauge",
+        dm_prom_family(b, "dbmgmt_table_size_bytes", "gauge",
                "The largest tables on disk (data, indexes, TOAST), at most 10.");
         for (size_t i = 0; i < h->ntables; i++)
             sample(b, "dbmgmt_table_size_bytes", "table", h->tables[i].name,
@@ -225,7 +150,7 @@ static void put_health(dm_buf *b, const dbmgmt_health *h, int pool_given)
     for (size_t i = 0; i < h->nreplicas; i++)
         known += h->replicas[i].lag_seconds >= 0;
     if (known) {
-        family(b, "dbmgmt_replica_lag_seconds", "gauge", "Each replica's replication lag.");
+        dm_prom_family(b, "dbmgmt_replica_lag_seconds", "gauge", "Each replica's replication lag.");
         for (size_t i = 0; i < h->nreplicas; i++)
             if (h->replicas[i].lag_seconds >= 0)
                 sample(b, "dbmgmt_replica_lag_seconds", "replica", h->replicas[i].name,
@@ -257,7 +182,7 @@ static void put_pool(dm_buf *b, const dbmgmt_pool *pool)
 {
     int64_t active = dbmgmt_pool_metric(pool, DBMGMT_POOL_ACTIVE);
     int64_t max = dbmgmt_pool_metric(pool, DBMGMT_POOL_MAX);
-    family(b, "dbmgmt_pool_connections", "gauge",
+    dm_prom_family(b, "dbmgmt_pool_connections", "gauge",
            "The pool's connections borrowed (active) and idle, and threads waiting.");
     sample(b, "dbmgmt_pool_connections", "state", "active", (double)active);
     sample(b, "dbmgmt_pool_connections", "state", "idle",
@@ -354,7 +279,7 @@ static int put_migrations(dm_buf *b, dbmgmt_migrator *m)
             single(b, "dbmgmt_migration_applied_version", "gauge",
                    "The newest applied migration version (numeric versions only).",
                    strtod(applied, NULL));
-        family(b, "dbmgmt_migration_info", "gauge",
+        dm_prom_family(b, "dbmgmt_migration_info", "gauge",
                "Always 1; the label names the newest applied migration version.");
         sample(b, "dbmgmt_migration_info", "applied_version", applied, 1);
         dm_free(applied);
@@ -367,12 +292,12 @@ static void put_alerts(dm_buf *b, const dbmgmt_alerts *a)
     size_t n = dm_alerts_count(a);
     if (!n)
         return;
-    family(b, "dbmgmt_alert_firing", "gauge", "1 while the alert rule fires, else 0.");
+    dm_prom_family(b, "dbmgmt_alert_firing", "gauge", "1 while the alert rule fires, else 0.");
     for (size_t i = 0; i < n; i++) {
         dm_buf_puts(b, "dbmgmt_alert_firing{rule=");
-        put_label_value(b, dm_alerts_rule_name(a, i));
+        dm_prom_label_value(b, dm_alerts_rule_name(a, i));
         dm_buf_puts(b, ",severity=");
-        put_label_value(b, dm_alerts_rule_severity(a, i) == DBMGMT_ALERT_CRITICAL ? "critical"
+        dm_prom_label_value(b, dm_alerts_rule_severity(a, i) == DBMGMT_ALERT_CRITICAL ? "critical"
                                                                                   : "warning");
         dm_buf_puts(b, dm_alerts_rule_firing(a, i) ? "} 1\n" : "} 0\n");
     }

@@ -4,7 +4,8 @@
 # catalog's files; restore loads them into an empty table with the same
 # ordered rows; move and delete leave every row in exactly one place; a bad
 # window and a missing column are refused by name; a missing --table is a
-# usage error (exit 2).
+# usage error (exit 2); --prometheus and --textfile give the run's metrics,
+# a failed run's too, in a form promtool accepts.
 #   check_cli_archive.sh DBMGMT_BINARY
 set -eu
 dbmgmt=$1
@@ -58,4 +59,29 @@ msg=$(ar run --table ev --time-column created --window 1d 2>&1); rc=$?
     fail "missing column: $rc $msg"
 msg=$(ar run --time-column t --window 1d 2>&1); rc=$?
 [ $rc = 2 ] && echo "$msg" | grep -q -- "--table is required" || fail "no --table: $rc $msg"
-echo "archive cli: export, status, restore, move, delete and refusals OK"
+msg=$(ar run --table ev --time-column t --window 1d --json --prometheus 2>&1); rc=$?
+[ $rc = 2 ] && echo "$msg" | grep -q -- "--json and --prometheus" || fail "json+prom: $rc $msg"
+
+# --prometheus and --textfile: the run's figures, a failed run's too, as
+# promtool accepts them (a missing promtool fails under CI=true)
+sqlite3 "$dir/app.db" "INSERT INTO ev VALUES (1, 5, 'a'), (2, 6, 'b'), (3, 1900000000, 'c')"
+prom=$(ar run --table ev --time-column t --window 1d --now 1800000000 --prometheus \
+       --textfile "$dir/archive.prom" 2>/dev/null); rc=$?
+series='{table="ev",action="delete",database="'"$dir"'/app.db"}'
+[ $rc = 0 ] && echo "$prom" | grep -qxF "dbmgmt_archive_rows_deleted_total$series 2" ||
+    fail "--prometheus: $rc $prom"
+cmp -s "$dir/archive.prom" - <<EOT || fail "the textfile is not what --prometheus printed"
+$prom
+EOT
+ar run --table ev --time-column created --window 1d --textfile "$dir/archive.prom" \
+    >/dev/null 2>&1; rc=$?
+[ $rc = 1 ] && grep -qxF "dbmgmt_archive_last_run_failed$series 1" "$dir/archive.prom" ||
+    fail "failed run's textfile: $rc $(cat "$dir/archive.prom")"
+grep -qxF "dbmgmt_archive_runs_failed_total$series 1" "$dir/archive.prom" || fail "runs_failed"
+if command -v promtool >/dev/null 2>&1; then
+    echo "$prom" | promtool check metrics || fail "promtool: --prometheus"
+    promtool check metrics < "$dir/archive.prom" || fail "promtool: the textfile"
+elif [ "${CI:-}" = true ]; then
+    fail "promtool missing (CI=true)"
+fi
+echo "archive cli: export, status, restore, move, delete, refusals and Prometheus OK"

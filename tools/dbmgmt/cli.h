@@ -69,6 +69,11 @@ int cli_read_file(const char *path, char **data, size_t *len);
  * it, written into buf; returns buf. */
 const char *cli_seeds_dir(char *buf, size_t cap);
 
+/* text into path atomically (a temporary file beside it, fsync'd, renamed
+ * over path, the folder fsync'd), for node_exporter's textfile collector.
+ * 0, or -1 with "dbmgmt CMD: --textfile PATH: why" printed. */
+int cli_write_textfile(const char *cmd, const char *path, const char *text);
+
 /* Commands. */
 int cmd_split(int argc, char **argv);
 int cmd_status(int argc, char **argv);

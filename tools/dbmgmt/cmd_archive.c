@@ -12,7 +12,8 @@ typedef struct archive_args {
     const char *table, *key, *time_column, *soft_column, *window, *action, *to, *dsn_to;
     int32_t key_type, time_kind, batch, pause_ms, batch_time_ms;
     int64_t now;
-    int json;
+    int json, prometheus;
+    const char *textfile;
     const char *files[64];
     int nfiles;
 } archive_args;
@@ -34,6 +35,10 @@ static int archive_parse(int argc, char **argv, archive_args *a)
         int64_t n = 0;
         if (strcmp(o, "--json") == 0) {
             a->json = 1;
+            continue;
+        }
+        if (strcmp(o, "--prometheus") == 0) {
+            a->prometheus = 1;
             continue;
         }
         if (strcmp(o, "--timestamp") == 0) {
@@ -66,10 +71,13 @@ static int archive_parse(int argc, char **argv, archive_args *a)
         else if (strcmp(o, "--pause-ms") == 0 && parse_int(v, &n) == 0) a->pause_ms = (int32_t)n;
         else if (strcmp(o, "--now") == 0 && parse_int(v, &n) == 0) a->now = n;
         else if (strcmp(o, "--url") == 0) cli_globals.url = v;
+        else if (strcmp(o, "--textfile") == 0) a->textfile = v;
         else return cli_usage_error("archive: unexpected argument '%s %s'", o, v);
     }
     if (!a->table)
         return cli_usage_error("archive: --table is required");
+    if (a->json && a->prometheus)
+        return cli_usage_error("archive: --json and --prometheus exclude each other");
     return CLI_EXIT_OK;
 }
 
@@ -158,6 +166,26 @@ static int archive_report(dbmgmt_archive *job, const char *table, int json, int 
     return rc == DBMGMT_OK && status ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }
 
+/* The job's metrics (after the run, a failed one too) in the Prometheus
+ * exposition: on stdout for --prometheus, into --textfile's file. */
+static int archive_prometheus(dbmgmt_archive *job, const archive_args *a, int rc)
+{
+    if (!a->prometheus && !a->textfile)
+        return rc == DBMGMT_OK ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+    char *text = NULL;
+    if (dbmgmt_archive_to_prometheus(&job, 1, &text) != DBMGMT_OK) {
+        fprintf(stderr, "dbmgmt archive: %s\n", dbmgmt_errmsg());
+        return CLI_EXIT_FAILURE;
+    }
+    int ok = !a->textfile || cli_write_textfile("archive", a->textfile, text) == 0;
+    if (a->prometheus)
+        ok = fputs(text, stdout) != EOF && ok;
+    dbmgmt_free(text);
+    if (a->prometheus && rc != DBMGMT_OK)
+        fprintf(stderr, "dbmgmt archive: %s\n", dbmgmt_archive_errmsg(job));
+    return ok && rc == DBMGMT_OK ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+}
+
 static int archive_restore(const archive_args *a)
 {
     if (a->nfiles == 0 || !a->to)
@@ -207,7 +235,10 @@ int cmd_archive(int argc, char **argv)
     time_t last = 0;
     dbmgmt_archive_set_progress(job, print_progress, &last);
     rc = strcmp(sub, "run") == 0 ? dbmgmt_archive_run(job, a.now) : DBMGMT_OK;
-    int status = archive_report(job, a.table, a.json, rc);
+    int status = archive_prometheus(job, &a, rc);
+    if (!a.prometheus)
+        status = archive_report(job, a.table, a.json, rc) != CLI_EXIT_OK ? CLI_EXIT_FAILURE
+                                                                         : status;
     dbmgmt_archive_free(job);
     return status;
 }

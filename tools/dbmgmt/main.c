@@ -126,7 +126,10 @@ static const cli_command commands[] = {
      "                        0: fixed batches of --batch (default 50)\n"
      "  --pause-ms N          pause between batches (default 0)\n"
      "  --now UNIX            the time the window counts back from (default: now)\n"
-     "  --json                the job's status as one JSON object\n",
+     "  --json                the job's status as one JSON object\n"
+     "  --prometheus          the job's metrics in the Prometheus text exposition instead\n"
+     "  --textfile PATH       also write them atomically to PATH (node_exporter), failed\n"
+     "                        runs too\n",
      cmd_archive},
     {"advise", "[--url DSN] [--queries FILE] [--from-stats] [--json]",
      "index advice: missing, duplicate, redundant, unused and FK indexes (docs/advise.md)",

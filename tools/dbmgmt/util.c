@@ -1,8 +1,12 @@
 /* Helpers shared by the dbmgmt commands. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -105,4 +109,57 @@ const char *cli_seeds_dir(char *buf, size_t cap)
         len--;
     snprintf(buf, cap, "%.*sseeds", (int)len, mdir);
     return buf;
+}
+
+/* text into path, atomically: a temporary file in the same folder (so the
+ * rename stays on one file system), written, fsync'd, renamed over path,
+ * and the folder fsync'd. node_exporter reads either the old or the new
+ * file, never a part. Returns 0, or -1 with a message naming the file. */
+int cli_write_textfile(const char *cmd, const char *path, const char *text)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
+        fprintf(stderr, "dbmgmt %s: --textfile %s: path too long\n", cmd, path);
+        return -1;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "dbmgmt %s: --textfile %s: cannot create a temporary file there: %s\n",
+                cmd, path, strerror(errno));
+        return -1;
+    }
+    size_t len = strlen(text), done = 0;
+    int ok = fchmod(fd, 0644) == 0;
+    while (ok && done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        ok = w > 0;
+        done += ok ? (size_t)w : 0;
+    }
+    ok = ok && fsync(fd) == 0;
+    int err = errno;
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, path) != 0) {
+        err = errno;
+        ok = 0;
+    }
+    if (!ok) {
+        fprintf(stderr, "dbmgmt %s: --textfile %s: %s\n", cmd, path, strerror(err));
+        unlink(tmp);
+        return -1;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        strcpy(dir, ".");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        (void)fsync(dfd); /* the rename's durability; not all file systems allow it */
+        close(dfd);
+    }
+    return 0;
 }
