@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages libdbmgmt needs, only those missing.
-#   scripts/deps.sh build     compiler, meson, SQLite, libpq, MariaDB Connector/C, libsodium
+#   scripts/deps.sh build     compiler, meson, SQLite, libpq, MariaDB Connector/C, libsodium,
+#                             zlib, libzstd
 #   scripts/deps.sh test      the above plus cmocka and abigail-tools
 # (tests/servers.sh installs the PostgreSQL and MariaDB servers themselves,
 # tests/cluster.sh etcd, Patroni and PgBouncer, and tests/mariadb_cluster.sh Galera, for
@@ -10,7 +11,8 @@ want=(gcc g++ meson ninja-build pkg-config libsqlite3-dev sqlite3 python3 binuti
       libpq-dev libmariadb-dev
       libmicrohttpd-dev    # dbmgmt exporter (the CLI only, never the library)
       libsodium-dev        # encryption at rest of backups (-Dsodium, docs/backup-encryption.md)
-      zlib1g-dev)          # gzip export files of retention jobs (lib/archive, docs/archive.md)
+      zlib1g-dev           # gzip export files of retention jobs (lib/archive, docs/archive.md)
+      libzstd-dev)         # zstd export files of retention jobs (-Dzstd, docs/archive.md)
 if [ "${1:-build}" = test ]; then
     want+=(libcmocka-dev abigail-tools)
     # the Python binding's tests (bindings/python): Debian's pytest, and what an

@@ -6,7 +6,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 options=(-Dtests=enabled)
 if [ "${CI:-}" = true ]; then
-    options+=(--werror -Dpostgres=enabled -Dmysql=enabled -Dsodium=enabled)
+    options+=(--werror -Dpostgres=enabled -Dmysql=enabled -Dsodium=enabled -Dzstd=enabled)
 fi
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 # Test timeouts are hang guards, not speed checks: a 2-core machine that is

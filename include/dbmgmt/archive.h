@@ -32,8 +32,19 @@ typedef struct dbmgmt_archive dbmgmt_archive;
 typedef enum dbmgmt_archive_action {
     DBMGMT_ARCHIVE_DELETE = 1, /* delete old rows */
     DBMGMT_ARCHIVE_MOVE = 2,   /* insert into an archive table, delete, one transaction */
-    DBMGMT_ARCHIVE_EXPORT = 3  /* write a .jsonl.gz file, record it, then delete */
+    DBMGMT_ARCHIVE_EXPORT = 3  /* write a compressed file, record it, then delete */
 } dbmgmt_archive_action;
+
+/* An EXPORT file's format and compression (dbmgmt_archive_set_export_format). */
+typedef enum dbmgmt_archive_format {
+    DBMGMT_ARCHIVE_JSONL = 1, /* one JSON object per row, every value a string or null */
+    DBMGMT_ARCHIVE_CSV = 2    /* RFC 4180 with a header row; NULL an empty unquoted field */
+} dbmgmt_archive_format;
+
+typedef enum dbmgmt_archive_compression {
+    DBMGMT_ARCHIVE_GZIP = 1, /* zlib: .gz */
+    DBMGMT_ARCHIVE_ZSTD = 2  /* libzstd (-Dzstd): .zst */
+} dbmgmt_archive_compression;
 
 typedef enum dbmgmt_archive_key_type {
     DBMGMT_ARCHIVE_KEY_INTEGER = 1, /* a single integer column (the default) */
@@ -100,6 +111,12 @@ DBMGMT_API int dbmgmt_archive_set_action(dbmgmt_archive *a, int32_t action, cons
  * database (the default).
  */
 DBMGMT_API int dbmgmt_archive_set_archive_dsn(dbmgmt_archive *a, const char *dsn);
+/* EXPORT files' format and compression: JSONL and GZIP by default
+ * (`<table>-<n>.jsonl.gz`); CSV and/or ZSTD give .csv and/or .zst. ZSTD
+ * in a build without libzstd: DBMGMT_ERR_UNSUPPORTED. A job's folder may
+ * hold files of several formats: each is read back by its name. */
+DBMGMT_API int dbmgmt_archive_set_export_format(dbmgmt_archive *a, int32_t format,
+                                                int32_t compression);
 /* Rows per batch (one transaction): 1..100000, default 1000. With a batch
  * time target (dbmgmt_archive_set_batch_time, on by default) this is the
  * first batch's size, kept within the target's min..max. */
@@ -172,10 +189,11 @@ DBMGMT_API const char *dbmgmt_archive_errmsg(const dbmgmt_archive *a);
 DBMGMT_API int dbmgmt_archive_to_prometheus(dbmgmt_archive *const *jobs, int32_t n, char **out);
 
 /*
- * Load an exported file (.jsonl.gz, or plain .jsonl) into table of the
- * database at dsn, which must exist with the file's columns; batches of
- * 1000 rows, one transaction each. *out_rows (may be NULL) gets the rows
- * inserted. DBMGMT_ERR_PARSE names the file and line of a malformed line.
+ * Load an exported file into table of the database at dsn, which must
+ * exist with the file's columns; batches of 1000 rows, one transaction
+ * each. The name says the format: .jsonl or .csv, then .gz, .zst or
+ * nothing. *out_rows (may be NULL) gets the rows inserted.
+ * DBMGMT_ERR_PARSE names the file and line of a malformed line.
  */
 DBMGMT_API int dbmgmt_archive_restore(const char *file, const char *dsn, const char *table,
                                       int64_t *out_rows);

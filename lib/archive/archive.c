@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conn/conn.h"
+#include "dm_config.h"
 #include "core/alloc.h"
 #include "core/json.h"
 
@@ -40,6 +41,8 @@ int dbmgmt_archive_new(dbmgmt_archive **out, const char *dsn, const char *table)
     a->time_kind = DBMGMT_ARCHIVE_TIME_EPOCH;
     a->window_s = -1;
     a->action = DBMGMT_ARCHIVE_DELETE;
+    a->format = DBMGMT_ARCHIVE_JSONL;
+    a->compression = DBMGMT_ARCHIVE_GZIP;
     a->batch_size = 1000;
     a->batch_time_ms = 50;
     a->batch_min = 10;
@@ -201,6 +204,22 @@ int dbmgmt_archive_set_batch_size(dbmgmt_archive *a, int32_t rows)
     if (!a || rows < 1 || rows > 100000)
         return arch_invalid(a, "dbmgmt_archive_set_batch_size", "rows must be 1..100000");
     a->batch_size = rows;
+    return DBMGMT_OK;
+}
+
+int dbmgmt_archive_set_export_format(dbmgmt_archive *a, int32_t format, int32_t compression)
+{
+    if (!a || (format != DBMGMT_ARCHIVE_JSONL && format != DBMGMT_ARCHIVE_CSV) ||
+        (compression != DBMGMT_ARCHIVE_GZIP && compression != DBMGMT_ARCHIVE_ZSTD))
+        return arch_invalid(a, "dbmgmt_archive_set_export_format",
+                            "format must be JSONL or CSV, compression GZIP or ZSTD");
+#if !DM_HAVE_ZSTD
+    if (compression == DBMGMT_ARCHIVE_ZSTD)
+        return dm_error_set(&a->err, DBMGMT_ERR_UNSUPPORTED,
+                            "dbmgmt_archive_set_export_format: zstd is not built in (-Dzstd)");
+#endif
+    a->format = format;
+    a->compression = compression;
     return DBMGMT_OK;
 }
 

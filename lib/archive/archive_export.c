@@ -1,5 +1,6 @@
 /*
- * EXPORT batches: the locked rows go to `<table>-<n>.jsonl.gz.partial`,
+ * EXPORT batches: the locked rows go to `<table>-<n>.jsonl.gz.partial` (or
+ * .csv, .zst: dbmgmt_archive_set_export_format),
  * which is fsync-ed and hashed; the catalog records it; it is renamed and
  * the folder fsync-ed; only then are the rows deleted, in the batch's
  * transaction. A killed run leaves at worst a recorded file whose rows may
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "backup/backup_impl.h"
 #include "core/alloc.h"
@@ -52,11 +52,22 @@ static void arch_stem(const dbmgmt_archive *a, char *out, size_t cap)
     out[i] = '\0';
 }
 
-/* One row as a JSON object line: every value as the engine's text, NULL as null. */
-static void arch_row_json(const dbmgmt_archive *a, dbmgmt_result *res, dm_buf *line)
+/* One row as a JSON object line (every value as the engine's text, NULL as
+ * null) or a CSV record. */
+static void arch_row(const dbmgmt_archive *a, dbmgmt_result *res, dm_buf *line)
 {
-    dm_json j;
     dm_buf_clear(line);
+    if (a->format == DBMGMT_ARCHIVE_CSV) {
+        for (int32_t i = 0; i < a->ncolumns; i++) {
+            if (i > 0)
+                dm_buf_putc(line, ',');
+            dm_arch_csv_field(line, dbmgmt_result_is_null(res, i) ? NULL
+                                                                  : dbmgmt_result_text(res, i));
+        }
+        dm_buf_putc(line, '\n');
+        return;
+    }
+    dm_json j;
     dm_json_init(&j, line);
     dm_json_object_begin(&j);
     for (int32_t i = 0; i < a->ncolumns; i++) {
@@ -67,21 +78,32 @@ static void arch_row_json(const dbmgmt_archive *a, dbmgmt_result *res, dm_buf *l
     dm_buf_putc(line, '\n');
 }
 
-/* The locked rows in key order into the gzip stream; *rows. */
-static int arch_write_rows(dbmgmt_archive *a, const dm_arch_keys *keys, gzFile gz,
-                           const char *path, int64_t *rows)
+/* The locked rows in key order into the stream (after CSV's header); *rows. */
+static int arch_write_rows(dbmgmt_archive *a, const dm_arch_keys *keys, dm_arch_out *out,
+                           int64_t *rows)
 {
     dm_buf line = DM_BUF_INIT;
     dbmgmt_result *res = NULL;
-    int rc = dm_arch_select_rows(a, keys, &res);
+    int rc = DBMGMT_OK;
+    if (a->format == DBMGMT_ARCHIVE_CSV) {
+        for (int32_t i = 0; i < a->ncolumns; i++) {
+            if (i > 0)
+                dm_buf_putc(&line, ',');
+            dm_arch_csv_field(&line, a->columns[i]);
+        }
+        dm_buf_putc(&line, '\n');
+        rc = dm_buf_failed(&line)
+                 ? dm_error_set(&a->err, DBMGMT_ERR_NOMEM, "out of memory writing an export")
+                 : dm_arch_out_write(out, line.data, line.len, &a->err);
+    }
+    if (rc == DBMGMT_OK)
+        rc = dm_arch_select_rows(a, keys, &res);
     while (rc == DBMGMT_OK && (rc = dbmgmt_result_next(res)) == 1) {
-        arch_row_json(a, res, &line);
+        arch_row(a, res, &line);
         if (dm_buf_failed(&line))
             rc = dm_error_set(&a->err, DBMGMT_ERR_NOMEM, "out of memory writing an export");
-        else if (gzwrite(gz, line.data, (unsigned)line.len) != (int)line.len)
-            rc = dm_error_set(&a->err, DBMGMT_ERR_IO, "cannot write '%s'", path);
-        else
-            rc = DBMGMT_OK, (*rows)++;
+        else if ((rc = dm_arch_out_write(out, line.data, line.len, &a->err)) == DBMGMT_OK)
+            (*rows)++;
     }
     if (rc < 0 && a->err.code == DBMGMT_OK)
         rc = dm_arch_conn_fail(a, rc, "reading the rows to export");
@@ -98,17 +120,12 @@ static int arch_write_file(dbmgmt_archive *a, const dm_arch_keys *keys, const ch
     if (fd < 0)
         return dm_error_set(&a->err, DBMGMT_ERR_IO, "cannot create '%s': %s", path,
                             strerror(errno));
-    int gzfd = dup(fd);
-    gzFile gz = gzfd >= 0 ? gzdopen(gzfd, "wb") : NULL;
-    int rc;
-    if (!gz) {
-        if (gzfd >= 0)
-            close(gzfd);
-        rc = dm_error_set(&a->err, DBMGMT_ERR_NOMEM, "cannot start gzip on '%s'", path);
-    } else {
-        rc = arch_write_rows(a, keys, gz, path, rows);
-        if (gzclose(gz) != Z_OK && rc == DBMGMT_OK)
-            rc = dm_error_set(&a->err, DBMGMT_ERR_IO, "cannot finish '%s'", path);
+    dm_arch_out *out = NULL;
+    int rc = dm_arch_out_open(&out, fd, a->compression, path, &a->err);
+    if (rc == DBMGMT_OK) {
+        rc = arch_write_rows(a, keys, out, rows);
+        int closed = dm_arch_out_close(out, rc == DBMGMT_OK ? &a->err : NULL);
+        rc = rc == DBMGMT_OK ? closed : rc;
     }
     if (rc == DBMGMT_OK && fsync(fd) != 0)
         rc = dm_error_set(&a->err, DBMGMT_ERR_IO, "cannot fsync '%s': %s", path,
@@ -124,7 +141,8 @@ int dm_arch_export_batch(dbmgmt_archive *a, const dm_arch_keys *keys, int64_t no
     int64_t number = dm_arch_catalog_next_number(a);
     if (number < 0)
         return a->err.code;
-    snprintf(name, sizeof name, "%s-%08lld.jsonl.gz", stem, (long long)number);
+    snprintf(name, sizeof name, "%s-%08lld%s", stem, (long long)number,
+             dm_arch_file_suffix(a->format, a->compression));
     char *final = dm_bk_path(a->target, name);
     size_t flen = final ? strlen(final) : 0;
     char *partial = final ? dm_malloc(flen + sizeof ".partial") : NULL;

@@ -30,6 +30,8 @@ struct dbmgmt_archive {
     int64_t window_s; /* -1: not set */
     int32_t action;
     char *target; /* MOVE: the archive table; EXPORT: the folder */
+    int32_t format;      /* EXPORT: DBMGMT_ARCHIVE_JSONL or _CSV */
+    int32_t compression; /* EXPORT: DBMGMT_ARCHIVE_GZIP or _ZSTD */
     char *archive_dsn;          /* MOVE to another database: its DSN, else NULL */
     dbmgmt_conn *archive_conn;  /* opened by the run */
     int32_t batch_size;
@@ -152,12 +154,38 @@ typedef struct dm_arch_line {
 int dm_arch_line_parse(dm_arch_line *line, const char *text, size_t len, dm_error *err,
                        const char *file, int64_t lineno);
 void dm_arch_line_free(dm_arch_line *line);
+/* Free the members, keep the arrays. */
+void dm_arch_line_reset(dm_arch_line *line);
+/* Append a member (name and value owned by the line); DBMGMT_ERR_NOMEM. */
+int dm_arch_line_push(dm_arch_line *line, char *name, char *value);
 
-/* archive_restore.c: lines of a gzip or plain file. */
+/* archive_csv.c: CSV (RFC 4180; NULL an empty unquoted field, "" an empty
+ * string). A field of v (NULL: NULL) into b. */
+void dm_arch_csv_field(dm_buf *b, const char *v);
+/* One record's text (line ends inside quotes included, none at its end).
+ * header NULL: the record is the header, its fields become row's names;
+ * else row gets header's names and the record's values, as many. */
+int dm_arch_csv_parse(dm_arch_line *row, const dm_arch_line *header, const char *text,
+                      size_t len, dm_error *err, const char *file, int64_t lineno);
+
+/* archive_codec.c: export files' bytes. The suffix of a file of format
+ * and compression (".jsonl.gz", ".csv.zst", ...). */
+const char *dm_arch_file_suffix(int32_t format, int32_t compression);
+/* A compressed stream onto fd (not closed by it). */
+typedef struct dm_arch_out dm_arch_out;
+int dm_arch_out_open(dm_arch_out **out, int fd, int32_t compression, const char *path,
+                     dm_error *err);
+int dm_arch_out_write(dm_arch_out *o, const void *data, size_t len, dm_error *err);
+/* Finish the stream and free o; err NULL: abandon it. */
+int dm_arch_out_close(dm_arch_out *o, dm_error *err);
+/* Rows of a file, its format and compression taken from its name. */
 typedef struct dm_arch_reader dm_arch_reader;
 int dm_arch_reader_open(dm_arch_reader **out, const char *path, dm_error *err);
 /* 1 with *line and *len (valid until the next call), 0 at the end, < 0 error. */
 int dm_arch_reader_next(dm_arch_reader *r, const char **line, size_t *len, dm_error *err);
+/* 1 with the next row's names and values in row and its first line in
+ * *lineno, 0 at the end, < 0 error (naming the file and line). */
+int dm_arch_reader_row(dm_arch_reader *r, dm_arch_line *row, int64_t *lineno, dm_error *err);
 void dm_arch_reader_close(dm_arch_reader *r);
 /* archive_export.c: the SHA-256 (hex) of a file's bytes. */
 int dm_arch_file_sha256(const char *path, char hex[65], dm_error *err);

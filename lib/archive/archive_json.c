@@ -22,7 +22,7 @@ void dm_arch_line_free(dm_arch_line *line)
     memset(line, 0, sizeof *line);
 }
 
-static void line_reset(dm_arch_line *line)
+void dm_arch_line_reset(dm_arch_line *line)
 {
     for (int32_t i = 0; i < line->count; i++) {
         dm_free(line->names[i]);
@@ -32,7 +32,7 @@ static void line_reset(dm_arch_line *line)
     line->count = 0;
 }
 
-static int line_push(dm_arch_line *line, char *name, char *value)
+int dm_arch_line_push(dm_arch_line *line, char *name, char *value)
 {
     if (line->count == line->cap) {
         int32_t cap = line->cap ? line->cap * 2 : 16;
@@ -203,7 +203,7 @@ static int parse_members(dm_arch_line *line, json_cursor *c)
         skip_ws(c);
         rc = read_value(c, &value);
         if (rc == DBMGMT_OK)
-            rc = line_push(line, name, value);
+            rc = dm_arch_line_push(line, name, value);
         if (rc != DBMGMT_OK) {
             dm_free(name);
             dm_free(value);
@@ -226,7 +226,7 @@ static int parse_members(dm_arch_line *line, json_cursor *c)
 int dm_arch_line_parse(dm_arch_line *line, const char *text, size_t len, dm_error *err,
                        const char *file, int64_t lineno)
 {
-    line_reset(line);
+    dm_arch_line_reset(line);
     json_cursor c = {text, 0, len};
     int rc = parse_members(line, &c);
     if (rc == DBMGMT_ERR_NOMEM)

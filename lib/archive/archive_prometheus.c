@@ -17,7 +17,7 @@ typedef struct arch_family {
     const char *name;
     const char *type;
     const char *help;
-    double scale; /* the metric times scale is the sample */
+    double divisor; /* the sample is the metric over it */
 } arch_family;
 
 static const arch_family arch_families[] = {
@@ -39,7 +39,7 @@ static const arch_family arch_families[] = {
     {DBMGMT_ARCHIVE_RUNS_FAILED, "dbmgmt_archive_runs_failed_total", "counter",
      "Runs that failed or were cancelled.", 1},
     {DBMGMT_ARCHIVE_LOCK_MS_MAX, "dbmgmt_archive_batch_max_seconds", "gauge",
-     "The longest batch transaction, begin to commit.", 0.001},
+     "The longest batch transaction, begin to commit.", 1000},
     {DBMGMT_ARCHIVE_BATCH_ROWS, "dbmgmt_archive_batch_rows", "gauge",
      "Rows asked for by the last batch (its size).", 1},
     {-1, "dbmgmt_archive_last_run_failed", "gauge", "1 while the job's last run failed, else 0.",
@@ -82,7 +82,7 @@ static int family_value(const dbmgmt_archive *a, const arch_family *f, double *v
     }
     if (f->metric == DBMGMT_ARCHIVE_LAST_SUCCESS && a->metrics[f->metric] == 0)
         return 0;
-    *v = (double)a->metrics[f->metric] * f->scale;
+    *v = (double)a->metrics[f->metric] / f->divisor;
     return 1;
 }
 

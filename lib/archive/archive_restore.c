@@ -1,95 +1,14 @@
 /*
  * Loading exported files back (dbmgmt_archive_restore, `dbmgmt archive
- * restore`), and the key list of a file for finishing a killed export.
+ * restore`), and the key list of a file for finishing a killed export;
+ * the files are read by archive_codec.c.
  */
 #include "archive_impl.h"
 
-#include <errno.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "conn/conn.h"
 #include "core/alloc.h"
-
-struct dm_arch_reader {
-    gzFile gz;
-    const char *path;
-    dm_buf buf;   /* bytes read and not yet returned, from buf_at */
-    size_t at;
-    int eof;
-};
-
-int dm_arch_reader_open(dm_arch_reader **out, const char *path, dm_error *err)
-{
-    *out = NULL;
-    dm_arch_reader *r = dm_calloc(1, sizeof *r);
-    if (!r)
-        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory opening '%s'", path);
-    r->gz = gzopen(path, "rb");
-    if (!r->gz) {
-        int saved = errno;
-        dm_free(r);
-        return dm_error_set(err, DBMGMT_ERR_IO, "cannot open '%s': %s", path,
-                            saved ? strerror(saved) : "out of memory");
-    }
-    r->path = path;
-    *out = r;
-    return DBMGMT_OK;
-}
-
-void dm_arch_reader_close(dm_arch_reader *r)
-{
-    if (!r)
-        return;
-    gzclose(r->gz);
-    dm_buf_free(&r->buf);
-    dm_free(r);
-}
-
-/* Keep the unread tail at the start of the buffer and read more. */
-static int reader_fill(dm_arch_reader *r, dm_error *err)
-{
-    size_t keep = r->buf.len - r->at;
-    if (r->at > 0) {
-        memmove(r->buf.data, r->buf.data + r->at, keep);
-        r->buf.len = keep;
-        r->at = 0;
-    }
-    if (dm_buf_reserve(&r->buf, 65536) != DBMGMT_OK)
-        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading '%s'", r->path);
-    int got = gzread(r->gz, r->buf.data + r->buf.len, 65536);
-    if (got < 0) {
-        int zerr = 0;
-        return dm_error_set(err, DBMGMT_ERR_IO, "cannot read '%s': %s", r->path,
-                            gzerror(r->gz, &zerr));
-    }
-    if (got == 0)
-        r->eof = 1;
-    r->buf.len += (size_t)got;
-    r->buf.data[r->buf.len] = '\0';
-    return DBMGMT_OK;
-}
-
-int dm_arch_reader_next(dm_arch_reader *r, const char **line, size_t *len, dm_error *err)
-{
-    for (;;) {
-        char *start = r->buf.data ? r->buf.data + r->at : NULL;
-        size_t avail = r->buf.len - r->at;
-        char *nl = start ? memchr(start, '\n', avail) : NULL;
-        if (nl || (r->eof && avail > 0)) {
-            size_t n = nl ? (size_t)(nl - start) : avail;
-            *line = start;
-            *len = n;
-            r->at += nl ? n + 1 : n;
-            return 1;
-        }
-        if (r->eof)
-            return 0;
-        int rc = reader_fill(r, err);
-        if (rc != DBMGMT_OK)
-            return rc;
-    }
-}
 
 int dm_arch_file_keys(const char *path, const char *key_column, dm_arch_keys *keys,
                       dm_error *err)
@@ -98,19 +17,17 @@ int dm_arch_file_keys(const char *path, const char *key_column, dm_arch_keys *ke
     dm_arch_line line = {0};
     int rc = dm_arch_reader_open(&r, path, err);
     int64_t lineno = 0;
-    const char *text;
-    size_t len;
-    while (rc == DBMGMT_OK && (rc = dm_arch_reader_next(r, &text, &len, err)) == 1) {
-        lineno++;
-        rc = dm_arch_line_parse(&line, text, len, err, path, lineno);
+    while (rc == DBMGMT_OK && (rc = dm_arch_reader_row(r, &line, &lineno, err)) == 1) {
         int32_t i = 0;
-        while (rc == DBMGMT_OK && i < line.count && strcmp(line.names[i], key_column) != 0)
+        while (i < line.count && strcmp(line.names[i], key_column) != 0)
             i++;
-        if (rc == DBMGMT_OK && (i == line.count || !line.values[i]))
+        if (i == line.count || !line.values[i])
             rc = dm_error_set(err, DBMGMT_ERR_PARSE, "'%s' line %lld: no key column '%s'",
                               path, (long long)lineno, key_column);
-        if (rc == DBMGMT_OK && dm_arch_keys_push(keys, line.values[i]) != DBMGMT_OK)
+        else if (dm_arch_keys_push(keys, line.values[i]) != DBMGMT_OK)
             rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading '%s'", path);
+        else
+            rc = DBMGMT_OK;
     }
     dm_arch_line_free(&line);
     dm_arch_reader_close(r);
@@ -220,15 +137,10 @@ static int restore_take_line(restore_state *s, dm_arch_line *line, int64_t linen
 static int restore_lines(restore_state *s, dm_arch_reader *r)
 {
     dm_arch_line line = {0};
-    const char *text;
-    size_t len;
     int64_t lineno = 0;
     int rc, pending = 0;
-    while ((rc = dm_arch_reader_next(r, &text, &len, &s->err)) == 1) {
-        lineno++;
-        rc = dm_arch_line_parse(&line, text, len, &s->err, s->file, lineno);
-        if (rc == DBMGMT_OK)
-            rc = restore_take_line(s, &line, lineno);
+    while ((rc = dm_arch_reader_row(r, &line, &lineno, &s->err)) == 1) {
+        rc = restore_take_line(s, &line, lineno);
         if (rc != DBMGMT_OK)
             break;
         if (!pending && (rc = dbmgmt_conn_begin(s->conn)) != DBMGMT_OK)

@@ -4,8 +4,10 @@
 # catalog's files; restore loads them into an empty table with the same
 # ordered rows; move and delete leave every row in exactly one place; a bad
 # window and a missing column are refused by name; a missing --table is a
-# usage error (exit 2); --prometheus and --textfile give the run's metrics,
-# a failed run's too, in a form promtool accepts.
+# usage error (exit 2); CSV and zstd files round-trip every kind of text
+# and NULL, and a malformed CSV is refused by file and line; --prometheus and
+# --textfile give the run's metrics, a failed run's too, in a form promtool
+# accepts.
 #   check_cli_archive.sh DBMGMT_BINARY
 set -eu
 dbmgmt=$1
@@ -59,6 +61,31 @@ msg=$(ar run --table ev --time-column created --window 1d 2>&1); rc=$?
     fail "missing column: $rc $msg"
 msg=$(ar run --time-column t --window 1d 2>&1); rc=$?
 [ $rc = 2 ] && echo "$msg" | grep -q -- "--table is required" || fail "no --table: $rc $msg"
+# CSV and zstd: the same rows back, quotes, commas, line ends, empty strings
+# and NULLs kept apart; a malformed file is refused by name and line
+sqlite3 "$dir/app.db" "
+  CREATE TABLE csv_src(id INTEGER PRIMARY KEY, t INTEGER NOT NULL, note TEXT);
+  CREATE TABLE csv_back(id INTEGER PRIMARY KEY, t INTEGER NOT NULL, note TEXT);
+  INSERT INTO csv_src VALUES (1, 5, 'a,b'), (2, 6, 'say \"hi\"'), (3, 7, ''), (4, 8, NULL),
+    (5, 9, 'two' || char(10) || 'lines'), (6, 10, ' padded '), (7, 11, 'cr' || char(13));"
+want=$(sqlite3 "$dir/app.db" "$ordered csv_src ORDER BY id" | sha256sum)
+out=$(ar run --table csv_src --time-column t --window 1d --action export --to "$dir/c" \
+      --format csv --compress zstd --now 1800000000 --json 2>/dev/null) || fail "csv: $out"
+echo "$out" | grep -q '"file":"csv_src-00000001.csv.zst"' || fail "csv file: $out"
+ar restore "$dir/c"/*.csv.zst --to "$url" --table csv_back >/dev/null 2>&1 || fail "csv restore"
+got=$(sqlite3 "$dir/app.db" "$ordered csv_back ORDER BY id" | sha256sum)
+[ "$got" = "$want" ] || fail "the CSV rows differ: $(sqlite3 "$dir/app.db" "$ordered csv_back")"
+printf 'id,t,note\n1,2,ok\n2,3,"x"y\n' > "$dir/bad.csv"
+msg=$(ar restore "$dir/bad.csv" --to "$url" --table csv_back 2>&1); rc=$?
+[ $rc = 1 ] && echo "$msg" | grep -q "bad.csv' line 3: not a CSV field" || fail "bad csv: $msg"
+printf 'id,t,note\n1,2,"never\nends\n' > "$dir/open.csv"
+msg=$(ar restore "$dir/open.csv" --to "$url" --table csv_back 2>&1); rc=$?
+[ $rc = 1 ] && echo "$msg" | grep -q "open.csv' line 2: a quoted field never ends" ||
+    fail "open quote: $msg"
+msg=$(ar run --table ev --time-column t --window 1d --format csv 2>&1); rc=$?
+[ $rc = 2 ] && echo "$msg" | grep -q -- "--format and --compress go with --action export" ||
+    fail "csv on delete: $rc $msg"
+
 msg=$(ar run --table ev --time-column t --window 1d --json --prometheus 2>&1); rc=$?
 [ $rc = 2 ] && echo "$msg" | grep -q -- "--json and --prometheus" || fail "json+prom: $rc $msg"
 
@@ -84,4 +111,4 @@ if command -v promtool >/dev/null 2>&1; then
 elif [ "${CI:-}" = true ]; then
     fail "promtool missing (CI=true)"
 fi
-echo "archive cli: export, status, restore, move, delete, refusals and Prometheus OK"
+echo "archive cli: export, status, restore, move, delete, refusals, CSV, zstd and Prometheus OK"

@@ -10,6 +10,7 @@
 
 typedef struct archive_args {
     const char *table, *key, *time_column, *soft_column, *window, *action, *to, *dsn_to;
+    int32_t format, compression; /* 0: the library's default */
     int32_t key_type, time_kind, batch, pause_ms, batch_time_ms;
     int64_t now;
     int json, prometheus;
@@ -60,6 +61,14 @@ static int archive_parse(int argc, char **argv, archive_args *a)
             a->key_type = DBMGMT_ARCHIVE_KEY_INTEGER;
         else if (strcmp(o, "--key-type") == 0 && strcmp(v, "text") == 0)
             a->key_type = DBMGMT_ARCHIVE_KEY_TEXT;
+        else if (strcmp(o, "--format") == 0 && strcmp(v, "jsonl") == 0)
+            a->format = DBMGMT_ARCHIVE_JSONL;
+        else if (strcmp(o, "--format") == 0 && strcmp(v, "csv") == 0)
+            a->format = DBMGMT_ARCHIVE_CSV;
+        else if (strcmp(o, "--compress") == 0 && strcmp(v, "gzip") == 0)
+            a->compression = DBMGMT_ARCHIVE_GZIP;
+        else if (strcmp(o, "--compress") == 0 && strcmp(v, "zstd") == 0)
+            a->compression = DBMGMT_ARCHIVE_ZSTD;
         else if (strcmp(o, "--time-column") == 0) a->time_column = v;
         else if (strcmp(o, "--soft-delete-column") == 0) a->soft_column = v;
         else if (strcmp(o, "--window") == 0) a->window = v;
@@ -124,6 +133,15 @@ static dbmgmt_archive *archive_job(const archive_args *a, int need_policy, int *
         rc = dbmgmt_archive_set_window(job, a->window);
     if (rc == DBMGMT_OK)
         rc = dbmgmt_archive_set_action(job, action, action == DBMGMT_ARCHIVE_DELETE ? NULL : a->to);
+    if (rc == DBMGMT_OK && (a->format || a->compression) && action != DBMGMT_ARCHIVE_EXPORT) {
+        cli_usage_error("archive: --format and --compress go with --action export");
+        dbmgmt_archive_free(job);
+        return NULL;
+    }
+    if (rc == DBMGMT_OK && (a->format || a->compression))
+        rc = dbmgmt_archive_set_export_format(job, a->format ? a->format : DBMGMT_ARCHIVE_JSONL,
+                                              a->compression ? a->compression
+                                                             : DBMGMT_ARCHIVE_GZIP);
     if (rc == DBMGMT_OK && a->batch)
         rc = dbmgmt_archive_set_batch_size(job, a->batch);
     if (rc == DBMGMT_OK && a->batch_time_ms >= 0) /* 0: fixed batches of --batch */

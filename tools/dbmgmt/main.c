@@ -121,6 +121,8 @@ static const cli_command commands[] = {
      "  --window D            90d, 12h, 1d12h, 2w, 30m, 45s\n"
      "  --action A            delete (default), move (--to TABLE), export (--to DIR)\n"
      "  --to TABLE|DIR|DSN    archive table, export folder, or restore's database\n"
+     "  --format jsonl|csv    export files' format (default jsonl)\n"
+     "  --compress gzip|zstd  export files' compression (default gzip)\n"
      "  --batch N             rows per batch; the first one with --batch-time (1000)\n"
      "  --batch-time MS       size batches to hold locks ~MS ms, 10..10000 rows;\n"
      "                        0: fixed batches of --batch (default 50)\n"
