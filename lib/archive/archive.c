@@ -322,7 +322,7 @@ const char *dbmgmt_archive_errmsg(const dbmgmt_archive *a)
 
 static const char *const metric_names[DM_ARCHIVE_METRICS] = {
     "rows_examined", "rows_moved", "rows_deleted", "rows_exported", "batches",
-    "lock_ms_max",   "lag_waits",  "files",        "runs",          "resumed",
+    "lock_ms_max",   "lag_waits",  "files_recorded", "runs",        "resumed",
     "batch_rows",    "runs_failed", "last_success"};
 
 const char *dm_arch_action_name(int32_t action)

@@ -34,6 +34,8 @@ out=$(ar run --table ev --time-column t --window 1d --action export --to "$dir/x
       --now 1800000000 --json 2>"$dir/err")
 echo "$out" | grep -q '"rows_exported":400' || fail "run --json: $out"
 echo "$out" | grep -q '"files":\[{"file":"ev-00000001.jsonl.gz"' || fail "no files in: $out"
+[ "$(echo "$out" | grep -o '"files":' | wc -l)" = 1 ] || fail "\"files\" twice in: $out"
+echo "$out" | grep -q '"files_recorded":6,' || fail "no files_recorded in: $out"
 grep -q "^archive: .*rows examined" "$dir/err" || fail "no progress on stderr: $(cat "$dir/err")"
 [ "$(sqlite3 "$dir/app.db" "SELECT COUNT(*) FROM ev")" = 100 ] || fail "old rows left in ev"
 [ "$(ls "$dir/x"/*.jsonl.gz | wc -l)" = 6 ] || fail "not 6 files: $(ls "$dir/x")"
