@@ -16,6 +16,7 @@
 #include <zstd.h>
 #endif
 
+#include "backup/backup_impl.h"
 #include "core/alloc.h"
 
 #define CHUNK 65536
@@ -45,21 +46,6 @@ static void name_kind(const char *path, int32_t *format, int32_t *compression)
                       ends_with(path, ".csv.zst")
                   ? DBMGMT_ARCHIVE_CSV
                   : DBMGMT_ARCHIVE_JSONL;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
 }
 
 /* ---- writing ---------------------------------------------------------------- */
@@ -117,7 +103,7 @@ static int zstd_push(dm_arch_out *o, const void *data, size_t len, ZSTD_EndDirec
     for (;;) {
         ZSTD_outBuffer zout = {o->buf, ZSTD_CStreamOutSize(), 0};
         size_t left = ZSTD_compressStream2(o->z, &zout, &in, mode);
-        if (ZSTD_isError(left) || write_all(o->fd, o->buf, zout.pos) != 0)
+        if (ZSTD_isError(left) || dm_bk_write_all(o->fd, o->buf, zout.pos) != 0)
             return -1;
         if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size)
             return 0;

@@ -234,20 +234,6 @@ DBMGMT_API int dbmgmt_backup_set_key_file(dbmgmt_backup *b, const char *path)
 
 /* ---- streams ------------------------------------------------------------------------- */
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Up to n bytes (fewer only at the end of the file); -1 on error. */
 static ssize_t read_full(int fd, unsigned char *p, size_t n)
 {
@@ -320,7 +306,7 @@ static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out, dm_
     int rc = bufs_alloc(&s, err);
     if (rc != DBMGMT_OK)
         return rc;
-    if (write_all(out, header, sizeof header) != 0)
+    if (dm_bk_write_all(out, header, sizeof header) != 0)
         rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
                           strerror(errno));
     int64_t left = size;
@@ -341,7 +327,7 @@ static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out, dm_
         unsigned long long clen = 0;
         crypto_secretstream_xchacha20poly1305_push(&st, s.cipher, &clen, s.plain, len, header,
                                                    FIXED_LEN, tag);
-        if (write_all(out, s.cipher, (size_t)clen) != 0)
+        if (dm_bk_write_all(out, s.cipher, (size_t)clen) != 0)
             rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
                               strerror(errno));
     } while (left > 0);
@@ -477,7 +463,7 @@ static int decrypt_stream(const dm_bk_key *key, const dm_bk_entry *e, int in, in
         if (sha)
             dm_sha256_update(sha, s.plain, (size_t)plen);
         *total += (int64_t)plen;
-        if (out >= 0 && write_all(out, s.plain, (size_t)plen) != 0) {
+        if (out >= 0 && dm_bk_write_all(out, s.plain, (size_t)plen) != 0) {
             rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", plain_path,
                               strerror(errno));
             break;

@@ -218,6 +218,8 @@ void dm_bk_entry_clear(dm_bk_entry *e);
 void dm_bk_entries_free(dm_bk_entry *v, size_t n);
 
 /* ---- files ---- */
+/* Write all of data to fd (EINTR retried); 0, or -1 with errno. */
+int dm_bk_write_all(int fd, const void *data, size_t len);
 /* fsync a file by path, and a folder (so a rename is durable). */
 int dm_bk_fsync_path(const char *path, dm_error *err);
 int dm_bk_fsync_dir(const char *dir, dm_error *err);

@@ -82,6 +82,21 @@ char *dm_bk_path(const char *dir, const char *name)
     return p;
 }
 
+int dm_bk_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
 int dm_bk_fsync_path(const char *path, dm_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
