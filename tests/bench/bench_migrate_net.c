@@ -13,6 +13,10 @@
  *                                          DBMGMT_TEST_MYSQL_ADMIN_DSN)
  *   bench_migrate_net --apply DSN DIR     (one migrate_on_boot, for strace)
  *
+ * On PostgreSQL also the no-op boot with the 500 applied (issue 23, target
+ * <= 1.2x): dbmgmt_migrate_on_boot against a bare PQconnectdb plus one query
+ * reading the history, in-process, alternated, medians of 41.
+ *
  * The passwords go to the clients in PGPASSWORD / MYSQL_PWD, never in argv.
  * The databases made are dropped. Prints figures; not a pass/fail test.
  */
@@ -24,6 +28,9 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#ifdef BENCH_HAVE_LIBPQ
+#include <libpq-fe.h>
+#endif
 
 #define MIGRATIONS 500
 #define ROUNDS 5
@@ -159,6 +166,40 @@ static long strace_sends(const char *path)
     return total;
 }
 
+#ifdef BENCH_HAVE_LIBPQ
+/* The no-op boot on the database the last round migrated, against libpq alone. */
+static void bench_noop_boot(const char *dir)
+{
+    enum { RUNS = 41 };
+    char dsn[1200];
+    dsn_of(dsn, sizeof dsn, "bench_mnet_ours");
+    double ours[RUNS], bare[RUNS];
+    for (int i = 0; i < RUNS; i++) {
+        double t0 = now_s();
+        if (dbmgmt_migrate_on_boot(dsn, dir, NULL, NULL) != DBMGMT_OK)
+            die("no-op boot");
+        ours[i] = now_s() - t0;
+        t0 = now_s();
+        PGconn *c = PQconnectdb(dsn);
+        PGresult *r = PQstatus(c) == CONNECTION_OK
+                          ? PQexec(c, "SELECT version, checksum FROM dbmgmt_schema_history")
+                          : NULL;
+        int ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) >= MIGRATIONS;
+        PQclear(r);
+        PQfinish(c);
+        bare[i] = now_s() - t0;
+        if (!ok)
+            die("libpq: the history");
+    }
+    timing o = summarise_runs(ours, RUNS), b = summarise_runs(bare, RUNS);
+    printf("no-op boot with %d applied on PostgreSQL: libdbmgmt best %.2f ms median %.2f ms;"
+           " PQconnectdb + the history best %.2f ms median %.2f ms; ratio of medians %.2fx"
+           " (target <= 1.2x)\n",
+           MIGRATIONS, o.best * 1e3, o.median * 1e3, b.best * 1e3, b.median * 1e3,
+           o.median / b.median);
+}
+#endif
+
 static void count_requests(const char *self, const char *dir, const char *script)
 {
     if (system("command -v strace > /dev/null 2>&1") != 0) {
@@ -240,6 +281,10 @@ int main(int argc, char **argv)
            " %.3f s; ratio of medians %.2fx (target <= 1.15x), of bests %.2fx\n",
            MIGRATIONS, is_pg ? "PostgreSQL" : "MariaDB", o.best, o.median,
            is_pg ? "psql" : "mariadb", f.best, f.median, o.median / f.median, o.best / f.best);
+#ifdef BENCH_HAVE_LIBPQ
+    if (is_pg)
+        bench_noop_boot(dir);
+#endif
     count_requests(argv[0], dir, script);
     admin_exec("DROP DATABASE IF EXISTS bench_mnet_ours");
     admin_exec("DROP DATABASE IF EXISTS bench_mnet_client");
