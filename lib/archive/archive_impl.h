@@ -113,11 +113,12 @@ int dm_arch_insert_rows(dbmgmt_conn *conn, const char *table, char *const *colum
 int dm_arch_remote_open(dbmgmt_archive *a);
 int dm_arch_remote_move_batch(dbmgmt_archive *a, const dm_arch_keys *keys, int64_t now);
 
+/* archive.c: "delete", "move" or "export" (status JSON, Prometheus labels). */
+const char *dm_arch_action_name(int32_t action);
+
 /* archive_export.c: one export batch in the open transaction: write the
  * rows of keys (already selected and locked) to a file, fsync, record it,
  * rename, then delete the rows; a->pending_file names it. */
-const char *dm_arch_action_name(int32_t action);
-
 int dm_arch_export_batch(dbmgmt_archive *a, const dm_arch_keys *keys, int64_t now);
 /* archive_export.c: after the batch's commit: the file's rows are gone. */
 int dm_arch_export_committed(dbmgmt_archive *a);
