@@ -160,6 +160,16 @@ typedef struct dm_driver {
      * NULL where the dialect has no such data blocks. */
     int (*exec_copy)(dm_dconn *c, const char *command, const char *data, size_t len,
                      dm_error *err);
+    /* Run one statement, then - only when it succeeded - `follow` (one
+     * statement of ours that returns no rows), in one round trip: MySQL
+     * sends both as one multi-statement query. *follow_failed is 1 when the
+     * error returned is the follow's. The first call turns multi-statement
+     * queries on for the session; exec_followed_end turns them off again
+     * (a no-op when they were never turned on). NULL: run the two with
+     * exec, one round trip each. */
+    int (*exec_followed)(dm_dconn *c, const char *sql, const char *follow, int *follow_failed,
+                         dm_error *err);
+    int (*exec_followed_end)(dm_dconn *c, dm_error *err);
 
     /* one_shot: the statement will run once (dbmgmt_conn_query); a driver
      * may then skip a server-side prepare round trip. */

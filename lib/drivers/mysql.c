@@ -556,6 +556,58 @@ static int my_exec(dm_dconn *c, const char *sql, dm_error *err)
     return dm_my_run_query(c, sql, strlen(sql), err, NULL);
 }
 
+/* A statement and a follow-up of ours in one round trip (driver.h): the
+ * server runs the follow only when the statement succeeded. "\n;\n" ends a
+ * trailing line comment of the statement before the separator. */
+static int my_exec_followed(dm_dconn *c, const char *sql, const char *follow, int *follow_failed,
+                            dm_error *err)
+{
+    *follow_failed = 0;
+    if (!c->multi_statements) {
+        if (dm_mariadb.mysql_set_server_option(c->db, MYSQL_OPTION_MULTI_STATEMENTS_ON) != 0)
+            return dm_my_fail(c->db, err, "turning multi-statement queries on");
+        c->multi_statements = 1;
+    }
+    dm_buf q = DM_BUF_INIT;
+    dm_buf_puts(&q, sql);
+    dm_buf_puts(&q, "\n;\n");
+    dm_buf_puts(&q, follow);
+    if (dm_buf_failed(&q)) {
+        dm_buf_free(&q);
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory running a statement");
+    }
+    int sent = dm_mariadb.mysql_real_query(c->db, q.data, (unsigned long)q.len);
+    dm_buf_free(&q);
+    if (sent != 0) /* the statement failed: the server ran nothing after it */
+        return dm_my_fail(c->db, err, NULL);
+    MYSQL_RES *res = dm_mariadb.mysql_store_result(c->db);
+    if (res)
+        dm_mariadb.mysql_free_result(res);
+    else if (dm_mariadb.mysql_field_count(c->db) != 0)
+        return dm_my_fail(c->db, err, NULL);
+    int more = dm_mariadb.mysql_next_result(c->db);
+    if (more < 0)
+        return dm_error_set(err, DBMGMT_ERR_INTERNAL, "the server did not run the statement's "
+                            "follow-up (%s)", follow);
+    if (more > 0) {
+        *follow_failed = 1;
+        return dm_my_fail(c->db, err, NULL);
+    }
+    int rc = drain_results(c, err, NULL);
+    *follow_failed = rc != DBMGMT_OK;
+    return rc;
+}
+
+static int my_exec_followed_end(dm_dconn *c, dm_error *err)
+{
+    if (!c->multi_statements)
+        return DBMGMT_OK;
+    c->multi_statements = 0;
+    if (dm_mariadb.mysql_set_server_option(c->db, MYSQL_OPTION_MULTI_STATEMENTS_OFF) != 0)
+        return dm_my_fail(c->db, err, "turning multi-statement queries off");
+    return DBMGMT_OK;
+}
+
 /* -------------------------------------------------------------- statements */
 
 static int my_begin(dm_dconn *c, dm_error *err)
@@ -599,6 +651,8 @@ const dm_driver dm_mysql_driver = {
     .connect = my_connect,
     .close = my_close,
     .exec = my_exec,
+    .exec_followed = my_exec_followed,
+    .exec_followed_end = my_exec_followed_end,
     .prepare = dm_my_prepare,
     .param_count = dm_my_param_count,
     .bind = dm_my_bind,

@@ -62,10 +62,31 @@ static int run_statements(dbmgmt_migrator *m, const dm_plan_step *st,
                           size_t *failed_at)
 {
     const dm_section *s = step_section(st);
+    int marks = dirty_protocol && st->direction == DBMGMT_UP;
     for (size_t i = from; i < list->count; i++) {
-        int rc = list->items[i].split ? dm_conn_exec_split(m->conn, list->items[i].split)
-                                      : dm_conn_exec_statement(m->conn, list->items[i].sql);
-        if (rc == DBMGMT_OK && dirty_protocol && st->direction == DBMGMT_UP)
+        const dm_mig_statement *item = &list->items[i];
+        char *mark = NULL;
+        int rc = DBMGMT_OK;
+        if (marks && dm_stmt_can_carry_mark(item)) {
+            rc = dm_history_mark_sql(m, st->mig->version, 0, (int32_t)(i + 1), 0, NULL, &mark);
+            if (rc == DBMGMT_ERR_INVALID)
+                rc = DBMGMT_OK; /* not text-safe: marked on its own below */
+            else if (rc != DBMGMT_OK)
+                return rc;
+        }
+        int carried = mark != NULL;
+        if (carried) { /* the statement and its progress mark in one round trip */
+            int mark_failed = 0; /* either failure stops here: the dirty mark says i */
+            rc = dm_conn_exec_followed(m->conn, item->split, mark, &mark_failed);
+            dm_free(mark);
+        } else if (item->split) {
+            rc = dm_conn_exec_split(m->conn, item->split);
+        } else { /* a goose block goes as one statement, as in a run without marks */
+            rc = dm_conn_exec_followed_end(m->conn);
+            if (rc == DBMGMT_OK)
+                rc = dm_conn_exec_statement(m->conn, item->sql);
+        }
+        if (!carried && rc == DBMGMT_OK && marks)
             rc = dm_history_mark(m, st->mig->version, 0, (int32_t)(i + 1), NULL, 0, NULL);
         if (rc != DBMGMT_OK) {
             *failed_at = i;
@@ -78,6 +99,17 @@ static int run_statements(dbmgmt_migrator *m, const dm_plan_step *st,
         }
     }
     return DBMGMT_OK;
+}
+
+/* Whether a statement of the list may have changed the session: only then
+ * is it put back after the migration (a round trip or two saved per
+ * migration on the network engines; stmt_kind.c says what counts). */
+static int may_change_session(const dm_mig_statements *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (dm_stmt_may_change_session(&list->items[i]))
+            return 1;
+    return 0;
 }
 
 /* DESIGN §5.4: in production, the run that is about to change the schema
@@ -109,9 +141,10 @@ static int backup_before_changes(dbmgmt_migrator *m, const dm_history *h)
  * connection, so nothing the migration set outlives it there, where the
  * next client (another migrator reading its current schema) would find it.
  * Returns rc, or the restore's failure naming the version. */
-static int restore_before_commit(dbmgmt_migrator *m, const dm_plan_step *st, int rc)
+static int restore_before_commit(dbmgmt_migrator *m, const dm_plan_step *st,
+                                 const dm_mig_statements *list, int rc)
 {
-    if (rc != DBMGMT_OK || !m->conn->drv->settings_transactional)
+    if (rc != DBMGMT_OK || !m->conn->drv->settings_transactional || !may_change_session(list))
         return rc;
     return dm_migrator_session_restore(m, st->mig->version, rc);
 }
@@ -136,7 +169,7 @@ static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, in
                  ? dm_history_insert(m, rank, st->mig, 1, (int32_t)list.count, dm_monotonic_ms() - start)
                  : dm_history_delete(m, st->mig->version);
     if (!in_transaction) {
-        rc = restore_before_commit(m, st, rc);
+        rc = restore_before_commit(m, st, &list, rc);
         if (rc == DBMGMT_OK)
             rc = from_conn(m, m->conn, dbmgmt_conn_commit(m->conn));
         else
@@ -144,7 +177,8 @@ static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, in
         /* after a commit that carried the restore there is nothing to undo
          * (a rollback undid the migration's SET, but restore anyway: a
          * migration may have committed on its own) */
-        if (rc != DBMGMT_OK || !m->conn->drv->settings_transactional)
+        if (rc != DBMGMT_OK ||
+            (!m->conn->drv->settings_transactional && may_change_session(&list)))
             rc = dm_migrator_session_restore(m, st->mig->version, rc);
     }
     dm_mig_statements_free(&list);
@@ -203,7 +237,8 @@ static int run_dirty_protocol_step(dbmgmt_migrator *m, const dm_plan_step *st, i
                                    dm_monotonic_ms() - start, st->mig->checksum)
                  : dm_history_delete(m, st->mig->version);
     }
-    rc = dm_migrator_session_restore(m, st->mig->version, rc);
+    if (rc != DBMGMT_OK || may_change_session(&list))
+        rc = dm_migrator_session_restore(m, st->mig->version, rc);
     dm_mig_statements_free(&list);
     if (rc == DBMGMT_OK)
         progress_after(m, st, dm_monotonic_ms() - start);
@@ -397,6 +432,9 @@ static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
         rc = dm_history_fingerprint(m, &rows, &max_rank);
     if (rc == DBMGMT_OK && changed && req->direction == DBMGMT_UP)
         rc = meta_after_up_run(m, &h, newest, rows, max_rank);
+    int ended = dm_conn_exec_followed_end(m->conn); /* multi-statement queries off */
+    if (rc == DBMGMT_OK && ended != DBMGMT_OK)
+        rc = from_conn(m, m->conn, ended);
     dbmgmt_plan_free(fresh);
     dm_history_clear(&h);
     dm_lock_session_close(lock_conn, lock_name);
@@ -609,7 +647,12 @@ static int resume_locked(dbmgmt_migrator *m, dm_history *h, const void *arg)
         dbmgmt_conn_unlock(m->conn, "dbmgmt:resume");
     /* continues from the failed statement; on success the row records the
      * checksum of the file as it is now (the fix may have been in the file) */
-    return run_dirty_protocol_step(m, &st, h->dirty->rank, (size_t)h->dirty->statements_applied, 1);
+    int rc = run_dirty_protocol_step(m, &st, h->dirty->rank,
+                                     (size_t)h->dirty->statements_applied, 1);
+    int ended = dm_conn_exec_followed_end(m->conn); /* multi-statement queries off */
+    if (rc == DBMGMT_OK && ended != DBMGMT_OK)
+        rc = from_conn(m, m->conn, ended);
+    return rc;
 }
 
 int dm_resume(dbmgmt_migrator *m)

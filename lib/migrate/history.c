@@ -326,10 +326,51 @@ int dm_history_insert(dbmgmt_migrator *m, int64_t rank, const dm_migration *mig,
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", 10, params);
 }
 
+/* Only digits, dots and lower-case hex: safe as a literal between quotes. */
+static int literal_safe(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || *s == '.'))
+            return 0;
+    return 1;
+}
+
+int dm_history_mark_sql(dbmgmt_migrator *m, const char *version, int success,
+                        int32_t statements_applied, int64_t execution_ms, const char *checksum,
+                        char **out)
+{
+    *out = NULL;
+    if (!dm_version_valid(version) || !literal_safe(version) ||
+        (checksum && !literal_safe(checksum)))
+        return DBMGMT_ERR_INVALID;
+    char set[200];
+    snprintf(set, sizeof set,
+             " SET success = %d, statements_applied = %d, error_message = NULL,"
+             " execution_ms = %lld%s%s%s WHERE version = '%s'",
+             success ? 1 : 0, (int)statements_applied, (long long)execution_ms,
+             checksum ? ", checksum = '" : "", checksum ? checksum : "", checksum ? "'" : "",
+             version);
+    return history_sql(m, "UPDATE ", set, out);
+}
+
 int dm_history_mark(dbmgmt_migrator *m, const char *version, int success,
                     int32_t statements_applied, const char *error, int64_t execution_ms,
                     const char *checksum)
 {
+    if (!error) { /* nothing to bind: one round trip as text, not prepare + execute */
+        char *sql = NULL;
+        int rc = dm_history_mark_sql(m, version, success, statements_applied, execution_ms,
+                                     checksum, &sql);
+        if (rc == DBMGMT_OK) {
+            rc = from_conn(m, dm_conn_exec_statement(m->conn, sql));
+            dm_free(sql);
+            return rc;
+        }
+        if (rc != DBMGMT_ERR_INVALID)
+            return rc;
+    }
     char ms[24], ok[4], applied[16];
     snprintf(ms, sizeof ms, "%lld", (long long)execution_ms);
     snprintf(ok, sizeof ok, "%d", success ? 1 : 0);

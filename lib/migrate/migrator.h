@@ -94,6 +94,10 @@ struct dbmgmt_migrator {
     char *migrations_dir;         /* the folder added (seeds default beside it), or NULL */
     dbmgmt_seed_progress_fn seed_progress;
     void *seed_progress_userdata;
+    /* While a plan is computed: the database was just seen to hold no table
+     * but the history's, so the lint need not ask the server whether the
+     * plan's tables exist (a round trip per table saved on a first boot). */
+    int plan_db_empty;
     dm_error err;
 };
 
@@ -125,7 +129,18 @@ int dm_history_insert_raw(dbmgmt_migrator *m, int64_t rank, const char *version,
 int dm_history_mark(dbmgmt_migrator *m, const char *version, int success,
                     int32_t statements_applied, const char *error, int64_t execution_ms,
                     const char *checksum);
+/* dm_history_mark's UPDATE without an error message, as text with its
+ * values in it (the version and checksum are digits, dots and hex), in
+ * *out (dm_free it); DBMGMT_ERR_INVALID when a value is not of that kind. */
+int dm_history_mark_sql(dbmgmt_migrator *m, const char *version, int success,
+                        int32_t statements_applied, int64_t execution_ms, const char *checksum,
+                        char **out);
 int dm_history_delete(dbmgmt_migrator *m, const char *version);
+/* stmt_kind.c: whether a migration's statement may change the session
+ * (then the migrator puts it back after the migration), and whether its
+ * progress mark may be sent with it in one round trip. */
+int dm_stmt_may_change_session(const dm_mig_statement *st);
+int dm_stmt_can_carry_mark(const dm_mig_statement *st);
 /* Row count and highest rank: a cheap way to see whether another process
  * changed the history since it was read. */
 int dm_history_fingerprint(dbmgmt_migrator *m, int64_t *count, int64_t *max_rank);

@@ -123,6 +123,7 @@ static int plan_up(dbmgmt_migrator *m, const dm_history *h, const char *target, 
         rc = dm_database_has_tables(m, &has_tables);
         if (rc != DBMGMT_OK)
             return rc;
+        m->plan_db_empty = !has_tables;
         if (has_tables)
             rc = plan_add_problem(p, DBMGMT_ERR_POLICY,
                                   "the database is not empty but has no migration history: "
@@ -212,6 +213,8 @@ static int count_statements(dbmgmt_migrator *m, dbmgmt_plan *p)
 static int live_table_exists(void *ctx, const char *name)
 {
     dbmgmt_migrator *m = ctx;
+    if (m->plan_db_empty && strcmp(name, m->table) != 0)
+        return 0; /* read in this plan's computation: no table but the history */
     dm_error ignored;
     return m->conn->drv->table_exists(m->conn->dc, NULL, name, &ignored);
 }
@@ -300,6 +303,7 @@ int dm_plan_compute(dbmgmt_migrator *m, const dm_history *h, int32_t direction,
         !dm_history_find(h, target) && !(direction == DBMGMT_DOWN && strcmp(target, "0") == 0))
         rc = plan_add_problem(p, DBMGMT_ERR_NOTFOUND,
                               "target version %s is neither in the source nor applied", target);
+    m->plan_db_empty = 0; /* plan_up may see it empty again, now */
     if (rc == DBMGMT_OK)
         rc = check_history(m, h, p);
     if (rc == DBMGMT_OK)
@@ -310,6 +314,7 @@ int dm_plan_compute(dbmgmt_migrator *m, const dm_history *h, int32_t direction,
         rc = lint_steps(m, p);
     if (rc == DBMGMT_OK)
         rc = lint_policy(m, h, p, !count);
+    m->plan_db_empty = 0;
     if (rc != DBMGMT_OK) {
         if (rc == DBMGMT_ERR_NOMEM)
             dm_migrator_fail(m, rc, "out of memory planning");
