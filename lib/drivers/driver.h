@@ -238,6 +238,15 @@ typedef struct dm_driver {
      * session has no current schema or database (st is complete but for
      * st->schema, which is empty). */
     int (*session_save)(dm_dconn *c, dm_session_state *st, dm_error *err);
+    /* The current schema alone, in st->schema (st->restore NULL), with
+     * session_save's DBMGMT_ERR_NOTFOUND, and in the same round trip
+     * whether the table exists in schema (NULL: the current one): for a
+     * run that reads the history and may change nothing, where what
+     * session_save also reads costs more (PostgreSQL: pg_settings,
+     * milliseconds on a new session). NULL: the migrator calls
+     * session_save and table_exists. */
+    int (*session_schema)(dm_dconn *c, const char *schema, const char *table,
+                          dm_session_state *st, int *table_exists, dm_error *err);
     /* Put the session back as session_save found it (outside a transaction). */
     int (*session_restore)(dm_dconn *c, const dm_session_state *st, dm_error *err);
     /* Append name quoted as an identifier ("x" or `x`). */

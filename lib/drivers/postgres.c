@@ -576,6 +576,7 @@ const dm_driver dm_postgres_driver = {
     .catalog = dm_pg_catalog,
     .table_exists = dm_pg_table_exists,
     .session_save = dm_pg_session_save,
+    .session_schema = dm_pg_session_schema,
     .session_restore = dm_pg_session_restore,
     .quote_ident = dm_quote_ident_standard,
     .whatif_open = dm_pg_whatif_open,

@@ -52,6 +52,8 @@ int dm_pg_params(dm_dconn *c, const char *sql, int n, const char *const *values,
 /* postgres_schema.c */
 int dm_pg_table_exists(dm_dconn *c, const char *schema, const char *name, dm_error *err);
 int dm_pg_session_save(dm_dconn *c, dm_session_state *st, dm_error *err);
+int dm_pg_session_schema(dm_dconn *c, const char *schema, const char *table,
+                         dm_session_state *st, int *table_exists, dm_error *err);
 int dm_pg_session_restore(dm_dconn *c, const dm_session_state *st, dm_error *err);
 int dm_pg_catalog(dm_dconn *c, dm_catalog *cat, dm_error *err);
 

@@ -143,6 +143,46 @@ int dm_pg_table_exists(dm_dconn *c, const char *schema, const char *name, dm_err
     return rc;
 }
 
+/* st->schema from the current_schema() text in value (NULL: none exists
+ * on the search_path, which is given for the message). */
+static int schema_of(const char *value, const char *search_path, dm_session_state *st,
+                     dm_error *err)
+{
+    if (!value)
+        return dm_error_set(err, DBMGMT_ERR_NOTFOUND,
+                            "PostgreSQL: no schema to keep the migration history in: the "
+                            "search_path '%s' names no schema that exists; create one, or give "
+                            "the history table a schema (schema.table)", search_path);
+    if (strlen(value) >= sizeof st->schema)
+        return dm_error_set(err, DBMGMT_ERR_INVALID, "PostgreSQL: the current schema's name is "
+                            "longer than %d bytes", (int)sizeof st->schema - 1);
+    snprintf(st->schema, sizeof st->schema, "%s", value);
+    return DBMGMT_OK;
+}
+
+int dm_pg_session_schema(dm_dconn *c, const char *schema, const char *table,
+                         dm_session_state *st, int *table_exists, dm_error *err)
+{
+    memset(st, 0, sizeof *st);
+    *table_exists = 0;
+    const char *params[] = {table, schema};
+    PGresult *res = dm_libpq.PQexecParams(
+        c->pg, "SELECT current_schema(), current_setting('search_path'), EXISTS (SELECT 1 FROM "
+               "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+               "COALESCE($2, current_schema()) AND c.relname = $1 AND c.relkind IN ('r', 'p'))",
+        2, NULL, params, NULL, NULL, 0);
+    int rc;
+    if (dm_libpq.PQresultStatus(res) != PGRES_TUPLES_OK || dm_libpq.PQntuples(res) != 1)
+        rc = dm_pg_fail(c, res, err, "reading the session's schema");
+    else
+        rc = schema_of(dm_libpq.PQgetisnull(res, 0, 0) ? NULL : dm_libpq.PQgetvalue(res, 0, 0),
+                       dm_libpq.PQgetvalue(res, 0, 1), st, err);
+    if (rc == DBMGMT_OK || rc == DBMGMT_ERR_NOTFOUND)
+        *table_exists = strcmp(dm_libpq.PQgetvalue(res, 0, 2), "t") == 0;
+    dm_libpq.PQclear(res);
+    return rc;
+}
+
 /* The schema is current_schema(): the first schema on the search_path
  * that exists. The session is put back with RESET ALL (every setting to the
  * value the session started with: server, database, role and connection
@@ -171,17 +211,9 @@ int dm_pg_session_save(dm_dconn *c, dm_session_state *st, dm_error *err)
     int rc = DBMGMT_OK;
     if (!st->restore)
         rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading the session's settings");
-    else if (dm_libpq.PQgetisnull(res, 0, 0))
-        rc = dm_error_set(err, DBMGMT_ERR_NOTFOUND,
-                          "PostgreSQL: no schema to keep the migration history in: the "
-                          "search_path '%s' names no schema that exists; create one, or give "
-                          "the history table a schema (schema.table)",
-                          dm_libpq.PQgetvalue(res, 0, 1));
-    else if (strlen(dm_libpq.PQgetvalue(res, 0, 0)) >= sizeof st->schema)
-        rc = dm_error_set(err, DBMGMT_ERR_INVALID, "PostgreSQL: the current schema's name is "
-                          "longer than %d bytes", (int)sizeof st->schema - 1);
     else
-        snprintf(st->schema, sizeof st->schema, "%s", dm_libpq.PQgetvalue(res, 0, 0));
+        rc = schema_of(dm_libpq.PQgetisnull(res, 0, 0) ? NULL : dm_libpq.PQgetvalue(res, 0, 0),
+                       dm_libpq.PQgetvalue(res, 0, 1), st, err);
     dm_libpq.PQclear(res);
     if (rc != DBMGMT_OK && rc != DBMGMT_ERR_NOTFOUND)
         dm_session_state_clear(st);

@@ -159,7 +159,8 @@ static int run_transactional_step(dbmgmt_migrator *m, const dm_plan_step *st, in
     if (rc != DBMGMT_OK)
         return rc;
     int64_t start = dm_monotonic_ms();
-    if (!in_transaction)
+    rc = dm_migrator_session_full(m); /* what to put back, before anything changes it */
+    if (rc == DBMGMT_OK && !in_transaction)
         rc = from_conn(m, m->conn, dbmgmt_conn_begin(m->conn));
     size_t failed_at = 0;
     if (rc == DBMGMT_OK)
@@ -212,6 +213,11 @@ static int run_dirty_protocol_step(dbmgmt_migrator *m, const dm_plan_step *st, i
     if (rc != DBMGMT_OK)
         return rc;
     int64_t start = dm_monotonic_ms();
+    rc = dm_migrator_session_full(m); /* what to put back, before anything changes it */
+    if (rc != DBMGMT_OK) {
+        dm_mig_statements_free(&list);
+        return rc;
+    }
     if (st->direction == DBMGMT_UP && !row_exists)
         rc = dm_history_insert(m, rank, st->mig, 0, 0, 0);
     if (rc != DBMGMT_OK) /* no row of ours: nothing may be marked (see below) */

@@ -16,26 +16,58 @@ static int from_conn(dbmgmt_migrator *m, int rc)
     return rc;
 }
 
-int dm_migrator_session(dbmgmt_migrator *m)
+/* Keep a saved session state, and the schema it resolves unless the table
+ * named its own. rc: the driver's. */
+static int session_keep(dbmgmt_migrator *m, dm_session_state *st, int rc)
 {
-    if (m->session_saved)
-        return DBMGMT_OK;
-    int rc = m->conn->drv->session_save(m->conn->dc, &m->session, &m->conn->err);
     if (rc == DBMGMT_ERR_NOTFOUND && m->schema[0])
         rc = DBMGMT_OK; /* no current schema, and none needed: the table names its own */
     if (rc != DBMGMT_OK) {
-        dm_session_state_clear(&m->session);
+        dm_session_state_clear(st);
         return from_conn(m, rc);
     }
     if (!m->schema[0])
-        snprintf(m->schema, sizeof m->schema, "%s", m->session.schema);
+        snprintf(m->schema, sizeof m->schema, "%s", st->schema);
+    dm_session_state_clear(&m->session);
+    m->session = *st;
     m->session_saved = 1;
     return DBMGMT_OK;
 }
 
+int dm_migrator_session(dbmgmt_migrator *m)
+{
+    if (m->session_saved)
+        return DBMGMT_OK;
+    const dm_driver *drv = m->conn->drv;
+    dm_session_state st;
+    memset(&st, 0, sizeof st);
+    if (!drv->session_schema) {
+        int rc = session_keep(m, &st, drv->session_save(m->conn->dc, &st, &m->conn->err));
+        m->session_full = rc == DBMGMT_OK;
+        return rc;
+    }
+    int exists = 0;
+    int rc = drv->session_schema(m->conn->dc, m->schema[0] ? m->schema : NULL, m->table, &st,
+                                 &exists, &m->conn->err);
+    rc = session_keep(m, &st, rc);
+    m->table_known = rc == DBMGMT_OK ? (exists ? 1 : 0) : -1;
+    return rc;
+}
+
+int dm_migrator_session_full(dbmgmt_migrator *m)
+{
+    if (m->session_full)
+        return DBMGMT_OK;
+    dm_session_state st;
+    memset(&st, 0, sizeof st);
+    int rc = session_keep(m, &st, m->conn->drv->session_save(m->conn->dc, &st, &m->conn->err));
+    m->session_full = rc == DBMGMT_OK;
+    return rc;
+}
+
 int dm_migrator_session_restore(dbmgmt_migrator *m, const char *version, int rc)
 {
-    if (!m->session_saved)
+    if (!m->session_full)
         return rc;
     int restored = m->conn->drv->session_restore(m->conn->dc, &m->session, &m->conn->err);
     if (restored != DBMGMT_OK && rc == DBMGMT_OK)
@@ -72,9 +104,12 @@ static int history_sql(dbmgmt_migrator *m, const char *prefix, const char *suffi
 /* Whether the history table exists, in the schema the session was saved with. */
 static int history_table_exists(dbmgmt_migrator *m)
 {
+    int first = !m->session_saved;
     int rc = dm_migrator_session(m);
     if (rc != DBMGMT_OK)
         return rc;
+    if (first && m->table_known >= 0) /* answered with the schema, just now */
+        return m->table_known;
     int exists = m->conn->drv->table_exists(m->conn->dc, m->schema, m->table, &m->conn->err);
     return exists < 0 ? from_conn(m, exists) : exists;
 }
@@ -432,6 +467,8 @@ typedef struct history_meta {
     char newest[64];
     char digest[65];
     int64_t max_rank;
+    /* The fingerprint (dm_history_fingerprint) read in the same query. */
+    int64_t rows, rows_max_rank;
 } history_meta;
 
 /* The applied set's digest: SHA-256 over the first count source versions in
@@ -452,11 +489,23 @@ static void applied_digest(const dbmgmt_migrator *m, size_t count, char hex[65])
 
 static int read_meta_rows(dbmgmt_migrator *m, dm_history *h, history_meta *meta)
 {
-    char *sql = NULL;
-    int rc = history_sql(m, "SELECT version, description, script, checksum, execution_ms FROM ",
-                         " WHERE installed_rank <= 0", &sql);
+    /* the fingerprint rides along, so a boot with nothing to do reads the
+     * history in one query (one round trip saved, and one snapshot) */
+    dm_buf b = DM_BUF_INIT;
+    int rc = dm_migrator_session(m);
     if (rc != DBMGMT_OK)
         return rc;
+    dm_buf_puts(&b, "SELECT version, description, script, checksum, execution_ms,"
+                    " (SELECT COUNT(*) FROM ");
+    dm_history_table_sql(m, &b);
+    dm_buf_puts(&b, " WHERE installed_rank > 0), (SELECT COALESCE(MAX(installed_rank), 0) FROM ");
+    dm_history_table_sql(m, &b);
+    dm_buf_puts(&b, " WHERE installed_rank > 0) FROM ");
+    dm_history_table_sql(m, &b);
+    dm_buf_puts(&b, " WHERE installed_rank <= 0");
+    char *sql = dm_buf_detach(&b);
+    if (!sql)
+        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory");
     dbmgmt_result *r = NULL;
     rc = from_conn(m, dbmgmt_conn_query(m->conn, &r, sql, 0, NULL));
     int own = DBMGMT_OK; /* a failure of ours, not the connection's */
@@ -482,6 +531,8 @@ static int read_meta_rows(dbmgmt_migrator *m, dm_history *h, history_meta *meta)
                 snprintf(meta->newest, sizeof meta->newest, "%s", newest);
                 memcpy(meta->digest, digest, 65);
                 meta->max_rank = dbmgmt_result_int64(r, 4);
+                meta->rows = dbmgmt_result_int64(r, 5);
+                meta->rows_max_rank = dbmgmt_result_int64(r, 6);
             }
         }
     }
@@ -491,16 +542,13 @@ static int read_meta_rows(dbmgmt_migrator *m, dm_history *h, history_meta *meta)
     return rc < 0 ? from_conn(m, rc) : DBMGMT_OK;
 }
 
-/* The metadata row agrees with the table and with the source: then the
- * applied set is exactly the source's versions up to meta->newest (1),
- * or it does not (0), or the table could not be read (< 0, the status). */
+/* The metadata row agrees with the table (the fingerprint read with it)
+ * and with the source: then the applied set is exactly the source's
+ * versions up to meta->newest (1), or it does not (0). */
 static int meta_matches(dbmgmt_migrator *m, const history_meta *meta, size_t *prefix,
                         int64_t *row_count)
 {
-    int64_t rows = 0, max_rank = 0;
-    int rc = dm_history_fingerprint(m, &rows, &max_rank);
-    if (rc != DBMGMT_OK)
-        return rc;
+    int64_t rows = meta->rows, max_rank = meta->rows_max_rank;
     *row_count = rows;
     if ((size_t)rows != meta->count || max_rank != meta->max_rank)
         return 0;

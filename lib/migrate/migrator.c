@@ -35,6 +35,7 @@ DBMGMT_API int dbmgmt_migrator_new(dbmgmt_migrator **out, dbmgmt_conn *conn)
     m->conn = conn;
     snprintf(m->table, sizeof m->table, "%s", DM_HISTORY_DEFAULT);
     m->lock_timeout_ms = DEFAULT_LOCK_TIMEOUT_MS;
+    m->table_known = -1;
     *out = m;
     return DBMGMT_OK;
 }

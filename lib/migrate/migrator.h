@@ -83,7 +83,12 @@ struct dbmgmt_migrator {
      * session was saved, before the first migration. */
     char schema[DM_SCHEMA_MAX];
     dm_session_state session;
-    int session_saved;
+    int session_saved; /* the schema is resolved (m->schema) */
+    int session_full;  /* and the session saved whole, to be put back after a migration */
+    /* Whether the history table existed when the schema was resolved
+     * (session_schema): 1, 0, or -1 (not asked). Only the question asked in
+     * the same breath (history_table_exists) uses it. */
+    int table_known;
     char *environment;
     int32_t lock_timeout_ms;
     uint32_t allow;
@@ -102,9 +107,14 @@ struct dbmgmt_migrator {
 };
 
 /* history.c */
-/* Save the session at the migrator's first statement (the schema its
- * table lives in is resolved then); later calls do nothing. */
+/* Resolve the schema the table lives in at the migrator's first statement
+ * (later calls do nothing): the session's current schema, read with the
+ * driver's cheaper session_schema where it has one. */
 int dm_migrator_session(dbmgmt_migrator *m);
+/* Save the whole session (settings included) before the first migration
+ * or seed changes anything, so dm_migrator_session_restore can put it back;
+ * later calls do nothing. */
+int dm_migrator_session_full(dbmgmt_migrator *m);
 /* After a migration (committed or rolled back, outside a transaction): put
  * the session back as it was saved. Returns rc, or the restore's failure
  * (naming the version) when rc was OK. */

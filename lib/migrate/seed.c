@@ -289,7 +289,8 @@ static int seed_one(seed_run *run, const dm_migration *s, int in_tx, int32_t *ou
         return DBMGMT_OK;
     }
     *outcome = recorded[0] ? DBMGMT_SEED_REAPPLIED : DBMGMT_SEED_APPLIED;
-    if (!in_tx)
+    rc = dm_migrator_session_full(m); /* what to put back, before anything changes it */
+    if (rc == DBMGMT_OK && !in_tx)
         rc = from_conn(m, m->conn, dbmgmt_conn_begin(m->conn));
     if (rc == DBMGMT_OK)
         rc = run_seed_statements(m, s);

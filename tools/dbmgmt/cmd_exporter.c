@@ -19,6 +19,7 @@ int cmd_exporter(int argc, char **argv)
 
 #else
 
+#include <dlfcn.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,6 +32,43 @@ typedef int dm_mhd_result; /* before 0.9.71 handlers returned int */
 #else
 typedef enum MHD_Result dm_mhd_result;
 #endif
+
+/* libmicrohttpd is loaded when the exporter starts, not linked: linked, it
+ * and GnuTLS under it (p11-kit, nettle, gmp, ...) were mapped and
+ * initialised by every dbmgmt run, a short `dbmgmt up` included - about
+ * half of what a process that does nothing costs (issue 23). The pointers
+ * take their types from the header, so each call is checked as before. */
+#define MHD_FUNCTIONS(X)                                                                          \
+    X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_create_response_from_buffer)                      \
+    X(MHD_add_response_header) X(MHD_queue_response) X(MHD_destroy_response)
+static struct {
+#define MHD_POINTER(name) __typeof__(name) *name;
+    MHD_FUNCTIONS(MHD_POINTER)
+#undef MHD_POINTER
+} mhd;
+
+/* 0, or -1 with the reason on stderr. */
+static int load_microhttpd(void)
+{
+    static const char *const sonames[] = {DBMGMT_CLI_MICROHTTPD_SONAME, "libmicrohttpd.so"};
+    void *lib = NULL;
+    for (size_t i = 0; !lib && i < sizeof sonames / sizeof sonames[0]; i++)
+        lib = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        fprintf(stderr, "dbmgmt exporter: cannot load libmicrohttpd (%s): %s\n",
+                DBMGMT_CLI_MICROHTTPD_SONAME, dlerror());
+        return -1;
+    }
+#define MHD_LOAD(name)                                                                            \
+    *(void **)&mhd.name = dlsym(lib, #name);                                                     \
+    if (!mhd.name) {                                                                              \
+        fprintf(stderr, "dbmgmt exporter: libmicrohttpd has no %s\n", #name);                     \
+        return -1;                                                                                \
+    }
+    MHD_FUNCTIONS(MHD_LOAD)
+#undef MHD_LOAD
+    return 0; /* never unloaded: its threads may outlive a dlclose */
+}
 
 /* What the handler needs; the mutex serialises scrapes (the sampler, the
  * alert rules and the pool's migrator connection are one thread's at a
@@ -66,12 +104,12 @@ static dm_mhd_result respond(struct MHD_Connection *c, unsigned status, const ch
                              const char *body)
 {
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+        mhd.MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    dm_mhd_result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
+    mhd.MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    dm_mhd_result ret = mhd.MHD_queue_response(c, status, r);
+    mhd.MHD_destroy_response(r);
     return ret;
 }
 
@@ -140,6 +178,10 @@ int cmd_exporter(int argc, char **argv)
         return cli_usage_error("exporter: --listen takes HOST:PORT (127.0.0.1:9187), not '%s'",
                                listen);
 
+    if (load_microhttpd() != 0) {
+        freeaddrinfo(ai);
+        return CLI_EXIT_FAILURE;
+    }
     exporter x = {.pool = NULL};
     int status = CLI_EXIT_FAILURE;
     struct MHD_Daemon *d = NULL;
@@ -163,7 +205,7 @@ int cmd_exporter(int argc, char **argv)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    d = MHD_start_daemon(flags, 0, NULL, NULL, handle, &x, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+    d = mhd.MHD_start_daemon(flags, 0, NULL, NULL, handle, &x, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                          MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "dbmgmt exporter: cannot listen on %s (address in use or not ours?)\n",
@@ -179,7 +221,7 @@ int cmd_exporter(int argc, char **argv)
     status = CLI_EXIT_OK;
 out:
     if (d)
-        MHD_stop_daemon(d);
+        mhd.MHD_stop_daemon(d);
     freeaddrinfo(ai);
     dbmgmt_alerts_free(x.alerts);
     dbmgmt_health_sampler_free(x.sampler);
