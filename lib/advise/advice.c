@@ -4,6 +4,7 @@
 
 #include "advise_impl.h"
 #include "core/alloc.h"
+#include "sql/lexer.h"
 
 static char *copy_or_empty(dbmgmt_advice *adv, const char *s)
 {
@@ -50,6 +51,23 @@ int adv_finding_add_query(dbmgmt_advice *adv, adv_finding *f, const char *sql)
     return DBMGMT_OK;
 }
 
+int adv_finding_set_keys(dbmgmt_advice *adv, adv_finding *f, const adv_key *keys, size_t n)
+{
+    f->keys = dm_calloc(n ? n : 1, sizeof *f->keys);
+    if (!f->keys) {
+        adv->failed = 1;
+        return DBMGMT_ERR_NOMEM;
+    }
+    f->nkeys = n; /* zeroed: what is not copied yet is released as NULL */
+    for (size_t i = 0; i < n && !adv->failed; i++) {
+        f->keys[i].desc = keys[i].desc;
+        f->keys[i].column = copy_or_empty(adv, keys[i].column);
+        if (keys[i].collation)
+            f->keys[i].collation = copy_or_empty(adv, keys[i].collation);
+    }
+    return adv->failed ? DBMGMT_ERR_NOMEM : DBMGMT_OK;
+}
+
 static int compare_findings(const void *x, const void *y)
 {
     const adv_finding *a = x, *b = y;
@@ -75,15 +93,55 @@ void adv_join_columns(dm_buf *out, char *const *names, size_t n)
     }
 }
 
+void adv_join_keys(dm_buf *out, const adv_key *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            dm_buf_putc(out, ',');
+        dm_buf_puts(out, keys[i].column);
+    }
+}
+
+/* A bare word the SQL lexer takes for a keyword (t1(index) does not parse). */
+static int is_keyword(const char *name)
+{
+    dm_sql_lexer lx;
+    dm_sql_token tok;
+    dm_sql_lexer_init(&lx, DBMGMT_ENGINE_SQLITE, name, strlen(name), 0);
+    return dm_sql_lexer_next(&lx, &tok) == 1 && tok.kind == DM_SQL_TOK_KEYWORD;
+}
+
+static int is_plain_word(const char *name, int upper_ok)
+{
+    int plain = (name[0] >= 'a' && name[0] <= 'z') || name[0] == '_' ||
+                (upper_ok && name[0] >= 'A' && name[0] <= 'Z');
+    for (const char *p = name; *p && plain; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                (upper_ok && *p >= 'A' && *p <= 'Z');
+    return plain;
+}
+
 void adv_put_ident(const dm_driver *drv, dm_buf *out, const char *name)
 {
-    int plain = (name[0] >= 'a' && name[0] <= 'z') || name[0] == '_';
-    for (const char *p = name; *p && plain; p++)
-        plain = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
-    if (plain)
+    if (is_plain_word(name, 0) && !is_keyword(name))
         dm_buf_puts(out, name);
     else
         drv->quote_ident(out, name);
+}
+
+void adv_put_key(const dm_driver *drv, dm_buf *out, const adv_key *key)
+{
+    adv_put_ident(drv, out, key->column);
+    if (key->collation) {
+        dm_buf_puts(out, " COLLATE ");
+        /* SQLite's NOCASE as it is written; "en_US" and "C" quoted, as PostgreSQL wants */
+        if (is_plain_word(key->collation, drv->engine == DBMGMT_ENGINE_SQLITE))
+            dm_buf_puts(out, key->collation);
+        else
+            drv->quote_ident(out, key->collation);
+    }
+    if (key->desc)
+        dm_buf_puts(out, " DESC");
 }
 
 static void finding_release(void *record)
@@ -97,6 +155,11 @@ static void finding_release(void *record)
     for (size_t q = 0; q < f->nqueries; q++)
         dm_free(f->queries[q]);
     dm_free(f->queries);
+    for (size_t k = 0; k < f->nkeys; k++) {
+        dm_free(f->keys[k].column);
+        dm_free(f->keys[k].collation);
+    }
+    dm_free(f->keys);
 }
 
 DBMGMT_API void dbmgmt_advice_free(dbmgmt_advice *adv)
@@ -216,6 +279,25 @@ static void json_column_list(dm_json *j, const char *key, const char *columns)
     dm_json_array_end(j);
 }
 
+/* The proposed key, one object per column: {"column", "collation", "desc"}. */
+static void json_keys(dm_json *j, const adv_finding *f)
+{
+    dm_json_key(j, "keys");
+    dm_json_array_begin(j);
+    for (size_t k = 0; k < f->nkeys; k++) {
+        dm_json_object_begin(j);
+        dm_findings_json_text(j, "column", f->keys[k].column);
+        dm_json_key(j, "collation");
+        if (f->keys[k].collation)
+            dm_json_string(j, f->keys[k].collation);
+        else
+            dm_json_null(j);
+        dm_findings_json_bool(j, "desc", f->keys[k].desc);
+        dm_json_object_end(j);
+    }
+    dm_json_array_end(j);
+}
+
 static void json_finding(dm_json *j, const void *record, const void *ctx)
 {
     const adv_finding *f = record;
@@ -224,6 +306,8 @@ static void json_finding(dm_json *j, const void *record, const void *ctx)
     dm_findings_json_text(j, "kind", dbmgmt_advice_kind_name(f->kind));
     dm_findings_json_text(j, "table", f->table);
     json_column_list(j, "columns", f->columns);
+    if (f->kind == DBMGMT_ADVICE_MISSING)
+        json_keys(j, f);
     dm_findings_json_text(j, "index", f->index);
     dm_findings_json_text(j, "ddl", f->ddl);
     dm_findings_json_text(j, "reason", f->reason);

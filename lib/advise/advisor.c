@@ -22,7 +22,7 @@
 
 typedef struct candidate {
     const dm_cat_table *table;
-    const char *cols[ADV_MAX_COLS];
+    adv_key cols[ADV_MAX_COLS];
     size_t n, neq;
     int primary;      /* the first candidate of some access (kept when unconfirmed) */
     const char *why;  /* static: how the columns were chosen */
@@ -117,6 +117,24 @@ static int rehash(dbmgmt_advisor *a)
     return DBMGMT_OK;
 }
 
+/* Append a query owning text (freed here when memory runs out). */
+static int push_query(dbmgmt_advisor *a, char *text, double weight)
+{
+    if (a->nqueries == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        adv_query *grown = dm_realloc(a->queries, cap * sizeof *grown);
+        if (!grown)
+            return DBMGMT_ERR_NOMEM; /* the caller frees text */
+        a->queries = grown;
+        a->cap = cap;
+    }
+    memset(&a->queries[a->nqueries], 0, sizeof a->queries[0]);
+    a->queries[a->nqueries].sql = text;
+    a->queries[a->nqueries].weight = weight;
+    a->nqueries++;
+    return DBMGMT_OK;
+}
+
 /* Add sql[0..len) (trimmed) with weight, merging equal texts. */
 static int add_statement(dbmgmt_advisor *a, const char *sql, size_t len, double weight)
 {
@@ -141,18 +159,9 @@ static int add_statement(dbmgmt_advisor *a, const char *sql, size_t len, double 
             return DBMGMT_OK;
         }
     }
-    if (a->nqueries == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        adv_query *grown = dm_realloc(a->queries, cap * sizeof *grown);
-        if (!grown)
-            goto nomem;
-        a->queries = grown;
-        a->cap = cap;
-    }
-    memset(&a->queries[a->nqueries], 0, sizeof a->queries[0]);
-    a->queries[a->nqueries].sql = text;
-    a->queries[a->nqueries].weight = weight;
-    a->slots[h] = ++a->nqueries;
+    if (push_query(a, text, weight) != DBMGMT_OK)
+        goto nomem;
+    a->slots[h] = a->nqueries;
     return DBMGMT_OK;
 nomem:
     dm_free(text);
@@ -232,12 +241,32 @@ DBMGMT_API int dbmgmt_advisor_use_engine_stats(dbmgmt_advisor *a)
 
 /* ---- candidates --------------------------------------------------------------- */
 
-static int cols_contain(const char *const *cols, size_t n, const char *name)
+static int names_contain(char *const *names, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
-        if (cols[i] == name || strcmp(cols[i], name) == 0)
+        if (names[i] == name || strcmp(names[i], name) == 0)
             return 1;
     return 0;
+}
+
+static int keys_contain(const adv_key *keys, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].column == name || strcmp(keys[i].column, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* The catalog gives an index's columns, not their collations or
+ * directions: a candidate that names a collation, or orders its columns in
+ * mixed directions, is left to the planner (which sees the real index)
+ * rather than taken as served. All-descending is served backwards. */
+static int catalog_can_judge(const candidate *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->cols[i].collation || (i > c->neq && c->cols[i].desc != c->cols[c->neq].desc))
+            return 0;
+    return 1;
 }
 
 /* An existing index serves the candidate when its first neq columns are the
@@ -248,16 +277,18 @@ static int index_serves(const dm_cat_index *ix, const candidate *c)
     if (ix->partial || ix->ncolumns < c->n || strcmp(ix->table, c->table->name) != 0)
         return 0;
     for (size_t i = 0; i < c->neq; i++)
-        if (!cols_contain((const char *const *)ix->columns, c->neq, c->cols[i]))
+        if (!names_contain(ix->columns, c->neq, c->cols[i].column))
             return 0;
     for (size_t i = c->neq; i < c->n; i++)
-        if (strcmp(ix->columns[i], c->cols[i]) != 0)
+        if (strcmp(ix->columns[i], c->cols[i].column) != 0)
             return 0;
     return 1;
 }
 
 static int already_served(const dm_catalog *cat, const candidate *c)
 {
+    if (!catalog_can_judge(c))
+        return 0;
     for (size_t i = 0; i < cat->nindexes; i++)
         if (index_serves(&cat->indexes[i], c))
             return 1;
@@ -280,12 +311,18 @@ static int push_index(size_t **v, size_t *n, size_t *cap, size_t value)
     return 1;
 }
 
+static int same_collation(const char *x, const char *y)
+{
+    return x == y || (x && y && strcmp(x, y) == 0);
+}
+
 static int same_candidate(const candidate *x, const candidate *y)
 {
     if (x->table != y->table || x->n != y->n || x->neq != y->neq)
         return 0;
     for (size_t i = 0; i < x->n; i++)
-        if (x->cols[i] != y->cols[i])
+        if (x->cols[i].column != y->cols[i].column || x->cols[i].desc != y->cols[i].desc ||
+            !same_collation(x->cols[i].collation, y->cols[i].collation))
             return 0;
     return 1;
 }
@@ -334,7 +371,7 @@ static void cand_init(candidate *c, const dm_cat_table *t, const adv_cols *eq, s
 static void cand_append(candidate *c, const adv_cols *more)
 {
     for (size_t i = 0; i < more->n && c->n < ADV_MAX_COLS; i++)
-        if (!cols_contain(c->cols, c->n, more->v[i]))
+        if (!keys_contain(c->cols, c->n, more->v[i].column))
             c->cols[c->n++] = more->v[i];
 }
 
@@ -350,7 +387,7 @@ static void candidates_for_access(candidates *cs, const dm_catalog *cat, const a
     for (size_t r = 0; r < (nranges ? nranges : 1); r++) {
         cand_init(&c, acc->table, &acc->eq, acc->eq.n,
                   nranges ? "equality columns, then a range column" : "equality columns");
-        if (nranges && !cols_contain(c.cols, c.n, acc->range.v[r]) && c.n < ADV_MAX_COLS)
+        if (nranges && !keys_contain(c.cols, c.n, acc->range.v[r].column) && c.n < ADV_MAX_COLS)
             c.cols[c.n++] = acc->range.v[r];
         c.primary = first;
         first = first && c.n == 0;
@@ -403,7 +440,8 @@ static int name_taken(const dm_catalog *cat, const candidates *cs, size_t upto, 
     return 0;
 }
 
-/* idx_<table>_<columns>, made an identifier, unique, and its DDL. */
+/* idx_<table>_<columns>, each column followed by _<collation> and _desc
+ * when it has them, made an identifier, unique, and its DDL. */
 static int name_candidate(const dm_driver *drv, const dm_catalog *cat, candidates *cs, size_t k)
 {
     candidate *c = &cs->v[k];
@@ -412,7 +450,11 @@ static int name_candidate(const dm_driver *drv, const dm_catalog *cat, candidate
     dm_buf_puts(&name, c->table->name);
     for (size_t i = 0; i < c->n; i++) {
         dm_buf_putc(&name, '_');
-        dm_buf_puts(&name, c->cols[i]);
+        dm_buf_puts(&name, c->cols[i].column);
+        if (c->cols[i].collation)
+            dm_buf_printf(&name, "_%s", c->cols[i].collation);
+        if (c->cols[i].desc)
+            dm_buf_puts(&name, "_desc");
     }
     if (!dm_buf_failed(&name)) {
         for (char *p = name.data; *p; p++)
@@ -434,7 +476,7 @@ static int name_candidate(const dm_driver *drv, const dm_catalog *cat, candidate
     for (size_t i = 0; i < c->n; i++) {
         if (i)
             dm_buf_puts(&ddl, ", ");
-        adv_put_ident(drv, &ddl, c->cols[i]);
+        adv_put_key(drv, &ddl, &c->cols[i]);
     }
     dm_buf_puts(&ddl, ")");
     if (dm_buf_failed(&name) || dm_buf_failed(&ddl)) {
@@ -571,6 +613,19 @@ static void describe_candidate(dm_buf *r, const candidate *c, size_t nhelped, do
                          "every index slows its writes.", l->writes, l->reads);
 }
 
+/* A statement a finding helps, as the workload gave it: a trigger's
+ * statement is reported as the one that fires it, once. */
+static void report_query(const dbmgmt_advisor *a, dbmgmt_advice *adv, adv_finding *f, size_t qi)
+{
+    const adv_query *q = &a->queries[qi];
+    if (q->parent)
+        q = &a->queries[q->parent - 1];
+    for (size_t k = 0; k < f->nqueries; k++)
+        if (strcmp(f->queries[k], q->sql) == 0)
+            return;
+    adv_finding_add_query(adv, f, q->sql);
+}
+
 static int report_candidates(dbmgmt_advisor *a, const dm_catalog *cat, candidates *cs,
                              int confirmed_by_planner, const adv_table_load *load,
                              dbmgmt_advice *adv)
@@ -598,7 +653,7 @@ static int report_candidates(dbmgmt_advisor *a, const dm_catalog *cat, candidate
         if (costs && !saving_ok)
             continue; /* the planner uses it, but it saves too little */
         dm_buf cols = DM_BUF_INIT, reason = DM_BUF_INIT;
-        adv_join_columns(&cols, (char *const *)c->cols, c->n);
+        adv_join_keys(&cols, c->cols, c->n);
         describe_candidate(&reason, c, nhelped, weight, load, cat);
         if (confirmed_by_planner)
             dm_buf_puts(&reason, costs ? " The planner uses it and its estimated cost drops."
@@ -615,12 +670,14 @@ static int report_candidates(dbmgmt_advisor *a, const dm_catalog *cat, candidate
         if (!f)
             break;
         f->confirmed = confirmed_by_planner;
+        if (adv_finding_set_keys(adv, f, c->cols, c->n) != DBMGMT_OK)
+            break;
         if (costs) {
             f->cost_before = before;
             f->cost_after = after;
         }
         for (size_t j = 0; j < nhelped; j++)
-            adv_finding_add_query(adv, f, a->queries[helped[j]].sql);
+            report_query(a, adv, f, helped[j]);
     }
     return adv->failed ? DBMGMT_ERR_NOMEM : DBMGMT_OK;
 }
@@ -629,28 +686,85 @@ static int report_candidates(dbmgmt_advisor *a, const dm_catalog *cat, candidate
 
 /* A query that cannot be analysed is skipped (and counted); running out
  * of memory fails the run instead of passing for a skip. */
+static int analyse_query(dbmgmt_advisor *a, const dm_catalog *cat, adv_table_load *load,
+                         size_t qi)
+{
+    adv_query *q = &a->queries[qi];
+    adv_analysis_clear(&q->an);
+    q->skipped = 0;
+    q->cost_before = q->cost_after = -1;
+    int rc = adv_analyse(dbmgmt_conn_engine(a->conn), cat, q->sql, strlen(q->sql), &q->an);
+    if (rc == DBMGMT_ERR_NOMEM)
+        return rc;
+    if (rc != DBMGMT_OK) {
+        q->skipped = 1;
+        return DBMGMT_OK;
+    }
+    if (q->an.written)
+        load[table_index(cat, q->an.written)].writes += q->weight;
+    for (size_t k = 0; k < q->an.naccesses; k++)
+        if (q->an.accesses[k].table != q->an.written)
+            load[table_index(cat, q->an.accesses[k].table)].reads += q->weight;
+    return DBMGMT_OK;
+}
+
 static int analyse_workload(dbmgmt_advisor *a, const dm_catalog *cat, adv_table_load *load)
 {
-    dbmgmt_engine dialect = dbmgmt_conn_engine(a->conn);
-    for (size_t qi = 0; qi < a->nqueries; qi++) {
-        adv_query *q = &a->queries[qi];
-        adv_analysis_clear(&q->an);
-        q->skipped = 0;
-        q->cost_before = q->cost_after = -1;
-        int rc = adv_analyse(dialect, cat, q->sql, strlen(q->sql), &q->an);
-        if (rc == DBMGMT_ERR_NOMEM)
-            return rc;
-        if (rc != DBMGMT_OK) {
-            q->skipped = 1;
+    for (size_t qi = 0; qi < a->nqueries; qi++)
+        if (analyse_query(a, cat, load, qi) != DBMGMT_OK)
+            return DBMGMT_ERR_NOMEM;
+    return DBMGMT_OK;
+}
+
+typedef struct trigger_ctx {
+    dbmgmt_advisor *a;
+    size_t parent;
+} trigger_ctx;
+
+static int add_trigger_query(void *userdata, const char *sql)
+{
+    trigger_ctx *t = userdata;
+    char *text = dm_strdup(sql);
+    if (!text || push_query(t->a, text, t->a->queries[t->parent].weight) != DBMGMT_OK) {
+        dm_free(text);
+        return DBMGMT_ERR_NOMEM;
+    }
+    t->a->queries[t->a->nqueries - 1].parent = t->parent + 1;
+    return DBMGMT_OK;
+}
+
+/* SQLite: the statements of the triggers the workload's writes fire join
+ * the workload for this run (after the nuser given ones), analysed as
+ * queries of their own; their plans are not part of the firing statement's. */
+static int add_trigger_queries(dbmgmt_advisor *a, const dm_catalog *cat, adv_table_load *load,
+                               size_t nuser)
+{
+    if (dbmgmt_conn_engine(a->conn) != DBMGMT_ENGINE_SQLITE)
+        return DBMGMT_OK;
+    for (size_t qi = 0; qi < nuser; qi++) {
+        const adv_analysis *an = &a->queries[qi].an;
+        if (a->queries[qi].skipped || !an->written || an->write_kind == ADV_WRITE_NONE)
             continue;
-        }
-        if (q->an.written)
-            load[table_index(cat, q->an.written)].writes += q->weight;
-        for (size_t k = 0; k < q->an.naccesses; k++)
-            if (q->an.accesses[k].table != q->an.written)
-                load[table_index(cat, q->an.accesses[k].table)].reads += q->weight;
+        size_t first = a->nqueries;
+        trigger_ctx t = {a, qi};
+        if (adv_sqlite_trigger_statements(a->conn, an->written->name, an->write_kind,
+                                          add_trigger_query, &t) != DBMGMT_OK)
+            return DBMGMT_ERR_NOMEM;
+        for (size_t k = first; k < a->nqueries; k++)
+            if (analyse_query(a, cat, load, k) != DBMGMT_OK)
+                return DBMGMT_ERR_NOMEM;
     }
     return DBMGMT_OK;
+}
+
+/* Back to the nuser statements the caller gave. */
+static void drop_trigger_queries(dbmgmt_advisor *a, size_t nuser)
+{
+    for (size_t qi = nuser; qi < a->nqueries; qi++) {
+        dm_free(a->queries[qi].sql);
+        adv_analysis_clear(&a->queries[qi].an);
+    }
+    a->nqueries = nuser;
 }
 
 static int confirm(dbmgmt_advisor *a, const dm_catalog *cat, candidates *cs, int *used,
@@ -708,10 +822,14 @@ DBMGMT_API int dbmgmt_advisor_run(dbmgmt_advisor *a, dbmgmt_advice **out)
     adv_table_load *load = NULL;
     int *used = NULL;
     dbmgmt_advice *adv = dm_calloc(1, sizeof *adv);
+    size_t nuser = a->nqueries;
     int rc = adv ? drv->catalog(a->conn->dc, &cat, &a->err) : DBMGMT_ERR_NOMEM;
     if (rc != DBMGMT_OK)
         goto out;
     if (cat.failed)
+        goto nomem;
+    if (drv->engine == DBMGMT_ENGINE_SQLITE &&
+        adv_sqlite_generated_columns(a->conn, &cat) != DBMGMT_OK)
         goto nomem;
     adv->engine = drv->name;
     adv->statements = a->nqueries;
@@ -719,7 +837,8 @@ DBMGMT_API int dbmgmt_advisor_run(dbmgmt_advisor *a, dbmgmt_advice **out)
     used = dm_calloc(cat.nindexes + 1, sizeof *used);
     if (!load || !used)
         goto nomem;
-    if (analyse_workload(a, &cat, load) != DBMGMT_OK)
+    if (analyse_workload(a, &cat, load) != DBMGMT_OK ||
+        add_trigger_queries(a, &cat, load, nuser) != DBMGMT_OK)
         goto nomem;
     for (size_t qi = 0; qi < a->nqueries; qi++)
         for (size_t k = 0; k < a->queries[qi].an.naccesses; k++)
@@ -734,7 +853,7 @@ DBMGMT_API int dbmgmt_advisor_run(dbmgmt_advisor *a, dbmgmt_advice **out)
     if (rc != DBMGMT_OK)
         goto out;
     adv->confirmation = confirmed;
-    for (size_t qi = 0; qi < a->nqueries; qi++)
+    for (size_t qi = 0; qi < nuser; qi++)
         adv->skipped += a->queries[qi].skipped != 0;
     rc = report_candidates(a, &cat, &cs, confirmed, load, adv);
     if (rc != DBMGMT_OK)
@@ -752,6 +871,7 @@ out:
     if (rc != DBMGMT_OK && a->err.code == DBMGMT_OK)
         dm_error_set(&a->err, rc, "%s",
                      rc == DBMGMT_ERR_NOMEM ? "out of memory advising" : "advising failed");
+    drop_trigger_queries(a, nuser);
     candidates_free(&cs);
     dm_catalog_clear(&cat);
     dm_free(load);

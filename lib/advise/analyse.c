@@ -20,6 +20,7 @@ typedef struct token {
 } token;
 
 typedef struct ctx {
+    dbmgmt_engine dialect;
     const dm_catalog *cat;
     token *t;
     size_t n;
@@ -205,13 +206,67 @@ static int resolve_colref(const ctx *c, const scope *s, size_t b, size_t e, colr
     return 1;
 }
 
-static void cols_add(adv_cols *cols, const char *name)
+/* Add a key unless its column is there already (the first mention wins). */
+static void cols_add_key(adv_cols *cols, adv_key key)
 {
     for (size_t i = 0; i < cols->n; i++)
-        if (cols->v[i] == name)
+        if (cols->v[i].column == key.column)
             return;
     if (cols->n < ADV_MAX_COLS)
-        cols->v[cols->n++] = name;
+        cols->v[cols->n++] = key;
+}
+
+static void cols_add(adv_cols *cols, const char *name, const char *collation)
+{
+    cols_add_key(cols, (adv_key){name, collation, 0});
+}
+
+/* ---- collations ----------------------------------------------------------------- */
+
+/* The analysis's copy of the collation named by token i (SQLite's built-in
+ * names are case-insensitive: upper-cased unless quoted); NULL when memory
+ * runs out. */
+static const char *intern_collation(const ctx *c, size_t i)
+{
+    adv_analysis *a = c->out;
+    char *name = dm_strdup(val(c, i));
+    if (!name) {
+        a->failed = 1;
+        return NULL;
+    }
+    if (c->dialect == DBMGMT_ENGINE_SQLITE && !c->t[i].quoted)
+        for (char *p = name; *p; p++)
+            if (*p >= 'a' && *p <= 'z')
+                *p = (char)(*p - 'a' + 'A');
+    for (size_t k = 0; k < a->ncollations; k++) {
+        if (strcmp(a->collations[k], name) == 0) {
+            dm_free(name);
+            return a->collations[k];
+        }
+    }
+    char **grown = dm_realloc(a->collations, (a->ncollations + 1) * sizeof *grown);
+    if (!grown) {
+        dm_free(name);
+        a->failed = 1;
+        return NULL;
+    }
+    a->collations = grown;
+    a->collations[a->ncollations++] = name;
+    return name;
+}
+
+/* A trailing "COLLATE name" of [b, *e): 1 with *e moved before it and
+ * *collation set (NULL when memory ran out); 0 when there is none. MySQL
+ * indexes take no collation, so there an operand with one stays as it is
+ * (and names no column an index could serve). */
+static int strip_collate(const ctx *c, size_t b, size_t *e, const char **collation)
+{
+    if (c->dialect == DBMGMT_ENGINE_MYSQL || *e < b + 3 || !is_word(c, *e - 2, "COLLATE") ||
+        !is_name(c, *e - 1))
+        return 0;
+    *collation = intern_collation(c, *e - 1);
+    *e -= 2;
+    return 1;
 }
 
 /* ---- clauses ------------------------------------------------------------------ */
@@ -381,37 +436,45 @@ static void classify_term(const ctx *c, const scope *s, usage *u, size_t b, size
     }
     if (op == NONE || op == b)
         return;
+    /* SQLite compares with the left operand's explicit collation, else the
+     * right one's, else a column's own */
+    const char *lcoll = NULL, *rcoll = NULL;
+    size_t lend = op, rend = e;
+    strip_collate(c, b, &lend, &lcoll);
+    if (!is_word(c, op, "BETWEEN"))
+        strip_collate(c, op + 1, &rend, &rcoll);
+    const char *coll = lcoll ? lcoll : rcoll;
     colref l, r;
-    int lcol = resolve_colref(c, s, b, op, &l);
-    int rcol = resolve_colref(c, s, op + 1, e, &r);
+    int lcol = resolve_colref(c, s, b, lend, &l);
+    int rcol = resolve_colref(c, s, op + 1, rend, &r);
     const char *o = val(c, op);
     if (strcmp(o, "=") == 0 || strcmp(o, "==") == 0 || is_word(c, op, "IS")) {
         if (is_word(c, op, "IS") && is_word(c, op + 1, "NOT"))
             return;
         if (lcol && rcol) {
             if (l.table != r.table) {
-                cols_add(&u[l.table].join, l.column);
-                cols_add(&u[r.table].join, r.column);
+                cols_add(&u[l.table].join, l.column, coll);
+                cols_add(&u[r.table].join, r.column, coll);
             }
         } else if (lcol) {
-            cols_add(&u[l.table].eq, l.column);
+            cols_add(&u[l.table].eq, l.column, coll);
         } else if (rcol) {
-            cols_add(&u[r.table].eq, r.column);
+            cols_add(&u[r.table].eq, r.column, coll);
         }
     } else if (is_word(c, op, "IN")) {
         if (lcol)
-            cols_add(&u[l.table].eq, l.column);
+            cols_add(&u[l.table].eq, l.column, coll);
     } else if (is_word(c, op, "BETWEEN")) {
         if (lcol)
-            cols_add(&u[l.table].range, l.column);
+            cols_add(&u[l.table].range, l.column, coll);
     } else if (is_word(c, op, "LIKE") || is_word(c, op, "GLOB")) {
-        if (lcol && op + 2 == e && like_has_prefix(c, op + 1, is_word(c, op, "GLOB")))
-            cols_add(&u[l.table].range, l.column);
+        if (lcol && !coll && op + 2 == e && like_has_prefix(c, op + 1, is_word(c, op, "GLOB")))
+            cols_add(&u[l.table].range, l.column, coll);
     } else if (strcmp(o, "<>") != 0 && strcmp(o, "!=") != 0) {
         if (lcol && !rcol)
-            cols_add(&u[l.table].range, l.column);
+            cols_add(&u[l.table].range, l.column, coll);
         else if (rcol && !lcol)
-            cols_add(&u[r.table].range, r.column);
+            cols_add(&u[r.table].range, r.column, coll);
     }
 }
 
@@ -427,13 +490,13 @@ static void parse_sort_list(const ctx *c, const scope *s, size_t b, size_t e, in
 {
     out->table = NONE;
     out->cols.n = 0;
-    int desc_seen = -1;
     size_t start = b;
     for (size_t i = b; i <= e; i = i < e ? skip(c, i) : e + 1) {
         if (i < e && !is_op(c, i, ","))
             continue;
         size_t end = i;
         int desc = 0;
+        const char *collation = NULL;
         /* trailing ASC / DESC / NULLS FIRST|LAST / COLLATE x */
         for (;;) {
             if (end > start + 1 && (is_word(c, end - 1, "ASC") || is_word(c, end - 1, "DESC"))) {
@@ -441,22 +504,19 @@ static void parse_sort_list(const ctx *c, const scope *s, size_t b, size_t e, in
                 end--;
             } else if (end > start + 2 && is_word(c, end - 2, "NULLS")) {
                 end -= 2;
-            } else if (end > start + 2 && is_word(c, end - 2, "COLLATE")) {
-                end -= 2;
-            } else {
+            } else if (!strip_collate(c, start, &end, &collation)) {
                 break;
             }
         }
         colref r;
-        if (!resolve_colref(c, s, start, end, &r) || (out->table != NONE && out->table != r.table) ||
-            (ordered && desc_seen >= 0 && desc_seen != desc)) {
+        if (!resolve_colref(c, s, start, end, &r) ||
+            (out->table != NONE && out->table != r.table)) {
             out->table = NONE;
             out->cols.n = 0;
             return;
         }
-        desc_seen = desc;
         out->table = r.table;
-        cols_add(&out->cols, r.column);
+        cols_add_key(&out->cols, (adv_key){r.column, collation, ordered && desc});
         start = i + 1;
     }
 }
@@ -548,8 +608,8 @@ static void using_columns(const ctx *c, const scope *s, usage *u, size_t b, size
         for (size_t k = 0; k < right; k++) {
             const char *lc = find_column(s->t[k].table, val(c, i));
             if (lc) {
-                cols_add(&u[right].join, rc);
-                cols_add(&u[k].join, lc);
+                cols_add(&u[right].join, rc, NULL);
+                cols_add(&u[k].join, lc, NULL);
                 break;
             }
         }
@@ -646,10 +706,10 @@ static void emit_scope(ctx *c, const scope *s, const range *conds, size_t nconds
             a->eq = u[ti].eq;
             size_t before = a->eq.n;
             for (size_t k = 0; k < u[ti].join.n; k++)
-                cols_add(&a->eq, u[ti].join.v[k]);
+                cols_add_key(&a->eq, u[ti].join.v[k]);
             a->njoin = a->eq.n - before;
             for (size_t k = 0; k < u[ti].range.n; k++)
-                cols_add(&a->range, u[ti].range.v[k]);
+                cols_add_key(&a->range, u[ti].range.v[k]);
             if (has_order) {
                 a->order = order->cols;
                 a->order_ok = 1;
@@ -681,7 +741,7 @@ static void analyse_select(ctx *c, size_t b, size_t e)
     size_t where = find_word(c, from_end, e, "WHERE");
     if (where != NONE)
         conds[nconds++] = (range){where + 1, clause_end(c, where + 1, e)};
-    sort_spec order = {NONE, {{0}, 0}}, group = {NONE, {{0}, 0}};
+    sort_spec order = {.table = NONE}, group = {.table = NONE};
     size_t by = find_by_clause(c, from_end, e, "ORDER");
     if (by != NONE)
         parse_sort_list(c, &s, by, clause_end(c, by, e), 1, &order);
@@ -713,12 +773,13 @@ static void analyse_write(ctx *c, size_t b, size_t e)
     if (s.n == 0 || !s.t[0].table)
         return;
     c->out->written = s.t[0].table;
+    c->out->write_kind = is_word(c, b, "DELETE") ? ADV_WRITE_DELETE : ADV_WRITE_UPDATE;
     range conds[1];
     size_t nconds = 0;
     size_t where = find_word(c, i, e, "WHERE");
     if (where != NONE)
         conds[nconds++] = (range){where + 1, clause_end(c, where + 1, e)};
-    sort_spec order = {NONE, {{0}, 0}}, group = {NONE, {{0}, 0}};
+    sort_spec order = {.table = NONE}, group = {.table = NONE};
     size_t by = find_by_clause(c, i, e, "ORDER");
     if (by != NONE)
         parse_sort_list(c, &s, by, clause_end(c, by, e), 1, &order);
@@ -737,6 +798,8 @@ static void analyse_insert(ctx *c, size_t b, size_t e)
         last += 2;
     if (is_name(c, last))
         c->out->written = find_table(c->cat, val(c, last));
+    if (c->out->written)
+        c->out->write_kind = ADV_WRITE_INSERT;
     size_t sel = find_word(c, last + 1, e, "SELECT");
     if (sel != NONE)
         analyse_query(c, sel, e);
@@ -793,7 +856,7 @@ int adv_analyse(dbmgmt_engine dialect, const dm_catalog *cat, const char *sql, s
                 adv_analysis *out)
 {
     memset(out, 0, sizeof *out);
-    ctx c = {.cat = cat, .t = NULL, .n = 0, .values = DM_BUF_INIT, .out = out};
+    ctx c = {.dialect = dialect, .cat = cat, .t = NULL, .n = 0, .values = DM_BUF_INIT, .out = out};
     int rc = tokenize(&c, dialect, sql, len);
     if (rc == DBMGMT_OK && c.n > 0) {
         size_t b = 0;
@@ -816,5 +879,8 @@ int adv_analyse(dbmgmt_engine dialect, const dm_catalog *cat, const char *sql, s
 void adv_analysis_clear(adv_analysis *a)
 {
     dm_free(a->accesses);
+    for (size_t i = 0; i < a->ncollations; i++)
+        dm_free(a->collations[i]);
+    dm_free(a->collations);
     memset(a, 0, sizeof *a);
 }

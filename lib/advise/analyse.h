@@ -3,7 +3,9 @@
  * UPDATE, DELETE or INSERT with the SQL lexer and reports, per table and
  * per OR-ed branch of its conditions, the columns an index could serve:
  * equality (=, IN (...), IS NULL), range (<, >, BETWEEN, LIKE 'prefix%'),
- * join, ORDER BY and GROUP BY columns. Column references are resolved
+ * join, ORDER BY and GROUP BY columns, with the collation a term names
+ * (`b COLLATE NOCASE = ?`; not on MySQL, whose indexes take none) and each
+ * ORDER BY term's direction. Column references are resolved
  * against the catalog (aliases, qualified and quoted names); subqueries in
  * FROM, IN (...) and elsewhere are analysed as scopes of their own.
  */
@@ -16,11 +18,22 @@
 
 #define ADV_MAX_COLS 16
 
-/* Column names here point into the catalog (they live as long as it). */
+/* One key column as a statement asks for it. The column name points into
+ * the catalog (it lives as long as the catalog); the collation, when the
+ * statement names one (`b COLLATE NOCASE`), into the analysis. */
+typedef struct adv_key {
+    const char *column;
+    const char *collation; /* NULL: the column's own */
+    int desc;              /* ORDER BY ... DESC */
+} adv_key;
+
 typedef struct adv_cols {
-    const char *v[ADV_MAX_COLS];
+    adv_key v[ADV_MAX_COLS];
     size_t n;
 } adv_cols;
+
+/* What the statement does to its table (adv_analysis.written). */
+enum { ADV_WRITE_NONE = 0, ADV_WRITE_INSERT, ADV_WRITE_UPDATE, ADV_WRITE_DELETE };
 
 /* What one scope and one OR branch asks of one table. */
 typedef struct adv_access {
@@ -28,8 +41,8 @@ typedef struct adv_access {
     adv_cols eq;    /* equality and IN, then join columns */
     size_t njoin;   /* how many of eq (at its end) are join columns */
     adv_cols range; /* each column once, in the order met */
-    adv_cols order; /* usable only when order_ok */
-    int order_ok;   /* every ORDER BY term is a column of this table, one direction */
+    adv_cols order; /* usable only when order_ok; each term's direction and collation */
+    int order_ok;   /* every ORDER BY term is a column of this table */
     adv_cols group; /* usable only when group_ok */
     int group_ok;
 } adv_access;
@@ -39,6 +52,9 @@ typedef struct adv_analysis {
     size_t naccesses;
     size_t cap;
     const dm_cat_table *written; /* the table an INSERT/UPDATE/DELETE changes */
+    int write_kind;              /* ADV_WRITE_*: what the statement does to written */
+    char **collations;           /* the collation names keys point to (owned) */
+    size_t ncollations;
     int failed;                  /* out of memory */
 } adv_analysis;
 
