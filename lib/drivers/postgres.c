@@ -49,6 +49,7 @@ struct dm_dstmt {
     char *sql;         /* with $n placeholders */
     int32_t nparams;
     char name[32];     /* server-side name; "" for a one-shot statement */
+    int simple;        /* one-shot, one statement, no parameters: the simple protocol */
     char **values;     /* bind values (owned copies; NULL = SQL NULL) */
     int *lengths;
     int *formats;      /* 1 = binary (blobs), 0 = text */
@@ -265,9 +266,16 @@ static int pg_prepare(dm_dconn *c, const char *sql, int one_shot, dm_dstmt **out
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory preparing a statement");
     s->conn = c;
     s->row = -1;
-    int rc = dm_sql_rewrite_placeholders(sql, strlen(sql), &s->sql, &s->nparams, err);
+    int single = 0;
+    int rc = dm_sql_rewrite_placeholders_single(sql, strlen(sql), &s->sql, &s->nparams, &single,
+                                                err);
     if (rc != DBMGMT_OK)
         goto fail;
+    /* One message (Query) instead of Parse, Bind, Describe, Execute and Sync:
+     * the same round trip, less work on the server - what a pooled SELECT 1
+     * costs (issue 23). Only for one statement: the simple protocol would run
+     * every statement of a string, which PQexecParams refuses. */
+    s->simple = one_shot && s->nparams == 0 && single;
     size_t n = (size_t)s->nparams;
     if (n) {
         s->values = dm_calloc(n, sizeof *s->values);
@@ -360,11 +368,12 @@ static int pg_execute(dm_dstmt *s, dm_error *err)
     pg_clear_result(s);
     s->affected = 0;
     const char *const *values = (const char *const *)s->values;
-    PGresult *res = s->name[0]
-                        ? dm_libpq.PQexecPrepared(s->conn->pg, s->name, s->nparams, values, s->lengths,
-                                         s->formats, 0)
-                        : dm_libpq.PQexecParams(s->conn->pg, s->sql, s->nparams, NULL, values, s->lengths,
-                                       s->formats, 0);
+    PGresult *res =
+        s->simple    ? dm_libpq.PQexec(s->conn->pg, s->sql)
+        : s->name[0] ? dm_libpq.PQexecPrepared(s->conn->pg, s->name, s->nparams, values,
+                                               s->lengths, s->formats, 0)
+                     : dm_libpq.PQexecParams(s->conn->pg, s->sql, s->nparams, NULL, values,
+                                             s->lengths, s->formats, 0);
     ExecStatusType st = dm_libpq.PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         int rc = dm_pg_fail(s->conn, res, err, NULL);

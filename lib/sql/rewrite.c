@@ -24,6 +24,15 @@ static int32_t dollar_number(const char *s, const dm_sql_token *tok)
 int dm_sql_rewrite_placeholders(const char *sql, size_t len, char **out, int32_t *nparams,
                                 dm_error *err)
 {
+    int single;
+    return dm_sql_rewrite_placeholders_single(sql, len, out, nparams, &single, err);
+}
+
+int dm_sql_rewrite_placeholders_single(const char *sql, size_t len, char **out,
+                                       int32_t *nparams, int *single, dm_error *err)
+{
+    int ended = 0; /* a ';' was seen: another token after it is a second statement */
+    *single = 1;
     dm_sql_lexer lx;
     dm_sql_token tok;
     dm_buf buf = DM_BUF_INIT;
@@ -39,6 +48,10 @@ int dm_sql_rewrite_placeholders(const char *sql, size_t len, char **out, int32_t
     dm_sql_lexer_init(&lx, DBMGMT_ENGINE_POSTGRES, sql, len, 0);
     dm_buf_reserve(&buf, len + 16);
     while ((rc = dm_sql_lexer_next(&lx, &tok)) == 1) {
+        if (tok.kind == DM_SQL_TOK_SEMICOLON)
+            ended = 1;
+        else if (ended)
+            *single = 0;
         int is_question = tok.kind == DM_SQL_TOK_PLACEHOLDER && sql[tok.offset] == '?';
         int is_escaped = tok.kind == DM_SQL_TOK_OPERATOR && tok.len == 2 &&
                          memcmp(sql + tok.offset, "??", 2) == 0;

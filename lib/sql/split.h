@@ -57,5 +57,10 @@ const dm_sql_stmt *dm_sql_statement_at(const dbmgmt_statements *list, size_t i);
  */
 int dm_sql_rewrite_placeholders(const char *sql, size_t len, char **out, int32_t *nparams,
                                 dm_error *err);
+/* The same, and *single = 1 when sql holds at most one statement (no token
+ * after a top-level ';'): then the simple query protocol, which would run
+ * every statement of a string, runs only that one. */
+int dm_sql_rewrite_placeholders_single(const char *sql, size_t len, char **out,
+                                       int32_t *nparams, int *single, dm_error *err);
 
 #endif

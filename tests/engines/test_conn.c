@@ -351,6 +351,38 @@ static void test_conn_query_checks_parameter_count(void **state)
 }
 
 
+/* dbmgmt_conn_query runs one statement, on every engine: a second one in
+ * the string is refused and never runs (PostgreSQL's one-shot queries
+ * without parameters take the simple protocol, which would run both: only
+ * a string of one statement goes that way). A trailing ';' is still one
+ * statement. */
+static void test_conn_query_runs_one_statement_only(void **state)
+{
+    (void)state;
+    dbmgmt_conn *c = open_conn();
+    dbmgmt_result *r = NULL;
+    assert_int_equal(dbmgmt_conn_exec(c, "DROP TABLE IF EXISTS ct_one"), DBMGMT_OK);
+    assert_int_equal(dbmgmt_conn_exec(c, "CREATE TABLE ct_one (id INTEGER)"), DBMGMT_OK);
+    assert_true(dbmgmt_conn_query(c, &r, "SELECT 1; INSERT INTO ct_one (id) VALUES (1)", 0,
+                                  NULL) < 0);
+    assert_null(r);
+    assert_true(dbmgmt_conn_query(c, &r, "INSERT INTO ct_one (id) VALUES (2);\n"
+                                         "INSERT INTO ct_one (id) VALUES (3)", 0, NULL) < 0);
+    assert_int_equal(dbmgmt_conn_query(c, &r, "SELECT COUNT(*) FROM ct_one;", 0, NULL),
+                     DBMGMT_OK);
+    assert_int_equal(dbmgmt_result_next(r), 1);
+    assert_int_equal(dbmgmt_result_int64(r, 0), 0);
+    dbmgmt_result_free(r);
+    assert_int_equal(dbmgmt_conn_query(c, &r, "SELECT ';' AS semi, 2 AS two", 0, NULL),
+                     DBMGMT_OK);
+    assert_int_equal(dbmgmt_result_next(r), 1);
+    assert_string_equal(dbmgmt_result_text(r, 0), ";");
+    assert_int_equal(dbmgmt_result_int64(r, 1), 2);
+    dbmgmt_result_free(r);
+    assert_int_equal(dbmgmt_conn_exec(c, "DROP TABLE ct_one"), DBMGMT_OK);
+    dbmgmt_conn_close(c);
+}
+
 static void test_conn_lock_excludes_other_sessions_and_dies_with_holder(void **state)
 {
     (void)state;
@@ -659,6 +691,7 @@ int main(void)
         cmocka_unit_test_teardown(test_conn_exec_script_names_failing_statement_and_line, record_last_error),
         cmocka_unit_test_teardown(test_conn_exec_script_with_copy_data, record_last_error),
         cmocka_unit_test_teardown(test_conn_query_checks_parameter_count, record_last_error),
+        cmocka_unit_test_teardown(test_conn_query_runs_one_statement_only, record_last_error),
         cmocka_unit_test_teardown(test_conn_lock_excludes_other_sessions_and_dies_with_holder, record_last_error),
         cmocka_unit_test_teardown(test_conn_introspection_describes_schema_alike_on_every_engine, record_last_error),
         cmocka_unit_test_teardown(test_conn_killed_on_server_is_reported_broken, record_last_error),
