@@ -527,15 +527,24 @@ static void my_close(dm_dconn *c)
 
 /* -------------------------------------------------------------------- exec */
 
+/* Read and free the current result of the last query (rows, or none). */
+static int free_result(dm_dconn *c, dm_error *err, const char *context)
+{
+    MYSQL_RES *res = dm_mariadb.mysql_store_result(c->db);
+    if (res)
+        dm_mariadb.mysql_free_result(res);
+    else if (dm_mariadb.mysql_field_count(c->db) != 0)
+        return dm_my_fail(c->db, err, context);
+    return DBMGMT_OK;
+}
+
 /* Read and free every result the last query produced. */
 static int drain_results(dm_dconn *c, dm_error *err, const char *context)
 {
     for (;;) {
-        MYSQL_RES *res = dm_mariadb.mysql_store_result(c->db);
-        if (res)
-            dm_mariadb.mysql_free_result(res);
-        else if (dm_mariadb.mysql_field_count(c->db) != 0)
-            return dm_my_fail(c->db, err, context);
+        int rc = free_result(c, err, context);
+        if (rc != DBMGMT_OK)
+            return rc;
         int more = dm_mariadb.mysql_next_result(c->db);
         if (more < 0)
             return DBMGMT_OK;
@@ -580,11 +589,9 @@ static int my_exec_followed(dm_dconn *c, const char *sql, const char *follow, in
     dm_buf_free(&q);
     if (sent != 0) /* the statement failed: the server ran nothing after it */
         return dm_my_fail(c->db, err, NULL);
-    MYSQL_RES *res = dm_mariadb.mysql_store_result(c->db);
-    if (res)
-        dm_mariadb.mysql_free_result(res);
-    else if (dm_mariadb.mysql_field_count(c->db) != 0)
-        return dm_my_fail(c->db, err, NULL);
+    int rc = free_result(c, err, NULL);
+    if (rc != DBMGMT_OK)
+        return rc;
     int more = dm_mariadb.mysql_next_result(c->db);
     if (more < 0)
         return dm_error_set(err, DBMGMT_ERR_INTERNAL, "the server did not run the statement's "
@@ -593,7 +600,7 @@ static int my_exec_followed(dm_dconn *c, const char *sql, const char *follow, in
         *follow_failed = 1;
         return dm_my_fail(c->db, err, NULL);
     }
-    int rc = drain_results(c, err, NULL);
+    rc = drain_results(c, err, NULL);
     *follow_failed = rc != DBMGMT_OK;
     return rc;
 }

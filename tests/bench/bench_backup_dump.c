@@ -1,0 +1,210 @@
+/*
+ * Dump backups of a 1 GB database (issue 23): the library's engine for
+ * PostgreSQL and MySQL/MariaDB (lib/backup/engine_dump.c: a snapshot, exact
+ * row counts of every table in it, then pg_dump --format=custom on that
+ * snapshot, or mariadb-dump --single-transaction) against the tool alone
+ * with the same options on the same database, alternated, 5 rounds each;
+ * prints best and median and the ratio of the medians (target <= 1.05x).
+ *
+ *   bench-backup-dump postgres|mysql [SIZE_MB]   (default 1024; uses
+ *       DBMGMT_TEST_PG_ADMIN_DSN / DBMGMT_TEST_MYSQL_ADMIN_DSN; makes the
+ *       database bench_bkdump on that server and drops it afterwards)
+ *
+ * The password goes to the tool in PGPASSWORD / MYSQL_PWD, never in argv.
+ * Prints figures; not a pass/fail test.
+ */
+#include <dbmgmt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+
+#include "backup/backup_impl.h"
+#include "core/dsn.h"
+
+#define ROUNDS 5
+#define TABLES 4
+#define ROW_BYTES 220 /* id + a 192-character payload + overhead, roughly */
+
+static int is_pg;
+static char base_dsn[1024], user[128], password[256], host[256], port[16];
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench-backup-dump: %s: %s\n", what, dbmgmt_errmsg());
+    exit(1);
+}
+
+/* The DSN of database db on the same server. */
+static void dsn_of(char *out, size_t cap, const char *db)
+{
+    const char *slash = strrchr(base_dsn, '/');
+    const char *query = strchr(slash, '?');
+    snprintf(out, cap, "%.*s/%s%s", (int)(slash - base_dsn), base_dsn, db, query ? query : "");
+}
+
+static void exec_on(const char *dsn, const char *sql)
+{
+    dbmgmt_conn *c = NULL;
+    if (dbmgmt_conn_open(&c, dsn) != DBMGMT_OK || dbmgmt_conn_exec(c, sql) != DBMGMT_OK)
+        die(sql);
+    dbmgmt_conn_close(c);
+}
+
+static double size_mb(const char *dsn)
+{
+    dbmgmt_conn *c = NULL;
+    dbmgmt_result *r = NULL;
+    const char *sql = is_pg ? "SELECT pg_database_size(current_database())"
+                            : "SELECT SUM(DATA_LENGTH + INDEX_LENGTH) FROM"
+                              " information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()";
+    if (dbmgmt_conn_open(&c, dsn) != DBMGMT_OK || dbmgmt_conn_query(c, &r, sql, 0, NULL) !=
+                                                      DBMGMT_OK || dbmgmt_result_next(r) != 1)
+        die("the database's size");
+    double mb = (double)dbmgmt_result_int64(r, 0) / 1e6;
+    dbmgmt_result_free(r);
+    dbmgmt_conn_close(c);
+    return mb;
+}
+
+/* TABLES tables of about size_mb together, generated on the server. */
+static void generate(const char *dsn, int size_mb_wanted)
+{
+    long rows = (long)size_mb_wanted * 1000000L / ROW_BYTES / TABLES;
+    char sql[1024];
+    for (int t = 0; t < TABLES; t++) {
+        snprintf(sql, sizeof sql, "CREATE TABLE bench_t%d (id BIGINT PRIMARY KEY,"
+                 " kind INT NOT NULL, payload VARCHAR(200) NOT NULL)", t);
+        exec_on(dsn, sql);
+        if (is_pg)
+            snprintf(sql, sizeof sql, "INSERT INTO bench_t%d SELECT g, g %% 97,"
+                     " repeat(md5(g::text), 6) FROM generate_series(1, %ld) g", t, rows);
+        else
+            snprintf(sql, sizeof sql, "INSERT INTO bench_t%d SELECT seq, seq %% 97,"
+                     " REPEAT(MD5(seq), 6) FROM seq_1_to_%ld", t, rows);
+        exec_on(dsn, sql);
+    }
+    exec_on(dsn, is_pg ? "VACUUM ANALYZE" : "ANALYZE TABLE bench_t0, bench_t1, bench_t2, bench_t3");
+}
+
+static double run_tool(const char *db, const char *path)
+{
+    char cmd[2048];
+    if (is_pg)
+        snprintf(cmd, sizeof cmd, "pg_dump --format=custom --no-password -h %s -p %s -U %s"
+                 " --file=%s %s", host, port, user, path, db);
+    else
+        snprintf(cmd, sizeof cmd, "mariadb-dump --no-defaults -h %s -P %s -u %s"
+                 " --single-transaction --routines --triggers --hex-blob --no-tablespaces"
+                 " --default-character-set=utf8mb4 --skip-events %s > %s", host, port, user, db,
+                 path);
+    double t0 = now_s();
+    if (system(cmd) != 0) {
+        fprintf(stderr, "bench-backup-dump: failed: %s\n", cmd);
+        exit(1);
+    }
+    return now_s() - t0;
+}
+
+static double run_engine(const dm_dsn *dsn, const char *path)
+{
+    dm_bk_counts counts;
+    memset(&counts, 0, sizeof counts);
+    dm_error err;
+    dm_error_reset(&err);
+    double t0 = now_s();
+    if (dm_dump_backup(dsn, path, &counts, &err) != DBMGMT_OK) {
+        fprintf(stderr, "bench-backup-dump: the engine: %s\n", err.msg);
+        exit(1);
+    }
+    double t = now_s() - t0;
+    if (counts.n != TABLES) {
+        fprintf(stderr, "bench-backup-dump: the engine counted %zu tables\n", counts.n);
+        exit(1);
+    }
+    dm_bk_counts_clear(&counts);
+    return t;
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || (strcmp(argv[1], "postgres") && strcmp(argv[1], "mysql"))) {
+        fprintf(stderr, "usage: bench-backup-dump postgres|mysql [SIZE_MB]\n");
+        return 2;
+    }
+    is_pg = strcmp(argv[1], "postgres") == 0;
+    int mb = argc > 2 ? atoi(argv[2]) : 1024;
+    const char *admin = getenv(is_pg ? "DBMGMT_TEST_PG_ADMIN_DSN" : "DBMGMT_TEST_MYSQL_ADMIN_DSN");
+    if (!admin || !*admin) {
+        fprintf(stderr, "bench-backup-dump: set %s (tests/servers.sh)\n",
+                is_pg ? "DBMGMT_TEST_PG_ADMIN_DSN" : "DBMGMT_TEST_MYSQL_ADMIN_DSN");
+        return 1;
+    }
+    snprintf(base_dsn, sizeof base_dsn, "%s", admin);
+    const char *p = strstr(admin, "://");
+    if (!p || sscanf(p + 3, "%127[^:]:%255[^@]@%255[^:]:%15[0-9]", user, password, host, port) != 4)
+        die("a DSN of the form scheme://user:password@host:port/db was expected");
+    setenv(is_pg ? "PGPASSWORD" : "MYSQL_PWD", password, 1);
+
+    const char *db = "bench_bkdump";
+    char dsn[1200], sql[128];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", db);
+    exec_on(base_dsn, sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
+    exec_on(base_dsn, sql);
+    dsn_of(dsn, sizeof dsn, db);
+    printf("generating about %d MB in %s ...\n", mb, db);
+    fflush(stdout);
+    double g0 = now_s();
+    generate(dsn, mb);
+    printf("database: %.0f MB (generated in %.0f s)\n", size_mb(dsn), now_s() - g0);
+    dm_dsn *parsed = NULL;
+    dm_error err;
+    dm_error_reset(&err);
+    if (dm_dsn_parse(dsn, &parsed, &err) != DBMGMT_OK) {
+        fprintf(stderr, "bench-backup-dump: %s\n", err.msg);
+        return 1;
+    }
+    char dir[] = "/var/tmp/dbmgmt-bench-bkdump-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp");
+    char tool_path[300], engine_path[300];
+    snprintf(tool_path, sizeof tool_path, "%s/tool.dump", dir);
+    snprintf(engine_path, sizeof engine_path, "%s/engine.dump", dir);
+    (void)run_tool(db, tool_path); /* warm the cache: both read it warm */
+    double tool[ROUNDS], engine[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        if (r % 2) {
+            engine[r] = run_engine(parsed, engine_path);
+            tool[r] = run_tool(db, tool_path);
+        } else {
+            tool[r] = run_tool(db, tool_path);
+            engine[r] = run_engine(parsed, engine_path);
+        }
+        printf("round %d: %s %.2f s, libdbmgmt's engine %.2f s\n", r + 1,
+               is_pg ? "pg_dump -Fc" : "mariadb-dump", tool[r], engine[r]);
+        fflush(stdout);
+    }
+    timing t = summarise_runs(tool, ROUNDS), e = summarise_runs(engine, ROUNDS);
+    printf("%s dump backup of %.0f MB: the engine best %.2f s median %.2f s; %s alone best"
+           " %.2f s median %.2f s; ratio of medians %.3fx (target <= 1.05x); files %.0f / %.0f"
+           " MB\n", is_pg ? "PostgreSQL" : "MariaDB", size_mb(dsn), e.best, e.median,
+           is_pg ? "pg_dump -Fc" : "mariadb-dump", t.best, t.median, e.median / t.median,
+           (double)file_size(engine_path) / 1e6, (double)file_size(tool_path) / 1e6);
+    unlink(tool_path);
+    unlink(engine_path);
+    rmdir(dir);
+    dm_dsn_free(parsed);
+    snprintf(sql, sizeof sql, "DROP DATABASE %s", db);
+    exec_on(base_dsn, sql);
+    return 0;
+}
