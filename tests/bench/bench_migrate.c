@@ -207,6 +207,11 @@ static void bench_startup(const char *work, const char *dbmgmt_exe)
            median(proc, RUNS), median(floor_proc, RUNS), median(shell_read, RUNS), median(inproc, RUNS),
            median(raw_read, RUNS), median(sqlite_read, RUNS), median(sqlite_parse, RUNS),
            median(inproc, RUNS) / median(sqlite_read, RUNS));
+    /* issue 23's targets, against those floors (the medians above, sorted in place) */
+    printf("    issue 23: `dbmgmt up` / the sqlite3 shell reading the history %.2fx (target <="
+           " 1.2x); dbmgmt_migrate_on_boot / SQLite's API opening and reading it %.2fx (target"
+           " <= 1.15x)\n", median(proc, RUNS) / median(shell_read, RUNS),
+           median(inproc, RUNS) / median(sqlite_read, RUNS));
 }
 
 /* Apply migrations [0, n) to a database at path (built on a RAM disk when
