@@ -128,76 +128,78 @@ static void bench_fresh_apply(const char *work, const char *shell)
            "ratio %.2fx (target <= 1.10x)\n", o, r, o / r);
 }
 
-static void bench_startup(const char *work, const char *dbmgmt_exe)
+/* One run of each start-up measure, i (0..5) names the one that goes first:
+ * the six alternate, so a slow spell of the machine falls on each alike. */
+typedef struct startup_ctx {
+    const char *dsn, *dir, *path;
+    char cmd_up[1200], cmd_version[1200], cmd_shell[1200];
+} startup_ctx;
+
+static double time_one(const startup_ctx *x, int which, double *parse)
 {
-    char dir[400], dsn[500], cmd[1200];
-    snprintf(dir, sizeof dir, "%s/m500", work);
-    snprintf(dsn, sizeof dsn, "sqlite://%s/a.db", work);
-    enum { RUNS = 41 };
-    double proc[RUNS], inproc[RUNS];
-    snprintf(cmd, sizeof cmd, "%s --url '%s' --dir '%s' up > /dev/null", dbmgmt_exe, dsn, dir);
-    for (int i = 0; i < RUNS; i++) {
-        double t0 = now_ms();
-        run(cmd);
-        proc[i] = now_ms() - t0;
-    }
-    for (int i = 0; i < RUNS; i++) {
-        double t0 = now_ms();
-        if (dbmgmt_migrate_on_boot(dsn, dir, NULL, NULL) != DBMGMT_OK)
+    double t0 = now_ms();
+    switch (which) {
+    case 0: run(x->cmd_up); break;
+    case 1:
+        if (dbmgmt_migrate_on_boot(x->dsn, x->dir, NULL, NULL) != DBMGMT_OK)
             die("boot");
-        inproc[i] = now_ms() - t0;
-    }
-    /* the floor of a process: the same binary doing nothing useful */
-    double floor_proc[RUNS];
-    snprintf(cmd, sizeof cmd, "%s --version > /dev/null", dbmgmt_exe);
-    for (int i = 0; i < RUNS; i++) {
-        double t0 = now_ms();
-        run(cmd);
-        floor_proc[i] = now_ms() - t0;
-    }
-    /* the floor of reading this database at all: SQLite parses its schema
-     * (500 tables, 500 indexes) on the first statement */
-    double shell_read[RUNS], raw_read[RUNS];
-    snprintf(cmd, sizeof cmd, "sqlite3 %s/a.db 'SELECT COUNT(*) FROM dbmgmt_schema_history' > /dev/null", work);
-    for (int i = 0; i < RUNS; i++) {
-        double t0 = now_ms();
-        run(cmd);
-        shell_read[i] = now_ms() - t0;
-    }
-    for (int i = 0; i < RUNS; i++) {
-        double t0 = now_ms();
+        break;
+    case 2: run(x->cmd_version); break; /* the floor of a process: the binary doing nothing */
+    case 3: run(x->cmd_shell); break;   /* the sqlite3 shell reading the history */
+    case 4: {                           /* open + read through libdbmgmt */
         dbmgmt_conn *c;
         dbmgmt_result *r;
-        if (dbmgmt_conn_open(&c, dsn) || dbmgmt_conn_query(c, &r, "SELECT version, checksum FROM dbmgmt_schema_history", 0, NULL))
+        if (dbmgmt_conn_open(&c, x->dsn) ||
+            dbmgmt_conn_query(c, &r, "SELECT version, checksum FROM dbmgmt_schema_history", 0,
+                              NULL))
             die("read");
         while (dbmgmt_result_next(r) == 1)
             ;
         dbmgmt_result_free(r);
         dbmgmt_conn_close(c);
-        raw_read[i] = now_ms() - t0;
+        break;
     }
-    /* the same with SQLite's own API and nothing of ours: open, the first
-     * statement (which parses the schema), read the rows, close */
-    double sqlite_read[RUNS], sqlite_parse[RUNS];
-    char path[600];
-    snprintf(path, sizeof path, "%s/a.db", work);
-    for (int i = 0; i < RUNS; i++) {
+    default: { /* SQLite's own API and nothing of ours: open, the first statement
+                * (which parses the schema), read the rows, close */
         sqlite3 *db = NULL;
         sqlite3_stmt *st = NULL;
-        double t0 = now_ms();
-        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+        if (sqlite3_open_v2(x->path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
             die("sqlite3_open_v2");
         double t1 = now_ms();
-        if (sqlite3_prepare_v2(db, "SELECT version, checksum FROM dbmgmt_schema_history", -1, &st,
-                               NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v2(db, "SELECT version, checksum FROM dbmgmt_schema_history", -1,
+                               &st, NULL) != SQLITE_OK)
             die("sqlite3_prepare_v2");
-        sqlite_parse[i] = now_ms() - t1;
+        *parse = now_ms() - t1;
         while (sqlite3_step(st) == SQLITE_ROW)
             ;
         sqlite3_finalize(st);
         sqlite3_close(db);
-        sqlite_read[i] = now_ms() - t0;
     }
+    }
+    return now_ms() - t0;
+}
+
+static void bench_startup(const char *work, const char *dbmgmt_exe)
+{
+    char dir[400], dsn[500], path[600];
+    snprintf(dir, sizeof dir, "%s/m500", work);
+    snprintf(dsn, sizeof dsn, "sqlite://%s/a.db", work);
+    snprintf(path, sizeof path, "%s/a.db", work);
+    startup_ctx x = {dsn, dir, path, "", "", ""};
+    snprintf(x.cmd_up, sizeof x.cmd_up, "%s --url '%s' --dir '%s' up > /dev/null", dbmgmt_exe,
+             dsn, dir);
+    snprintf(x.cmd_version, sizeof x.cmd_version, "%s --version > /dev/null", dbmgmt_exe);
+    snprintf(x.cmd_shell, sizeof x.cmd_shell,
+             "sqlite3 %s 'SELECT COUNT(*) FROM dbmgmt_schema_history' > /dev/null", path);
+    enum { RUNS = 41, KINDS = 6 };
+    double t[KINDS][RUNS], sqlite_parse[RUNS];
+    for (int i = 0; i < RUNS; i++)
+        for (int k = 0; k < KINDS; k++) {
+            int which = (i + k) % KINDS;
+            t[which][i] = time_one(&x, which, &sqlite_parse[i]);
+        }
+    double *proc = t[0], *inproc = t[1], *floor_proc = t[2], *shell_read = t[3];
+    double *raw_read = t[4], *sqlite_read = t[5];
     printf("(b) start-up with 500 applied: `dbmgmt up` process %.2f ms median (target <= 5 ms; "
            "floors: `dbmgmt --version` %.2f ms, the sqlite3 shell reading the history %.2f ms), "
            "dbmgmt_migrate_on_boot in-process %.3f ms median (target <= 1 ms; floors: open + read "
