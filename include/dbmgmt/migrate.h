@@ -68,6 +68,15 @@ DBMGMT_API void dbmgmt_migrator_free(dbmgmt_migrator *m);
  * up section, mixed layouts, a non-.sql file that looks like a migration;
  * DBMGMT_ERR_IO when the folder cannot be read. Nothing is loaded on error. */
 DBMGMT_API int dbmgmt_migrator_add_dir(dbmgmt_migrator *m, const char *dir);
+/* The same, with the folder read on a second thread of the call's own
+ * (joined before it returns) while the connection gets ready to read the
+ * history - SQLite parses the whole schema of the file at the first
+ * statement that names a table - as dbmgmt_migrate_on_boot does. For a
+ * host that may have a thread of ours for the call (the dbmgmt CLI); errors
+ * as dbmgmt_migrator_add_dir's, on the calling thread. Where no thread can
+ * be started, or the migrator already has migrations, the folder is read
+ * on the caller's thread. */
+DBMGMT_API int dbmgmt_migrator_add_dir_threaded(dbmgmt_migrator *m, const char *dir);
 /* Register a compiled-in table (not copied: it must outlive the migrator).
  * Adding a folder and a table to one migrator is DBMGMT_ERR_INVALID. */
 DBMGMT_API int dbmgmt_migrator_add_table(dbmgmt_migrator *m, const dbmgmt_migration_def *defs);

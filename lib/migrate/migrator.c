@@ -467,6 +467,36 @@ static void boot_warm(dbmgmt_migrator *m)
     }
 }
 
+DBMGMT_API int dbmgmt_migrator_add_dir_threaded(dbmgmt_migrator *m, const char *dir)
+{
+    CHECK_M(m, "dbmgmt_migrator_add_dir_threaded");
+    if (m->source.from_table || m->source.from_dir || m->source.count)
+        return dbmgmt_migrator_add_dir(m, dir); /* its refusal, or a second folder */
+    const char *folder = dir ? dir : "migrations";
+    char *copy = dm_strdup(folder);
+    if (!copy)
+        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory adding %s", folder);
+    boot_reader reader;
+    memset(&reader, 0, sizeof reader);
+    reader.dir = folder;
+    pthread_t thread;
+    if (!boot_start_reader(&thread, &reader)) {
+        dm_free(copy);
+        return dbmgmt_migrator_add_dir(m, dir);
+    }
+    boot_warm(m);
+    pthread_join(thread, NULL);
+    if (reader.rc != DBMGMT_OK) {
+        dm_source_clear(&reader.source);
+        dm_free(copy);
+        return dm_error_copy(&m->err, &reader.err); /* the caller's thread's error too */
+    }
+    m->source = reader.source; /* the migrator's own was empty */
+    dm_free(m->migrations_dir);
+    m->migrations_dir = copy;
+    return DBMGMT_OK;
+}
+
 DBMGMT_API int dbmgmt_migrate_on_boot(const char *dsn, const char *dir_or_null,
                                       const dbmgmt_migration_def *defs_or_null,
                                       const char *environment)

@@ -4,8 +4,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,59 +31,6 @@ static int fail_status(int rc, const char *msg)
     return CLI_EXIT_FAILURE;
 }
 
-/* SQLite parses a database's whole schema at a connection's first
- * statement that names a table: a second thread asks for one while this
- * one reads the migrations folder, so the two overlap (issue 23: a no-op
- * `dbmgmt up` on a 500-table database against the sqlite3 shell reading
- * the history; they ran one after the other). The connection is that
- * thread's alone until it is joined; reading the folder never touches it.
- * Over the network there is nothing to warm: the handshake is done. */
-static void *warm_schema(void *arg)
-{
-    dbmgmt_result *r = NULL;
-    (void)dbmgmt_conn_query(arg, &r, "SELECT 1 FROM sqlite_master WHERE 0", 0, NULL);
-    dbmgmt_result_free(r);
-    return NULL;
-}
-
-/* Start the warming thread on a CPU other than this one where it may:
- * Linux puts a new thread on its parent's CPU, where it would wait for the
- * parent to block, and reading a cached folder hardly does (as the
- * library's own boot reader, lib/migrate/migrator.c). 0 when started. */
-static int start_warmer(pthread_t *thread, dbmgmt_conn *conn)
-{
-#if defined(__linux__) && defined(CPU_COUNT)
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    int here = sched_getcpu();
-    pthread_attr_t attr;
-    if (here >= 0 && sched_getaffinity(0, sizeof set, &set) == 0) {
-        CPU_CLR((size_t)here, &set);
-        if (CPU_COUNT(&set) > 0 && pthread_attr_init(&attr) == 0) {
-            int rc = pthread_attr_setaffinity_np(&attr, sizeof set, &set) == 0
-                         ? pthread_create(thread, &attr, warm_schema, conn)
-                         : -1;
-            pthread_attr_destroy(&attr);
-            if (rc == 0)
-                return 0;
-        }
-    }
-#endif
-    return pthread_create(thread, NULL, warm_schema, conn);
-}
-
-/* The folder into the migrator, the schema warmed meanwhile (SQLite). */
-static int add_dir_warming(session *s)
-{
-    pthread_t warmer;
-    int warming = dbmgmt_conn_engine(s->conn) == DBMGMT_ENGINE_SQLITE &&
-                  start_warmer(&warmer, s->conn) == 0;
-    int rc = dbmgmt_migrator_add_dir(s->m, cli_globals.dir);
-    if (warming)
-        pthread_join(warmer, NULL);
-    return rc;
-}
-
 /* Connect and load the migrations folder. */
 static int session_open(session *s)
 {
@@ -107,8 +52,10 @@ static int session_open(session *s)
         rc = dbmgmt_backup_new(&s->backup, cli_globals.url, cli_globals.backup_dir);
     if (rc == DBMGMT_OK && s->backup)
         rc = dbmgmt_migrator_require_backup(s->m, s->backup);
+    /* the folder read while SQLite parses the schema (issue 23: a no-op up
+     * against the sqlite3 shell reading the history) */
     if (rc == DBMGMT_OK)
-        rc = add_dir_warming(s);
+        rc = dbmgmt_migrator_add_dir_threaded(s->m, cli_globals.dir);
     if (rc != DBMGMT_OK) {
         fail_status(rc, dbmgmt_errmsg());
         dbmgmt_migrator_free(s->m);
