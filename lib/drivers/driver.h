@@ -251,6 +251,13 @@ typedef struct dm_driver {
     int (*session_restore)(dm_dconn *c, const dm_session_state *st, dm_error *err);
     /* Append name quoted as an identifier ("x" or `x`). */
     void (*quote_ident)(dm_buf *out, const char *name);
+    /* Append value as a string literal for this session ('it''s', or on
+     * MySQL what mysql_real_escape_string makes of it for the session's
+     * character set and sql_mode), so a one-shot statement of ours can go
+     * as text in one round trip where a parameterised one costs a prepare
+     * (MySQL). DBMGMT_ERR_NOMEM, DBMGMT_ERR_INVALID (not text of the
+     * session's character set: bind it), or DBMGMT_OK. NULL: bind. */
+    int (*quote_literal)(dm_dconn *c, dm_buf *out, const char *value);
 
     /* --- Index advice (issue 9, lib/advise) ------------------------------
      * A what-if session: hypothetical indexes the engine's planner sees.

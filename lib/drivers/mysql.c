@@ -40,6 +40,7 @@
  */
 #include <errmsg.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -615,6 +616,25 @@ static int my_exec_followed_end(dm_dconn *c, dm_error *err)
     return DBMGMT_OK;
 }
 
+/* The escaping is the client library's: it follows the session's
+ * character set and NO_BACKSLASH_ESCAPES (the server reports the mode in
+ * every reply). */
+static int my_quote_literal(dm_dconn *c, dm_buf *out, const char *value)
+{
+    size_t len = strlen(value);
+    if (len > (size_t)(ULONG_MAX - 1) / 2 || dm_buf_reserve(out, 2 * len + 3) != 0)
+        return DBMGMT_ERR_NOMEM;
+    unsigned long n = dm_mariadb.mysql_real_escape_string(c->db, out->data + out->len + 1,
+                                                          value, (unsigned long)len);
+    if (n == (unsigned long)-1) /* not text of the session's character set */
+        return DBMGMT_ERR_INVALID;
+    out->data[out->len] = '\'';
+    out->len += n + 1;
+    out->data[out->len++] = '\'';
+    out->data[out->len] = '\0';
+    return DBMGMT_OK;
+}
+
 /* -------------------------------------------------------------- statements */
 
 static int my_begin(dm_dconn *c, dm_error *err)
@@ -695,6 +715,7 @@ const dm_driver dm_mysql_driver = {
     .column_distinct = dm_my_column_distinct,
     .workload = dm_my_workload,
     .quote_ident = dm_my_quote_ident,
+    .quote_literal = my_quote_literal,
     .repl_state = dm_my_repl_state,
     .position_diff = dm_my_position_diff,
     .wait_position = dm_my_wait_position,

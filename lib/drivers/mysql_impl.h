@@ -25,8 +25,8 @@
     X(mariadb_get_infov) X(mysql_close) X(mysql_commit) X(mysql_errno) X(mysql_error) \
     X(mysql_fetch_fields) X(mysql_field_count) X(mysql_free_result) X(mysql_get_ssl_cipher) \
     X(mysql_init) X(mysql_next_result) X(mysql_num_fields) X(mysql_optionsv) X(mysql_ping) \
-    X(mysql_real_connect) X(mysql_real_query) X(mysql_rollback) X(mysql_set_server_option) \
-    X(mysql_sqlstate) \
+    X(mysql_real_connect) X(mysql_real_escape_string) X(mysql_real_query) X(mysql_rollback) \
+    X(mysql_set_server_option) X(mysql_sqlstate) \
     X(mysql_stmt_affected_rows) X(mysql_stmt_attr_set) X(mysql_stmt_bind_param) \
     X(mysql_stmt_bind_result) X(mysql_stmt_close) X(mysql_stmt_errno) X(mysql_stmt_error) \
     X(mysql_stmt_execute) X(mysql_stmt_fetch) X(mysql_stmt_fetch_column) \

@@ -330,6 +330,38 @@ const char *dm_installed_by(void)
     return user && *user ? user : "unknown";
 }
 
+/* A history row's INSERT as text, its values quoted by the driver (MySQL:
+ * one round trip, where a parameterised statement costs a prepare, an
+ * execute and a close). DBMGMT_ERR_INVALID when the driver has no quoting
+ * or a value cannot be quoted: then the caller binds them. */
+static int history_insert_text(dbmgmt_migrator *m, const char *const *values, size_t n)
+{
+    if (!m->conn->drv->quote_literal)
+        return DBMGMT_ERR_INVALID;
+    int rc = dm_migrator_session(m);
+    if (rc != DBMGMT_OK)
+        return rc;
+    dm_buf b = DM_BUF_INIT;
+    dm_buf_puts(&b, "INSERT INTO ");
+    dm_history_table_sql(m, &b);
+    dm_buf_puts(&b, " (installed_rank, version, description, script, checksum, installed_by,"
+                    " installed_on, execution_ms, success, statements_applied) VALUES (");
+    for (size_t i = 0; i < n && rc == DBMGMT_OK; i++) {
+        if (i)
+            dm_buf_puts(&b, ", ");
+        rc = m->conn->drv->quote_literal(m->conn->dc, &b, values[i]);
+    }
+    dm_buf_putc(&b, ')');
+    if (rc == DBMGMT_OK && dm_buf_failed(&b))
+        rc = DBMGMT_ERR_NOMEM;
+    if (rc == DBMGMT_OK)
+        rc = from_conn(m, dm_conn_exec_statement(m->conn, b.data));
+    else if (rc == DBMGMT_ERR_NOMEM)
+        rc = dm_migrator_fail(m, rc, "out of memory writing a history row");
+    dm_buf_free(&b);
+    return rc;
+}
+
 int dm_history_insert_raw(dbmgmt_migrator *m, int64_t rank, const char *version,
                           const char *description, const char *script, const char *checksum)
 {
@@ -355,6 +387,9 @@ int dm_history_insert(dbmgmt_migrator *m, int64_t rank, const dm_migration *mig,
     dm_utc_now(now);
     const char *params[] = {rank_s, mig->version, mig->name, mig->up.file ? mig->up.file : "",
                             mig->checksum, dm_installed_by(), now, ms, ok, applied};
+    int rc = history_insert_text(m, params, 10);
+    if (rc != DBMGMT_ERR_INVALID)
+        return rc;
     return history_exec(m, "INSERT INTO ",
                         " (installed_rank, version, description, script, checksum, installed_by,"
                         " installed_on, execution_ms, success, statements_applied)"
