@@ -130,19 +130,15 @@ int dm_conn_exec_split(dbmgmt_conn *conn, const dm_sql_stmt *st)
     return conn_failed(conn, exec_split(conn, st));
 }
 
-int dm_conn_exec_followed(dbmgmt_conn *conn, const dm_sql_stmt *st, const char *follow,
-                          int *follow_failed)
+int dm_conn_exec_followed(dbmgmt_conn *conn, const dm_sql_stmt *st, const char *follow)
 {
     dm_error_reset(&conn->err);
-    *follow_failed = 0;
     if (conn->drv->exec_followed && st->command_len >= st->len)
-        return conn_failed(conn, conn->drv->exec_followed(conn->dc, st->text, follow,
-                                                          follow_failed, &conn->err));
+        return conn_failed(conn,
+                           conn->drv->exec_followed(conn->dc, st->text, follow, &conn->err));
     int rc = exec_split(conn, st);
-    if (rc == DBMGMT_OK) {
+    if (rc == DBMGMT_OK)
         rc = conn->drv->exec(conn->dc, follow, &conn->err);
-        *follow_failed = rc != DBMGMT_OK;
-    }
     return conn_failed(conn, rc);
 }
 

@@ -41,11 +41,10 @@ struct dm_sql_stmt;
 int dm_conn_exec_split(dbmgmt_conn *conn, const struct dm_sql_stmt *st);
 /* A statement from the splitter, then - only when it succeeded - follow
  * (one statement of ours returning no rows), in one round trip where the
- * driver can (driver.h exec_followed); *follow_failed is 1 when the error
- * is the follow's. dm_conn_exec_followed_end puts the session back as it
- * was: call it once after a run of these. */
-int dm_conn_exec_followed(dbmgmt_conn *conn, const struct dm_sql_stmt *st, const char *follow,
-                          int *follow_failed);
+ * driver can (driver.h exec_followed); either failure is returned.
+ * dm_conn_exec_followed_end puts the session back as it was: call it once
+ * after a run of these. */
+int dm_conn_exec_followed(dbmgmt_conn *conn, const struct dm_sql_stmt *st, const char *follow);
 int dm_conn_exec_followed_end(dbmgmt_conn *conn);
 
 /* After a driver call outside conn.c returned rc: a lost session marks the

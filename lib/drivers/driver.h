@@ -162,13 +162,12 @@ typedef struct dm_driver {
                      dm_error *err);
     /* Run one statement, then - only when it succeeded - `follow` (one
      * statement of ours that returns no rows), in one round trip: MySQL
-     * sends both as one multi-statement query. *follow_failed is 1 when the
-     * error returned is the follow's. The first call turns multi-statement
+     * sends both as one multi-statement query. Either failure is returned
+     * (the caller treats both alike). The first call turns multi-statement
      * queries on for the session; exec_followed_end turns them off again
      * (a no-op when they were never turned on). NULL: run the two with
      * exec, one round trip each. */
-    int (*exec_followed)(dm_dconn *c, const char *sql, const char *follow, int *follow_failed,
-                         dm_error *err);
+    int (*exec_followed)(dm_dconn *c, const char *sql, const char *follow, dm_error *err);
     int (*exec_followed_end)(dm_dconn *c, dm_error *err);
 
     /* one_shot: the statement will run once (dbmgmt_conn_query); a driver

@@ -569,10 +569,8 @@ static int my_exec(dm_dconn *c, const char *sql, dm_error *err)
 /* A statement and a follow-up of ours in one round trip (driver.h): the
  * server runs the follow only when the statement succeeded. "\n;\n" ends a
  * trailing line comment of the statement before the separator. */
-static int my_exec_followed(dm_dconn *c, const char *sql, const char *follow, int *follow_failed,
-                            dm_error *err)
+static int my_exec_followed(dm_dconn *c, const char *sql, const char *follow, dm_error *err)
 {
-    *follow_failed = 0;
     if (!c->multi_statements) {
         if (dm_mariadb.mysql_set_server_option(c->db, MYSQL_OPTION_MULTI_STATEMENTS_ON) != 0)
             return dm_my_fail(c->db, err, "turning multi-statement queries on");
@@ -597,13 +595,9 @@ static int my_exec_followed(dm_dconn *c, const char *sql, const char *follow, in
     if (more < 0)
         return dm_error_set(err, DBMGMT_ERR_INTERNAL, "the server did not run the statement's "
                             "follow-up (%s)", follow);
-    if (more > 0) {
-        *follow_failed = 1;
+    if (more > 0) /* the follow failed */
         return dm_my_fail(c->db, err, NULL);
-    }
-    rc = drain_results(c, err, NULL);
-    *follow_failed = rc != DBMGMT_OK;
-    return rc;
+    return drain_results(c, err, NULL);
 }
 
 static int my_exec_followed_end(dm_dconn *c, dm_error *err)

@@ -76,8 +76,8 @@ static int run_statements(dbmgmt_migrator *m, const dm_plan_step *st,
         }
         int carried = mark != NULL;
         if (carried) { /* the statement and its progress mark in one round trip */
-            int mark_failed = 0; /* either failure stops here: the dirty mark says i */
-            rc = dm_conn_exec_followed(m->conn, item->split, mark, &mark_failed);
+            /* either failure stops here: the dirty mark says i */
+            rc = dm_conn_exec_followed(m->conn, item->split, mark);
             dm_free(mark);
         } else if (item->split) {
             rc = dm_conn_exec_split(m->conn, item->split);
@@ -99,6 +99,14 @@ static int run_statements(dbmgmt_migrator *m, const dm_plan_step *st,
         }
     }
     return DBMGMT_OK;
+}
+
+/* After a run that may have sent statements with their marks: multi-statement
+ * queries off again (MySQL). Returns rc, or that call's failure. */
+static int end_followed(dbmgmt_migrator *m, int rc)
+{
+    int ended = dm_conn_exec_followed_end(m->conn);
+    return rc == DBMGMT_OK && ended != DBMGMT_OK ? from_conn(m, m->conn, ended) : rc;
 }
 
 /* Whether a statement of the list may have changed the session: only then
@@ -438,9 +446,7 @@ static int apply_with_session_lock(dbmgmt_migrator *m, const run_request *req)
         rc = dm_history_fingerprint(m, &rows, &max_rank);
     if (rc == DBMGMT_OK && changed && req->direction == DBMGMT_UP)
         rc = meta_after_up_run(m, &h, newest, rows, max_rank);
-    int ended = dm_conn_exec_followed_end(m->conn); /* multi-statement queries off */
-    if (rc == DBMGMT_OK && ended != DBMGMT_OK)
-        rc = from_conn(m, m->conn, ended);
+    rc = end_followed(m, rc);
     dbmgmt_plan_free(fresh);
     dm_history_clear(&h);
     dm_lock_session_close(lock_conn, lock_name);
@@ -653,12 +659,8 @@ static int resume_locked(dbmgmt_migrator *m, dm_history *h, const void *arg)
         dbmgmt_conn_unlock(m->conn, "dbmgmt:resume");
     /* continues from the failed statement; on success the row records the
      * checksum of the file as it is now (the fix may have been in the file) */
-    int rc = run_dirty_protocol_step(m, &st, h->dirty->rank,
-                                     (size_t)h->dirty->statements_applied, 1);
-    int ended = dm_conn_exec_followed_end(m->conn); /* multi-statement queries off */
-    if (rc == DBMGMT_OK && ended != DBMGMT_OK)
-        rc = from_conn(m, m->conn, ended);
-    return rc;
+    return end_followed(m, run_dirty_protocol_step(m, &st, h->dirty->rank,
+                                                   (size_t)h->dirty->statements_applied, 1));
 }
 
 int dm_resume(dbmgmt_migrator *m)
