@@ -133,15 +133,21 @@ static dbmgmt_archive *new_job(const char *table, int32_t action, const char *ta
  * The lock bound (issue 22: a job holds writers at most 100 ms). The test
  * must not depend on how fast the machine is, so the same 8 writers run
  * first for CONTROL_MS without the job (the control phase), then while the
- * job runs (the job phase). Each writer times every statement (monotonic
- * clock, the call's start to its return) and files it by when it ran:
- * - control: ended before the job started;
+ * job runs (the job phase), then again without it for as long as the job
+ * ran (the second control phase). Each writer times every statement
+ * (monotonic clock, the call's start to its return) and files it by when it
+ * ran:
+ * - control: ended before the job started, or started after it ended;
  * - job: overlapped the job's run [job_start, job_end];
  * (a statement that started before and ended after is a job-phase one).
  * The assertion: job-phase max wait <= LOCK_BOUND_MS + control-phase max
  * wait. The control max absorbs what the machine does to a writer anyway
  * (fsync, scheduling on a loaded 2-core box, a checkpoint); the job may add
- * at most 100 ms on top. docs/decisions.md records this.
+ * at most 100 ms on top. The second control phase is as long as the job
+ * phase, so that a stall a busy machine deals out now and then has the same
+ * chance to land in either (a 3 s control phase alone once let a 170 ms
+ * stall in a 12 s job phase break the SQLite bound under two busy loops).
+ * docs/decisions.md records this.
  *
  * The bound is asserted in the plain build only. A sanitizer build
  * (DBMGMT_ARCHIVE_LOCK_BOUND=print, set by meson.build) runs the same job and
@@ -150,6 +156,7 @@ static dbmgmt_archive *new_job(const char *table, int32_t action, const char *ta
  * saw an UPDATE wait past the bound once that no plain run has shown).
  */
 #define CONTROL_MS 3000
+#define CONTROL_AFTER_MAX_MS 30000 /* the second control phase's cap */
 #define LOCK_BOUND_MS 100
 
 static volatile int64_t job_start_ms = INT64_MAX, job_end_ms = INT64_MAX;
@@ -159,7 +166,7 @@ typedef struct writer {
     int64_t rows; /* the table's initial rows: updates pick among them */
     volatile int *stop;
     int64_t inserted;
-    int64_t statements[2];   /* [0] control phase, [1] job phase */
+    int64_t statements[2];   /* [0] control phases, [1] job phase */
     int64_t max_wait_ms[2];
     int64_t job_max_ms[2];   /* job phase: [0] INSERTs of fresh keys, [1] UPDATEs */
     int failed;
@@ -173,14 +180,12 @@ static int64_t timed(writer *w, dbmgmt_conn *c, const char *sql, int kind)
     int64_t t1 = mono_ms();
     int64_t js = __atomic_load_n(&job_start_ms, __ATOMIC_SEQ_CST);
     int64_t je = __atomic_load_n(&job_end_ms, __ATOMIC_SEQ_CST);
-    int phase = t1 < js ? 0 : t0 <= je ? 1 : -1; /* -1: after the job, not counted */
-    if (phase >= 0) {
-        if (t1 - t0 > w->max_wait_ms[phase])
-            w->max_wait_ms[phase] = t1 - t0;
-        if (phase == 1 && t1 - t0 > w->job_max_ms[kind])
-            w->job_max_ms[kind] = t1 - t0;
-        w->statements[phase]++;
-    }
+    int phase = t1 < js || t0 > je ? 0 : 1;
+    if (t1 - t0 > w->max_wait_ms[phase])
+        w->max_wait_ms[phase] = t1 - t0;
+    if (phase == 1 && t1 - t0 > w->job_max_ms[kind])
+        w->job_max_ms[kind] = t1 - t0;
+    w->statements[phase]++;
     if (rc != DBMGMT_OK && !w->failed) {
         w->failed = 1;
         snprintf(w->error, sizeof w->error, "%s: %s", sql, dbmgmt_errmsg());
@@ -278,6 +283,9 @@ static void test_move_with_8_writers_keeps_every_row_once(void **state)
     int rc = dbmgmt_archive_run(a, NOW);
     int64_t took = mono_ms() - t0;
     __atomic_store_n(&job_end_ms, mono_ms(), __ATOMIC_SEQ_CST);
+    bool asserted = lock_bound_asserted();
+    if (asserted) /* the second control phase, as long as the job's */
+        usleep((useconds_t)(took < CONTROL_AFTER_MAX_MS ? took : CONTROL_AFTER_MAX_MS) * 1000);
     stop = 1;
     int64_t inserted = 0, statements[2] = {0, 0}, max_wait[2] = {0, 0}, job_max[2] = {0, 0};
     for (int i = 0; i < WRITERS; i++) {
@@ -313,8 +321,7 @@ static void test_move_with_8_writers_keeps_every_row_once(void **state)
     printf("# %s: job phase: INSERTs of fresh keys max %lld ms, UPDATEs max %lld ms\n",
            dbmgmt_engine_name(engine), (long long)job_max[0], (long long)job_max[1]);
     /* SQLite: every writer waits for the job's write lock, INSERTs too:
-     * every statement is held to the bound over the control phase. */
-    bool asserted = lock_bound_asserted();
+     * every statement is held to the bound over the control phases. */
     if (!asserted)
         printf("# %s: lock bound printed, not asserted (a sanitizer build)\n",
                dbmgmt_engine_name(engine));
