@@ -56,23 +56,25 @@ void dm_bk_bg_hash_start(dm_bk_bg_hash *h, const char *path)
 static int auth_task(dm_bk_task *t)
 {
     dm_bk_bg_auth *a = (dm_bk_bg_auth *)t;
-    return dm_bk_authenticate(a->key, a->e, a->path, &t->err);
+    return dm_bk_authenticate(a->key, a->e, a->path, a->plain, &t->err);
 }
 
 void dm_bk_bg_auth_start(dm_bk_bg_auth *a, const dm_bk_key *key, const dm_bk_entry *e,
-                         const char *path)
+                         const char *path, const char *plain)
 {
     memset(a, 0, sizeof *a);
     a->key = key;
     a->e = e;
     a->path = path;
+    a->plain = plain;
     task_start(&a->task, auth_task);
 }
 
 static int encrypt_task(dm_bk_task *t)
 {
     dm_bk_bg_encrypt *x = (dm_bk_bg_encrypt *)t;
-    return dm_bk_encrypt_file_with(x->key, x->plain, x->cipher, x->attrs, &t->err);
+    return dm_bk_encrypt_file_with(x->key, x->plain, x->cipher, x->attrs, &x->cipher_sum,
+                                   &t->err);
 }
 
 void dm_bk_bg_encrypt_start(dm_bk_bg_encrypt *x, const dm_bk_key *key, const char *plain,

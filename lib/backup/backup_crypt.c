@@ -289,10 +289,12 @@ static void bufs_free(stream_bufs *s)
     dm_free(s->cipher);
 }
 
-/* Encrypt the open plaintext in (size bytes) to out, hashing the plaintext
- * into sha unless it is NULL. */
-static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out, dm_sha256 *sha,
-                          const char *plain_path, const char *cipher_path, dm_error *err)
+/* Encrypt the open plaintext in (size bytes) to out, hashing the ciphertext
+ * written (header and chunks) into cipher_sha: the file's checksum without
+ * reading it back (the verify that follows does, from the file). */
+static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out,
+                          dm_sha256 *cipher_sha, int64_t *written, const char *plain_path,
+                          const char *cipher_path, dm_error *err)
 {
     unsigned char header[HEADER_LEN];
     memset(header, 0, sizeof header);
@@ -309,6 +311,8 @@ static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out, dm_
     if (dm_bk_write_all(out, header, sizeof header) != 0)
         rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
                           strerror(errno));
+    dm_sha256_update(cipher_sha, header, sizeof header);
+    *written = (int64_t)sizeof header;
     int64_t left = size;
     do {
         if (rc != DBMGMT_OK)
@@ -320,8 +324,6 @@ static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out, dm_
                               got < 0 ? strerror(errno) : "it shrank while being encrypted");
             break;
         }
-        if (sha)
-            dm_sha256_update(sha, s.plain, len);
         left -= (int64_t)len;
         unsigned char tag = left == 0 ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0;
         unsigned long long clen = 0;
@@ -330,6 +332,8 @@ static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out, dm_
         if (dm_bk_write_all(out, s.cipher, (size_t)clen) != 0)
             rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
                               strerror(errno));
+        dm_sha256_update(cipher_sha, s.cipher, (size_t)clen);
+        *written += (int64_t)clen;
     } while (left > 0);
     if (rc == DBMGMT_OK && read_full(in, s.plain, 1) != 0)
         rc = dm_error_set(err, DBMGMT_ERR_IO, "'%s' grew while being encrypted", plain_path);
@@ -339,7 +343,8 @@ static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out, dm_
 }
 
 int dm_bk_encrypt_file_with(const dm_bk_key *key, const char *plain_path,
-                            const char *cipher_path, dm_bk_attrs *attrs, dm_error *err)
+                            const char *cipher_path, dm_bk_attrs *attrs,
+                            dm_bk_sum *cipher_sum, dm_error *err)
 {
     if (!key)
         return dm_error_set(err, DBMGMT_ERR_INTERNAL, "no backup key to encrypt with");
@@ -366,8 +371,11 @@ int dm_bk_encrypt_file_with(const dm_bk_key *key, const char *plain_path,
      * pass less on this thread (backup_bghash.c). */
     dm_bk_bg_hash h;
     dm_bk_bg_hash_start(&h, plain_path);
-    int rc = encrypt_stream(key, in, (int64_t)st.st_size, out, NULL, plain_path,
-                            cipher_path, err);
+    dm_sha256 cipher_sha;
+    dm_sha256_init(&cipher_sha);
+    int rc = encrypt_stream(key, in, (int64_t)st.st_size, out, &cipher_sha, &cipher_sum->size,
+                            plain_path, cipher_path, err);
+    dm_sha256_final_hex(&cipher_sha, cipher_sum->hex);
     close(in);
     if (close(out) != 0 && rc == DBMGMT_OK)
         rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
@@ -392,9 +400,10 @@ int dm_bk_encrypt_file_with(const dm_bk_key *key, const char *plain_path,
 }
 
 int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cipher_path,
-                       dm_bk_attrs *attrs)
+                       dm_bk_attrs *attrs, dm_bk_sum *cipher_sum)
 {
-    return dm_bk_encrypt_file_with(b->key, plain_path, cipher_path, attrs, &b->err);
+    return dm_bk_encrypt_file_with(b->key, plain_path, cipher_path, attrs, cipher_sum,
+                                   &b->err);
 }
 
 /* The header of e's file: format, and the key id against the catalog's. */
@@ -424,9 +433,17 @@ static int check_header(const dm_bk_key *key, const dm_bk_entry *e, const unsign
     return DBMGMT_OK;
 }
 
-/* Decrypt in (past the header) to out, authenticating every chunk; out < 0:
- * authenticate (and hash into sha) only, writing nothing. */
-static int decrypt_stream(const dm_bk_key *key, const dm_bk_entry *e, int in, int out,
+/* The next len bytes of the plaintext file cmp are exactly p (cmp_buf: a
+ * CHUNK-sized buffer). */
+static int same_as_file(int cmp, unsigned char *cmp_buf, const unsigned char *p, size_t len)
+{
+    return read_full(cmp, cmp_buf, len) == (ssize_t)len && memcmp(cmp_buf, p, len) == 0;
+}
+
+/* Decrypt in (past the header) to out, authenticating every chunk, and
+ * hash the plaintext into sha unless it is NULL. out < 0: write nothing;
+ * cmp >= 0: the plaintext must be exactly the file cmp's content. */
+static int decrypt_stream(const dm_bk_key *key, const dm_bk_entry *e, int in, int out, int cmp,
                           const unsigned char *header, int64_t *total, dm_sha256 *sha,
                           const char *plain_path, dm_error *err)
 {
@@ -437,6 +454,9 @@ static int decrypt_stream(const dm_bk_key *key, const dm_bk_entry *e, int in, in
                             "backup %s: invalid secretstream header", e->id);
     stream_bufs s;
     int rc = bufs_alloc(&s, err);
+    unsigned char *cmp_buf = NULL;
+    if (rc == DBMGMT_OK && cmp >= 0 && !(cmp_buf = dm_malloc(CHUNK)))
+        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory checking a backup");
     for (long chunk = 1; rc == DBMGMT_OK; chunk++) {
         ssize_t got = read_full(in, s.cipher, CHUNK + ABYTES);
         if (got < 0) {
@@ -462,6 +482,12 @@ static int decrypt_stream(const dm_bk_key *key, const dm_bk_entry *e, int in, in
         }
         if (sha)
             dm_sha256_update(sha, s.plain, (size_t)plen);
+        if (cmp >= 0 && !same_as_file(cmp, cmp_buf, s.plain, (size_t)plen)) {
+            rc = dm_error_set(err, DBMGMT_ERR_CHECKSUM,
+                              "backup %s: chunk %ld does not decrypt to the plaintext it was "
+                              "encrypted from", e->id, chunk);
+            break;
+        }
         *total += (int64_t)plen;
         if (out >= 0 && dm_bk_write_all(out, s.plain, (size_t)plen) != 0) {
             rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", plain_path,
@@ -472,11 +498,18 @@ static int decrypt_stream(const dm_bk_key *key, const dm_bk_entry *e, int in, in
             if (read_full(in, s.cipher, 1) != 0)
                 rc = dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                                   "backup %s: data after the final chunk (%ld)", e->id, chunk);
+            else if (cmp >= 0 && read_full(cmp, cmp_buf, 1) != 0)
+                rc = dm_error_set(err, DBMGMT_ERR_CHECKSUM,
+                                  "backup %s: it decrypts to less than the plaintext it was "
+                                  "encrypted from", e->id);
             break;
         }
     }
     sodium_memzero(&st, sizeof st);
     bufs_free(&s);
+    if (cmp_buf)
+        sodium_memzero(cmp_buf, CHUNK);
+    dm_free(cmp_buf);
     return rc;
 }
 
@@ -531,7 +564,7 @@ static int decrypt_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path
     dm_sha256 sha;
     dm_sha256_init(&sha);
     if (rc == DBMGMT_OK)
-        rc = decrypt_stream(b->key, e, in, out, header, &total, check ? &sha : NULL, tmp,
+        rc = decrypt_stream(b->key, e, in, out, -1, header, &total, check ? &sha : NULL, tmp,
                             &b->err);
     close(in);
     if (out >= 0 && close(out) != 0 && rc == DBMGMT_OK)
@@ -563,21 +596,26 @@ int dm_bk_decrypt_to_temp_unchecked(dbmgmt_backup *b, const dm_bk_entry *e, cons
 }
 
 int dm_bk_authenticate(const dm_bk_key *key, const dm_bk_entry *e, const char *path,
-                       dm_error *err)
+                       const char *plain, dm_error *err)
 {
     int in = open(path, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return dm_error_set(err, DBMGMT_ERR_IO, "backup %s: cannot open '%s': %s", e->id, path,
                             strerror(errno));
+    int cmp = open(plain, O_RDONLY | O_CLOEXEC);
+    if (cmp < 0) {
+        close(in);
+        return dm_error_set(err, DBMGMT_ERR_IO, "backup %s: cannot open '%s': %s", e->id,
+                            plain, strerror(errno));
+    }
     unsigned char header[HEADER_LEN];
     int rc = check_header(key, e, header, read_full(in, header, sizeof header), err);
     int64_t total = 0;
-    dm_sha256 sha;
-    dm_sha256_init(&sha);
     if (rc == DBMGMT_OK)
-        rc = decrypt_stream(key, e, in, -1, header, &total, &sha, NULL, err);
+        rc = decrypt_stream(key, e, in, -1, cmp, header, &total, NULL, NULL, err);
     close(in);
-    return rc == DBMGMT_OK ? check_plain(e, total, &sha, err) : rc;
+    close(cmp);
+    return rc;
 }
 
 #else /* !DM_HAVE_SODIUM */
@@ -621,16 +659,18 @@ DBMGMT_API int dbmgmt_backup_set_key_file(dbmgmt_backup *b, const char *path)
 }
 
 int dm_bk_encrypt_file_with(const dm_bk_key *key, const char *plain_path,
-                            const char *cipher_path, dm_bk_attrs *attrs, dm_error *err)
+                            const char *cipher_path, dm_bk_attrs *attrs,
+                            dm_bk_sum *cipher_sum, dm_error *err)
 {
-    (void)key, (void)plain_path, (void)cipher_path, (void)attrs;
+    (void)key, (void)plain_path, (void)cipher_path, (void)attrs, (void)cipher_sum;
     return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED, NO_SODIUM);
 }
 
 int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cipher_path,
-                       dm_bk_attrs *attrs)
+                       dm_bk_attrs *attrs, dm_bk_sum *cipher_sum)
 {
-    return dm_bk_encrypt_file_with(b->key, plain_path, cipher_path, attrs, &b->err);
+    return dm_bk_encrypt_file_with(b->key, plain_path, cipher_path, attrs, cipher_sum,
+                                   &b->err);
 }
 
 int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
@@ -651,9 +691,9 @@ int dm_bk_decrypt_to_temp_unchecked(dbmgmt_backup *b, const dm_bk_entry *e, cons
 }
 
 int dm_bk_authenticate(const dm_bk_key *key, const dm_bk_entry *e, const char *path,
-                       dm_error *err)
+                       const char *plain, dm_error *err)
 {
-    (void)key, (void)path;
+    (void)key, (void)path, (void)plain;
     return dm_error_set(err, DBMGMT_ERR_UNSUPPORTED,
                         "backup %s is encrypted, and libdbmgmt was built without libsodium",
                         e->id);

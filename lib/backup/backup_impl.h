@@ -253,16 +253,22 @@ typedef struct dm_bk_bg_auth {
     dm_bk_task task;
     const dm_bk_key *key;
     const dm_bk_entry *e;
-    const char *path;
+    const char *path, *plain;
 } dm_bk_bg_auth;
 void dm_bk_bg_auth_start(dm_bk_bg_auth *a, const dm_bk_key *key, const dm_bk_entry *e,
-                         const char *path);
+                         const char *path, const char *plain);
+/* A file's size and SHA-256 as its writer computed them. */
+typedef struct dm_bk_sum {
+    int64_t size;
+    char hex[65];
+} dm_bk_sum;
 /* dm_bk_encrypt_file_with. */
 typedef struct dm_bk_bg_encrypt {
     dm_bk_task task;
     const dm_bk_key *key;
     const char *plain, *cipher;
     dm_bk_attrs *attrs;
+    dm_bk_sum cipher_sum;
 } dm_bk_bg_encrypt;
 void dm_bk_bg_encrypt_start(dm_bk_bg_encrypt *x, const dm_bk_key *key, const char *plain,
                             const char *cipher, dm_bk_attrs *attrs);
@@ -365,12 +371,14 @@ char *dm_bk_plain_temp(const dbmgmt_backup *b, const char *name);
 /* Create path anew, 0600, for writing: a descriptor, or a negative status. */
 int dm_bk_create_private(const char *path, dm_error *err);
 /* Encrypt plain_path into cipher_path (0600) with b's key; attrs receives
- * encryption, plain_size, plain_sha256 and key_id. */
+ * encryption, plain_size, plain_sha256 and key_id; *cipher_sum the size and
+ * SHA-256 of the ciphertext written, hashed as it was written. */
 int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cipher_path,
-                       dm_bk_attrs *attrs);
+                       dm_bk_attrs *attrs, dm_bk_sum *cipher_sum);
 /* The same with key, errors into err (for a library thread). */
 int dm_bk_encrypt_file_with(const dm_bk_key *key, const char *plain_path,
-                            const char *cipher_path, dm_bk_attrs *attrs, dm_error *err);
+                            const char *cipher_path, dm_bk_attrs *attrs,
+                            dm_bk_sum *cipher_sum, dm_error *err);
 /* Decrypt e's file at path into a new 0600 temporary file (*plain_path,
  * the caller unlinks and frees it), authenticating every chunk and checking
  * the plaintext's size and SHA-256 against the catalog's; nothing is left
@@ -382,11 +390,13 @@ int dm_bk_decrypt_to_temp(dbmgmt_backup *b, const dm_bk_entry *e, const char *pa
  * verify does while the engine's check reads it. Not for restores. */
 int dm_bk_decrypt_to_temp_unchecked(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
                                     char **plain_path, int64_t *plain_size);
-/* Authenticate every chunk of e's file at path with key and check its
- * plaintext's size and SHA-256 against the catalog's, writing no plaintext
- * anywhere; err is the caller's (it may run on a thread of its own). */
+/* Authenticate every chunk of e's file at path with key and check that its
+ * plaintext is exactly the file at plain (the plaintext the backup was
+ * encrypted from, whose SHA-256 the caller checks against the catalog's),
+ * writing no plaintext anywhere; err is the caller's (it may run on a
+ * thread of its own). */
 int dm_bk_authenticate(const dm_bk_key *key, const dm_bk_entry *e, const char *path,
-                       dm_error *err);
+                       const char *plain, dm_error *err);
 /* A plaintext's size and SHA-256 against e's plain_size and plain_sha256. */
 int dm_bk_check_plain_sum(dbmgmt_backup *b, const dm_bk_entry *e, int64_t size, const char *hex);
 /* The same into err. */
