@@ -23,8 +23,8 @@ fi
 [ $# -eq 0 ] || { [ "$1" = -- ] && shift; }
 
 # -z max-page-size=4096: a device whose kernel has 4 KB pages. Without it, ld (binutils
-# 2.39 and later) pads an aarch64 or arm library so that its RELRO ends on a 64 KB
-# boundary: up to 64 KB of zeros in the file, 37 KB of them here (docs/footprint.md).
+# 2.40) pads an aarch64 library so that its RELRO ends on a 64 KB boundary: up to 64 KB
+# of zeros in the file, 36 KB in this build (docs/footprint.md).
 firmware_options=(-Dpostgres=disabled -Dmysql=disabled -Dtools=false -Dexamples=false
     -Dtests=disabled --buildtype=minsize -Dc_link_args=-Wl,-z,max-page-size=4096
     -Dpool=false -Dbackup=false -Dadvise=false -Dhealth=false -Dsnapshot=false -Darchive=false)
