@@ -25,6 +25,7 @@ fi
 # -z max-page-size=4096: a device whose kernel has 4 KB pages. Without it, ld (binutils
 # 2.40) pads an aarch64 library so that its RELRO ends on a 64 KB boundary: up to 64 KB
 # of zeros in the file, 36 KB in this build (docs/footprint.md).
+# shellcheck disable=SC2054 # the commas are -Wl's
 firmware_options=(-Dpostgres=disabled -Dmysql=disabled -Dtools=false -Dexamples=false
     -Dtests=disabled --buildtype=minsize -Dc_link_args=-Wl,-z,max-page-size=4096
     -Dpool=false -Dbackup=false -Dadvise=false -Dhealth=false -Dsnapshot=false -Darchive=false)

@@ -17,8 +17,8 @@ libs=$(pkg-config --static --libs dbmgmt)
 echo "pkg-config --static --libs dbmgmt: $libs"
 if [ "$mode" = fully-static ]; then
     # shellcheck disable=SC2086
-    cc -std=c99 -Wall -Werror -static -o "$dest/consumer" "$consumer" $cflags $libs 2>"$dest/ld.log" ||
-        { cat "$dest/ld.log"; exit 1; }
+    cc -std=c99 -Wall -Werror -static -o "$dest/consumer" "$consumer" $cflags $libs \
+        2>"$dest/ld.log" || { cat "$dest/ld.log"; exit 1; }
     file "$dest/consumer" 2>/dev/null | grep -q 'statically linked' ||
         { echo "not statically linked: $(file "$dest/consumer")"; exit 1; }
 else
