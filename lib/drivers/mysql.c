@@ -714,5 +714,7 @@ const dm_driver dm_mysql_driver = {
     .position_diff = dm_my_position_diff,
     .wait_position = dm_my_wait_position,
     .galera_node = dm_my_galera_node,
+#if DM_HAVE_HEALTH /* -Dhealth=false leaves lib/health and its callers out */
     .health = dm_my_health,
+#endif
 };

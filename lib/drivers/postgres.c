@@ -595,7 +595,9 @@ const dm_driver dm_postgres_driver = {
     .column_distinct = dm_pg_column_distinct,
     .workload = dm_pg_workload,
     .repl_state = dm_pg_repl_state,
+#if DM_HAVE_HEALTH /* -Dhealth=false leaves lib/health and its callers out */
     .health = dm_pg_health,
+#endif
     .position_diff = dm_pg_position_diff,
     .wait_position = dm_pg_wait_position,
 };

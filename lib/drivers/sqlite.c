@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "dm_config.h"
 #include "sqlite_impl.h"
 
 #define SQLITE_DEFAULT_BUSY_TIMEOUT_MS 5000
@@ -895,5 +896,7 @@ const dm_driver dm_sqlite_driver = {
     .whatif_explain = sqlite_whatif_explain,
     .whatif_close = sqlite_whatif_close,
     .column_distinct = sqlite_column_distinct,
+#if DM_HAVE_HEALTH /* -Dhealth=false leaves lib/health and its callers out */
     .health = dm_sqlite_health,
+#endif
 };
