@@ -161,7 +161,11 @@ int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                           void *(*fn)(void *), void *arg);
 
 void *__wrap_malloc(size_t size) { note(W_MALLOC); return __real_malloc(size); }
-void *__wrap_calloc(size_t count, size_t size) { note(W_CALLOC); return __real_calloc(count, size); }
+void *__wrap_calloc(size_t count, size_t size)
+{
+    note(W_CALLOC);
+    return __real_calloc(count, size);
+}
 void *__wrap_realloc(void *ptr, size_t size) { note(W_REALLOC); return __real_realloc(ptr, size); }
 void *__wrap_reallocarray(void *ptr, size_t count, size_t size)
 {

@@ -175,6 +175,16 @@ static void test_firmware_boot_allocates_only_through_the_hook_and_starts_no_thr
                      r.inside_names);
         assert_int_equal(r.threads_started, 0);
     }
+    /* SQLite's own worker threads (large sorts) are off unless asked for:
+     * threads SQLite starts would not pass through the guard. */
+    dbmgmt_conn *c = NULL;
+    dbmgmt_result *res = NULL;
+    assert_int_equal(dbmgmt_conn_open(&c, dsn), DBMGMT_OK);
+    assert_int_equal(dbmgmt_conn_query(c, &res, "PRAGMA threads", 0, NULL), DBMGMT_OK);
+    assert_int_equal(dbmgmt_result_next(res), 1);
+    assert_int_equal(dbmgmt_result_int64(res, 0), 0);
+    dbmgmt_result_free(res);
+    dbmgmt_conn_close(c);
 }
 
 static void test_conn_query_and_statement_allocate_only_through_the_hook(void **s)
