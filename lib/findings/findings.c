@@ -41,10 +41,46 @@ size_t dm_findings_count(const dm_findings *l)
     return l ? l->count : 0;
 }
 
+static void swap_records(char *a, char *b, size_t size)
+{
+    for (size_t i = 0; i < size; i++) {
+        char t = a[i];
+        a[i] = b[i];
+        b[i] = t;
+    }
+}
+
+/* Sift the record at root down the max-heap of the first n records. */
+static void sift_down(char *items, size_t root, size_t n, size_t size,
+                      int (*cmp)(const void *, const void *))
+{
+    for (size_t child = 2 * root + 1; child < n; root = child, child = 2 * root + 1) {
+        if (child + 1 < n && cmp(items + child * size, items + (child + 1) * size) < 0)
+            child++;
+        if (cmp(items + root * size, items + child * size) >= 0)
+            return;
+        swap_records(items + root * size, items + child * size, size);
+    }
+}
+
+/* A heapsort, not qsort(): glibc's qsort takes a buffer from malloc() for
+ * arrays of 1 KiB and more, and this sort runs on the firmware path (the
+ * plan's lint of a migration run), where every allocation must be the
+ * host's (issue 24, docs/embedded.md). The comparators of findings are
+ * total orders (they end on the finding's sequence number), so a sort that
+ * is not stable gives the same order. */
 void dm_findings_sort(dm_findings *l, size_t size, int (*cmp)(const void *, const void *))
 {
-    if (l->count > 1)
-        qsort(l->items, l->count, size, cmp);
+    char *items = l->items;
+    size_t n = l->count;
+    if (n < 2)
+        return;
+    for (size_t root = n / 2; root-- > 0;)
+        sift_down(items, root, n, size, cmp);
+    for (size_t end = n - 1; end > 0; end--) {
+        swap_records(items, items + end * size, size);
+        sift_down(items, 0, end, size, cmp);
+    }
 }
 
 void dm_findings_filter(dm_findings *l, size_t size, size_t first, int (*keep)(const void *),

@@ -31,7 +31,8 @@ const void *dm_findings_get(const dm_findings *l, size_t size, size_t k);
 void *dm_findings_get_mut(dm_findings *l, size_t size, size_t k);
 /* The number of records; 0 for a NULL list. */
 size_t dm_findings_count(const dm_findings *l);
-/* qsort by cmp: records that compare equal must differ in a tie-breaker. */
+/* Sort by cmp, in place, allocating nothing (not stable: records that
+ * compare equal must differ in a tie-breaker). */
 void dm_findings_sort(dm_findings *l, size_t size, int (*cmp)(const void *, const void *));
 /* Keep the records from first on that keep() accepts, in order; release
  * the others (release may be NULL). */
