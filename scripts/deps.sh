@@ -20,19 +20,21 @@ want=(gcc g++ meson ninja-build pkg-config libsqlite3-dev sqlite3 python3 binuti
       zlib1g-dev           # gzip export files of retention jobs (lib/archive, docs/archive.md)
       libzstd-dev)         # zstd export files of retention jobs (-Dzstd, docs/archive.md)
 # The target's libraries for a cross build to Debian architecture $1 (multiarch, beside the
-# host's): what the SQLite-only configuration links, plus cmocka for its tests.
+# host's): what the SQLite-only configuration links, cmocka for its tests, and
+# libmicrohttpd for the CLI's exporter (the prometheus-cli-sqlite test runs it).
 cross_libs() {
     local a=$1
     echo "libc6-dev:$a libsqlite3-dev:$a libcmocka-dev:$a zlib1g-dev:$a libsodium-dev:$a" \
-         "libzstd-dev:$a"
+         "libzstd-dev:$a libmicrohttpd-dev:$a"
 }
 cross_arch=()
 case "${1:-build}" in
     test) cross_arch=(arm64) ;;
     cross-armhf) cross_arch=(armhf) ;;
 esac
+foreign=" $(dpkg --print-foreign-architectures | tr '\n' ' ') "
 for a in "${cross_arch[@]}"; do
-    if ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+    if [[ $foreign != *" $a "* ]]; then
         echo "deps: adding the $a architecture (dpkg --add-architecture)" >&2
         $sudo dpkg --add-architecture "$a"
     fi
@@ -54,9 +56,11 @@ if [ "${1:-build}" = test ]; then
 fi
 missing=()
 for p in "${want[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "deps: installing ${missing[*]}" >&2
 $sudo apt-get update -q >&2
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+    "${missing[@]}" >&2
