@@ -1,5 +1,6 @@
 /* The advisor: workload, candidates by the left-prefix rule, confirmation
  * by the engine's planner (DESIGN §8). */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,12 +92,13 @@ DBMGMT_API int dbmgmt_advisor_set_max_indexes(dbmgmt_advisor *a, int32_t max_ind
     return DBMGMT_OK;
 }
 
+/* 64-bit FNV-1a in uint64_t: size_t is 32 bits on armhf, where the constants do not fit. */
 static size_t hash_text(const char *s)
 {
-    size_t h = 1469598103934665603u;
+    uint64_t h = UINT64_C(1469598103934665603);
     for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
+        h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+    return (size_t)h; /* the same value as before on 64-bit targets */
 }
 
 static int rehash(dbmgmt_advisor *a)

@@ -410,7 +410,7 @@ int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cip
 static int check_header(const dm_bk_key *key, const dm_bk_entry *e, const unsigned char *h,
                         ssize_t got, dm_error *err)
 {
-    if (got < HEADER_LEN)
+    if (got < (ssize_t)HEADER_LEN) /* ssize_t is int on 32-bit ARM: compare signed */
         return dm_error_set(err, DBMGMT_ERR_CHECKSUM,
                             "backup %s: truncated (%zd bytes, shorter than the %d-byte header)",
                             e->id, got, (int)HEADER_LEN);

@@ -19,10 +19,14 @@ column with an optional "COLLATE name" and "ASC"/"DESC"; names may be "double-qu
 import json
 import os
 import re
+import shlex
 import sqlite3
 import subprocess
 import sys
 import tempfile
+
+# A cross build's target binary runs under qemu: meson test names it in MESON_EXE_WRAPPER.
+WRAPPER = shlex.split(os.environ.get("MESON_EXE_WRAPPER", ""))
 
 
 def read_corpus(path):
@@ -118,7 +122,8 @@ def advise(dbmgmt, db, query, folder):
     qfile = os.path.join(folder, "q.sql")
     with open(qfile, "w", encoding="utf-8") as f:
         f.write(query + ";\n")
-    out = subprocess.run([dbmgmt, "--url", "sqlite://" + db, "advise", "--queries", qfile, "--json"],
+    out = subprocess.run([*WRAPPER, dbmgmt, "--url", "sqlite://" + db, "advise",
+                          "--queries", qfile, "--json"],
                          capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError("dbmgmt advise failed: " + out.stderr)

@@ -11,6 +11,8 @@
 #   check_cli_archive.sh DBMGMT_BINARY
 set -eu
 dbmgmt=$1
+# A cross build's target binary runs under qemu: meson test names it in MESON_EXE_WRAPPER.
+run_dbmgmt() { ${MESON_EXE_WRAPPER:-} "$dbmgmt" "$@"; }
 if ! command -v sqlite3 >/dev/null 2>&1 || ! command -v sha256sum >/dev/null 2>&1; then
     echo "sqlite3 or sha256sum missing"
     [ "${CI:-}" = true ] && exit 1
@@ -28,7 +30,7 @@ sqlite3 "$dir/app.db" "CREATE TABLE ev(id INTEGER PRIMARY KEY, t INTEGER NOT NUL
 url="sqlite://$dir/app.db"
 ordered="SELECT id, t, quote(note) FROM"
 want=$(sqlite3 "$dir/app.db" "$ordered ev WHERE t < 1800000000 - 86400 ORDER BY id" | sha256sum)
-ar() { "$dbmgmt" --url "$url" archive "$@"; }
+ar() { run_dbmgmt --url "$url" archive "$@"; }
 
 out=$(ar run --table ev --time-column t --window 1d --action export --to "$dir/x" --batch 75 --batch-time 0 \
       --now 1800000000 --json 2>"$dir/err")

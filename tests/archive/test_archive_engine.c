@@ -150,7 +150,8 @@ static dbmgmt_archive *new_job(const char *table, int32_t action, const char *ta
  * docs/decisions.md records this.
  *
  * The bound is asserted in the plain build only. A sanitizer build
- * (DBMGMT_ARCHIVE_LOCK_BOUND=print, set by meson.build) runs the same job and
+ * (DBMGMT_ARCHIVE_LOCK_BOUND=print, set by meson.build, as in a cross build run under
+ * qemu, docs/cross.md) runs the same job and
  * checks every row invariant, but instruments every lock wait and commit: its
  * timings say what the sanitizer costs, not what a batch holds (CI's ASan run
  * saw an UPDATE wait past the bound once that no plain run has shown).
@@ -323,7 +324,7 @@ static void test_move_with_8_writers_keeps_every_row_once(void **state)
     /* SQLite: every writer waits for the job's write lock, INSERTs too:
      * every statement is held to the bound over the control phases. */
     if (!asserted)
-        printf("# %s: lock bound printed, not asserted (a sanitizer build)\n",
+        printf("# %s: lock bound printed, not asserted (a sanitizer or emulated build)\n",
                dbmgmt_engine_name(engine));
     if (asserted && engine == DBMGMT_ENGINE_SQLITE && max_wait[1] > LOCK_BOUND_MS + max_wait[0])
         fail_msg("a writer waited %lld ms during the job, more than %d ms over the control"

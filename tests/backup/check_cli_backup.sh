@@ -4,6 +4,8 @@
 #   check_cli_backup.sh DBMGMT_BINARY
 set -eu
 dbmgmt=$1
+# A cross build's target binary runs under qemu: meson test names it in MESON_EXE_WRAPPER.
+run_dbmgmt() { ${MESON_EXE_WRAPPER:-} "$dbmgmt" "$@"; }
 dir=$(mktemp -d /tmp/dbmgmt-bkcli-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -11,7 +13,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 sqlite3 "$dir/app.db" "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
   INSERT INTO t(v) VALUES ('a'), ('b'), ('c');"
 url="sqlite://$dir/app.db"
-bk() { "$dbmgmt" --url "$url" backup --backup-dir "$dir/backups" "$@"; }
+bk() { run_dbmgmt --url "$url" backup --backup-dir "$dir/backups" "$@"; }
 
 out=$(bk run) || fail "run: $out"
 echo "$out" | grep -q '^backup .*verified$' || fail "run said: $out"
@@ -43,6 +45,6 @@ printf 'X' | dd of="$dir/backups/$id.sqlite" bs=1 seek=2000 conv=notrunc 2>/dev/
 if bk verify "$id" 2>"$dir/err"; then fail "verify passed a corrupt file"; fi
 grep -q 'changed since it was written' "$dir/err" || fail "verify said: $(cat "$dir/err")"
 
-if "$dbmgmt" backup run >/dev/null 2>&1; then fail "missing --backup-dir accepted"; fi
+if run_dbmgmt backup run >/dev/null 2>&1; then fail "missing --backup-dir accepted"; fi
 [ $? -eq 2 ] || true
 echo "ok"

@@ -8,6 +8,8 @@
 #   check_cli_backup_encrypt.sh DBMGMT_BINARY
 set -eu
 dbmgmt=$1
+# A cross build's target binary runs under qemu: meson test names it in MESON_EXE_WRAPPER.
+run_dbmgmt() { ${MESON_EXE_WRAPPER:-} "$dbmgmt" "$@"; }
 if ! command -v sqlite3 >/dev/null; then
     echo "the sqlite3 shell is not installed (Debian: sqlite3)"
     [ "${CI:-}" = true ] && exit 1
@@ -23,15 +25,15 @@ url="sqlite://$dir/app.db"
 # Every output is kept in $dir/all, searched for the key at the end.
 bk() {
     rc=0
-    "$dbmgmt" --url "$url" backup --backup-dir "$dir/backups" "$@" >"$dir/one" 2>&1 || rc=$?
+    run_dbmgmt --url "$url" backup --backup-dir "$dir/backups" "$@" >"$dir/one" 2>&1 || rc=$?
     cat "$dir/one" >>"$dir/all"
     cat "$dir/one"
     return $rc
 }
 out="$dir/out"
 
-if "$dbmgmt" backup keygen >/dev/null 2>&1; then fail "keygen without --key-file"; fi
-"$dbmgmt" backup keygen --key-file "$dir/k" >"$out" 2>&1 || fail "keygen: $(cat "$out")"
+if run_dbmgmt backup keygen >/dev/null 2>&1; then fail "keygen without --key-file"; fi
+run_dbmgmt backup keygen --key-file "$dir/k" >"$out" 2>&1 || fail "keygen: $(cat "$out")"
 cat "$out" >>"$dir/all"
 if ! bk --key-file "$dir/k" list >"$out" 2>&1; then
     if grep -q "without libsodium" "$out"; then
@@ -46,7 +48,7 @@ fi
 key=$(cat "$dir/k")
 grep -q "$key" "$out" && fail "keygen printed the key"
 cp "$dir/k" "$dir/k.orig"
-if "$dbmgmt" backup keygen --key-file "$dir/k" >"$out" 2>&1; then fail "keygen overwrote"; fi
+if run_dbmgmt backup keygen --key-file "$dir/k" >"$out" 2>&1; then fail "keygen overwrote"; fi
 grep -q "never overwritten" "$out" || fail "keygen said: $(cat "$out")"
 cmp -s "$dir/k" "$dir/k.orig" || fail "keygen changed an existing key file"
 

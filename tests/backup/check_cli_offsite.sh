@@ -5,6 +5,8 @@
 #   check_cli_offsite.sh DBMGMT_BINARY
 set -eu
 dbmgmt=$1
+# A cross build's target binary runs under qemu: meson test names it in MESON_EXE_WRAPPER.
+run_dbmgmt() { ${MESON_EXE_WRAPPER:-} "$dbmgmt" "$@"; }
 if ! command -v sqlite3 >/dev/null 2>&1 || ! command -v sha256sum >/dev/null 2>&1; then
     echo "sqlite3 or sha256sum missing"
     [ "${CI:-}" = true ] && exit 1
@@ -19,7 +21,7 @@ sqlite3 "$dir/app.db" "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
 mkdir "$dir/off"
 off=$(cd "$dir/off" && pwd -P)
 url="sqlite://$dir/app.db"
-bk() { "$dbmgmt" --url "$url" backup --backup-dir "$dir/backups" --offsite "$dir/off" "$@"; }
+bk() { run_dbmgmt --url "$url" backup --backup-dir "$dir/backups" --offsite "$dir/off" "$@"; }
 
 id1=$(bk --json run | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
 [ -n "$id1" ] || fail "run --json gave no id"
@@ -41,7 +43,7 @@ printf 'X' | dd of="$dir/off/$id2.sqlite" bs=1 seek=2000 conv=notrunc 2>/dev/nul
 if bk verify "$id2" 2>"$dir/err"; then fail "verify passed a damaged copy"; fi
 grep -q "off-site copy in '$off'" "$dir/err" || fail "verify said: $(cat "$dir/err")"
 
-if "$dbmgmt" --url "$url" backup --backup-dir "$dir/backups" --offsite "$dir/nope" run \
+if run_dbmgmt --url "$url" backup --backup-dir "$dir/backups" --offsite "$dir/nope" run \
     2>"$dir/err"; then
     fail "a missing off-site folder was accepted"
 fi

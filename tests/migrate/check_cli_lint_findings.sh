@@ -7,13 +7,15 @@
 #   check_cli_lint_findings.sh DBMGMT_BINARY EXAMPLES_MIGRATIONS_DIR
 set -u
 dbmgmt=$1 demo=$2
+# A cross build's target binary runs under qemu: meson test names it in MESON_EXE_WRAPPER.
+run_dbmgmt() { ${MESON_EXE_WRAPPER:-} "$dbmgmt" "$@"; }
 dir=$(mktemp -d /tmp/dbmgmt-findings-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 mkdir "$dir/m"
 # 001: info (CREATE TABLE without IF NOT EXISTS) and warning (no down section)
 printf -- '-- migrate:up\nCREATE TABLE t (id INTEGER, note TEXT);\n' >"$dir/m/001_t.sql"
-mig() { db=$1; shift; "$dbmgmt" --url "sqlite://$dir/$db.db" --dir "$dir/m" "$@"; }
+mig() { db=$1; shift; run_dbmgmt --url "sqlite://$dir/$db.db" --dir "$dir/m" "$@"; }
 info='001_t.sql:2: info non-idempotent-ddl'
 warning='001_t.sql:2: warning missing-down'
 error='002_drop.sql:2: error drop-column'
@@ -47,13 +49,13 @@ mig plan-only plan --verbose | grep -q "$info" || fail "plan --verbose shows no 
 mig plan-only --json plan | grep -q '"rule":"non-idempotent-ddl"' || fail "plan --json lost the info finding"
 
 # the demo's first boot: nothing about its own migrations
-out=$("$dbmgmt" --url "sqlite://$dir/demo.db" --dir "$demo" plan 2>&1) || fail "demo plan: exit $?: $out"
+out=$(run_dbmgmt --url "sqlite://$dir/demo.db" --dir "$demo" plan 2>&1) || fail "demo plan: exit $?: $out"
 case $out in *info*|*warning*|*error*|*safe:*) fail "the demo's plan prints findings: $out" ;; esac
 [ "$(echo "$out" | grep -c '^up ')" -eq 3 ] || fail "the demo's plan: $out"
 # ... and its migrations follow the lint's advice (IF NOT EXISTS); the one
 # info left, an index MySQL cannot create IF NOT EXISTS, says why in the file
 for d in sqlite postgres mysql; do
-    out=$("$dbmgmt" lint --dir "$demo" --dialect $d) || fail "lint the demo as $d: $out"
+    out=$(run_dbmgmt lint --dir "$demo" --dialect $d) || fail "lint the demo as $d: $out"
     want=1; [ $d = mysql ] && want=0
     echo "$out" | grep -q "^3 migrations linted: 0 errors, 0 warnings, $want info$" ||
         fail "the demo's migrations as $d: $out"

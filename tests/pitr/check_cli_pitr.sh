@@ -5,6 +5,8 @@
 #   check_cli_pitr.sh DBMGMT_BINARY
 set -eu
 dbmgmt=$1
+# A cross build's target binary runs under qemu: meson test names it in MESON_EXE_WRAPPER.
+run_dbmgmt() { ${MESON_EXE_WRAPPER:-} "$dbmgmt" "$@"; }
 dir=$(mktemp -d /tmp/dbmgmt-pitrcli-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -12,7 +14,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 sqlite3 "$dir/app.db" \
     "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES ('a');"
 url="sqlite://$dir/app.db"
-bk() { "$dbmgmt" --url "$url" backup --backup-dir "$dir/backups" "$@"; }
+bk() { run_dbmgmt --url "$url" backup --backup-dir "$dir/backups" "$@"; }
 
 first=$(bk --json run | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
 [ -n "$first" ] || fail "run gave no id"

@@ -24,6 +24,7 @@ searched for the servers' passwords (DBMGMT_TEST_PASSWORDS).
 """
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -34,6 +35,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+# A cross build's target binary runs under qemu: meson test names it in MESON_EXE_WRAPPER.
+WRAPPER = shlex.split(os.environ.get("MESON_EXE_WRAPPER", ""))
 
 DEADLINE_S = 90  # generous: polls end as soon as the condition holds
 CI = os.environ.get("CI") in ("true", "1")
@@ -127,7 +131,7 @@ def mariadb(dsn, sql):
 
 
 def check_health_and_textfile(dbmgmt, env, tmp):
-    p = run([dbmgmt, "health", "--prometheus"], env)
+    p = run([*WRAPPER, dbmgmt, "health", "--prometheus"], env)
     check("health --prometheus exits 0", p.returncode == 0, p.stderr)
     check("health --prometheus has dbmgmt_database_size_bytes",
           "\n# TYPE dbmgmt_database_size_bytes gauge\n" in "\n" + p.stdout, p.stdout)
@@ -136,11 +140,11 @@ def check_health_and_textfile(dbmgmt, env, tmp):
     promtool_ok("promtool check metrics: health --prometheus", p.stdout)
     check("no migration families without --dir", "dbmgmt_migration" not in p.stdout, p.stdout)
 
-    p = run([dbmgmt, "health"], env)
+    p = run([*WRAPPER, dbmgmt, "health"], env)
     check("health (table) exits 0", p.returncode == 0, p.stderr)
     check("health (table) names the engine and the size",
           "engine " in p.stdout and "database_size_bytes " in p.stdout, p.stdout)
-    p = run([dbmgmt, "health", "--json"], env)
+    p = run([*WRAPPER, dbmgmt, "health", "--json"], env)
     check("health --json exits 0", p.returncode == 0, p.stderr)
     try:
         doc = json.loads(p.stdout)
@@ -155,7 +159,8 @@ def check_health_and_textfile(dbmgmt, env, tmp):
     os.mkdir(mig)
     with open(os.path.join(mig, "001_probe.sql"), "w") as f:
         f.write("CREATE TABLE dbmgmt_prom_never (id INT);\n")
-    p = run([dbmgmt, "--dir", mig, "--table", "dbmgmt_prom_history", "health", "--prometheus"],
+    p = run([*WRAPPER, dbmgmt, "--dir", mig, "--table", "dbmgmt_prom_history", "health",
+             "--prometheus"],
             env)
     check("--dir health --prometheus exits 0", p.returncode == 0, p.stderr)
     check("--dir: dbmgmt_migrations_pending 1", "\ndbmgmt_migrations_pending 1\n" in p.stdout,
@@ -171,7 +176,7 @@ def check_health_and_textfile(dbmgmt, env, tmp):
         f.write("# an older file\n")
     old_inode = os.stat(path).st_ino
     with open(path) as held:  # a reader that opened the old file
-        p = run([dbmgmt, "health", "--textfile", path], env)
+        p = run([*WRAPPER, dbmgmt, "health", "--textfile", path], env)
         check("health --textfile exits 0", p.returncode == 0, p.stderr)
         check("health --textfile prints nothing", p.stdout == "", p.stdout)
         check("the reader of the old file still sees it whole",
@@ -186,7 +191,8 @@ def check_health_and_textfile(dbmgmt, env, tmp):
     check("the textfile has dbmgmt_database_size_bytes",
           sample_value(text, "dbmgmt_database_size_bytes") is not None, text)
     promtool_ok("promtool check metrics: the textfile", text)
-    p = run([dbmgmt, "health", "--textfile", os.path.join(tmp, "no", "such", "x.prom")], env)
+    p = run([*WRAPPER, dbmgmt, "health", "--textfile",
+             os.path.join(tmp, "no", "such", "x.prom")], env)
     check("health --textfile into a missing folder fails naming it",
           p.returncode != 0 and "no/such/x.prom" in p.stderr, p.stderr)
 
@@ -218,7 +224,7 @@ def query(port, expr):
 def check_exporter(engine, dbmgmt, env, tmp, dsn, sqlite_path):
     port = free_port()
     elog = open(os.path.join(tmp, "exporter.log"), "w+")
-    exporter = subprocess.Popen([dbmgmt, "exporter", "--listen", "127.0.0.1:%d" % port],
+    exporter = subprocess.Popen([*WRAPPER, dbmgmt, "exporter", "--listen", "127.0.0.1:%d" % port],
                                 env=env, stdout=elog, stderr=subprocess.STDOUT)
     prom = None
     try:
@@ -275,7 +281,7 @@ def check_exporter_failure(dbmgmt, env, tmp):
     """A scrape that fails answers 500 with the message; the exporter keeps serving."""
     port = free_port()
     missing_dir = os.path.join(tmp, "no-such-migrations")
-    exporter = subprocess.Popen([dbmgmt, "--dir", missing_dir, "exporter", "--listen",
+    exporter = subprocess.Popen([*WRAPPER, dbmgmt, "--dir", missing_dir, "exporter", "--listen",
                                  "127.0.0.1:%d" % port], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
     try:
