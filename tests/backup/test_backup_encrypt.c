@@ -508,7 +508,7 @@ static void test_run_now_verify_catches_what_changed_after_the_backup(void **sta
     static const char *const expect[] = {
         "changed since it was written",
         "authentication failed at chunk",
-        "the decrypted content's checksum differs",
+        "does not decrypt to the plaintext it was encrypted from",
     };
     for (int what = 0; what < 3; what++) {
         tamper t = {f->backups, what, 0};
