@@ -15,7 +15,13 @@
  */
 #include "backup_impl.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/sha256.h"
 
 static void *task_main(void *arg)
 {
@@ -86,4 +92,95 @@ void dm_bk_bg_encrypt_start(dm_bk_bg_encrypt *x, const dm_bk_key *key, const cha
     x->cipher = cipher;
     x->attrs = attrs;
     task_start(&x->task, encrypt_task);
+}
+
+/* ---- the sums of an encryption ----------------------------------------------------- */
+
+#define FOLLOW_CHUNK ((size_t)1 << 20)
+
+/* Wait until the writer has written past done or finished; what it has. */
+static int64_t sums_wait(dm_bk_bg_sums *s, int64_t done, int *finished)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->written <= done && !s->finished)
+        pthread_cond_wait(&s->cv, &s->mu);
+    int64_t avail = s->written;
+    *finished = s->finished;
+    pthread_mutex_unlock(&s->mu);
+    return avail;
+}
+
+/* The ciphertext's size and SHA-256, read from its file behind the writer. */
+static int follow_cipher(dm_bk_bg_sums *s, int fd, unsigned char *buf, dm_error *err)
+{
+    dm_sha256 sha;
+    dm_sha256_init(&sha);
+    int64_t done = 0;
+    for (;;) {
+        int finished = 0;
+        int64_t avail = sums_wait(s, done, &finished);
+        if (avail <= done && finished)
+            break;
+        while (done < avail) {
+            size_t want = avail - done > (int64_t)FOLLOW_CHUNK ? FOLLOW_CHUNK
+                                                                : (size_t)(avail - done);
+            ssize_t got = pread(fd, buf, want, (off_t)done);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                return dm_error_set(err, DBMGMT_ERR_IO, "cannot read '%s': %s", s->cipher,
+                                    got < 0 ? strerror(errno) : "it shrank while written");
+            dm_sha256_update(&sha, buf, (size_t)got);
+            done += got;
+        }
+    }
+    s->cipher_sum.size = done;
+    dm_sha256_final_hex(&sha, s->cipher_sum.hex);
+    return DBMGMT_OK;
+}
+
+static int sums_task(dm_bk_task *t)
+{
+    dm_bk_bg_sums *s = (dm_bk_bg_sums *)t;
+    int rc = dm_bk_hash_file(s->plain, &s->plain_sum.size, s->plain_sum.hex, &t->err);
+    if (rc != DBMGMT_OK)
+        return rc;
+    int fd = open(s->cipher, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dm_error_set(&t->err, DBMGMT_ERR_IO, "cannot open '%s': %s", s->cipher,
+                            strerror(errno));
+    unsigned char *buf = dm_malloc(FOLLOW_CHUNK);
+    rc = buf ? follow_cipher(s, fd, buf, &t->err)
+             : dm_error_set(&t->err, DBMGMT_ERR_NOMEM, "out of memory hashing '%s'",
+                            s->cipher);
+    dm_free(buf);
+    close(fd);
+    return rc;
+}
+
+void dm_bk_bg_sums_start(dm_bk_bg_sums *s, const char *plain, const char *cipher)
+{
+    memset(s, 0, sizeof *s);
+    s->plain = plain;
+    s->cipher = cipher;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    task_start(&s->task, sums_task);
+}
+
+void dm_bk_bg_sums_wrote(dm_bk_bg_sums *s, int64_t total, int finished)
+{
+    pthread_mutex_lock(&s->mu);
+    s->written = total;
+    s->finished = finished;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int dm_bk_bg_sums_join(dm_bk_bg_sums *s)
+{
+    int rc = dm_bk_task_join(&s->task);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    return rc;
 }

@@ -289,12 +289,11 @@ static void bufs_free(stream_bufs *s)
     dm_free(s->cipher);
 }
 
-/* Encrypt the open plaintext in (size bytes) to out, hashing the ciphertext
- * written (header and chunks) into cipher_sha: the file's checksum without
- * reading it back (the verify that follows does, from the file). */
+/* Encrypt the open plaintext in (size bytes) to out, publishing to sums
+ * how much is written (its thread hashes the file behind this one). */
 static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out,
-                          dm_sha256 *cipher_sha, int64_t *written, const char *plain_path,
-                          const char *cipher_path, dm_error *err)
+                          dm_bk_bg_sums *sums, const char *plain_path, const char *cipher_path,
+                          dm_error *err)
 {
     unsigned char header[HEADER_LEN];
     memset(header, 0, sizeof header);
@@ -311,8 +310,7 @@ static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out,
     if (dm_bk_write_all(out, header, sizeof header) != 0)
         rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
                           strerror(errno));
-    dm_sha256_update(cipher_sha, header, sizeof header);
-    *written = (int64_t)sizeof header;
+    int64_t written = (int64_t)sizeof header;
     int64_t left = size;
     do {
         if (rc != DBMGMT_OK)
@@ -332,8 +330,8 @@ static int encrypt_stream(const dm_bk_key *k, int in, int64_t size, int out,
         if (dm_bk_write_all(out, s.cipher, (size_t)clen) != 0)
             rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
                               strerror(errno));
-        dm_sha256_update(cipher_sha, s.cipher, (size_t)clen);
-        *written += (int64_t)clen;
+        written += (int64_t)clen;
+        dm_bk_bg_sums_wrote(sums, written, 0);
     } while (left > 0);
     if (rc == DBMGMT_OK && read_full(in, s.plain, 1) != 0)
         rc = dm_error_set(err, DBMGMT_ERR_IO, "'%s' grew while being encrypted", plain_path);
@@ -366,30 +364,30 @@ int dm_bk_encrypt_file_with(const dm_bk_key *key, const char *plain_path,
         close(in);
         return rc;
     }
-    /* The plaintext's SHA-256 on a thread of its own, from the same file
-     * (private, written by nobody any more) while this one encrypts: one
-     * pass less on this thread (backup_bghash.c). */
-    dm_bk_bg_hash h;
-    dm_bk_bg_hash_start(&h, plain_path);
-    dm_sha256 cipher_sha;
-    dm_sha256_init(&cipher_sha);
-    int rc = encrypt_stream(key, in, (int64_t)st.st_size, out, &cipher_sha, &cipher_sum->size,
-                            plain_path, cipher_path, err);
-    dm_sha256_final_hex(&cipher_sha, cipher_sum->hex);
+    /* The plaintext's SHA-256, then the ciphertext's, on a thread of its
+     * own while this one encrypts: the plaintext from its file (private,
+     * written by nobody any more), the ciphertext from its file behind this
+     * thread's writes (backup_bghash.c). Two passes less on this thread. */
+    dm_bk_bg_sums h;
+    dm_bk_bg_sums_start(&h, plain_path, cipher_path);
+    int rc = encrypt_stream(key, in, (int64_t)st.st_size, out, &h, plain_path, cipher_path,
+                            err);
+    dm_bk_bg_sums_wrote(&h, h.written, 1);
     close(in);
     if (close(out) != 0 && rc == DBMGMT_OK)
         rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot write '%s': %s", cipher_path,
                           strerror(errno));
-    int hash_rc = dm_bk_task_join(&h.task);
+    int hash_rc = dm_bk_bg_sums_join(&h);
     if (rc != DBMGMT_OK)
         return rc;
     if (hash_rc != DBMGMT_OK)
         return dm_error_set(err, hash_rc, "%s", h.task.err.msg);
-    if (h.size != (int64_t)st.st_size)
+    if (h.plain_sum.size != (int64_t)st.st_size)
         return dm_error_set(err, DBMGMT_ERR_IO, "'%s' changed while being encrypted",
                             plain_path);
+    *cipher_sum = h.cipher_sum;
     char size[32];
-    const char *hex = h.hex;
+    const char *hex = h.plain_sum.hex;
     snprintf(size, sizeof size, "%lld", (long long)st.st_size);
     if (dm_bk_attrs_set(attrs, "encryption", DM_BK_ENCRYPTION) != DBMGMT_OK ||
         dm_bk_attrs_set(attrs, "plain_size", size) != DBMGMT_OK ||

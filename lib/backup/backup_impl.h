@@ -257,11 +257,28 @@ typedef struct dm_bk_bg_auth {
 } dm_bk_bg_auth;
 void dm_bk_bg_auth_start(dm_bk_bg_auth *a, const dm_bk_key *key, const dm_bk_entry *e,
                          const char *path, const char *plain);
-/* A file's size and SHA-256 as its writer computed them. */
+/* A file's size and SHA-256. */
 typedef struct dm_bk_sum {
     int64_t size;
     char hex[65];
 } dm_bk_sum;
+/* The sums of an encryption (dm_bk_encrypt_file_with): the plaintext's,
+ * from its file, then the ciphertext's, from its file as the encryption
+ * writes it, following what dm_bk_bg_sums_wrote publishes. */
+typedef struct dm_bk_bg_sums {
+    dm_bk_task task;
+    const char *plain, *cipher;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int64_t written; /* under mu: bytes of cipher written so far */
+    int finished;    /* under mu: the writer is done (or failed) */
+    dm_bk_sum plain_sum, cipher_sum;
+} dm_bk_bg_sums;
+void dm_bk_bg_sums_start(dm_bk_bg_sums *s, const char *plain, const char *cipher);
+/* The writer: total bytes of cipher written so far; finished once, last. */
+void dm_bk_bg_sums_wrote(dm_bk_bg_sums *s, int64_t total, int finished);
+/* Join, then release what start set up. */
+int dm_bk_bg_sums_join(dm_bk_bg_sums *s);
 /* dm_bk_encrypt_file_with. */
 typedef struct dm_bk_bg_encrypt {
     dm_bk_task task;
@@ -372,7 +389,8 @@ char *dm_bk_plain_temp(const dbmgmt_backup *b, const char *name);
 int dm_bk_create_private(const char *path, dm_error *err);
 /* Encrypt plain_path into cipher_path (0600) with b's key; attrs receives
  * encryption, plain_size, plain_sha256 and key_id; *cipher_sum the size and
- * SHA-256 of the ciphertext written, hashed as it was written. */
+ * SHA-256 of the ciphertext, read back on a library thread as it was
+ * written. */
 int dm_bk_encrypt_file(dbmgmt_backup *b, const char *plain_path, const char *cipher_path,
                        dm_bk_attrs *attrs, dm_bk_sum *cipher_sum);
 /* The same with key, errors into err (for a library thread). */

@@ -107,7 +107,7 @@ static int produce_file(dbmgmt_backup *b, const dm_bk_job *job, const char *id,
 
 /* With a key (and not a hook's backup): the engine writes plaintext into a
  * 0600 temporary file, encrypted into partial right after (*cipher_sum: the
- * ciphertext's size and SHA-256, hashed as it was written). On success the
+ * ciphertext's size and SHA-256, hashed while it was written). On success the
  * temporary file is the caller's (*plain: the verify that follows checks it
  * instead of decrypting a second copy, then removes it); on failure it is
  * removed. */
@@ -159,8 +159,9 @@ static void drop_plain(char **plain)
 }
 
 /* Make the finished file durable under its final name; its size and
- * SHA-256 are written's when its writer hashed it as it wrote it (the
- * verify that follows reads it back and checks them), else read here. */
+ * SHA-256 are written's when the file was hashed while it was written (an
+ * encryption's, on a library thread: the verify that follows checks them
+ * again), else read here. */
 static int finish_file(dbmgmt_backup *b, const char *partial, const char *final,
                        const dm_bk_sum *written, dm_bk_entry *e)
 {
