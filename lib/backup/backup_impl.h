@@ -221,6 +221,10 @@ void dm_bk_entries_free(dm_bk_entry *v, size_t n);
 /* Write all of data to fd (EINTR retried); 0, or -1 with errno. */
 int dm_bk_write_all(int fd, const void *data, size_t len);
 /* fsync a file by path, and a folder (so a rename is durable). */
+/* open(path) for writing (0600), emptied; -1 and errno on failure. */
+int dm_bk_open_output(const char *path);
+/* Start writing [from, to) of fd to disk, not waiting (backup_util.c). */
+void dm_bk_start_writeback(int fd, int64_t from, int64_t to);
 int dm_bk_fsync_path(const char *path, dm_error *err);
 int dm_bk_fsync_dir(const char *dir, dm_error *err);
 /* Size and SHA-256 hex of a file. */
@@ -279,16 +283,17 @@ void dm_bk_bg_sums_start(dm_bk_bg_sums *s, const char *plain, const char *cipher
 void dm_bk_bg_sums_wrote(dm_bk_bg_sums *s, int64_t total, int finished);
 /* Join, then release what start set up. */
 int dm_bk_bg_sums_join(dm_bk_bg_sums *s);
-/* dm_bk_encrypt_file_with. */
-typedef struct dm_bk_bg_encrypt {
+/* A SQLite copy's rows counted into counts (the task's result and err),
+ * then PRAGMA integrity_check on it (check_rc, check_err). */
+typedef struct dm_bk_bg_sqlite_check {
     dm_bk_task task;
-    const dm_bk_key *key;
-    const char *plain, *cipher;
-    dm_bk_attrs *attrs;
-    dm_bk_sum cipher_sum;
-} dm_bk_bg_encrypt;
-void dm_bk_bg_encrypt_start(dm_bk_bg_encrypt *x, const dm_bk_key *key, const char *plain,
-                            const char *cipher, dm_bk_attrs *attrs);
+    const char *path;
+    dm_bk_counts *counts;
+    int check_rc;
+    dm_error check_err;
+} dm_bk_bg_sqlite_check;
+void dm_bk_bg_sqlite_check_start(dm_bk_bg_sqlite_check *c, const char *path,
+                                 dm_bk_counts *counts);
 /* size and hex (of the file at path) against e's recorded size and SHA-256:
  * DBMGMT_ERR_CHECKSUM "changed since it was written" naming the backup. */
 int dm_bk_check_sum(dbmgmt_backup *b, const dm_bk_entry *e, const char *path, int64_t size,

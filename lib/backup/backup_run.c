@@ -105,15 +105,30 @@ static int produce_file(dbmgmt_backup *b, const dm_bk_job *job, const char *id,
     return dm_dump_backup(b->dsn, partial, counts, &b->err);
 }
 
+/* The plaintext of the encrypted backup just taken, kept for the verify
+ * that follows (plain: its 0600 temporary file, NULL for an unencrypted
+ * backup); checked: the engine's check already ran on it, with this result
+ * (check_rc, check_err). */
+typedef struct fresh_plain {
+    char *plain;
+    int checked;
+    int check_rc;
+    dm_error check_err;
+} fresh_plain;
+
 /* With a key (and not a hook's backup): the engine writes plaintext into a
  * 0600 temporary file, encrypted into partial right after (*cipher_sum: the
  * ciphertext's size and SHA-256, hashed while it was written). On success the
- * temporary file is the caller's (*plain: the verify that follows checks it
- * instead of decrypting a second copy, then removes it); on failure it is
- * removed. */
+ * temporary file is the caller's (fresh->plain: the verify that follows checks
+ * it instead of decrypting a second copy, then removes it); on failure it is
+ * removed. A SQLite copy is encrypted while a library thread counts its
+ * rows and then runs the engine's check on it (fresh->checked),
+ * which the verify would otherwise run after the encryption: the file is
+ * private and nothing writes it, so the bytes checked are the bytes
+ * encrypted, which the verify establishes. */
 static int produce_encrypted(dbmgmt_backup *b, const dm_bk_job *job, const char *id,
                              const char *name, const char *partial, dm_bk_counts *counts,
-                             dm_bk_attrs *attrs, dm_bk_sum *cipher_sum, char **kept)
+                             dm_bk_attrs *attrs, dm_bk_sum *cipher_sum, fresh_plain *fresh)
 {
     char *plain = dm_bk_plain_temp(b, name);
     if (!plain)
@@ -123,17 +138,19 @@ static int produce_encrypted(dbmgmt_backup *b, const dm_bk_job *job, const char 
     if (fd >= 0)
         close(fd);
     if (rc == DBMGMT_OK && b->dsn->engine == DBMGMT_ENGINE_SQLITE) {
-        /* The copy, then its encryption on a library thread while this one
-         * counts the copy's rows: both only read it. */
+        /* The copy, then its encryption on this thread while a library
+         * thread counts the copy's rows and checks it: all only read it. */
         rc = dm_sqlite_backup(b->dsn->database, plain, &b->err);
         if (rc == DBMGMT_OK) {
-            dm_bk_bg_encrypt x;
-            dm_bk_bg_encrypt_start(&x, b->key, plain, partial, attrs);
-            rc = dm_sqlite_count(plain, counts, &b->err);
-            int enc_rc = dm_bk_task_join(&x.task);
-            if (rc == DBMGMT_OK && enc_rc != DBMGMT_OK)
-                rc = dm_error_set(&b->err, enc_rc, "%s", x.task.err.msg);
-            *cipher_sum = x.cipher_sum;
+            dm_bk_bg_sqlite_check c;
+            dm_bk_bg_sqlite_check_start(&c, plain, counts);
+            rc = dm_bk_encrypt_file(b, plain, partial, attrs, cipher_sum);
+            int count_rc = dm_bk_task_join(&c.task);
+            if (rc == DBMGMT_OK && count_rc != DBMGMT_OK)
+                rc = dm_error_set(&b->err, count_rc, "%s", c.task.err.msg);
+            fresh->check_rc = c.check_rc;
+            fresh->check_err = c.check_err;
+            fresh->checked = count_rc == DBMGMT_OK;
         }
     } else if (rc == DBMGMT_OK) {
         rc = produce_file(b, job, id, plain, counts, attrs);
@@ -141,21 +158,23 @@ static int produce_encrypted(dbmgmt_backup *b, const dm_bk_job *job, const char 
             rc = dm_bk_encrypt_file(b, plain, partial, attrs, cipher_sum);
     }
     if (rc == DBMGMT_OK) {
-        *kept = plain;
+        fresh->plain = plain;
         return rc;
     }
+    fresh->checked = 0;
     unlink(plain);
     dm_free(plain);
     return rc;
 }
 
-static void drop_plain(char **plain)
+static void drop_plain(fresh_plain *fresh)
 {
-    if (*plain) {
-        unlink(*plain);
-        dm_free(*plain);
-        *plain = NULL;
+    if (fresh->plain) {
+        unlink(fresh->plain);
+        dm_free(fresh->plain);
+        fresh->plain = NULL;
     }
+    fresh->checked = 0;
 }
 
 /* Make the finished file durable under its final name; its size and
@@ -181,9 +200,9 @@ static int finish_file(dbmgmt_backup *b, const char *partial, const char *final,
     return rc;
 }
 
-/* *plain: see produce_encrypted (NULL for an unencrypted backup). */
+/* fresh: see produce_encrypted (left empty for an unencrypted backup). */
 static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t idcap,
-                       char **plain)
+                       fresh_plain *fresh)
 {
     int rc = make_id(b, job->time, job->kind, id, idcap);
     if (rc != DBMGMT_OK)
@@ -212,7 +231,7 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
         rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
     if (rc == DBMGMT_OK)
         rc = encrypt ? produce_encrypted(b, job, id, name, partial, &counts, &e.attrs,
-                                         &cipher_sum, plain)
+                                         &cipher_sum, fresh)
                      : produce_file(b, job, id, partial, &counts, &e.attrs);
     if (rc == DBMGMT_OK)
         rc = finish_file(b, partial, final, encrypt ? &cipher_sum : NULL, &e);
@@ -225,7 +244,7 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
     if (rc != DBMGMT_OK && partial)
         unlink(partial);
     if (rc != DBMGMT_OK)
-        drop_plain(plain);
+        drop_plain(fresh);
     if (rc != DBMGMT_OK && !strcmp(engine, "mariadb-backup"))
         dm_mdb_discard(b, id); /* no folder without its entry */
     if (rc == DBMGMT_OK)
@@ -238,14 +257,14 @@ static int take_backup(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t 
     return rc;
 }
 
-static int verify_locked(dbmgmt_backup *b, const char *id, const char *fresh_plain);
+static int verify_locked(dbmgmt_backup *b, const char *id, const fresh_plain *fresh);
 
 /* Take, record, verify, copy off-site and hand to the upload hook. */
 int dm_bk_backup_and_verify(dbmgmt_backup *b, const dm_bk_job *job, char *id, size_t idcap)
 {
     id[0] = '\0';
-    char *plain = NULL;
-    int rc = take_backup(b, job, id, idcap, &plain);
+    fresh_plain fresh = {NULL, 0, DBMGMT_OK, {0}};
+    int rc = take_backup(b, job, id, idcap, &fresh);
     if (rc != DBMGMT_OK) {
         char msg[DM_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", b->err.msg);
@@ -255,8 +274,8 @@ int dm_bk_backup_and_verify(dbmgmt_backup *b, const dm_bk_job *job, char *id, si
         dm_error_set(&b->err, rc, "%s", msg);
         return dm_bk_failed(b, rc);
     }
-    rc = verify_locked(b, id, plain);
-    drop_plain(&plain);
+    rc = verify_locked(b, id, &fresh);
+    drop_plain(&fresh);
     if (rc != DBMGMT_OK)
         return rc;
     /* The built-in off-site copy, then the upload hook (which runs even
@@ -397,17 +416,21 @@ static int plain_checked(dbmgmt_backup *b, const dm_bk_entry *e, const char *pla
  * encrypted; a comparison costs a fifth of hashing them again). Errors are
  * reported in the order: the ciphertext's checksum, the authentication, the
  * engine's check (a changed file as such, even where a later check
- * failed). */
+ * failed). When the engine's check already ran on the temporary file
+ * (fresh->checked, a SQLite copy: while it was encrypted), its result is
+ * taken instead of running it again. */
 static int fresh_encrypted_checked(dbmgmt_backup *b, const dm_bk_entry *e, const char *path,
-                                   const char *plain)
+                                   const fresh_plain *fresh)
 {
     dm_bk_bg_hash cipher_sum;
     dm_bk_bg_auth auth;
     dm_bk_bg_hash_start(&cipher_sum, path);
-    dm_bk_bg_auth_start(&auth, b->key, e, path, plain);
+    dm_bk_bg_auth_start(&auth, b->key, e, path, fresh->plain);
     dm_error engine_err = {0};
-    int engine_rc = engine_check(b, e, plain);
-    if (engine_rc != DBMGMT_OK)
+    int engine_rc = fresh->checked ? fresh->check_rc : engine_check(b, e, fresh->plain);
+    if (fresh->checked)
+        engine_err = fresh->check_err;
+    else if (engine_rc != DBMGMT_OK)
         engine_err = b->err;
     int cipher_rc = dm_bk_task_join(&cipher_sum.task);
     int auth_rc = dm_bk_task_join(&auth.task);
@@ -428,8 +451,8 @@ int dm_bk_verify_locked(dbmgmt_backup *b, const char *id)
     return verify_locked(b, id, NULL);
 }
 
-/* fresh_plain: the plaintext of the backup just taken (encrypted), or NULL. */
-static int verify_locked(dbmgmt_backup *b, const char *id, const char *fresh_plain)
+/* fresh: the plaintext of the backup just taken (encrypted), or NULL. */
+static int verify_locked(dbmgmt_backup *b, const char *id, const fresh_plain *fresh_copy)
 {
     dm_bk_entry e = {0};
     int rc = dm_bkcat_get(b->cat, id, &e, NULL, &b->err);
@@ -440,9 +463,9 @@ static int verify_locked(dbmgmt_backup *b, const char *id, const char *fresh_pla
         rc = dm_error_set(&b->err, DBMGMT_ERR_NOMEM, "out of memory");
     char *plain = NULL; /* encrypted: the authenticated plaintext, in a 0600 temporary file */
     int64_t plain_size = 0;
-    int fresh = fresh_plain && dm_bk_is_encrypted(&e);
+    int fresh = fresh_copy && fresh_copy->plain && dm_bk_is_encrypted(&e);
     if (rc == DBMGMT_OK && fresh)
-        rc = fresh_encrypted_checked(b, &e, path, fresh_plain);
+        rc = fresh_encrypted_checked(b, &e, path, fresh_copy);
     else if (rc == DBMGMT_OK)
         rc = dm_bk_is_encrypted(&e) ? check_and_decrypt(b, &e, path, &plain, &plain_size)
                                     : dm_bk_check_file(b, &e, path);

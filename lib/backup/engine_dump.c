@@ -442,8 +442,7 @@ static int mysql_backup(dbmgmt_conn *conn, const dm_dsn *dsn, const char *dst_pa
     if (rc == DBMGMT_OK)
         rc = count_events(conn, &events, err);
     int out = -1;
-    if (rc == DBMGMT_OK && (out = open(dst_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                                       0600)) < 0)
+    if (rc == DBMGMT_OK && (out = dm_bk_open_output(dst_path)) < 0)
         rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dst_path,
                           strerror(errno));
     counting mc = {conn, counts, {0}};

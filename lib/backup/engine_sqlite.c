@@ -252,7 +252,7 @@ static int backup_raw(sqlite3 *src, const char *src_path, const char *dst_path, 
     /* From the connection's descriptor, in the kernel, as cp does; else
      * through the VFS. */
     int in = vfs_file_fd(src, fp, src_path);
-    int fd = open(dst_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = dm_bk_open_output(dst_path);
     unsigned char *buf = fd >= 0 && in < 0 ? dm_malloc(RAW_CHUNK) : NULL;
     int status = DBMGMT_OK;
     if (fd < 0)
@@ -278,7 +278,7 @@ static int backup_raw(sqlite3 *src, const char *src_path, const char *dst_path, 
  * source in messages. */
 static int copy_fd_to_new_file(int in, const char *from, const char *to, dm_error *err)
 {
-    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int out = dm_bk_open_output(to);
     if (out < 0)
         return dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", to, strerror(errno));
     int status = DBMGMT_OK;
