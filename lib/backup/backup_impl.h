@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/buf.h"
 #include "core/dsn.h"
 #include "core/error.h"
 #include "core/thread.h"
@@ -56,6 +57,30 @@ typedef struct dm_bk_counts {
     size_t n;
     size_t cap;
 } dm_bk_counts;
+
+/* The rows of a mysqldump file per table, counted from its text as it is
+ * fed in pieces (mysqldump_rows.c): each table's rows are added to its entry
+ * of counts (one is added for a table counts lacks). feed and finish return
+ * DBMGMT_ERR_PARSE with error set ("... at line N") for text of a shape the
+ * counter does not know, DBMGMT_ERR_NOMEM when out of memory. */
+typedef struct dm_mdr {
+    dm_bk_counts *counts;
+    int state;
+    char quote;
+    int in_delimiter_block;
+    char head[16];
+    size_t head_len;
+    dm_buf name;
+    size_t matched;
+    int64_t depth, rows, line;
+    size_t last; /* the entry of counts the last statement went to */
+    int failed;
+    char error[160];
+} dm_mdr;
+void dm_mdr_init(dm_mdr *s, dm_bk_counts *counts);
+int dm_mdr_feed(dm_mdr *s, const char *p, size_t n);
+int dm_mdr_finish(dm_mdr *s);
+void dm_mdr_clear(dm_mdr *s);
 
 /* Engine-specific facts of a backup, as text pairs (catalog table
  * backup_attrs): an engine's label, WAL or binlog range, the encryption, ...
