@@ -144,13 +144,20 @@ static int pg_server_major(dbmgmt_conn *conn)
 
 /* ---- counting ----------------------------------------------------------------- */
 
-static int count_tables(dbmgmt_conn *conn, dm_bk_counts *counts, dm_error *err)
+/* Every table of the database with COUNT(*) of its rows; with count_rows 0,
+ * every table at 0 rows (a MySQL dump's rows are then added to them from
+ * its text, and a table dumped without a row keeps its 0). */
+static int count_tables(dbmgmt_conn *conn, dm_bk_counts *counts, int count_rows,
+                        dm_error *err)
 {
     dm_catalog cat = {0};
     int rc = conn->drv->catalog(conn->dc, &cat, err);
     if (rc == DBMGMT_OK && cat.failed)
         rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading the catalog");
-    for (size_t i = 0; rc == DBMGMT_OK && i < cat.ntables; i++) {
+    for (size_t i = 0; rc == DBMGMT_OK && i < cat.ntables && !count_rows; i++)
+        if (dm_bk_counts_add(counts, cat.tables[i].name, 0) != DBMGMT_OK)
+            rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory counting rows");
+    for (size_t i = 0; rc == DBMGMT_OK && i < cat.ntables && count_rows; i++) {
         dm_buf sql = DM_BUF_INIT;
         dm_buf_puts(&sql, "SELECT COUNT(*) FROM ");
         conn->drv->quote_ident(&sql, cat.tables[i].name);
@@ -221,7 +228,7 @@ int dm_dump_count(const char *dsn, dm_bk_counts *counts, dm_error *err)
     if (rc == DBMGMT_OK)
         rc = conn_step(conn, snapshot_begin_sql(dbmgmt_conn_engine(conn)), err);
     if (rc == DBMGMT_OK)
-        rc = count_tables(conn, counts, err);
+        rc = count_tables(conn, counts, 1, err);
     dbmgmt_conn_close(conn); /* rolls the read-only transaction back */
     return rc;
 }
@@ -283,7 +290,7 @@ static int count_during(void *ctx, pid_t child)
 {
     counting *c = ctx;
     (void)child;
-    return count_tables(c->conn, c->counts, &c->err);
+    return count_tables(c->conn, c->counts, 1, &c->err);
 }
 
 /* The counts are taken in the exporting transaction while pg_dump dumps
@@ -504,21 +511,6 @@ static int follow_dump(void *ctx, pid_t child)
     return rc;
 }
 
-/* Every table of the database, at 0 rows: the dump's rows are added to them
- * (a table mysqldump dumps without a row keeps its 0). */
-static int list_tables(dbmgmt_conn *conn, dm_bk_counts *counts, dm_error *err)
-{
-    dm_catalog cat = {0};
-    int rc = conn->drv->catalog(conn->dc, &cat, err);
-    if (rc == DBMGMT_OK && cat.failed)
-        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading the catalog");
-    for (size_t i = 0; rc == DBMGMT_OK && i < cat.ntables; i++)
-        if (dm_bk_counts_add(counts, cat.tables[i].name, 0) != DBMGMT_OK)
-            rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory counting rows");
-    dm_catalog_clear(&cat);
-    return rc;
-}
-
 /* The counts are read from the dump's own text while mysqldump writes it
  * (follow_dump): the rows it holds, whatever commits meanwhile, and no
  * second scan of every table on the server (issue 23: with COUNT(*) of
@@ -533,7 +525,7 @@ static int mysql_backup(dbmgmt_conn *conn, const dm_dsn *dsn, const char *dst_pa
     int64_t events = 0;
     int rc = count_events(conn, &events, err);
     if (rc == DBMGMT_OK)
-        rc = list_tables(conn, counts, err);
+        rc = count_tables(conn, counts, 0, err);
     int out = -1;
     if (rc == DBMGMT_OK && (out = dm_bk_open_output(dst_path)) < 0)
         rc = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dst_path,

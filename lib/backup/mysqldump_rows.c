@@ -86,13 +86,13 @@ static int fail(dm_mdr *s, const char *what)
 }
 
 /* A whole head (or a line shorter than one): what the line is. */
-static int classify(dm_mdr *s)
+static void classify(dm_mdr *s)
 {
     if (s->head_len == INSERT_HEAD_LEN && memcmp(s->head, insert_head, INSERT_HEAD_LEN) == 0) {
         if (!s->in_delimiter_block) {
             dm_buf_clear(&s->name);
             s->state = S_NAME;
-            return DBMGMT_OK;
+            return;
         }
     } else if (s->head_len >= DELIMITER_HEAD_LEN &&
                memcmp(s->head, DELIMITER_HEAD, DELIMITER_HEAD_LEN) == 0) {
@@ -104,7 +104,42 @@ static int classify(dm_mdr *s)
         s->in_delimiter_block = 1; /* another delimiter: a block too */
     }
     s->state = S_SKIP;
-    return DBMGMT_OK;
+}
+
+/* A new line begins: its head is collected. */
+static void next_line(dm_mdr *s)
+{
+    s->line++;
+    s->head_len = 0;
+    s->state = S_HEAD;
+}
+
+/* In a string from p: past its closing quote (state S_ROWS), or to end
+ * (S_STR, or S_STR_ESC after a backslash that ends the piece). The bulk of
+ * a dump: the next quote, then the backslashes before it (memchr,
+ * vectorised); each byte is looked at a bounded number of times, however
+ * many escapes a value holds. The tool escapes the newlines of values, so
+ * lines are not counted here. */
+static const char *skip_string(dm_mdr *s, const char *p, const char *end)
+{
+    const char *q = memchr(p, s->quote, (size_t)(end - p));
+    const char *lim = q ? q : end;
+    const char *esc;
+    while ((esc = memchr(p, '\\', (size_t)(lim - p))) != NULL) {
+        if (esc + 1 == end) {
+            s->state = S_STR_ESC;
+            return end;
+        }
+        p = esc + 2; /* the escaped byte is skipped */
+        if (esc + 1 == q) { /* an escaped quote: the string goes on */
+            q = memchr(p, s->quote, (size_t)(end - p));
+            lim = q ? q : end;
+        }
+    }
+    if (!q)
+        return end;
+    s->state = S_ROWS; /* a doubled quote re-enters the string at once */
+    return q + 1;
 }
 
 int dm_mdr_feed(dm_mdr *s, const char *p, size_t n)
@@ -120,14 +155,9 @@ int dm_mdr_feed(dm_mdr *s, const char *p, size_t n)
             int insert = s->head_len == INSERT_HEAD_LEN &&
                          memcmp(s->head, insert_head, INSERT_HEAD_LEN) == 0;
             if (insert || ch == '\n' || s->head_len == sizeof s->head) {
-                int rc = classify(s);
-                if (rc != DBMGMT_OK)
-                    return rc;
-                if (ch == '\n') {
-                    s->line++;
-                    s->head_len = 0;
-                    s->state = S_HEAD;
-                }
+                classify(s);
+                if (ch == '\n')
+                    next_line(s);
             }
             break;
         }
@@ -136,9 +166,7 @@ int dm_mdr_feed(dm_mdr *s, const char *p, size_t n)
             if (!nl)
                 return DBMGMT_OK;
             p = nl + 1;
-            s->line++;
-            s->head_len = 0;
-            s->state = S_HEAD;
+            next_line(s);
             break;
         }
         case S_NAME: {
@@ -197,26 +225,11 @@ int dm_mdr_feed(dm_mdr *s, const char *p, size_t n)
             }
             break;
         }
-        case S_STR: {
-            /* the bulk of a dump: run to the next quote or backslash */
-            const char *q = p;
-            while (q < end && *q != s->quote && *q != '\\' && *q != '\n')
-                q++;
-            p = q;
-            if (p == end)
-                break;
-            char ch = *p++;
-            if (ch == '\\')
-                s->state = S_STR_ESC;
-            else if (ch == '\n')
-                s->line++;
-            else
-                s->state = S_ROWS; /* a doubled quote re-enters at once */
+        case S_STR:
+            p = skip_string(s, p, end);
             break;
-        }
         case S_STR_ESC:
-            if (*p++ == '\n')
-                s->line++;
+            p++;
             s->state = S_STR;
             break;
         default:

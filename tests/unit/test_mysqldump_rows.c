@@ -42,7 +42,7 @@ static const char dump[] =
     "/*!40000 ALTER TABLE `items` DISABLE KEYS */;\n"
     "INSERT INTO `items` VALUES (1,'a'),(2,'b),(c'),(3,'it\\'s'),(4,'x\\\\'),(5,'o''k');\n"
     "INSERT INTO `items` VALUES (6,'line\\none'),(7,\"dq ) ( ; \\\" \"),(8,NULL),"
-    "(9,0x28293B27);\n"
+    "(9,0x28293B27),(10,'\\'),(\\\\\\'\\\\'),(11,'\\\\');\n"
     "/*!40000 ALTER TABLE `items` ENABLE KEYS */;\n"
     "UNLOCK TABLES;\n"
     "--\n"
@@ -91,7 +91,7 @@ static void count_in_pieces(size_t step)
         at += n;
     }
     assert_int_equal(dm_mdr_finish(&s), DBMGMT_OK);
-    expect(&c, "items", 9);
+    expect(&c, "items", 11);
     expect(&c, "empty", 0);
     expect(&c, "we`ird", 2);
     expect(&c, "audit", 1);
