@@ -449,13 +449,15 @@ typedef struct dump_follow {
 
 /* 1 when the child has exited with status 0, -1 when it has ended otherwise
  * (its error is the one to report), 0 while it runs. It is not reaped: its
- * wait is run_tool_during's. */
+ * wait is run_tool_during's. ECHILD says it has ended and was reaped already
+ * (a host that ignores SIGCHLD): 1, so that the whole file is still read
+ * and counted. */
 static int child_ended(pid_t pid)
 {
     siginfo_t info;
     memset(&info, 0, sizeof info);
     if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0)
-        return errno == EINTR ? 0 : -1;
+        return errno == EINTR ? 0 : 1;
     if (info.si_pid != pid)
         return 0;
     return info.si_code == CLD_EXITED && info.si_status == 0 ? 1 : -1;
