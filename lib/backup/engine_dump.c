@@ -144,6 +144,27 @@ static int pg_server_major(dbmgmt_conn *conn)
 
 /* ---- counting ----------------------------------------------------------------- */
 
+/* COUNT(*) of table into *rows. */
+static int count_table(dbmgmt_conn *conn, const char *table, int64_t *rows, dm_error *err)
+{
+    dm_buf sql = DM_BUF_INIT;
+    dm_buf_puts(&sql, "SELECT COUNT(*) FROM ");
+    conn->drv->quote_ident(&sql, table);
+    dbmgmt_result *r = NULL;
+    int rc = DBMGMT_OK;
+    if (dm_buf_failed(&sql))
+        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory counting rows");
+    else if ((rc = dbmgmt_conn_query(conn, &r, sql.data, 0, NULL)) != DBMGMT_OK)
+        dm_error_copy(err, &conn->err);
+    else if (dbmgmt_result_next(r) != 1)
+        rc = dm_error_copy(err, &conn->err);
+    else
+        *rows = dbmgmt_result_int64(r, 0);
+    dbmgmt_result_free(r);
+    dm_buf_free(&sql);
+    return rc;
+}
+
 /* Every table of the database with COUNT(*) of its rows; with count_rows 0,
  * every table at 0 rows (a MySQL dump's rows are then added to them from
  * its text, and a table dumped without a row keeps its 0). */
@@ -154,25 +175,12 @@ static int count_tables(dbmgmt_conn *conn, dm_bk_counts *counts, int count_rows,
     int rc = conn->drv->catalog(conn->dc, &cat, err);
     if (rc == DBMGMT_OK && cat.failed)
         rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory reading the catalog");
-    for (size_t i = 0; rc == DBMGMT_OK && i < cat.ntables && !count_rows; i++)
-        if (dm_bk_counts_add(counts, cat.tables[i].name, 0) != DBMGMT_OK)
+    for (size_t i = 0; rc == DBMGMT_OK && i < cat.ntables; i++) {
+        int64_t rows = 0;
+        if (count_rows)
+            rc = count_table(conn, cat.tables[i].name, &rows, err);
+        if (rc == DBMGMT_OK && dm_bk_counts_add(counts, cat.tables[i].name, rows) != DBMGMT_OK)
             rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory counting rows");
-    for (size_t i = 0; rc == DBMGMT_OK && i < cat.ntables && count_rows; i++) {
-        dm_buf sql = DM_BUF_INIT;
-        dm_buf_puts(&sql, "SELECT COUNT(*) FROM ");
-        conn->drv->quote_ident(&sql, cat.tables[i].name);
-        dbmgmt_result *r = NULL;
-        if (dm_buf_failed(&sql))
-            rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory counting rows");
-        else if ((rc = dbmgmt_conn_query(conn, &r, sql.data, 0, NULL)) != DBMGMT_OK)
-            dm_error_copy(err, &conn->err);
-        else if (dbmgmt_result_next(r) != 1)
-            rc = dm_error_copy(err, &conn->err);
-        else if (dm_bk_counts_add(counts, cat.tables[i].name, dbmgmt_result_int64(r, 0)) !=
-                 DBMGMT_OK)
-            rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory counting rows");
-        dbmgmt_result_free(r);
-        dm_buf_free(&sql);
     }
     dm_catalog_clear(&cat);
     return rc;

@@ -85,10 +85,11 @@ static int fail(dm_mdr *s, const char *what)
     return DBMGMT_ERR_PARSE;
 }
 
-/* A whole head (or a line shorter than one): what the line is. */
-static void classify(dm_mdr *s)
+/* A whole head (or a line shorter than one): what the line is; insert:
+ * the head is "INSERT INTO `". */
+static void classify(dm_mdr *s, int insert)
 {
-    if (s->head_len == INSERT_HEAD_LEN && memcmp(s->head, insert_head, INSERT_HEAD_LEN) == 0) {
+    if (insert) {
         if (!s->in_delimiter_block) {
             dm_buf_clear(&s->name);
             s->state = S_NAME;
@@ -155,7 +156,7 @@ int dm_mdr_feed(dm_mdr *s, const char *p, size_t n)
             int insert = s->head_len == INSERT_HEAD_LEN &&
                          memcmp(s->head, insert_head, INSERT_HEAD_LEN) == 0;
             if (insert || ch == '\n' || s->head_len == sizeof s->head) {
-                classify(s);
+                classify(s, insert);
                 if (ch == '\n')
                     next_line(s);
             }
