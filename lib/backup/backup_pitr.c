@@ -31,13 +31,19 @@ static const char *pitr_engine(const dbmgmt_backup *b)
 }
 
 /* The time a backup can be restored to or after: the engine's stop time
- * (the backup is consistent from there), else the catalog time. */
+ * (the backup is consistent from there), else the catalog time. pgBackRest
+ * records its stop in whole seconds, truncated: the backup is consistent
+ * somewhere in that second, and PostgreSQL refuses a recovery target before
+ * that point ("requested recovery stop point is before consistent recovery
+ * point"), so such a backup is usable from the next second. */
 static int64_t usable_from(const dm_bk_entry *e, const char *pitr)
 {
     if (!pitr)
         return e->time;
     const char *stop = dm_bk_attrs_get(&e->attrs, "stop_time");
-    return stop && *stop ? strtoll(stop, NULL, 10) : -1;
+    if (!stop || !*stop)
+        return -1;
+    return strtoll(stop, NULL, 10) + (strcmp(pitr, "pgbackrest") == 0);
 }
 
 static int candidate(const dm_bk_entry *e, const char *pitr)

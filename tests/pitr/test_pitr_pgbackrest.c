@@ -404,10 +404,11 @@ static void test_full_diff_incr_restore_to_time_and_prune(void **state)
     assert_true(set_exists(full2_label));
     assert_int_equal(segments_before(full2_wal), 0);
 
-    /* the oldest kept backup restores to its end time */
+    /* the oldest kept backup restores to its end time: the second after its
+     * stop (pgBackRest's stop is in whole seconds, truncated; backup_pitr.c) */
     char r2[192];
     snprintf(r2, sizeof r2, "%s/r2", top);
-    rc = dbmgmt_backup_restore_to_time(b, r2, full2_stop);
+    rc = dbmgmt_backup_restore_to_time(b, r2, full2_stop + 1);
     if (rc != DBMGMT_OK)
         fail_msg("restore of the oldest kept backup: %s", dbmgmt_backup_errmsg(b));
     assert_non_null(strstr(dbmgmt_backup_restore_info(b), full2_label));
