@@ -140,8 +140,8 @@ static dbmgmt_archive *new_job(const char *table, int32_t action, const char *ta
  * - control: ended before the job started, or started after it ended;
  * - job: overlapped the job's run [job_start, job_end];
  * (a statement that started before and ended after is a job-phase one).
- * The assertion: job-phase max wait <= LOCK_BOUND_MS + control-phase max
- * wait. The control max absorbs what the machine does to a writer anyway
+ * The assertion on SQLite: job-phase max wait <= LOCK_BOUND_MS + control-phase
+ * max wait (PostgreSQL and MariaDB, row locks: see the assertion). The control max absorbs what the machine does to a writer anyway
  * (fsync, scheduling on a loaded 2-core box, a checkpoint); the job may add
  * at most 100 ms on top. The second control phase is as long as the job
  * phase, so that a stall a busy machine deals out now and then has the same
@@ -330,22 +330,19 @@ static void test_move_with_8_writers_keeps_every_row_once(void **state)
         fail_msg("a writer waited %lld ms during the job, more than %d ms over the control"
                  " phase's %lld ms", (long long)max_wait[1], LOCK_BOUND_MS,
                  (long long)max_wait[0]);
-    /* PostgreSQL: row locks. The INSERTs of fresh keys, which no batch
-     * locks, measure what the machine and server do to a writer in the same
-     * phase (a 2-core machine shared with other builds stalled them 407 ms
-     * once in a 16 s job phase; a 3 s control phase may see no such stall);
-     * the UPDATEs, which can wait for a batch's locks, are held to 100 ms over
-     * the larger of that and the control phase's max. */
+    /* PostgreSQL and MariaDB: row locks. The INSERTs of fresh keys, which no
+     * batch locks, measure what the machine and server do to a writer in the
+     * same phase (a 2-core machine shared with other builds stalled them 407
+     * ms once in a 16 s job phase on PostgreSQL; on MariaDB, InnoDB holds
+     * them 150-260 ms now and then while the job deletes, where no lock of the
+     * job's is in their way; a 3 s control phase may see no such stall); the
+     * UPDATEs, which can wait for a batch's locks, are held to 100 ms over the
+     * larger of that and the control phase's max. */
     int64_t base = max_wait[0] > job_max[0] ? max_wait[0] : job_max[0];
-    if (asserted && engine == DBMGMT_ENGINE_POSTGRES && job_max[1] > LOCK_BOUND_MS + base)
+    if (asserted && engine != DBMGMT_ENGINE_SQLITE && job_max[1] > LOCK_BOUND_MS + base)
         fail_msg("an UPDATE waited %lld ms during the job, more than %d ms over %lld ms (the"
                  " control phase's max or the job phase's fresh-key INSERTs' max)",
                  (long long)job_max[1], LOCK_BOUND_MS, (long long)base);
-    /* Not asserted on MariaDB (docs/decisions.md, docs/archive.md): InnoDB
-     * there stalls now and then under the job's deletes, whatever the batch
-     * size (targets 20 and 50 ms, 200,000 and 1,000,000 rows: batches held
-     * 400-1100 ms, and INSERTs of fresh keys, which no batch locks, waited up
-     * to 805 ms at the same time); the figures are printed above. */
     int64_t left = count_of("SELECT COUNT(*) FROM arch_items");
     int64_t archived = count_of("SELECT COUNT(*) FROM arch_items_archive");
     assert_int_equal(left + archived, rows + inserted);
