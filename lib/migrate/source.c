@@ -13,91 +13,12 @@
 #include "core/alloc.h"
 #include "core/arena.h"
 #include "core/buf.h"
-#include "core/sha256.h"
 #include "sql/split.h"
 
 static const char *const layout_names[] = {
     "none", "native (-- migrate:up/down)", "plain up file (+ _rollback.sql)",
     "golang-migrate (.up.sql/.down.sql)", "Flyway (V__/U__)", "goose (-- +goose Up/Down)",
     "embedded table"};
-
-/* ---- versions ------------------------------------------------------------ */
-
-int dm_version_valid(const char *v)
-{
-    if (!v || !isdigit((unsigned char)*v))
-        return 0;
-    for (const char *p = v; *p; p++) {
-        if (*p == '.') {
-            if (!isdigit((unsigned char)p[1]))
-                return 0;
-        } else if (!isdigit((unsigned char)*p)) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* Compare one numeric part [a, a+alen) with [b, b+blen) by value. */
-static int compare_number(const char *a, size_t alen, const char *b, size_t blen)
-{
-    while (alen > 1 && *a == '0')
-        a++, alen--;
-    while (blen > 1 && *b == '0')
-        b++, blen--;
-    if (alen != blen)
-        return alen < blen ? -1 : 1;
-    int c = memcmp(a, b, alen);
-    return (c > 0) - (c < 0);
-}
-
-int dm_version_compare(const char *a, const char *b)
-{
-    size_t alen = strlen(a), blen = strlen(b);
-    if (!memchr(a, '.', alen) && !memchr(b, '.', blen)) /* the common case: plain digits */
-        return compare_number(a, alen, b, blen);
-    for (;;) {
-        size_t apart = strcspn(a, "."), bpart = strcspn(b, ".");
-        int c = compare_number(a, apart, b, bpart);
-        if (c)
-            return c;
-        a += apart;
-        b += bpart;
-        if (!*a || !*b) { /* "1.0" == "1": missing parts count as zero */
-            const char *rest = *a ? a : b;
-            int sign = *a ? 1 : -1;
-            for (; *rest; rest++)
-                if (*rest != '.' && *rest != '0')
-                    return sign;
-            return 0;
-        }
-        a++;
-        b++;
-    }
-}
-
-/* ---- checksums ------------------------------------------------------------- */
-
-void dm_checksum_normalised(const char *text, size_t len, char hex[65])
-{
-    dm_sha256 ctx;
-    dm_sha256_init(&ctx);
-    size_t i = 0;
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
-        i = 3;
-    size_t run = i;
-    const char *cr;
-    while (i < len && (cr = memchr(text + i, '\r', len - i)) != NULL) {
-        i = (size_t)(cr - text);
-        if (i + 1 < len && text[i + 1] == '\n') {
-            dm_sha256_update(&ctx, text + run, i - run);
-            run = i + 1; /* drop the CR, keep the LF */
-        }
-        i++;
-    }
-    dm_sha256_update(&ctx, text + run, len - run);
-    dm_sha256_final_hex(&ctx, hex);
-}
 
 /* ---- file names -------------------------------------------------------------- */
 
@@ -985,7 +906,8 @@ static int goose_blocks(const dm_section *s, dbmgmt_engine dialect, dm_mig_state
                             : NULL;
         if (grown)
             store->blocks = grown;
-        if (!block || statements_push(out, cap, block, begin.line + 1 + s->line - 1, NULL) != DBMGMT_OK) {
+        int32_t block_line = begin.line + 1 + s->line - 1;
+        if (!block || statements_push(out, cap, block, block_line, NULL) != DBMGMT_OK) {
             dm_free(block);
             dm_buf_free(&outside);
             return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);
@@ -1001,7 +923,6 @@ static int goose_blocks(const dm_section *s, dbmgmt_engine dialect, dm_mig_state
     dm_section rest = *s;
     rest.sql = outside.data ? outside.data : (char *)"";
     rest.len = outside.len;
-    size_t blocks_end = out->count;
     int rc = split_section(&rest, dialect, out, store, cap, err);
     /* split statements reference the lexer's own copies, so outside can go */
     dm_buf_free(&outside);
@@ -1017,7 +938,6 @@ static int goose_blocks(const dm_section *s, dbmgmt_engine dialect, dm_mig_state
         }
         out->items[j] = key;
     }
-    (void)blocks_end;
     return DBMGMT_OK;
 }
 

@@ -1,5 +1,5 @@
 /*
- * Statement splitter.
+ * Statement dm_splitter.
  *
  * Most statements are scanned by a fast path that only stops at bytes that
  * can open a string, identifier or comment, or end the statement (a
@@ -18,8 +18,7 @@
 
 #include "core/alloc.h"
 #include "core/json.h"
-#include "sql/bytescan.h"
-#include "sql/lexer.h"
+#include "sql/split_impl.h"
 
 struct dbmgmt_statements {
     dm_sql_stmt *items;
@@ -28,44 +27,9 @@ struct dbmgmt_statements {
                     the last one's, with a NUL written after each text */
 };
 
-typedef enum scan_mode {
-    MODE_FAST,   /* ordinary statement */
-    MODE_BODY,   /* may contain BEGIN ... END (or CASE ... END) holding ';' */
-    MODE_COPY    /* PostgreSQL COPY: may be followed by a data block */
-} scan_mode;
 
-typedef struct splitter {
-    dbmgmt_engine dialect;
-    const char *s;
-    size_t n;
-    dm_sql_byteset stops;       /* fast path: bytes that need a look */
-    dm_sql_block_scan_fn scan;  /* classifies 64 bytes (bytescan.h) */
-    int bulk_strings;           /* next_event() may step over '..' runs */
-    char delim[DM_SQL_DELIMITER_MAX + 1];
-    size_t delim_len;
-    dm_sql_lex_error error;
-    dm_sql_stmt *items;
-    size_t count, cap;
-    /* The 64-byte block the scan has reached: blocks are classified in
-     * order, each once, so lines are counted with popcount as they pass. */
-    size_t blk_base;          /* offset of the block, a multiple of 64 */
-    dm_sql_block_masks blk;   /* its stop bytes and LFs */
-    size_t lines_before;      /* LFs before blk_base */
-    size_t line_start_before; /* offset after the last LF before blk_base */
-    size_t col_line_start;    /* column cache: on the line starting here, */
-    size_t col_pos;           /* the byte at col_pos */
-    int32_t col_value;        /* is in this column */
-} splitter;
 
-/* Where one statement's text ends and scanning resumes. */
-typedef struct stmt_bounds {
-    size_t text_end;
-    size_t next;
-    size_t command_end; /* COPY: end of the command before its data */
-    size_t data_start, data_end;
-} stmt_bounds;
-
-static int delimiter_is_default(const splitter *sp)
+static int delimiter_is_default(const dm_splitter *sp)
 {
     return sp->delim_len == 1 && sp->delim[0] == ';';
 }
@@ -82,7 +46,7 @@ static size_t bit_count(uint64_t m)
 }
 
 /* Classifies the block at sp->blk_base; the last one may be short. */
-static void block_classify(splitter *sp)
+static void block_classify(dm_splitter *sp)
 {
     const unsigned char *u = (const unsigned char *)sp->s + sp->blk_base;
     size_t avail = sp->n - sp->blk_base;
@@ -102,7 +66,7 @@ static void block_classify(splitter *sp)
 
 /* Moves to the block holding offset i (never backwards), counting the LFs
  * of the blocks it leaves. */
-static void block_move_forward(splitter *sp, size_t base)
+static void block_move_forward(dm_splitter *sp, size_t base)
 {
     while (sp->blk_base < base) {
         uint64_t nl = sp->blk.newlines;
@@ -115,7 +79,7 @@ static void block_move_forward(splitter *sp, size_t base)
     }
 }
 
-static inline void block_move_to(splitter *sp, size_t i)
+static inline void block_move_to(dm_splitter *sp, size_t i)
 {
     size_t base = i & ~(size_t)63;
     if (base != sp->blk_base)
@@ -123,13 +87,13 @@ static inline void block_move_to(splitter *sp, size_t i)
 }
 
 /* The current block's stop (newlines = 0) or LF (newlines = 1) mask. */
-static inline uint64_t block_mask(const splitter *sp, int newlines)
+static inline uint64_t block_mask(const dm_splitter *sp, int newlines)
 {
     return newlines ? sp->blk.newlines : sp->blk.stops;
 }
 
 /* The first byte at or after i whose bit is set in that mask, or sp->n. */
-static size_t block_next(splitter *sp, size_t i, int newlines)
+static size_t block_next(dm_splitter *sp, size_t i, int newlines)
 {
     if (i >= sp->n)
         return sp->n;
@@ -146,7 +110,7 @@ static size_t block_next(splitter *sp, size_t i, int newlines)
 
 /* The same, inline for the common case: a bit further on in the current
  * block. */
-static inline size_t block_next_fast(splitter *sp, size_t i, int newlines)
+static inline size_t block_next_fast(dm_splitter *sp, size_t i, int newlines)
 {
     size_t rel = i - sp->blk_base;
     if (rel < 64) {
@@ -157,12 +121,12 @@ static inline size_t block_next_fast(splitter *sp, size_t i, int newlines)
     return block_next(sp, i, newlines);
 }
 
-static inline size_t next_stop(splitter *sp, size_t i)
+static inline size_t next_stop(dm_splitter *sp, size_t i)
 {
     return block_next_fast(sp, i, 0);
 }
 
-static inline size_t next_newline(splitter *sp, size_t i)
+static inline size_t next_newline(dm_splitter *sp, size_t i)
 {
     return block_next_fast(sp, i, 1);
 }
@@ -170,7 +134,7 @@ static inline size_t next_newline(splitter *sp, size_t i)
 /* The bytes the fast path stops at: quotes, comment starts, the delimiter's
  * first byte and, in MySQL, backslash (so strings are skipped on the masks
  * too). Called again when a DELIMITER directive changes the delimiter. */
-static void stop_set_build(splitter *sp)
+static void stop_set_build(dm_splitter *sp)
 {
     switch (sp->dialect) {
     case DBMGMT_ENGINE_SQLITE:
@@ -244,7 +208,7 @@ static unsigned last_string_start(uint64_t quotes)
  * that runs into the next block; or 0 with *ok = 0 where bit arithmetic
  * could get strings wrong (MySQL: a backslash outside them; PostgreSQL: a
  * quote after E or e, maybe an E'..' string). */
-static uint64_t stops_outside_strings(const splitter *sp, unsigned rel, int *ok)
+static uint64_t stops_outside_strings(const dm_splitter *sp, unsigned rel, int *ok)
 {
     const dm_sql_block_masks *m = &sp->blk;
     uint64_t from = ~(uint64_t)0 << rel;
@@ -279,7 +243,7 @@ static uint64_t stops_outside_strings(const splitter *sp, unsigned rel, int *ok)
  * look at: next_stop(), except that '..' strings opening and closing inside
  * a block are stepped over with bit arithmetic (prefix XOR of the quote
  * bits) instead of costing two stops and their branches each. */
-static size_t next_event(splitter *sp, size_t i)
+static size_t next_event(dm_splitter *sp, size_t i)
 {
     if (!sp->bulk_strings)
         return next_stop(sp, i);
@@ -300,7 +264,7 @@ static size_t next_event(splitter *sp, size_t i)
 
 /* Line and column of off; offsets asked for never decrease, and are asked
  * for before the statement at off is scanned. */
-static void splitter_locate(splitter *sp, size_t off, int32_t *line, int32_t *col)
+static void splitter_locate(dm_splitter *sp, size_t off, int32_t *line, int32_t *col)
 {
     const unsigned char *u = (const unsigned char *)sp->s;
     block_move_to(sp, off);
@@ -340,8 +304,8 @@ static void advise_huge_pages(void *p, size_t len)
 #endif
 }
 
-static int splitter_push(splitter *sp, size_t start, int32_t line, int32_t column,
-                         const stmt_bounds *b, dm_error *err)
+static int splitter_push(dm_splitter *sp, size_t start, int32_t line, int32_t column,
+                         const dm_stmt_bounds *b, dm_error *err)
 {
     if (sp->count == sp->cap) {
         size_t cap = sp->cap ? sp->cap * 2 : 16;
@@ -378,7 +342,7 @@ static int is_bom(const char *s, size_t n, size_t i)
 
 /* Skips whitespace, comments and byte-order marks; returns the first byte of
  * the next statement (or n), or DM_SQL_UNTERMINATED with sp->error set. */
-static size_t skip_gap(splitter *sp, size_t i)
+static size_t skip_gap(dm_splitter *sp, size_t i)
 {
     const char *s = sp->s;
     size_t n = sp->n;
@@ -442,26 +406,9 @@ static int pg_escape_string_at(const char *s, size_t floor, size_t q)
     return q - 1 == floor || !dm_sql_is_ident_char((unsigned char)s[q - 2]);
 }
 
-/* Records what is unterminated and where it opened; returns DM_SQL_UNTERMINATED
- * (for the functions that return an index). */
-static size_t fail_at(splitter *sp, dm_sql_lex_error_kind kind, size_t offset, size_t detail_len)
-{
-    sp->error.kind = kind;
-    sp->error.offset = offset;
-    sp->error.detail_len = detail_len;
-    return DM_SQL_UNTERMINATED;
-}
-
-/* The same, for the functions that return a status. */
-static int parse_fail(splitter *sp, dm_sql_lex_error_kind kind, size_t offset)
-{
-    fail_at(sp, kind, offset, 0);
-    return DBMGMT_ERR_PARSE;
-}
-
 /* The same as dm_sql_skip_quoted() on the block masks: quote (and, with
  * backslash, '\\') must be in the stop set. */
-static size_t skip_quoted_on_masks(splitter *sp, size_t i, unsigned char quote, int backslash)
+static size_t skip_quoted_on_masks(dm_splitter *sp, size_t i, unsigned char quote, int backslash)
 {
     const unsigned char *u = (const unsigned char *)sp->s;
     size_t n = sp->n;
@@ -485,7 +432,7 @@ static size_t skip_quoted_on_masks(splitter *sp, size_t i, unsigned char quote, 
 }
 
 /* A quote, backtick or bracket at i: index after it, or DM_SQL_UNTERMINATED. */
-static size_t fast_quoted(splitter *sp, size_t i, size_t floor)
+static size_t fast_quoted(dm_splitter *sp, size_t i, size_t floor)
 {
     const char *s = sp->s;
     char c = s[i];
@@ -509,7 +456,7 @@ static size_t fast_quoted(splitter *sp, size_t i, size_t floor)
         end = dm_sql_skip_bracket(s, sp->n, i);
     }
     if (end == DM_SQL_UNTERMINATED)
-        return fail_at(sp,
+        return dm_split_fail_at(sp,
                        ident ? DM_SQL_LEX_UNTERMINATED_IDENT : DM_SQL_LEX_UNTERMINATED_STRING,
                        i, 0);
     return end;
@@ -517,7 +464,7 @@ static size_t fast_quoted(splitter *sp, size_t i, size_t floor)
 
 /* A '$' at i (PostgreSQL): index to continue from; *token says whether it
  * was a token (dollar quote, $N, lone $) rather than part of a word. */
-static size_t fast_dollar(splitter *sp, size_t i, size_t floor, int *token)
+static size_t fast_dollar(dm_splitter *sp, size_t i, size_t floor, int *token)
 {
     const char *s = sp->s;
     size_t n = sp->n;
@@ -528,8 +475,9 @@ static size_t fast_dollar(splitter *sp, size_t i, size_t floor, int *token)
     size_t tag = dm_sql_dollar_tag_len(s, n, i);
     if (tag) {
         size_t end = dm_sql_skip_dollar(s, n, i, tag);
-        return end == DM_SQL_UNTERMINATED ? fail_at(sp, DM_SQL_LEX_UNTERMINATED_DOLLAR, i, tag)
-                                          : end;
+        if (end == DM_SQL_UNTERMINATED)
+            return dm_split_fail_at(sp, DM_SQL_LEX_UNTERMINATED_DOLLAR, i, tag);
+        return end;
     }
     i++;
     while (i < n && s[i] >= '0' && s[i] <= '9')
@@ -538,7 +486,7 @@ static size_t fast_dollar(splitter *sp, size_t i, size_t floor, int *token)
 }
 
 /* Scans an ordinary statement starting at start. */
-static int scan_fast(splitter *sp, size_t start, stmt_bounds *b)
+static int scan_fast(dm_splitter *sp, size_t start, dm_stmt_bounds *b)
 {
     const char *s = sp->s;
     const unsigned char *u = (const unsigned char *)s;
@@ -593,7 +541,7 @@ static int scan_fast(splitter *sp, size_t start, stmt_bounds *b)
                 }
                 end = dm_sql_skip_block_comment(s, n, i, sp->dialect == DBMGMT_ENGINE_POSTGRES);
                 if (end == DM_SQL_UNTERMINATED)
-                    return parse_fail(sp, DM_SQL_LEX_UNTERMINATED_COMMENT, i);
+                    return dm_split_fail(sp, DM_SQL_LEX_UNTERMINATED_COMMENT, i);
                 trail_comment(s, &trail, i, end);
             }
             break;
@@ -613,331 +561,15 @@ static int scan_fast(splitter *sp, size_t start, stmt_bounds *b)
             floor = i;
     }
     if (in_exec)
-        return parse_fail(sp, DM_SQL_LEX_UNTERMINATED_COMMENT, exec_offset);
+        return dm_split_fail(sp, DM_SQL_LEX_UNTERMINATED_COMMENT, exec_offset);
     b->text_end = trim_text_end(s, &trail, n);
     b->next = n;
     return DBMGMT_OK;
 }
 
-/* --- words the token-by-token path cares about -------------------------------- */
-
-typedef enum word_id {
-    W_NONE, W_BEGIN, W_END, W_CASE, W_IF, W_LOOP, W_WHILE, W_REPEAT, W_THEN, W_ELSE, W_DO,
-    W_ROW, W_ATOMIC, W_FROM, W_STDIN, W_CREATE, W_ALTER, W_COPY, W_TRIGGER, W_PROCEDURE,
-    W_FUNCTION, W_EVENT, W_TABLE, W_VIEW, W_INDEX, W_AS, W_NOT
-} word_id;
-
-/* memcmp() == 0 for a few bytes, without a library call per candidate word
- * (token_word() runs for every token of a routine body). */
-static int same_bytes(const char *a, const char *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return 0;
-    return 1;
-}
-
-static word_id token_word(const char *s, const dm_sql_token *tok)
-{
-    static const struct {
-        const char *name;
-        size_t len;
-    } words[] = {
-        {"", 0}, {"BEGIN", 5}, {"END", 3}, {"CASE", 4}, {"IF", 2}, {"LOOP", 4}, {"WHILE", 5},
-        {"REPEAT", 6}, {"THEN", 4}, {"ELSE", 4}, {"DO", 2}, {"ROW", 3}, {"ATOMIC", 6},
-        {"FROM", 4}, {"STDIN", 5}, {"CREATE", 6}, {"ALTER", 5}, {"COPY", 4}, {"TRIGGER", 7},
-        {"PROCEDURE", 9}, {"FUNCTION", 8}, {"EVENT", 5}, {"TABLE", 5}, {"VIEW", 4},
-        {"INDEX", 5}, {"AS", 2}, {"NOT", 3},
-    };
-    char upper[9];
-    if ((tok->kind != DM_SQL_TOK_KEYWORD && tok->kind != DM_SQL_TOK_IDENT) || tok->len > 9 ||
-        tok->len < 2 || (tok->flags & DM_SQL_TOKF_QUOTED))
-        return W_NONE;
-    for (size_t i = 0; i < tok->len; i++) {
-        char c = s[tok->offset + i];
-        upper[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
-    }
-    for (size_t k = 1; k < sizeof words / sizeof words[0]; k++)
-        if (words[k].len == tok->len && words[k].name[0] == upper[0] &&
-            same_bytes(words[k].name, upper, tok->len))
-            return (word_id)k;
-    return W_NONE;
-}
-
-static int token_is_op(const char *s, const dm_sql_token *tok, char c)
-{
-    return tok->kind == DM_SQL_TOK_OPERATOR && tok->len == 1 && s[tok->offset] == c;
-}
-
-/* --- classifying a statement by its first words ------------------------------- */
-
-static int is_routine_word(dbmgmt_engine d, word_id w)
-{
-    switch (d) {
-    case DBMGMT_ENGINE_SQLITE: return w == W_TRIGGER;
-    case DBMGMT_ENGINE_POSTGRES: return w == W_FUNCTION || w == W_PROCEDURE;
-    default: return w == W_TRIGGER || w == W_PROCEDURE || w == W_FUNCTION || w == W_EVENT;
-    }
-}
-
-/* CREATE [OR REPLACE] [TEMP] [DEFINER=...] TRIGGER|FUNCTION|... : body mode. */
-static scan_mode classify_create(const splitter *sp, dm_sql_lexer *lx)
-{
-    dm_sql_token tok;
-    for (int k = 0; k < 24 && dm_sql_lexer_next(lx, &tok) == 1; k++) {
-        word_id w = token_word(sp->s, &tok);
-        if (is_routine_word(sp->dialect, w))
-            return MODE_BODY;
-        if (w == W_TABLE || w == W_VIEW || w == W_INDEX || w == W_AS || w == W_TRIGGER ||
-            tok.kind == DM_SQL_TOK_SEMICOLON || token_is_op(sp->s, &tok, '('))
-            break;
-    }
-    return MODE_FAST;
-}
-
-/* Only statements starting with CREATE, COPY, ALTER or BEGIN (or, in MySQL,
- * an executable comment) can need more than the fast path. */
-static int may_need_tokens(const splitter *sp, unsigned char first)
-{
-    switch (first | 0x20) { /* ASCII lower case */
-    case 'c':
-        return 1;
-    case 'a': case 'b':
-        return sp->dialect == DBMGMT_ENGINE_MYSQL;
-    default:
-        return first == '/' && sp->dialect == DBMGMT_ENGINE_MYSQL;
-    }
-}
-
-static scan_mode classify(const splitter *sp, size_t start)
-{
-    dm_sql_lexer lx;
-    dm_sql_token tok;
-    if (!may_need_tokens(sp, (unsigned char)sp->s[start]))
-        return MODE_FAST;
-    dm_sql_lexer_init(&lx, sp->dialect, sp->s, sp->n, start);
-    lx.plain_words = 1;
-    if (dm_sql_lexer_next(&lx, &tok) != 1)
-        return MODE_FAST;
-    word_id first = token_word(sp->s, &tok);
-    if (first == W_CREATE || (first == W_ALTER && sp->dialect == DBMGMT_ENGINE_MYSQL))
-        return classify_create(sp, &lx);
-    if (first == W_COPY && sp->dialect == DBMGMT_ENGINE_POSTGRES)
-        return MODE_COPY;
-    if (first == W_BEGIN && sp->dialect == DBMGMT_ENGINE_MYSQL) {
-        /* MariaDB anonymous block: BEGIN NOT ATOMIC ... END */
-        if (dm_sql_lexer_next(&lx, &tok) == 1 && token_word(sp->s, &tok) == W_NOT &&
-            dm_sql_lexer_next(&lx, &tok) == 1 && token_word(sp->s, &tok) == W_ATOMIC)
-            return MODE_BODY;
-    }
-    return MODE_FAST;
-}
-
-/* --- BEGIN ... END tracking ------------------------------------------------------ */
-
-#define BLOCK_STACK 64
-
-typedef struct block_tracker {
-    dbmgmt_engine dialect;
-    size_t depth;
-    unsigned char stack[BLOCK_STACK]; /* word_id of each open block */
-    size_t outer_offset;              /* where the outermost open block opened */
-    word_id outer_word;
-    word_id prev_word;
-    size_t prev_offset;
-    int prev_semicolon, prev_colon, prev_dot;
-    int pending_end; /* MySQL: END seen, waiting to know if END IF/LOOP/... */
-} block_tracker;
-
-static void block_push(block_tracker *bt, word_id w, size_t offset)
-{
-    if (bt->depth == 0) {
-        bt->outer_offset = offset;
-        bt->outer_word = w;
-    }
-    if (bt->depth < BLOCK_STACK)
-        bt->stack[bt->depth] = (unsigned char)w;
-    bt->depth++;
-}
-
-static word_id block_top(const block_tracker *bt)
-{
-    if (bt->depth == 0)
-        return W_NONE;
-    return bt->depth <= BLOCK_STACK ? (word_id)bt->stack[bt->depth - 1] : W_BEGIN;
-}
-
-static void block_pop(block_tracker *bt)
-{
-    if (bt->depth > 0)
-        bt->depth--;
-}
-
-/* MySQL: IF/LOOP/WHILE/REPEAT open a block only where a statement starts
- * (after ';', BEGIN, THEN, ELSE, DO, FOR EACH ROW, LOOP, REPEAT or a label),
- * so the IF() function and IF [NOT] EXISTS are not mistaken for blocks. */
-static int mysql_at_statement_start(const block_tracker *bt)
-{
-    switch (bt->prev_word) {
-    case W_BEGIN: case W_THEN: case W_ELSE: case W_DO: case W_ROW: case W_LOOP: case W_REPEAT:
-        return 1;
-    default:
-        return bt->prev_semicolon || bt->prev_colon;
-    }
-}
-
-/* Returns 1 when the token was consumed as the second word of END IF etc. */
-static int mysql_resolve_end(block_tracker *bt, word_id w)
-{
-    bt->pending_end = 0;
-    if (w == W_IF || w == W_LOOP || w == W_WHILE || w == W_REPEAT || w == W_CASE) {
-        if (block_top(bt) == w)
-            block_pop(bt);
-        return 1;
-    }
-    block_pop(bt);
-    return 0;
-}
-
-static void mysql_track(block_tracker *bt, word_id w, size_t offset)
-{
-    switch (w) {
-    case W_BEGIN: case W_CASE:
-        block_push(bt, w, offset);
-        break;
-    case W_IF: case W_LOOP: case W_WHILE: case W_REPEAT:
-        if (mysql_at_statement_start(bt))
-            block_push(bt, w, offset);
-        break;
-    case W_END:
-        bt->pending_end = 1;
-        break;
-    default:
-        break;
-    }
-}
-
-static void block_feed(block_tracker *bt, const char *s, const dm_sql_token *tok)
-{
-    word_id w = bt->prev_dot ? W_NONE : token_word(s, tok);
-    int consumed = 0;
-    if (bt->pending_end)
-        consumed = mysql_resolve_end(bt, w);
-    if (!consumed) {
-        if (bt->dialect == DBMGMT_ENGINE_MYSQL) {
-            mysql_track(bt, w, tok->offset);
-        } else if (w == W_CASE || (bt->dialect == DBMGMT_ENGINE_SQLITE && w == W_BEGIN)) {
-            block_push(bt, w, tok->offset);
-        } else if (w == W_ATOMIC && bt->prev_word == W_BEGIN) { /* PostgreSQL BEGIN ATOMIC */
-            block_push(bt, W_BEGIN, bt->prev_offset);
-        } else if (w == W_END) {
-            block_pop(bt);
-        }
-    }
-    bt->prev_word = consumed ? W_END : w;
-    bt->prev_offset = tok->offset;
-    bt->prev_semicolon = tok->kind == DM_SQL_TOK_SEMICOLON;
-    bt->prev_colon = token_is_op(s, tok, ':');
-    bt->prev_dot = token_is_op(s, tok, '.');
-}
-
-static const char *block_word_name(word_id w)
-{
-    switch (w) {
-    case W_CASE: return "CASE";
-    case W_IF: return "IF";
-    case W_LOOP: return "LOOP";
-    case W_WHILE: return "WHILE";
-    case W_REPEAT: return "REPEAT";
-    default: return "BEGIN";
-    }
-}
-
-/* --- COPY ... FROM stdin data ---------------------------------------------------- */
-
-/* 1 if a line starting at i is exactly "\." (with LF, CRLF or the end after it). */
-static int is_copy_end_line(const char *s, size_t n, size_t i)
-{
-    if (n - i < 2 || s[i] != '\\' || s[i + 1] != '.')
-        return 0;
-    i += 2;
-    if (i < n && s[i] == '\r')
-        i++;
-    return i == n || s[i] == '\n';
-}
-
-/* The data follows the line of the COPY's ';' and ends with a line "\.". */
-static int scan_copy_data(splitter *sp, size_t start, size_t semicolon, stmt_bounds *b)
-{
-    const char *s = sp->s;
-    size_t n = sp->n;
-    const char *nl = memchr(s + semicolon, '\n', n - semicolon);
-    size_t line = nl ? (size_t)(nl - s) + 1 : n;
-    b->data_start = line;
-    while (line < n) {
-        if (is_copy_end_line(s, n, line)) {
-            b->data_end = line;
-            b->text_end = line + 2;
-            b->next = line + 2;
-            return DBMGMT_OK;
-        }
-        nl = memchr(s + line, '\n', n - line);
-        if (!nl)
-            break;
-        line = (size_t)(nl - s) + 1;
-    }
-    return parse_fail(sp, DM_SQL_LEX_UNTERMINATED_COPY, start);
-}
-
-/* --- the token-by-token path ---------------------------------------------------- */
-
-static int scan_tokens(splitter *sp, size_t start, scan_mode mode, stmt_bounds *b)
-{
-    dm_sql_lexer lx;
-    dm_sql_token tok;
-    block_tracker bt;
-    int rc, copy_stdin = 0;
-    word_id prev = W_NONE;
-    memset(&bt, 0, sizeof bt);
-    bt.dialect = sp->dialect;
-    dm_sql_lexer_init(&lx, sp->dialect, sp->s, sp->n, start);
-    lx.plain_words = 1;
-    while ((rc = dm_sql_lexer_next(&lx, &tok)) == 1) {
-        if (mode == MODE_BODY)
-            block_feed(&bt, sp->s, &tok);
-        if (tok.kind == DM_SQL_TOK_SEMICOLON && !(tok.flags & DM_SQL_TOKF_EXEC_COMMENT) &&
-            bt.depth == 0) {
-            b->text_end = lx.content_end_before;
-            b->next = tok.offset + 1;
-            if (!copy_stdin)
-                return DBMGMT_OK;
-            b->command_end = b->text_end;
-            return scan_copy_data(sp, start, tok.offset, b);
-        }
-        word_id w = token_word(sp->s, &tok);
-        if (mode == MODE_COPY && prev == W_FROM && w == W_STDIN)
-            copy_stdin = 1;
-        prev = w;
-    }
-    if (rc < 0) {
-        sp->error = lx.error;
-        return rc;
-    }
-    if (bt.pending_end)
-        mysql_resolve_end(&bt, W_NONE);
-    if (bt.depth > 0) {
-        parse_fail(sp, DM_SQL_LEX_UNTERMINATED_BLOCK, bt.outer_offset);
-        sp->error.detail = block_word_name(bt.outer_word);
-        return DBMGMT_ERR_PARSE;
-    }
-    b->text_end = lx.content_end;
-    b->next = sp->n;
-    return DBMGMT_OK;
-}
-
 /* --- MySQL DELIMITER directive ----------------------------------------------------- */
 
-static int is_delimiter_directive(const splitter *sp, size_t i)
+static int is_delimiter_directive(const dm_splitter *sp, size_t i)
 {
     static const char word[] = "DELIMITER";
     if (sp->dialect != DBMGMT_ENGINE_MYSQL || sp->n - i < 9)
@@ -954,7 +586,7 @@ static int is_delimiter_directive(const splitter *sp, size_t i)
 
 /* "DELIMITER xyz" up to the end of the line: sets the delimiter; returns the
  * index after the line, or DM_SQL_UNTERMINATED with sp->error set. */
-static size_t apply_delimiter_directive(splitter *sp, size_t i)
+static size_t apply_delimiter_directive(dm_splitter *sp, size_t i)
 {
     const char *s = sp->s;
     size_t n = sp->n, j = i + 9;
@@ -971,7 +603,7 @@ static size_t apply_delimiter_directive(splitter *sp, size_t i)
     else if (memchr(s + d, '\\', j - d))
         problem = "DELIMITER string cannot contain a backslash";
     if (problem) {
-        fail_at(sp, DM_SQL_LEX_BAD_DELIMITER, i, 0);
+        dm_split_fail_at(sp, DM_SQL_LEX_BAD_DELIMITER, i, 0);
         sp->error.detail = problem;
         return DM_SQL_UNTERMINATED;
     }
@@ -985,14 +617,15 @@ static size_t apply_delimiter_directive(splitter *sp, size_t i)
 
 /* --- driver ---------------------------------------------------------------------- */
 
-static int split_statement(splitter *sp, size_t start, size_t *next, dm_error *err)
+static int split_statement(dm_splitter *sp, size_t start, size_t *next, dm_error *err)
 {
-    stmt_bounds b;
+    dm_stmt_bounds b;
     int32_t line, column;
     memset(&b, 0, sizeof b);
     splitter_locate(sp, start, &line, &column);
-    scan_mode mode = delimiter_is_default(sp) ? classify(sp, start) : MODE_FAST;
-    int rc = mode == MODE_FAST ? scan_fast(sp, start, &b) : scan_tokens(sp, start, mode, &b);
+    dm_scan_mode mode = delimiter_is_default(sp) ? dm_split_classify(sp, start) : DM_SCAN_FAST;
+    int rc = mode == DM_SCAN_FAST ? scan_fast(sp, start, &b)
+                                  : dm_split_scan_tokens(sp, start, mode, &b);
     if (rc != DBMGMT_OK)
         return dm_sql_error_set(err, sp->s, sp->n, &sp->error);
     *next = b.next;
@@ -1001,7 +634,7 @@ static int split_statement(splitter *sp, size_t start, size_t *next, dm_error *e
     return splitter_push(sp, start, line, column, &b, err);
 }
 
-static int split_all(splitter *sp, dm_error *err)
+static int split_all(dm_splitter *sp, dm_error *err)
 {
     size_t i = 0;
     for (;;) {
@@ -1026,7 +659,7 @@ static int split_all(splitter *sp, dm_error *err)
  * last one, and writes a NUL after each text: the byte after a text is its
  * delimiter, a blank or a comment, never part of the next statement's text
  * (which starts after that), and the last text gets one more byte. */
-static int list_from_splitter(splitter *sp, dbmgmt_statements **out, dm_error *err)
+static int list_from_splitter(dm_splitter *sp, dbmgmt_statements **out, dm_error *err)
 {
     size_t first = 0, total = 0;
     if (sp->count) {
@@ -1062,7 +695,7 @@ static int list_from_splitter(splitter *sp, dbmgmt_statements **out, dm_error *e
 int dm_sql_split(dbmgmt_engine dialect, const char *src, size_t len,
                  const char *initial_delimiter, dbmgmt_statements **out, dm_error *err)
 {
-    splitter sp;
+    dm_splitter sp;
     int rc;
     if (!out)
         return dm_error_invalid("dm_sql_split", "out is NULL");
