@@ -13,7 +13,7 @@
 #include "core/alloc.h"
 #include "core/arena.h"
 #include "core/buf.h"
-#include "sql/split.h"
+#include "source_impl.h"
 
 static const char *const layout_names[] = {
     "none", "native (-- migrate:up/down)", "plain up file (+ _rollback.sql)",
@@ -135,13 +135,6 @@ static parsed_name parse_name(const char *name)
 
 /* ---- file contents ----------------------------------------------------------- */
 
-typedef struct file_text {
-    const char *path;  /* as shown in messages and kept in sections */
-    const char *text;
-    size_t len;
-    dm_arena *arena;   /* where sections are copied to (NULL: read only) */
-} file_text;
-
 /* A file of a migrations folder: where it is and how to read it. */
 typedef struct folder_file {
     int dir_fd;
@@ -154,7 +147,7 @@ typedef struct folder_file {
  * 500 migrations costs no allocation per file). A regular file is read in
  * one read() when it fits: POSIX returns fewer bytes than asked only at the
  * end of a regular file. Anything else is read until read() returns 0. */
-static int read_file(const folder_file *ff, dm_buf *scratch, file_text *f, dm_error *err)
+static int read_file(const folder_file *ff, dm_buf *scratch, dm_file_text *f, dm_error *err)
 {
     int fd = openat(ff->dir_fd, ff->name, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -188,18 +181,10 @@ static int read_file(const folder_file *ff, dm_buf *scratch, file_text *f, dm_er
     return DBMGMT_OK;
 }
 
-/* A marker line: `-- migrate:up ...` or `-- +goose Up`. */
-typedef struct marker {
-    size_t line_start, next_line; /* offsets of the marker line and the line after it */
-    int32_t line;                 /* its line number */
-    const char *args;             /* text after the keyword, up to the line end */
-    size_t args_len;
-} marker;
-
-static int32_t line_of(const file_text *f, size_t offset);
+static int32_t line_of(const dm_file_text *f, size_t offset);
 
 /* The end of the line at pos (its '\n', or the end of the text). */
-static size_t line_end(const file_text *f, size_t pos)
+static size_t line_end(const dm_file_text *f, size_t pos)
 {
     const char *nl = memchr(f->text + pos, '\n', f->len - pos);
     return nl ? (size_t)(nl - f->text) : f->len;
@@ -207,7 +192,7 @@ static size_t line_end(const file_text *f, size_t pos)
 
 /* Find the first line that starts with prefix (after optional spaces),
  * from offset `from`; returns 1 and fills m if found. */
-static int find_marker(const file_text *f, size_t from, const char *prefix, marker *m)
+int dm_find_marker(const dm_file_text *f, size_t from, const char *prefix, dm_marker *m)
 {
     size_t plen = strlen(prefix);
     int32_t line = line_of(f, from);
@@ -235,7 +220,7 @@ static int find_marker(const file_text *f, size_t from, const char *prefix, mark
     return 0;
 }
 
-static int32_t line_of(const file_text *f, size_t offset)
+static int32_t line_of(const dm_file_text *f, size_t offset)
 {
     int32_t line = 1;
     const char *p = f->text, *end = f->text + (offset < f->len ? offset : f->len);
@@ -246,7 +231,8 @@ static int32_t line_of(const file_text *f, size_t offset)
     return line;
 }
 
-static int set_section(dm_section *s, const file_text *f, size_t start, size_t end, dm_error *err)
+static int set_section(dm_section *s, const dm_file_text *f, size_t start, size_t end,
+                       dm_error *err)
 {
     if (start == 0 && end - start >= 3 && memcmp(f->text, "\xEF\xBB\xBF", 3) == 0)
         start = 3; /* a BOM is not SQL */
@@ -260,7 +246,7 @@ static int set_section(dm_section *s, const file_text *f, size_t start, size_t e
 }
 
 /* Options on a `-- migrate:up` line: only transaction:true|false. */
-static int parse_native_options(const file_text *f, const marker *m, int *no_transaction,
+static int parse_native_options(const dm_file_text *f, const dm_marker *m, int *no_transaction,
                                 dm_error *err)
 {
     const char *p = m->args, *end = m->args + m->args_len;
@@ -284,14 +270,14 @@ static int parse_native_options(const file_text *f, const marker *m, int *no_tra
 }
 
 /* -- migrate:up [options] ... -- migrate:down [options] ... */
-static int parse_native(dm_migration *mig, const file_text *f, dm_error *err)
+static int parse_native(dm_migration *mig, const dm_file_text *f, dm_error *err)
 {
-    marker up, down;
-    if (!find_marker(f, 0, "-- migrate:up", &up))
+    dm_marker up, down;
+    if (!dm_find_marker(f, 0, "-- migrate:up", &up))
         return dm_error_set(err, DBMGMT_ERR_PARSE,
                             "%s: no '-- migrate:up' section (a native migration needs one)",
                             f->path);
-    int has_down = find_marker(f, 0, "-- migrate:down", &down);
+    int has_down = dm_find_marker(f, 0, "-- migrate:down", &down);
     if (has_down && down.line_start < up.line_start)
         return dm_error_set(err, DBMGMT_ERR_PARSE,
                             "%s:%d: '-- migrate:down' comes before '-- migrate:up'", f->path,
@@ -310,18 +296,18 @@ static int parse_native(dm_migration *mig, const file_text *f, dm_error *err)
 }
 
 /* -- +goose Up / -- +goose Down, NO TRANSACTION, StatementBegin/End. */
-static int parse_goose(dm_migration *mig, const file_text *f, dm_error *err)
+static int parse_goose(dm_migration *mig, const dm_file_text *f, dm_error *err)
 {
-    marker up, down, flag;
-    if (!find_marker(f, 0, "-- +goose Up", &up))
+    dm_marker up, down, flag;
+    if (!dm_find_marker(f, 0, "-- +goose Up", &up))
         return dm_error_set(err, DBMGMT_ERR_PARSE, "%s: no '-- +goose Up' section", f->path);
-    int has_down = find_marker(f, 0, "-- +goose Down", &down);
+    int has_down = dm_find_marker(f, 0, "-- +goose Down", &down);
     if (has_down && down.line_start < up.line_start)
         return dm_error_set(err, DBMGMT_ERR_PARSE,
                             "%s:%d: '-- +goose Down' comes before '-- +goose Up'", f->path,
                             (int)down.line);
-    mig->no_transaction = find_marker(f, 0, "-- +goose NO TRANSACTION", &flag);
-    int explicit_blocks = find_marker(f, 0, "-- +goose StatementBegin", &flag);
+    mig->no_transaction = dm_find_marker(f, 0, "-- +goose NO TRANSACTION", &flag);
+    int explicit_blocks = dm_find_marker(f, 0, "-- +goose StatementBegin", &flag);
     int rc = set_section(&mig->up, f, up.next_line, has_down ? down.line_start : f->len, err);
     if (rc == DBMGMT_OK && has_down)
         rc = set_section(&mig->down, f, down.next_line, f->len, err);
@@ -331,18 +317,18 @@ static int parse_goose(dm_migration *mig, const file_text *f, dm_error *err)
 }
 
 /* A whole file is one section (plain, golang-migrate, Flyway, rollback). */
-static int whole_file_section(dm_section *s, const file_text *f, dm_error *err)
+static int whole_file_section(dm_section *s, const dm_file_text *f, dm_error *err)
 {
     return set_section(s, f, 0, f->len, err);
 }
 
 /* Decide the layout of a VERSION_desc.sql file from its content. */
-static int parse_versioned_file(dm_migration *mig, const file_text *f, dm_error *err)
+static int parse_versioned_file(dm_migration *mig, const dm_file_text *f, dm_error *err)
 {
-    marker m;
-    if (find_marker(f, 0, "-- migrate:up", &m) || find_marker(f, 0, "-- migrate:down", &m))
+    dm_marker m;
+    if (dm_find_marker(f, 0, "-- migrate:up", &m) || dm_find_marker(f, 0, "-- migrate:down", &m))
         return parse_native(mig, f, err);
-    if (find_marker(f, 0, "-- +goose", &m))
+    if (dm_find_marker(f, 0, "-- +goose", &m))
         return parse_goose(mig, f, err);
     mig->layout = DM_LAYOUT_COMPANION;
     return whole_file_section(&mig->up, f, err);
@@ -551,7 +537,7 @@ static int load_up_file(loading *l, const listing *ls, const char *dir, const di
                         dm_error *err)
 {
     folder_file ff;
-    file_text f = {0};
+    dm_file_text f = {0};
     int rc = folder_file_of(l, ls, dir, e, &ff, err);
     if (rc == DBMGMT_OK)
         rc = read_file(&ff, &l->scratch, &f, err);
@@ -600,7 +586,7 @@ static int load_down_file(loading *l, const listing *ls, const char *dir, const 
         rc = dm_error_set(err, DBMGMT_ERR_PARSE, "%s: version %s already has a down section in %s",
                           path, e->name.version, m->down.file);
     if (rc == DBMGMT_OK) {
-        file_text f = {0};
+        dm_file_text f = {0};
         rc = read_file(&ff, &l->scratch, &f, err);
         f.arena = &l->arena;
         if (rc == DBMGMT_OK)
@@ -713,7 +699,7 @@ int dm_source_parse_file(const char *name, const char *text, size_t len, dm_aren
     if (pn.kind == NAME_BAD)
         return dm_error_set(err, DBMGMT_ERR_PARSE, "%s: not a valid migration file name: %s",
                             name, pn.why);
-    file_text f = {.path = dm_arena_strdup(arena, name), .text = text, .len = len,
+    dm_file_text f = {.path = dm_arena_strdup(arena, name), .text = text, .len = len,
                    .arena = arena};
     out->version = dm_arena_strdup(arena, pn.version);
     out->name = dm_arena_strdup(arena, pn.description);
@@ -810,149 +796,4 @@ const dm_migration *dm_source_find(const dm_source *src, const char *version)
             hi = mid;
     }
     return NULL;
-}
-
-/* ---- statements ---------------------------------------------------------------- */
-
-typedef struct statement_store {
-    dbmgmt_statements *split; /* from the lexer */
-    char **blocks;            /* goose StatementBegin/End blocks */
-    size_t nblocks;
-} statement_store;
-
-static void store_free(statement_store *st)
-{
-    if (!st)
-        return;
-    dbmgmt_statements_free(st->split);
-    for (size_t i = 0; i < st->nblocks; i++)
-        dm_free(st->blocks[i]);
-    dm_free(st->blocks);
-    dm_free(st);
-}
-
-void dm_mig_statements_free(dm_mig_statements *list)
-{
-    store_free(list->owner);
-    dm_free(list->items);
-    memset(list, 0, sizeof *list);
-}
-
-static int statements_push(dm_mig_statements *out, size_t *cap, const char *sql, int32_t line,
-                           const dm_sql_stmt *split)
-{
-    if (out->count == *cap) {
-        *cap = *cap ? *cap * 2 : 16;
-        dm_mig_statement *grown = dm_realloc(out->items, *cap * sizeof *grown);
-        if (!grown)
-            return DBMGMT_ERR_NOMEM;
-        out->items = grown;
-    }
-    out->items[out->count].sql = sql;
-    out->items[out->count].line = line;
-    out->items[out->count].split = split;
-    out->count++;
-    return DBMGMT_OK;
-}
-
-/* Split with the dialect's lexer; lines are made relative to the file. */
-static int split_section(const dm_section *s, dbmgmt_engine dialect, dm_mig_statements *out,
-                         statement_store *store, size_t *cap, dm_error *err)
-{
-    int rc = dm_sql_split(dialect, s->sql, s->len, NULL, &store->split, err);
-    if (rc == DBMGMT_ERR_PARSE) { /* "LINE:COLUMN: message" -> "FILE:LINE:COLUMN: message" */
-        /* err may be NULL (dm_error_set's contract): the thread has the message too */
-        char inner[DM_ERRMSG_MAX];
-        snprintf(inner, sizeof inner, "%s", err ? err->msg : dbmgmt_errmsg());
-        long line = strtol(inner, NULL, 10);
-        const char *rest = strchr(inner, ':');
-        return dm_error_set(err, DBMGMT_ERR_PARSE, "%s:%ld%s", s->file, line + s->line - 1,
-                            rest ? rest : inner);
-    }
-    if (rc != DBMGMT_OK)
-        return rc;
-    size_t n = dbmgmt_statements_count(store->split);
-    for (size_t i = 0; i < n; i++) {
-        const dm_sql_stmt *st = dm_sql_statement_at(store->split, i);
-        if (statements_push(out, cap, st->text, st->line + s->line - 1, st) != DBMGMT_OK)
-            return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);
-    }
-    return DBMGMT_OK;
-}
-
-/* goose: text between StatementBegin and StatementEnd is one statement;
- * the rest is split as usual (here: each piece outside blocks is split by
- * the lexer too, by running the section through it piece by piece). */
-static int goose_blocks(const dm_section *s, dbmgmt_engine dialect, dm_mig_statements *out,
-                        statement_store *store, size_t *cap, dm_error *err)
-{
-    file_text f = {s->file, s->sql, s->len, NULL};
-    size_t pos = 0;
-    marker begin, end;
-    dm_buf outside = DM_BUF_INIT; /* non-block text, with blanked blocks to keep lines */
-    while (find_marker(&f, pos, "-- +goose StatementBegin", &begin)) {
-        if (!find_marker(&f, begin.next_line, "-- +goose StatementEnd", &end)) {
-            dm_buf_free(&outside);
-            return dm_error_set(err, DBMGMT_ERR_PARSE,
-                                "%s:%d: '-- +goose StatementBegin' without StatementEnd", s->file,
-                                (int)(begin.line + s->line - 1));
-        }
-        dm_buf_append(&outside, s->sql + pos, begin.line_start - pos);
-        for (size_t i = begin.line_start; i < end.next_line; i++) /* keep line numbers */
-            if (s->sql[i] == '\n')
-                dm_buf_putc(&outside, '\n');
-        char **grown = dm_realloc(store->blocks, (store->nblocks + 1) * sizeof *grown);
-        char *block = grown ? dm_strndup(s->sql + begin.next_line, end.line_start - begin.next_line)
-                            : NULL;
-        if (grown)
-            store->blocks = grown;
-        int32_t block_line = begin.line + 1 + s->line - 1;
-        if (!block || statements_push(out, cap, block, block_line, NULL) != DBMGMT_OK) {
-            dm_free(block);
-            dm_buf_free(&outside);
-            return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);
-        }
-        store->blocks[store->nblocks++] = block;
-        pos = end.next_line;
-    }
-    dm_buf_append(&outside, s->sql + pos, s->len - pos);
-    if (dm_buf_failed(&outside)) {
-        dm_buf_free(&outside);
-        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);
-    }
-    dm_section rest = *s;
-    rest.sql = outside.data ? outside.data : (char *)"";
-    rest.len = outside.len;
-    int rc = split_section(&rest, dialect, out, store, cap, err);
-    /* split statements reference the lexer's own copies, so outside can go */
-    dm_buf_free(&outside);
-    if (rc != DBMGMT_OK)
-        return rc;
-    /* order by line: blocks and split statements interleave as in the file */
-    for (size_t i = 1; i < out->count; i++) {
-        dm_mig_statement key = out->items[i];
-        size_t j = i;
-        while (j > 0 && out->items[j - 1].line > key.line) {
-            out->items[j] = out->items[j - 1];
-            j--;
-        }
-        out->items[j] = key;
-    }
-    return DBMGMT_OK;
-}
-
-int dm_section_statements(const dm_section *s, dbmgmt_engine dialect, dm_mig_statements *out,
-                          dm_error *err)
-{
-    memset(out, 0, sizeof *out);
-    statement_store *store = dm_calloc(1, sizeof *store);
-    if (!store)
-        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting %s", s->file);
-    out->owner = store;
-    size_t cap = 0;
-    int rc = s->explicit_statements ? goose_blocks(s, dialect, out, store, &cap, err)
-                                    : split_section(s, dialect, out, store, &cap, err);
-    if (rc != DBMGMT_OK)
-        dm_mig_statements_free(out);
-    return rc;
 }
