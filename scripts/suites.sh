@@ -39,15 +39,19 @@ bash "$top/tests/cluster.sh" run -- bash "$top/tests/mariadb_cluster.sh" run -- 
 
 run_suite sanitize "$top/build-test-asan" -Db_sanitize=address,undefined -Db_lundef=false
 
-# ThreadSanitizer over the pool suite only (the module with threads of its
-# own): only its two programs are built, to keep CI short.
-echo "=== tsan build, pool suite ($top/build-test-tsan)"
+# ThreadSanitizer over the pool suite (the module with threads of its own) and the
+# folder read that two threads share at boot (test-migrate-source): only their
+# programs are built, to keep CI short.
+echo "=== tsan build, pool suite and the shared folder read ($top/build-test-tsan)"
 rm -rf "$top/build-test-tsan"
 meson setup "$top/build-test-tsan" "$top" "${options[@]}" -Db_sanitize=thread -Db_lundef=false \
     >"$top/build-test-tsan.setup.log" 2>&1 || { cat "$top/build-test-tsan.setup.log"; exit 1; }
-ninja -C "$top/build-test-tsan" tests/pool/test-conformance-pool examples/pool_worker
-TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
-    meson test -C "$top/build-test-tsan" --no-rebuild --print-errorlogs --suite pool "${timeouts[@]}"
+ninja -C "$top/build-test-tsan" tests/pool/test-conformance-pool examples/pool_worker \
+    tests/migrate/test-migrate-source
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+meson test -C "$top/build-test-tsan" --no-rebuild --print-errorlogs --suite pool "${timeouts[@]}"
+meson test -C "$top/build-test-tsan" --no-rebuild --print-errorlogs migrate-source "${timeouts[@]}"
+unset TSAN_OPTIONS
 
 # The embedded configuration, SQLite only, cross-built for aarch64, its unit and SQLite
 # suites run under qemu-aarch64 (issue 24, docs/cross.md; armhf by hand: scripts/cross.sh

@@ -412,20 +412,19 @@ int dm_migrator_state(dbmgmt_migrator *m, size_t *pending, int *dirty, char **ap
  * connection opens and the engine gets ready to read the history: the
  * folder costs system calls and hashing, the connection a handshake
  * (PostgreSQL, MySQL) or the parse of the file's schema (SQLite), and
- * neither needs the other. Where no thread can be started the folder is
- * read afterwards, as dbmgmt_migrator_add_dir() does. */
+ * neither needs the other. When the calling thread is ready first it reads
+ * a share of the files that are left (dm_dir_load_read). Where no thread
+ * can be started the folder is read afterwards, as
+ * dbmgmt_migrator_add_dir() does. */
 typedef struct boot_reader {
-    const char *dir;
-    dm_source source;
-    dm_error err;
-    int rc;
+    dm_dir_load *load;
     dm_thread_start start;
 } boot_reader;
 
 static void *boot_read_dir(void *arg)
 {
     boot_reader *r = arg;
-    r->rc = dm_source_add_dir(&r->source, r->dir, &r->err);
+    dm_dir_load_read(r->load, 0);
     return NULL;
 }
 
@@ -478,20 +477,27 @@ DBMGMT_API int dbmgmt_migrator_add_dir_threaded(dbmgmt_migrator *m, const char *
         return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory adding %s", folder);
     boot_reader reader;
     memset(&reader, 0, sizeof reader);
-    reader.dir = folder;
+    reader.load = dm_dir_load_new(folder);
+    if (!reader.load) {
+        dm_free(copy);
+        return dm_migrator_fail(m, DBMGMT_ERR_NOMEM, "out of memory adding %s", folder);
+    }
     pthread_t thread;
     if (!boot_start_reader(&thread, &reader)) {
+        dm_dir_load_free(reader.load);
         dm_free(copy);
         return dbmgmt_migrator_add_dir(m, dir);
     }
     boot_warm(m);
+    dm_dir_load_read(reader.load, 1);
     pthread_join(thread, NULL);
-    if (reader.rc != DBMGMT_OK) {
-        dm_source_clear(&reader.source);
+    /* the caller's thread's error too; the migrator's source was empty */
+    int rc = dm_dir_load_finish(reader.load, &m->source, &m->err);
+    dm_dir_load_free(reader.load);
+    if (rc != DBMGMT_OK) {
         dm_free(copy);
-        return dm_error_copy(&m->err, &reader.err); /* the caller's thread's error too */
+        return rc;
     }
-    m->source = reader.source; /* the migrator's own was empty */
     dm_free(m->migrations_dir);
     m->migrations_dir = copy;
     return DBMGMT_OK;
@@ -506,33 +512,34 @@ DBMGMT_API int dbmgmt_migrate_on_boot(const char *dsn, const char *dir_or_null,
     if (dir_or_null && defs_or_null)
         return dm_error_set(NULL, DBMGMT_ERR_INVALID,
                             "dbmgmt_migrate_on_boot: give a folder or a compiled-in table, not both");
+    const char *dir = dir_or_null ? dir_or_null : "migrations";
     boot_reader reader;
     memset(&reader, 0, sizeof reader);
-    reader.dir = dir_or_null ? dir_or_null : "migrations";
+    reader.load = defs_or_null ? NULL : dm_dir_load_new(dir);
+    if (!defs_or_null && !reader.load)
+        return dm_error_set(NULL, DBMGMT_ERR_NOMEM, "out of memory loading %s", dir);
     pthread_t thread;
-    int threaded = !defs_or_null && boot_start_reader(&thread, &reader);
+    int threaded = reader.load && boot_start_reader(&thread, &reader);
     int rc = dbmgmt_conn_open(&conn, dsn);
     if (rc == DBMGMT_OK)
         rc = dbmgmt_migrator_new(&m, conn);
     if (rc == DBMGMT_OK && environment)
         rc = dbmgmt_migrator_set_environment(m, environment);
-    if (rc == DBMGMT_OK && threaded)
+    if (rc == DBMGMT_OK && threaded) {
         boot_warm(m);
+        dm_dir_load_read(reader.load, 1);
+    }
     if (threaded)
         pthread_join(thread, NULL);
     if (rc == DBMGMT_OK) {
         if (defs_or_null)
             rc = dbmgmt_migrator_add_table(m, defs_or_null);
         else if (!threaded)
-            rc = dbmgmt_migrator_add_dir(m, reader.dir);
-        else if (reader.rc != DBMGMT_OK)
-            rc = dm_error_copy(&m->err, &reader.err);
-        else {
-            m->source = reader.source; /* the migrator's own is still empty */
-            memset(&reader.source, 0, sizeof reader.source);
-        }
+            rc = dbmgmt_migrator_add_dir(m, dir);
+        else /* into the migrator's own source, still empty */
+            rc = dm_dir_load_finish(reader.load, &m->source, &m->err);
     }
-    dm_source_clear(&reader.source);
+    dm_dir_load_free(reader.load);
     if (rc == DBMGMT_OK)
         rc = dbmgmt_migrator_up(m);
     if (rc < 0 && m)

@@ -336,39 +336,21 @@ static int parse_versioned_file(dm_migration *mig, const dm_file_text *f, dm_err
 
 /* ---- loading a folder ------------------------------------------------------- */
 
+/* A listed file whose name matters; its strings are in the listing's arena
+ * (a parsed_name is 330 bytes: 500 of them cost more to grow, sort and copy
+ * than to read). */
 typedef struct dir_entry {
-    char *file;     /* name within the folder (in the listing's arena) */
-    int regular;    /* readdir's type says a regular file */
-    parsed_name name;
+    const char *file;        /* name within the folder */
+    const char *version;
+    const char *description;
+    const char *why;         /* NAME_BAD: what is wrong with the name */
+    name_kind kind;
+    int regular;             /* readdir's type says a regular file */
 } dir_entry;
 
-static int compare_entry_pointers(const void *a, const void *b)
+static int compare_entries(const void *a, const void *b)
 {
-    return strcmp((*(const dir_entry *const *)a)->file, (*(const dir_entry *const *)b)->file);
-}
-
-/* Sort entries by file name. readdir's order is the folder's hash order, so
- * a sort is needed; it moves pointers, not the (large) entries. */
-static int sort_entries(dir_entry *list, size_t n)
-{
-    if (n < 2)
-        return DBMGMT_OK;
-    dir_entry **order = dm_malloc(n * sizeof *order);
-    dir_entry *sorted = dm_malloc(n * sizeof *sorted);
-    if (!order || !sorted) {
-        dm_free(order);
-        dm_free(sorted);
-        return DBMGMT_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < n; i++)
-        order[i] = &list[i];
-    qsort(order, n, sizeof *order, compare_entry_pointers);
-    for (size_t i = 0; i < n; i++)
-        sorted[i] = *order[i];
-    memcpy(list, sorted, n * sizeof *list);
-    dm_free(order);
-    dm_free(sorted);
-    return DBMGMT_OK;
+    return strcmp(((const dir_entry *)a)->file, ((const dir_entry *)b)->file);
 }
 
 /* A folder's listing: its entries, their names, and the open folder (files
@@ -415,18 +397,23 @@ static int list_dir(const char *dir, listing *ls, dm_error *err)
             }
             list = grown;
         }
-        list[n].file = dm_arena_strdup(&ls->names, de->d_name);
-        list[n].regular = de->d_type == DT_REG;
-        list[n].name = pn;
-        if (!list[n].file)
+        dir_entry *e = &list[n];
+        e->file = dm_arena_strdup(&ls->names, de->d_name);
+        e->version = dm_arena_strdup(&ls->names, pn.version);
+        e->description = dm_arena_strdup(&ls->names, pn.description);
+        e->why = pn.why;
+        e->kind = pn.kind;
+        e->regular = de->d_type == DT_REG;
+        if (!e->file || !e->version || !e->description)
             rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory listing %s", dir);
         else
             n++;
     }
     ls->entries = list;
     ls->count = n;
-    if (rc == DBMGMT_OK && sort_entries(list, n) != DBMGMT_OK)
-        rc = dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory listing %s", dir);
+    /* readdir's order is the folder's hash order */
+    if (rc == DBMGMT_OK && n > 1)
+        qsort(list, n, sizeof *list, compare_entries);
     if (rc != DBMGMT_OK)
         listing_free(ls);
     return rc;
@@ -502,6 +489,18 @@ static int loading_sort_and_check(loading *l, dm_error *err)
     return DBMGMT_OK;
 }
 
+/* A migration's version and name, copied into arena; the rest zeroed. */
+static int migration_init(dm_migration *m, dm_arena *arena, const char *version,
+                          const char *description, dm_error *err)
+{
+    memset(m, 0, sizeof *m);
+    m->version = dm_arena_strdup(arena, version);
+    m->name = dm_arena_strdup(arena, description);
+    if (!m->version || !m->name)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading migrations");
+    return DBMGMT_OK;
+}
+
 static dm_migration *loading_add(loading *l, const char *version, const char *description,
                                  dm_error *err)
 {
@@ -516,13 +515,8 @@ static dm_migration *loading_add(loading *l, const char *version, const char *de
         l->cap = cap;
     }
     dm_migration *m = &l->items[l->count];
-    memset(m, 0, sizeof *m);
-    m->version = dm_arena_strdup(&l->arena, version);
-    m->name = dm_arena_strdup(&l->arena, description);
-    if (!m->version || !m->name) {
-        dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading migrations");
+    if (migration_init(m, &l->arena, version, description, err) != DBMGMT_OK)
         return NULL;
-    }
     l->count++;
     return m;
 }
@@ -532,27 +526,29 @@ static int up_kind(name_kind k)
     return k == NAME_VERSIONED || k == NAME_GOLANG_UP || k == NAME_FLYWAY_UP;
 }
 
-/* Load the up-side file of one version. */
+/* Load the up-side file of one version into m, its strings into l's arena,
+ * and take the checksum of its up section. */
 static int load_up_file(loading *l, const listing *ls, const char *dir, const dir_entry *e,
-                        dm_error *err)
+                        dm_migration *m, dm_error *err)
 {
     folder_file ff;
     dm_file_text f = {0};
     int rc = folder_file_of(l, ls, dir, e, &ff, err);
     if (rc == DBMGMT_OK)
         rc = read_file(&ff, &l->scratch, &f, err);
+    if (rc == DBMGMT_OK)
+        rc = migration_init(m, &l->arena, e->version, e->description, err);
     if (rc != DBMGMT_OK)
         return rc;
     f.arena = &l->arena;
-    dm_migration *m = loading_add(l, e->name.version, e->name.description, err);
-    if (!m)
-        rc = DBMGMT_ERR_NOMEM; /* err may be NULL */
-    else if (e->name.kind == NAME_VERSIONED)
+    if (e->kind == NAME_VERSIONED) {
         rc = parse_versioned_file(m, &f, err);
-    else {
-        m->layout = e->name.kind == NAME_GOLANG_UP ? DM_LAYOUT_GOLANG : DM_LAYOUT_FLYWAY;
+    } else {
+        m->layout = e->kind == NAME_GOLANG_UP ? DM_LAYOUT_GOLANG : DM_LAYOUT_FLYWAY;
         rc = whole_file_section(&m->up, &f, err);
     }
+    if (rc == DBMGMT_OK)
+        dm_checksum_normalised(m->up.sql, m->up.len, m->checksum);
     return rc;
 }
 
@@ -572,19 +568,19 @@ static int load_down_file(loading *l, const listing *ls, const char *dir, const 
     if (rc != DBMGMT_OK)
         return rc;
     const char *path = ff.path;
-    dm_migration *m = loading_find(l, e->name.version);
+    dm_migration *m = loading_find(l, e->version);
     if (!m)
         rc = dm_error_set(err, DBMGMT_ERR_PARSE,
                           "%s: a down migration for version %s, which has no up file", path,
-                          e->name.version);
-    else if (m->layout != down_layout(e->name.kind))
+                          e->version);
+    else if (m->layout != down_layout(e->kind))
         rc = dm_error_set(err, DBMGMT_ERR_PARSE,
                           "%s: mixed layouts: this is %s but %s is %s", path,
-                          layout_names[down_layout(e->name.kind)], m->up.file,
+                          layout_names[down_layout(e->kind)], m->up.file,
                           layout_names[m->layout]);
     else if (m->down.sql)
         rc = dm_error_set(err, DBMGMT_ERR_PARSE, "%s: version %s already has a down section in %s",
-                          path, e->name.version, m->down.file);
+                          path, e->version, m->down.file);
     if (rc == DBMGMT_OK) {
         dm_file_text f = {0};
         rc = read_file(&ff, &l->scratch, &f, err);
@@ -654,38 +650,163 @@ static void loading_free(loading *l)
     dm_buf_free(&l->scratch);
 }
 
-int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err)
-{
+/* ---- reading a folder on one or two threads ----------------------------------- */
+
+/* Up-side files are handed out in runs of this many: few enough claims that
+ * the two readers do not contend, small enough that they finish together. */
+#define DIR_READ_RUN 16
+
+/* What one thread reading a share of a folder keeps: the strings of the
+ * migrations it read (loading's arena), its read buffer, its first error. */
+typedef struct dir_reader {
+    loading own;      /* arena and scratch; items unused */
+    size_t failed_at; /* the slot of its error */
+    int rc;
+    dm_error err;
+} dir_reader;
+
+struct dm_dir_load {
+    const char *dir;
     listing ls;
-    int rc = list_dir(dir, &ls, err);
-    if (rc != DBMGMT_OK)
-        return rc;
-    const dir_entry *entries = ls.entries;
-    size_t n = ls.count;
+    size_t *up;          /* the listing index of each up-side file */
+    dm_migration *items; /* one slot per up-side file, in listing order */
+    size_t nup;
+    int list_done;       /* reader 0's (or, before any thread, the caller's) */
+    int rc;              /* the listing's status */
+    dm_error err;
+    int listed;          /* atomic: 1 once the listing and slots are ready */
+    size_t next;         /* atomic: the next slot to hand out */
+    int stop;            /* atomic: a reader failed: hand out no more */
+    dir_reader readers[DM_DIR_READERS];
+};
+
+dm_dir_load *dm_dir_load_new(const char *dir)
+{
+    dm_dir_load *dl = dm_calloc(1, sizeof *dl);
+    if (dl)
+        dl->dir = dir;
+    return dl;
+}
+
+/* Reader 0's first step: the listing, its bad names (a clear error before
+ * any file is read), and a slot for each up-side file. */
+void dm_dir_load_list(dm_dir_load *dl)
+{
+    if (dl->list_done)
+        return;
+    dl->list_done = 1;
+    int rc = list_dir(dl->dir, &dl->ls, &dl->err);
+    const dir_entry *entries = dl->ls.entries;
+    size_t n = rc == DBMGMT_OK ? dl->ls.count : 0;
+    for (size_t i = 0; i < n && rc == DBMGMT_OK; i++)
+        if (entries[i].kind == NAME_BAD)
+            rc = dm_error_set(&dl->err, DBMGMT_ERR_PARSE,
+                              "%s/%s: not a valid migration file name: %s", dl->dir,
+                              entries[i].file, entries[i].why);
+    for (size_t i = 0; i < n; i++)
+        dl->nup += up_kind(entries[i].kind) != 0;
+    if (rc == DBMGMT_OK && dl->nup) {
+        dl->up = dm_malloc(dl->nup * sizeof *dl->up);
+        dl->items = dm_calloc(dl->nup, sizeof *dl->items);
+        if (!dl->up || !dl->items)
+            rc = dm_error_set(&dl->err, DBMGMT_ERR_NOMEM, "out of memory loading %s", dl->dir);
+    }
+    for (size_t i = 0, k = 0; rc == DBMGMT_OK && i < n; i++)
+        if (up_kind(entries[i].kind))
+            dl->up[k++] = i;
+    dl->rc = rc;
+    __atomic_store_n(&dl->listed, rc == DBMGMT_OK, __ATOMIC_RELEASE);
+}
+
+/* Reads runs of up-side files until none is left or a reader failed. A run
+ * handed out is read to its end or to the reader's error, and runs go out
+ * in order: so the first error of the folder (the lowest slot that fails,
+ * the one a single reader would report) is always found. */
+static void dir_load_share(dm_dir_load *dl, dir_reader *r)
+{
+    while (!__atomic_load_n(&dl->stop, __ATOMIC_ACQUIRE)) {
+        size_t first = __atomic_fetch_add(&dl->next, DIR_READ_RUN, __ATOMIC_RELAXED);
+        size_t end = first + DIR_READ_RUN < dl->nup ? first + DIR_READ_RUN : dl->nup;
+        for (size_t k = first; k < end; k++) {
+            const dir_entry *e = &dl->ls.entries[dl->up[k]];
+            r->rc = load_up_file(&r->own, &dl->ls, dl->dir, e, &dl->items[k], &r->err);
+            if (r->rc != DBMGMT_OK) {
+                r->failed_at = k;
+                __atomic_store_n(&dl->stop, 1, __ATOMIC_RELEASE);
+                return;
+            }
+        }
+        if (end == dl->nup)
+            return;
+    }
+}
+
+void dm_dir_load_read(dm_dir_load *dl, int reader)
+{
+    if (reader == 0)
+        dm_dir_load_list(dl);
+    else if (!__atomic_load_n(&dl->listed, __ATOMIC_ACQUIRE))
+        return; /* not listed yet (or it failed): reader 0 reads it all */
+    if (dl->rc == DBMGMT_OK && reader >= 0 && reader < DM_DIR_READERS)
+        dir_load_share(dl, &dl->readers[reader]);
+}
+
+/* The rest, on the caller's thread once every reader is done: the error a
+ * single reader would have met first, then the version check, the down-side
+ * files, the one-layout check, and the merge into src. */
+int dm_dir_load_finish(dm_dir_load *dl, dm_source *src, dm_error *err)
+{
+    if (dl->rc != DBMGMT_OK)
+        return dm_error_copy(err, &dl->err);
+    const dir_reader *failed = NULL;
+    for (int i = 0; i < DM_DIR_READERS; i++)
+        if (dl->readers[i].rc != DBMGMT_OK &&
+            (!failed || dl->readers[i].failed_at < failed->failed_at))
+            failed = &dl->readers[i];
+    if (failed)
+        return dm_error_copy(err, &failed->err);
     loading l;
     memset(&l, 0, sizeof l);
-    for (size_t i = 0; i < n && rc == DBMGMT_OK; i++) /* bad names first: a clear error */
-        if (entries[i].name.kind == NAME_BAD)
-            rc = dm_error_set(err, DBMGMT_ERR_PARSE, "%s/%s: not a valid migration file name: %s",
-                              dir, entries[i].file, entries[i].name.why);
-    for (size_t i = 0; i < n && rc == DBMGMT_OK; i++)
-        if (up_kind(entries[i].name.kind))
-            rc = load_up_file(&l, &ls, dir, &entries[i], err);
-    if (rc == DBMGMT_OK)
-        rc = loading_sort_and_check(&l, err);
-    for (size_t i = 0; i < n && rc == DBMGMT_OK; i++)
-        if (!up_kind(entries[i].name.kind) && entries[i].name.kind != NAME_BAD)
-            rc = load_down_file(&l, &ls, dir, &entries[i], err);
+    l.items = dl->items;
+    l.count = l.cap = dl->nup;
+    dl->items = NULL;
+    for (int i = 0; i < DM_DIR_READERS; i++)
+        dm_arena_adopt(&l.arena, &dl->readers[i].own.arena);
+    const dir_entry *entries = dl->ls.entries;
+    int rc = loading_sort_and_check(&l, err);
+    for (size_t i = 0; i < dl->ls.count && rc == DBMGMT_OK; i++)
+        if (!up_kind(entries[i].kind))
+            rc = load_down_file(&l, &dl->ls, dl->dir, &entries[i], err);
     if (rc == DBMGMT_OK)
         rc = check_one_layout(&l, err);
-    for (size_t i = 0; i < l.count && rc == DBMGMT_OK; i++)
-        dm_checksum_normalised(l.items[i].up.sql, l.items[i].up.len, l.items[i].checksum);
     if (rc == DBMGMT_OK)
         rc = source_merge(src, &l, err);
     if (rc == DBMGMT_OK)
         src->from_dir = 1;
     loading_free(&l);
-    listing_free(&ls);
+    return rc;
+}
+
+void dm_dir_load_free(dm_dir_load *dl)
+{
+    if (!dl)
+        return;
+    for (int i = 0; i < DM_DIR_READERS; i++)
+        loading_free(&dl->readers[i].own);
+    dm_free(dl->items);
+    dm_free(dl->up);
+    listing_free(&dl->ls);
+    dm_free(dl);
+}
+
+int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err)
+{
+    dm_dir_load *dl = dm_dir_load_new(dir);
+    if (!dl)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading %s", dir);
+    dm_dir_load_read(dl, 0);
+    int rc = dm_dir_load_finish(dl, src, err);
+    dm_dir_load_free(dl);
     return rc;
 }
 

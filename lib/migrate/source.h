@@ -58,6 +58,25 @@ int dm_version_valid(const char *v);
 /* Load a folder into src (which must be empty of folder migrations). On
  * error nothing is added and err names the file. */
 int dm_source_add_dir(dm_source *src, const char *dir, dm_error *err);
+
+/*
+ * The same read of a folder, shared by two threads (the boot read, while the
+ * connection opens): reader 0 lists the folder and reads its files; reader 1
+ * may join in at any time and reads a share of what is left (if the listing
+ * is not ready yet it returns at once). Once both are done,
+ * dm_dir_load_finish() merges the result into src exactly as
+ * dm_source_add_dir() would, the same first error included. dir is borrowed
+ * until dm_dir_load_free().
+ */
+#define DM_DIR_READERS 2
+typedef struct dm_dir_load dm_dir_load;
+dm_dir_load *dm_dir_load_new(const char *dir); /* NULL: out of memory */
+/* Reader 0 lists the folder first unless dm_dir_load_list() did already
+ * (called before reader 0 starts, on the thread that starts it). */
+void dm_dir_load_list(dm_dir_load *dl);
+void dm_dir_load_read(dm_dir_load *dl, int reader);
+int dm_dir_load_finish(dm_dir_load *dl, dm_source *src, dm_error *err);
+void dm_dir_load_free(dm_dir_load *dl);
 /* Add a compiled-in table (copies what it needs). */
 int dm_source_add_table(dm_source *src, const dbmgmt_migration_def *defs, dm_error *err);
 void dm_source_clear(dm_source *src);

@@ -2,6 +2,7 @@
  * Loading migration folders: every layout, version order, checksums, and a
  * table of malformed folders with the exact error each gets (no database).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -252,6 +253,123 @@ static void test_malformed_folders_get_errors_naming_the_file(void **state)
     assert_string_equal(err.msg, "/nonexistent/migrations: cannot open the migrations folder: No such file or directory");
 }
 
+/* ---- one folder read by two threads (the boot read, dm_dir_load) ------------ */
+
+#define SHARED_FILES 300
+
+/* SHARED_FILES native migrations with up and down sections of their own;
+ * the files named in broken (slots, in name order) get a down section
+ * before their up section, an error naming the file and line. */
+static void write_shared_folder(const int *broken, size_t nbroken)
+{
+    empty_dir();
+    for (int i = 0; i < SHARED_FILES; i++) {
+        char name[64], text[256];
+        int bad = 0;
+        for (size_t b = 0; b < nbroken; b++)
+            bad |= broken[b] == i;
+        snprintf(name, sizeof name, "%05d_step_%d.sql", i + 1, i);
+        if (bad)
+            snprintf(text, sizeof text, "-- migrate:down\nDROP TABLE t%d;\n-- migrate:up\n", i);
+        else
+            snprintf(text, sizeof text, "-- migrate:up\nCREATE TABLE t%d (id INT);\n%.*s"
+                     "-- migrate:down\nDROP TABLE t%d;\n", i, i % 7 * 3, "\n\n\n\n\n\n\n\n\n\n\n"
+                     "\n\n\n\n\n\n\n\n\n", i);
+        write_file(name, text);
+    }
+}
+
+static void assert_same_source(const dm_source *a, const dm_source *b)
+{
+    assert_int_equal(a->count, b->count);
+    assert_int_equal(a->from_dir, b->from_dir);
+    for (size_t i = 0; i < a->count; i++) {
+        const dm_migration *x = &a->items[i], *y = &b->items[i];
+        assert_string_equal(x->version, y->version);
+        assert_string_equal(x->name, y->name);
+        assert_string_equal(x->checksum, y->checksum);
+        assert_string_equal(x->up.file, y->up.file);
+        assert_string_equal(x->up.sql, y->up.sql);
+        assert_string_equal(x->down.sql, y->down.sql);
+        assert_int_equal(x->up.line, y->up.line);
+        assert_int_equal(x->down.line, y->down.line);
+        assert_int_equal(x->layout, y->layout);
+    }
+}
+
+static void *read_as_reader_0(void *arg)
+{
+    dm_dir_load_read(arg, 0);
+    return NULL;
+}
+
+/* Reader 1 on this thread first and then reader 0 (deterministic: reader 1
+ * reads every file), or both at once (round > 0), each reading what it can
+ * claim; either way the result must be dm_source_add_dir()'s. */
+static int shared_read(int round, dm_source *src, dm_error *err)
+{
+    dm_dir_load *dl = dm_dir_load_new(dir);
+    assert_non_null(dl);
+    dm_dir_load_list(dl);
+    if (round == 0) {
+        dm_dir_load_read(dl, 1);
+        dm_dir_load_read(dl, 0);
+    } else {
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, read_as_reader_0, dl), 0);
+        dm_dir_load_read(dl, 1);
+        pthread_join(t, NULL);
+    }
+    int rc = dm_dir_load_finish(dl, src, err);
+    dm_dir_load_free(dl);
+    return rc;
+}
+
+static void test_two_readers_load_what_one_reader_loads(void **state)
+{
+    (void)state;
+    write_shared_folder(NULL, 0);
+    dm_source one = {0};
+    dm_error err;
+    assert_int_equal(dm_source_add_dir(&one, dir, &err), DBMGMT_OK);
+    assert_int_equal(one.count, SHARED_FILES);
+    for (int round = 0; round < 25; round++) {
+        dm_source two = {0};
+        assert_int_equal(shared_read(round, &two, &err), DBMGMT_OK);
+        assert_same_source(&one, &two);
+        dm_source_clear(&two);
+    }
+    dm_source_clear(&one);
+}
+
+/* Files 40 and 260 are broken: whichever reader meets which, the error is
+ * the one a single reader meets first (file 40), every time. */
+static void test_two_readers_report_the_first_error_of_the_folder(void **state)
+{
+    (void)state;
+    static const int broken[] = {40, 260};
+    write_shared_folder(broken, 2);
+    dm_source one = {0};
+    dm_error first;
+    assert_int_equal(dm_source_add_dir(&one, dir, &first), DBMGMT_ERR_PARSE);
+    assert_non_null(strstr(first.msg, "/00041_step_40.sql:1: '-- migrate:down' comes before"));
+    for (int round = 0; round < 25; round++) {
+        dm_source two = {0};
+        dm_error err;
+        assert_int_equal(shared_read(round, &two, &err), DBMGMT_ERR_PARSE);
+        assert_string_equal(err.msg, first.msg);
+        assert_int_equal(two.count, 0);
+        assert_null(two.items);
+    }
+    /* only the later one broken: that is the error */
+    static const int later[] = {260};
+    write_shared_folder(later, 1);
+    dm_error err;
+    assert_int_equal(shared_read(1, &one, &err), DBMGMT_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "/00261_step_260.sql:1: '-- migrate:down' comes before"));
+    assert_int_equal(one.count, 0);
+}
+
 static void test_split_error_in_a_section_names_file_line_and_column(void **state)
 {
     (void)state;
@@ -321,6 +439,8 @@ int main(void)
         cmocka_unit_test(test_goose_blocks_stay_whole_and_keep_their_lines),
         cmocka_unit_test(test_every_layout_loads_up_and_down),
         cmocka_unit_test(test_malformed_folders_get_errors_naming_the_file),
+        cmocka_unit_test(test_two_readers_load_what_one_reader_loads),
+        cmocka_unit_test(test_two_readers_report_the_first_error_of_the_folder),
         cmocka_unit_test(test_split_error_in_a_section_names_file_line_and_column),
         cmocka_unit_test(test_large_and_symlinked_files_load_whole),
     };
