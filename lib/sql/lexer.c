@@ -81,20 +81,28 @@ static size_t skip_flat_block_comment(const char *s, size_t n, size_t i)
     return DM_SQL_UNTERMINATED;
 }
 
+/* PostgreSQL comments nest. Every opener and closer holds a '*', so the
+ * scan jumps from '*' to '*' with memchr: a '*' right after a '/' that no
+ * pair has taken yet opens a comment, one right before a '/' closes one
+ * (the same pairs a left-to-right walk over the bytes takes). */
 static size_t skip_nested_block_comment(const char *s, size_t n, size_t i)
 {
     size_t depth = 1;
     i += 2;
-    while (i + 1 < n) {
-        if (s[i] == '/' && s[i + 1] == '*') {
+    while (i < n) {
+        const char *p = memchr(s + i, '*', n - i);
+        if (!p)
+            break;
+        size_t star = (size_t)(p - s);
+        if (star > i && s[star - 1] == '/') {
             depth++;
-            i += 2;
-        } else if (s[i] == '*' && s[i + 1] == '/') {
-            i += 2;
+            i = star + 1;
+        } else if (star + 1 < n && s[star + 1] == '/') {
+            i = star + 2;
             if (--depth == 0)
                 return i;
         } else {
-            i++;
+            i = star + 1;
         }
     }
     return DM_SQL_UNTERMINATED;

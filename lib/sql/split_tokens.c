@@ -19,40 +19,53 @@ typedef enum word_id {
     W_FUNCTION, W_EVENT, W_TABLE, W_VIEW, W_INDEX, W_AS, W_NOT
 } word_id;
 
-/* memcmp() == 0 for a few bytes, without a library call per candidate word
- * (token_word() runs for every token of a routine body). */
-static int same_bytes(const char *a, const char *b, size_t n)
+static const struct {
+    const char *name;
+    size_t len;
+} words[] = {
+    {"", 0}, {"BEGIN", 5}, {"END", 3}, {"CASE", 4}, {"IF", 2}, {"LOOP", 4}, {"WHILE", 5},
+    {"REPEAT", 6}, {"THEN", 4}, {"ELSE", 4}, {"DO", 2}, {"ROW", 3}, {"ATOMIC", 6},
+    {"FROM", 4}, {"STDIN", 5}, {"CREATE", 6}, {"ALTER", 5}, {"COPY", 4}, {"TRIGGER", 7},
+    {"PROCEDURE", 9}, {"FUNCTION", 8}, {"EVENT", 5}, {"TABLE", 5}, {"VIEW", 4},
+    {"INDEX", 5}, {"AS", 2}, {"NOT", 3},
+};
+
+/* The words above by first letter (W_NONE ends a list). */
+static const unsigned char words_by_letter[26][4] = {
+    ['A' - 'A'] = {W_ALTER, W_ATOMIC, W_AS}, ['B' - 'A'] = {W_BEGIN},
+    ['C' - 'A'] = {W_CASE, W_CREATE, W_COPY}, ['D' - 'A'] = {W_DO},
+    ['E' - 'A'] = {W_END, W_ELSE, W_EVENT}, ['F' - 'A'] = {W_FROM, W_FUNCTION},
+    ['I' - 'A'] = {W_IF, W_INDEX}, ['L' - 'A'] = {W_LOOP}, ['N' - 'A'] = {W_NOT},
+    ['P' - 'A'] = {W_PROCEDURE}, ['R' - 'A'] = {W_REPEAT, W_ROW}, ['S' - 'A'] = {W_STDIN},
+    ['T' - 'A'] = {W_THEN, W_TRIGGER, W_TABLE}, ['V' - 'A'] = {W_VIEW},
+    ['W' - 'A'] = {W_WHILE},
+};
+
+/* The upper-case word name equals p[0 .. n) in any case: clearing bit 5
+ * upper-cases an ASCII letter and maps no other byte onto one. */
+static int same_letters(const char *name, const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
+        if ((p[i] & 0xDFu) != (unsigned char)name[i])
             return 0;
     return 1;
 }
 
+/* Which of the words above the token is (token_word() runs once for every
+ * token of a routine body, so it looks only at the words that start with
+ * the token's first letter and have its length). */
 static word_id token_word(const char *s, const dm_sql_token *tok)
 {
-    static const struct {
-        const char *name;
-        size_t len;
-    } words[] = {
-        {"", 0}, {"BEGIN", 5}, {"END", 3}, {"CASE", 4}, {"IF", 2}, {"LOOP", 4}, {"WHILE", 5},
-        {"REPEAT", 6}, {"THEN", 4}, {"ELSE", 4}, {"DO", 2}, {"ROW", 3}, {"ATOMIC", 6},
-        {"FROM", 4}, {"STDIN", 5}, {"CREATE", 6}, {"ALTER", 5}, {"COPY", 4}, {"TRIGGER", 7},
-        {"PROCEDURE", 9}, {"FUNCTION", 8}, {"EVENT", 5}, {"TABLE", 5}, {"VIEW", 4},
-        {"INDEX", 5}, {"AS", 2}, {"NOT", 3},
-    };
-    char upper[9];
     if ((tok->kind != DM_SQL_TOK_KEYWORD && tok->kind != DM_SQL_TOK_IDENT) || tok->len > 9 ||
         tok->len < 2 || (tok->flags & DM_SQL_TOKF_QUOTED))
         return W_NONE;
-    for (size_t i = 0; i < tok->len; i++) {
-        char c = s[tok->offset + i];
-        upper[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
-    }
-    for (size_t k = 1; k < sizeof words / sizeof words[0]; k++)
-        if (words[k].len == tok->len && words[k].name[0] == upper[0] &&
-            same_bytes(words[k].name, upper, tok->len))
-            return (word_id)k;
+    const unsigned char *p = (const unsigned char *)s + tok->offset;
+    unsigned letter = (p[0] & 0xDFu) - 'A';
+    if (letter >= 26)
+        return W_NONE;
+    for (const unsigned char *w = words_by_letter[letter]; *w != W_NONE; w++)
+        if (words[*w].len == tok->len && same_letters(words[*w].name, p, tok->len))
+            return (word_id)*w;
     return W_NONE;
 }
 
@@ -209,9 +222,11 @@ static void mysql_track(block_tracker *bt, word_id w, size_t offset)
     }
 }
 
-static void block_feed(block_tracker *bt, const char *s, const dm_sql_token *tok)
+/* w: token_word() of tok */
+static void block_feed(block_tracker *bt, const char *s, const dm_sql_token *tok, word_id w)
 {
-    word_id w = bt->prev_dot ? W_NONE : token_word(s, tok);
+    if (bt->prev_dot) /* t.end, a column named end */
+        w = W_NONE;
     int consumed = 0;
     if (bt->pending_end)
         consumed = mysql_resolve_end(bt, w);
@@ -295,8 +310,9 @@ int dm_split_scan_tokens(dm_splitter *sp, size_t start, dm_scan_mode mode, dm_st
     dm_sql_lexer_init(&lx, sp->dialect, sp->s, sp->n, start);
     lx.plain_words = 1;
     while ((rc = dm_sql_lexer_next(&lx, &tok)) == 1) {
+        word_id w = token_word(sp->s, &tok);
         if (mode == DM_SCAN_BODY)
-            block_feed(&bt, sp->s, &tok);
+            block_feed(&bt, sp->s, &tok, w);
         if (tok.kind == DM_SQL_TOK_SEMICOLON && !(tok.flags & DM_SQL_TOKF_EXEC_COMMENT) &&
             bt.depth == 0) {
             b->text_end = lx.content_end_before;
@@ -306,7 +322,6 @@ int dm_split_scan_tokens(dm_splitter *sp, size_t start, dm_scan_mode mode, dm_st
             b->command_end = b->text_end;
             return scan_copy_data(sp, start, tok.offset, b);
         }
-        word_id w = token_word(sp->s, &tok);
         if (mode == DM_SCAN_COPY && prev == W_FROM && w == W_STDIN)
             copy_stdin = 1;
         prev = w;
