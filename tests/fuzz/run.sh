@@ -38,6 +38,7 @@ root=$(cd "$here/../.." && pwd)
 build=${BUILD:-${TMPDIR:-/tmp}/dbmgmt-fuzz}
 cc=${CC_FUZZ:-clang-14}
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+mkdir -p "$build"
 if [ ! -f "$build/meson/build.ninja" ]; then
     CC=$cc meson setup "$build/meson" "$root" --buildtype=debugoptimized \
         -Dtests=disabled -Dtools=false -Dexamples=false -Dpostgres=disabled -Dmysql=disabled \
