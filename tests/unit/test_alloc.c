@@ -804,9 +804,13 @@ static int teardown(void **state)
     return support_remove_tree(work);
 }
 
+/* DBMGMT_TEST_ALLOC_PART=library runs every scenario but the command line's,
+ * =cli the command line's alone (after the first test, which sets the hook):
+ * meson runs the two as core-alloc and core-alloc-cli, side by side, the
+ * command line's being the longest (minutes under QEMU). Without it, all. */
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allocator_is_set_before_first_use), /* first: it sets the hook */
         cmocka_unit_test(test_connections_survive_every_failing_allocation),
         cmocka_unit_test(test_migrations_survive_every_failing_allocation),
@@ -826,5 +830,19 @@ int main(void)
         cmocka_unit_test(test_cli_survives_every_failing_allocation),
 #endif
     };
-    return cmocka_run_group_tests_name("core/alloc", tests, setup, teardown);
+    size_t all = sizeof tests / sizeof tests[0], n = all;
+    const char *part = getenv("DBMGMT_TEST_ALLOC_PART");
+    if (part && strcmp(part, "library") && strcmp(part, "cli")) {
+        fprintf(stderr, "DBMGMT_TEST_ALLOC_PART=%s: library or cli\n", part);
+        return 2;
+    }
+    if (part) {
+        n = 1;
+        for (size_t i = 1; i < all; i++) {
+            int is_cli = strcmp(tests[i].name, "test_cli_survives_every_failing_allocation") == 0;
+            if (is_cli == !strcmp(part, "cli"))
+                tests[n++] = tests[i];
+        }
+    }
+    return _cmocka_run_group_tests("core/alloc", tests, n, setup, teardown);
 }
