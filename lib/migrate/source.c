@@ -627,16 +627,25 @@ static int source_merge(dm_source *src, loading *l, dm_error *err)
     }
     if (l->count == 0)
         return DBMGMT_OK; /* an empty folder adds nothing */
-    dm_migration *grown = dm_realloc(src->items, (src->count + l->count) * sizeof *grown);
-    if (!grown)
-        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading migrations");
-    src->items = grown;
-    memcpy(src->items + src->count, l->items, l->count * sizeof *l->items);
-    int was_empty = src->count == 0;
-    src->count += l->count;
-    if (!was_empty) /* l is sorted already; only a second source needs a sort */
-        qsort(src->items, src->count, sizeof *src->items, compare_migrations);
-    dm_free(l->items);
+    if (src->count == 0 && l->count == l->cap) {
+        /* the first source, its list full (a folder's is sized to it): l is
+         * sorted already and its list becomes the source's as it is, so a
+         * boot's 500 entries are not copied again */
+        dm_free(src->items);
+        src->items = l->items;
+        src->count = l->count;
+    } else {
+        dm_migration *grown = dm_realloc(src->items, (src->count + l->count) * sizeof *grown);
+        if (!grown)
+            return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory loading migrations");
+        src->items = grown;
+        memcpy(src->items + src->count, l->items, l->count * sizeof *l->items);
+        int was_empty = src->count == 0;
+        src->count += l->count;
+        if (!was_empty) /* l is sorted already; only a second source needs a sort */
+            qsort(src->items, src->count, sizeof *src->items, compare_migrations);
+        dm_free(l->items);
+    }
     l->items = NULL;
     l->count = 0;
     dm_arena_adopt(&src->arena, &l->arena); /* the strings go with the items */
