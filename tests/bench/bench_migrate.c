@@ -140,6 +140,7 @@ static void bench_fresh_apply(const char *work, const char *shell)
  * the first takes those left once it is done with the database. */
 typedef struct folder_read {
     const char *dir;
+    DIR *d; /* open from the listing to the end, as the library's listing keeps it */
     char (*names)[256];
     int count, listed, next, bad;
 } folder_read;
@@ -147,28 +148,27 @@ typedef struct folder_read {
 static void folder_list(folder_read *f)
 {
     static char names[1024][256];
-    DIR *d = opendir(f->dir);
     struct dirent *e;
     int n = 0;
-    while (d && (e = readdir(d)) != NULL && n < 1024)
+    f->d = opendir(f->dir);
+    while (f->d && (e = readdir(f->d)) != NULL && n < 1024)
         if (e->d_name[0] != '.')
             snprintf(names[n++], sizeof names[0], "%s", e->d_name);
-    if (d)
-        closedir(d);
     f->names = names;
     f->count = n;
-    f->bad = !d;
+    f->bad = !f->d;
     __atomic_store_n(&f->listed, 1, __ATOMIC_RELEASE);
 }
 
-static void folder_share(folder_read *f, int dfd)
+/* Takes files until none is left; either thread, once the folder is listed. */
+static void folder_share(folder_read *f)
 {
     char buf[4096];
     for (;;) {
         int i = __atomic_fetch_add(&f->next, 1, __ATOMIC_RELAXED);
         if (i >= f->count)
             return;
-        int fd = openat(dfd, f->names[i], O_RDONLY | O_CLOEXEC);
+        int fd = openat(dirfd(f->d), f->names[i], O_RDONLY | O_CLOEXEC);
         if (fd < 0 || read(fd, buf, sizeof buf) < 0)
             __atomic_store_n(&f->bad, 1, __ATOMIC_RELAXED);
         if (fd >= 0)
@@ -180,10 +180,18 @@ static void *folder_reader(void *arg)
 {
     folder_read *f = arg;
     folder_list(f);
-    int dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    folder_share(f, dfd);
-    close(dfd);
+    if (f->d)
+        folder_share(f);
     return NULL;
+}
+
+/* Once every thread is done: dies if the folder could not be read. */
+static void folder_done(folder_read *f)
+{
+    if (f->d)
+        closedir(f->d);
+    if (f->bad || f->count == 0)
+        die("read the folder");
 }
 
 /* the second thread on another CPU than this one, as the library's boot does
@@ -264,21 +272,16 @@ static double time_one(const startup_ctx *x, int which, double *parse)
         folder_read f = {.dir = x->dir};
         start_folder_reader(&th, &f);
         sqlite_read_history(x->path, NULL);
-        if (__atomic_load_n(&f.listed, __ATOMIC_ACQUIRE)) {
-            int dfd = open(x->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            folder_share(&f, dfd);
-            close(dfd);
-        }
+        if (__atomic_load_n(&f.listed, __ATOMIC_ACQUIRE) && f.d)
+            folder_share(&f);
         pthread_join(th, NULL);
-        if (f.bad || f.count == 0)
-            die("read the folder");
+        folder_done(&f);
         break;
     }
     default: { /* the folder read alone, on this thread */
         folder_read f = {.dir = x->dir};
         folder_reader(&f);
-        if (f.bad || f.count == 0)
-            die("read the folder");
+        folder_done(&f);
     }
     }
     return now_ms() - t0;
