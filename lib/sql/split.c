@@ -23,8 +23,8 @@
 struct dbmgmt_statements {
     dm_sql_stmt *items;
     size_t count;
-    char *texts; /* one copy of the input from the first statement's text to
-                    the last one's, with a NUL written after each text */
+    char *texts; /* one copy of the whole input, with a NUL written after each
+                    text (NULL when there is no statement) */
 };
 
 
@@ -45,13 +45,19 @@ static size_t bit_count(uint64_t m)
     return (size_t)((m * 0x0101010101010101u) >> 56);
 }
 
-/* Classifies the block at sp->blk_base; the last one may be short. */
+/* Classifies the block at sp->blk_base, the last one may be short, and
+ * copies a whole block into the list's texts the first time (a DELIMITER
+ * directive classifies its block again). */
 static void block_classify(dm_splitter *sp)
 {
     const unsigned char *u = (const unsigned char *)sp->s + sp->blk_base;
     size_t avail = sp->n - sp->blk_base;
     if (avail >= 64) {
         sp->scan(u, &sp->stops, &sp->blk);
+        if (sp->blk_base == sp->copied) {
+            memcpy(sp->texts + sp->blk_base, u, 64);
+            sp->copied += 64;
+        }
         return;
     }
     unsigned char tail[64] = {0};
@@ -304,6 +310,21 @@ static void advise_huge_pages(void *p, size_t len)
 #endif
 }
 
+/* Points the statements whose texts are copied at them and writes the NUL
+ * after each, in order (texts end in order, so the first that is not
+ * copied yet stops it): straight after the copy, still in the cache. */
+static void texts_settle(dm_splitter *sp)
+{
+    for (; sp->settled < sp->count; sp->settled++) {
+        dm_sql_stmt *st = &sp->items[sp->settled];
+        size_t at = st->offset + st->len;
+        if (at >= sp->copied)
+            return;
+        sp->texts[at] = '\0';
+        st->text = sp->texts + st->offset;
+    }
+}
+
 static int splitter_push(dm_splitter *sp, size_t start, int32_t line, int32_t column,
                          const dm_stmt_bounds *b, dm_error *err)
 {
@@ -329,6 +350,7 @@ static int splitter_push(dm_splitter *sp, size_t start, int32_t line, int32_t co
     memcpy(st->delimiter, sp->delim, sp->delim_len + 1);
     st->line = line;
     st->column = column;
+    texts_settle(sp);
     return DBMGMT_OK;
 }
 
@@ -655,38 +677,28 @@ static int split_all(dm_splitter *sp, dm_error *err)
     }
 }
 
-/* Copies the input once, from the first statement's text to the end of the
- * last one, and writes a NUL after each text: the byte after a text is its
- * delimiter, a blank or a comment, never part of the next statement's text
- * (which starts after that), and the last text gets one more byte. */
+/* The list's texts are one copy of the input, made as the scan goes: each
+ * 64-byte block is copied when it is classified, while it is in the cache
+ * (block_classify), and each statement's NUL is written when its text is
+ * copied (texts_settle). The byte after a text is its delimiter, a blank or
+ * a comment, never part of the next text, and the last text can have the
+ * copy's extra byte. Here: the bytes no block covered (the short last block,
+ * a tail the token path read) and the NULs still owed. */
 static int list_from_splitter(dm_splitter *sp, dbmgmt_statements **out, dm_error *err)
 {
-    size_t first = 0, total = 0;
-    if (sp->count) {
-        const dm_sql_stmt *last = &sp->items[sp->count - 1];
-        first = sp->items[0].offset;
-        total = last->offset + last->len + 1 - first;
-    }
     dbmgmt_statements *list = dm_calloc(1, sizeof *list);
-    char *texts = total ? dm_malloc(total) : NULL;
-    if (!list || (total && !texts)) {
-        dm_free(list);
-        dm_free(texts);
+    if (!list)
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting SQL");
-    }
-    if (total) {
-        advise_huge_pages(texts, total);
-        memcpy(texts, sp->s + first, total - 1);
-    }
-    for (size_t k = 0; k < sp->count; k++) {
-        dm_sql_stmt *st = &sp->items[k];
-        char *text = texts + (st->offset - first);
-        text[st->len] = '\0';
-        st->text = text;
-    }
+    if (sp->copied < sp->n)
+        memcpy(sp->texts + sp->copied, sp->s + sp->copied, sp->n - sp->copied);
+    sp->copied = sp->n + 1; /* and the byte after the last text */
+    texts_settle(sp);
     list->items = sp->items;
     list->count = sp->count;
-    list->texts = texts;
+    if (sp->count) { /* else dm_sql_split frees the copy */
+        list->texts = sp->texts;
+        sp->texts = NULL;
+    }
     sp->items = NULL;
     *out = list;
     return DBMGMT_OK;
@@ -714,6 +726,10 @@ int dm_sql_split(dbmgmt_engine dialect, const char *src, size_t len,
     strcpy(sp.delim, initial_delimiter && dialect == DBMGMT_ENGINE_MYSQL ? initial_delimiter : ";");
     sp.delim_len = strlen(sp.delim);
     sp.scan = dm_sql_block_scanner();
+    sp.texts = dm_malloc(len + 1);
+    if (!sp.texts)
+        return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory splitting SQL");
+    advise_huge_pages(sp.texts, len + 1);
     if (is_bom(sp.s, len, 0))
         sp.line_start_before = 3;
     sp.col_line_start = sp.col_pos = sp.line_start_before;
@@ -723,6 +739,7 @@ int dm_sql_split(dbmgmt_engine dialect, const char *src, size_t len,
     if (rc == DBMGMT_OK)
         rc = list_from_splitter(&sp, out, err);
     dm_free(sp.items);
+    dm_free(sp.texts);
     return rc;
 }
 

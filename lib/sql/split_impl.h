@@ -30,6 +30,9 @@ typedef struct dm_splitter {
     dm_sql_lex_error error;
     dm_sql_stmt *items;
     size_t count, cap;
+    char *texts;   /* the list's copy of the input, filled as blocks are classified */
+    size_t copied; /* bytes of it filled (a multiple of 64 until the end) */
+    size_t settled; /* items whose text is copied and NUL-terminated */
     /* The 64-byte block the scan has reached: blocks are classified in
      * order, each once, so lines are counted with popcount as they pass. */
     size_t blk_base;          /* offset of the block, a multiple of 64 */
