@@ -36,7 +36,7 @@
 static int is_pg;
 static char base_dsn[1024], user[128], password[256], host[256], port[16];
 
-static void die(const char *what)
+static _Noreturn void die(const char *what)
 {
     fprintf(stderr, "bench-backup-dump: %s: %s\n", what, dbmgmt_errmsg());
     exit(1);
@@ -227,6 +227,7 @@ int main(int argc, char **argv)
     char dir[] = "/var/tmp/dbmgmt-bench-bkdump-XXXXXX";
     if (!mkdtemp(dir))
         die("mkdtemp");
+    bench_remove_on_exit(dir);
     char tool_path[300], engine_path[300];
     snprintf(tool_path, sizeof tool_path, "%s/tool.dump", dir);
     snprintf(engine_path, sizeof engine_path, "%s/engine.dump", dir);
@@ -278,9 +279,6 @@ int main(int argc, char **argv)
            " MB\n", is_pg ? "PostgreSQL" : "MariaDB", size_mb(dsn), e.best, e.median,
            is_pg ? "pg_dump -Fc" : "mariadb-dump", t.best, t.median, e.median / t.median,
            (double)file_size(engine_path) / 1e6, (double)file_size(tool_path) / 1e6);
-    unlink(tool_path);
-    unlink(engine_path);
-    rmdir(dir);
     dm_dsn_free(parsed);
     snprintf(sql, sizeof sql, "DROP DATABASE %s", db);
     exec_on(base_dsn, sql);

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -33,19 +35,7 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare_doubles);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void die(const char *what)
+static _Noreturn void die(const char *what)
 {
     fprintf(stderr, "bench_migrate: %s: %s\n", what, dbmgmt_errmsg());
     exit(1);
@@ -425,6 +415,7 @@ int main(int argc, char **argv)
     char work[] = "/var/tmp/dbmgmt-bench-XXXXXX";
     if (!mkdtemp(work))
         return 1;
+    bench_remove_on_exit(work);
     const char *ram = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : work;
     const char *only = getenv("BENCH_ONLY"); /* "a", "b" or "c": one part (b needs a) */
     if (!only || strchr(only, 'a') || strchr(only, 'b'))
@@ -433,12 +424,5 @@ int main(int argc, char **argv)
         bench_startup(work, argv[1]);
     if (!only || strchr(only, 'c'))
         bench_ten_thousand(work, ram);
-    if (getenv("BENCH_KEEP")) { /* to look at afterwards */
-        printf("kept %s\n", work);
-        return 0;
-    }
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", work);
-    run(cmd);
     return 0;
 }

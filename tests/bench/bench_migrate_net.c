@@ -40,7 +40,7 @@ static char base_dsn[1024];
 static char user[128], password[256], host[256], port[16];
 static char work[] = "/tmp/dbmgmt-bench-mnet-XXXXXX";
 
-static void die(const char *what)
+static _Noreturn void die(const char *what)
 {
     fprintf(stderr, "bench_migrate_net: %s: %s\n", what, dbmgmt_errmsg());
     exit(1);
@@ -254,6 +254,7 @@ int main(int argc, char **argv)
     setenv(is_pg ? "PGPASSWORD" : "MYSQL_PWD", password, 1);
     if (!mkdtemp(work))
         die("mkdtemp");
+    bench_remove_on_exit(work);
     char dir[256], script[256], cmd[2000], dsn[1200];
     snprintf(dir, sizeof dir, "%s/migrations", work);
     snprintf(script, sizeof script, "%s/client.sql", work);
@@ -288,7 +289,5 @@ int main(int argc, char **argv)
     count_requests(argv[0], dir, script);
     admin_exec("DROP DATABASE IF EXISTS bench_mnet_ours");
     admin_exec("DROP DATABASE IF EXISTS bench_mnet_client");
-    snprintf(cmd, sizeof cmd, "rm -rf %s", work);
-    run(cmd);
     return 0;
 }
