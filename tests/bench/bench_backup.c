@@ -212,6 +212,7 @@ int main(int argc, char **argv)
     char dir[] = "/var/tmp/dbmgmt-bench-backup-XXXXXX";
     if (!mkdtemp(dir))
         return 1;
+    bench_remove_on_exit(dir);
     char db[128], dsn[160], copy[128], cmd[512], backups[128];
     snprintf(db, sizeof db, "%s/source.db", dir);
     snprintf(dsn, sizeof dsn, "sqlite://%s", db);
@@ -251,8 +252,6 @@ int main(int argc, char **argv)
     /* Encryption, on the database as it is now (WAL mode, the -wal empty). */
     int enc_rc = DBMGMT_OK;
     int ok_enc = measure_encryption(dsn, dir, &enc_rc);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    time_command(cmd);
     printf("target (engine <= 1.3 x cp in rollback-journal mode: %s; <= 1.15 x cp in WAL "
            "mode: %s, best runs; run_now with a key <= 1.3 x without, medians: %s): %s\n",
            ok_journal ? "met" : "MISSED", ok_wal ? "met" : "MISSED", ok_enc ? "met" : "MISSED",

@@ -18,12 +18,7 @@
 
 #include <dbmgmt.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench_util.h"
 
 static void write_migrations(const char *dir, int n)
 {
@@ -104,6 +99,7 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
+    bench_remove_on_exit(dir);
     write_migrations(dir, n);
     double load = best_load(dir);
     printf("load only (reference): %d migrations in %.3f s\n", n, load);
@@ -118,9 +114,5 @@ int main(int argc, char **argv)
                t / load, t > 1.0 && n <= 10000 ? "  OVER THE 1 s BOUND" : "");
         over |= t > 1.0 && n <= 10000;
     }
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
     return over;
 }
