@@ -6,8 +6,10 @@
  *              connection for the whole run and runs SELECT 1 with PQexec;
  *   per-request each request opens a new connection (dbmgmt_conn_open, TLS
  *              as the DSN says), runs SELECT 1 and closes it.
- * Rounds alternate the three; 5 rounds; prints the median throughput of
- * each and the ratios: targets pool >= 0.9x dedicated, >= 10x per-request.
+ * Rounds alternate the modes, each round starting with the next one, and
+ * the mode after per-request waits for its sessions' backends to be gone;
+ * 5 rounds; prints the median throughput of each and the ratios: targets
+ * pool >= 0.9x dedicated, >= 10x per-request.
  *
  *   bench-pool-pg [DSN]        ($DBMGMT_TEST_PG_DSN by default)
  * Prints figures; not a pass/fail test.
@@ -97,6 +99,29 @@ static double round_of(mode how, const char *dsn, dbmgmt_pool *pool, PGconn **de
     return (double)THREADS * n / elapsed;
 }
 
+/* Client sessions the server has, this one included. */
+static int client_backends(PGconn *pg)
+{
+    PGresult *res = PQexec(pg, "SELECT count(*) FROM pg_stat_activity"
+                               " WHERE backend_type = 'client backend'");
+    int n = PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : -1;
+    PQclear(res);
+    if (n < 0) {
+        fprintf(stderr, "bench-pool-pg: pg_stat_activity: %s", PQerrorMessage(pg));
+        exit(1);
+    }
+    return n;
+}
+
+/* Waits (up to 5 s) until the server is back to baseline client sessions, then
+ * 50 ms more for the exited backends' processes to be reaped. */
+static void settle(PGconn *pg, int baseline)
+{
+    for (int i = 0; i < 500 && client_backends(pg) > baseline; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+}
+
 int main(int argc, char **argv)
 {
     const char *dsn = argc > 1 ? argv[1] : getenv("DBMGMT_TEST_PG_DSN");
@@ -127,12 +152,25 @@ int main(int argc, char **argv)
     }
     (void)round_of(POOL, dsn, pool, dedicated, own); /* the pool fills; caches warm */
     (void)round_of(DEDICATED, dsn, pool, dedicated, own);
+    int baseline = client_backends(dedicated[0]);
     double p[ROUNDS], d[ROUNDS], f[ROUNDS], o[ROUNDS];
     for (int r = 0; r < ROUNDS; r++) {
-        p[r] = round_of(POOL, dsn, pool, dedicated, own);
-        d[r] = round_of(DEDICATED, dsn, pool, dedicated, own);
-        o[r] = round_of(OWN_CONN, dsn, pool, dedicated, own);
-        f[r] = round_of(PER_REQUEST, dsn, pool, dedicated, own);
+        /* Each round starts with another mode, so none always follows the
+         * per-request mode, whose 320 closed sessions' backends are still
+         * exiting when it ends; and the next mode waits until they are gone. */
+        for (int k = 0; k < 4; k++) {
+            mode how = (mode)((k + r) % 4);
+            double rate = round_of(how, dsn, pool, dedicated, own);
+            switch (how) {
+            case POOL: p[r] = rate; break;
+            case DEDICATED: d[r] = rate; break;
+            case OWN_CONN: o[r] = rate; break;
+            case PER_REQUEST:
+                f[r] = rate;
+                settle(dedicated[0], baseline);
+                break;
+            }
+        }
         printf("round %d: pool %.0f req/s, dedicated libpq %.0f req/s, dedicated libdbmgmt"
                " connections %.0f req/s, a connection per request %.0f req/s\n",
                r + 1, p[r], d[r], o[r], f[r]);
