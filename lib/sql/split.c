@@ -639,33 +639,10 @@ static size_t apply_delimiter_directive(dm_splitter *sp, size_t i)
 
 /* --- driver ---------------------------------------------------------------------- */
 
-/* p[0 .. n) is the lower-case ASCII word w in any case. */
-static int same_word_ci(const char *p, const char *w, size_t n)
-{
-    for (size_t k = 0; k < n; k++)
-        if (((unsigned char)p[k] | 0x20u) != (unsigned char)w[k])
-            return 0;
-    return 1;
-}
-
-/* 1 when p[0 .. n) holds "case" or "atomic" in any case, anywhere (inside
- * strings, comments and longer words too). */
-static int holds_block_word(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = (unsigned char)p[i] | 0x20u;
-        if ((c == 'c' && n - i >= 4 && same_word_ci(p + i, "case", 4)) ||
-            (c == 'a' && n - i >= 6 && same_word_ci(p + i, "atomic", 6)))
-            return 1;
-    }
-    return 0;
-}
-
 static int split_statement(dm_splitter *sp, size_t start, size_t *next, dm_error *err)
 {
     dm_stmt_bounds b;
     int32_t line, column;
-    int rc;
     memset(&b, 0, sizeof b);
     splitter_locate(sp, start, &line, &column);
     dm_scan_mode mode = delimiter_is_default(sp) ? dm_split_classify(sp, start) : DM_SCAN_FAST;
@@ -677,13 +654,10 @@ static int split_statement(dm_splitter *sp, size_t start, size_t *next, dm_error
      * the blocks the fast path passed are not needed again. Most bodies are
      * $$ strings, which the fast path steps over a block at a time. */
     int pg_routine = mode == DM_SCAN_BODY && sp->dialect == DBMGMT_ENGINE_POSTGRES;
-    if (mode == DM_SCAN_FAST || pg_routine) {
-        rc = scan_fast(sp, start, &b);
-        if (pg_routine && (rc != DBMGMT_OK || holds_block_word(sp->s + start, b.next - start))) {
-            memset(&b, 0, sizeof b);
-            rc = dm_split_scan_tokens(sp, start, mode, &b);
-        }
-    } else {
+    int rc = mode == DM_SCAN_FAST || pg_routine ? scan_fast(sp, start, &b)
+                                                : dm_split_scan_tokens(sp, start, mode, &b);
+    if (pg_routine && (rc != DBMGMT_OK || dm_split_holds_block_word(sp, start, b.next))) {
+        memset(&b, 0, sizeof b);
         rc = dm_split_scan_tokens(sp, start, mode, &b);
     }
     if (rc != DBMGMT_OK)

@@ -74,6 +74,11 @@ static inline int dm_split_fail(dm_splitter *sp, dm_sql_lex_error_kind kind, siz
  * (split_tokens.c). */
 dm_scan_mode dm_split_classify(const dm_splitter *sp, size_t start);
 
+/* 1 when sp->s[start .. end) holds CASE or ATOMIC in any case, anywhere
+ * (inside strings, comments and longer words too): a PostgreSQL routine
+ * without either ends at its first ';' (split.c). */
+int dm_split_holds_block_word(const dm_splitter *sp, size_t start, size_t end);
+
 /* Scans a statement dm_split_classify() did not leave to the fast path. */
 int dm_split_scan_tokens(dm_splitter *sp, size_t start, dm_scan_mode mode, dm_stmt_bounds *b);
 

@@ -69,6 +69,18 @@ static word_id token_word(const char *s, const dm_sql_token *tok)
     return W_NONE;
 }
 
+int dm_split_holds_block_word(const dm_splitter *sp, size_t start, size_t end)
+{
+    const unsigned char *p = (const unsigned char *)sp->s;
+    for (size_t i = start; i < end; i++) {
+        unsigned c = p[i] & 0xDFu;
+        if ((c == 'C' && end - i >= 4 && same_letters(words[W_CASE].name, p + i, 4)) ||
+            (c == 'A' && end - i >= 6 && same_letters(words[W_ATOMIC].name, p + i, 6)))
+            return 1;
+    }
+    return 0;
+}
+
 static int token_is_op(const char *s, const dm_sql_token *tok, char c)
 {
     return tok->kind == DM_SQL_TOK_OPERATOR && tok->len == 1 && s[tok->offset] == c;
