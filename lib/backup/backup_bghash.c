@@ -96,8 +96,6 @@ void dm_bk_bg_sqlite_check_start(dm_bk_bg_sqlite_check *c, const char *path,
 
 /* ---- the sums of an encryption ----------------------------------------------------- */
 
-#define FOLLOW_CHUNK ((size_t)1 << 20)
-
 /* Wait until the writer has written past done or finished; what it has. */
 static int64_t sums_wait(dm_bk_bg_sums *s, int64_t done, int *finished)
 {
@@ -122,8 +120,8 @@ static int follow_cipher(dm_bk_bg_sums *s, int fd, unsigned char *buf, dm_error 
         if (avail <= done && finished)
             break;
         while (done < avail) {
-            size_t want = avail - done > (int64_t)FOLLOW_CHUNK ? FOLLOW_CHUNK
-                                                                : (size_t)(avail - done);
+            size_t want = avail - done > (int64_t)DM_BK_IO_CHUNK ? DM_BK_IO_CHUNK
+                                                                  : (size_t)(avail - done);
             ssize_t got = pread(fd, buf, want, (off_t)done);
             if (got < 0 && errno == EINTR)
                 continue;
@@ -149,7 +147,7 @@ static int sums_task(dm_bk_task *t)
     if (fd < 0)
         return dm_error_set(&t->err, DBMGMT_ERR_IO, "cannot open '%s': %s", s->cipher,
                             strerror(errno));
-    unsigned char *buf = dm_malloc(FOLLOW_CHUNK);
+    unsigned char *buf = dm_malloc(DM_BK_IO_CHUNK);
     rc = buf ? follow_cipher(s, fd, buf, &t->err)
              : dm_error_set(&t->err, DBMGMT_ERR_NOMEM, "out of memory hashing '%s'",
                             s->cipher);

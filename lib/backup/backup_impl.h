@@ -26,6 +26,13 @@
  * later scheduler removes only the leftovers of processes that are gone. */
 #define DM_BACKUP_PARTIAL ".partial-"
 
+/* The buffer a file is read through (hashed, copied, counted). Reading the
+ * page cache into 1 MiB took 0.6 s of system time per GB on the test VM,
+ * into 64-128 KiB 0.1 s (above 128 KiB the copy's target leaves L2): a
+ * 968 MB dump hashed in 0.76 s instead of 1.05 s, copied in 0.34 s instead
+ * of 0.58 s (docs/performance.md). */
+#define DM_BK_IO_CHUNK ((size_t)128 << 10)
+
 /* The engine a scheduler uses (dbmgmt_backup_set_engine). */
 typedef enum dm_bk_engine_id {
     DM_BK_ENGINE_AUTO = 0, /* SQLite copy, pg_dump, mysqldump by the DSN */

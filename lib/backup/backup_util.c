@@ -12,8 +12,6 @@
 #include "core/alloc.h"
 #include "core/sha256.h"
 
-#define IO_CHUNK ((size_t)1 << 20)
-
 int dm_bk_counts_add(dm_bk_counts *c, const char *table, int64_t rows)
 {
     if (c->n == c->cap) {
@@ -164,7 +162,7 @@ int dm_bk_hash_file(const char *path, int64_t *size, char hex[65], dm_error *err
     if (fd < 0)
         return dm_error_set(err, errno == ENOENT ? DBMGMT_ERR_NOTFOUND : DBMGMT_ERR_IO,
                             "cannot open '%s': %s", path, strerror(errno));
-    unsigned char *chunk = dm_malloc(IO_CHUNK);
+    unsigned char *chunk = dm_malloc(DM_BK_IO_CHUNK);
     if (!chunk) {
         close(fd);
         return dm_error_set(err, DBMGMT_ERR_NOMEM, "out of memory hashing '%s'", path);
@@ -174,7 +172,7 @@ int dm_bk_hash_file(const char *path, int64_t *size, char hex[65], dm_error *err
     int64_t total = 0;
     int status = DBMGMT_OK;
     for (;;) {
-        ssize_t n = read(fd, chunk, IO_CHUNK);
+        ssize_t n = read(fd, chunk, DM_BK_IO_CHUNK);
         if (n == 0)
             break;
         if (n < 0) {
@@ -199,14 +197,14 @@ int dm_bk_hash_file(const char *path, int64_t *size, char hex[65], dm_error *err
 /* pread/write from offset *off to the end of in. */
 static int copy_with_pread_write(int in, off_t off, int out)
 {
-    char *chunk = dm_malloc(IO_CHUNK);
+    char *chunk = dm_malloc(DM_BK_IO_CHUNK);
     if (!chunk) {
         errno = ENOMEM;
         return -1;
     }
     int rc = 0;
     for (;;) {
-        ssize_t n = pread(in, chunk, IO_CHUNK, off);
+        ssize_t n = pread(in, chunk, DM_BK_IO_CHUNK, off);
         if (n == 0)
             break;
         if (n < 0) {

@@ -445,7 +445,6 @@ static int mysql_run(const dm_dsn *dsn, const char *exe, const char *const *args
 
 /* ---- MySQL dump ------------------------------------------------------------------ */
 
-#define FOLLOW_CHUNK ((size_t)1 << 20)
 #define FOLLOW_IDLE_NS 5000000L /* between looks, when the reader has caught up */
 
 /* The rows of the dump mysqldump writes at path, counted behind it. */
@@ -481,12 +480,12 @@ static int follow_dump(void *ctx, pid_t child)
     if (fd < 0)
         return dm_error_set(&f->err, DBMGMT_ERR_IO, "cannot open '%s': %s", f->path,
                             strerror(errno));
-    char *buf = dm_malloc(FOLLOW_CHUNK);
+    char *buf = dm_malloc(DM_BK_IO_CHUNK);
     dm_mdr rows;
     dm_mdr_init(&rows, f->counts);
     int rc = buf ? DBMGMT_OK : DBMGMT_ERR_NOMEM, ended = 0;
     while (rc == DBMGMT_OK) {
-        ssize_t got = read(fd, buf, FOLLOW_CHUNK);
+        ssize_t got = read(fd, buf, DM_BK_IO_CHUNK);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {

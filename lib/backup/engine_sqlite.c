@@ -46,7 +46,6 @@
 #define LOCK_WAIT_MS 60000      /* give up when the source stays locked this long */
 #define BUSY_SLEEP_MS 5
 #define SOURCE_MMAP_BYTES "2147418112" /* SQLite's default mmap ceiling */
-#define RAW_CHUNK ((size_t)256 << 10) /* fits in L2: read and write hit the cache */
 
 static int sqlite_backup_api(const char *src_path, const char *dst_path, dm_error *err);
 
@@ -223,7 +222,8 @@ static int vfs_file_fd(sqlite3 *db, sqlite3_file *fp, const char *src_path)
 static int vfs_read_copy(sqlite3_file *fp, int fd, unsigned char *buf, int64_t size)
 {
     for (int64_t off = 0; off < size;) {
-        int n = (int)(size - off < (int64_t)RAW_CHUNK ? size - off : (int64_t)RAW_CHUNK);
+        int64_t left = size - off;
+        int n = (int)(left < (int64_t)DM_BK_IO_CHUNK ? left : (int64_t)DM_BK_IO_CHUNK);
         int rc = fp->pMethods->xRead(fp, buf, n, off);
         if (rc == SQLITE_OK)
             rc = write_all(fd, buf, n);
@@ -253,7 +253,7 @@ static int backup_raw(sqlite3 *src, const char *src_path, const char *dst_path, 
      * through the VFS. */
     int in = vfs_file_fd(src, fp, src_path);
     int fd = dm_bk_open_output(dst_path);
-    unsigned char *buf = fd >= 0 && in < 0 ? dm_malloc(RAW_CHUNK) : NULL;
+    unsigned char *buf = fd >= 0 && in < 0 ? dm_malloc(DM_BK_IO_CHUNK) : NULL;
     int status = DBMGMT_OK;
     if (fd < 0)
         status = dm_error_set(err, DBMGMT_ERR_IO, "cannot create '%s': %s", dst_path,

@@ -6,9 +6,14 @@
  * --single-transaction, its rows counted from its text behind it) against
  * the tool alone with the same options on the same database, alternated,
  * 5 rounds each; prints best and median and the ratio of the medians
- * (target <= 1.05x). On MariaDB the engine's counts must equal COUNT(*) of
- * every table (nothing writes meanwhile), and the counter's own cost over
- * the finished file is printed.
+ * (target <= 1.05x). Every run writes a new file, with nothing of an
+ * earlier run's left to write back, as a scheduled backup does (a new
+ * .partial- file): an output truncated and rewritten makes ext4
+ * (auto_da_alloc) allocate and start writing the whole file when it is
+ * closed, inside the run, and that writeback went on into the next run
+ * (docs/performance.md). On MariaDB the engine's counts must equal
+ * COUNT(*) of every table (nothing writes meanwhile), and the counter's own
+ * cost over the finished file is printed.
  *
  *   bench-backup-dump postgres|mysql [SIZE_MB]   (default 1024; uses
  *       DBMGMT_TEST_PG_ADMIN_DSN / DBMGMT_TEST_MYSQL_ADMIN_DSN; makes the
@@ -18,6 +23,7 @@
  * Prints figures; not a pass/fail test.
  */
 #include <dbmgmt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,8 +100,19 @@ static void generate(const char *dsn, int size_mb_wanted)
     exec_on(dsn, is_pg ? "VACUUM ANALYZE" : "ANALYZE TABLE bench_t0, bench_t1, bench_t2, bench_t3");
 }
 
+/* Before a run: its file is new and the disk is quiet (see the top). */
+static void fresh_output(const char *path)
+{
+    if (unlink(path) != 0 && errno != ENOENT) {
+        fprintf(stderr, "bench-backup-dump: cannot remove %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    sync();
+}
+
 static double run_tool(const char *db, const char *path)
 {
+    fresh_output(path);
     char cmd[2048];
     if (is_pg)
         snprintf(cmd, sizeof cmd, "pg_dump --format=custom --no-password -h %s -p %s -U %s"
@@ -121,6 +138,7 @@ static double run_engine(const dm_dsn *dsn, const char *path)
     memset(&counts, 0, sizeof counts);
     dm_error err;
     dm_error_reset(&err);
+    fresh_output(path);
     double t0 = now_s();
     if (dm_dump_backup(dsn, path, &counts, &err) != DBMGMT_OK) {
         fprintf(stderr, "bench-backup-dump: the engine: %s\n", err.msg);
@@ -160,7 +178,7 @@ static double count_file(const char *path)
     FILE *f = fopen(path, "rb");
     if (!f)
         die(path);
-    static char buf[1 << 20];
+    static char buf[DM_BK_IO_CHUNK];
     dm_bk_counts counts;
     memset(&counts, 0, sizeof counts);
     dm_mdr rows;
